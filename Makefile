@@ -1,0 +1,34 @@
+# Thin wrapper over CMake so that the README's commands work on a fresh machine.
+#   make            build build/libwarden.a and build/libwarden.so (and tests, examples)
+#   make test       build, then run every test with ctest
+#   make demo       build, then run the main job
+#   make bench      build, then run the benchmarks (never part of `make test`)
+#   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-asan
+CMFLAGS += -DWD_SANITIZE=ON
+else
+BUILD   ?= build
+endif
+
+.PHONY: all build test demo bench clean
+all: build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) $(CMFLAGS)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	./$(BUILD)/examples/heap_walkthrough
+
+bench: build
+	./$(BUILD)/bench/heap_o1
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,31 @@
+/* internal.h -- macros every layer of warden shares.  No state, no calls. */
+#ifndef WARDEN_INTERNAL_H
+#define WARDEN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define wd_likely(x)   __builtin_expect(!!(x), 1)
+#define wd_unlikely(x) __builtin_expect(!!(x), 0)
+#define WD_NOINLINE    __attribute__((noinline))
+#define WD_COLD        __attribute__((cold, noinline))
+#define WD_NORETURN    __attribute__((noreturn))
+
+/* Every block warden hands out is aligned to this (glibc does the same on
+ * x86_64, and SSE code relies on it). */
+#define WD_ALIGN ((size_t)16)
+
+static inline size_t wd_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uintptr_t wd_ptr_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+static inline int wd_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* wd_assert: warden's own invariants, compiled out unless WD_DEBUG.
+ * (Misuse by the program is never an assert: see wdi_fatal in options.h.) */
+#if defined(WD_DEBUG) && WD_DEBUG > 0
+#include <assert.h>
+#define wd_assert(x) assert(x)
+#else
+#define wd_assert(x) ((void)0)
+#endif
+
+#endif /* WARDEN_INTERNAL_H */

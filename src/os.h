@@ -1,0 +1,23 @@
+/* os.h -- the only layer that talks to the kernel about memory.
+ * Contract (every function): never sets errno, never prints, never takes a
+ * lock; returns 0 or an errno value. */
+#ifndef WARDEN_OS_H
+#define WARDEN_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes in a page of the running system (read once, then cached). */
+size_t wdi_os_page_size(void);
+
+/* Maps size bytes (a multiple of the page size) of fresh zeroed memory,
+ * read-write, anywhere.  *out is set only on success. */
+int wdi_os_map(size_t size, void **out);
+int wdi_os_unmap(void *addr, size_t size);
+
+/* 64 unpredictable bits for secrets (checksum keys, link encoding).  Uses the
+ * kernel's random source and falls back to address and clock entropy when
+ * it is unavailable (early boot, seccomp), so it never fails. */
+uint64_t wdi_os_random(void);
+
+#endif /* WARDEN_OS_H */

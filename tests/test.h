@@ -1,0 +1,121 @@
+/* tests/test.h -- the few helpers every warden test shares.
+ *
+ *   CHECK(cond)                 fails the test (exit 1) with file:line and the text
+ *   CHECK_EQ(a, b)              same, printing both values as unsigned long long
+ *   EXPECT_ABORT(fn, "text")    runs fn() in a forked child with stderr piped
+ *                               back; asserts the child died of SIGABRT and
+ *                               that its stderr contains "text"
+ *   test_seed()                 seed for random tests: WD_TEST_SEED or the time;
+ *                               printed so a failure can be replayed
+ *   TEST_SKIP                   exit code that ctest reads as "skipped"
+ */
+#ifndef WARDEN_TESTS_TEST_H
+#define WARDEN_TESTS_TEST_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TEST_SKIP 77
+
+static int test_failures;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        unsigned long long check_a_ = (unsigned long long)(a);                 \
+        unsigned long long check_b_ = (unsigned long long)(b);                 \
+        if (check_a_ != check_b_) {                                            \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%llu vs %llu)\n",\
+                    __FILE__, __LINE__, #a, #b, check_a_, check_b_);           \
+            exit(1);                                                           \
+        }                                                                      \
+    } while (0)
+
+/* Runs fn in a child; returns 0 when it died of SIGABRT with `want` in its
+ * stderr, else prints why and returns 1.  The child's stderr is read whole
+ * (up to 64 KiB) before waiting, so a chatty child cannot block on a full pipe. */
+static inline int test_expect_abort(void (*fn)(void), const char *name,
+                                    const char *want) {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        perror("pipe");
+        return 1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        return 1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        fn();
+        _exit(0); /* reaching here means the misuse went unnoticed */
+    }
+    close(fds[1]);
+    static char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    int found = strstr(buf, want) != NULL;
+    if (aborted && found)
+        return 0;
+    fprintf(stderr, "EXPECT_ABORT(%s) failed: %s; wanted \"%s\"; child stderr:\n%s\n",
+            name,
+            aborted ? "message not found"
+                    : (WIFSIGNALED(status) ? "killed by another signal" : "child did not abort"),
+            want, buf);
+    return 1;
+}
+
+#define EXPECT_ABORT(fn, want) (test_failures += test_expect_abort(fn, #fn, want))
+
+static inline unsigned long long test_seed(void) {
+    const char *env = getenv("WD_TEST_SEED");
+    unsigned long long seed = env ? strtoull(env, NULL, 0)
+                                  : (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
+    printf("seed: WD_TEST_SEED=%llu\n", seed);
+    return seed;
+}
+
+/* xorshift64*: small, fast, good enough for test workloads. */
+static inline uint64_t test_rand(uint64_t *state) {
+    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL; /* 0 is a fixed point */
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+#endif /* WARDEN_TESTS_TEST_H */
