@@ -541,6 +541,15 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, size
     return 0;
 }
 
+int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn) {
+    uint64_t info;
+    size_t prev_size, need = range_need(size);
+    range_t *r = block_checked(h, p, &info, &prev_size, fn, "use after free");
+    if (need == 0 || h->vg)
+        return -1;
+    return range_resize(h, r, info_size(info), need, prev_size, fn);
+}
+
 void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
     if (p == NULL)
         return wdi_heap_malloc(h, size, fn);

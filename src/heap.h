@@ -15,6 +15,9 @@
 void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn);
 void *wdi_heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const char *fn);
 void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn);
+/* Resizes the live block p in place (shrinking, or growing into a free
+ * right neighbour); 0 on success, -1 when it cannot (p unchanged). */
+int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn);
 void wdi_heap_free(wd_heap_t *h, void *p, const char *fn);
 size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn);
 

@@ -19,6 +19,15 @@ static inline size_t wd_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a 
 static inline uintptr_t wd_ptr_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline int wd_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* A hint to the CPU inside a spin loop. */
+static inline void wd_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* wd_assert: warden's own invariants, compiled out unless WD_DEBUG.
  * (Misuse by the program is never an assert: see wdi_fatal in options.h.) */
 #if defined(WD_DEBUG) && WD_DEBUG > 0

@@ -81,3 +81,84 @@ void wdi_fatal(const char *what, const void *addr, const char *func) {
     }
     abort();
 }
+
+/* --- WARDEN_OPTIONS -------------------------------------------------------- */
+
+extern char **environ;
+
+wd_options_t wdi_options = {
+#define WD_OPTION_DEFAULT(name, def, doc) .name = def,
+    WD_OPTIONS(WD_OPTION_DEFAULT)
+#undef WD_OPTION_DEFAULT
+};
+
+void wdi_message(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    line[n++] = '\n';
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(2, line + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+/* Decimal digits only; -1 for anything else (no strtol: it may consult the
+ * locale this early). */
+static long parse_number(const char *s, size_t len) {
+    long v = 0;
+    if (len == 0 || len > 9)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static void option_set(const char *key, size_t klen, const char *val, size_t vlen) {
+    char name[64];
+    size_t n = klen < sizeof name - 1 ? klen : sizeof name - 1;
+    memcpy(name, key, n);
+    name[n] = '\0';
+    long v = parse_number(val, vlen);
+#define WD_OPTION_MATCH(opt, def, doc)                                             \
+    if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
+        if (v < 0)                                                                 \
+            wdi_message("warden: bad value for option '%s' in WARDEN_OPTIONS", name); \
+        else                                                                       \
+            wdi_options.opt = (uint32_t)v;                                         \
+        return;                                                                    \
+    }
+    WD_OPTIONS(WD_OPTION_MATCH)
+#undef WD_OPTION_MATCH
+    wdi_message("warden: unknown option '%s' in WARDEN_OPTIONS", name);
+}
+
+int wdi_options_init(void) {
+    if (environ == NULL)
+        return 0;
+    const char *s = getenv("WARDEN_OPTIONS");
+    while (s != NULL && *s != '\0') {
+        const char *end = strchr(s, ':');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', len);
+        if (len != 0) {
+            if (eq != NULL)
+                option_set(s, (size_t)(eq - s), eq + 1, len - (size_t)(eq - s) - 1);
+            else
+                option_set(s, len, "1", 1); /* a bare key means key=1 */
+        }
+        s = end ? end + 1 : NULL;
+    }
+    if (wdi_options.verbose)
+        wdi_message("warden: options stats=%zu verbose=%zu decommit_ms=%zu",
+                    (size_t)wdi_options.stats, (size_t)wdi_options.verbose,
+                    (size_t)wdi_options.decommit_ms);
+    return 1;
+}

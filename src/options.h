@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "internal.h"
 
@@ -17,5 +18,28 @@ size_t wdi_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 /* Writes one line `warden: <what> at <addr> in <func>` to stderr with
  * write(2), then aborts.  The program misused memory; nothing is trusted. */
 WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const char *func);
+
+/* The options, from WARDEN_OPTIONS=key=value:key=value (sanitizer style).
+ * One table (WD_OPTIONS below) gives the struct, the parser and the docs. */
+#define WD_OPTIONS(X)                                                              \
+    X(stats, 0, "print statistics to stderr at exit")                             \
+    X(verbose, 0, "report option parsing and OS failures on stderr")              \
+    X(decommit_ms, 250, "return memory freed this many ms ago to the OS (0: at once)")
+
+typedef struct wd_options_s {
+#define WD_OPTION_FIELD(name, def, doc) uint32_t name;
+    WD_OPTIONS(WD_OPTION_FIELD)
+#undef WD_OPTION_FIELD
+} wd_options_t;
+
+extern wd_options_t wdi_options;
+
+/* Reads WARDEN_OPTIONS once, without allocating; warns (one line each) about
+ * unknown keys and bad values.  Returns 0 when the environment was not set up
+ * yet (very early calls), so the caller can try again later. */
+int wdi_options_init(void);
+
+/* Writes a line to stderr with write(2); no allocation. */
+void wdi_message(const char *fmt, ...);
 
 #endif /* WARDEN_OPTIONS_H */

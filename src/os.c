@@ -36,6 +36,59 @@ int wdi_os_unmap(void *addr, size_t size) {
     return err;
 }
 
+int wdi_os_map_aligned(size_t size, size_t align, void **out) {
+    size_t page = wdi_os_page_size();
+    if (align <= page)
+        return wdi_os_map(size, out);
+    if (size > SIZE_MAX - align)
+        return ENOMEM;
+    void *raw;
+    int err = wdi_os_map(size + align - page, &raw);
+    if (err != 0)
+        return err;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = (size_t)(start - (uintptr_t)raw);
+    size_t tail = align - page - head;
+    if (head != 0)
+        wdi_os_unmap(raw, head);
+    if (tail != 0)
+        wdi_os_unmap((void *)(start + size), tail);
+    *out = (void *)start;
+    return 0;
+}
+
+int wdi_os_reserve(size_t size, void **out) {
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    int err = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    if (err == 0)
+        *out = p;
+    return err;
+}
+
+int wdi_os_decommit(void *addr, size_t size, size_t *released) {
+    size_t page = wdi_os_page_size();
+    uintptr_t lo = ((uintptr_t)addr + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)addr + size) & ~(uintptr_t)(page - 1);
+    *released = 0;
+    if (hi <= lo)
+        return 0;
+    int saved = errno;
+    int err = madvise((void *)lo, hi - lo, MADV_DONTNEED) == 0 ? 0 : errno;
+    errno = saved;
+    if (err == 0)
+        *released = hi - lo;
+    return err;
+}
+
+uint64_t wdi_os_now_ms(void) {
+    struct timespec ts = {0, 0};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* splitmix64 finaliser: spreads weak entropy over all 64 bits. */
 static uint64_t mix64(uint64_t x) {
     x ^= x >> 30;

@@ -15,6 +15,22 @@ size_t wdi_os_page_size(void);
 int wdi_os_map(size_t size, void **out);
 int wdi_os_unmap(void *addr, size_t size);
 
+/* Maps size bytes aligned to align (a power of two >= the page size) by
+ * over-mapping and trimming both ends. */
+int wdi_os_map_aligned(size_t size, size_t align, void **out);
+
+/* Address space only: pages cost nothing until touched (MAP_NORESERVE). */
+int wdi_os_reserve(size_t size, void **out);
+
+/* Returns the pages to the OS (MADV_DONTNEED: RSS drops at once, and the
+ * range reads back as zeros).  The range stays mapped and usable.  addr and
+ * size need not be page-aligned: only whole pages inside are released;
+ * *released gets their byte count. */
+int wdi_os_decommit(void *addr, size_t size, size_t *released);
+
+/* Milliseconds from a coarse monotonic clock (cheap: no syscall on Linux). */
+uint64_t wdi_os_now_ms(void);
+
 /* 64 unpredictable bits for secrets (checksum keys, link encoding).  Uses the
  * kernel's random source and falls back to address and clock entropy when
  * it is unavailable (early boot, seccomp), so it never fails. */

@@ -1,0 +1,92 @@
+/* warden.h -- the global allocator: the whole malloc family, thread-safe.
+ *
+ * These are the functions behind the standard names: libwarden.so, put in
+ * LD_PRELOAD, makes malloc, free, operator new ... of any program call them,
+ * and linking libwarden.a does the same.  A program may also call the wd_
+ * names directly.
+ *
+ * Semantics are those of C11/C23, POSIX and glibc (see each comment):
+ *   - every block is aligned to 16 bytes; malloc(0) returns a unique pointer;
+ *   - failure returns NULL with errno = ENOMEM, also when a size is above
+ *     PTRDIFF_MAX or a count * size overflows; a failed realloc leaves the
+ *     old block intact;
+ *   - free(NULL) does nothing; free never changes errno;
+ *   - misuse that is detected (double free, a pointer warden never returned)
+ *     prints one line `warden: <what> at <address> in <function>` to stderr
+ *     and aborts.
+ * Options come from the environment variable WARDEN_OPTIONS, read once at
+ * start, e.g. WARDEN_OPTIONS=stats=1:verbose=1 (see docs/options.md).
+ */
+#ifndef WARDEN_H
+#define WARDEN_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "warden/heap.h" /* the classic heap, usable on its own */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef WD_API
+#define WD_API __attribute__((visibility("default")))
+#endif
+
+#define WARDEN_VERSION "0.1.0"
+
+/* --- the malloc family ---------------------------------------------------- */
+WD_API void *wd_malloc(size_t size);
+WD_API void *wd_calloc(size_t n, size_t size);
+/* realloc(NULL, n) is malloc(n); realloc(p, 0) frees p and returns NULL
+ * (glibc's behaviour). */
+WD_API void *wd_realloc(void *p, size_t size);
+/* realloc(p, n * size), NULL + ENOMEM when the product overflows. */
+WD_API void *wd_reallocarray(void *p, size_t n, size_t size);
+WD_API void wd_free(void *p);
+/* C23: size must be the size requested when p was allocated (or any size
+ * between it and malloc_usable_size(p)). */
+WD_API void wd_free_sized(void *p, size_t size);
+WD_API void wd_free_aligned_sized(void *p, size_t alignment, size_t size);
+/* C11/C17: alignment must be a power of two (else NULL + EINVAL); any size
+ * is accepted. */
+WD_API void *wd_aligned_alloc(size_t alignment, size_t size);
+/* POSIX: returns 0, EINVAL (alignment not a power of two multiple of
+ * sizeof(void *)) or ENOMEM; never changes errno. */
+WD_API int wd_posix_memalign(void **out, size_t alignment, size_t size);
+/* glibc: an alignment that is not a power of two is rounded up to one. */
+WD_API void *wd_memalign(size_t alignment, size_t size);
+WD_API void *wd_valloc(size_t size);  /* page-aligned */
+WD_API void *wd_pvalloc(size_t size); /* page-aligned, size rounded up to pages */
+/* Bytes usable at p, >= the request; 0 for NULL. */
+WD_API size_t wd_malloc_usable_size(const void *p);
+WD_API char *wd_strdup(const char *s);
+WD_API char *wd_strndup(const char *s, size_t n);
+
+/* --- memory back to the OS ------------------------------------------------ */
+/* Returns every free page to the OS now (glibc's malloc_trim); returns 1
+ * when some memory was released, 0 otherwise. */
+WD_API int wd_trim(size_t pad);
+
+/* --- statistics ------------------------------------------------------------ */
+typedef struct wd_stats {
+    size_t live_bytes;      /* bytes in blocks the program holds (usable sizes) */
+    size_t peak_live_bytes; /* highest live_bytes */
+    size_t mapped_bytes;    /* address space reserved from the OS */
+    size_t committed_bytes; /* of it, memory that may be resident */
+    size_t returned_bytes;  /* total bytes given back to the OS so far */
+    size_t small_allocs, medium_allocs, large_allocs; /* allocations per tier, total */
+    size_t small_live, medium_live, large_live;       /* live blocks per tier */
+    size_t threads;         /* thread heaps created */
+} wd_stats_t;
+
+WD_API void wd_stats_get(wd_stats_t *out);
+/* Human-readable statistics; writes with write(2) when out is stderr or
+ * stdout, so it is safe at exit and never allocates. */
+WD_API void wd_stats_print(FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WARDEN_H */

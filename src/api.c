@@ -1,0 +1,372 @@
+/* api.c -- the malloc family with C, POSIX and glibc semantics.
+ *
+ * Owns: choosing the tier (small <= 8 KiB in thread-heap pages, medium
+ * <= 1 MiB in shared classic-heap segments, large in their own mapping),
+ * errno, size limits, alignment rules, and the fast paths of malloc and
+ * free.  Calls: thread.h / page.h (small), medium.h, large.h, segment.h
+ * (pointer ownership), options.h (misuse reports). */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "large.h"
+#include "medium.h"
+#include "options.h"
+#include "os.h"
+#include "page.h"
+#include "segment.h"
+#include "stats.h"
+#include "thread.h"
+#include "warden.h"
+
+/* Frees by threads that have no heap (exiting ones) of small blocks. */
+static _Atomic(intptr_t) orphan_small_live;
+
+/* --- small blocks ------------------------------------------------------------ */
+
+/* Pop from the class's current page; ~10 instructions when it has a block. */
+static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
+    wd_page_t *pg = h->current[cls];
+    wd_block_t *b = pg->free;
+    void *p = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_page_malloc_slow(h, cls);
+    if (wd_likely(p != NULL)) {
+        h->small_live += (intptr_t)wdi_class_size[cls];
+        h->small_allocs++;
+    }
+    return p;
+}
+
+static inline void small_free_local(wd_theap_t *h, wd_page_t *pg, void *p) {
+    wd_block_t *b = p;
+    wdi_block_set_next(pg, b, pg->local_free);
+    pg->local_free = b;
+    h->small_live -= (intptr_t)pg->block_size;
+    if (wd_unlikely(--pg->used == 0))
+        wdi_page_emptied(h, pg);
+    else if (wd_unlikely(pg->list == WD_LIST_FULL))
+        wdi_page_unfull(h, pg);
+}
+
+static void small_free_remote(wd_page_t *pg, void *p) {
+    wd_theap_t *h = wdi_tl_heap;
+    if (h != NULL)
+        h->small_live -= (intptr_t)pg->block_size;
+    else
+        atomic_fetch_sub_explicit(&orphan_small_live, (intptr_t)pg->block_size,
+                                  memory_order_relaxed);
+    wdi_page_free_remote(pg, p);
+}
+
+/* --- choosing a tier ------------------------------------------------------- */
+
+static void *alloc_slow(size_t size) {
+    if (size <= WD_SMALL_MAX) {
+        wd_theap_t *h = wdi_heap_get_slow();
+        if (h != NULL) {
+            void *p = small_alloc(h, wdi_small_class(size));
+            if (p == NULL)
+                errno = ENOMEM;
+            return p;
+        }
+        /* An exiting thread: the shared medium tier serves any size. */
+    }
+    wdi_process_init();
+    if (size <= WD_MEDIUM_MAX)
+        return wdi_medium_malloc(size, WD_ALIGN, "malloc");
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return wdi_large_malloc(size, WD_ALIGN, 0);
+}
+
+void *wd_malloc(size_t size) {
+    wd_theap_t *h = wdi_tl_heap;
+    if (wd_likely(h != NULL && size <= WD_SMALL_MAX)) {
+        unsigned cls = wdi_small_class(size);
+        wd_page_t *pg = h->current[cls];
+        wd_block_t *b = pg->free;
+        if (wd_likely(b != NULL)) {
+            h->small_live += (intptr_t)pg->block_size;
+            h->small_allocs++;
+            return wdi_page_pop(pg, b);
+        }
+    }
+    return alloc_slow(size);
+}
+
+/* An aligned block: alignment is a power of two. */
+static void *alloc_aligned(size_t alignment, size_t size) {
+    if (alignment <= WD_ALIGN)
+        return wd_malloc(size);
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    wd_theap_t *h;
+    if (size <= WD_SMALL_MAX && (h = wdi_heap_get_slow()) != NULL) {
+        /* Pages are 64 KiB-aligned: a class whose size is a multiple of
+         * the alignment has every block aligned. */
+        unsigned cls = wdi_small_class(size);
+        while (cls < WD_CLASSES && wdi_class_size[cls] % alignment != 0)
+            cls++;
+        if (cls < WD_CLASSES) {
+            void *p = small_alloc(h, cls);
+            if (p == NULL)
+                errno = ENOMEM;
+            return p;
+        }
+    }
+    wdi_process_init();
+    if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX)
+        return wdi_medium_malloc(size, alignment, "aligned_alloc");
+    return wdi_large_malloc(size, alignment, 0);
+}
+
+/* --- checking a pointer given back -------------------------------------------- */
+
+/* The region of p, or an abort when p is not a block warden handed out. */
+static wd_region_t *region_checked(const void *p, const char *fn) {
+    wd_region_t *r = wdi_region_of(p);
+    if (wd_unlikely(r == NULL || ((uintptr_t)p & (WD_ALIGN - 1)) != 0))
+        wdi_fatal("invalid pointer", p, fn);
+    return r;
+}
+
+static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *fn) {
+    wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+    if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
+        wdi_fatal("invalid pointer", p, fn);
+    return pg;
+}
+
+static void free_checked(void *p, const char *fn) {
+    wd_region_t *r = region_checked(p, fn);
+    switch (r->kind) {
+    case WD_KIND_SMALL: {
+        wd_page_t *pg = small_page_checked(r, p, fn);
+        if (pg->heap == wdi_tl_heap)
+            small_free_local(pg->heap, pg, p);
+        else
+            small_free_remote(pg, p);
+        return;
+    }
+    case WD_KIND_MEDIUM:
+        wdi_medium_free((wd_medium_segment_t *)r, p, fn);
+        return;
+    case WD_KIND_LARGE:
+        wdi_large_free((wd_large_t *)r, p, fn);
+        return;
+    default:
+        wdi_fatal("invalid pointer", p, fn);
+    }
+}
+
+void wd_free(void *p) {
+    wd_region_t *r = wdi_region_of(p);
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+        wd_theap_t *h = wdi_tl_heap;
+        if (wd_likely(pg->heap == h)) {
+            small_free_local(h, pg, p);
+            return;
+        }
+    }
+    if (p != NULL) /* C11 7.22.3.3: free(NULL) does nothing */
+        free_checked(p, "free");
+}
+
+static size_t usable_checked(const void *p, const char *fn) {
+    wd_region_t *r = region_checked(p, fn);
+    switch (r->kind) {
+    case WD_KIND_SMALL:
+        return small_page_checked(r, p, fn)->block_size;
+    case WD_KIND_MEDIUM:
+        return wdi_medium_usable((wd_medium_segment_t *)r, p, fn);
+    case WD_KIND_LARGE:
+        return wdi_large_usable((wd_large_t *)r, p, fn);
+    default:
+        wdi_fatal("invalid pointer", p, fn);
+    }
+}
+
+size_t wd_malloc_usable_size(const void *p) {
+    return p ? usable_checked(p, "malloc_usable_size") : 0;
+}
+
+/* --- the rest of the family ------------------------------------------------ */
+
+void *wd_calloc(size_t n, size_t size) {
+    size_t total;
+    if (wd_unlikely(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > WD_MEDIUM_MAX) { /* fresh mappings are zero already */
+        if (wd_unlikely(total > PTRDIFF_MAX)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        wdi_process_init();
+        return wdi_large_malloc(total, WD_ALIGN, 1);
+    }
+    void *p = wd_malloc(total);
+    if (p != NULL) /* a reused block is dirty */
+        memset(p, 0, total);
+    return p;
+}
+
+/* Resizes in place when the block's tier can; 0 on success. */
+static int resize_in_place(wd_region_t *r, void *p, size_t size, size_t *old, const char *fn) {
+    switch (r->kind) {
+    case WD_KIND_SMALL: {
+        wd_page_t *pg = small_page_checked(r, p, fn);
+        *old = pg->block_size;
+        /* Keep the block unless it would waste more than half of it. */
+        return size <= pg->block_size && (size >= pg->block_size / 2 || pg->block_size <= 32) ? 0 : -1;
+    }
+    case WD_KIND_MEDIUM: {
+        wd_medium_segment_t *seg = (wd_medium_segment_t *)r;
+        *old = wdi_medium_usable(seg, p, fn);
+        if (size <= WD_SMALL_MAX || size > WD_MEDIUM_MAX)
+            return -1; /* belongs to another tier now */
+        return wdi_medium_resize(seg, p, size, fn);
+    }
+    case WD_KIND_LARGE: {
+        wd_large_t *l = (wd_large_t *)r;
+        *old = wdi_large_usable(l, p, fn);
+        return size > WD_MEDIUM_MAX ? wdi_large_resize(l, p, size, fn) : -1;
+    }
+    default:
+        wdi_fatal("invalid pointer", p, fn);
+    }
+}
+
+static void *realloc_checked(void *p, size_t size, const char *fn) {
+    wd_region_t *r = region_checked(p, fn);
+    size_t old = 0;
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        usable_checked(p, fn); /* p must still be a live block */
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (resize_in_place(r, p, size, &old, fn) == 0)
+        return p;
+    void *q = wd_malloc(size);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, old < size ? old : size);
+    free_checked(p, fn);
+    return q;
+}
+
+void *wd_realloc(void *p, size_t size) {
+    if (p == NULL)
+        return wd_malloc(size);
+    if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
+        free_checked(p, "realloc");
+        return NULL;
+    }
+    return realloc_checked(p, size, "realloc");
+}
+
+void *wd_reallocarray(void *p, size_t n, size_t size) {
+    size_t total;
+    if (wd_unlikely(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return wd_realloc(p, total);
+}
+
+void wd_free_sized(void *p, size_t size) {
+    if (p == NULL)
+        return;
+    if (wd_unlikely(size > usable_checked(p, "free_sized")))
+        wdi_fatal("free_sized with a wrong size", p, "free_sized");
+    free_checked(p, "free_sized");
+}
+
+void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
+    if (p == NULL)
+        return;
+    if (wd_unlikely(!wd_is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)) != 0))
+        wdi_fatal("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
+    if (wd_unlikely(size > usable_checked(p, "free_aligned_sized")))
+        wdi_fatal("free_aligned_sized with a wrong size", p, "free_aligned_sized");
+    free_checked(p, "free_aligned_sized");
+}
+
+/* C17 7.22.3.1: the alignment must be a valid one, so a value that is not a
+ * power of two fails with EINVAL (as glibc does since 2.38). */
+void *wd_aligned_alloc(size_t alignment, size_t size) {
+    if (wd_unlikely(!wd_is_pow2(alignment))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return alloc_aligned(alignment, size);
+}
+
+/* POSIX: the error is returned, errno is left alone. */
+int wd_posix_memalign(void **out, size_t alignment, size_t size) {
+    if (!wd_is_pow2(alignment) || alignment % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *p = alloc_aligned(alignment, size);
+    errno = saved;
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+/* glibc: an alignment that is not a power of two is rounded up to one. */
+void *wd_memalign(size_t alignment, size_t size) {
+    if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 2))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t a = WD_ALIGN;
+    while (a < alignment)
+        a <<= 1;
+    return alloc_aligned(a, size);
+}
+
+void *wd_valloc(size_t size) {
+    return alloc_aligned(wdi_os_page_size(), size);
+}
+
+void *wd_pvalloc(size_t size) {
+    size_t page = wdi_os_page_size();
+    if (size > PTRDIFF_MAX - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return alloc_aligned(page, size ? wd_align_up(size, page) : page);
+}
+
+char *wd_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = wd_malloc(n);
+    return d ? memcpy(d, s, n) : NULL;
+}
+
+char *wd_strndup(const char *s, size_t n) {
+    size_t len = strnlen(s, n);
+    char *d = wd_malloc(len + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+int wd_trim(size_t pad) {
+    (void)pad; /* every idle page goes back; nothing is worth keeping */
+    return wdi_trim_all();
+}
+
+/* Sum of the small live bytes that frees by exiting threads subtracted. */
+intptr_t wdi_orphan_small_live(void) {
+    return atomic_load_explicit(&orphan_small_live, memory_order_relaxed);
+}

@@ -1,0 +1,180 @@
+/* large.c -- owns large blocks: one mapping each, a header at its start,
+ * a small cache of freed mappings that are unmapped after a delay.
+ * Calls: os.h, segment.h (registration), options.h, stats.h. */
+#include "large.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "options.h"
+#include "os.h"
+#include "stats.h"
+
+#define CACHE_MAX_BLOCKS 16
+#define CACHE_MAX_BYTES ((size_t)256 << 20)
+
+static wd_lock_t cache_lock = WD_LOCK_INIT;
+static wd_large_t *cache;   /* most recently freed first */
+static size_t cache_blocks, cache_bytes;
+static uint64_t secret;
+
+/* The header's check word: a forged or overwritten header, or a pointer
+ * to a cached (freed) block, does not match. */
+static uint64_t header_check(const wd_large_t *l) {
+    if (secret == 0)
+        secret = wdi_os_random() | 1;
+    uint64_t x = secret ^ ((uint64_t)(uintptr_t)l * 0x9E3779B97F4A7C15ULL);
+    x ^= l->usable ^ ((uint64_t)l->offset << 20) ^ l->map_size ^ l->cached;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    return x ^ (x >> 31);
+}
+
+static void *payload_of(wd_large_t *l) { return (uint8_t *)l + l->offset; }
+
+/* A cached mapping that fits need bytes without wasting more than half. */
+static wd_large_t *cache_take(size_t need) {
+    wd_large_t *found = NULL;
+    wdi_lock(&cache_lock);
+    for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
+        wd_large_t *l = *at;
+        if (l->map_size >= need && l->map_size / 2 <= need) {
+            *at = l->next;
+            cache_blocks--;
+            cache_bytes -= l->map_size;
+            found = l;
+            break;
+        }
+    }
+    wdi_unlock(&cache_lock);
+    return found;
+}
+
+static wd_large_t *map_new(size_t need, size_t alignment) {
+    size_t align = alignment > WD_SEGMENT_SIZE ? alignment : WD_SEGMENT_SIZE;
+    void *base;
+    if (wdi_os_map_aligned(need, align, &base) != 0)
+        return NULL;
+    wdi_stat_add(WD_STAT_MAPPED, need);
+    wdi_stat_add(WD_STAT_COMMITTED, need);
+    wd_large_t *l = base;
+    l->map_size = need;
+    wdi_segmap_set(base, need, &l->region);
+    return l;
+}
+
+void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
+    size_t page = wdi_os_page_size();
+    size_t offset = alignment > page ? alignment : page;
+    if (size > PTRDIFF_MAX - offset - page) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t need = wd_align_up(offset + size, page);
+    wd_large_t *l = offset == page ? cache_take(need) : NULL;
+    int fresh = l == NULL;
+    if (fresh && (l = map_new(need, alignment)) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->region.kind = WD_KIND_LARGE;
+    l->offset = offset;
+    l->usable = need - offset;
+    l->cached = 0;
+    l->check = header_check(l);
+    void *p = payload_of(l);
+    if (zero && !fresh) /* a fresh mapping is already zero */
+        memset(p, 0, size);
+    wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
+    wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
+    wdi_stat_add(WD_STAT_LARGE_BYTES, l->usable);
+    return p;
+}
+
+/* Checks that p is exactly the payload of the live block l. */
+static void large_checked(wd_large_t *l, const void *p, const char *fn) {
+    if (wd_unlikely(l->check != header_check(l)))
+        wdi_fatal("corrupted block header", p, fn);
+    if (wd_unlikely(p != payload_of(l)))
+        wdi_fatal("invalid pointer", p, fn);
+    if (wd_unlikely(l->cached))
+        wdi_fatal("double free", p, fn);
+}
+
+static void unmap_block(wd_large_t *l) {
+    size_t size = l->map_size;
+    wdi_segmap_clear(l, size);
+    if (wdi_os_unmap(l, size) == 0) {
+        wdi_stat_sub(WD_STAT_MAPPED, size);
+        wdi_stat_sub(WD_STAT_COMMITTED, size);
+        wdi_stat_add(WD_STAT_RETURNED, size);
+    }
+}
+
+void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
+    large_checked(l, p, fn);
+    wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
+    wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    l->cached = 1;
+    l->check = header_check(l);
+    l->freed_ms = wdi_os_now_ms();
+    int keep = 0;
+    wdi_lock(&cache_lock);
+    if (l->offset == wdi_os_page_size() && cache_blocks < CACHE_MAX_BLOCKS &&
+        cache_bytes + l->map_size <= CACHE_MAX_BYTES) {
+        l->next = cache;
+        cache = l;
+        cache_blocks++;
+        cache_bytes += l->map_size;
+        keep = 1;
+    }
+    wdi_unlock(&cache_lock);
+    if (!keep)
+        unmap_block(l);
+}
+
+size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn) {
+    large_checked(l, p, fn);
+    return l->usable;
+}
+
+int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn) {
+    large_checked(l, p, fn);
+    size_t page = wdi_os_page_size();
+    if (size > l->map_size - l->offset || size < l->usable / 2)
+        return -1; /* too big for the mapping, or so small a copy saves memory */
+    size_t usable = wd_align_up(l->offset + size, page) - l->offset;
+    wdi_stat_add(WD_STAT_LARGE_BYTES, usable);
+    wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    l->usable = usable;
+    l->check = header_check(l);
+    return 0;
+}
+
+void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
+    wd_large_t *expired = NULL;
+    wdi_lock(&cache_lock);
+    for (wd_large_t **at = &cache; *at;) {
+        wd_large_t *l = *at;
+        if (delay_ms == 0 || now_ms - l->freed_ms >= delay_ms) {
+            *at = l->next;
+            cache_blocks--;
+            cache_bytes -= l->map_size;
+            l->next = expired;
+            expired = l;
+        } else {
+            at = &l->next;
+        }
+    }
+    wdi_unlock(&cache_lock);
+    while (expired != NULL) { /* unmapped with the lock dropped: munmap is slow */
+        wd_large_t *next = expired->next;
+        unmap_block(expired);
+        expired = next;
+    }
+}
+
+void wdi_large_fork_prepare(void) { wdi_lock(&cache_lock); }
+void wdi_large_fork_parent(void) { wdi_unlock(&cache_lock); }
+void wdi_large_fork_child(void) { wdi_lock_reset(&cache_lock); }

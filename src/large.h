@@ -1,0 +1,38 @@
+/* large.h -- large objects: each in its own mapping, aligned to 4 MiB so
+ * the segment map names it alone.  Freed mappings wait in a small cache for
+ * a short while (reuse costs no page faults), then go back to the OS. */
+#ifndef WARDEN_LARGE_H
+#define WARDEN_LARGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+typedef struct wd_large_s {
+    wd_region_t region; /* kind == WD_KIND_LARGE */
+    size_t map_size;    /* bytes mapped from this header on */
+    size_t offset;      /* payload - header: max(page, alignment) */
+    size_t usable;      /* bytes the program may use */
+    uint64_t check;     /* header check: secret ^ payload ^ usable ^ state */
+    uint64_t freed_ms;  /* when it entered the cache */
+    struct wd_large_s *next; /* cache list */
+    uint32_t cached;
+} wd_large_t;
+
+/* A large block; zeroed when zero != 0 (fresh mappings are not cleared
+ * again).  NULL + ENOMEM on failure. */
+void *wdi_large_malloc(size_t size, size_t alignment, int zero);
+void wdi_large_free(wd_large_t *l, void *p, const char *fn);
+size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn);
+/* Resizes in place inside the mapping; 0 on success, -1 when it must move. */
+int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn);
+
+/* Unmaps cached blocks older than delay_ms (all when delay_ms is 0). */
+void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms);
+
+void wdi_large_fork_prepare(void);
+void wdi_large_fork_parent(void);
+void wdi_large_fork_child(void);
+
+#endif /* WARDEN_LARGE_H */

@@ -1,0 +1,169 @@
+/* medium.c -- owns medium segments: a lock and a classic heap each.
+ * Calls: heap.h (the engine), segment.h, os.h (decommit), stats.h,
+ * thread.h (the caller's preferred segment). */
+#include "medium.h"
+
+#include <errno.h>
+
+#include "heap.h"
+#include "os.h"
+#include "stats.h"
+#include "thread.h"
+
+static wd_lock_t list_lock = WD_LOCK_INIT;
+static wd_medium_segment_t *segments;
+/* Preferred segment of threads without a heap (exiting threads). */
+static wd_medium_segment_t *shared_hint;
+
+static void *segment_try(wd_medium_segment_t *seg, size_t size, size_t alignment, const char *fn) {
+    wdi_lock(&seg->lock);
+    void *p = alignment > WD_ALIGN ? wdi_heap_memalign(seg->heap, alignment, size, fn)
+                                   : wdi_heap_malloc(seg->heap, size, fn);
+    wdi_unlock(&seg->lock);
+    return p;
+}
+
+static wd_medium_segment_t *segment_new(void) {
+    wd_medium_segment_t *seg = wdi_segment_alloc();
+    if (seg == NULL)
+        return NULL;
+    size_t header = wd_align_up(sizeof *seg, 64);
+    seg->heap = wd_heap_init((uint8_t *)seg + header, WD_SEGMENT_SIZE - header);
+    seg->region.kind = WD_KIND_MEDIUM;
+    wdi_stat_add(WD_STAT_COMMITTED, WD_SEGMENT_SIZE);
+    wdi_lock(&list_lock);
+    seg->next = segments;
+    segments = seg;
+    wdi_unlock(&list_lock);
+    return seg;
+}
+
+/* Every segment but `skip`, in list order; a new one when all are full. */
+static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignment,
+                          const char *fn, wd_medium_segment_t **used) {
+    wdi_lock(&list_lock);
+    wd_medium_segment_t *seg = segments;
+    wdi_unlock(&list_lock);
+    /* The list only grows at its head, so walking it unlocked is safe. */
+    for (; seg != NULL; seg = seg->next) {
+        if (seg == skip)
+            continue;
+        void *p = segment_try(seg, size, alignment, fn);
+        if (p != NULL) {
+            *used = seg;
+            return p;
+        }
+    }
+    seg = segment_new();
+    if (seg == NULL)
+        return NULL;
+    *used = seg;
+    return segment_try(seg, size, alignment, fn);
+}
+
+void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
+    int saved = errno;
+    wd_theap_t *h = wdi_tl_heap;
+    wd_medium_segment_t **hint = h ? &h->medium_hint : &shared_hint;
+    wd_medium_segment_t *seg = *hint;
+    void *p = seg ? segment_try(seg, size, alignment, fn) : NULL;
+    if (p == NULL)
+        p = segments_try(seg, size, alignment, fn, hint);
+    if (p == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    errno = saved; /* failed attempts in full segments set it */
+    wdi_stat_add(WD_STAT_MEDIUM_ALLOCS, 1);
+    wdi_stat_add(WD_STAT_MEDIUM_LIVE, 1);
+    return p;
+}
+
+void wdi_medium_free(wd_medium_segment_t *seg, void *p, const char *fn) {
+    wdi_lock(&seg->lock);
+    wdi_heap_free(seg->heap, p, fn);
+    if (seg->dirty++ == 0)
+        seg->dirty_ms = (uint32_t)wdi_os_now_ms();
+    wdi_unlock(&seg->lock);
+    wdi_stat_sub(WD_STAT_MEDIUM_LIVE, 1);
+}
+
+size_t wdi_medium_usable(wd_medium_segment_t *seg, const void *p, const char *fn) {
+    wdi_lock(&seg->lock);
+    size_t n = wdi_heap_usable_size(seg->heap, p, fn);
+    wdi_unlock(&seg->lock);
+    return n;
+}
+
+int wdi_medium_resize(wd_medium_segment_t *seg, void *p, size_t size, const char *fn) {
+    wdi_lock(&seg->lock);
+    int rc = wdi_heap_resize(seg->heap, p, size, fn);
+    if (rc == 0 && seg->dirty++ == 0)
+        seg->dirty_ms = (uint32_t)wdi_os_now_ms();
+    wdi_unlock(&seg->lock);
+    return rc;
+}
+
+size_t wdi_medium_live_bytes(void) {
+    wdi_lock(&list_lock);
+    wd_medium_segment_t *seg = segments;
+    wdi_unlock(&list_lock);
+    size_t total = 0;
+    for (; seg != NULL; seg = seg->next) {
+        wd_heap_stats_t st;
+        wdi_lock(&seg->lock);
+        wd_heap_stats(seg->heap, &st);
+        wdi_unlock(&seg->lock);
+        total += st.used_bytes;
+    }
+    return total;
+}
+
+/* --- returning memory ------------------------------------------------------- */
+
+/* Visits one range: the pages inside a free range, past its links, go back
+ * to the OS.  The heap reads nothing there until it hands the range out,
+ * and the OS gives zeros back when it is touched again. */
+static int range_decommit(void *start, size_t size, int allocated, void *arg) {
+    size_t *total = arg, released;
+    if (!allocated && size > 2 * wdi_os_page_size() &&
+        wdi_os_decommit((uint8_t *)start + 16, size - 16, &released) == 0)
+        *total += released;
+    return 0;
+}
+
+void wdi_medium_maintain(uint32_t now_ms, uint32_t delay_ms) {
+    wdi_lock(&list_lock);
+    wd_medium_segment_t *seg = segments;
+    wdi_unlock(&list_lock);
+    for (; seg != NULL; seg = seg->next) {
+        if (seg->dirty == 0 || (delay_ms != 0 && (uint32_t)(now_ms - seg->dirty_ms) < delay_ms))
+            continue;
+        size_t released = 0;
+        wdi_lock(&seg->lock);
+        seg->dirty = 0;
+        wd_heap_walk(seg->heap, range_decommit, &released);
+        wdi_unlock(&seg->lock);
+        wdi_stat_add(WD_STAT_RETURNED, released);
+    }
+}
+
+/* --- fork -------------------------------------------------------------------- */
+
+void wdi_medium_fork_prepare(void) {
+    wdi_lock(&list_lock);
+    for (wd_medium_segment_t *seg = segments; seg; seg = seg->next)
+        wdi_lock(&seg->lock);
+}
+
+void wdi_medium_fork_parent(void) {
+    for (wd_medium_segment_t *seg = segments; seg; seg = seg->next)
+        wdi_unlock(&seg->lock);
+    wdi_unlock(&list_lock);
+}
+
+void wdi_medium_fork_child(void) {
+    for (wd_medium_segment_t *seg = segments; seg; seg = seg->next)
+        wdi_lock_reset(&seg->lock);
+    wdi_lock_reset(&list_lock);
+}

@@ -1,0 +1,48 @@
+/* medium.h -- medium objects: the classic heap (heap.c) on 4 MiB segments.
+ *
+ * Medium segments are shared by all threads: each has its own lock and a
+ * wd_heap inside; a thread prefers the segment it used last, so threads
+ * rarely meet on one lock.  Free ranges merge at once, and the pages inside
+ * big free ranges go back to the OS a short while after they were freed. */
+#ifndef WARDEN_MEDIUM_H
+#define WARDEN_MEDIUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lock.h"
+#include "segment.h"
+#include "warden/heap.h"
+
+#define WD_MEDIUM_MAX ((size_t)1 << 20)        /* larger requests are "large" */
+#define WD_MEDIUM_ALIGN_MAX ((size_t)64 << 10) /* larger alignments are "large" */
+
+typedef struct wd_medium_segment_s {
+    wd_region_t region; /* kind == WD_KIND_MEDIUM */
+    wd_lock_t lock;
+    wd_heap_t *heap;
+    struct wd_medium_segment_s *next;
+    uint32_t dirty;    /* frees since the last decommit sweep */
+    uint32_t dirty_ms; /* when the first of them happened */
+} wd_medium_segment_t;
+
+/* malloc / memalign in the medium tier; NULL + ENOMEM on failure.
+ * alignment is a power of two <= WD_MEDIUM_ALIGN_MAX. */
+void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn);
+void wdi_medium_free(wd_medium_segment_t *seg, void *p, const char *fn);
+size_t wdi_medium_usable(wd_medium_segment_t *seg, const void *p, const char *fn);
+/* Resizes in place; 0 on success, -1 when the block must move. */
+int wdi_medium_resize(wd_medium_segment_t *seg, void *p, size_t size, const char *fn);
+
+/* Bytes of live medium blocks (headers included), summed over segments. */
+size_t wdi_medium_live_bytes(void);
+
+/* Returns the interior pages of free ranges freed more than delay_ms ago
+ * (all when delay_ms is 0) to the OS. */
+void wdi_medium_maintain(uint32_t now_ms, uint32_t delay_ms);
+
+void wdi_medium_fork_prepare(void);
+void wdi_medium_fork_parent(void);
+void wdi_medium_fork_child(void);
+
+#endif /* WARDEN_MEDIUM_H */

@@ -1,0 +1,186 @@
+/* override.c -- the standard names, as thin calls into the wd_ functions.
+ *
+ * Linked (libwarden.a) or preloaded (libwarden.so), these replace the C
+ * library's malloc family for the whole program, libc's own internal calls
+ * included.  Every name of the family is defined, so that no block is ever
+ * handed to the wrong allocator (a program calling pvalloc or __libc_free
+ * must still reach warden).  The C++ operators are defined here by their
+ * mangled names (x86_64 / aarch64 Itanium ABI, size_t = unsigned long), so
+ * C programs do not pull in libstdc++; bad_alloc is thrown through
+ * libstdc++'s own helper, found as a weak symbol when the program is C++.
+ * This file is compiled with -fexceptions so that the exception unwinds
+ * through it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "stats.h"
+#include "warden.h"
+
+#define WD_EXPORT __attribute__((visibility("default")))
+
+/* --- C ---------------------------------------------------------------------- */
+
+WD_EXPORT void *malloc(size_t size) { return wd_malloc(size); }
+WD_EXPORT void free(void *p) { wd_free(p); }
+WD_EXPORT void *calloc(size_t n, size_t size) { return wd_calloc(n, size); }
+WD_EXPORT void *realloc(void *p, size_t size) { return wd_realloc(p, size); }
+WD_EXPORT void *reallocarray(void *p, size_t n, size_t size) { return wd_reallocarray(p, n, size); }
+WD_EXPORT void *aligned_alloc(size_t alignment, size_t size) { return wd_aligned_alloc(alignment, size); }
+WD_EXPORT int posix_memalign(void **out, size_t alignment, size_t size) {
+    return wd_posix_memalign(out, alignment, size);
+}
+WD_EXPORT void *memalign(size_t alignment, size_t size) { return wd_memalign(alignment, size); }
+WD_EXPORT void *valloc(size_t size) { return wd_valloc(size); }
+WD_EXPORT void *pvalloc(size_t size) { return wd_pvalloc(size); }
+WD_EXPORT size_t malloc_usable_size(void *p) { return wd_malloc_usable_size(p); }
+WD_EXPORT void free_sized(void *p, size_t size) { wd_free_sized(p, size); }
+WD_EXPORT void free_aligned_sized(void *p, size_t alignment, size_t size) {
+    wd_free_aligned_sized(p, alignment, size);
+}
+WD_EXPORT void cfree(void *p) { wd_free(p); }
+
+/* glibc's internal entry points: some programs call them directly. */
+WD_EXPORT void *__libc_malloc(size_t size) { return wd_malloc(size); }
+WD_EXPORT void __libc_free(void *p) { wd_free(p); }
+WD_EXPORT void *__libc_calloc(size_t n, size_t size) { return wd_calloc(n, size); }
+WD_EXPORT void *__libc_realloc(void *p, size_t size) { return wd_realloc(p, size); }
+WD_EXPORT void *__libc_memalign(size_t alignment, size_t size) { return wd_memalign(alignment, size); }
+WD_EXPORT void *__libc_valloc(size_t size) { return wd_valloc(size); }
+WD_EXPORT void *__libc_pvalloc(size_t size) { return wd_pvalloc(size); }
+
+/* --- glibc's introspection ------------------------------------------------- */
+
+WD_EXPORT struct mallinfo2 mallinfo2(void) {
+    wd_stats_t st;
+    wd_stats_get(&st);
+    struct mallinfo2 mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = st.mapped_bytes;
+    mi.uordblks = st.live_bytes;
+    mi.fordblks = st.committed_bytes > st.live_bytes ? st.committed_bytes - st.live_bytes : 0;
+    mi.hblks = st.large_live;
+    mi.usmblks = st.peak_live_bytes;
+    return mi;
+}
+
+/* The old int-sized form, clamped rather than wrapped. */
+WD_EXPORT struct mallinfo mallinfo(void) {
+    struct mallinfo2 m2 = mallinfo2();
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    mi.arena = m2.arena > (size_t)INT32_MAX ? INT32_MAX : (int)m2.arena;
+    mi.uordblks = m2.uordblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.uordblks;
+    mi.fordblks = m2.fordblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.fordblks;
+    mi.hblks = m2.hblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.hblks;
+    return mi;
+}
+
+WD_EXPORT int malloc_trim(size_t pad) { return wd_trim(pad); }
+WD_EXPORT void malloc_stats(void) { wd_stats_print(stderr); }
+WD_EXPORT int mallopt(int param, int value) {
+    (void)param; /* glibc's tuning knobs mean nothing here; accepted */
+    (void)value;
+    return 1;
+}
+
+WD_EXPORT int malloc_info(int options, FILE *out) {
+    if (options != 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    wd_stats_t st;
+    wd_stats_get(&st);
+    fprintf(out,
+            "<malloc version=\"warden-%s\">\n"
+            "<total type=\"live\" size=\"%zu\"/>\n<total type=\"mapped\" size=\"%zu\"/>\n"
+            "<total type=\"committed\" size=\"%zu\"/>\n<total type=\"returned\" size=\"%zu\"/>\n"
+            "</malloc>\n",
+            WARDEN_VERSION, st.live_bytes, st.mapped_bytes, st.committed_bytes,
+            st.returned_bytes);
+    return 0;
+}
+
+/* --- C++ ----------------------------------------------------------------------- */
+
+typedef void (*new_handler_t)(void);
+/* libstdc++, present when the program is C++: std::get_new_handler() and
+ * std::__throw_bad_alloc(). */
+extern new_handler_t _ZSt15get_new_handlerv(void) __attribute__((weak));
+extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
+
+/* operator new: on failure call the new-handler and retry; without one,
+ * throw std::bad_alloc ([new.delete.single]). */
+static void *cxx_new(size_t size, size_t alignment) {
+    for (;;) {
+        void *p = alignment > WD_ALIGN ? wd_aligned_alloc(alignment, size) : wd_malloc(size);
+        if (wd_likely(p != NULL))
+            return p;
+        new_handler_t handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
+        if (handler == NULL)
+            break;
+        handler();
+    }
+    if (_ZSt17__throw_bad_allocv)
+        _ZSt17__throw_bad_allocv();
+    abort();
+}
+
+/* The nothrow forms return NULL instead (the new-handler is not called:
+ * a handler that throws could not be caught in C). */
+static void *cxx_new_nothrow(size_t size, size_t alignment) {
+    return alignment > WD_ALIGN ? wd_aligned_alloc(alignment, size) : wd_malloc(size);
+}
+
+/* Sized deletes check the size against the block (C23 free_sized). */
+static void cxx_delete_sized(void *p, size_t size) {
+    if (p != NULL)
+        wd_free_sized(p, size);
+}
+
+static void cxx_delete_aligned_sized(void *p, size_t alignment, size_t size) {
+    if (p != NULL)
+        wd_free_aligned_sized(p, alignment, size);
+}
+
+/* new / new[] */
+WD_EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0); }
+WD_EXPORT void *_Znam(size_t n) { return cxx_new(n, 0); }
+WD_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new_nothrow(n, 0); }
+WD_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new_nothrow(n, 0); }
+WD_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
+WD_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
+WD_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
+    (void)nt;
+    return cxx_new_nothrow(n, al);
+}
+WD_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
+    (void)nt;
+    return cxx_new_nothrow(n, al);
+}
+
+/* delete / delete[] */
+WD_EXPORT void _ZdlPv(void *p) { wd_free(p); }
+WD_EXPORT void _ZdaPv(void *p) { wd_free(p); }
+WD_EXPORT void _ZdlPvm(void *p, size_t n) { cxx_delete_sized(p, n); }
+WD_EXPORT void _ZdaPvm(void *p, size_t n) { cxx_delete_sized(p, n); }
+WD_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wd_free(p); }
+WD_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wd_free(p); }
+WD_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; wd_free(p); }
+WD_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; wd_free(p); }
+WD_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_aligned_sized(p, al, n); }
+WD_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_aligned_sized(p, al, n); }
+WD_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
+    (void)al;
+    (void)nt;
+    wd_free(p);
+}
+WD_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
+    (void)al;
+    (void)nt;
+    wd_free(p);
+}

@@ -1,0 +1,323 @@
+/* page.c -- small objects: size classes, pages and their free lists.
+ *
+ * Owns: the class tables, the lists of pages of each thread heap, carving
+ * pages out of small segments, collecting frees, retiring and decommitting
+ * unused pages.  Calls: segment.h for segments, os.h to decommit,
+ * options.h for the fatal report.  Everything here runs on the owning
+ * thread, except wdi_page_free_remote. */
+#include "page.h"
+
+#include "options.h"
+#include "os.h"
+#include "stats.h"
+#include "thread.h"
+
+uint32_t wdi_class_size[WD_CLASSES];
+uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
+wd_page_t wdi_page_empty = {.heap = WD_PAGE_UNUSED};
+
+/* Classes: 16-byte steps up to 128, then four per power of two (at most
+ * 25 % internal waste): 160 192 224 256 320 ... 7168 8192. */
+void wdi_page_init_classes(void) {
+    for (unsigned c = 1; c < WD_CLASSES; c++) {
+        if (c <= 8) {
+            wdi_class_size[c] = 16u * c;
+        } else {
+            unsigned k = c - 9, shift = 7 + k / 4;
+            wdi_class_size[c] = (1u << shift) + (k % 4 + 1) * (1u << (shift - 2));
+        }
+    }
+    unsigned c = 1;
+    for (unsigned i = 0; i <= WD_SMALL_MAX / 16; i++) {
+        while (wdi_class_size[c] < i * 16)
+            c++;
+        wdi_class_of16[i] = (uint8_t)c;
+    }
+}
+
+void wdi_page_corrupt(const wd_page_t *pg, const void *block) {
+    (void)pg;
+    wdi_fatal("corrupted free list", block, "malloc");
+}
+
+/* --- page lists of a heap (doubly linked, heads in the heap) ------------- */
+
+static wd_page_t **list_head(wd_theap_t *h, wd_page_t *pg, unsigned list) {
+    return list == WD_LIST_AVAIL ? &h->avail[pg->cls] : &h->full[pg->cls];
+}
+
+static void list_push(wd_theap_t *h, wd_page_t *pg, unsigned list) {
+    wd_page_t **head = list_head(h, pg, list);
+    pg->prev = NULL;
+    pg->next = *head;
+    if (*head)
+        (*head)->prev = pg;
+    *head = pg;
+    pg->list = (uint8_t)list;
+}
+
+/* The retired list is a FIFO: the oldest unused page is at its head. */
+static void retired_append(wd_theap_t *h, wd_page_t *pg) {
+    pg->next = NULL;
+    pg->prev = h->retired_tail;
+    if (h->retired_tail)
+        h->retired_tail->next = pg;
+    else
+        h->retired = pg;
+    h->retired_tail = pg;
+    pg->list = WD_LIST_RETIRED;
+}
+
+static void list_remove(wd_theap_t *h, wd_page_t *pg) {
+    if (pg->list == WD_LIST_NONE)
+        return;
+    wd_page_t **head = pg->list == WD_LIST_RETIRED ? &h->retired : list_head(h, pg, pg->list);
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        *head = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    else if (pg->list == WD_LIST_RETIRED)
+        h->retired_tail = pg->prev;
+    pg->next = pg->prev = NULL;
+    pg->list = WD_LIST_NONE;
+}
+
+/* --- carving and collecting ---------------------------------------------- */
+
+/* Carves up to 4 KiB more blocks (at least one) into the free list: pages
+ * are touched a little at a time, so a class with few objects costs few
+ * resident pages. */
+static void page_extend(wd_page_t *pg) {
+    uint32_t size = pg->block_size;
+    uint32_t n = 4096 / size ? 4096 / size : 1;
+    if (n > pg->reserved - pg->capacity)
+        n = pg->reserved - pg->capacity;
+    uint8_t *first = pg->start + (size_t)pg->capacity * size;
+    wd_block_t *b = (wd_block_t *)(void *)first;
+    for (uint32_t i = 1; i < n; i++) {
+        wd_block_t *next = (wd_block_t *)(void *)(first + (size_t)i * size);
+        wdi_block_set_next(pg, b, next);
+        b = next;
+    }
+    wdi_block_set_next(pg, b, NULL);
+    pg->free = (wd_block_t *)(void *)first;
+    pg->capacity += n;
+    pg->span = pg->capacity * size;
+}
+
+/* Takes the frees of other threads; returns how many blocks came back.
+ * Every link is checked on the way, since the count needs the walk anyway. */
+static uint32_t page_collect_remote(wd_page_t *pg) {
+    uintptr_t head = atomic_exchange_explicit(&pg->xthread_free, 0, memory_order_acquire);
+    if (head == 0)
+        return 0;
+    uint32_t count = 0;
+    wd_block_t *last = NULL;
+    for (wd_block_t *b = (wd_block_t *)head; b; b = wdi_block_decode(pg, b)) {
+        if (wd_unlikely((uintptr_t)b - (uintptr_t)pg->start >= pg->span || ++count > pg->used))
+            wdi_page_corrupt(pg, last ? (void *)last : (void *)b);
+        last = b;
+    }
+    /* Local lists go after the remote ones: chain the remote tail to them. */
+    wdi_block_set_next(pg, last, pg->free);
+    pg->free = (wd_block_t *)head;
+    pg->used -= count;
+    return count;
+}
+
+/* Makes pg->free non-empty if anything can; returns 0 when the page is full. */
+static int page_refill(wd_page_t *pg) {
+    if (pg->free == NULL && pg->local_free != NULL) {
+        pg->free = pg->local_free;
+        pg->local_free = NULL;
+    }
+    if (pg->free == NULL)
+        page_collect_remote(pg);
+    if (pg->free == NULL && pg->capacity < pg->reserved)
+        page_extend(pg);
+    return pg->free != NULL;
+}
+
+/* --- pages entering and leaving use -------------------------------------- */
+
+static wd_small_segment_t *segment_of(wd_page_t *pg) {
+    return (wd_small_segment_t *)((uintptr_t)pg & ~(uintptr_t)(WD_SEGMENT_SIZE - 1));
+}
+
+static wd_small_segment_t *segment_new(wd_theap_t *h) {
+    wd_small_segment_t *seg = wdi_segment_alloc();
+    if (seg == NULL)
+        return NULL;
+    seg->region.kind = WD_KIND_SMALL;
+    seg->heap = h;
+    seg->free_mask = ~(uint64_t)1; /* page 0 holds this header */
+    for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {
+        seg->pages[i].heap = WD_PAGE_UNUSED;
+        seg->pages[i].committed = 1;
+        seg->pages[i].start = (uint8_t *)seg + ((size_t)i << WD_PAGE_SHIFT);
+    }
+    seg->next = h->segments;
+    h->segments = seg;
+    wdi_stat_add(WD_STAT_COMMITTED, WD_SEGMENT_SIZE);
+    return seg;
+}
+
+/* A page of h's segments that holds no blocks; prefers one still committed
+ * (a recently retired page costs no page faults). */
+static wd_page_t *page_unused(wd_theap_t *h) {
+    if (h->retired_tail != NULL && h->retired_tail->committed)
+        return h->retired_tail;
+    for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next)
+        if (seg->free_mask != 0)
+            return &seg->pages[__builtin_ctzll(seg->free_mask)];
+    wd_small_segment_t *seg = segment_new(h);
+    return seg ? &seg->pages[1] : NULL;
+}
+
+static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
+    wd_page_t *pg = page_unused(h);
+    if (pg == NULL)
+        return NULL;
+    wd_small_segment_t *seg = segment_of(pg);
+    unsigned index = (unsigned)(pg - seg->pages);
+    list_remove(h, pg);
+    seg->free_mask &= ~((uint64_t)1 << index);
+    seg->used_pages++;
+    if (!pg->committed) {
+        pg->committed = 1;
+        wdi_stat_add(WD_STAT_COMMITTED, WD_PAGE_SIZE);
+    }
+    pg->heap = h;
+    pg->cls = (uint8_t)cls;
+    pg->block_size = wdi_class_size[cls];
+    pg->reserved = (uint32_t)(WD_PAGE_SIZE / pg->block_size);
+    pg->capacity = pg->span = pg->used = 0;
+    pg->free = pg->local_free = NULL;
+    atomic_store_explicit(&pg->xthread_free, 0, memory_order_relaxed);
+    pg->key = (uintptr_t)(h->secret ^ ((uint64_t)(uintptr_t)pg * 0x9E3779B97F4A7C15ULL));
+    page_extend(pg);
+    return pg;
+}
+
+/* pg holds no live block: give it back to its segment, memory still
+ * committed; wdi_page_decommit_idle returns it to the OS later. */
+static void page_retire(wd_theap_t *h, wd_page_t *pg) {
+    wd_small_segment_t *seg = segment_of(pg);
+    list_remove(h, pg);
+    pg->heap = WD_PAGE_UNUSED;
+    pg->free = pg->local_free = NULL;
+    pg->capacity = pg->span = 0;
+    seg->free_mask |= (uint64_t)1 << (pg - seg->pages);
+    seg->used_pages--;
+    pg->retired_ms = (uint32_t)wdi_os_now_ms();
+    retired_append(h, pg);
+}
+
+void wdi_page_emptied(wd_theap_t *h, wd_page_t *pg) {
+    if (h->current[pg->cls] != pg)
+        page_retire(h, pg);
+}
+
+void wdi_page_unfull(wd_theap_t *h, wd_page_t *pg) {
+    list_remove(h, pg);
+    list_push(h, pg, WD_LIST_AVAIL);
+}
+
+void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
+    if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
+        wdi_fatal("invalid pointer", b, "free");
+    uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
+    do {
+        b->next = head ? (head ^ pg->key ^ (uintptr_t)b) : (pg->key ^ (uintptr_t)b);
+    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &head, (uintptr_t)b,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+/* --- the slow path --------------------------------------------------------- */
+
+/* Looks at up to `budget` full pages for frees made by other threads. */
+static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
+    wd_page_t *pg = h->full[cls];
+    while (pg != NULL && budget-- > 0) {
+        wd_page_t *next = pg->next;
+        if (page_collect_remote(pg) != 0) {
+            list_remove(h, pg);
+            return pg;
+        }
+        pg = next;
+    }
+    return NULL;
+}
+
+void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
+    wd_page_t *pg = h->current[cls];
+    if (pg != &wdi_page_empty) {
+        if (page_refill(pg))
+            return wdi_page_pop(pg, pg->free);
+        list_push(h, pg, WD_LIST_FULL);
+        h->current[cls] = &wdi_page_empty;
+    }
+    while ((pg = h->avail[cls]) != NULL) {
+        list_remove(h, pg);
+        if (page_refill(pg))
+            break;
+        list_push(h, pg, WD_LIST_FULL);
+    }
+    if (pg == NULL)
+        pg = page_from_full(h, cls, 8);
+    if (pg == NULL)
+        pg = page_fresh(h, cls);
+    if (pg == NULL)
+        return NULL;
+    if (wd_unlikely(++h->slow_count % 64 == 0))
+        wdi_maintain(h);
+    h->current[cls] = pg;
+    return wdi_page_pop(pg, pg->free);
+}
+
+/* --- thread exit, trim and decommit --------------------------------------- */
+
+static void page_settle(wd_theap_t *h, wd_page_t *pg) {
+    page_refill(pg);
+    if (pg->used == 0)
+        page_retire(h, pg);
+}
+
+void wdi_page_collect_all(wd_theap_t *h, int release_empty) {
+    for (unsigned cls = 1; cls < WD_CLASSES; cls++) {
+        wd_page_t *pg = h->current[cls];
+        h->current[cls] = &wdi_page_empty;
+        if (pg != &wdi_page_empty)
+            list_push(h, pg, WD_LIST_AVAIL);
+        if (!release_empty)
+            continue;
+        for (unsigned list = WD_LIST_AVAIL; list <= WD_LIST_FULL; list++) {
+            wd_page_t *next;
+            for (pg = list == WD_LIST_AVAIL ? h->avail[cls] : h->full[cls]; pg; pg = next) {
+                next = pg->next;
+                page_settle(h, pg);
+            }
+        }
+    }
+}
+
+size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
+    size_t total = 0;
+    for (wd_page_t *pg = h->retired; pg != NULL;) {
+        wd_page_t *next = pg->next;
+        if (delay_ms != 0 && (uint32_t)(now_ms - pg->retired_ms) < delay_ms)
+            break; /* FIFO: the rest retired even later */
+        size_t released = 0;
+        if (pg->committed && wdi_os_decommit(pg->start, WD_PAGE_SIZE, &released) == 0) {
+            pg->committed = 0;
+            wdi_stat_sub(WD_STAT_COMMITTED, WD_PAGE_SIZE);
+            wdi_stat_add(WD_STAT_RETURNED, released);
+            total += released;
+        }
+        list_remove(h, pg);
+        pg = next;
+    }
+    return total;
+}

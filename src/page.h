@@ -1,0 +1,130 @@
+/* page.h -- small objects: 64 KiB pages of one size class, no per-object
+ * header (the seed's "areas of memory only for certain sizes").
+ *
+ * A small segment (4 MiB) belongs to one thread heap and holds 63 pages;
+ * page 0's space holds the segment header and the page descriptors.
+ * Malloc pops the page's `free` list and a free by the owning thread pushes
+ * on `local_free`: no lock, no atomic.  A free by any other thread pushes
+ * on `xthread_free` with one compare-and-swap; the owner takes those back
+ * in its slow path.  Links are stored encoded (XOR with the page's key and
+ * the block's address) and checked when popped. */
+#ifndef WARDEN_PAGE_H
+#define WARDEN_PAGE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "segment.h"
+
+#define WD_PAGE_SHIFT 16
+#define WD_PAGE_SIZE ((size_t)1 << WD_PAGE_SHIFT)
+#define WD_PAGES_PER_SEGMENT (WD_SEGMENT_SIZE / WD_PAGE_SIZE)
+#define WD_SMALL_MAX ((size_t)8192)
+#define WD_CLASSES 33 /* class 0 is unused; 1..32: 16 B .. 8 KiB */
+
+struct wd_theap_s;
+
+typedef struct wd_block_s {
+    uintptr_t next; /* encoded */
+} wd_block_t;
+
+/* A page of one size class.
+ *   used == blocks handed out and not yet taken back by the owner
+ *   |free| + |local_free| + used == capacity <= reserved
+ *   |xthread_free| <= used (frees by other threads, not yet collected)
+ *   every listed block is in [start, start + capacity * block_size)
+ * `heap` is the owner, or WD_PAGE_UNUSED when the page holds no blocks. */
+typedef struct wd_page_s {
+    wd_block_t *free;   /* first: malloc's fast path loads only this line */
+    uintptr_t key;      /* link encoding key */
+    uint32_t used;
+    uint32_t block_size;
+    uint8_t *start;
+    uint32_t span;      /* capacity * block_size: where listed blocks may be */
+    uint32_t capacity, reserved;
+    wd_block_t *local_free;
+    struct wd_theap_s *heap;
+    uint8_t cls;
+    uint8_t list;        /* which heap list holds it (page.c) */
+    uint8_t committed;   /* 0 after its memory went back to the OS */
+    uint8_t pad_;
+    uint32_t retired_ms; /* when it became unused (low bits of the clock) */
+    struct wd_page_s *next, *prev;
+    _Atomic(uintptr_t) xthread_free; /* raw pointers, own cache line below */
+} wd_page_t;
+
+#define WD_PAGE_UNUSED ((struct wd_theap_s *)1)
+
+typedef struct wd_small_segment_s {
+    wd_region_t region;               /* kind == WD_KIND_SMALL */
+    uint32_t used_pages;
+    struct wd_theap_s *heap;          /* owner of every page */
+    struct wd_small_segment_s *next;  /* the owner's segments */
+    uint64_t free_mask;               /* bit i: page i holds no blocks */
+    wd_page_t pages[WD_PAGES_PER_SEGMENT];
+} wd_small_segment_t;
+
+_Static_assert(sizeof(wd_small_segment_t) <= WD_PAGE_SIZE, "segment header fits page 0");
+
+/* Size of class c and class of a size (n <= WD_SMALL_MAX). */
+extern uint32_t wdi_class_size[WD_CLASSES];
+extern uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
+
+/* Fills the class tables; called once by the process initialisation. */
+void wdi_page_init_classes(void);
+
+/* The page every empty slot of a heap points to: it never has a free
+ * block, so the fast path needs no NULL check. */
+extern wd_page_t wdi_page_empty;
+static inline unsigned wdi_small_class(size_t n) { return wdi_class_of16[(n + 15) >> 4]; }
+
+static inline wd_page_t *wdi_page_of(wd_small_segment_t *seg, const void *p) {
+    return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> WD_PAGE_SHIFT];
+}
+
+static inline wd_block_t *wdi_block_decode(const wd_page_t *pg, const wd_block_t *b) {
+    return (wd_block_t *)(b->next ^ pg->key ^ (uintptr_t)b);
+}
+
+/* Aborts: a link decoded to an address outside its page's blocks. */
+WD_NORETURN WD_COLD void wdi_page_corrupt(const wd_page_t *pg, const void *block);
+
+/* Pops the first free block of pg (which must have one); the link it
+ * follows is checked to stay inside the page.  A few instructions. */
+static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
+    wd_block_t *next = wdi_block_decode(pg, b);
+    if (wd_unlikely((uintptr_t)next - (uintptr_t)pg->start >= pg->span && next != NULL))
+        wdi_page_corrupt(pg, b);
+    pg->free = next;
+    pg->used++;
+    return b;
+}
+static inline void wdi_block_set_next(const wd_page_t *pg, wd_block_t *b, wd_block_t *next) {
+    b->next = (uintptr_t)next ^ pg->key ^ (uintptr_t)b;
+}
+
+/* Slow path of small malloc for class cls: refills the heap's current page
+ * (collecting frees, taking another page, carving a fresh one) and pops a
+ * block.  NULL when the OS has no memory left. */
+void *wdi_page_malloc_slow(struct wd_theap_s *h, unsigned cls);
+
+/* The page just became empty after a local free (used == 0). */
+void wdi_page_emptied(struct wd_theap_s *h, wd_page_t *pg);
+
+/* The block was freed into a page that was on the heap's full list. */
+void wdi_page_unfull(struct wd_theap_s *h, wd_page_t *pg);
+
+/* A free of a small block by a thread that does not own its page. */
+void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b);
+
+/* Gives back every page of h: used when its thread exits (pages with live
+ * blocks stay with h, which the next thread adopts) and by trim. */
+void wdi_page_collect_all(struct wd_theap_s *h, int release_empty);
+
+/* Returns the memory of pages unused for more than delay_ms to the OS
+ * (all of them when delay_ms is 0); returns the bytes released. */
+size_t wdi_page_decommit_idle(struct wd_theap_s *h, uint32_t now_ms, uint32_t delay_ms);
+
+#endif /* WARDEN_PAGE_H */

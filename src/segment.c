@@ -1,0 +1,88 @@
+/* segment.c -- owns the segment map and the supply of 4 MiB segments.
+ * Calls: os.h for memory, stats.h for counters.  Upper layers (page.c,
+ * medium.c, large.c) get segments here and register large blocks here. */
+#include "segment.h"
+
+#include <string.h>
+
+#include "lock.h"
+#include "os.h"
+#include "stats.h"
+
+wd_region_t **wdi_segmap;
+
+/* Freed segments waiting for reuse, pages already returned to the OS. */
+#define SEGMENT_CACHE 8
+static void *cache[SEGMENT_CACHE];
+static unsigned cached;
+static wd_lock_t segment_lock = WD_LOCK_INIT;
+
+int wdi_segmap_init(void) {
+    if (wdi_segmap != NULL)
+        return 0;
+    void *map;
+    int err = wdi_os_reserve(WD_SEGMAP_ENTRIES * sizeof(wd_region_t *), &map);
+    if (err == 0)
+        wdi_segmap = map;
+    return err;
+}
+
+void wdi_segmap_set(void *start, size_t size, wd_region_t *region) {
+    uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;
+    uintptr_t last = ((uintptr_t)start + size - 1) >> WD_SEGMENT_SHIFT;
+    for (uintptr_t slot = first; slot <= last; slot++)
+        wdi_segmap[slot] = region;
+}
+
+void wdi_segmap_clear(void *start, size_t size) {
+    wdi_segmap_set(start, size, NULL);
+}
+
+void *wdi_segment_alloc(void) {
+    void *seg = NULL;
+    wdi_lock(&segment_lock);
+    if (cached > 0)
+        seg = cache[--cached];
+    wdi_unlock(&segment_lock);
+    if (seg == NULL) {
+        if (wdi_os_map_aligned(WD_SEGMENT_SIZE, WD_SEGMENT_SIZE, &seg) != 0)
+            return NULL;
+        wdi_stat_add(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+    }
+    /* Fresh or decommitted: either way it reads as zeros. */
+    wdi_segmap_set(seg, WD_SEGMENT_SIZE, (wd_region_t *)seg);
+    return seg;
+}
+
+void wdi_segment_free(void *seg) {
+    size_t released;
+    wdi_segmap_clear(seg, WD_SEGMENT_SIZE);
+    if (wdi_os_decommit(seg, WD_SEGMENT_SIZE, &released) == 0)
+        wdi_stat_add(WD_STAT_RETURNED, released);
+    wdi_lock(&segment_lock);
+    if (cached < SEGMENT_CACHE) {
+        cache[cached++] = seg;
+        seg = NULL;
+    }
+    wdi_unlock(&segment_lock);
+    if (seg != NULL && wdi_os_unmap(seg, WD_SEGMENT_SIZE) == 0)
+        wdi_stat_sub(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+}
+
+size_t wdi_segment_trim(void) {
+    void *drop[SEGMENT_CACHE];
+    unsigned n;
+    wdi_lock(&segment_lock);
+    n = cached;
+    memcpy(drop, cache, n * sizeof *drop);
+    cached = 0;
+    wdi_unlock(&segment_lock);
+    for (unsigned i = 0; i < n; i++)
+        if (wdi_os_unmap(drop[i], WD_SEGMENT_SIZE) == 0)
+            wdi_stat_sub(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+    return n * WD_SEGMENT_SIZE;
+}
+
+void wdi_segment_fork_prepare(void) { wdi_lock(&segment_lock); }
+void wdi_segment_fork_parent(void) { wdi_unlock(&segment_lock); }
+void wdi_segment_fork_child(void) { wdi_lock_reset(&segment_lock); }

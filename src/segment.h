@@ -1,0 +1,62 @@
+/* segment.h -- 4 MiB regions aligned to their size, and the segment map.
+ *
+ * Every byte warden hands out lies in a region registered in the segment
+ * map: a table with one entry per 4 MiB of address space, holding the
+ * address of the region's header (a small/medium segment or a large block),
+ * or NULL.  free(p) looks p up in one load, so a pointer warden never
+ * returned (stack, globals, another library's memory) is recognised before
+ * anything is read from it.  The table is reserved address space; only the
+ * pages of it that cover warden's regions ever become resident. */
+#ifndef WARDEN_SEGMENT_H
+#define WARDEN_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#define WD_SEGMENT_SHIFT 22
+#define WD_SEGMENT_SIZE ((size_t)1 << WD_SEGMENT_SHIFT)
+#define WD_SEGMAP_BITS 47 /* user address space of x86_64 and aarch64 (4-level) */
+#define WD_SEGMAP_ENTRIES ((size_t)1 << (WD_SEGMAP_BITS - WD_SEGMENT_SHIFT))
+
+typedef enum { WD_KIND_SMALL = 0x5a11, WD_KIND_MEDIUM = 0x3ed1, WD_KIND_LARGE = 0x1a76 } wd_kind_t;
+
+/* The first field of every region header: which tier owns the region. */
+typedef struct wd_region_s {
+    uint32_t kind;
+    uint32_t reserved;
+} wd_region_t;
+
+extern wd_region_t **wdi_segmap;
+
+/* Reserves the map; 0 or an errno value.  Idempotent; called by init. */
+int wdi_segmap_init(void);
+
+/* The region that contains p, or NULL when p is not in warden's memory. */
+static inline wd_region_t *wdi_region_of(const void *p) {
+    uintptr_t slot = (uintptr_t)p >> WD_SEGMENT_SHIFT;
+    if (wd_unlikely(slot >= WD_SEGMAP_ENTRIES || wdi_segmap == NULL))
+        return NULL;
+    return wdi_segmap[slot];
+}
+
+/* Registers [start, start + size) as owned by region (start 4 MiB-aligned). */
+void wdi_segmap_set(void *start, size_t size, wd_region_t *region);
+void wdi_segmap_clear(void *start, size_t size);
+
+/* A fresh, zeroed 4 MiB segment registered under its own address, or NULL
+ * (errno untouched).  Freed segments are kept in a small cache with their
+ * pages returned to the OS, so the next one costs no system call. */
+void *wdi_segment_alloc(void);
+void wdi_segment_free(void *segment);
+
+/* Drops every cached segment (malloc_trim); returns the bytes unmapped. */
+size_t wdi_segment_trim(void);
+
+/* fork(): hold the segment lock across it (called from thread.c). */
+void wdi_segment_fork_prepare(void);
+void wdi_segment_fork_parent(void);
+void wdi_segment_fork_child(void);
+
+#endif /* WARDEN_SEGMENT_H */

@@ -1,0 +1,99 @@
+/* stats.c -- owns the process-wide counters and the statistics report.
+ * Calls: thread.h (summing the thread heaps), medium.h, options.h (the
+ * formatter).  Printing uses write(2) on the stream's descriptor, so the
+ * report never allocates and works at exit. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <unistd.h>
+
+#include "medium.h"
+#include "options.h"
+#include "thread.h"
+#include "warden.h"
+
+_Atomic(size_t) wdi_stats[WD_STAT_COUNT];
+
+void wdi_stats_note_live(size_t live) {
+    size_t peak = wdi_stat_get(WD_STAT_PEAK_LIVE);
+    while (live > peak &&
+           !atomic_compare_exchange_weak_explicit(&wdi_stats[WD_STAT_PEAK_LIVE], &peak, live,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+typedef struct small_sum_s {
+    intptr_t live;
+    size_t allocs, blocks;
+} small_sum_t;
+
+/* Adds one heap's counters; blocks are counted from the pages (a racy but
+ * harmless read of other threads' counters: statistics, not decisions). */
+static void heap_sum(wd_theap_t *h, void *arg) {
+    small_sum_t *sum = arg;
+    sum->live += h->small_live;
+    sum->allocs += h->small_allocs;
+    for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next)
+        for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++)
+            if (seg->pages[i].heap != WD_PAGE_UNUSED)
+                sum->blocks += seg->pages[i].used;
+}
+
+void wd_stats_get(wd_stats_t *out) {
+    small_sum_t sum = {wdi_orphan_small_live(), 0, 0};
+    wdi_heaps_foreach(heap_sum, &sum);
+    size_t small_live = sum.live > 0 ? (size_t)sum.live : 0;
+    size_t medium = wdi_medium_live_bytes();
+    out->live_bytes = small_live + medium + wdi_stat_get(WD_STAT_LARGE_BYTES);
+    wdi_stats_note_live(out->live_bytes);
+    out->peak_live_bytes = wdi_stat_get(WD_STAT_PEAK_LIVE);
+    out->mapped_bytes = wdi_stat_get(WD_STAT_MAPPED);
+    out->committed_bytes = wdi_stat_get(WD_STAT_COMMITTED);
+    out->returned_bytes = wdi_stat_get(WD_STAT_RETURNED);
+    out->small_allocs = sum.allocs;
+    out->medium_allocs = wdi_stat_get(WD_STAT_MEDIUM_ALLOCS);
+    out->large_allocs = wdi_stat_get(WD_STAT_LARGE_ALLOCS);
+    out->small_live = sum.blocks;
+    out->medium_live = wdi_stat_get(WD_STAT_MEDIUM_LIVE);
+    out->large_live = wdi_stat_get(WD_STAT_LARGE_LIVE);
+    out->threads = wdi_stat_get(WD_STAT_THREADS);
+}
+
+static void print_line(int fd, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    line[n++] = '\n';
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, line + off, n - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static void stats_write(int fd) {
+    wd_stats_t st;
+    wd_stats_get(&st);
+    print_line(fd, "warden: stats live %zu bytes, peak %zu, mapped %zu, committed %zu, returned to the OS %zu",
+               st.live_bytes, st.peak_live_bytes, st.mapped_bytes, st.committed_bytes,
+               st.returned_bytes);
+    print_line(fd, "warden: stats allocations small %zu (live %zu), medium %zu (live %zu), large %zu (live %zu)",
+               st.small_allocs, st.small_live, st.medium_allocs, st.medium_live, st.large_allocs,
+               st.large_live);
+    print_line(fd, "warden: stats thread heaps %zu, memory returned with MADV_DONTNEED after %zu ms",
+               st.threads, (size_t)wdi_options.decommit_ms);
+}
+
+void wd_stats_print(FILE *out) {
+    if (out == NULL)
+        out = stderr;
+    fflush(out);
+    stats_write(fileno(out));
+}
+
+void wdi_stats_at_exit(void) {
+    stats_write(2);
+}

@@ -1,0 +1,61 @@
+/* thread.h -- thread heaps: one per thread, created on first use.
+ *
+ * A thread heap owns small segments and the pages in them; only its thread
+ * touches their free lists.  When the thread exits, its heap is abandoned
+ * whole (pages with live blocks included) and the next thread that needs a
+ * heap adopts it, so short-lived threads strand no memory.  This file also
+ * owns pthread keys, thread-exit handling and fork(). */
+#ifndef WARDEN_THREAD_H
+#define WARDEN_THREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+#include "page.h"
+
+struct wd_medium_segment_s;
+
+/* Where a page is (wd_page_t.list). */
+enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
+
+typedef struct wd_theap_s {
+    wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
+    intptr_t small_live;            /* bytes malloc'ed minus freed by this thread */
+    size_t small_allocs;
+    wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
+    wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
+    wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
+    wd_small_segment_t *segments;
+    struct wd_medium_segment_s *medium_hint;
+    struct wd_theap_s *next_all;       /* every heap ever made (stats, fork) */
+    struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
+    uint64_t secret;
+    uint32_t slow_count;               /* slow-path calls, to pace maintenance */
+    uint32_t abandoned;
+} wd_theap_t;
+
+/* The calling thread's heap, or NULL before its first allocation and after
+ * its exit began.  initial-exec TLS: one load from the thread pointer, and
+ * no allocation on first access (a dynamic TLS model could call malloc). */
+extern __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
+
+/* The calling thread's heap, creating or adopting one; NULL when the
+ * thread is exiting (its allocations then go to the shared medium tier). */
+wd_theap_t *wdi_heap_get_slow(void);
+
+/* Process-wide initialisation (options, segment map, class tables, fork
+ * handlers); idempotent, cheap after the first call. */
+void wdi_process_init(void);
+extern int wdi_process_ready;
+
+/* Calls fn on every heap (live or abandoned), under the heap-list lock. */
+void wdi_heaps_foreach(void (*fn)(wd_theap_t *h, void *arg), void *arg);
+
+/* Periodic upkeep from slow paths: returns idle memory to the OS. */
+void wdi_maintain(wd_theap_t *h);
+
+/* malloc_trim: returns every idle page and free range to the OS now. */
+int wdi_trim_all(void);
+
+#endif /* WARDEN_THREAD_H */
