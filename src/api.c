@@ -19,9 +19,6 @@
 #include "thread.h"
 #include "warden.h"
 
-/* Frees by threads that have no heap (exiting ones) of small blocks. */
-static _Atomic(intptr_t) orphan_small_live;
-
 /* --- small blocks ------------------------------------------------------------ */
 
 /* Pop from the class's current page; ~10 instructions when it has a block. */
@@ -29,10 +26,8 @@ static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
     wd_page_t *pg = h->current[cls];
     wd_block_t *b = pg->free;
     void *p = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_page_malloc_slow(h, cls);
-    if (wd_likely(p != NULL)) {
-        h->small_live += (intptr_t)wdi_class_size[cls];
+    if (wd_likely(p != NULL))
         h->small_allocs++;
-    }
     return p;
 }
 
@@ -40,26 +35,15 @@ static inline void small_free_local(wd_theap_t *h, wd_page_t *pg, void *p) {
     wd_block_t *b = p;
     wdi_block_set_next(pg, b, pg->local_free);
     pg->local_free = b;
-    h->small_live -= (intptr_t)pg->block_size;
     if (wd_unlikely(--pg->used == 0))
         wdi_page_emptied(h, pg);
     else if (wd_unlikely(pg->list == WD_LIST_FULL))
         wdi_page_unfull(h, pg);
 }
 
-static void small_free_remote(wd_page_t *pg, void *p) {
-    wd_theap_t *h = wdi_tl_heap;
-    if (h != NULL)
-        h->small_live -= (intptr_t)pg->block_size;
-    else
-        atomic_fetch_sub_explicit(&orphan_small_live, (intptr_t)pg->block_size,
-                                  memory_order_relaxed);
-    wdi_page_free_remote(pg, p);
-}
-
 /* --- choosing a tier ------------------------------------------------------- */
 
-static void *alloc_slow(size_t size) {
+WD_NOINLINE static void *alloc_slow(size_t size) {
     if (size <= WD_SMALL_MAX) {
         wd_theap_t *h = wdi_heap_get_slow();
         if (h != NULL) {
@@ -87,7 +71,6 @@ void *wd_malloc(size_t size) {
         wd_page_t *pg = h->current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            h->small_live += (intptr_t)pg->block_size;
             h->small_allocs++;
             return wdi_page_pop(pg, b);
         }
@@ -140,7 +123,7 @@ static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *
     return pg;
 }
 
-static void free_checked(void *p, const char *fn) {
+WD_NOINLINE static void free_checked(void *p, const char *fn) {
     wd_region_t *r = region_checked(p, fn);
     switch (r->kind) {
     case WD_KIND_SMALL: {
@@ -148,7 +131,7 @@ static void free_checked(void *p, const char *fn) {
         if (pg->heap == wdi_tl_heap)
             small_free_local(pg->heap, pg, p);
         else
-            small_free_remote(pg, p);
+            wdi_page_free_remote(pg, p);
         return;
     }
     case WD_KIND_MEDIUM:
@@ -364,9 +347,4 @@ char *wd_strndup(const char *s, size_t n) {
 int wd_trim(size_t pad) {
     (void)pad; /* every idle page goes back; nothing is worth keeping */
     return wdi_trim_all();
-}
-
-/* Sum of the small live bytes that frees by exiting threads subtracted. */
-intptr_t wdi_orphan_small_live(void) {
-    return atomic_load_explicit(&orphan_small_live, memory_order_relaxed);
 }

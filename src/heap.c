@@ -275,6 +275,13 @@ static void link_set_prev(const wd_heap_t *h, range_t *r, range_t *to) {
     VG_CLOSE(h, l, sizeof *l);
 }
 
+/* A valid header marked free (the list neighbours of a range must be). */
+static int range_is_free(const wd_heap_t *h, range_t *r) {
+    uint64_t info;
+    size_t prev_size;
+    return range_read(h, r, &info, &prev_size) == 0 && !info_allocated(info);
+}
+
 /* Lists free range r (header already written) at the head of its class. */
 static void list_insert(wd_heap_t *h, range_t *r, size_t size) {
     unsigned fl, sl;
@@ -299,8 +306,12 @@ static void list_remove(wd_heap_t *h, range_t *r, size_t size, const char *fn) {
     uint32_t *head = list_head(h, fl, sl);
     range_t *next = link_next(h, r, fn);
     range_t *prev = link_prev(h, r, fn);
-    int linked = prev ? link_next(h, prev, fn) == r : *head == off_of(h, r);
-    if (wd_unlikely(!linked || (next && link_prev(h, next, fn) != r)))
+    /* Both neighbours must point back, be free ranges, and only the head
+     * may lack a predecessor: stale links replayed into a freed block (or
+     * left in a live one) cannot make the unlink write into a live block. */
+    int linked = prev ? link_next(h, prev, fn) == r && *head != off_of(h, r) && range_is_free(h, prev)
+                      : *head == off_of(h, r);
+    if (wd_unlikely(!linked || (next && (link_prev(h, next, fn) != r || !range_is_free(h, next)))))
         wdi_fatal("corrupted free list", range_payload(r), fn);
     if (prev)
         link_set_next(h, prev, next);
@@ -420,19 +431,26 @@ static inline size_t range_need(size_t size) {
  * Checking a pointer the program hands back
  * ------------------------------------------------------------------------- */
 
-/* p failed its header check: walk the heap to say why.  Only misuse reaches
- * this, so O(n) is fine; it always aborts. */
-WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
+/* p's header failed a check (bad checksum, or marked free): walk the heap
+ * to say why.  p's header is a real range start, or p lies inside a range:
+ *   free range start, or inside a free range  -> `when_free` (double free)
+ *   inside an allocated range (a stale header) -> invalid pointer
+ *   a header that does not hold on the way     -> corrupted block header
+ * Only misuse reaches this, so O(n) is fine; it always aborts. */
+WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn,
+                                         const char *when_free) {
     range_t *target = range_of(p);
     for (uint8_t *at = h->first; at < h->end;) {
         range_t *r = range_at(at);
         uint64_t info;
         size_t prev_size;
-        if (r == target || range_read(h, r, &info, &prev_size) != 0)
+        if (range_read(h, r, &info, &prev_size) != 0)
             wdi_fatal("corrupted block header", range_payload(r), fn);
         size_t size = info_size(info);
-        if (size < MIN_RANGE || (uintptr_t)target < (uintptr_t)(at + size))
-            break; /* p lies inside this range: not the start of a block */
+        if (size < MIN_RANGE)
+            break;
+        if ((uintptr_t)target < (uintptr_t)(at + size))
+            wdi_fatal(info_allocated(info) && r != target ? "invalid pointer" : when_free, p, fn);
         at += size;
     }
     wdi_fatal("invalid pointer", p, fn);
@@ -446,10 +464,8 @@ static range_t *block_checked(wd_heap_t *h, const void *p, uint64_t *info, size_
     if (wd_unlikely((u & 15) != 0 || u < (uintptr_t)h->first + HDR || u >= (uintptr_t)h->end))
         wdi_fatal("invalid pointer", p, fn);
     range_t *r = range_of(p);
-    if (wd_unlikely(range_read(h, r, info, prev_size) != 0))
-        diagnose(h, p, fn);
-    if (wd_unlikely(!info_allocated(*info)))
-        wdi_fatal(when_free, p, fn);
+    if (wd_unlikely(range_read(h, r, info, prev_size) != 0 || !info_allocated(*info)))
+        diagnose(h, p, fn, when_free);
     return r;
 }
 

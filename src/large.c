@@ -71,7 +71,9 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t need = wd_align_up(offset + size, page);
+    /* Even an empty block owns a page, or its payload would be the first
+     * byte past the mapping. */
+    size_t need = wd_align_up(offset + (size ? size : 1), page);
     wd_large_t *l = offset == page ? cache_take(need) : NULL;
     int fresh = l == NULL;
     if (fresh && (l = map_new(need, alignment)) == NULL) {

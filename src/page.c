@@ -53,7 +53,7 @@ static void list_push(wd_theap_t *h, wd_page_t *pg, unsigned list) {
     if (*head)
         (*head)->prev = pg;
     *head = pg;
-    pg->list = (uint8_t)list;
+    __atomic_store_n(&pg->list, (uint8_t)list, __ATOMIC_RELAXED);
 }
 
 /* The retired list is a FIFO: the oldest unused page is at its head. */
@@ -65,7 +65,7 @@ static void retired_append(wd_theap_t *h, wd_page_t *pg) {
     else
         h->retired = pg;
     h->retired_tail = pg;
-    pg->list = WD_LIST_RETIRED;
+    __atomic_store_n(&pg->list, (uint8_t)WD_LIST_RETIRED, __ATOMIC_RELAXED);
 }
 
 static void list_remove(wd_theap_t *h, wd_page_t *pg) {
@@ -81,7 +81,7 @@ static void list_remove(wd_theap_t *h, wd_page_t *pg) {
     else if (pg->list == WD_LIST_RETIRED)
         h->retired_tail = pg->prev;
     pg->next = pg->prev = NULL;
-    pg->list = WD_LIST_NONE;
+    __atomic_store_n(&pg->list, (uint8_t)WD_LIST_NONE, __ATOMIC_RELAXED);
 }
 
 /* --- carving and collecting ---------------------------------------------- */
@@ -225,14 +225,43 @@ void wdi_page_unfull(wd_theap_t *h, wd_page_t *pg) {
     list_push(h, pg, WD_LIST_AVAIL);
 }
 
+/* Tells the owner that a page it set aside as full has free blocks again,
+ * so it is found without scanning the full list.  The read of pg->list
+ * races with the owner; a missed notice only delays the page until the
+ * owner's bounded scan of its full list finds it. */
+static void page_notify_owner(wd_page_t *pg) {
+    if (__atomic_load_n(&pg->list, __ATOMIC_RELAXED) != WD_LIST_FULL ||
+        atomic_exchange_explicit(&pg->xnotified, 1, memory_order_acq_rel) != 0)
+        return;
+    wd_theap_t *h = pg->heap;
+    wd_page_t *head = atomic_load_explicit(&h->xpages, memory_order_relaxed);
+    do {
+        pg->xnext = head;
+    } while (!atomic_compare_exchange_weak_explicit(&h->xpages, &head, pg, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
         wdi_fatal("invalid pointer", b, "free");
     uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
     do {
-        b->next = head ? (head ^ pg->key ^ (uintptr_t)b) : (pg->key ^ (uintptr_t)b);
+        wdi_block_set_next(pg, b, (wd_block_t *)head);
     } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &head, (uintptr_t)b,
                                                     memory_order_release, memory_order_relaxed));
+    page_notify_owner(pg);
+}
+
+/* Moves the pages other threads reported back from the full list. */
+static void page_drain_notices(wd_theap_t *h) {
+    wd_page_t *pg = atomic_exchange_explicit(&h->xpages, NULL, memory_order_acquire);
+    while (pg != NULL) {
+        wd_page_t *next = pg->xnext;
+        atomic_store_explicit(&pg->xnotified, 0, memory_order_release);
+        if (pg->list == WD_LIST_FULL && pg->heap == h)
+            wdi_page_unfull(h, pg);
+        pg = next;
+    }
 }
 
 /* --- the slow path --------------------------------------------------------- */
@@ -252,6 +281,8 @@ static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
 }
 
 void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
+    if (atomic_load_explicit(&h->xpages, memory_order_relaxed) != NULL)
+        page_drain_notices(h);
     wd_page_t *pg = h->current[cls];
     if (pg != &wdi_page_empty) {
         if (page_refill(pg))

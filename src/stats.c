@@ -23,28 +23,32 @@ void wdi_stats_note_live(size_t live) {
 }
 
 typedef struct small_sum_s {
-    intptr_t live;
-    size_t allocs, blocks;
+    size_t allocs, blocks, bytes;
 } small_sum_t;
 
-/* Adds one heap's counters; blocks are counted from the pages (a racy but
- * harmless read of other threads' counters: statistics, not decisions). */
+/* Adds one heap's counters.  Live blocks are counted from the pages, so the
+ * fast paths keep no byte counter; blocks freed by other threads count as
+ * live until the owner collects them.  (A racy but harmless read of other
+ * threads' counters: statistics, not decisions.) */
 static void heap_sum(wd_theap_t *h, void *arg) {
     small_sum_t *sum = arg;
-    sum->live += h->small_live;
     sum->allocs += h->small_allocs;
-    for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next)
-        for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++)
-            if (seg->pages[i].heap != WD_PAGE_UNUSED)
-                sum->blocks += seg->pages[i].used;
+    for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
+        for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
+            const wd_page_t *pg = &seg->pages[i];
+            if (pg->heap != WD_PAGE_UNUSED) {
+                sum->blocks += pg->used;
+                sum->bytes += (size_t)pg->used * pg->block_size;
+            }
+        }
+    }
 }
 
 void wd_stats_get(wd_stats_t *out) {
-    small_sum_t sum = {wdi_orphan_small_live(), 0, 0};
+    small_sum_t sum = {0, 0, 0};
     wdi_heaps_foreach(heap_sum, &sum);
-    size_t small_live = sum.live > 0 ? (size_t)sum.live : 0;
     size_t medium = wdi_medium_live_bytes();
-    out->live_bytes = small_live + medium + wdi_stat_get(WD_STAT_LARGE_BYTES);
+    out->live_bytes = sum.bytes + medium + wdi_stat_get(WD_STAT_LARGE_BYTES);
     wdi_stats_note_live(out->live_bytes);
     out->peak_live_bytes = wdi_stat_get(WD_STAT_PEAK_LIVE);
     out->mapped_bytes = wdi_stat_get(WD_STAT_MAPPED);

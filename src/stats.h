@@ -35,9 +35,6 @@ static inline size_t wdi_stat_get(wd_stat_t s) {
     return atomic_load_explicit(&wdi_stats[s], memory_order_relaxed);
 }
 
-/* Small live bytes that frees by heap-less (exiting) threads took off. */
-intptr_t wdi_orphan_small_live(void);
-
 /* Raises the recorded peak of live bytes to `live` when it is higher. */
 void wdi_stats_note_live(size_t live);
 

@@ -21,12 +21,14 @@ enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 
 
 typedef struct wd_theap_s {
     wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
-    intptr_t small_live;            /* bytes malloc'ed minus freed by this thread */
     size_t small_allocs;
     wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
     wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
     wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
     wd_small_segment_t *segments;
+    /* Full pages that other threads freed into since: pushed by those
+     * threads, drained by the owner in its slow path. */
+    _Atomic(wd_page_t *) xpages;
     struct wd_medium_segment_s *medium_hint;
     struct wd_theap_s *next_all;       /* every heap ever made (stats, fork) */
     struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
