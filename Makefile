@@ -1,7 +1,7 @@
 # Thin wrapper over CMake so that the README's commands work on a fresh machine.
 #   make            build build/libwarden.a and build/libwarden.so (and tests, examples)
 #   make test       build, then run every test with ctest
-#   make demo       build, then run the main job
+#   make demo       build, then run a real program on warden, then the heap walkthrough
 #   make bench      build, then run the benchmarks (never part of `make test`)
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
@@ -25,7 +25,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	./$(BUILD)/examples/heap_walkthrough
+	sh examples/demo.sh $(BUILD)
 
 bench: build
 	./$(BUILD)/bench/heap_o1
