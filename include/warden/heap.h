@@ -13,7 +13,9 @@
  *     is not a live block, or a header overwritten by an overflow aborts
  *     with one line `warden: <what> at <address> in <function>` on stderr;
  *   - under valgrind, blocks are reported like malloc'd ones (leaks,
- *     overflows into headers and slack, use after free).
+ *     overflows into headers and slack, use after free).  There, the bytes
+ *     past the request are no-access, as memcheck treats malloc, and
+ *     realloc always moves the block so memcheck sees its exact size.
  *
  * Not thread-safe: a heap is meant for one thread or for callers that hold
  * their own lock (embedded use).  Different heaps are independent.
@@ -82,7 +84,8 @@ WD_API void *wd_heap_memalign(wd_heap_t *h, size_t alignment, size_t size);
 WD_API void wd_heap_free(wd_heap_t *h, void *p);
 
 /* Bytes the program may use at p (>= the request); 0 for NULL.  Aborts on a
- * pointer that is not a live block, as wd_heap_free does. */
+ * pointer that is not a live block, as wd_heap_free does, except that a
+ * freed block is reported as `use after free` (realloc does the same). */
 WD_API size_t wd_heap_usable_size(wd_heap_t *h, const void *p);
 
 /* Walks every range and every free list and checks each invariant: header
@@ -97,13 +100,15 @@ WD_API int wd_heap_check(wd_heap_t *h);
  * header included), then a one-line summary. */
 WD_API void wd_heap_dump(wd_heap_t *h, FILE *out);
 
-/* Fills *out.  O(1) but for largest_free, which scans one free list. */
+/* Fills *out.  O(1) but for largest_free, which scans one free list (and
+ * aborts with a `warden:` line if that list was corrupted). */
 WD_API void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out);
 
 /* Calls visit(start, size, allocated, arg) for every range in address
  * order; start is the payload (what malloc returned, or would return),
  * size its usable bytes.  Stops early and returns visit's value when it is
- * non-zero; returns 0 after the last range. */
+ * non-zero; returns 0 after the last range.  Aborts with a `warden:` line
+ * on a corrupted header (wd_heap_check is the call that never aborts). */
 WD_API int wd_heap_walk(wd_heap_t *h,
                         int (*visit)(void *start, size_t size, int allocated, void *arg),
                         void *arg);
