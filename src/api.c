@@ -71,7 +71,10 @@ void *wd_malloc(size_t size) {
         wd_page_t *pg = h->current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            h->small_allocs++;
+            /* Every 256th allocation looks at the clock, so idle memory
+             * goes back to the OS even when no slow path runs. */
+            if (wd_unlikely((++h->small_allocs & 255) == 0))
+                wdi_maintain(h);
             return wdi_page_pop(pg, b);
         }
     }

@@ -65,6 +65,7 @@ static void retired_append(wd_theap_t *h, wd_page_t *pg) {
     else
         h->retired = pg;
     h->retired_tail = pg;
+    h->retired_count++;
     __atomic_store_n(&pg->list, (uint8_t)WD_LIST_RETIRED, __ATOMIC_RELAXED);
 }
 
@@ -72,6 +73,8 @@ static void list_remove(wd_theap_t *h, wd_page_t *pg) {
     if (pg->list == WD_LIST_NONE)
         return;
     wd_page_t **head = pg->list == WD_LIST_RETIRED ? &h->retired : list_head(h, pg, pg->list);
+    if (pg->list == WD_LIST_RETIRED)
+        h->retired_count--;
     if (pg->prev)
         pg->prev->next = pg->next;
     else
@@ -201,6 +204,8 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
     return pg;
 }
 
+static size_t page_decommit_oldest(wd_theap_t *h, size_t count);
+
 /* pg holds no live block: give it back to its segment, memory still
  * committed; wdi_page_decommit_idle returns it to the OS later. */
 static void page_retire(wd_theap_t *h, wd_page_t *pg) {
@@ -213,6 +218,10 @@ static void page_retire(wd_theap_t *h, wd_page_t *pg) {
     seg->used_pages--;
     pg->retired_ms = (uint32_t)wdi_os_now_ms();
     retired_append(h, pg);
+    /* Past a few idle pages, the oldest go back at once: a bulk free must
+     * not wait for the clock to return most of its memory. */
+    if (h->retired_count > WD_RETIRED_MAX)
+        page_decommit_oldest(h, h->retired_count - WD_RETIRED_MAX);
 }
 
 void wdi_page_emptied(wd_theap_t *h, wd_page_t *pg) {
@@ -281,6 +290,8 @@ static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
 }
 
 void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
+    if (wd_unlikely(++h->slow_count % 64 == 0))
+        wdi_maintain(h);
     if (atomic_load_explicit(&h->xpages, memory_order_relaxed) != NULL)
         page_drain_notices(h);
     wd_page_t *pg = h->current[cls];
@@ -302,8 +313,6 @@ void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
         pg = page_fresh(h, cls);
     if (pg == NULL)
         return NULL;
-    if (wd_unlikely(++h->slow_count % 64 == 0))
-        wdi_maintain(h);
     h->current[cls] = pg;
     return wdi_page_pop(pg, pg->free);
 }
@@ -334,9 +343,12 @@ void wdi_page_collect_all(wd_theap_t *h, int release_empty) {
     }
 }
 
-size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
+/* Returns the oldest retired pages to the OS: `count` of them, or those
+ * retired before now_ms - delay_ms.  Pages leave the retired list either way
+ * (they stay unused in their segment, and read back as zeros). */
+static size_t page_decommit(wd_theap_t *h, size_t count, uint32_t now_ms, uint32_t delay_ms) {
     size_t total = 0;
-    for (wd_page_t *pg = h->retired; pg != NULL;) {
+    for (wd_page_t *pg = h->retired; pg != NULL && count > 0; count--) {
         wd_page_t *next = pg->next;
         if (delay_ms != 0 && (uint32_t)(now_ms - pg->retired_ms) < delay_ms)
             break; /* FIFO: the rest retired even later */
@@ -351,4 +363,12 @@ size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms)
         pg = next;
     }
     return total;
+}
+
+static size_t page_decommit_oldest(wd_theap_t *h, size_t count) {
+    return page_decommit(h, count, 0, 0);
+}
+
+size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
+    return page_decommit(h, SIZE_MAX, now_ms, delay_ms);
 }

@@ -23,6 +23,9 @@
 #define WD_PAGES_PER_SEGMENT (WD_SEGMENT_SIZE / WD_PAGE_SIZE)
 #define WD_SMALL_MAX ((size_t)8192)
 #define WD_CLASSES 33 /* class 0 is unused; 1..32: 16 B .. 8 KiB */
+/* Unused pages a heap keeps committed for reuse (2 MiB); older ones go back
+ * to the OS at once, the rest after decommit_ms. */
+#define WD_RETIRED_MAX 32
 
 struct wd_theap_s;
 

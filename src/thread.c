@@ -194,6 +194,7 @@ static void abandoned_decommit(uint32_t now, uint32_t delay) {
 }
 
 void wdi_maintain(wd_theap_t *h) {
+    options_retry();
     uint64_t now = wdi_os_now_ms();
     uint32_t delay = wdi_options.decommit_ms;
     if (h != NULL)
