@@ -8,6 +8,8 @@
  * mangled names (x86_64 / aarch64 Itanium ABI, size_t = unsigned long), so
  * C programs do not pull in libstdc++; bad_alloc is thrown through
  * libstdc++'s own helper, found as a weak symbol when the program is C++.
+ * The nothrow forms must catch what a new-handler throws, so they live in
+ * override_cxx.cpp.
  * This file is compiled with -fexceptions so that the exception unwinds
  * through it. */
 #define _GNU_SOURCE
@@ -130,12 +132,6 @@ static void *cxx_new(size_t size, size_t alignment) {
     abort();
 }
 
-/* The nothrow forms return NULL instead (the new-handler is not called:
- * a handler that throws could not be caught in C). */
-static void *cxx_new_nothrow(size_t size, size_t alignment) {
-    return alignment > WD_ALIGN ? wd_aligned_alloc(alignment, size) : wd_malloc(size);
-}
-
 /* Sized deletes check the size against the block (C23 free_sized). */
 static void cxx_delete_sized(void *p, size_t size) {
     if (p != NULL)
@@ -147,21 +143,11 @@ static void cxx_delete_aligned_sized(void *p, size_t alignment, size_t size) {
         wd_free_aligned_sized(p, alignment, size);
 }
 
-/* new / new[] */
+/* new / new[]; the nothrow forms are in override_cxx.cpp */
 WD_EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0); }
 WD_EXPORT void *_Znam(size_t n) { return cxx_new(n, 0); }
-WD_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new_nothrow(n, 0); }
-WD_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) { (void)nt; return cxx_new_nothrow(n, 0); }
 WD_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
 WD_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
-WD_EXPORT void *_ZnwmSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
-    (void)nt;
-    return cxx_new_nothrow(n, al);
-}
-WD_EXPORT void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t n, size_t al, const void *nt) {
-    (void)nt;
-    return cxx_new_nothrow(n, al);
-}
 
 /* delete / delete[] */
 WD_EXPORT void _ZdlPv(void *p) { wd_free(p); }
