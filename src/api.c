@@ -157,6 +157,8 @@ void wd_free(void *p) {
             small_free_local(h, pg, p);
             return;
         }
+        wdi_page_free_remote(pg, p); /* checks that pg holds blocks */
+        return;
     }
     if (p != NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         free_checked(p, "free");

@@ -12,8 +12,13 @@
 #include "os.h"
 #include "stats.h"
 
+/* Freed mappings kept for reuse; more keeps more memory committed, fewer
+ * costs page faults when a program cycles through big buffers. */
+#ifndef WD_LARGE_CACHE_MIB
+#define WD_LARGE_CACHE_MIB 96
+#endif
 #define CACHE_MAX_BLOCKS 16
-#define CACHE_MAX_BYTES ((size_t)256 << 20)
+#define CACHE_MAX_BYTES ((size_t)WD_LARGE_CACHE_MIB << 20)
 
 static wd_lock_t cache_lock = WD_LOCK_INIT;
 static wd_large_t *cache;   /* most recently freed first */
@@ -33,22 +38,41 @@ static uint64_t header_check(const wd_large_t *l) {
 
 static void *payload_of(wd_large_t *l) { return (uint8_t *)l + l->offset; }
 
-/* A cached mapping that fits need bytes without wasting more than half. */
+/* The smallest cached mapping of at least need bytes (best fit). */
 static wd_large_t *cache_take(size_t need) {
-    wd_large_t *found = NULL;
+    wd_large_t **best = NULL;
     wdi_lock(&cache_lock);
-    for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
-        wd_large_t *l = *at;
-        if (l->map_size >= need && l->map_size / 2 <= need) {
-            *at = l->next;
-            cache_blocks--;
-            cache_bytes -= l->map_size;
-            found = l;
-            break;
-        }
+    for (wd_large_t **at = &cache; *at; at = &(*at)->next)
+        if ((*at)->map_size >= need && (best == NULL || (*at)->map_size < (*best)->map_size))
+            best = at;
+    wd_large_t *found = best ? *best : NULL;
+    if (found != NULL) {
+        *best = found->next;
+        cache_blocks--;
+        cache_bytes -= found->map_size;
     }
     wdi_unlock(&cache_lock);
     return found;
+}
+
+static void cache_put(wd_large_t *l);
+
+/* A reused mapping keeps what the request needs (its pages are already
+ * faulted in) and the rest, from the next 4 MiB boundary on, goes back to
+ * the cache as a mapping of its own: a big freed block can serve a small
+ * request and a big one after it. */
+static void mapping_split(wd_large_t *l, size_t need) {
+    size_t keep = wd_align_up(need, WD_SEGMENT_SIZE);
+    if (keep >= l->map_size)
+        return;
+    wd_large_t *rest = (wd_large_t *)((uint8_t *)l + keep);
+    rest->region.kind = WD_KIND_LARGE;
+    rest->map_size = l->map_size - keep;
+    rest->offset = wdi_os_page_size();
+    rest->usable = rest->map_size - rest->offset;
+    l->map_size = keep;
+    wdi_segmap_set(rest, rest->map_size, &rest->region);
+    cache_put(rest);
 }
 
 static wd_large_t *map_new(size_t need, size_t alignment) {
@@ -74,12 +98,16 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     /* Even an empty block owns a page, or its payload would be the first
      * byte past the mapping. */
     size_t need = wd_align_up(offset + (size ? size : 1), page);
-    wd_large_t *l = offset == page ? cache_take(need) : NULL;
+    /* Every mapping starts 4 MiB-aligned, so a cached one serves any
+     * alignment up to that. */
+    wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need) : NULL;
     int fresh = l == NULL;
     if (fresh && (l = map_new(need, alignment)) == NULL) {
         errno = ENOMEM;
         return NULL;
     }
+    if (!fresh)
+        mapping_split(l, need);
     l->region.kind = WD_KIND_LARGE;
     l->offset = offset;
     l->usable = need - offset;
@@ -114,16 +142,43 @@ static void unmap_block(wd_large_t *l) {
     }
 }
 
-void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
-    large_checked(l, p, fn);
-    wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
-    wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+static void unmap_block(wd_large_t *l);
+
+/* Merges l with cached mappings that touch it (pieces of one mapping that
+ * mapping_split cut, or neighbours the kernel placed side by side), so big
+ * requests can be served again.  Called with cache_lock held; returns the
+ * merged mapping, no longer in the cache. */
+static wd_large_t *cache_merge(wd_large_t *l) {
+    for (wd_large_t **at = &cache; *at;) {
+        wd_large_t *c = *at;
+        wd_large_t *low = c < l ? c : l, *high = c < l ? l : c;
+        if ((uint8_t *)low + low->map_size != (uint8_t *)high) {
+            at = &c->next;
+            continue;
+        }
+        *at = c->next;
+        cache_blocks--;
+        cache_bytes -= c->map_size;
+        low->map_size += high->map_size;
+        low->offset = wdi_os_page_size();
+        low->usable = low->map_size - low->offset;
+        wdi_segmap_set(high, high->map_size, &low->region);
+        l = low;
+        at = &cache; /* the bigger mapping may touch another one */
+    }
+    l->check = header_check(l);
+    return l;
+}
+
+/* Keeps freed mapping l for reuse, or unmaps it when the cache is full. */
+static void cache_put(wd_large_t *l) {
     l->cached = 1;
     l->check = header_check(l);
     l->freed_ms = wdi_os_now_ms();
     int keep = 0;
     wdi_lock(&cache_lock);
-    if (l->offset == wdi_os_page_size() && cache_blocks < CACHE_MAX_BLOCKS &&
+    l = cache_merge(l);
+    if (l->offset <= WD_SEGMENT_SIZE && cache_blocks < CACHE_MAX_BLOCKS &&
         cache_bytes + l->map_size <= CACHE_MAX_BYTES) {
         l->next = cache;
         cache = l;
@@ -134,6 +189,13 @@ void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
     wdi_unlock(&cache_lock);
     if (!keep)
         unmap_block(l);
+}
+
+void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
+    large_checked(l, p, fn);
+    wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
+    wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    cache_put(l);
 }
 
 size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn) {

@@ -199,7 +199,7 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
     pg->capacity = pg->span = pg->used = 0;
     pg->free = pg->local_free = NULL;
     atomic_store_explicit(&pg->xthread_free, 0, memory_order_relaxed);
-    pg->key = (uintptr_t)(h->secret ^ ((uint64_t)(uintptr_t)pg * 0x9E3779B97F4A7C15ULL));
+    pg->key = pg->xkey = (uintptr_t)(h->secret ^ ((uint64_t)(uintptr_t)pg * 0x9E3779B97F4A7C15ULL));
     page_extend(pg);
     return pg;
 }
@@ -240,8 +240,9 @@ void wdi_page_unfull(wd_theap_t *h, wd_page_t *pg) {
  * owner's bounded scan of its full list finds it. */
 static void page_notify_owner(wd_page_t *pg) {
     if (__atomic_load_n(&pg->list, __ATOMIC_RELAXED) != WD_LIST_FULL ||
+        atomic_load_explicit(&pg->xnotified, memory_order_relaxed) != 0 ||
         atomic_exchange_explicit(&pg->xnotified, 1, memory_order_acq_rel) != 0)
-        return;
+        return; /* not set aside, or already reported: no locked operation */
     wd_theap_t *h = pg->heap;
     wd_page_t *head = atomic_load_explicit(&h->xpages, memory_order_relaxed);
     do {
@@ -255,7 +256,7 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
         wdi_fatal("invalid pointer", b, "free");
     uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
     do {
-        wdi_block_set_next(pg, b, (wd_block_t *)head);
+        b->next = head ^ pg->xkey ^ (uintptr_t)b; /* as wdi_block_set_next, from line 2 */
     } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &head, (uintptr_t)b,
                                                     memory_order_release, memory_order_relaxed));
     page_notify_owner(pg);

@@ -40,29 +40,32 @@ typedef struct wd_block_s {
  *   every listed block is in [start, start + capacity * block_size)
  * `heap` is the owner, or WD_PAGE_UNUSED when the page holds no blocks. */
 typedef struct wd_page_s {
-    /* First cache line: everything the fast paths touch. */
+    /* Line 1, written by the owner on every malloc and free. */
     wd_block_t *free;   /* malloc pops here */
     uintptr_t key;      /* link encoding key */
     uint8_t *start;
     uint32_t span;      /* capacity * block_size: where listed blocks may be */
     uint32_t used;
     wd_block_t *local_free; /* the owner's frees push here */
-    struct wd_theap_s *heap;
     uint32_t block_size;
-    uint8_t cls;
-    uint8_t list;        /* which heap list holds it (page.c) */
-    uint8_t committed;   /* 0 after its memory went back to the OS */
-    uint8_t pad_;
     uint32_t capacity, reserved;
-    /* Second line: the slow path and other threads. */
+    uint8_t cls;
+    uint8_t committed;   /* 0 after its memory went back to the OS */
     uint32_t retired_ms; /* when it became unused (low bits of the clock) */
-    atomic_uint xnotified; /* 1 while on the owner's xpages stack */
     struct wd_page_s *next, *prev;
-    _Atomic(uintptr_t) xthread_free; /* encoded like the local lists */
+    /* Line 2, read by every thread that frees here, rarely written: kept
+     * apart so a free from another thread does not pull line 1 away from
+     * the owner. */
+    struct wd_theap_s *heap __attribute__((aligned(64)));
+    uintptr_t xkey;      /* == key, for other threads' pushes */
+    uint8_t list;        /* which heap list holds it (page.c) */
+    /* Line 3, written by other threads. */
+    _Atomic(uintptr_t) xthread_free __attribute__((aligned(64))); /* encoded */
     struct wd_page_s *xnext;         /* link in the owner's xpages stack */
-} __attribute__((aligned(128))) wd_page_t;
+    atomic_uint xnotified;           /* 1 while on that stack */
+} __attribute__((aligned(256))) wd_page_t;
 
-_Static_assert(sizeof(wd_page_t) == 128, "page index is a shift");
+_Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 
 #define WD_PAGE_UNUSED ((struct wd_theap_s *)1)
 
