@@ -15,13 +15,28 @@ static wd_medium_segment_t *segments;
 /* Preferred segment of threads without a heap (exiting threads). */
 static wd_medium_segment_t *shared_hint;
 
-static void *segment_try(wd_medium_segment_t *seg, size_t size, size_t alignment, const char *fn) {
-    wdi_lock(&seg->lock);
+static void *segment_alloc_locked(wd_medium_segment_t *seg, size_t size, size_t alignment,
+                                  const char *fn) {
     void *p = alignment > WD_ALIGN ? wdi_heap_memalign(seg->heap, alignment, size, fn)
                                    : wdi_heap_malloc(seg->heap, size, fn);
     wdi_unlock(&seg->lock);
     return p;
 }
+
+static void *segment_try(wd_medium_segment_t *seg, size_t size, size_t alignment, const char *fn) {
+    wdi_lock(&seg->lock);
+    return segment_alloc_locked(seg, size, alignment, fn);
+}
+
+/* As segment_try, but gives up at once when another thread holds the lock:
+ * a thread looking for a new segment should not queue behind others. */
+static void *segment_try_nowait(wd_medium_segment_t *seg, size_t size, size_t alignment,
+                                const char *fn) {
+    if (!wdi_lock_try(&seg->lock))
+        return NULL;
+    return segment_alloc_locked(seg, size, alignment, fn);
+}
+
 
 static wd_medium_segment_t *segment_new(void) {
     wd_medium_segment_t *seg = wdi_segment_alloc();
@@ -38,7 +53,8 @@ static wd_medium_segment_t *segment_new(void) {
     return seg;
 }
 
-/* Every segment but `skip`, in list order; a new one when all are full. */
+/* Every segment but `skip` that no other thread is using, in list order; a
+ * new one when all are full or busy, so that threads spread out. */
 static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignment,
                           const char *fn, wd_medium_segment_t **used) {
     wdi_lock(&list_lock);
@@ -48,7 +64,7 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
     for (; seg != NULL; seg = seg->next) {
         if (seg == skip)
             continue;
-        void *p = segment_try(seg, size, alignment, fn);
+        void *p = segment_try_nowait(seg, size, alignment, fn);
         if (p != NULL) {
             *used = seg;
             return p;
