@@ -78,8 +78,11 @@ static void mapping_split(wd_large_t *l, size_t need) {
 static wd_large_t *map_new(size_t need, size_t alignment) {
     size_t align = alignment > WD_SEGMENT_SIZE ? alignment : WD_SEGMENT_SIZE;
     void *base;
-    if (wdi_os_map_aligned(need, align, &base) != 0)
+    int err = wdi_os_map_aligned(need, align, &base);
+    if (err != 0) {
+        wdi_os_failed("map", need, err);
         return NULL;
+    }
     wdi_stat_add(WD_STAT_MAPPED, need);
     wdi_stat_add(WD_STAT_COMMITTED, need);
     wd_large_t *l = base;

@@ -156,9 +156,19 @@ int wdi_options_init(void) {
         }
         s = end ? end + 1 : NULL;
     }
-    if (wdi_options.verbose)
-        wdi_message("warden: options stats=%zu verbose=%zu decommit_ms=%zu",
-                    (size_t)wdi_options.stats, (size_t)wdi_options.verbose,
-                    (size_t)wdi_options.decommit_ms);
+    if (wdi_options.verbose) {
+        char line[256];
+        size_t n = wdi_fmt(line, sizeof line, "warden: options");
+#define WD_OPTION_SHOW(opt, def, doc)                                              \
+        n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
+        WD_OPTIONS(WD_OPTION_SHOW)
+#undef WD_OPTION_SHOW
+        wdi_message("%s", line);
+    }
     return 1;
+}
+
+void wdi_os_failed(const char *what, size_t size, int err) {
+    if (wdi_options.verbose)
+        wdi_message("warden: the OS refused to %s %zu bytes (errno %d)", what, size, err);
 }

@@ -42,4 +42,8 @@ int wdi_options_init(void);
 /* Writes a line to stderr with write(2); no allocation. */
 void wdi_message(const char *fmt, ...);
 
+/* With verbose=1, reports that the OS refused `what` of `size` bytes
+ * (os.c itself never prints; its callers report through this). */
+void wdi_os_failed(const char *what, size_t size, int err);
+
 #endif /* WARDEN_OPTIONS_H */

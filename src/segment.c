@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lock.h"
+#include "options.h"
 #include "os.h"
 #include "stats.h"
 
@@ -45,8 +46,11 @@ void *wdi_segment_alloc(void) {
         seg = cache[--cached];
     wdi_unlock(&segment_lock);
     if (seg == NULL) {
-        if (wdi_os_map_aligned(WD_SEGMENT_SIZE, WD_SEGMENT_SIZE, &seg) != 0)
+        int err = wdi_os_map_aligned(WD_SEGMENT_SIZE, WD_SEGMENT_SIZE, &seg);
+        if (err != 0) {
+            wdi_os_failed("map", WD_SEGMENT_SIZE, err);
             return NULL;
+        }
         wdi_stat_add(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
     }
     /* Fresh or decommitted: either way it reads as zeros. */
