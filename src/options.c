@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static size_t put_str(char *buf, size_t size, size_t at, const char *s) {
@@ -86,6 +87,8 @@ void wdi_fatal(const char *what, const void *addr, const char *func) {
 
 extern char **environ;
 
+int wdi_stats_fd = 2;
+
 wd_options_t wdi_options = {
 #define WD_OPTION_DEFAULT(name, def, doc) .name = def,
     WD_OPTIONS(WD_OPTION_DEFAULT)
@@ -155,6 +158,13 @@ int wdi_options_init(void) {
                 option_set(s, len, "1", 1); /* a bare key means key=1 */
         }
         s = end ? end + 1 : NULL;
+    }
+    if (wdi_options.stats) {
+        /* Programs may close stderr in their own exit handlers (coreutils
+         * does), which run before warden's: keep a private copy. */
+        int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+        if (fd >= 0)
+            wdi_stats_fd = fd;
     }
     if (wdi_options.verbose) {
         char line[256];

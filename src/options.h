@@ -34,6 +34,10 @@ typedef struct wd_options_s {
 
 extern wd_options_t wdi_options;
 
+/* Where the statistics at exit go: a copy of stderr made when stats=1 was
+ * read, or stderr itself. */
+extern int wdi_stats_fd;
+
 /* Reads WARDEN_OPTIONS once, without allocating; warns (one line each) about
  * unknown keys and bad values.  Returns 0 when the environment was not set up
  * yet (very early calls), so the caller can try again later. */

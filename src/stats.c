@@ -99,5 +99,5 @@ void wd_stats_print(FILE *out) {
 }
 
 void wdi_stats_at_exit(void) {
-    stats_write(2);
+    stats_write(wdi_stats_fd);
 }

@@ -174,6 +174,8 @@ void wdi_process_init(void) {
 /* Reads the options late when the first call came before the environment
  * existed (a preloaded library can be called that early). */
 static void options_retry(void) {
+    if (!__atomic_load_n(&wdi_process_ready, __ATOMIC_ACQUIRE))
+        return;
     if (wd_unlikely(options_pending) && wdi_options_init()) {
         options_pending = 0;
         if (wdi_options.stats)
@@ -227,4 +229,11 @@ int wdi_trim_all(void) {
     wdi_unlock(&heaps_lock);
     size_t unmapped = wdi_segment_trim();
     return unmapped != 0 || wdi_stat_get(WD_STAT_RETURNED) != before;
+}
+
+/* Runs after the C library set up the environment and before main: the
+ * latest moment at which options a very early first call could not read
+ * are read, whether or not the program allocates much afterwards. */
+__attribute__((constructor)) static void options_at_start(void) {
+    options_retry();
 }
