@@ -31,16 +31,6 @@ static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
     return p;
 }
 
-static inline void small_free_local(wd_theap_t *h, wd_page_t *pg, void *p) {
-    wd_block_t *b = p;
-    wdi_block_set_next(pg, b, pg->local_free);
-    pg->local_free = b;
-    if (wd_unlikely(--pg->used == 0))
-        wdi_page_emptied(h, pg);
-    else if (wd_unlikely(pg->list == WD_LIST_FULL))
-        wdi_page_unfull(h, pg);
-}
-
 /* --- choosing a tier ------------------------------------------------------- */
 
 WD_NOINLINE static void *alloc_slow(size_t size) {
@@ -64,6 +54,14 @@ WD_NOINLINE static void *alloc_slow(size_t size) {
     return wdi_large_malloc(size, WD_ALIGN, 0);
 }
 
+/* The upkeep that malloc's fast path runs now and then, reached by a tail
+ * call so the fast path itself saves no register. */
+WD_NOINLINE static void *alloc_tick(wd_theap_t *h, size_t size) {
+    wdi_maintain(h);
+    wd_page_t *pg = h->current[wdi_small_class(size)];
+    return pg->free ? wdi_page_pop(pg, pg->free) : alloc_slow(size);
+}
+
 void *wd_malloc(size_t size) {
     wd_theap_t *h = wdi_tl_heap;
     if (wd_likely(h != NULL && size <= WD_SMALL_MAX)) {
@@ -74,7 +72,7 @@ void *wd_malloc(size_t size) {
             /* Every 256th allocation looks at the clock, so idle memory
              * goes back to the OS even when no slow path runs. */
             if (wd_unlikely((++h->small_allocs & 255) == 0))
-                wdi_maintain(h);
+                return alloc_tick(h, size);
             return wdi_page_pop(pg, b);
         }
     }
@@ -119,10 +117,15 @@ static wd_region_t *region_checked(const void *p, const char *fn) {
     return r;
 }
 
+/* The page of small block p, after checking that p is a live block of it
+ * (for realloc and malloc_usable_size; free checks on its fast path). */
 static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *fn) {
     wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
     if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
         wdi_fatal("invalid pointer", p, fn);
+#if WD_HARDEN
+    wdi_page_check_live(pg, p, fn);
+#endif
     return pg;
 }
 
@@ -132,7 +135,7 @@ WD_NOINLINE static void free_checked(void *p, const char *fn) {
     case WD_KIND_SMALL: {
         wd_page_t *pg = small_page_checked(r, p, fn);
         if (pg->heap == wdi_tl_heap)
-            small_free_local(pg->heap, pg, p);
+            wdi_page_free_local(pg->heap, pg, p, fn);
         else
             wdi_page_free_remote(pg, p);
         return;
@@ -154,7 +157,7 @@ void wd_free(void *p) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
         if (wd_likely(pg->heap == h)) {
-            small_free_local(h, pg, p);
+            wdi_page_free_local(h, pg, p, "free");
             return;
         }
         wdi_page_free_remote(pg, p); /* checks that pg holds blocks */

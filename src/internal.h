@@ -19,6 +19,12 @@ static inline size_t wd_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a 
 static inline uintptr_t wd_ptr_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline int wd_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* Always-on misuse checks of the fast paths (double and interior frees of
+ * small blocks).  0 only to measure what they cost (cmake -DWD_HARDEN=OFF). */
+#ifndef WD_HARDEN
+#define WD_HARDEN 1
+#endif
+
 /* A hint to the CPU inside a spin loop. */
 static inline void wd_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -35,6 +35,37 @@ void wdi_page_init_classes(void) {
     }
 }
 
+static int list_holds(const wd_page_t *pg, const wd_block_t *list, const void *p) {
+    uint32_t steps = pg->capacity;
+    for (const wd_block_t *b = list; b != NULL && steps-- > 0; b = wdi_block_decode(pg, b))
+        if (b == p)
+            return 1;
+    return 0;
+}
+
+/* p is not a block start, or its first word decodes like a free-list link:
+ * then it is a double free if a list of the page holds p.  Run by the owner,
+ * which alone changes the local lists; the remote list only grows at its
+ * head, so a snapshot of it is safe to walk. */
+void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
+    if (wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, p))
+        wdi_fatal("invalid pointer", p, fn);
+    if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
+        return;
+    if (pg->heap != wdi_tl_heap)
+        wdi_fatal("double free", p, fn); /* not our lists to search: see free_remote */
+    const wd_block_t *remote =
+        (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
+    if (list_holds(pg, pg->free, p) || list_holds(pg, pg->local_free, p) ||
+        list_holds(pg, remote, p))
+        wdi_fatal("double free", p, fn);
+}
+
+void wdi_page_free_suspect(wd_theap_t *h, wd_page_t *pg, void *p, const char *fn) {
+    wdi_page_check_live(pg, p, fn);
+    wdi_page_push_local(h, pg, p); /* a live block whose data decoded by chance */
+}
+
 void wdi_page_corrupt(const wd_page_t *pg, const void *block) {
     (void)pg;
     wdi_fatal("corrupted free list", block, "malloc");
@@ -196,6 +227,11 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
     pg->cls = (uint8_t)cls;
     pg->block_size = wdi_class_size[cls];
     pg->reserved = (uint32_t)(WD_PAGE_SIZE / pg->block_size);
+    /* Exact for every offset below 2^16 and size up to 2^13. */
+    pg->inv = pg->xinv = (uint32_t)((((uint64_t)1 << 32) + pg->block_size - 1) / pg->block_size);
+    pg->xblock_size = pg->block_size;
+    pg->xstart = pg->start;
+    pg->xspan = pg->reserved * pg->block_size;
     pg->capacity = pg->span = pg->used = 0;
     pg->free = pg->local_free = NULL;
     atomic_store_explicit(&pg->xthread_free, 0, memory_order_relaxed);
@@ -254,6 +290,15 @@ static void page_notify_owner(wd_page_t *pg) {
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
         wdi_fatal("invalid pointer", b, "free");
+#if WD_HARDEN
+    /* From line 2 only.  Not confirmed against the lists (they are the
+     * owner's): a live block decodes into its page by chance with a
+     * probability of about 2^-47. */
+    if (wd_unlikely(wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, b)))
+        wdi_fatal("invalid pointer", b, "free");
+    if (wd_unlikely(wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, b)))
+        wdi_fatal("double free", b, "free");
+#endif
     uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
     do {
         b->next = head ^ pg->xkey ^ (uintptr_t)b; /* as wdi_block_set_next, from line 2 */

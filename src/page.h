@@ -52,12 +52,15 @@ typedef struct wd_page_s {
     uint8_t cls;
     uint8_t committed;   /* 0 after its memory went back to the OS */
     uint32_t retired_ms; /* when it became unused (low bits of the clock) */
+    uint32_t inv;        /* ceil(2^32 / block_size): offset / size without a division */
     struct wd_page_s *next, *prev;
     /* Line 2, read by every thread that frees here, rarely written: kept
      * apart so a free from another thread does not pull line 1 away from
      * the owner. */
     struct wd_theap_s *heap __attribute__((aligned(64)));
     uintptr_t xkey;      /* == key, for other threads' pushes */
+    uint8_t *xstart;     /* == start */
+    uint32_t xinv, xblock_size, xspan; /* == inv, block_size, reserved * block_size */
     uint8_t list;        /* which heap list holds it (page.c) */
     /* Line 3, written by other threads. */
     _Atomic(uintptr_t) xthread_free __attribute__((aligned(64))); /* encoded */
@@ -68,6 +71,9 @@ typedef struct wd_page_s {
 _Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 
 #define WD_PAGE_UNUSED ((struct wd_theap_s *)1)
+
+/* Where a page is (wd_page_t.list): its heap's lists, see page.c. */
+enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
 
 typedef struct wd_small_segment_s {
     wd_region_t region;               /* kind == WD_KIND_SMALL */
@@ -100,6 +106,10 @@ static inline wd_block_t *wdi_block_decode(const wd_page_t *pg, const wd_block_t
     return (wd_block_t *)(b->next ^ pg->key ^ (uintptr_t)b);
 }
 
+static inline void wdi_block_set_next(const wd_page_t *pg, wd_block_t *b, wd_block_t *next) {
+    b->next = (uintptr_t)next ^ pg->key ^ (uintptr_t)b;
+}
+
 /* Aborts: a link decoded to an address outside its page's blocks. */
 WD_NORETURN WD_COLD void wdi_page_corrupt(const wd_page_t *pg, const void *block);
 
@@ -111,22 +121,74 @@ static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
         wdi_page_corrupt(pg, b);
     pg->free = next;
     pg->used++;
+    b->next = 0; /* a live block must never look like a listed one */
     return b;
 }
-static inline void wdi_block_set_next(const wd_page_t *pg, wd_block_t *b, wd_block_t *next) {
-    b->next = (uintptr_t)next ^ pg->key ^ (uintptr_t)b;
+
+/* Hardening of small frees (always on unless built with WD_HARDEN=0):
+ * p must be the start of a block of the page and must not be free already.
+ * A free block's first word decodes (with the page key) to a block of the
+ * page or to NULL; a live block's first word almost never does (the key is
+ * random, and malloc clears the word).  When it does, the page's lists are
+ * searched to tell a double free from a coincidence.  On the fast path: a
+ * multiply, a decode and a few compares. */
+
+static inline int wdi_block_misplaced(const uint8_t *start, uint32_t inv, uint32_t size,
+                                      uint32_t span, const void *p) {
+    uintptr_t off = (uintptr_t)p - (uintptr_t)start;
+    uint32_t index = (uint32_t)(((uint64_t)(uint32_t)off * inv) >> 32);
+    return off >= span || index * size != off;
 }
 
-/* Slow path of small malloc for class cls: refills the heap's current page
- * (collecting frees, taking another page, carving a fresh one) and pops a
- * block.  NULL when the OS has no memory left. */
-void *wdi_page_malloc_slow(struct wd_theap_s *h, unsigned cls);
+static inline int wdi_block_looks_free(uintptr_t key, const uint8_t *start, uint32_t span,
+                                       const void *p) {
+    const wd_block_t *b = p;
+    uintptr_t to = b->next ^ key ^ (uintptr_t)b;
+    return to - (uintptr_t)start < span || to == 0;
+}
 
 /* The page just became empty after a local free (used == 0). */
 void wdi_page_emptied(struct wd_theap_s *h, wd_page_t *pg);
 
 /* The block was freed into a page that was on the heap's full list. */
 void wdi_page_unfull(struct wd_theap_s *h, wd_page_t *pg);
+
+/* A free by the owning thread: push on local_free, no lock, no atomic. */
+static inline void wdi_page_push_local(struct wd_theap_s *h, wd_page_t *pg, void *p) {
+    wd_block_t *b = p;
+    wdi_block_set_next(pg, b, pg->local_free);
+    pg->local_free = b;
+    if (wd_unlikely(--pg->used == 0))
+        wdi_page_emptied(h, pg);
+    else if (wd_unlikely(pg->list == WD_LIST_FULL))
+        wdi_page_unfull(h, pg);
+}
+
+/* Aborts unless p is a live block of pg (realloc, malloc_usable_size). */
+void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn);
+
+/* A free that failed a quick check: aborts on misuse, else frees.  Kept out
+ * of line and reached by a tail call, so the fast path saves no register. */
+void wdi_page_free_suspect(struct wd_theap_s *h, wd_page_t *pg, void *p, const char *fn);
+
+static inline void wdi_page_free_local(struct wd_theap_s *h, wd_page_t *pg, void *p,
+                                       const char *fn) {
+#if WD_HARDEN
+    if (wd_unlikely(wdi_block_misplaced(pg->start, pg->inv, pg->block_size, pg->span, p) ||
+                    wdi_block_looks_free(pg->key, pg->start, pg->span, p))) {
+        wdi_page_free_suspect(h, pg, p, fn);
+        return;
+    }
+#else
+    (void)fn;
+#endif
+    wdi_page_push_local(h, pg, p);
+}
+
+/* Slow path of small malloc for class cls: refills the heap's current page
+ * (collecting frees, taking another page, carving a fresh one) and pops a
+ * block.  NULL when the OS has no memory left. */
+void *wdi_page_malloc_slow(struct wd_theap_s *h, unsigned cls);
 
 /* A free of a small block by a thread that does not own its page. */
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b);

@@ -16,9 +16,6 @@
 
 struct wd_medium_segment_s;
 
-/* Where a page is (wd_page_t.list). */
-enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
-
 typedef struct wd_theap_s {
     wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
     size_t small_allocs;

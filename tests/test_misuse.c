@@ -1,0 +1,240 @@
+/* test_misuse.c -- the global allocator's always-on checks, each misuse in a
+ * forked child that must abort with the exact `warden:` line.  Uses the wd_
+ * names, so it runs in the sanitizer build too (where the standard names
+ * stay the sanitizer's).  Small, medium and large blocks; local and
+ * cross-thread frees; foreign and interior pointers. */
+#include <pthread.h>
+#include <stdint.h>
+
+#include "test.h"
+#include "warden.h"
+
+/* Each case writes the line it expects to fd 3 just before the misuse;
+ * the parent compares it with what warden printed on fd 2. */
+static char expected[160];
+
+static void expect_at(const char *what, const void *p, const char *fn) {
+    snprintf(expected, sizeof expected, "warden: %s at %p in %s\n", what, p, fn);
+}
+
+/* The child writes the expected line to fd 3 before the misuse, and its
+ * stderr (fd 2) must then hold exactly that line. */
+#define CASE(name, ...) static void name(void) __VA_ARGS__
+
+static void announce(void) {
+    ssize_t w = write(3, expected, strlen(expected));
+    (void)w;
+}
+
+CASE(small_double_free, {
+    void *p = wd_malloc(40);
+    wd_free(p);
+    expect_at("double free", p, "free");
+    announce();
+    wd_free(p);
+})
+
+CASE(small_double_free_after_others, {
+    void *a = wd_malloc(40), *b = wd_malloc(40), *c = wd_malloc(40);
+    wd_free(a);
+    wd_free(b);
+    wd_free(c);
+    expect_at("double free", b, "free");
+    announce();
+    wd_free(b);
+})
+
+CASE(small_double_free_unwritten, { /* never written: the cleared word must not hide it */
+    void *p = wd_malloc(16);
+    void *q = wd_malloc(16);
+    wd_free(q);
+    wd_free(p);
+    expect_at("double free", q, "free");
+    announce();
+    wd_free(q);
+})
+
+static void *thread_free(void *p) {
+    wd_free(p);
+    return NULL;
+}
+
+CASE(small_double_free_other_thread, {
+    void *p = wd_malloc(64);
+    wd_malloc(64); /* keeps the page in use */
+    wd_free(p);
+    expect_at("double free", p, "free");
+    announce();
+    pthread_t t;
+    pthread_create(&t, NULL, thread_free, p);
+    pthread_join(t, NULL);
+})
+
+CASE(small_interior_16, {
+    char *p = wd_malloc(40);
+    expect_at("invalid pointer", p + 16, "free");
+    announce();
+    wd_free(p + 16);
+})
+
+CASE(small_interior_odd_class, { /* 3072-byte class: not a power of two */
+    char *p = wd_malloc(3000);
+    expect_at("invalid pointer", p + 1024, "free");
+    announce();
+    wd_free(p + 1024);
+})
+
+CASE(small_interior_other_thread, {
+    char *p = wd_malloc(200);
+    expect_at("invalid pointer", p + 96, "free");
+    announce();
+    pthread_t t;
+    pthread_create(&t, NULL, thread_free, p + 96);
+    pthread_join(t, NULL);
+})
+
+CASE(small_misaligned, {
+    char *p = wd_malloc(64);
+    expect_at("invalid pointer", p + 8, "free");
+    announce();
+    wd_free(p + 8);
+})
+
+CASE(medium_double_free, {
+    void *p = wd_malloc(20000);
+    wd_malloc(20000);
+    wd_free(p);
+    expect_at("double free", p, "free");
+    announce();
+    wd_free(p);
+})
+
+CASE(medium_interior, {
+    char *p = wd_malloc(20000);
+    expect_at("invalid pointer", p + 4096, "free");
+    announce();
+    wd_free(p + 4096);
+})
+
+CASE(large_double_free, {
+    void *p = wd_malloc((size_t)8 << 20);
+    wd_free(p);
+    expect_at("double free", p, "free");
+    announce();
+    wd_free(p);
+})
+
+CASE(large_interior, {
+    char *p = wd_malloc((size_t)8 << 20);
+    expect_at("invalid pointer", p + 4096, "free");
+    announce();
+    wd_free(p + 4096);
+})
+
+static int a_global;
+CASE(foreign_global, {
+    expect_at("invalid pointer", &a_global, "free");
+    announce();
+    wd_free(&a_global);
+})
+
+CASE(foreign_stack, {
+    char local[32];
+    expect_at("invalid pointer", local, "free");
+    announce();
+    wd_free(local);
+})
+
+CASE(realloc_freed_small, { /* moving: the old block is freed again */
+    void *p = wd_malloc(32);
+    wd_malloc(32);
+    wd_free(p);
+    expect_at("double free", p, "realloc");
+    announce();
+    wd_realloc(p, 64);
+})
+
+CASE(realloc_freed_small_in_place, { /* fits in place: still checked */
+    void *p = wd_malloc(32);
+    wd_malloc(32);
+    wd_free(p);
+    expect_at("double free", p, "realloc");
+    announce();
+    wd_realloc(p, 24);
+})
+
+CASE(usable_size_freed_small, {
+    void *p = wd_malloc(32);
+    wd_malloc(32);
+    wd_free(p);
+    expect_at("double free", p, "malloc_usable_size");
+    announce();
+    wd_malloc_usable_size(p);
+})
+
+CASE(free_sized_too_big, {
+    void *p = wd_malloc(100);
+    expect_at("free_sized with a wrong size", p, "free_sized");
+    announce();
+    wd_free_sized(p, 4096);
+})
+
+/* Runs a case in a child with fd 3 = a pipe for the expected line and
+ * fd 2 = a pipe for what warden prints; both must match exactly. */
+static int check(void (*fn)(void), const char *name) {
+    int want[2], got[2];
+    CHECK(pipe(want) == 0 && pipe(got) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(want[1], 3);
+        dup2(got[1], 2);
+        fn();
+        _exit(3);
+    }
+    close(want[1]);
+    close(got[1]);
+    char w[512] = "", g[512] = "";
+    ssize_t n = read(want[0], w, sizeof w - 1);
+    w[n > 0 ? n : 0] = '\0';
+    size_t len = 0;
+    while (len < sizeof g - 1 && (n = read(got[0], g + len, sizeof g - 1 - len)) > 0)
+        len += (size_t)n;
+    g[len] = '\0';
+    close(want[0]);
+    close(got[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
+             strcmp(w, g) == 0;
+    printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
+    if (!ok)
+        fprintf(stderr, "%s: wanted \"%s\", got \"%s\" (status %d)\n", name, w, g, status);
+    return !ok;
+}
+
+#define RUN(name) test_failures += check(name, #name)
+
+int main(void) {
+    RUN(small_double_free);
+    RUN(small_double_free_after_others);
+    RUN(small_double_free_unwritten);
+    RUN(small_double_free_other_thread);
+    RUN(small_interior_16);
+    RUN(small_interior_odd_class);
+    RUN(small_interior_other_thread);
+    RUN(small_misaligned);
+    RUN(medium_double_free);
+    RUN(medium_interior);
+    RUN(large_double_free);
+    RUN(large_interior);
+    RUN(foreign_global);
+    RUN(foreign_stack);
+    RUN(realloc_freed_small);
+    RUN(realloc_freed_small_in_place);
+    RUN(usable_size_freed_small);
+    RUN(free_sized_too_big);
+    printf("%d failure(s)\n", test_failures);
+    return test_failures ? 1 : 0;
+}
