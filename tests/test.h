@@ -46,6 +46,32 @@ static int test_failures;
         }                                                                      \
     } while (0)
 
+/* Reads fd until end of file (or until buf is full), NUL-terminates buf,
+ * closes fd and returns the length read.  Retries on EINTR. */
+static inline size_t test_read_all(int fd, char *buf, size_t cap) {
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    return len;
+}
+
+/* waitpid for one child, retrying on EINTR; returns its status. */
+static inline int test_wait(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return status;
+}
+
 /* Runs fn in a child; returns 0 when it died of SIGABRT with `want` in its
  * stderr, else prints why and returns 1.  The child's stderr is read whole
  * (up to 64 KiB) before waiting, so a chatty child cannot block on a full pipe. */
@@ -71,21 +97,8 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
     }
     close(fds[1]);
     static char buf[65536];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    test_read_all(fds[0], buf, sizeof buf);
+    int status = test_wait(pid);
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     int found = strstr(buf, want) != NULL;
     if (aborted && found)

@@ -1021,21 +1021,8 @@ static int expect_abort_line(void (*fn)(void), const char *name, const char *wha
     }
     close(fds[1]);
     static char buf[65536];
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    test_read_all(fds[0], buf, sizeof buf);
+    int status = test_wait(pid);
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     char prefix[128];
     snprintf(prefix, sizeof prefix, "warden: %s at 0x", what);
@@ -1179,9 +1166,7 @@ static int run_with_options(const char *opts, char *err, size_t errsize) {
     }
     err[len] = '\0';
     close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    int status = test_wait(pid);
     return status;
 }
 

@@ -479,20 +479,8 @@ static const char *child_stderr(void (*fn)(void), int *status) {
         _exit(0);
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < sizeof buf - 1 && (n = read(fds[0], buf + len, sizeof buf - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(fds[0]);
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
+    test_read_all(fds[0], buf, sizeof buf);
+    *status = test_wait(pid);
     return buf;
 }
 

@@ -238,21 +238,8 @@ static int run_under_valgrind(const char *valgrind, const char *self, const char
         _exit(127);
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof output - 1 && (r = read(fds[0], output + len, sizeof output - 1 - len)) != 0) {
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        len += (size_t)r;
-    }
-    output[len] = '\0';
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    test_read_all(fds[0], output, sizeof output);
+    int status = test_wait(pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -195,17 +195,10 @@ static int check(void (*fn)(void), const char *name) {
     }
     close(want[1]);
     close(got[1]);
-    char w[512] = "", g[512] = "";
-    ssize_t n = read(want[0], w, sizeof w - 1);
-    w[n > 0 ? n : 0] = '\0';
-    size_t len = 0;
-    while (len < sizeof g - 1 && (n = read(got[0], g + len, sizeof g - 1 - len)) > 0)
-        len += (size_t)n;
-    g[len] = '\0';
-    close(want[0]);
-    close(got[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
+    char w[512], g[512];
+    test_read_all(want[0], w, sizeof w);
+    test_read_all(got[0], g, sizeof g);
+    int status = test_wait(pid);
     int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
              strcmp(w, g) == 0;
     printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
