@@ -71,9 +71,12 @@ WD_API int wd_trim(size_t pad);
 /* --- statistics ------------------------------------------------------------ */
 typedef struct wd_stats {
     size_t live_bytes;      /* bytes in blocks the program holds (usable sizes) */
-    size_t peak_live_bytes; /* highest live_bytes */
+    size_t peak_live_bytes; /* highest live_bytes seen: sampled at least every
+                               50 ms of allocator activity and at each query */
     size_t mapped_bytes;    /* address space reserved from the OS */
-    size_t committed_bytes; /* of it, memory that may be resident */
+    size_t committed_bytes; /* of it, what warden has not given back: an upper
+                               bound of its resident memory */
+    size_t resident_bytes;  /* the whole process's resident memory (RSS) */
     size_t returned_bytes;  /* total bytes given back to the OS so far */
     size_t small_allocs, medium_allocs, large_allocs; /* allocations per tier, total */
     size_t small_live, medium_live, large_live;       /* live blocks per tier */

@@ -5,6 +5,7 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
@@ -81,6 +82,26 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released) {
     if (err == 0)
         *released = hi - lo;
     return err;
+}
+
+size_t wdi_os_resident_bytes(void) {
+    int saved = errno;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    char buf[128];
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *s = buf;
+    while (*s && *s != ' ') /* skip the first field (total size) */
+        s++;
+    size_t pages = 0;
+    for (s++; *s >= '0' && *s <= '9'; s++)
+        pages = pages * 10 + (size_t)(*s - '0');
+    return pages * wdi_os_page_size();
 }
 
 uint64_t wdi_os_now_ms(void) {

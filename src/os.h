@@ -28,6 +28,10 @@ int wdi_os_reserve(size_t size, void **out);
  * *released gets their byte count. */
 int wdi_os_decommit(void *addr, size_t size, size_t *released);
 
+/* The process's resident memory in bytes (/proc/self/statm), 0 when it
+ * cannot be read.  For statistics only: two system calls. */
+size_t wdi_os_resident_bytes(void);
+
 /* Milliseconds from a coarse monotonic clock (cheap: no syscall on Linux). */
 uint64_t wdi_os_now_ms(void);
 

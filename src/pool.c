@@ -55,15 +55,20 @@ static size_t usable_bytes(const void *mem, size_t size, uintptr_t *start) {
     return size - lost < PTRDIFF_MAX ? size - lost : PTRDIFF_MAX;
 }
 
+static int einval(void) {
+    errno = EINVAL;
+    return -1;
+}
+
 int wd_pool_init(wd_pool_t *p, void *mem, size_t mem_size, size_t item_size) {
     uintptr_t start;
     size_t bytes = usable_bytes(mem, mem_size, &start);
     if (p == NULL || mem == NULL || item_size == 0 || item_size > PTRDIFF_MAX)
-        return errno = EINVAL, -1;
+        return einval();
     size_t isz = WD_POOL_ITEM_SIZE(item_size);
     size_t cap = capacity_for(bytes, isz);
     if (cap == 0)
-        return errno = EINVAL, -1;
+        return einval();
     *p = (wd_pool_t){.start = start, .capacity = cap, .item_size = isz,
                      .key = wdi_os_random(), .mem = mem, .mem_size = mem_size};
     p->shift = (unsigned)__builtin_ctzll(isz);

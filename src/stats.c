@@ -9,6 +9,7 @@
 
 #include "medium.h"
 #include "options.h"
+#include "os.h"
 #include "thread.h"
 #include "warden.h"
 
@@ -44,7 +45,9 @@ static void heap_sum(wd_theap_t *h, void *arg) {
     }
 }
 
-void wd_stats_get(wd_stats_t *out) {
+/* Everything but the resident size (a file read), which upkeep's sampling
+ * does not need. */
+static void stats_collect(wd_stats_t *out) {
     small_sum_t sum = {0, 0, 0};
     wdi_heaps_foreach(heap_sum, &sum);
     size_t medium = wdi_medium_live_bytes();
@@ -61,6 +64,16 @@ void wd_stats_get(wd_stats_t *out) {
     out->medium_live = wdi_stat_get(WD_STAT_MEDIUM_LIVE);
     out->large_live = wdi_stat_get(WD_STAT_LARGE_LIVE);
     out->threads = wdi_stat_get(WD_STAT_THREADS);
+}
+
+void wd_stats_get(wd_stats_t *out) {
+    stats_collect(out);
+    out->resident_bytes = wdi_os_resident_bytes();
+}
+
+void wdi_stats_sample(void) {
+    wd_stats_t st;
+    stats_collect(&st);
 }
 
 static void print_line(int fd, const char *fmt, ...) {
@@ -81,9 +94,10 @@ static void print_line(int fd, const char *fmt, ...) {
 static void stats_write(int fd) {
     wd_stats_t st;
     wd_stats_get(&st);
-    print_line(fd, "warden: stats live %zu bytes, peak %zu, mapped %zu, committed %zu, returned to the OS %zu",
+    print_line(fd, "warden: stats live %zu bytes, peak %zu, mapped %zu, committed at most %zu, "
+                   "returned to the OS %zu, process resident %zu",
                st.live_bytes, st.peak_live_bytes, st.mapped_bytes, st.committed_bytes,
-               st.returned_bytes);
+               st.returned_bytes, st.resident_bytes);
     print_line(fd, "warden: stats allocations small %zu (live %zu), medium %zu (live %zu), large %zu (live %zu)",
                st.small_allocs, st.small_live, st.medium_allocs, st.medium_live, st.large_allocs,
                st.large_live);

@@ -38,6 +38,10 @@ static inline size_t wdi_stat_get(wd_stat_t s) {
 /* Raises the recorded peak of live bytes to `live` when it is higher. */
 void wdi_stats_note_live(size_t live);
 
+/* Sums the live bytes now and records the peak (upkeep calls it at most
+ * every 50 ms of allocator activity; a query does the same). */
+void wdi_stats_sample(void);
+
 /* Called at exit when WARDEN_OPTIONS has stats=1. */
 void wdi_stats_at_exit(void);
 

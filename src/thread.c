@@ -209,6 +209,7 @@ void wdi_maintain(wd_theap_t *h) {
     wdi_medium_maintain((uint32_t)now, delay);
     wdi_large_maintain(now, delay);
     abandoned_decommit((uint32_t)now, delay ? delay : 1);
+    wdi_stats_sample(); /* the peak of live bytes, sampled */
 }
 
 int wdi_trim_all(void) {
