@@ -908,7 +908,7 @@ void wd_heap_dump(wd_heap_t *h, FILE *out) {
     /* Fragmentation: the share of free bytes that the largest request cannot use. */
     unsigned frag = st.free_bytes ? (unsigned)(100 - (st.largest_free + HDR) * 100 / st.free_bytes) : 0;
     fprintf(out,
-            "summary: used %zu bytes in %zu blocks, free %zu bytes in %zu ranges, "
+            "summary: used %zu bytes (allocated blocks: %zu), free %zu bytes (free ranges: %zu), "
             "largest free %zu, fragmentation %u%%\n",
             st.used_bytes, st.allocated_blocks, st.free_bytes, st.free_blocks, st.largest_free,
             frag);
