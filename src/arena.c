@@ -192,11 +192,12 @@ static int list_reaches(const chunk_t *head, const chunk_t *at) {
 }
 
 /* 1 when m can describe a point of a's past: both its chunks are still
- * listed, its position lies inside its chunk, and no more was handed out
- * then than now.  Checked before anything is freed or read through m. */
+ * listed, its position lies inside its chunk and not ahead of ptr when that
+ * chunk is still current, and no more was handed out then than now.
+ * Checked before anything is freed or read through m. */
 static int mark_valid(const wd_arena_t *a, wd_arena_mark_t m) {
     if ((m.cur == NULL) != (a->cur == NULL) || !list_reaches(a->cur, m.cur) ||
-        !list_reaches(a->big, m.big))
+        !list_reaches(a->big, m.big) || (m.cur == a->cur && m.ptr > a->ptr))
         return 0;
     uintptr_t base = m.cur ? chunk_base(m.cur) : a->base;
     uintptr_t end = m.cur ? chunk_end(m.cur) : a->end;
