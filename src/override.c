@@ -8,8 +8,10 @@
  * mangled names (x86_64 / aarch64 Itanium ABI, size_t = unsigned long), so
  * C programs do not pull in libstdc++; bad_alloc is thrown through
  * libstdc++'s own helper, found as a weak symbol when the program is C++.
- * The nothrow forms must catch what a new-handler throws, so they live in
- * override_cxx.cpp.
+ * The nothrow forms of new are left to libstdc++: since GCC 9 they call the
+ * throwing form (warden's) inside try/catch, which is what the standard
+ * asks and what C cannot do; defining them here would need libstdc++ in
+ * every process that preloads warden.
  * This file is compiled with -fexceptions so that the exception unwinds
  * through it. */
 #define _GNU_SOURCE
@@ -143,7 +145,7 @@ static void cxx_delete_aligned_sized(void *p, size_t alignment, size_t size) {
         wd_free_aligned_sized(p, alignment, size);
 }
 
-/* new / new[]; the nothrow forms are in override_cxx.cpp */
+/* new / new[] (the nothrow forms: see the top of this file) */
 WD_EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0); }
 WD_EXPORT void *_Znam(size_t n) { return cxx_new(n, 0); }
 WD_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }

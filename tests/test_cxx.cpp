@@ -67,16 +67,15 @@ void check_identity() {
 #endif
     Dl_info want, got;
     CHECK(dladdr(must_sym("wd_malloc"), &want) != 0);
-    // Every replaceable allocation and deallocation function of C++17.
+    // Every replaceable allocation and deallocation function of C++17 but
+    // the nothrow forms of new: warden leaves those to libstdc++, whose
+    // nothrow new calls the throwing form (warden's) inside try/catch --
+    // what [new.delete.single] asks -- so their memory is checked below.
     static const char *const names[] = {
         "_Znwm",           // operator new(size_t)
         "_Znam",           // operator new[](size_t)
-        "_ZnwmRKSt9nothrow_t",
-        "_ZnamRKSt9nothrow_t",
         "_ZnwmSt11align_val_t",
         "_ZnamSt11align_val_t",
-        "_ZnwmSt11align_val_tRKSt9nothrow_t",
-        "_ZnamSt11align_val_tRKSt9nothrow_t",
         "_ZdlPv",          // operator delete(void *)
         "_ZdaPv",
         "_ZdlPvm",         // sized
@@ -106,6 +105,20 @@ void check_identity() {
     CHECK(malloc_usable_size(p) >= MiB);
     ::operator delete(p);
     CHECK(live_bytes() <= before); // fell back
+    // The nothrow forms hand out warden's memory too.
+    void *nt[4] = {::operator new(hide(MiB), std::nothrow), ::operator new[](hide(MiB), std::nothrow),
+                   ::operator new(hide(MiB), std::align_val_t(4096), std::nothrow),
+                   ::operator new[](hide(MiB), std::align_val_t(4096), std::nothrow)};
+    for (void *q : nt) {
+        CHECK(q != nullptr);
+        memset(q, 2, MiB);
+    }
+    CHECK(live_bytes() >= before + 4 * MiB);
+    ::operator delete(nt[0], std::nothrow);
+    ::operator delete[](nt[1], std::nothrow);
+    ::operator delete(nt[2], std::align_val_t(4096), std::nothrow);
+    ::operator delete[](nt[3], std::align_val_t(4096), std::nothrow);
+    CHECK(live_bytes() <= before);
     printf("ok: operator new/delete are warden's (%s)\n", want.dli_fname ? want.dli_fname : "?");
 }
 
