@@ -2,7 +2,9 @@
 #   make            build build/libwarden.a and build/libwarden.so (and tests, examples)
 #   make test       build, then run every test with ctest
 #   make demo       build, then run a real program on warden, then the heap walkthrough
-#   make bench      build, then run the benchmarks (never part of `make test`)
+#   make bench      build, then run the benchmark suite against glibc, jemalloc,
+#                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min)
+#   make bench-heap the classic heap's O(1) benchmark
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 ifeq ($(SANITIZE),1)
@@ -12,7 +14,7 @@ else
 BUILD   ?= build
 endif
 
-.PHONY: all build test demo bench clean
+.PHONY: all build test demo bench bench-heap clean
 all: build
 
 $(BUILD)/CMakeCache.txt:
@@ -28,6 +30,9 @@ demo: build
 	sh examples/demo.sh $(BUILD)
 
 bench: build
+	bench/run --build-dir $(BUILD) $(BENCH_ARGS)
+
+bench-heap: build
 	./$(BUILD)/bench/heap_o1
 
 clean:
