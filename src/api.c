@@ -243,6 +243,11 @@ static void *realloc_checked(void *p, size_t size, const char *fn) {
     }
     if (resize_in_place(r, p, size, &old, fn) == 0)
         return p;
+    if (r->kind == WD_KIND_LARGE && size > old) {
+        void *moved = wdi_large_grow((wd_large_t *)r, p, size, fn);
+        if (moved != NULL)
+            return moved;
+    }
     void *q = wd_malloc(size);
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */

@@ -219,6 +219,46 @@ int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn) {
     return 0;
 }
 
+/* The mapping l grew from old_map to new_map bytes, maybe at a new
+ * address: register it, count it, refresh the header. */
+static void *large_rehome(wd_large_t *l, size_t old_map, size_t new_map, size_t size) {
+    wdi_segmap_set(l, new_map, &l->region);
+    wdi_stat_add(WD_STAT_MAPPED, new_map - old_map);
+    wdi_stat_add(WD_STAT_COMMITTED, new_map - old_map);
+    size_t usable = wd_align_up(l->offset + size, wdi_os_page_size()) - l->offset;
+    wdi_stat_add(WD_STAT_LARGE_BYTES, usable);
+    wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    l->map_size = new_map;
+    l->usable = usable;
+    l->check = header_check(l);
+    return payload_of(l);
+}
+
+/* Growing a vector or a string buffer to hundreds of MiB by copying faults
+ * every page in again; moving the page tables does not. */
+void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
+    large_checked(l, p, fn);
+    size_t page = wdi_os_page_size();
+    if (size > PTRDIFF_MAX - l->offset - page)
+        return NULL;
+    size_t need = wd_align_up(l->offset + size, page);
+    void *at;
+    size_t old_map = l->map_size;
+    if (wdi_os_remap(l, old_map, need, NULL, &at) == 0) /* in place */
+        return large_rehome(l, old_map, need, size);
+    /* Elsewhere: a fresh reservation aligned like l, then move l onto it. */
+    size_t align = l->offset > WD_SEGMENT_SIZE ? l->offset : WD_SEGMENT_SIZE;
+    void *dest;
+    if (wdi_os_map_aligned(need, align, &dest) != 0)
+        return NULL;
+    if (wdi_os_remap(l, old_map, need, dest, &at) != 0) {
+        wdi_os_unmap(dest, need);
+        return NULL;
+    }
+    wdi_segmap_clear(l, old_map);
+    return large_rehome(at, old_map, need, size);
+}
+
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
     wd_large_t *expired = NULL;
     wdi_lock(&cache_lock);

@@ -28,6 +28,11 @@ size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn);
 /* Resizes in place inside the mapping; 0 on success, -1 when it must move. */
 int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn);
 
+/* Grows large block p to size bytes by remapping its pages, in place or
+ * to a new address, never copying them; returns the block's new address, or
+ * NULL (p untouched) when the OS refuses. */
+void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn);
+
 /* Unmaps cached blocks older than delay_ms (all when delay_ms is 0). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms);
 

@@ -58,6 +58,17 @@ int wdi_os_map_aligned(size_t size, size_t align, void **out) {
     return 0;
 }
 
+int wdi_os_remap(void *addr, size_t old_size, size_t new_size, void *dest, void **out) {
+    int saved = errno;
+    void *p = dest ? mremap(addr, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dest)
+                   : mremap(addr, old_size, new_size, 0);
+    int err = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    if (err == 0)
+        *out = p;
+    return err;
+}
+
 int wdi_os_reserve(size_t size, void **out) {
     int saved = errno;
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,

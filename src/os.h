@@ -19,6 +19,12 @@ int wdi_os_unmap(void *addr, size_t size);
  * over-mapping and trimming both ends. */
 int wdi_os_map_aligned(size_t size, size_t align, void **out);
 
+/* Resizes the mapping at addr from old_size to new_size bytes without
+ * copying: in place when dest is NULL (fails when the address space after
+ * it is taken), else by moving its pages to dest, which must be a mapping of
+ * new_size bytes (it is replaced).  *out is set only on success. */
+int wdi_os_remap(void *addr, size_t old_size, size_t new_size, void *dest, void **out);
+
 /* Address space only: pages cost nothing until touched (MAP_NORESERVE). */
 int wdi_os_reserve(size_t size, void **out);
 

@@ -25,7 +25,9 @@
 #define WD_CLASSES 33 /* class 0 is unused; 1..32: 16 B .. 8 KiB */
 /* Unused pages a heap keeps committed for reuse (2 MiB); older ones go back
  * to the OS at once, the rest after decommit_ms. */
+#ifndef WD_RETIRED_MAX
 #define WD_RETIRED_MAX 32
+#endif
 
 struct wd_theap_s;
 
