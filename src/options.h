@@ -24,7 +24,7 @@ WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const cha
 #define WD_OPTIONS(X)                                                              \
     X(stats, 0, "print statistics to stderr at exit")                             \
     X(verbose, 0, "report option parsing and OS failures on stderr")              \
-    X(decommit_ms, 250, "return memory freed this many ms ago to the OS (0: at once)")
+    X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;

@@ -22,12 +22,7 @@
 #define WD_PAGE_SIZE ((size_t)1 << WD_PAGE_SHIFT)
 #define WD_PAGES_PER_SEGMENT (WD_SEGMENT_SIZE / WD_PAGE_SIZE)
 #define WD_SMALL_MAX ((size_t)8192)
-#define WD_CLASSES 33 /* class 0 is unused; 1..32: 16 B .. 8 KiB */
-/* Unused pages a heap keeps committed for reuse (2 MiB); older ones go back
- * to the OS at once, the rest after decommit_ms. */
-#ifndef WD_RETIRED_MAX
-#define WD_RETIRED_MAX 32
-#endif
+#define WD_CLASSES 45 /* class 0 is unused; 1..44: 16 B .. 8 KiB (page.c) */
 
 struct wd_theap_s;
 

@@ -22,7 +22,6 @@ typedef struct wd_theap_s {
     wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
     wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
     wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
-    size_t retired_count;
     wd_small_segment_t *segments;
     /* Full pages that other threads freed into since: pushed by those
      * threads, drained by the owner in its slow path. */
