@@ -128,8 +128,12 @@ static inline void *range_payload(range_t *r) { return range_addr(r) + HDR; }
 static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uintptr_t)p - HDR); }
 
 /* 32-bit keyed checksum of a header's content and address. */
+/* The address is mixed with the secret before anything else, through a
+ * multiply: a header copied elsewhere cannot be fixed up without the
+ * secret (XOR-ing the address in linearly would let anyone who reads one
+ * valid header forge one at another address by adjusting its size). */
 static uint32_t range_sum(const wd_heap_t *h, const range_t *r, uint64_t info, uint32_t prev16) {
-    uint64_t x = h->secret ^ ((uint64_t)(uintptr_t)r * 0x9E3779B97F4A7C15ULL);
+    uint64_t x = ((uint64_t)(uintptr_t)r ^ h->secret) * 0x9E3779B97F4A7C15ULL;
     x ^= info;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= prev16 ^ (x >> 31);
@@ -275,11 +279,15 @@ static void link_set_prev(const wd_heap_t *h, range_t *r, range_t *to) {
     VG_CLOSE(h, l, sizeof *l);
 }
 
-/* A valid header marked free (the list neighbours of a range must be). */
+/* The allocated bit of a list neighbour, read without its checksum: a
+ * stale link replayed into a freed block points at a real header of a
+ * live block, marked allocated.  (Its checksum is verified when the range
+ * itself is taken or merged.) */
 static int range_is_free(const wd_heap_t *h, range_t *r) {
-    uint64_t info;
-    size_t prev_size;
-    return range_read(h, r, &info, &prev_size) == 0 && !info_allocated(info);
+    VG_OPEN(h, r, HDR);
+    uint64_t info = r->info;
+    VG_CLOSE(h, r, HDR);
+    return !info_allocated(info);
 }
 
 /* Lists free range r (header already written) at the head of its class. */
@@ -601,8 +609,8 @@ void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
  *
  * The gap is 0 or at least MIN_RANGE so it can stand as a free range.
  * Returns NULL (r untouched) when r cannot hold it. */
-static void *range_use_aligned(wd_heap_t *h, range_t *r, size_t have, size_t alignment,
-                               size_t need, const char *fn) {
+static void *range_use_aligned(wd_heap_t *h, range_t *r, size_t have, size_t prev_size,
+                               size_t alignment, size_t need, const char *fn) {
     uintptr_t start = (uintptr_t)range_payload(r);
     uintptr_t at = wd_ptr_align_up(start, alignment);
     if (at != start && at - start < MIN_RANGE)
@@ -610,19 +618,18 @@ static void *range_use_aligned(wd_heap_t *h, range_t *r, size_t have, size_t ali
     size_t gap = (size_t)(at - start);
     if (gap > have || have - gap < need)
         return NULL;
-    size_t prev_size;
-    range_load(h, r, &prev_size, fn);
     if (gap == 0)
         return range_use(h, r, need, have, prev_size, fn);
     range_write(h, r, gap, prev_size); /* left neighbour is allocated */
     list_insert(h, r, gap);
     r = range_at(range_addr(r) + gap);
-    void *p = range_use(h, r, need, have - gap, gap, fn);
-    /* The block now ends where the old range did, or a released remainder
-     * retagged what follows; either way retag the range after the block. */
-    size_t block_prev;
-    size_t block = info_size(range_load(h, r, &block_prev, fn));
-    range_set_prev(h, range_at(range_addr(r) + block), block, fn);
+    have -= gap;
+    void *p = range_use(h, r, need, have, gap, fn);
+    /* A released remainder retagged what follows it; without one, the
+     * block ends where the old range did and its right neighbour still
+     * names the old size. */
+    if (have - need < MIN_RANGE)
+        range_set_prev(h, range_at(range_addr(r) + have), have, fn);
     return p;
 }
 
@@ -637,7 +644,7 @@ static void *memalign_scan(wd_heap_t *h, size_t alignment, size_t need, const ch
         size_t size = info_size(info);
         if (!info_allocated(info) && size >= need) {
             list_remove(h, r, size, fn);
-            void *p = range_use_aligned(h, r, size, alignment, need, fn);
+            void *p = range_use_aligned(h, r, size, prev_size, alignment, need, fn);
             if (p)
                 return p;
             range_write(h, r, size, prev_size);
@@ -660,7 +667,7 @@ void *wdi_heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const char 
     if (need != 0 && alignment <= MAX_HEAP) {
         /* Worst-case padding: a gap that must itself hold a free range. */
         range_t *r = take_free(h, need + alignment + MIN_RANGE, &have, &prev_size, fn);
-        p = r ? range_use_aligned(h, r, have, alignment, need, fn)
+        p = r ? range_use_aligned(h, r, have, prev_size, alignment, need, fn)
               : memalign_scan(h, alignment, need, fn);
     }
     if (p == NULL) {
