@@ -69,17 +69,27 @@ size_t wdi_fmt(char *buf, size_t size, const char *fmt, ...) {
     return n;
 }
 
-void wdi_fatal(const char *what, const void *addr, const char *func) {
-    char line[256];
-    size_t n = wdi_fmt(line, sizeof line - 1, "warden: %s at %p in %s", what, addr, func);
+static void vprint_line(int fd, const char *fmt, va_list ap) {
+    char line[512];
+    size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
     line[n++] = '\n';
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = write(2, line + off, n - off);
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, line + off, n - off);
         if (w <= 0)
             break;
         off += (size_t)w;
     }
+}
+
+void wdi_print_line(int fd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_line(fd, fmt, ap);
+    va_end(ap);
+}
+
+void wdi_fatal(const char *what, const void *addr, const char *func) {
+    wdi_print_line(2, "warden: %s at %p in %s", what, addr, func);
     abort();
 }
 
@@ -94,21 +104,6 @@ wd_options_t wdi_options = {
     WD_OPTIONS(WD_OPTION_DEFAULT)
 #undef WD_OPTION_DEFAULT
 };
-
-void wdi_message(const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
-    va_end(ap);
-    line[n++] = '\n';
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(2, line + off, n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-}
 
 /* Decimal digits only; -1 for anything else (no strtol: it may consult the
  * locale this early). */
@@ -133,14 +128,14 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
 #define WD_OPTION_MATCH(opt, def, doc)                                             \
     if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
         if (v < 0)                                                                 \
-            wdi_message("warden: bad value for option '%s' in WARDEN_OPTIONS", name); \
+            wdi_print_line(2, "warden: bad value for option '%s' in WARDEN_OPTIONS", name); \
         else                                                                       \
             wdi_options.opt = (uint32_t)v;                                         \
         return;                                                                    \
     }
     WD_OPTIONS(WD_OPTION_MATCH)
 #undef WD_OPTION_MATCH
-    wdi_message("warden: unknown option '%s' in WARDEN_OPTIONS", name);
+    wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS", name);
 }
 
 int wdi_options_init(void) {
@@ -173,12 +168,12 @@ int wdi_options_init(void) {
         n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
         WD_OPTIONS(WD_OPTION_SHOW)
 #undef WD_OPTION_SHOW
-        wdi_message("%s", line);
+        wdi_print_line(2, "%s", line);
     }
     return 1;
 }
 
 void wdi_os_failed(const char *what, size_t size, int err) {
     if (wdi_options.verbose)
-        wdi_message("warden: the OS refused to %s %zu bytes (errno %d)", what, size, err);
+        wdi_print_line(2, "warden: the OS refused to %s %zu bytes (errno %d)", what, size, err);
 }

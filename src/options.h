@@ -15,6 +15,10 @@
 size_t wdi_fmt(char *buf, size_t size, const char *fmt, ...);
 size_t wdi_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 
+/* Formats one line (wdi_fmt's conversions), adds a newline and writes it
+ * to fd with write(2). */
+void wdi_print_line(int fd, const char *fmt, ...);
+
 /* Writes one line `warden: <what> at <addr> in <func>` to stderr with
  * write(2), then aborts.  The program misused memory; nothing is trusted. */
 WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const char *func);
@@ -42,9 +46,6 @@ extern int wdi_stats_fd;
  * unknown keys and bad values.  Returns 0 when the environment was not set up
  * yet (very early calls), so the caller can try again later. */
 int wdi_options_init(void);
-
-/* Writes a line to stderr with write(2); no allocation. */
-void wdi_message(const char *fmt, ...);
 
 /* With verbose=1, reports that the OS refused `what` of `size` bytes
  * (os.c itself never prints; its callers report through this). */

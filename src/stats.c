@@ -5,7 +5,6 @@
 #include "stats.h"
 
 #include <stdio.h>
-#include <unistd.h>
 
 #include "medium.h"
 #include "options.h"
@@ -76,32 +75,17 @@ void wdi_stats_sample(void) {
     stats_collect(&st);
 }
 
-static void print_line(int fd, const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
-    va_end(ap);
-    line[n++] = '\n';
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, line + off, n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-}
-
 static void stats_write(int fd) {
     wd_stats_t st;
     wd_stats_get(&st);
-    print_line(fd, "warden: stats live %zu bytes, peak %zu, mapped %zu, committed at most %zu, "
+    wdi_print_line(fd, "warden: stats live %zu bytes, peak %zu, mapped %zu, committed at most %zu, "
                    "returned to the OS %zu, process resident %zu",
                st.live_bytes, st.peak_live_bytes, st.mapped_bytes, st.committed_bytes,
                st.returned_bytes, st.resident_bytes);
-    print_line(fd, "warden: stats allocations small %zu (live %zu), medium %zu (live %zu), large %zu (live %zu)",
+    wdi_print_line(fd, "warden: stats allocations small %zu (live %zu), medium %zu (live %zu), large %zu (live %zu)",
                st.small_allocs, st.small_live, st.medium_allocs, st.medium_live, st.large_allocs,
                st.large_live);
-    print_line(fd, "warden: stats thread heaps %zu, memory returned with MADV_DONTNEED after %zu ms",
+    wdi_print_line(fd, "warden: stats thread heaps %zu, memory returned with MADV_DONTNEED after %zu ms",
                st.threads, (size_t)wdi_options.decommit_ms);
 }
 
