@@ -15,7 +15,7 @@
 /* Freed mappings kept for reuse; more keeps more memory committed, fewer
  * costs page faults when a program cycles through big buffers. */
 #ifndef WD_LARGE_CACHE_MIB
-#define WD_LARGE_CACHE_MIB 96
+#define WD_LARGE_CACHE_MIB 128
 #endif
 #define CACHE_MAX_BLOCKS 16
 #define CACHE_MAX_BYTES ((size_t)WD_LARGE_CACHE_MIB << 20)
