@@ -275,10 +275,27 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
     return wd_realloc(p, total);
 }
 
+/* The smallest size a program may pass to free_sized for a block with
+ * `usable` bytes: malloc rounds a small request up to at most the next
+ * class (never twice the request) and realloc keeps a small block in place
+ * only down to half of it; a large block's usable size is its request
+ * rounded up to a page.  Medium blocks are not checked from below. */
+static size_t free_sized_floor(const void *p, size_t usable) {
+    switch (wdi_region_of(p)->kind) {
+    case WD_KIND_SMALL:
+        return usable <= 32 ? 0 : usable / 2;
+    case WD_KIND_LARGE:
+        return usable - wdi_os_page_size() + 1;
+    default:
+        return 0;
+    }
+}
+
 void wd_free_sized(void *p, size_t size) {
     if (p == NULL)
         return;
-    if (wd_unlikely(size > usable_checked(p, "free_sized")))
+    size_t usable = usable_checked(p, "free_sized");
+    if (wd_unlikely(size > usable || size < free_sized_floor(p, usable)))
         wdi_fatal("free_sized with a wrong size", p, "free_sized");
     free_checked(p, "free_sized");
 }
