@@ -278,12 +278,16 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
 /* The smallest size a program may pass to free_sized for a block with
  * `usable` bytes: malloc rounds a small request up to at most the next
  * class (never twice the request) and realloc keeps a small block in place
- * only down to half of it; a large block's usable size is its request
- * rounded up to a page.  Medium blocks are not checked from below. */
+ * only down to half of it; a medium range is its request's range or 16
+ * bytes more (the classic heap splits off any rest of 32 bytes or more,
+ * also when resizing in place); a large block's usable size is its
+ * request rounded up to a page. */
 static size_t free_sized_floor(const void *p, size_t usable) {
     switch (wdi_region_of(p)->kind) {
     case WD_KIND_SMALL:
         return usable <= 32 ? 0 : usable / 2;
+    case WD_KIND_MEDIUM:
+        return usable > 31 ? usable - 31 : 0;
     case WD_KIND_LARGE:
         return usable - wdi_os_page_size() + 1;
     default:

@@ -822,6 +822,10 @@ static const mcase_t cases[] = {
     {"small_free_sized_too_big", free_sized_wrong, 100, 4096, SIZED, "free_sized with a wrong size"},
     {"medium_free_sized_too_big", free_sized_wrong, MEDIUM, NO, SIZED, "free_sized with a wrong size"},
     {"large_free_sized_too_big", free_sized_wrong, LARGE, 16 << 20, SIZED, "free_sized with a wrong size"},
+    {"medium_free_sized_too_small", free_sized_wrong, MEDIUM, 100, SIZED,
+     "free_sized with a size below the block's (20000-byte block, size 100)"},
+    {"medium_free_sized_just_below", free_sized_wrong, MEDIUM, MEDIUM - 32, SIZED,
+     "free_sized with a size 32 bytes below the request of a medium block"},
     {"small_free_sized_too_small", free_sized_wrong, 100, 8, SIZED,
      "free_sized with a size below half the block's (100-byte block, size 8)"},
     {"large_free_sized_too_small", free_sized_wrong, LARGE, 4096, SIZED,
@@ -877,8 +881,6 @@ static const mcase_t cases[] = {
      "free_aligned_sized with a wrong alignment"},
 
     /* expected gaps: not caught yet */
-    {"gap_medium_free_sized_too_small", free_sized_wrong, MEDIUM, 100, SIZED | GAP,
-     "free_sized with a size below the block's (20000-byte block, size 100)"},
     {"gap_free_aligned_sized_smaller_alignment", free_aligned_sized_smaller_alignment, 4096, NO,
      SIZED | GAP, "free_aligned_sized with an alignment below the one allocated (4096 freed as 16)"},
     {"gap_small_overflow_into_live", small_overflow_into_live, SMALL, 16, GAP,
