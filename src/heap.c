@@ -441,9 +441,12 @@ static inline size_t range_need(size_t size) {
 
 /* p's header failed a check (bad checksum, or marked free): walk the heap
  * to say why.  p's header is a real range start, or p lies inside a range:
- *   free range start, or inside a free range  -> `when_free` (double free)
- *   inside an allocated range (a stale header) -> invalid pointer
- *   a header that does not hold on the way     -> corrupted block header
+ *   the start of a free range                   -> `when_free` (double free)
+ *   inside a free range, on a header that holds -> `when_free`: a block
+ *       freed and merged leaves its header behind, marked free
+ *   inside a free range, anywhere else          -> invalid pointer
+ *   inside an allocated range                   -> invalid pointer
+ *   a header that does not hold on the way      -> corrupted block header
  * Only misuse reaches this, so O(n) is fine; it always aborts. */
 WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn,
                                          const char *when_free) {
@@ -457,8 +460,13 @@ WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char
         size_t size = info_size(info);
         if (size < MIN_RANGE)
             break;
-        if ((uintptr_t)target < (uintptr_t)(at + size))
-            wdi_fatal(info_allocated(info) && r != target ? "invalid pointer" : when_free, p, fn);
+        if ((uintptr_t)target < (uintptr_t)(at + size)) {
+            uint64_t stale;
+            size_t stale_prev;
+            int freed = r == target || (!info_allocated(info) &&
+                                        range_read(h, target, &stale, &stale_prev) == 0);
+            wdi_fatal(freed ? when_free : "invalid pointer", p, fn);
+        }
         at += size;
     }
     wdi_fatal("invalid pointer", p, fn);

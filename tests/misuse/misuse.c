@@ -781,7 +781,7 @@ static const mcase_t cases[] = {
     {"medium_interior_at_4096", interior, MEDIUM, 4096, 0, "invalid pointer"},
     {"medium_interior_at_last", interior, MEDIUM, OFF_LAST, 0, "invalid pointer"},
     {"medium_segment_header", segment_header, MEDIUM, 64, 0, "invalid pointer"},
-    {"medium_free_space", medium_free_space, MEDIUM, 8192, 0, "double free"},
+    {"medium_free_space", medium_free_space, MEDIUM, 8192, 0, "invalid pointer"},
     {"large_interior_at_16", interior, LARGE, 16, 0, "invalid pointer"},
     {"large_interior_at_4096", interior, LARGE, 4096, 0, "invalid pointer"},
     {"large_interior_at_1m", interior, LARGE, 1 << 20, 0, "invalid pointer"},
