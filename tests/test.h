@@ -72,23 +72,17 @@ static inline int test_wait(pid_t pid) {
     return status;
 }
 
-/* Runs fn in a child; returns 0 when it died of SIGABRT with `want` in its
- * stderr, else prints why and returns 1.  The child's stderr is read whole
- * (up to 64 KiB) before waiting, so a chatty child cannot block on a full pipe. */
-static inline int test_expect_abort(void (*fn)(void), const char *name,
-                                    const char *want) {
+/* Runs fn in a forked child whose stderr is piped back into buf (cap bytes,
+ * NUL-terminated); returns the child's wait status.  fn returning means
+ * exit 0.  The pipe is read whole before waiting, so a chatty child cannot
+ * block on a full pipe. */
+static inline int test_child_stderr(void (*fn)(void), char *buf, size_t cap) {
     int fds[2];
-    if (pipe(fds) != 0) {
-        perror("pipe");
-        return 1;
-    }
+    CHECK(pipe(fds) == 0);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
-    if (pid < 0) {
-        perror("fork");
-        return 1;
-    }
+    CHECK(pid >= 0);
     if (pid == 0) {
         close(fds[0]);
         dup2(fds[1], 2);
@@ -96,9 +90,16 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
         _exit(0); /* reaching here means the misuse went unnoticed */
     }
     close(fds[1]);
+    test_read_all(fds[0], buf, cap);
+    return test_wait(pid);
+}
+
+/* Runs fn in a child; returns 0 when it died of SIGABRT with `want` in its
+ * stderr, else prints why and returns 1. */
+static inline int test_expect_abort(void (*fn)(void), const char *name,
+                                    const char *want) {
     static char buf[65536];
-    test_read_all(fds[0], buf, sizeof buf);
-    int status = test_wait(pid);
+    int status = test_child_stderr(fn, buf, sizeof buf);
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     int found = strstr(buf, want) != NULL;
     if (aborted && found)

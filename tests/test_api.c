@@ -1007,22 +1007,8 @@ static void t_wd_stats(void) {
  * `warden: <what> at 0x<hex> in <func>`. */
 static int expect_abort_line(void (*fn)(void), const char *name, const char *what,
                              const char *func) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
     static char buf[65536];
-    test_read_all(fds[0], buf, sizeof buf);
-    int status = test_wait(pid);
+    int status = test_child_stderr(fn, buf, sizeof buf);
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     char prefix[128];
     snprintf(prefix, sizeof prefix, "warden: %s at 0x", what);
@@ -1154,20 +1140,8 @@ static int run_with_options(const char *opts, char *err, size_t errsize) {
         _exit(127);
     }
     close(fds[1]);
-    size_t len = 0;
-    ssize_t n;
-    while (len < errsize - 1 && (n = read(fds[0], err + len, errsize - 1 - len)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        len += (size_t)n;
-    }
-    err[len] = '\0';
-    close(fds[0]);
-    int status = test_wait(pid);
-    return status;
+    test_read_all(fds[0], err, errsize);
+    return test_wait(pid);
 }
 
 static int count_lines(const char *text, const char *needle, int at_start) {

@@ -466,21 +466,7 @@ static void *case_realloc_interior(int go) {
 /* Runs fn in a child, returns its whole stderr (static) and its status. */
 static const char *child_stderr(void (*fn)(void), int *status) {
     static char buf[65536];
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    test_read_all(fds[0], buf, sizeof buf);
-    *status = test_wait(pid);
+    *status = test_child_stderr(fn, buf, sizeof buf);
     return buf;
 }
 
