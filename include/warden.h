@@ -29,10 +29,6 @@
 extern "C" {
 #endif
 
-#ifndef WD_API
-#define WD_API __attribute__((visibility("default")))
-#endif
-
 #define WARDEN_VERSION "0.1.0"
 
 /* --- the malloc family ---------------------------------------------------- */

@@ -30,12 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "warden/api.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WD_API
-#define WD_API __attribute__((visibility("default")))
 #endif
 
 /* Chunks double up to this size (or up to chunk_hint when it is larger). */

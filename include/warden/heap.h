@@ -29,12 +29,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "warden/api.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WD_API
-#define WD_API __attribute__((visibility("default")))
 #endif
 
 typedef struct wd_heap wd_heap_t; /* opaque; lives at the start of mem */

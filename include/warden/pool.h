@@ -32,12 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "warden/api.h"
+
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef WD_API
-#define WD_API __attribute__((visibility("default")))
 #endif
 
 /* Complete here so that WD_POOL_STATIC can define one; the fields are
