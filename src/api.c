@@ -189,10 +189,8 @@ size_t wd_malloc_usable_size(const void *p) {
 
 void *wd_calloc(size_t n, size_t size) {
     size_t total;
-    if (wd_unlikely(__builtin_mul_overflow(n, size, &total))) {
-        errno = ENOMEM;
+    if (wd_mul_size(n, size, &total) != 0)
         return NULL;
-    }
     if (total > WD_MEDIUM_MAX) { /* fresh mappings are zero already */
         if (wd_unlikely(total > PTRDIFF_MAX)) {
             errno = ENOMEM;
@@ -268,10 +266,8 @@ void *wd_realloc(void *p, size_t size) {
 
 void *wd_reallocarray(void *p, size_t n, size_t size) {
     size_t total;
-    if (wd_unlikely(__builtin_mul_overflow(n, size, &total))) {
-        errno = ENOMEM;
+    if (wd_mul_size(n, size, &total) != 0)
         return NULL;
-    }
     return wd_realloc(p, total);
 }
 

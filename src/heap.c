@@ -733,10 +733,8 @@ void *wd_heap_malloc(wd_heap_t *h, size_t size) {
 
 void *wd_heap_calloc(wd_heap_t *h, size_t n, size_t size) {
     size_t total;
-    if (wd_unlikely(__builtin_mul_overflow(n, size, &total))) {
-        errno = ENOMEM;
+    if (wd_mul_size(n, size, &total) != 0)
         return NULL;
-    }
     void *p = wdi_heap_malloc(h, total, "wd_heap_calloc");
     if (p) /* a reused range is dirty: always clear */
         memset(p, 0, total);

@@ -1,7 +1,9 @@
-/* internal.h -- macros every layer of warden shares.  No state, no calls. */
+/* internal.h -- macros and tiny inlines every layer of warden shares.  No
+ * state of its own, no calls. */
 #ifndef WARDEN_INTERNAL_H
 #define WARDEN_INTERNAL_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +20,16 @@
 static inline size_t wd_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t wd_ptr_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline int wd_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+/* *total = n * size; -1 with errno = ENOMEM when that overflows (calloc,
+ * reallocarray: C and glibc fail with ENOMEM, never wrap). */
+static inline int wd_mul_size(size_t n, size_t size, size_t *total) {
+    if (wd_unlikely(__builtin_mul_overflow(n, size, total))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
 
 /* Always-on misuse checks of the fast paths (double and interior frees of
  * small blocks).  0 only to measure what they cost (cmake -DWD_HARDEN=OFF). */
