@@ -15,6 +15,16 @@ static wd_medium_segment_t *segments;
 /* Preferred segment of threads without a heap (exiting threads). */
 static wd_medium_segment_t *shared_hint;
 
+/* The list's first segment.  The list only grows at its head and segments
+ * are never freed, so a walk from this snapshot needs no lock. */
+static wd_medium_segment_t *segments_head(void) {
+    wdi_lock(&list_lock);
+    wd_medium_segment_t *seg = segments;
+    wdi_unlock(&list_lock);
+    return seg;
+}
+
+/* Called with seg->lock held; releases it. */
 static void *segment_alloc_locked(wd_medium_segment_t *seg, size_t size, size_t alignment,
                                   const char *fn) {
     void *p = alignment > WD_ALIGN ? wdi_heap_memalign(seg->heap, alignment, size, fn)
@@ -37,7 +47,6 @@ static void *segment_try_nowait(wd_medium_segment_t *seg, size_t size, size_t al
     return segment_alloc_locked(seg, size, alignment, fn);
 }
 
-
 static wd_medium_segment_t *segment_new(void) {
     wd_medium_segment_t *seg = wdi_segment_alloc();
     if (seg == NULL)
@@ -57,11 +66,7 @@ static wd_medium_segment_t *segment_new(void) {
  * new one when all are full or busy, so that threads spread out. */
 static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignment,
                           const char *fn, wd_medium_segment_t **used) {
-    wdi_lock(&list_lock);
-    wd_medium_segment_t *seg = segments;
-    wdi_unlock(&list_lock);
-    /* The list only grows at its head, so walking it unlocked is safe. */
-    for (; seg != NULL; seg = seg->next) {
+    for (wd_medium_segment_t *seg = segments_head(); seg != NULL; seg = seg->next) {
         if (seg == skip)
             continue;
         void *p = segment_try_nowait(seg, size, alignment, fn);
@@ -70,7 +75,7 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
             return p;
         }
     }
-    seg = segment_new();
+    wd_medium_segment_t *seg = segment_new();
     if (seg == NULL)
         return NULL;
     *used = seg;
@@ -121,16 +126,12 @@ int wdi_medium_resize(wd_medium_segment_t *seg, void *p, size_t size, const char
 }
 
 size_t wdi_medium_live_bytes(void) {
-    wdi_lock(&list_lock);
-    wd_medium_segment_t *seg = segments;
-    wdi_unlock(&list_lock);
+    wd_medium_segment_t *seg = segments_head();
     size_t total = 0;
     for (; seg != NULL; seg = seg->next) {
-        wd_heap_stats_t st;
         wdi_lock(&seg->lock);
-        wd_heap_stats(seg->heap, &st);
+        total += wdi_heap_used_bytes(seg->heap);
         wdi_unlock(&seg->lock);
-        total += st.used_bytes;
     }
     return total;
 }
@@ -149,9 +150,7 @@ static int range_decommit(void *start, size_t size, int allocated, void *arg) {
 }
 
 void wdi_medium_maintain(uint32_t now_ms, uint32_t delay_ms) {
-    wdi_lock(&list_lock);
-    wd_medium_segment_t *seg = segments;
-    wdi_unlock(&list_lock);
+    wd_medium_segment_t *seg = segments_head();
     for (; seg != NULL; seg = seg->next) {
         if (seg->dirty == 0 || (delay_ms != 0 && (uint32_t)(now_ms - seg->dirty_ms) < delay_ms))
             continue;
