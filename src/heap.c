@@ -887,6 +887,10 @@ static size_t largest_range(wd_heap_t *h) {
     return best;
 }
 
+size_t wdi_heap_used_bytes(const wd_heap_t *h) {
+    return h->used;
+}
+
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
     size_t span = (size_t)(h->end - h->first);
     size_t largest = largest_range(h);
