@@ -25,12 +25,26 @@ static wd_large_t *cache;   /* most recently freed first */
 static size_t cache_blocks, cache_bytes;
 static uint64_t secret;
 
+/* The key of the check words, chosen by the first large allocation.  Set
+ * with a compare-and-swap: two threads starting at once must agree on it,
+ * or one's headers would fail the other's checks. */
+static uint64_t large_secret(void) {
+    uint64_t s = __atomic_load_n(&secret, __ATOMIC_ACQUIRE);
+    if (wd_unlikely(s == 0)) {
+        uint64_t expected = 0;
+        __atomic_compare_exchange_n(&secret, &expected, wdi_os_random() | 1, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        s = __atomic_load_n(&secret, __ATOMIC_ACQUIRE);
+    }
+    return s;
+}
+
 /* The header's check word: a forged or overwritten header, or a pointer
- * to a cached (freed) block, does not match. */
+ * to a cached (freed) block, does not match.  The address goes through a
+ * multiply with the secret first, as in the classic heap's checksums, so a
+ * header copied elsewhere cannot be fixed up without the secret. */
 static uint64_t header_check(const wd_large_t *l) {
-    if (secret == 0)
-        secret = wdi_os_random() | 1;
-    uint64_t x = secret ^ ((uint64_t)(uintptr_t)l * 0x9E3779B97F4A7C15ULL);
+    uint64_t x = ((uint64_t)(uintptr_t)l ^ large_secret()) * 0x9E3779B97F4A7C15ULL;
     x ^= l->usable ^ ((uint64_t)l->offset << 20) ^ l->map_size ^ l->cached;
     x *= 0xbf58476d1ce4e5b9ULL;
     return x ^ (x >> 31);
