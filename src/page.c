@@ -238,7 +238,11 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
     pg->capacity = pg->span = pg->used = 0;
     pg->free = pg->local_free = NULL;
     atomic_store_explicit(&pg->xthread_free, 0, memory_order_relaxed);
-    pg->key = pg->xkey = (uintptr_t)(h->secret ^ ((uint64_t)(uintptr_t)pg * 0x9E3779B97F4A7C15ULL));
+    /* Through a multiply, so that one page's key leaked does not give the
+     * keys of the heap's other pages (an XOR with a public multiple of the
+     * address would). */
+    uint64_t key = ((uint64_t)(uintptr_t)pg ^ h->secret) * 0x9E3779B97F4A7C15ULL;
+    pg->key = pg->xkey = (uintptr_t)(key ^ (key >> 29));
     page_extend(pg);
     return pg;
 }
