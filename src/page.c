@@ -394,15 +394,15 @@ void wdi_page_collect_all(wd_theap_t *h, int release_empty) {
     }
 }
 
-/* Returns the oldest retired pages to the OS: `count` of them, or those
- * retired before now_ms - delay_ms.  Pages leave the retired list either way
- * (they stay unused in their segment, and read back as zeros). */
-static size_t page_decommit(wd_theap_t *h, size_t count, uint32_t now_ms, uint32_t delay_ms) {
+/* Pages leave the retired list either way (they stay unused in their
+ * segment, and read back as zeros); oldest first, so the walk stops at the
+ * first page retired too recently. */
+size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
     size_t total = 0;
-    for (wd_page_t *pg = h->retired; pg != NULL && count > 0; count--) {
+    for (wd_page_t *pg = h->retired; pg != NULL;) {
         wd_page_t *next = pg->next;
         if (delay_ms != 0 && (uint32_t)(now_ms - pg->retired_ms) < delay_ms)
-            break; /* FIFO: the rest retired even later */
+            break;
         size_t released = 0;
         if (pg->committed && wdi_os_decommit(pg->start, WD_PAGE_SIZE, &released) == 0) {
             pg->committed = 0;
@@ -414,8 +414,4 @@ static size_t page_decommit(wd_theap_t *h, size_t count, uint32_t now_ms, uint32
         pg = next;
     }
     return total;
-}
-
-size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
-    return page_decommit(h, SIZE_MAX, now_ms, delay_ms);
 }

@@ -199,8 +199,8 @@ void wdi_maintain(wd_theap_t *h) {
     options_retry();
     uint64_t now = wdi_os_now_ms();
     uint32_t delay = wdi_options.decommit_ms;
-    if (h != NULL)
-        wdi_page_decommit_idle(h, (uint32_t)now, delay ? delay : 1);
+    if (h != NULL) /* a delay of 0 returns every idle page at once */
+        wdi_page_decommit_idle(h, (uint32_t)now, delay);
     uint64_t last = __atomic_load_n(&last_global_ms, __ATOMIC_RELAXED);
     if (now - last < 50 ||
         !__atomic_compare_exchange_n(&last_global_ms, &last, now, 0, __ATOMIC_RELAXED,
@@ -208,25 +208,26 @@ void wdi_maintain(wd_theap_t *h) {
         return;
     wdi_medium_maintain((uint32_t)now, delay);
     wdi_large_maintain(now, delay);
-    abandoned_decommit((uint32_t)now, delay ? delay : 1);
+    abandoned_decommit((uint32_t)now, delay);
     wdi_stats_sample(); /* the peak of live bytes, sampled */
+}
+
+/* Every page of h that holds no block goes back to the OS now. */
+static void heap_trim(wd_theap_t *h) {
+    wdi_page_collect_all(h, 1);
+    wdi_page_decommit_idle(h, 0, 0);
 }
 
 int wdi_trim_all(void) {
     size_t before = wdi_stat_get(WD_STAT_RETURNED);
     wdi_process_init();
-    wd_theap_t *h = wdi_tl_heap;
-    if (h != NULL) {
-        wdi_page_collect_all(h, 1);
-        wdi_page_decommit_idle(h, 0, 0);
-    }
+    if (wdi_tl_heap != NULL)
+        heap_trim(wdi_tl_heap);
     wdi_medium_maintain(0, 0);
     wdi_large_maintain(0, 0);
     wdi_lock(&heaps_lock);
-    for (wd_theap_t *a = abandoned_heaps; a; a = a->next_abandoned) {
-        wdi_page_collect_all(a, 1);
-        wdi_page_decommit_idle(a, 0, 0);
-    }
+    for (wd_theap_t *a = abandoned_heaps; a; a = a->next_abandoned)
+        heap_trim(a);
     wdi_unlock(&heaps_lock);
     size_t unmapped = wdi_segment_trim();
     return unmapped != 0 || wdi_stat_get(WD_STAT_RETURNED) != before;
