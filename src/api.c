@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "harden.h"
 #include "large.h"
 #include "medium.h"
 #include "options.h"
@@ -33,25 +34,54 @@ static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
 
 /* --- choosing a tier ------------------------------------------------------- */
 
-WD_NOINLINE static void *alloc_slow(size_t size) {
-    if (size <= WD_SMALL_MAX) {
-        wd_theap_t *h = wdi_heap_get_slow();
-        if (h != NULL) {
-            void *p = small_alloc(h, wdi_small_class(size));
-            if (p == NULL)
-                errno = ENOMEM;
-            return p;
-        }
-        /* An exiting thread: the shared medium tier serves any size. */
-    }
-    wdi_process_init();
-    if (size <= WD_MEDIUM_MAX)
-        return wdi_medium_malloc(size, WD_ALIGN, "malloc");
+/* The first class at least size bytes whose blocks are all aligned to
+ * alignment (pages are 64 KiB-aligned: a class whose size is a multiple of
+ * the alignment has every block aligned); WD_CLASSES when none is. */
+static unsigned small_class_aligned(size_t size, size_t alignment) {
+    unsigned cls = wdi_small_class(size);
+    while (alignment > WD_ALIGN && cls < WD_CLASSES && wdi_class_size[cls] % alignment != 0)
+        cls++;
+    return cls;
+}
+
+/* A block from the tier that size and alignment call for, zeroed when zero
+ * is set; the process is initialised.  NULL with errno = ENOMEM on failure. */
+static void *raw_alloc(size_t alignment, size_t size, int zero) {
     if (wd_unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
     }
-    return wdi_large_malloc(size, WD_ALIGN, 0);
+    void *p;
+    wd_theap_t *h;
+    if (size <= WD_SMALL_MAX && small_class_aligned(size, alignment) < WD_CLASSES &&
+        (h = wdi_heap_get_slow()) != NULL) {
+        p = small_alloc(h, small_class_aligned(size, alignment));
+        if (p == NULL)
+            errno = ENOMEM;
+    } else if (alignment <= WD_ALIGN ? size <= WD_MEDIUM_MAX
+                                     : alignment <= WD_MEDIUM_ALIGN_MAX &&
+                                           size + alignment <= WD_MEDIUM_MAX) {
+        /* An exiting thread has no heap: the shared medium tier serves it. */
+        p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+    } else {
+        return wdi_large_malloc(size, alignment, zero); /* fresh mappings are zero */
+    }
+    if (p != NULL && zero)
+        memset(p, 0, size);
+    return p;
+}
+
+void *wdi_raw_alloc(size_t alignment, size_t size, int zero) {
+    return raw_alloc(alignment, size, zero);
+}
+
+/* Everything but the small fast path: the first call of a thread, medium
+ * and large sizes, harden=2. */
+WD_NOINLINE static void *alloc_slow(size_t size) {
+    wdi_process_init();
+    if (wd_unlikely(wdi_harden2))
+        return wdi_hard_alloc(WD_ALIGN, size, 0);
+    return raw_alloc(WD_ALIGN, size, 0);
 }
 
 /* The upkeep that malloc's fast path runs now and then, reached by a tail
@@ -62,6 +92,8 @@ WD_NOINLINE static void *alloc_tick(wd_theap_t *h, size_t size) {
     return pg->free ? wdi_page_pop(pg, pg->free) : alloc_slow(size);
 }
 
+/* With harden=2 the thread's heap is not published in wdi_tl_heap, so
+ * this fast path never runs and alloc_slow wraps every block. */
 void *wd_malloc(size_t size) {
     wd_theap_t *h = wdi_tl_heap;
     if (wd_likely(h != NULL && size <= WD_SMALL_MAX)) {
@@ -83,28 +115,10 @@ void *wd_malloc(size_t size) {
 static void *alloc_aligned(size_t alignment, size_t size) {
     if (alignment <= WD_ALIGN)
         return wd_malloc(size);
-    if (wd_unlikely(size > PTRDIFF_MAX)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    wd_theap_t *h;
-    if (size <= WD_SMALL_MAX && (h = wdi_heap_get_slow()) != NULL) {
-        /* Pages are 64 KiB-aligned: a class whose size is a multiple of
-         * the alignment has every block aligned. */
-        unsigned cls = wdi_small_class(size);
-        while (cls < WD_CLASSES && wdi_class_size[cls] % alignment != 0)
-            cls++;
-        if (cls < WD_CLASSES) {
-            void *p = small_alloc(h, cls);
-            if (p == NULL)
-                errno = ENOMEM;
-            return p;
-        }
-    }
     wdi_process_init();
-    if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX)
-        return wdi_medium_malloc(size, alignment, "aligned_alloc");
-    return wdi_large_malloc(size, alignment, 0);
+    if (wd_unlikely(wdi_harden2))
+        return wdi_hard_alloc(alignment, size, 0);
+    return raw_alloc(alignment, size, 0);
 }
 
 /* --- checking a pointer given back -------------------------------------------- */
@@ -129,12 +143,13 @@ static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *
     return pg;
 }
 
+/* Frees a block of any tier after checking it (without harden=2's wrapping). */
 WD_NOINLINE static void free_checked(void *p, const char *fn) {
     wd_region_t *r = region_checked(p, fn);
     switch (r->kind) {
     case WD_KIND_SMALL: {
         wd_page_t *pg = small_page_checked(r, p, fn);
-        if (pg->heap == wdi_tl_heap)
+        if (pg->heap == wdi_tl_home)
             wdi_page_free_local(pg->heap, pg, p, fn);
         else
             wdi_page_free_remote(pg, p);
@@ -151,6 +166,15 @@ WD_NOINLINE static void free_checked(void *p, const char *fn) {
     }
 }
 
+void wdi_raw_free(void *p, const char *fn) { free_checked(p, fn); }
+
+static void free_any(void *p, const char *fn) {
+    if (wd_unlikely(wdi_harden2))
+        wdi_hard_free(p, fn);
+    else
+        free_checked(p, fn);
+}
+
 void wd_free(void *p) {
     wd_region_t *r = wdi_region_of(p);
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
@@ -160,11 +184,15 @@ void wd_free(void *p) {
             wdi_page_free_local(h, pg, p, "free");
             return;
         }
-        wdi_page_free_remote(pg, p); /* checks that pg holds blocks */
+        /* Not the owner, or harden=2 (wdi_tl_heap is NULL then). */
+        if (wd_unlikely(wdi_harden2))
+            wdi_hard_free(p, "free");
+        else
+            wdi_page_free_remote(pg, p); /* checks that pg holds blocks */
         return;
     }
     if (p != NULL) /* C11 7.22.3.3: free(NULL) does nothing */
-        free_checked(p, "free");
+        free_any(p, "free");
 }
 
 static size_t usable_checked(const void *p, const char *fn) {
@@ -181,8 +209,14 @@ static size_t usable_checked(const void *p, const char *fn) {
     }
 }
 
+size_t wdi_raw_usable(const void *p, const char *fn) { return usable_checked(p, fn); }
+
 size_t wd_malloc_usable_size(const void *p) {
-    return p ? usable_checked(p, "malloc_usable_size") : 0;
+    if (p == NULL)
+        return 0;
+    if (wd_unlikely(wdi_harden2))
+        return wdi_hard_usable(p, "malloc_usable_size");
+    return usable_checked(p, "malloc_usable_size");
 }
 
 /* --- the rest of the family ------------------------------------------------ */
@@ -192,12 +226,10 @@ void *wd_calloc(size_t n, size_t size) {
     if (wd_mul_size(n, size, &total) != 0)
         return NULL;
     if (total > WD_MEDIUM_MAX) { /* fresh mappings are zero already */
-        if (wd_unlikely(total > PTRDIFF_MAX)) {
-            errno = ENOMEM;
-            return NULL;
-        }
         wdi_process_init();
-        return wdi_large_malloc(total, WD_ALIGN, 1);
+        if (wd_unlikely(wdi_harden2))
+            return wdi_hard_alloc(WD_ALIGN, total, 1);
+        return raw_alloc(WD_ALIGN, total, 1);
     }
     void *p = wd_malloc(total);
     if (p != NULL) /* a reused block is dirty */
@@ -258,9 +290,11 @@ void *wd_realloc(void *p, size_t size) {
     if (p == NULL)
         return wd_malloc(size);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
-        free_checked(p, "realloc");
+        free_any(p, "realloc");
         return NULL;
     }
+    if (wd_unlikely(wdi_harden2))
+        return wdi_hard_realloc(p, size);
     return realloc_checked(p, size, "realloc");
 }
 
@@ -294,6 +328,10 @@ static size_t free_sized_floor(const void *p, size_t usable) {
 void wd_free_sized(void *p, size_t size) {
     if (p == NULL)
         return;
+    if (wd_unlikely(wdi_harden2)) {
+        wdi_hard_free_sized(p, 0, size, "free_sized");
+        return;
+    }
     size_t usable = usable_checked(p, "free_sized");
     if (wd_unlikely(size > usable || size < free_sized_floor(p, usable)))
         wdi_fatal("free_sized with a wrong size", p, "free_sized");
@@ -303,6 +341,10 @@ void wd_free_sized(void *p, size_t size) {
 void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
     if (p == NULL)
         return;
+    if (wd_unlikely(wdi_harden2 && wd_is_pow2(alignment))) {
+        wdi_hard_free_sized(p, alignment, size, "free_aligned_sized");
+        return;
+    }
     if (wd_unlikely(!wd_is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)) != 0))
         wdi_fatal("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
     if (wd_unlikely(size > usable_checked(p, "free_aligned_sized")))

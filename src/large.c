@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "harden.h"
 #include "internal.h"
 #include "lock.h"
 #include "options.h"
@@ -105,16 +106,41 @@ static wd_large_t *map_new(size_t need, size_t alignment) {
     return l;
 }
 
+/* harden=2: a block of its own mapping, never cached, with a guard page
+ * after its last page and its header page read-only: an overflow past the
+ * end or an underflow past the header faults.  Unmapped when freed. */
+static void *guarded_malloc(size_t need, size_t offset, size_t alignment) {
+    size_t page = wdi_os_page_size();
+    wd_large_t *l = map_new(need + page, alignment);
+    if (l == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    l->region.kind = WD_KIND_LARGE;
+    l->offset = offset;
+    l->usable = need - offset;
+    l->cached = 0;
+    l->check = header_check(l);
+    wdi_os_protect((uint8_t *)l + need, page, WD_PROT_NONE);
+    wdi_os_protect(l, page, WD_PROT_READ);
+    wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
+    wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
+    wdi_stat_add(WD_STAT_LARGE_BYTES, l->usable);
+    return payload_of(l);
+}
+
 void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     size_t page = wdi_os_page_size();
     size_t offset = alignment > page ? alignment : page;
-    if (size > PTRDIFF_MAX - offset - page) {
+    if (size > PTRDIFF_MAX - offset - 2 * page) {
         errno = ENOMEM;
         return NULL;
     }
     /* Even an empty block owns a page, or its payload would be the first
      * byte past the mapping. */
     size_t need = wd_align_up(offset + (size ? size : 1), page);
+    if (wdi_harden2)
+        return guarded_malloc(need, offset, alignment);
     /* Every mapping starts 4 MiB-aligned, so a cached one serves any
      * alignment up to that. */
     wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need) : NULL;
@@ -212,7 +238,10 @@ void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
     large_checked(l, p, fn);
     wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
-    cache_put(l);
+    if (wdi_harden2)
+        unmap_block(l); /* its header is read-only: it cannot be cached */
+    else
+        cache_put(l);
 }
 
 size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 
+#include "harden.h"
 #include "heap.h"
 #include "os.h"
 #include "stats.h"
@@ -52,7 +53,8 @@ static wd_medium_segment_t *segment_new(void) {
     if (seg == NULL)
         return NULL;
     size_t header = wd_align_up(sizeof *seg, 64);
-    seg->heap = wd_heap_init((uint8_t *)seg + header, WD_SEGMENT_SIZE - header);
+    size_t end = WD_SEGMENT_SIZE - (wdi_harden2 ? WD_SEGMENT_GUARD : 0);
+    seg->heap = wd_heap_init((uint8_t *)seg + header, end - header);
     seg->region.kind = WD_KIND_MEDIUM;
     wdi_stat_add(WD_STAT_COMMITTED, WD_SEGMENT_SIZE);
     wdi_lock(&list_lock);
@@ -84,7 +86,7 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
 
 void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
     int saved = errno;
-    wd_theap_t *h = wdi_tl_heap;
+    wd_theap_t *h = wdi_tl_home;
     wd_medium_segment_t **hint = h ? &h->medium_hint : &shared_hint;
     wd_medium_segment_t *seg = *hint;
     void *p = seg ? segment_try(seg, size, alignment, fn) : NULL;

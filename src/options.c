@@ -88,7 +88,10 @@ void wdi_print_line(int fd, const char *fmt, ...) {
     va_end(ap);
 }
 
+__thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")));
+
 void wdi_fatal(const char *what, const void *addr, const char *func) {
+    addr = (const uint8_t *)addr + wdi_fatal_offset;
     wdi_print_line(2, "warden: %s at %p in %s", what, addr, func);
     abort();
 }

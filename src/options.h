@@ -23,12 +23,19 @@ void wdi_print_line(int fd, const char *fmt, ...);
  * write(2), then aborts.  The program misused memory; nothing is trusted. */
 WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const char *func);
 
+/* Added to the address of every report; 0 except while harden=2 asks a tier
+ * about the raw block under a program's pointer (harden.c), so the report
+ * names the pointer the program passed. */
+extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")));
+
 /* The options, from WARDEN_OPTIONS=key=value:key=value (sanitizer style).
  * One table (WD_OPTIONS below) gives the struct, the parser and the docs. */
 #define WD_OPTIONS(X)                                                              \
     X(stats, 0, "print statistics to stderr at exit")                             \
     X(verbose, 0, "report option parsing and OS failures on stderr")              \
-    X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)")
+    X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)") \
+    X(harden, 1, "1: checks that cost almost nothing; 2: also canaries, quarantine, guard pages") \
+    X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;

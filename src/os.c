@@ -95,6 +95,12 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released) {
     return err;
 }
 
+int wdi_os_protect(void *addr, size_t size, int prot) {
+    int native = prot == WD_PROT_NONE ? PROT_NONE
+                 : prot == WD_PROT_READ ? PROT_READ : PROT_READ | PROT_WRITE;
+    return mprotect(addr, size, native) == 0 ? 0 : errno;
+}
+
 size_t wdi_os_resident_bytes(void) {
     int saved = errno;
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

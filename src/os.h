@@ -34,6 +34,12 @@ int wdi_os_reserve(size_t size, void **out);
  * *released gets their byte count. */
 int wdi_os_decommit(void *addr, size_t size, size_t *released);
 
+/* Changes the access of [addr, addr + size) (page-aligned): WD_PROT_NONE
+ * makes a guard (any access faults), WD_PROT_READ a read-only page,
+ * WD_PROT_RW gives read-write back. */
+enum { WD_PROT_NONE = 0, WD_PROT_READ = 1, WD_PROT_RW = 3 };
+int wdi_os_protect(void *addr, size_t size, int prot);
+
 /* The process's resident memory in bytes (/proc/self/statm), 0 when it
  * cannot be read.  For statistics only: two system calls. */
 size_t wdi_os_resident_bytes(void);

@@ -7,6 +7,7 @@
  * thread, except wdi_page_free_remote. */
 #include "page.h"
 
+#include "harden.h"
 #include "options.h"
 #include "os.h"
 #include "stats.h"
@@ -58,7 +59,7 @@ void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
         wdi_fatal("invalid pointer", p, fn);
     if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
         return;
-    if (pg->heap != wdi_tl_heap)
+    if (pg->heap != wdi_tl_home)
         wdi_fatal("double free", p, fn); /* not our lists to search: see free_remote */
     const wd_block_t *remote =
         (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
@@ -123,23 +124,49 @@ static void list_remove(wd_theap_t *h, wd_page_t *pg) {
 
 /* --- carving and collecting ---------------------------------------------- */
 
+#define EXTEND_BYTES 4096
+#define EXTEND_MAX (EXTEND_BYTES / 16)
+
+/* harden=2: the order in which n fresh blocks are handed out, shuffled
+ * (Fisher-Yates, xorshift64 from the heap's secret), so that where the
+ * next block lands cannot be predicted from the previous ones. */
+static void order_shuffled(wd_theap_t *h, uint16_t *order, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        order[i] = (uint16_t)i;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        h->rng ^= h->rng << 13;
+        h->rng ^= h->rng >> 7;
+        h->rng ^= h->rng << 17;
+        uint32_t j = (uint32_t)(h->rng % (i + 1));
+        uint16_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
 /* Carves up to 4 KiB more blocks (at least one) into the free list: pages
  * are touched a little at a time, so a class with few objects costs few
  * resident pages. */
 static void page_extend(wd_page_t *pg) {
     uint32_t size = pg->block_size;
-    uint32_t n = 4096 / size ? 4096 / size : 1;
+    uint32_t n = EXTEND_BYTES / size ? EXTEND_BYTES / size : 1;
     if (n > pg->reserved - pg->capacity)
         n = pg->reserved - pg->capacity;
     uint8_t *first = pg->start + (size_t)pg->capacity * size;
-    wd_block_t *b = (wd_block_t *)(void *)first;
+    uint16_t order[EXTEND_MAX];
+    const int shuffled = wdi_harden2;
+    if (wd_unlikely(shuffled))
+        order_shuffled(pg->heap, order, n);
+#define EXTEND_AT(i) ((wd_block_t *)(void *)(first + (size_t)(shuffled ? order[i] : (i)) * size))
+    wd_block_t *b = EXTEND_AT(0);
+    pg->free = b;
     for (uint32_t i = 1; i < n; i++) {
-        wd_block_t *next = (wd_block_t *)(void *)(first + (size_t)i * size);
+        wd_block_t *next = EXTEND_AT(i);
         wdi_block_set_next(pg, b, next);
         b = next;
     }
+#undef EXTEND_AT
     wdi_block_set_next(pg, b, NULL);
-    pg->free = (wd_block_t *)(void *)first;
     pg->capacity += n;
     pg->span = pg->capacity * size;
 }
@@ -190,6 +217,8 @@ static wd_small_segment_t *segment_new(wd_theap_t *h) {
     seg->region.kind = WD_KIND_SMALL;
     seg->heap = h;
     seg->free_mask = ~(uint64_t)1; /* page 0 holds this header */
+    if (wdi_harden2) /* the last page is the segment's guard */
+        seg->free_mask &= ~((uint64_t)1 << (WD_PAGES_PER_SEGMENT - 1));
     for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {
         seg->pages[i].heap = WD_PAGE_UNUSED;
         seg->pages[i].committed = 1;

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "harden.h"
 #include "lock.h"
 #include "options.h"
 #include "os.h"
@@ -52,6 +53,10 @@ void *wdi_segment_alloc(void) {
             return NULL;
         }
         wdi_stat_add(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+        /* Cached segments keep their guard: the level never changes. */
+        if (wdi_harden2)
+            wdi_os_protect((uint8_t *)seg + WD_SEGMENT_SIZE - WD_SEGMENT_GUARD, WD_SEGMENT_GUARD,
+                           WD_PROT_NONE);
     }
     /* Fresh or decommitted: either way it reads as zeros. */
     wdi_segmap_set(seg, WD_SEGMENT_SIZE, (wd_region_t *)seg);

@@ -20,6 +20,11 @@
 #define WD_SEGMAP_BITS 47 /* user address space of x86_64 and aarch64 (4-level) */
 #define WD_SEGMAP_ENTRIES ((size_t)1 << (WD_SEGMAP_BITS - WD_SEGMENT_SHIFT))
 
+/* With harden=2 the last 64 KiB of every segment are a guard (no access):
+ * an overflow running off the end of a segment faults before it reaches
+ * the next one.  (A small segment's last page; the medium heap ends there.) */
+#define WD_SEGMENT_GUARD ((size_t)64 << 10)
+
 typedef enum { WD_KIND_SMALL = 0x5a11, WD_KIND_MEDIUM = 0x3ed1, WD_KIND_LARGE = 0x1a76 } wd_kind_t;
 
 /* The first field of every region header: which tier owns the region. */

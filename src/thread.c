@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "harden.h"
 #include "large.h"
 #include "lock.h"
 #include "medium.h"
@@ -16,6 +17,7 @@
 #include "segment.h"
 #include "stats.h"
 
+__thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")));
 __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
 /* Set once the thread's heap was given up in the key destructor: later
  * allocations of that thread (glibc still frees and mallocs during thread
@@ -43,6 +45,7 @@ static void heap_init(wd_theap_t *h) {
     for (unsigned c = 0; c < WD_CLASSES; c++)
         h->current[c] = &wdi_page_empty;
     h->secret = wdi_os_random();
+    h->rng = h->secret | 1;
 }
 
 /* A heap from the pool (heaps live in 64 KiB chunks from the OS and are
@@ -69,7 +72,8 @@ static wd_theap_t *heap_carve(void) {
 
 static void heap_on_thread_exit(void *arg) {
     wd_theap_t *h = arg;
-    wdi_tl_heap = NULL;
+    wdi_hard_heap_exit(h); /* its frees still go to h's own pages */
+    wdi_tl_heap = wdi_tl_home = NULL;
     tl_exiting = 1;
     wdi_page_collect_all(h, 1);
     wdi_lock(&heaps_lock);
@@ -80,8 +84,8 @@ static void heap_on_thread_exit(void *arg) {
 }
 
 wd_theap_t *wdi_heap_get_slow(void) {
-    if (wdi_tl_heap != NULL)
-        return wdi_tl_heap;
+    if (wdi_tl_home != NULL)
+        return wdi_tl_home;
     if (tl_exiting)
         return NULL;
     wdi_process_init();
@@ -99,7 +103,9 @@ wd_theap_t *wdi_heap_get_slow(void) {
     if (h == NULL)
         return NULL;
     /* Set before pthread_setspecific, which may itself call calloc. */
-    wdi_tl_heap = h;
+    wdi_tl_home = h;
+    if (!wdi_harden2)
+        wdi_tl_heap = h;
     pthread_setspecific(heap_key, h);
     return h;
 }
@@ -139,7 +145,7 @@ static void fork_child(void) {
     wdi_lock_reset(&init_lock);
     abandoned_heaps = NULL;
     for (wd_theap_t *h = all_heaps; h; h = h->next_all) {
-        if (h == wdi_tl_heap)
+        if (h == wdi_tl_home)
             continue;
         h->abandoned = 1;
         h->next_abandoned = abandoned_heaps;
@@ -156,6 +162,7 @@ void wdi_process_init(void) {
     int first = !wdi_process_ready;
     if (first) {
         options_pending = !wdi_options_init();
+        wdi_harden_init(); /* level 1 when the options must wait */
         wdi_page_init_classes();
         if (wdi_segmap_init() != 0)
             wdi_fatal("cannot reserve the segment map", NULL, "init");
@@ -168,6 +175,8 @@ void wdi_process_init(void) {
         pthread_atfork(fork_prepare, fork_parent, fork_child);
         if (!options_pending && wdi_options.stats)
             atexit(wdi_stats_at_exit);
+        if (wdi_harden2)
+            atexit(wdi_hard_at_exit);
     }
 }
 
@@ -178,6 +187,7 @@ static void options_retry(void) {
         return;
     if (wd_unlikely(options_pending) && wdi_options_init()) {
         options_pending = 0;
+        wdi_harden_late();
         if (wdi_options.stats)
             atexit(wdi_stats_at_exit);
     }
@@ -221,8 +231,8 @@ static void heap_trim(wd_theap_t *h) {
 int wdi_trim_all(void) {
     size_t before = wdi_stat_get(WD_STAT_RETURNED);
     wdi_process_init();
-    if (wdi_tl_heap != NULL)
-        heap_trim(wdi_tl_heap);
+    if (wdi_tl_home != NULL)
+        heap_trim(wdi_tl_home);
     wdi_medium_maintain(0, 0);
     wdi_large_maintain(0, 0);
     wdi_lock(&heaps_lock);

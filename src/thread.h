@@ -30,6 +30,8 @@ typedef struct wd_theap_s {
     struct wd_theap_s *next_all;       /* every heap ever made (stats, fork) */
     struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
     uint64_t secret;
+    uint64_t rng;                      /* harden=2: random order in fresh pages */
+    struct wd_quarantine_s *quarantine; /* harden=2: freed blocks held back */
     uint32_t slow_count;               /* slow-path calls, to pace maintenance */
     uint32_t abandoned;
 } wd_theap_t;
@@ -37,6 +39,10 @@ typedef struct wd_theap_s {
 /* The calling thread's heap, or NULL before its first allocation and after
  * its exit began.  initial-exec TLS: one load from the thread pointer, and
  * no allocation on first access (a dynamic TLS model could call malloc). */
+extern __thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")));
+
+/* The heap the fast paths of malloc and free use: wdi_tl_home, except with
+ * harden=2, where it stays NULL so every call takes the slow path. */
 extern __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's heap, creating or adopting one; NULL when the

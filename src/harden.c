@@ -1,0 +1,304 @@
+/* harden.c -- owns level 2 of the hardening (see harden.h): the prefix and
+ * tail canaries of every block, the fill pattern and the per-thread
+ * quarantine of freed blocks.  Calls: the raw family of api.c for memory,
+ * segment.h and large.h to know which addresses may be read, thread.h for
+ * the calling thread's heap, os.h, options.h. */
+#include "harden.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "segment.h"
+#include "thread.h"
+
+int wdi_harden2;
+static uint64_t secret;
+
+#define PREFIX 16
+#define TAIL 8
+#define PATTERN 0xdf          /* freed bytes, as the program's memory shows them */
+#define FREED ((uint64_t)1 << 7) /* in the word: the block was freed */
+#define SIZE_MAX_HARD ((size_t)1 << 55)
+
+/* The 16 bytes before every pointer handed out at level 2. */
+typedef struct {
+    uint64_t word; /* requested size << 8 | FREED | log2(front) */
+    uint64_t tag;  /* tag_of(pointer, word) */
+} prefix_t;
+
+static inline prefix_t *prefix_of(const void *p) { return (prefix_t *)((uintptr_t)p - PREFIX); }
+static inline size_t word_size(uint64_t w) { return (size_t)(w >> 8); }
+static inline size_t word_front(uint64_t w) { return (size_t)1 << (w & 63); }
+
+/* Keyed by the secret: a prefix copied to another address, or rebuilt by
+ * an overflow that does not know the secret, does not match. */
+static uint64_t tag_of(const void *p, uint64_t word) {
+    uint64_t x = ((uint64_t)(uintptr_t)p ^ secret) * 0x9E3779B97F4A7C15ULL;
+    x ^= word;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    return x ^ (x >> 31);
+}
+
+void wdi_harden_init(void) {
+    if (wdi_options.harden != 1 && wdi_options.harden != 2) {
+        wdi_print_line(2, "warden: bad value for option 'harden' in WARDEN_OPTIONS");
+        wdi_options.harden = 1;
+    }
+    wdi_harden2 = wdi_options.harden == 2;
+    secret = wdi_os_random();
+}
+
+void wdi_harden_late(void) {
+    if (wdi_options.harden == 2 && !wdi_harden2)
+        wdi_print_line(2, "warden: harden=2 was read after the first allocation; it stays 1");
+    wdi_options.harden = wdi_harden2 ? 2 : 1;
+}
+
+/* --- which pointers are blocks -------------------------------------------- */
+
+/* Whether the prefix of p can be read without faulting: not in a segment's
+ * guard, and in a large block only where a prefix can be (at a power of two
+ * from the payload: the rest of a quarantined large block is protected). */
+static int prefix_readable(wd_region_t *r, const void *p) {
+    uintptr_t u = (uintptr_t)p;
+    if (r->kind != WD_KIND_LARGE) {
+        uintptr_t off = u & (WD_SEGMENT_SIZE - 1);
+        return off >= PREFIX && off <= WD_SEGMENT_SIZE - WD_SEGMENT_GUARD;
+    }
+    wd_large_t *l = (wd_large_t *)r;
+    uintptr_t payload = (uintptr_t)l + l->offset;
+    return u > payload && wd_is_pow2(u - payload) && u - payload >= PREFIX &&
+           u <= payload + l->usable;
+}
+
+/* The prefix's tag matched nothing: either p is not a block, or it is a
+ * raw block the tiers freed (a double free after the quarantine), or the
+ * prefix was overwritten.  The tier that owns p - 16 tells which, reporting
+ * p itself; when it finds a live block there, something wrote below it. */
+WD_NORETURN WD_COLD static void diagnose(const void *p, const char *fn) {
+    wdi_fatal_offset = PREFIX;
+    wdi_raw_usable((const uint8_t *)p - PREFIX, fn);
+    wdi_fatal_offset = 0;
+    wdi_fatal("buffer underflow", p, fn);
+}
+
+/* The prefix of p, a live block handed out at level 2, or an abort that
+ * says what p is; the tail canary is checked too. */
+static prefix_t *block_live(const void *p, const char *fn) {
+    wd_region_t *r = wdi_region_of(p);
+    if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p)))
+        wdi_fatal("invalid pointer", p, fn);
+    prefix_t *pre = prefix_of(p);
+    uint64_t word = pre->word;
+    if (wd_unlikely(pre->tag != tag_of(p, word) || (word & FREED) != 0)) {
+        if ((word & FREED) != 0 && pre->tag == tag_of(p, word))
+            wdi_fatal(strcmp(fn, "malloc_usable_size") == 0 ? "use after free" : "double free",
+                      p, fn);
+        diagnose(p, fn);
+    }
+    uint64_t tail;
+    memcpy(&tail, (const uint8_t *)p + word_size(word), TAIL);
+    if (wd_unlikely(tail != pre->tag))
+        wdi_fatal("buffer overflow", p, fn);
+    return pre;
+}
+
+/* Writes the prefix and the tail canary of a block of n bytes. */
+static void block_seal(void *p, size_t n, size_t front) {
+    prefix_t *pre = prefix_of(p);
+    pre->word = (uint64_t)n << 8 | (uint64_t)__builtin_ctzll(front);
+    pre->tag = tag_of(p, pre->word);
+    memcpy((uint8_t *)p + n, &pre->tag, TAIL);
+}
+
+/* --- the quarantine -------------------------------------------------------- */
+
+#define QUARANTINE_BYTES ((size_t)64 << 10)
+#define QUARANTINE_SLOTS ((QUARANTINE_BYTES - 4 * sizeof(size_t)) / sizeof(void *))
+#define QUARANTINE_LARGE 32 /* large blocks held: each costs a few mappings */
+
+typedef struct wd_quarantine_s {
+    size_t bytes;           /* filled bytes held */
+    size_t head, count;     /* a ring: oldest at head */
+    size_t large;           /* large blocks held */
+    void *slot[QUARANTINE_SLOTS];
+} wd_quarantine_t;
+
+_Static_assert(sizeof(wd_quarantine_t) <= QUARANTINE_BYTES, "one mapping");
+
+static size_t budget(void) { return (size_t)wdi_options.quarantine_kb << 10; }
+
+static wd_quarantine_t *quarantine_of(wd_theap_t *h) {
+    if (h == NULL || budget() == 0)
+        return NULL;
+    if (h->quarantine == NULL) {
+        void *mem;
+        if (wdi_os_map(QUARANTINE_BYTES, &mem) != 0)
+            return NULL; /* no room to hold blocks back: free them at once */
+        h->quarantine = mem;
+    }
+    return h->quarantine;
+}
+
+static int is_large(const void *p) { return wdi_region_of(p)->kind == WD_KIND_LARGE; }
+
+/* Aborts unless every byte of [p, p + n) still holds the pattern. */
+static void pattern_check(const void *p, size_t n, const char *fn) {
+    const uint8_t *b = p;
+    uint64_t want;
+    memset(&want, PATTERN, sizeof want);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        if (wd_unlikely(w != want))
+            wdi_fatal("write after free", p, fn);
+    }
+    for (; i < n; i++)
+        if (wd_unlikely(b[i] != PATTERN))
+            wdi_fatal("write after free", p, fn);
+}
+
+/* Checks a block leaving the quarantine (or still in it, at exit): its
+ * prefix must still say freed, and its bytes the pattern. */
+static prefix_t *quarantined_check(const void *p, const char *fn) {
+    prefix_t *pre = prefix_of(p);
+    if (wd_unlikely((pre->word & FREED) == 0 || pre->tag != tag_of(p, pre->word)))
+        wdi_fatal("write after free", p, fn);
+    if (!is_large(p)) /* a large block's pages are protected instead */
+        pattern_check(p, word_size(pre->word), fn);
+    return pre;
+}
+
+static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
+    void *p = q->slot[q->head];
+    q->head = (q->head + 1) % QUARANTINE_SLOTS;
+    q->count--;
+    prefix_t *pre = quarantined_check(p, fn);
+    if (is_large(p))
+        q->large--;
+    else
+        q->bytes -= word_size(pre->word);
+    wdi_raw_free((uint8_t *)p - word_front(pre->word), fn);
+}
+
+static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large, const char *fn) {
+    while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->bytes + bytes > budget() ||
+                            (large && q->large == QUARANTINE_LARGE)))
+        quarantine_evict(q, fn);
+    q->slot[(q->head + q->count) % QUARANTINE_SLOTS] = p;
+    q->count++;
+    q->bytes += bytes;
+    q->large += (size_t)large;
+}
+
+/* A large block waits with its pages given back and protected: a later
+ * access faults.  The page that holds its prefix stays readable. */
+static void large_park(void *p) {
+    wd_large_t *l = (wd_large_t *)wdi_region_of(p);
+    size_t page = wdi_os_page_size();
+    uintptr_t from = wd_ptr_align_up((uintptr_t)p, page);
+    uintptr_t end = (uintptr_t)l + l->offset + l->usable;
+    size_t released;
+    if (from < end) {
+        wdi_os_decommit((void *)from, end - from, &released);
+        wdi_os_protect((void *)from, end - from, WD_PROT_NONE);
+    }
+}
+
+/* A block that passed its checks goes: into the quarantine, filled, when it
+ * is small enough; else back to its tier at once. */
+static void block_retire(void *p, prefix_t *pre, const char *fn) {
+    size_t n = word_size(pre->word);
+    pre->word |= FREED;
+    pre->tag = tag_of(p, pre->word);
+    wd_quarantine_t *q = quarantine_of(wdi_tl_home);
+    if (q != NULL && is_large(p)) {
+        large_park(p);
+        quarantine_push(q, p, 0, 1, fn);
+    } else if (q != NULL && n <= budget() / 8) {
+        memset(p, PATTERN, n);
+        quarantine_push(q, p, n, 0, fn);
+    } else {
+        wdi_raw_free((uint8_t *)p - word_front(pre->word), fn);
+    }
+}
+
+void wdi_hard_heap_exit(wd_theap_t *h) {
+    wd_quarantine_t *q = h->quarantine;
+    if (q == NULL)
+        return;
+    while (q->count > 0)
+        quarantine_evict(q, "free");
+    q->bytes = 0;
+}
+
+static void quarantine_verify(wd_theap_t *h, void *arg) {
+    (void)arg;
+    wd_quarantine_t *q = h->quarantine;
+    if (q == NULL || (!h->abandoned && h != wdi_tl_home))
+        return; /* a live thread's quarantine is its own to read */
+    for (size_t i = 0; i < q->count; i++)
+        quarantined_check(q->slot[(q->head + i) % QUARANTINE_SLOTS], "exit");
+}
+
+void wdi_hard_at_exit(void) { wdi_heaps_foreach(quarantine_verify, NULL); }
+
+/* --- the malloc family ------------------------------------------------------ */
+
+void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
+    size_t front = alignment > PREFIX ? alignment : PREFIX;
+    if (wd_unlikely(size >= SIZE_MAX_HARD || front >= SIZE_MAX_HARD)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *raw = wdi_raw_alloc(alignment, front + size + TAIL, zero);
+    if (raw == NULL)
+        return NULL;
+    void *p = raw + front;
+    block_seal(p, size, front);
+    return p;
+}
+
+void wdi_hard_free(void *p, const char *fn) {
+    block_retire(p, block_live(p, fn), fn);
+}
+
+size_t wdi_hard_usable(const void *p, const char *fn) {
+    return word_size(block_live(p, fn)->word);
+}
+
+void wdi_hard_free_sized(void *p, size_t alignment, size_t size, const char *fn) {
+    prefix_t *pre = block_live(p, fn);
+    if (alignment != 0 && (alignment > PREFIX ? alignment : PREFIX) != word_front(pre->word))
+        wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
+    if (size != word_size(pre->word))
+        wdi_fatal(alignment ? "free_aligned_sized with a wrong size" : "free_sized with a wrong size",
+                  p, fn);
+    block_retire(p, pre, fn);
+}
+
+/* In place while the new size fits the raw block and uses at least half of
+ * it; else moved, so that a stale pointer to the old block is caught. */
+void *wdi_hard_realloc(void *p, size_t size) {
+    prefix_t *pre = block_live(p, "realloc");
+    size_t n = word_size(pre->word), front = word_front(pre->word);
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t raw = wdi_raw_usable((uint8_t *)p - front, "realloc");
+    if (front + size + TAIL <= raw && 2 * (front + size + TAIL) >= raw) {
+        block_seal(p, size, front);
+        return p;
+    }
+    void *q = wdi_hard_alloc(PREFIX, size, 0);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, n < size ? n : size);
+    block_retire(p, pre, "realloc");
+    return q;
+}
