@@ -75,8 +75,10 @@ typedef struct wd_stats {
     size_t resident_bytes;  /* the whole process's resident memory (RSS) */
     size_t returned_bytes;  /* total bytes given back to the OS so far */
     size_t small_allocs, medium_allocs, large_allocs; /* allocations per tier, total */
-    size_t small_live, medium_live, large_live;       /* live blocks per tier */
+    size_t small_live, medium_live, large_live;       /* live blocks per tier (with
+                                                         harden=2: quarantined ones too) */
     size_t threads;         /* thread heaps created */
+    size_t quarantined_bytes; /* harden=2: freed blocks held back (not in live_bytes) */
 } wd_stats_t;
 
 WD_API void wd_stats_get(wd_stats_t *out);

@@ -12,6 +12,7 @@
 #include "options.h"
 #include "os.h"
 #include "segment.h"
+#include "stats.h"
 #include "thread.h"
 
 int wdi_harden2;
@@ -95,8 +96,7 @@ static prefix_t *block_live(const void *p, const char *fn) {
     uint64_t word = pre->word;
     if (wd_unlikely(pre->tag != tag_of(p, word) || (word & FREED) != 0)) {
         if ((word & FREED) != 0 && pre->tag == tag_of(p, word))
-            wdi_fatal(strcmp(fn, "malloc_usable_size") == 0 ? "use after free" : "double free",
-                      p, fn);
+            wdi_fatal(wdi_freed_what(fn), p, fn);
         diagnose(p, fn);
     }
     uint64_t tail;
@@ -117,14 +117,17 @@ static void block_seal(void *p, size_t n, size_t front) {
 /* --- the quarantine -------------------------------------------------------- */
 
 #define QUARANTINE_BYTES ((size_t)64 << 10)
-#define QUARANTINE_SLOTS ((QUARANTINE_BYTES - 4 * sizeof(size_t)) / sizeof(void *))
+#define QUARANTINE_SLOTS ((QUARANTINE_BYTES - 4 * sizeof(size_t)) / (2 * sizeof(void *)))
 #define QUARANTINE_LARGE 32 /* large blocks held: each costs a few mappings */
 
 typedef struct wd_quarantine_s {
     size_t bytes;           /* filled bytes held */
     size_t head, count;     /* a ring: oldest at head */
     size_t large;           /* large blocks held */
-    void *slot[QUARANTINE_SLOTS];
+    struct {
+        void *p;
+        size_t raw; /* the raw block's usable size, for the statistics */
+    } slot[QUARANTINE_SLOTS];
 } wd_quarantine_t;
 
 _Static_assert(sizeof(wd_quarantine_t) <= QUARANTINE_BYTES, "one mapping");
@@ -174,7 +177,8 @@ static prefix_t *quarantined_check(const void *p, const char *fn) {
 }
 
 static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
-    void *p = q->slot[q->head];
+    void *p = q->slot[q->head].p;
+    wdi_stat_sub(WD_STAT_QUARANTINED, q->slot[q->head].raw);
     q->head = (q->head + 1) % QUARANTINE_SLOTS;
     q->count--;
     prefix_t *pre = quarantined_check(p, fn);
@@ -189,7 +193,10 @@ static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large
     while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->bytes + bytes > budget() ||
                             (large && q->large == QUARANTINE_LARGE)))
         quarantine_evict(q, fn);
-    q->slot[(q->head + q->count) % QUARANTINE_SLOTS] = p;
+    size_t at = (q->head + q->count) % QUARANTINE_SLOTS;
+    q->slot[at].p = p;
+    q->slot[at].raw = wdi_raw_usable((uint8_t *)p - word_front(prefix_of(p)->word), fn);
+    wdi_stat_add(WD_STAT_QUARANTINED, q->slot[at].raw);
     q->count++;
     q->bytes += bytes;
     q->large += (size_t)large;
@@ -215,7 +222,7 @@ static void block_retire(void *p, prefix_t *pre, const char *fn) {
     size_t n = word_size(pre->word);
     pre->word |= FREED;
     pre->tag = tag_of(p, pre->word);
-    wd_quarantine_t *q = quarantine_of(wdi_tl_home);
+    wd_quarantine_t *q = quarantine_of(wdi_heap_get_slow());
     if (q != NULL && is_large(p)) {
         large_park(p);
         quarantine_push(q, p, 0, 1, fn);
@@ -242,7 +249,7 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
     if (q == NULL || (!h->abandoned && h != wdi_tl_home))
         return; /* a live thread's quarantine is its own to read */
     for (size_t i = 0; i < q->count; i++)
-        quarantined_check(q->slot[(q->head + i) % QUARANTINE_SLOTS], "exit");
+        quarantined_check(q->slot[(q->head + i) % QUARANTINE_SLOTS].p, "exit");
 }
 
 void wdi_hard_at_exit(void) { wdi_heaps_foreach(quarantine_verify, NULL); }

@@ -448,8 +448,8 @@ static inline size_t range_need(size_t size) {
  *   inside an allocated range                   -> invalid pointer
  *   a header that does not hold on the way      -> corrupted block header
  * Only misuse reaches this, so O(n) is fine; it always aborts. */
-WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn,
-                                         const char *when_free) {
+WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
+    const char *when_free = wdi_freed_what(fn);
     range_t *target = range_of(p);
     for (uint8_t *at = h->first; at < h->end;) {
         range_t *r = range_at(at);
@@ -475,13 +475,13 @@ WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char
 /* The header of the live block p, or an abort that says what p is:
  * outside the heap or misaligned, interior, corrupted, or already freed. */
 static range_t *block_checked(wd_heap_t *h, const void *p, uint64_t *info, size_t *prev_size,
-                              const char *fn, const char *when_free) {
+                              const char *fn) {
     uintptr_t u = (uintptr_t)p;
     if (wd_unlikely((u & 15) != 0 || u < (uintptr_t)h->first + HDR || u >= (uintptr_t)h->end))
         wdi_fatal("invalid pointer", p, fn);
     range_t *r = range_of(p);
     if (wd_unlikely(range_read(h, r, info, prev_size) != 0 || !info_allocated(*info)))
-        diagnose(h, p, fn, when_free);
+        diagnose(h, p, fn);
     return r;
 }
 
@@ -532,7 +532,7 @@ void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
         return;
     uint64_t info;
     size_t prev_size;
-    range_t *r = block_checked(h, p, &info, &prev_size, fn, "double free");
+    range_t *r = block_checked(h, p, &info, &prev_size, fn);
     VG_FREE(h, p);
     range_free(h, r, info_size(info), prev_size, fn);
 }
@@ -542,7 +542,7 @@ size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
         return 0;
     uint64_t info;
     size_t prev_size;
-    block_checked(h, p, &info, &prev_size, fn, "use after free");
+    block_checked(h, p, &info, &prev_size, fn);
     return info_size(info) - HDR;
 }
 
@@ -576,7 +576,7 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, size
 int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn) {
     uint64_t info;
     size_t prev_size, need = range_need(size);
-    range_t *r = block_checked(h, p, &info, &prev_size, fn, "use after free");
+    range_t *r = block_checked(h, p, &info, &prev_size, fn);
     if (need == 0 || h->vg)
         return -1;
     return range_resize(h, r, info_size(info), need, prev_size, fn);
@@ -591,7 +591,7 @@ void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
     }
     uint64_t info;
     size_t prev_size, need = range_need(size);
-    range_t *r = block_checked(h, p, &info, &prev_size, fn, "use after free");
+    range_t *r = block_checked(h, p, &info, &prev_size, fn);
     if (wd_unlikely(need == 0)) {
         errno = ENOMEM;
         return NULL;
@@ -887,8 +887,9 @@ static size_t largest_range(wd_heap_t *h) {
     return best;
 }
 
+/* The usable bytes of the allocated blocks (their ranges less headers). */
 size_t wdi_heap_used_bytes(const wd_heap_t *h) {
-    return h->used;
+    return h->used - (size_t)h->nalloc * HDR;
 }
 
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {

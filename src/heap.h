@@ -18,8 +18,8 @@ void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn);
 /* Resizes the live block p in place (shrinking, or growing into a free
  * right neighbour); 0 on success, -1 when it cannot (p unchanged). */
 int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn);
-/* Bytes of allocated ranges, headers included (wd_heap_stats' used_bytes,
- * without the free-list scan that stats does for largest_free). */
+/* Usable bytes of the allocated blocks, headers left out (as the other
+ * tiers count them; wd_heap_stats' used_bytes includes the headers). */
 size_t wdi_heap_used_bytes(const wd_heap_t *h);
 void wdi_heap_free(wd_heap_t *h, void *p, const char *fn);
 size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn);

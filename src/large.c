@@ -172,7 +172,7 @@ static void large_checked(wd_large_t *l, const void *p, const char *fn) {
     if (wd_unlikely(p != payload_of(l)))
         wdi_fatal("invalid pointer", p, fn);
     if (wd_unlikely(l->cached))
-        wdi_fatal("double free", p, fn);
+        wdi_fatal(wdi_freed_what(fn), p, fn);
 }
 
 static void unmap_block(wd_large_t *l) {

@@ -88,6 +88,10 @@ void wdi_print_line(int fd, const char *fmt, ...) {
     va_end(ap);
 }
 
+const char *wdi_freed_what(const char *fn) {
+    return strstr(fn, "free") != NULL ? "double free" : "use after free";
+}
+
 __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")));
 
 void wdi_fatal(const char *what, const void *addr, const char *func) {

@@ -23,6 +23,11 @@ void wdi_print_line(int fd, const char *fmt, ...);
  * write(2), then aborts.  The program misused memory; nothing is trusted. */
 WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const char *func);
 
+/* What to call a call on a block that is already free: "double free" when
+ * fn frees (free, free_sized, wd_heap_free ...), "use after free" when it
+ * reads or resizes (realloc, malloc_usable_size ...). */
+const char *wdi_freed_what(const char *fn);
+
 /* Added to the address of every report; 0 except while harden=2 asks a tier
  * about the raw block under a program's pointer (harden.c), so the report
  * names the pointer the program passed. */

@@ -60,12 +60,12 @@ void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
     if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
         return;
     if (pg->heap != wdi_tl_home)
-        wdi_fatal("double free", p, fn); /* not our lists to search: see free_remote */
+        wdi_fatal(wdi_freed_what(fn), p, fn); /* not our lists to search: see free_remote */
     const wd_block_t *remote =
         (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
     if (list_holds(pg, pg->free, p) || list_holds(pg, pg->local_free, p) ||
         list_holds(pg, remote, p))
-        wdi_fatal("double free", p, fn);
+        wdi_fatal(wdi_freed_what(fn), p, fn);
 }
 
 void wdi_page_free_suspect(wd_theap_t *h, wd_page_t *pg, void *p, const char *fn) {
@@ -158,8 +158,7 @@ static void page_extend(wd_page_t *pg) {
     if (wd_unlikely(shuffled))
         order_shuffled(pg->heap, order, n);
 #define EXTEND_AT(i) ((wd_block_t *)(void *)(first + (size_t)(shuffled ? order[i] : (i)) * size))
-    wd_block_t *b = EXTEND_AT(0);
-    pg->free = b;
+    wd_block_t *head = EXTEND_AT(0), *b = head;
     for (uint32_t i = 1; i < n; i++) {
         wd_block_t *next = EXTEND_AT(i);
         wdi_block_set_next(pg, b, next);
@@ -167,6 +166,9 @@ static void page_extend(wd_page_t *pg) {
     }
 #undef EXTEND_AT
     wdi_block_set_next(pg, b, NULL);
+    /* Published last: a fork() in the middle (another thread) leaves the
+     * child a page without the new blocks, not a half-built list. */
+    pg->free = head;
     pg->capacity += n;
     pg->span = pg->capacity * size;
 }

@@ -50,7 +50,10 @@ static void stats_collect(wd_stats_t *out) {
     small_sum_t sum = {0, 0, 0};
     wdi_heaps_foreach(heap_sum, &sum);
     size_t medium = wdi_medium_live_bytes();
+    size_t held = wdi_stat_get(WD_STAT_QUARANTINED);
     out->live_bytes = sum.bytes + medium + wdi_stat_get(WD_STAT_LARGE_BYTES);
+    out->live_bytes = out->live_bytes > held ? out->live_bytes - held : 0;
+    out->quarantined_bytes = held;
     wdi_stats_note_live(out->live_bytes);
     out->peak_live_bytes = wdi_stat_get(WD_STAT_PEAK_LIVE);
     out->mapped_bytes = wdi_stat_get(WD_STAT_MAPPED);

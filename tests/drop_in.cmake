@@ -54,4 +54,14 @@ if(NOT WD_SANITIZE)
   wd_add_drop_in(stress stress.c 60 90
                  STATIC_TARGET stress PRELOAD_TARGET stress_plain
                  ARGS_STATIC --seconds 4 ARGS_PRELOAD --seconds 8)
+
+  # The same programs with WARDEN_OPTIONS=harden=2: every block wrapped in
+  # canaries, frees held in the quarantine, guard pages, shuffled pages.
+  set(wd_preload "LD_PRELOAD=$<TARGET_FILE:warden_shared>")
+  add_test(NAME api_preload_harden2 COMMAND api_preload)
+  add_test(NAME cxx_preload_harden2 COMMAND cxx_preload)
+  add_test(NAME stress_preload_harden2 COMMAND stress_plain --seconds 4)
+  set_tests_properties(api_preload_harden2 cxx_preload_harden2 stress_preload_harden2 PROPERTIES
+                       TIMEOUT 120 SKIP_RETURN_CODE 77 LABELS harden2
+                       ENVIRONMENT "${wd_preload};WARDEN_OPTIONS=harden=2")
 endif()

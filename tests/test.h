@@ -114,6 +114,13 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
 
 #define EXPECT_ABORT(fn, want) (test_failures += test_expect_abort(fn, #fn, want))
 
+/* Whether the run has WARDEN_OPTIONS=harden=2 (then blocks are exactly the
+ * requested size and misuse is caught earlier and by other checks). */
+static inline int test_harden2(void) {
+    const char *env = getenv("WARDEN_OPTIONS");
+    return env != NULL && strstr(env, "harden=2") != NULL;
+}
+
 static inline unsigned long long test_seed(void) {
     const char *env = getenv("WD_TEST_SEED");
     unsigned long long seed = env ? strtoull(env, NULL, 0)

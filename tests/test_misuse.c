@@ -149,7 +149,7 @@ CASE(realloc_freed_small, { /* moving: the old block is freed again */
     void *p = wd_malloc(32);
     wd_malloc(32);
     wd_free(p);
-    expect_at("double free", p, "realloc");
+    expect_at("use after free", p, "realloc");
     announce();
     wd_realloc(p, 64);
 })
@@ -158,7 +158,7 @@ CASE(realloc_freed_small_in_place, { /* fits in place: still checked */
     void *p = wd_malloc(32);
     wd_malloc(32);
     wd_free(p);
-    expect_at("double free", p, "realloc");
+    expect_at("use after free", p, "realloc");
     announce();
     wd_realloc(p, 24);
 })
@@ -167,7 +167,7 @@ CASE(usable_size_freed_small, {
     void *p = wd_malloc(32);
     wd_malloc(32);
     wd_free(p);
-    expect_at("double free", p, "malloc_usable_size");
+    expect_at("use after free", p, "malloc_usable_size");
     announce();
     wd_malloc_usable_size(p);
 })

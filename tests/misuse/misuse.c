@@ -22,6 +22,13 @@
  * (the parent cannot know the addresses), and the parent requires SIGABRT
  * and stderr == that line, byte for byte, address included.
  *
+ * With WARDEN_OPTIONS=harden=2 in the environment (misuse_*_harden2) the
+ * same cases run against the stronger level: where it catches a misuse
+ * earlier or otherwise (a canary, the quarantine's pattern, a guard page)
+ * the case expects that report instead, and the gaps it closes (flag
+ * H2_CAUGHT) become cases.  A guard page stops the program with SIGSEGV
+ * and no line: expect_fault().
+ *
  * Expected gaps are misuse warden does not catch yet.  They stay in the
  * table, marked GAP with what is missed, and the test asserts that they
  * still go unnoticed (exit 0, no `warden:` line): when one starts being
@@ -80,6 +87,7 @@ enum {
     GAP = 1,   /* not caught yet: the test asserts it is still not caught */
     CXX = 2,   /* uses the C++ operators (not in the wd_ variant) */
     SIZED = 4, /* needs free_sized / free_aligned_sized */
+    H2_CAUGHT = 8, /* a gap that harden=2 closes: a case there */
 };
 
 typedef struct mcase mcase_t;
@@ -95,6 +103,7 @@ struct mcase {
 /* --- helpers ----------------------------------------------------------------- */
 
 static int announce_fd = -1; /* test mode: where the child writes the line it expects */
+static int H2;                /* WARDEN_OPTIONS has harden=2 */
 
 /* Hides a pointer from the compiler: no folding of malloc/free pairs, no
  * -Wfree-nonheap-object or -Wuse-after-free about the misuse we ask for. */
@@ -123,6 +132,10 @@ static void expect(const char *what, const void *p, const char *fn) {
     announce(line);
 }
 
+/* harden=2: a guard page stops the misuse (SIGSEGV, no line). */
+#define FAULT_LINE "fault\n"
+static void expect_fault(void) { announce(FAULT_LINE); }
+
 /* The case does not apply to the allocator in use. */
 static void not_applicable(const char *why) {
     printf("n/a: %s\n", why);
@@ -142,6 +155,13 @@ static char *block(size_t size) {
         _exit(2);
     }
     return hide(p);
+}
+
+/* harden=2: a block written after its free is caught when the quarantine
+ * lets it go, which these frees of blocks of the same size force. */
+static void churn_quarantine(size_t size) {
+    for (int i = 0; i < 20000; i++)
+        free(block(size));
 }
 
 static char *at_offset(char *p, long off) {
@@ -168,7 +188,8 @@ static void free_in_thread(void *p) {
 
 /* Two blocks of `size` bytes, b right after a in memory: a's usable bytes,
  * then at most 16 bytes of header (warden's medium blocks: 16, glibc: 8,
- * small blocks: none), then b.  Allocates until two blocks are so placed
+ * small blocks: none), then b.  With harden=2 up to 64 bytes: a's tail
+ * canary and slack, b's header and b's prefix.  Allocates until two blocks are so placed
  * (in either order); everything stays allocated. */
 static void adjacent_pair(size_t size, char **a, char **b) {
     char *seen[64];
@@ -178,7 +199,7 @@ static void adjacent_pair(size_t size, char **a, char **b) {
             for (int k = 0; k < 2; k++) {
                 char *lo = k ? seen[n] : seen[i], *hi = k ? seen[i] : seen[n];
                 char *end = lo + malloc_usable_size(lo);
-                if (hi >= end && hi <= end + 16) {
+                if (hi >= end && hi <= end + (H2 ? 64 : 16)) {
                     *a = lo;
                     *b = hi;
                     return;
@@ -281,7 +302,7 @@ static void double_free_after_trim(const mcase_t *c) { /* c->what: what warden s
     char *p = block(c->size);
     free(hide(p));
     malloc_trim(0);
-    expect(c->what, p, "free");
+    expect(H2 ? "double free" : c->what, p, "free"); /* harden=2: still in the quarantine */
     free(hide(p));
 }
 
@@ -299,14 +320,15 @@ static void interior_other_thread(const mcase_t *c) {
     free_in_thread(p);
 }
 
-/* Past the last block of a small page: 64 KiB / 3072 leaves 1 KiB unused. */
+/* Past the last block of a small page: 64 KiB / 3072 leaves 1 KiB unused
+ * (harden=2: 3000 bytes and their prefix and tail are a 3072 block too). */
 static void small_page_tail(const mcase_t *c) {
     char *p = block(c->size);
     uintptr_t page = (uintptr_t)p & ~(uintptr_t)0xffff;
-    size_t bs = malloc_usable_size(p);
-    if (((uintptr_t)p - page) % bs != 0)
+    size_t bs = H2 ? 3072 : malloc_usable_size(p);
+    if (((uintptr_t)p - page - (H2 ? 16 : 0)) % bs != 0)
         not_applicable("blocks do not start at 64 KiB boundaries");
-    char *tail = (char *)page + (65536 / bs) * bs;
+    char *tail = (char *)page + (65536 / bs) * bs + (H2 ? 16 : 0);
     expect("invalid pointer", tail, "free");
     free(hide(tail));
 }
@@ -413,7 +435,7 @@ static void realloc_zero_freed(const mcase_t *c) {
     char *p = block(c->size);
     escape(block(c->size));
     free(hide(p));
-    expect("double free", p, "realloc");
+    expect(c->what, p, "realloc");
     escape(realloc(hide(p), 0));
 }
 
@@ -500,17 +522,38 @@ static void free_aligned_sized_too_big(const mcase_t *c) {
     free_aligned_sized(hide(p), 64, (size_t)c->off);
 }
 
-/* GAP: a 4096-aligned block freed with alignment 16 (it is 16-aligned too). */
+/* GAP: a 4096-aligned block freed with alignment 16 (it is 16-aligned too);
+ * harden=2 keeps the alignment in the prefix. */
 static void free_aligned_sized_smaller_alignment(const mcase_t *c) {
     need_free_sized();
     char *p = aligned_alloc(4096, c->size);
     CHECK(p != NULL);
+    if (H2)
+        expect("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
     free_aligned_sized(hide(p), 16, c->size);
 }
 
 /* --- overflows into the next block's metadata ----------------------------------- */
 
 enum { THEN_FREE_NEXT, THEN_FREE_PREV, THEN_USABLE_NEXT, THEN_REALLOC_NEXT };
+
+/* harden=2: an overflow of a is caught by a's tail canary when a is freed,
+ * resized or measured (the call `then` makes, on a). */
+static void h2_overflow_then(char *a, int then) {
+    switch (then) {
+    case THEN_USABLE_NEXT:
+        expect("buffer overflow", a, "malloc_usable_size");
+        escape((void *)(uintptr_t)malloc_usable_size(hide(a)));
+        break;
+    case THEN_REALLOC_NEXT:
+        expect("buffer overflow", a, "realloc");
+        escape(realloc(hide(a), 100000));
+        break;
+    default:
+        expect("buffer overflow", a, "free");
+        free(hide(a));
+    }
+}
 
 /* Writes n bytes of `fill` at `at`, each one changed: a byte that already
  * holds `fill` gets fill ^ 1 (else a one-byte overflow of 'A' over a
@@ -533,6 +576,10 @@ static void medium_overflow(const mcase_t *c, int fill, int then) {
     adjacent_pair(c->size, &a, &b);
     escape(block(c->size));
     overwrite(a + malloc_usable_size(a), fill, (size_t)c->off);
+    if (H2) { /* a's tail canary, whichever call looks at a first */
+        h2_overflow_then(a, then);
+        return;
+    }
     switch (then) {
     case THEN_FREE_NEXT:
         expect("corrupted block header", b, "free");
@@ -567,6 +614,10 @@ static void medium_overflow_into_free(const mcase_t *c, int by_malloc) {
     escape(block(c->size)); /* b stays a free range of its own */
     free(hide(b));
     overwrite(a + malloc_usable_size(a), 'A', (size_t)c->off);
+    if (H2) {
+        h2_overflow_then(a, THEN_FREE_PREV);
+        return;
+    }
     if (by_malloc) {
         expect("corrupted block header", b, "malloc");
         allocate_until(MEDIUM_SAME_LIST, b, POP_MEDIUM);
@@ -583,8 +634,8 @@ static void medium_overflow_free_malloc(const mcase_t *c) { medium_overflow_into
 static void medium_underflow(const mcase_t *c) {
     char *p = block(c->size);
     escape(block(c->size));
-    p[-1] ^= 0x40;
-    expect("corrupted block header", p, "free");
+    p[-1] ^= 0x40; /* harden=2: the prefix's tag */
+    expect(H2 ? "buffer underflow" : "corrupted block header", p, "free");
     free(hide(p));
 }
 
@@ -593,6 +644,8 @@ static void medium_underflow(const mcase_t *c) {
  * region kind, which makes the mapping unknown to free). */
 static void large_header(const mcase_t *c) {
     char *p = block(c->size);
+    if (H2) /* the header page is read-only */
+        expect_fault();
     memset(p - 4096 + c->off, 'A', 48);
     expect(c->what, p, "free");
     free(hide(p));
@@ -604,6 +657,10 @@ static void small_overflow_into_free(const mcase_t *c) {
     adjacent_pair(c->size, &a, &b);
     free(hide(b));
     overwrite(a + malloc_usable_size(a), 'A', (size_t)c->off);
+    if (H2) {
+        h2_overflow_then(a, THEN_FREE_PREV);
+        return;
+    }
     expect("corrupted free list", b, "malloc");
     allocate_until(c->size, b, POP_SMALL);
 }
@@ -613,6 +670,10 @@ static void small_overflow_into_live(const mcase_t *c) {
     char *a, *b;
     adjacent_pair(c->size, &a, &b);
     memset(a + malloc_usable_size(a), 'A', (size_t)c->off);
+    if (H2) {
+        h2_overflow_then(a, THEN_FREE_PREV);
+        return;
+    }
     free(hide(b));
     free(hide(a));
 }
@@ -626,6 +687,10 @@ static void small_uaf(const mcase_t *c, int fill) {
     escape(block(c->size));
     free(hide(p));
     memset(p, fill, (size_t)c->off);
+    if (H2) {
+        expect("write after free", p, "free");
+        churn_quarantine(c->size);
+    }
     expect("corrupted free list", p, "malloc");
     allocate_until(c->size, p, POP_SMALL);
 }
@@ -643,6 +708,10 @@ static void small_uaf_link_bitflip(const mcase_t *c) {
     free(hide(q));
     free(hide(p)); /* p's link now leads to q */
     p[0] ^= 0x10;
+    if (H2) {
+        expect("write after free", p, "free");
+        churn_quarantine(c->size);
+    }
     expect("corrupted free list", (void *)((uintptr_t)q ^ 0x10), "malloc");
     allocate_until(c->size, p, POP_SMALL);
     escape(block(c->size));
@@ -656,6 +725,8 @@ static void small_double_free_after_uaf_write(const mcase_t *c) {
     escape(block(c->size));
     free(hide(p));
     memset(p, 'X', 8);
+    if (H2) /* the prefix still says freed */
+        expect("double free", p, "free");
     free(hide(p));
     expect("corrupted free list", p, "malloc");
     allocate_until(c->size, p, POP_SMALL);
@@ -678,6 +749,10 @@ static void medium_uaf(const mcase_t *c, int fill, int by_malloc) {
     escape(block(c->size));
     free(hide(p));
     memset(p, fill, (size_t)c->off);
+    if (H2) {
+        expect("write after free", p, "free");
+        churn_quarantine(c->size);
+    }
     if (by_malloc) {
         expect("corrupted free list", p, "malloc");
         allocate_until(MEDIUM_SAME_LIST, p, POP_MEDIUM);
@@ -806,15 +881,15 @@ static const mcase_t cases[] = {
     {"foreign_kernel_address", foreign_address, NO, (long)0xffff800000001000UL, 0, "invalid pointer"},
 
     /* realloc and malloc_usable_size */
-    {"small_realloc_freed", realloc_freed, 32, 64, 0, "double free"},
-    {"small_realloc_freed_in_place", realloc_freed, 32, 24, 0, "double free"},
-    {"small_realloc_zero_freed", realloc_zero_freed, 32, NO, 0, "double free"},
-    {"small_usable_size_freed", usable_size_freed, 32, NO, 0, "double free"},
+    {"small_realloc_freed", realloc_freed, 32, 64, 0, "use after free"},
+    {"small_realloc_freed_in_place", realloc_freed, 32, 24, 0, "use after free"},
+    {"small_realloc_zero_freed", realloc_zero_freed, 32, NO, 0, "use after free"},
+    {"small_usable_size_freed", usable_size_freed, 32, NO, 0, "use after free"},
     {"medium_realloc_freed", realloc_freed, MEDIUM, 40000, 0, "use after free"},
     {"medium_usable_size_freed", usable_size_freed, MEDIUM, NO, 0, "use after free"},
     {"medium_realloc_interior", realloc_interior, MEDIUM, 4096, 0, "invalid pointer"},
-    {"large_realloc_freed", realloc_freed, LARGE, 16 << 20, 0, "double free"},
-    {"large_usable_size_freed", usable_size_freed, LARGE, NO, 0, "double free"},
+    {"large_realloc_freed", realloc_freed, LARGE, 16 << 20, 0, "use after free"},
+    {"large_usable_size_freed", usable_size_freed, LARGE, NO, 0, "use after free"},
     {"foreign_realloc_stack", realloc_foreign, NO, NO, 0, "invalid pointer"},
     {"foreign_usable_size_stack", usable_size_foreign, NO, NO, 0, "invalid pointer"},
 
@@ -882,8 +957,8 @@ static const mcase_t cases[] = {
 
     /* expected gaps: not caught yet */
     {"gap_free_aligned_sized_smaller_alignment", free_aligned_sized_smaller_alignment, 4096, NO,
-     SIZED | GAP, "free_aligned_sized with an alignment below the one allocated (4096 freed as 16)"},
-    {"gap_small_overflow_into_live", small_overflow_into_live, SMALL, 16, GAP,
+     SIZED | GAP | H2_CAUGHT, "free_aligned_sized with an alignment below the one allocated (4096 freed as 16)"},
+    {"gap_small_overflow_into_live", small_overflow_into_live, SMALL, 16, GAP | H2_CAUGHT,
      "overflow of a small block into its live neighbour (no metadata there)"},
 };
 
@@ -934,7 +1009,7 @@ static int run_case(const mcase_t *c, int verbose) {
     int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
     int exited0 = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
-    if (c->flags & GAP) {
+    if ((c->flags & GAP) && !(H2 && (c->flags & H2_CAUGHT))) {
         int caught = WIFSIGNALED(status) || strstr(g, "warden:") != NULL;
         if (exited0 && !caught) {
             printf("gap:  %s -- not caught yet: %s\n", c->name, c->what);
@@ -949,6 +1024,10 @@ static int run_case(const mcase_t *c, int verbose) {
         return FAIL;
     }
     int ok = aborted && w[0] != '\0' && strcmp(w, g) == 0;
+    if (strcmp(w, FAULT_LINE) == 0) /* a guard page: no line (a sanitizer reports the SEGV) */
+        ok = strstr(g, "warden:") == NULL &&
+             ((WIFSIGNALED(status) && (WTERMSIG(status) == SIGSEGV || WTERMSIG(status) == SIGBUS)) ||
+              (!exited0 && strstr(g, "SEGV") != NULL));
     if (ok) {
         if (verbose)
             printf("ok:   %-40s %s", c->name, g);
@@ -987,17 +1066,18 @@ static int run_all(int verbose) {
             continue;
         }
         test_failures += run_case(c, verbose);
-        if (c->flags & GAP)
+        if ((c->flags & GAP) && !(H2 && (c->flags & H2_CAUGHT)))
             gaps++;
         else
             cases_run++;
     }
-    printf("%d misuse case(s) through the %s, %d expected gap(s), %d skipped here: %d failure(s)\n",
-           cases_run, VARIANT, gaps, skipped, test_failures);
+    printf("%d misuse case(s) through the %s%s, %d expected gap(s), %d skipped here: %d failure(s)\n",
+           cases_run, VARIANT, H2 ? " with harden=2" : "", gaps, skipped, test_failures);
     return test_failures ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
+    H2 = test_harden2();
     if (argc == 2 && strcmp(argv[1], "--list") == 0) {
         for (size_t i = 0; i < NCASES; i++)
             if (!skipped_here(&cases[i]))
