@@ -53,9 +53,9 @@ static void *raw_alloc(size_t alignment, size_t size, int zero) {
     }
     void *p;
     wd_theap_t *h;
-    if (size <= WD_SMALL_MAX && small_class_aligned(size, alignment) < WD_CLASSES &&
-        (h = wdi_heap_get_slow()) != NULL) {
-        p = small_alloc(h, small_class_aligned(size, alignment));
+    unsigned cls = size <= WD_SMALL_MAX ? small_class_aligned(size, alignment) : WD_CLASSES;
+    if (cls < WD_CLASSES && (h = wdi_heap_get_slow()) != NULL) {
+        p = small_alloc(h, cls);
         if (p == NULL)
             errno = ENOMEM;
     } else if (alignment <= WD_ALIGN ? size <= WD_MEDIUM_MAX
@@ -147,8 +147,8 @@ static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *
 WD_NOINLINE static void free_checked(void *p, const char *fn) {
     wd_region_t *r = region_checked(p, fn);
     switch (r->kind) {
-    case WD_KIND_SMALL: {
-        wd_page_t *pg = small_page_checked(r, p, fn);
+    case WD_KIND_SMALL: { /* as wd_free's fast path: both frees check p */
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         if (pg->heap == wdi_tl_home)
             wdi_page_free_local(pg->heap, pg, p, fn);
         else
@@ -210,6 +210,13 @@ static size_t usable_checked(const void *p, const char *fn) {
 }
 
 size_t wdi_raw_usable(const void *p, const char *fn) { return usable_checked(p, fn); }
+
+size_t wdi_raw_usable_known(const void *p, const char *fn) {
+    wd_region_t *r = wdi_region_of(p);
+    if (r->kind == WD_KIND_SMALL)
+        return wdi_page_of((wd_small_segment_t *)r, p)->block_size;
+    return usable_checked(p, fn);
+}
 
 size_t wd_malloc_usable_size(const void *p) {
     if (p == NULL)

@@ -116,11 +116,11 @@ static void block_seal(void *p, size_t n, size_t front) {
 
 /* --- the quarantine -------------------------------------------------------- */
 
-#define QUARANTINE_BYTES ((size_t)64 << 10)
-#define QUARANTINE_SLOTS ((QUARANTINE_BYTES - 4 * sizeof(size_t)) / (2 * sizeof(void *)))
-#define QUARANTINE_LARGE 32 /* large blocks held: each costs a few mappings */
+#define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
+#define QUARANTINE_LARGE 32   /* large blocks held: each costs a few mappings */
 
 typedef struct wd_quarantine_s {
+    size_t budget;          /* quarantine_kb in bytes */
     size_t bytes;           /* filled bytes held */
     size_t head, count;     /* a ring: oldest at head */
     size_t large;           /* large blocks held */
@@ -130,25 +130,30 @@ typedef struct wd_quarantine_s {
     } slot[QUARANTINE_SLOTS];
 } wd_quarantine_t;
 
-_Static_assert(sizeof(wd_quarantine_t) <= QUARANTINE_BYTES, "one mapping");
+static inline size_t ring_at(size_t i) { return i & (QUARANTINE_SLOTS - 1); }
 
-static size_t budget(void) { return (size_t)wdi_options.quarantine_kb << 10; }
-
-static wd_quarantine_t *quarantine_of(wd_theap_t *h) {
-    if (h == NULL || budget() == 0)
+/* The calling thread's quarantine, mapped at its first use; NULL when there
+ * is none (quarantine_kb=0, an exiting thread, no memory): blocks are then
+ * freed at once. */
+static wd_quarantine_t *quarantine_mine(void) {
+    wd_theap_t *h = wdi_tl_home ? wdi_tl_home : wdi_heap_get_slow();
+    if (h == NULL || wdi_options.quarantine_kb == 0)
         return NULL;
     if (h->quarantine == NULL) {
         void *mem;
-        if (wdi_os_map(QUARANTINE_BYTES, &mem) != 0)
-            return NULL; /* no room to hold blocks back: free them at once */
+        if (wdi_os_map(wd_align_up(sizeof(wd_quarantine_t), wdi_os_page_size()), &mem) != 0)
+            return NULL;
         h->quarantine = mem;
+        h->quarantine->budget = (size_t)wdi_options.quarantine_kb << 10;
     }
     return h->quarantine;
 }
 
 static int is_large(const void *p) { return wdi_region_of(p)->kind == WD_KIND_LARGE; }
 
-/* Aborts unless every byte of [p, p + n) still holds the pattern. */
+/* Aborts unless every byte of [p, p + n) still holds the pattern.  (A
+ * loop of 8-byte compares: the blocks are mostly small, and a call to
+ * memcmp against a buffer of the pattern cost more instructions.) */
 static void pattern_check(const void *p, size_t n, const char *fn) {
     const uint8_t *b = p;
     uint64_t want;
@@ -179,7 +184,7 @@ static prefix_t *quarantined_check(const void *p, const char *fn) {
 static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
     void *p = q->slot[q->head].p;
     wdi_stat_sub(WD_STAT_QUARANTINED, q->slot[q->head].raw);
-    q->head = (q->head + 1) % QUARANTINE_SLOTS;
+    q->head = ring_at(q->head + 1);
     q->count--;
     prefix_t *pre = quarantined_check(p, fn);
     if (is_large(p))
@@ -190,12 +195,12 @@ static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
 }
 
 static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large, const char *fn) {
-    while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->bytes + bytes > budget() ||
+    while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->bytes + bytes > q->budget ||
                             (large && q->large == QUARANTINE_LARGE)))
         quarantine_evict(q, fn);
-    size_t at = (q->head + q->count) % QUARANTINE_SLOTS;
+    size_t at = ring_at(q->head + q->count);
     q->slot[at].p = p;
-    q->slot[at].raw = wdi_raw_usable((uint8_t *)p - word_front(prefix_of(p)->word), fn);
+    q->slot[at].raw = wdi_raw_usable_known((uint8_t *)p - word_front(prefix_of(p)->word), fn);
     wdi_stat_add(WD_STAT_QUARANTINED, q->slot[at].raw);
     q->count++;
     q->bytes += bytes;
@@ -222,11 +227,11 @@ static void block_retire(void *p, prefix_t *pre, const char *fn) {
     size_t n = word_size(pre->word);
     pre->word |= FREED;
     pre->tag = tag_of(p, pre->word);
-    wd_quarantine_t *q = quarantine_of(wdi_heap_get_slow());
+    wd_quarantine_t *q = quarantine_mine();
     if (q != NULL && is_large(p)) {
         large_park(p);
         quarantine_push(q, p, 0, 1, fn);
-    } else if (q != NULL && n <= budget() / 8) {
+    } else if (q != NULL && n <= q->budget / 8) {
         memset(p, PATTERN, n);
         quarantine_push(q, p, n, 0, fn);
     } else {
@@ -249,7 +254,7 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
     if (q == NULL || (!h->abandoned && h != wdi_tl_home))
         return; /* a live thread's quarantine is its own to read */
     for (size_t i = 0; i < q->count; i++)
-        quarantined_check(q->slot[(q->head + i) % QUARANTINE_SLOTS].p, "exit");
+        quarantined_check(q->slot[ring_at(q->head + i)].p, "exit");
 }
 
 void wdi_hard_at_exit(void) { wdi_heaps_foreach(quarantine_verify, NULL); }

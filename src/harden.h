@@ -59,5 +59,8 @@ void wdi_hard_at_exit(void);
 void *wdi_raw_alloc(size_t alignment, size_t size, int zero);
 void wdi_raw_free(void *p, const char *fn);
 size_t wdi_raw_usable(const void *p, const char *fn);
+/* The same for a raw block known to be live (its canaries just passed):
+ * a small block's size without the checks. */
+size_t wdi_raw_usable_known(const void *p, const char *fn);
 
 #endif /* WARDEN_HARDEN_H */

@@ -7,6 +7,7 @@
 # Runs every case of DIR/tests/misuse/misuse_cases (built by `make`, linked
 # with nothing of warden) once per allocator, each in its own process:
 #   warden    LD_PRELOAD=DIR/libwarden.so
+#   warden-h2 the same with WARDEN_OPTIONS=harden=2
 #   glibc     no preload
 #   jemalloc  LD_PRELOAD=libjemalloc.so.2          (Debian: libjemalloc2)
 #   tcmalloc  LD_PRELOAD=libtcmalloc_minimal.so.4  (libtcmalloc-minimal4)
@@ -58,15 +59,18 @@ fi
 
 names=()
 libs=()
-add() { # add NAME LIB ('' = no preload)
+envs=()
+add() { # add NAME LIB ('' = no preload) [VAR=VALUE for the runs]
     if [ -n "$2" ] && [ ! -e "$2" ]; then
         echo "peers.sh: $1 left out: $2 not found" >&2
         return
     fi
     names+=("$1")
     libs+=("$2")
+    envs+=("${3:-}")
 }
 add warden "$build/libwarden.so"
+add warden-h2 "$build/libwarden.so" WARDEN_OPTIONS=harden=2
 add glibc ""
 add jemalloc "$libdir/libjemalloc.so.2"
 add tcmalloc "$libdir/libtcmalloc_minimal.so.4"
@@ -77,11 +81,14 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/wd-peers.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 ulimit -c 0
 
-# classify LIB CASE: prints the outcome; the first stderr line goes to $tmp/msg
+# classify LIB CASE [VAR=VALUE]: prints the outcome; the first stderr line
+# goes to $tmp/msg
 classify() {
-    local lib=$1 name=$2 rc
+    local lib=$1 name=$2 env=${3:-} rc
     (
         if [ -n "$lib" ]; then export LD_PRELOAD="$lib"; else unset LD_PRELOAD; fi
+        unset WARDEN_OPTIONS
+        if [ -n "$env" ]; then export "${env?}"; fi
         exec timeout -k 2 "$timeout_s" "$prog" "$name" >"$tmp/out" 2>"$tmp/err" </dev/null
     ) 2>/dev/null
     rc=$?
@@ -103,7 +110,7 @@ for name in "${cases[@]}"; do
     for i in "${!names[@]}"; do
         : >"$tmp/seen"
         for ((run = 0; run < runs; run++)); do
-            r=$(classify "${libs[$i]}" "$name") # in a subshell: no "Aborted" notices
+            r=$(classify "${libs[$i]}" "$name" "${envs[$i]}") # in a subshell: no "Aborted" notices
             echo "$r" >>"$tmp/seen"
             [ -s "$tmp/msg" ] && [ -z "${msg[$name,$i]:-}" ] && msg[$name,$i]=$(cat "$tmp/msg")
         done
