@@ -39,9 +39,14 @@ static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
  * the alignment has every block aligned); WD_CLASSES when none is. */
 static unsigned small_class_aligned(size_t size, size_t alignment) {
     unsigned cls = wdi_small_class(size);
-    while (alignment > WD_ALIGN && cls < WD_CLASSES && wdi_class_size[cls] % alignment != 0)
+    while (alignment > WD_ALIGN && cls < WD_CLASSES && (wdi_class_size[cls] & (alignment - 1)) != 0)
         cls++;
     return cls;
+}
+
+/* The calling thread's heap (one TLS load when it has one). */
+static inline wd_theap_t *heap_here(void) {
+    return wd_likely(wdi_tl_home != NULL) ? wdi_tl_home : wdi_heap_get_slow();
 }
 
 /* A block from the tier that size and alignment call for, zeroed when zero
@@ -54,7 +59,7 @@ static void *raw_alloc(size_t alignment, size_t size, int zero) {
     void *p;
     wd_theap_t *h;
     unsigned cls = size <= WD_SMALL_MAX ? small_class_aligned(size, alignment) : WD_CLASSES;
-    if (cls < WD_CLASSES && (h = wdi_heap_get_slow()) != NULL) {
+    if (cls < WD_CLASSES && (h = heap_here()) != NULL) {
         p = small_alloc(h, cls);
         if (p == NULL)
             errno = ENOMEM;
@@ -218,7 +223,20 @@ size_t wdi_raw_usable_known(const void *p, const char *fn) {
     return usable_checked(p, fn);
 }
 
+/* A live small block's size, checked as free's fast path checks (block
+ * start, not already free) from the page's read-mostly line: redis asks
+ * for it around every malloc and free.  Not with harden=2 (wdi_tl_heap is
+ * NULL then): its blocks are not the tier's. */
 size_t wd_malloc_usable_size(const void *p) {
+    wd_region_t *r = wdi_region_of(p);
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && wdi_tl_heap != NULL &&
+                  ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+        if (wd_likely(pg->heap != WD_PAGE_UNUSED &&
+                      !wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, p) &&
+                      !wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p)))
+            return pg->xblock_size;
+    }
     if (p == NULL)
         return 0;
     if (wd_unlikely(wdi_harden2))

@@ -284,6 +284,7 @@ static void link_set_prev(const wd_heap_t *h, range_t *r, range_t *to) {
  * live block, marked allocated.  (Its checksum is verified when the range
  * itself is taken or merged.) */
 static int range_is_free(const wd_heap_t *h, range_t *r) {
+    (void)h; /* used by VG_OPEN only in the WD_VALGRIND build */
     VG_OPEN(h, r, HDR);
     uint64_t info = r->info;
     VG_CLOSE(h, r, HDR);
