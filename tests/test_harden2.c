@@ -1,0 +1,320 @@
+/* test_harden2.c -- what WARDEN_OPTIONS=harden=2 adds, beyond the misuse
+ * suite (which runs again at that level): one-byte overflows and
+ * underflows of every tier, writes after free caught when the quarantine
+ * lets a block go and at exit, guard pages after large blocks and at the
+ * end of segments, exact sizes and alignments, the quarantine delaying
+ * reuse, shuffled pages.  ctest runs it with WARDEN_OPTIONS=harden=2
+ * (test_harden2) and with harden=2:quarantine_kb=0 (test_harden2_noq,
+ * argument --no-quarantine).  Misuse runs in a forked child that writes the
+ * line it expects to fd 3 just before; "fault" means a guard page must stop
+ * it with SIGSEGV and no warden line. */
+#include <pthread.h>
+#include <stdint.h>
+
+#include "test.h"
+#include "warden.h"
+
+#define KiB ((size_t)1024)
+#define MiB (KiB * KiB)
+
+static char expected[200];
+
+static void expect_at(const char *what, const void *p, const char *fn) {
+    snprintf(expected, sizeof expected, "warden: %s at %p in %s\n", what, p, fn);
+    ssize_t w = write(3, expected, strlen(expected));
+    (void)w;
+}
+
+static void expect_fault(void) {
+    ssize_t w = write(3, "fault", 5);
+    (void)w;
+}
+
+static inline void *hide(void *p) {
+    __asm__ volatile("" : "+r"(p));
+    return p;
+}
+
+static char *must(size_t n) {
+    char *p = hide(wd_malloc(n));
+    if (p == NULL) {
+        perror("wd_malloc");
+        _exit(2);
+    }
+    return p;
+}
+
+/* --- misuse, one child each ------------------------------------------------- */
+
+static void overflow_small_1(void) {
+    char *p = must(40);
+    p[40] = 'x';
+    expect_at("buffer overflow", p, "free");
+    wd_free(p);
+}
+
+static void overflow_medium_1(void) {
+    char *p = must(20000);
+    p[20000] = 'x';
+    expect_at("buffer overflow", p, "free");
+    wd_free(p);
+}
+
+static void overflow_large_1(void) {
+    char *p = must(5 * MiB);
+    p[5 * MiB] = 'x';
+    expect_at("buffer overflow", p, "free");
+    wd_free(p);
+}
+
+static void overflow_aligned_1(void) {
+    char *p = hide(wd_aligned_alloc(256, 100));
+    p[100] = 'x';
+    expect_at("buffer overflow", p, "free");
+    wd_free(p);
+}
+
+static void overflow_then_realloc(void) {
+    char *p = must(100);
+    p[103] = 'x';
+    expect_at("buffer overflow", p, "realloc");
+    wd_free(hide(wd_realloc(p, 1000)));
+}
+
+static void overflow_then_usable(void) {
+    char *p = must(3000);
+    p[3001] = 'x';
+    expect_at("buffer overflow", p, "malloc_usable_size");
+    wd_malloc_usable_size(p);
+}
+
+static void underflow_small_1(void) {
+    char *p = must(40);
+    p[-1] ^= 1;
+    expect_at("buffer underflow", p, "free");
+    wd_free(p);
+}
+
+static void underflow_large_8(void) {
+    char *p = must(5 * MiB);
+    memset(p - 8, 0, 8);
+    expect_at("buffer underflow", p, "free");
+    wd_free(p);
+}
+
+static void double_free_quarantined(void) {
+    char *p = must(200);
+    wd_free(p);
+    expect_at("double free", p, "free");
+    wd_free(p);
+}
+
+static void uaf_caught_on_leaving(void) {
+    char *p = must(64);
+    wd_free(p);
+    p[63] = 1; /* the last byte: no header or link is anywhere near */
+    expect_at("write after free", p, "free");
+    for (int i = 0; i < 10000; i++)
+        wd_free(must(64));
+}
+
+static void uaf_caught_at_exit(void) {
+    char *p = must(300);
+    wd_free(p);
+    p[150] = 1;
+    expect_at("write after free", p, "exit");
+    exit(0); /* the quarantine is checked by an atexit handler */
+}
+
+static void *free_and_write(void *arg) {
+    char *p = arg;
+    wd_free(p);
+    p[10] = 1;
+    return NULL;
+}
+
+/* A thread that ends empties its quarantine: the write is seen then. */
+static void uaf_caught_at_thread_exit(void) {
+    char *p = must(500);
+    expect_at("write after free", p, "free");
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_and_write, p) != 0)
+        _exit(2);
+    pthread_join(t, NULL);
+}
+
+static void uaf_large_faults(void) {
+    char *p = must(8 * MiB);
+    wd_free(p);
+    expect_fault(); /* its pages were made inaccessible */
+    p[MiB] = 1;
+}
+
+static void large_guard_after(void) {
+    char *p = must(5 * MiB);
+    expect_fault(); /* past the block's last page */
+    p[5 * MiB + 4096] = 1;
+}
+
+static void segment_guard_small(void) {
+    char *p = must(48);
+    char *end = (char *)(((uintptr_t)p | (4 * MiB - 1)) + 1);
+    expect_fault();
+    end[-100] = 1;
+}
+
+static void segment_guard_medium(void) {
+    char *p = must(100 * KiB);
+    char *end = (char *)(((uintptr_t)p | (4 * MiB - 1)) + 1);
+    expect_fault();
+    end[-1] = 1;
+}
+
+static void free_sized_not_exact(void) {
+    char *p = must(100);
+    expect_at("free_sized with a wrong size", p, "free_sized");
+    wd_free_sized(p, 99);
+}
+
+static void free_aligned_sized_other_alignment(void) {
+    char *p = hide(wd_aligned_alloc(64, 640));
+    expect_at("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
+    wd_free_aligned_sized(p, 32, 640);
+}
+
+/* Runs fn in a child: fd 3 gets the expected line ("fault": SIGSEGV and no
+ * warden line), fd 2 what warden printed. */
+static int check(void (*fn)(void), const char *name) {
+    int want[2], got[2];
+    CHECK(pipe(want) == 0 && pipe(got) == 0);
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(want[1], 3);
+        dup2(got[1], 2);
+        fn();
+        _exit(3);
+    }
+    close(want[1]);
+    close(got[1]);
+    char w[512], g[4096];
+    test_read_all(want[0], w, sizeof w);
+    test_read_all(got[0], g, sizeof g);
+    int status = test_wait(pid);
+    int ok;
+    if (strcmp(w, "fault") == 0)
+        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV && strstr(g, "warden:") == NULL;
+    else
+        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
+             strcmp(w, g) == 0;
+    printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
+    if (!ok)
+        fprintf(stderr, "%s: wanted \"%s\", got \"%s\" (status 0x%x)\n", name, w, g,
+                (unsigned)status);
+    return !ok;
+}
+
+#define RUN(name) test_failures += check(name, #name)
+
+/* --- behaviour ---------------------------------------------------------------- */
+
+static void t_exact_sizes(void) {
+    for (size_t n = 0; n < 3000; n += 7) {
+        char *p = must(n);
+        CHECK_EQ(wd_malloc_usable_size(p), n);
+        memset(p, 0x55, n);
+        wd_free_sized(p, n);
+    }
+    char *a = hide(wd_aligned_alloc(4096, 100));
+    CHECK(((uintptr_t)a & 4095) == 0);
+    CHECK_EQ(wd_malloc_usable_size(a), 100);
+    wd_free_aligned_sized(a, 4096, 100);
+    char *c = hide(wd_calloc(1000, 3));
+    for (size_t i = 0; i < 3000; i++)
+        CHECK(c[i] == 0);
+    /* a freed and reused block comes back zeroed from calloc */
+    wd_free(c);
+    for (int i = 0; i < 100; i++) {
+        c = hide(wd_calloc(1, 3000));
+        for (size_t k = 0; k < 3000; k += 97)
+            CHECK(c[k] == 0);
+        wd_free(c);
+    }
+    /* realloc keeps the bytes and the new exact size */
+    char *r = must(10);
+    memcpy(r, "0123456789", 10);
+    r = hide(wd_realloc(r, 5000));
+    CHECK(r != NULL && memcmp(r, "0123456789", 10) == 0);
+    CHECK_EQ(wd_malloc_usable_size(r), 5000);
+    r = hide(wd_realloc(r, 4));
+    CHECK(r != NULL && memcmp(r, "0123", 4) == 0);
+    CHECK_EQ(wd_malloc_usable_size(r), 4);
+    wd_free(r);
+}
+
+/* With the quarantine, a freed block is not handed out again within the
+ * next 3000 frees of its size; without it, it is. */
+static void t_reuse(int quarantine) {
+    char *p = must(48);
+    wd_free(p);
+    int reused_at = -1;
+    for (int i = 0; i < 3000 && reused_at < 0; i++) {
+        char *q = must(48);
+        if (q == p)
+            reused_at = i;
+        wd_free(q);
+    }
+    if (quarantine)
+        CHECK(reused_at < 0);
+    else
+        CHECK(reused_at >= 0);
+    wd_stats_t st;
+    wd_stats_get(&st);
+    CHECK(quarantine ? st.quarantined_bytes > 0 : st.quarantined_bytes == 0);
+}
+
+/* A fresh page's blocks are handed out in a shuffled order: of 60 blocks
+ * in a row about half are above the one before (all of them, in order). */
+static void t_shuffled(void) {
+    char *p[60];
+    for (int i = 0; i < 60; i++)
+        p[i] = must(1900); /* a class (2048) nothing else here uses: a fresh page */
+    int ascending = 0;
+    for (int i = 1; i < 60; i++)
+        ascending += p[i] > p[i - 1];
+    CHECK(ascending < 50);
+}
+
+int main(int argc, char **argv) {
+    int quarantine = !(argc == 2 && strcmp(argv[1], "--no-quarantine") == 0);
+    if (!test_harden2()) {
+        printf("needs WARDEN_OPTIONS=harden=2\n");
+        return TEST_SKIP;
+    }
+    t_exact_sizes();
+    t_reuse(quarantine);
+    t_shuffled();
+    RUN(overflow_small_1);
+    RUN(overflow_medium_1);
+    RUN(overflow_large_1);
+    RUN(overflow_aligned_1);
+    RUN(overflow_then_realloc);
+    RUN(overflow_then_usable);
+    RUN(underflow_small_1);
+    RUN(underflow_large_8);
+    RUN(large_guard_after);
+    RUN(segment_guard_small);
+    RUN(segment_guard_medium);
+    RUN(free_sized_not_exact);
+    RUN(free_aligned_sized_other_alignment);
+    if (quarantine) {
+        RUN(double_free_quarantined);
+        RUN(uaf_caught_on_leaving);
+        RUN(uaf_caught_at_exit);
+        RUN(uaf_caught_at_thread_exit);
+        RUN(uaf_large_faults);
+    }
+    printf("%d failure(s)\n", test_failures);
+    return test_failures ? 1 : 0;
+}
