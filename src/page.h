@@ -21,8 +21,8 @@
 #define WD_PAGE_SHIFT 16
 #define WD_PAGE_SIZE ((size_t)1 << WD_PAGE_SHIFT)
 #define WD_PAGES_PER_SEGMENT (WD_SEGMENT_SIZE / WD_PAGE_SIZE)
-#define WD_SMALL_MAX ((size_t)8192)
-#define WD_CLASSES 45 /* class 0 is unused; 1..44: 16 B .. 8 KiB (page.c) */
+#define WD_SMALL_MAX ((size_t)16384)
+#define WD_CLASSES 53 /* class 0 is unused; 1..52: 16 B .. 16 KiB (page.c) */
 
 struct wd_theap_s;
 
