@@ -97,6 +97,15 @@ WD_NOINLINE static void *alloc_tick(wd_theap_t *h, size_t size) {
     return pg->free ? wdi_page_pop(pg, pg->free) : alloc_slow(size);
 }
 
+/* The class's page has no free block: the page layer finds or carves
+ * one, without alloc_slow's detour (a quarter of python's mallocs). */
+WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
+    void *p = small_alloc(h, cls);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
 /* With harden=2 the thread's heap is not published in wdi_tl_heap, so
  * this fast path never runs and alloc_slow wraps every block. */
 void *wd_malloc(size_t size) {
@@ -112,6 +121,7 @@ void *wd_malloc(size_t size) {
                 return alloc_tick(h, size);
             return wdi_page_pop(pg, b);
         }
+        return small_refill(h, cls); /* the page is empty: refill it */
     }
     return alloc_slow(size);
 }
