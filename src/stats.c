@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 
+#include "harden.h"
 #include "medium.h"
 #include "options.h"
 #include "os.h"
@@ -90,6 +91,9 @@ static void stats_write(int fd) {
                st.large_live);
     wdi_print_line(fd, "warden: stats thread heaps %zu, memory returned with MADV_DONTNEED after %zu ms",
                st.threads, (size_t)wdi_options.decommit_ms);
+    if (wdi_harden2)
+        wdi_print_line(fd, "warden: stats harden=2, quarantined %zu bytes (of at most %zu KiB a thread)",
+                       st.quarantined_bytes, (size_t)wdi_options.quarantine_kb);
 }
 
 void wd_stats_print(FILE *out) {
