@@ -188,9 +188,9 @@ static void free_in_thread(void *p) {
 
 /* Two blocks of `size` bytes, b right after a in memory: a's usable bytes,
  * then at most 16 bytes of header (warden's medium blocks: 16, glibc: 8,
- * small blocks: none), then b.  With harden=2 up to 64 bytes: a's tail
- * canary and slack, b's header and b's prefix.  Allocates until two blocks are so placed
- * (in either order); everything stays allocated. */
+ * small blocks: none), then b; with harden=2 up to 64 bytes (a's tail
+ * canary and slack, b's header and prefix).  Allocates until two blocks
+ * are so placed (in either order); everything stays allocated. */
 static void adjacent_pair(size_t size, char **a, char **b) {
     char *seen[64];
     for (int n = 0; n < 64; n++) {
