@@ -114,6 +114,42 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
 
 #define EXPECT_ABORT(fn, want) (test_failures += test_expect_abort(fn, #fn, want))
 
+/* Runs fn in a child that writes, just before its misuse, the exact line
+ * it expects on fd 3 (or "fault": a guard page must stop it with SIGSEGV
+ * and no warden line); its stderr (fd 2) must then hold exactly that line
+ * and it must die of SIGABRT.  Prints ok/FAIL and returns 1 on failure. */
+static inline int test_expect_announced(void (*fn)(void), const char *name) {
+    int want[2], got[2];
+    CHECK(pipe(want) == 0 && pipe(got) == 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        dup2(want[1], 3);
+        dup2(got[1], 2);
+        fn();
+        _exit(3);
+    }
+    close(want[1]);
+    close(got[1]);
+    char w[512], g[4096];
+    test_read_all(want[0], w, sizeof w);
+    test_read_all(got[0], g, sizeof g);
+    int status = test_wait(pid);
+    int ok;
+    if (strcmp(w, "fault") == 0)
+        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV && strstr(g, "warden:") == NULL;
+    else
+        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
+             strcmp(w, g) == 0;
+    printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
+    if (!ok)
+        fprintf(stderr, "%s: wanted \"%s\", got \"%s\" (status 0x%x)\n", name, w, g,
+                (unsigned)status);
+    return !ok;
+}
+
 /* Whether the run has WARDEN_OPTIONS=harden=2 (then blocks are exactly the
  * requested size and misuse is caught earlier and by other checks). */
 static inline int test_harden2(void) {

@@ -182,40 +182,7 @@ static void free_aligned_sized_other_alignment(void) {
     wd_free_aligned_sized(p, 32, 640);
 }
 
-/* Runs fn in a child: fd 3 gets the expected line ("fault": SIGSEGV and no
- * warden line), fd 2 what warden printed. */
-static int check(void (*fn)(void), const char *name) {
-    int want[2], got[2];
-    CHECK(pipe(want) == 0 && pipe(got) == 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(want[1], 3);
-        dup2(got[1], 2);
-        fn();
-        _exit(3);
-    }
-    close(want[1]);
-    close(got[1]);
-    char w[512], g[4096];
-    test_read_all(want[0], w, sizeof w);
-    test_read_all(got[0], g, sizeof g);
-    int status = test_wait(pid);
-    int ok;
-    if (strcmp(w, "fault") == 0)
-        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV && strstr(g, "warden:") == NULL;
-    else
-        ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
-             strcmp(w, g) == 0;
-    printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
-    if (!ok)
-        fprintf(stderr, "%s: wanted \"%s\", got \"%s\" (status 0x%x)\n", name, w, g,
-                (unsigned)status);
-    return !ok;
-}
-
-#define RUN(name) test_failures += check(name, #name)
+#define RUN(name) test_failures += test_expect_announced(name, #name)
 
 /* --- behaviour ---------------------------------------------------------------- */
 

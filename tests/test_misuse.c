@@ -179,35 +179,7 @@ CASE(free_sized_too_big, {
     wd_free_sized(p, 4096);
 })
 
-/* Runs a case in a child with fd 3 = a pipe for the expected line and
- * fd 2 = a pipe for what warden prints; both must match exactly. */
-static int check(void (*fn)(void), const char *name) {
-    int want[2], got[2];
-    CHECK(pipe(want) == 0 && pipe(got) == 0);
-    fflush(stdout);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        dup2(want[1], 3);
-        dup2(got[1], 2);
-        fn();
-        _exit(3);
-    }
-    close(want[1]);
-    close(got[1]);
-    char w[512], g[512];
-    test_read_all(want[0], w, sizeof w);
-    test_read_all(got[0], g, sizeof g);
-    int status = test_wait(pid);
-    int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && w[0] != '\0' &&
-             strcmp(w, g) == 0;
-    printf("%s %s\n", ok ? "ok:  " : "FAIL:", name);
-    if (!ok)
-        fprintf(stderr, "%s: wanted \"%s\", got \"%s\" (status %d)\n", name, w, g, status);
-    return !ok;
-}
-
-#define RUN(name) test_failures += check(name, #name)
+#define RUN(name) test_failures += test_expect_announced(name, #name)
 
 int main(void) {
     RUN(small_double_free);
