@@ -360,7 +360,26 @@ static size_t free_sized_floor(const void *p, size_t usable) {
     }
 }
 
+/* C++ sized delete ends here on every delete: a small block of the
+ * calling thread's own page whose size matches is freed as wd_free's fast
+ * path frees it; anything else (and every misuse) takes the checked path
+ * below, which reports it. */
 void wd_free_sized(void *p, size_t size) {
+    wd_region_t *r = wdi_region_of(p);
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+        wd_theap_t *h = wdi_tl_heap;
+        uint32_t bs = pg->block_size;
+        if (wd_likely(pg->heap == h && size <= bs && (size >= bs / 2 || bs <= 32)
+#if WD_HARDEN
+                      && !wdi_block_misplaced(pg->start, pg->inv, bs, pg->span, p) &&
+                      !wdi_block_looks_free(pg->key, pg->start, pg->span, p)
+#endif
+                          )) {
+            wdi_page_push_local(h, pg, p);
+            return;
+        }
+    }
     if (p == NULL)
         return;
     if (wd_unlikely(wdi_harden2)) {
