@@ -114,29 +114,47 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
 
 #define EXPECT_ABORT(fn, want) (test_failures += test_expect_abort(fn, #fn, want))
 
-/* Runs fn in a child that writes, just before its misuse, the exact line
- * it expects on fd 3 (or "fault": a guard page must stop it with SIGSEGV
- * and no warden line); its stderr (fd 2) must then hold exactly that line
- * and it must die of SIGABRT.  Prints ok/FAIL and returns 1 on failure. */
-static inline int test_expect_announced(void (*fn)(void), const char *name) {
-    int want[2], got[2];
-    CHECK(pipe(want) == 0 && pipe(got) == 0);
+/* Runs fn(arg) in a forked child whose fd 3 is a pipe for the line it
+ * expects (written just before its misuse) and whose stderr is piped back;
+ * fills want and got (NUL-terminated) and returns the child's wait status.
+ * fn returning means exit 0; a child still running after 30 s is killed. */
+static inline int test_run_announced(void (*fn)(const void *), const void *arg, char *want,
+                                     size_t wcap, char *got, size_t gcap) {
+    int w[2], g[2];
+    CHECK(pipe(w) == 0 && pipe(g) == 0);
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        dup2(want[1], 3);
-        dup2(got[1], 2);
-        fn();
-        _exit(3);
+        close(w[0]);
+        close(g[0]);
+        dup2(w[1], 3);
+        dup2(g[1], 2);
+        alarm(30);
+        fn(arg);
+        _exit(0);
     }
-    close(want[1]);
-    close(got[1]);
+    close(w[1]);
+    close(g[1]);
+    test_read_all(w[0], want, wcap);
+    test_read_all(g[0], got, gcap);
+    return test_wait(pid);
+}
+
+struct test_plain_fn {
+    void (*fn)(void);
+};
+static inline void test_call_plain(const void *arg) { ((const struct test_plain_fn *)arg)->fn(); }
+
+/* Runs fn as test_run_announced does; it must die of SIGABRT with exactly
+ * the line it announced on stderr, or, when it announced "fault", of
+ * SIGSEGV with no warden line (a guard page).  Prints ok/FAIL; returns 1 on
+ * failure. */
+static inline int test_expect_announced(void (*fn)(void), const char *name) {
     char w[512], g[4096];
-    test_read_all(want[0], w, sizeof w);
-    test_read_all(got[0], g, sizeof g);
-    int status = test_wait(pid);
+    struct test_plain_fn plain = {fn};
+    int status = test_run_announced(test_call_plain, &plain, w, sizeof w, g, sizeof g);
     int ok;
     if (strcmp(w, "fault") == 0)
         ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV && strstr(g, "warden:") == NULL;
