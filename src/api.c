@@ -35,13 +35,14 @@ static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
 /* --- choosing a tier ------------------------------------------------------- */
 
 /* The first class at least size bytes whose blocks are all aligned to
- * alignment (pages are 64 KiB-aligned: a class whose size is a multiple of
- * the alignment has every block aligned); WD_CLASSES when none is. */
+ * alignment (a table lookup, see page.h); WD_CLASSES when none is. */
 static unsigned small_class_aligned(size_t size, size_t alignment) {
     unsigned cls = wdi_small_class(size);
-    while (alignment > WD_ALIGN && cls < WD_CLASSES && (wdi_class_size[cls] & (alignment - 1)) != 0)
-        cls++;
-    return cls;
+    if (alignment <= WD_ALIGN)
+        return cls;
+    if (alignment > WD_SMALL_MAX)
+        return WD_CLASSES;
+    return wdi_class_aligned[cls][__builtin_ctzll(alignment) - 5];
 }
 
 /* The calling thread's heap (one TLS load when it has one). */

@@ -15,6 +15,7 @@
 
 uint32_t wdi_class_size[WD_CLASSES];
 uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
+uint8_t wdi_class_aligned[WD_CLASSES][WD_ALIGNED_SHIFTS];
 wd_page_t wdi_page_empty = {.heap = WD_PAGE_UNUSED};
 
 /* Classes: 16-byte steps up to 128, four per power of two up to 1 KiB
@@ -42,6 +43,14 @@ void wdi_page_init_classes(void) {
         while (wdi_class_size[c] < i * 16)
             c++;
         wdi_class_of16[i] = (uint8_t)c;
+    }
+    for (unsigned k = 0; k < WD_ALIGNED_SHIFTS; k++) {
+        unsigned next = WD_CLASSES; /* filled from the top down */
+        for (unsigned cls = WD_CLASSES - 1; cls >= 1; cls--) {
+            if (wdi_class_size[cls] % (32u << k) == 0)
+                next = cls;
+            wdi_class_aligned[cls][k] = (uint8_t)next;
+        }
     }
 }
 

@@ -87,6 +87,12 @@ _Static_assert(sizeof(wd_small_segment_t) <= WD_PAGE_SIZE, "segment header fits 
 extern uint32_t wdi_class_size[WD_CLASSES];
 extern uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
 
+/* wdi_class_aligned[c][k]: the first class from c on whose size is a
+ * multiple of 32 << k (so all its blocks are aligned to it: pages are
+ * 64 KiB-aligned), or WD_CLASSES; k from 0 (32 bytes) to 9 (16 KiB). */
+#define WD_ALIGNED_SHIFTS 10
+extern uint8_t wdi_class_aligned[WD_CLASSES][WD_ALIGNED_SHIFTS];
+
 /* Fills the class tables; called once by the process initialisation. */
 void wdi_page_init_classes(void);
 
