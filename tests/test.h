@@ -72,26 +72,58 @@ static inline int test_wait(pid_t pid) {
     return status;
 }
 
-/* Runs fn in a forked child whose stderr is piped back into buf (cap bytes,
- * NUL-terminated); returns the child's wait status.  fn returning means
- * exit 0.  The pipe is read whole before waiting, so a chatty child cannot
- * block on a full pipe. */
-static inline int test_child_stderr(void (*fn)(void), char *buf, size_t cap) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
+/* Where a forked child's output goes (test_run_piped). */
+enum {
+    TEST_PIPE_STDOUT = 1, /* stdout too, into the same buffer as stderr */
+    TEST_PIPE_ANNOUNCE = 2, /* fd 3: a pipe for the line the child expects */
+};
+
+/* Runs fn(arg) in a forked child whose stderr (and stdout with
+ * TEST_PIPE_STDOUT) is piped back into got (gcap bytes, NUL-terminated);
+ * with TEST_PIPE_ANNOUNCE, what the child writes on fd 3 goes into want.
+ * Returns the child's wait status; fn returning means exit 0.  The pipes
+ * are read whole before waiting, so a chatty child cannot block on a full
+ * pipe. */
+static inline int test_run_piped(void (*fn)(const void *), const void *arg, int flags,
+                                 char *want, size_t wcap, char *got, size_t gcap) {
+    int w[2] = {-1, -1}, g[2];
+    CHECK(pipe(g) == 0 && (!(flags & TEST_PIPE_ANNOUNCE) || pipe(w) == 0));
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        fn();
-        _exit(0); /* reaching here means the misuse went unnoticed */
+        close(g[0]);
+        if (flags & TEST_PIPE_ANNOUNCE) {
+            close(w[0]);
+            dup2(w[1], 3);
+        }
+        if (flags & TEST_PIPE_STDOUT)
+            dup2(g[1], 1);
+        dup2(g[1], 2);
+        fn(arg);
+        _exit(0);
     }
-    close(fds[1]);
-    test_read_all(fds[0], buf, cap);
+    close(g[1]);
+    if (flags & TEST_PIPE_ANNOUNCE) {
+        close(w[1]);
+        test_read_all(w[0], want, wcap);
+    }
+    test_read_all(g[0], got, gcap);
     return test_wait(pid);
+}
+
+struct test_plain_fn {
+    void (*fn)(void);
+};
+static inline void test_call_plain(const void *arg) { ((const struct test_plain_fn *)arg)->fn(); }
+
+/* Runs fn in a forked child whose stderr is piped back into buf (cap bytes,
+ * NUL-terminated); returns the child's wait status.  fn returning (the
+ * misuse went unnoticed) means exit 0. */
+static inline int test_child_stderr(void (*fn)(void), char *buf, size_t cap) {
+    struct test_plain_fn plain = {fn};
+    return test_run_piped(test_call_plain, &plain, 0, NULL, 0, buf, cap);
 }
 
 /* Runs fn in a child; returns 0 when it died of SIGABRT with `want` in its
@@ -114,38 +146,25 @@ static inline int test_expect_abort(void (*fn)(void), const char *name,
 
 #define EXPECT_ABORT(fn, want) (test_failures += test_expect_abort(fn, #fn, want))
 
+struct test_timed_fn {
+    void (*fn)(const void *);
+    const void *arg;
+};
+static inline void test_call_timed(const void *arg) {
+    const struct test_timed_fn *t = (const struct test_timed_fn *)arg;
+    alarm(30);
+    t->fn(t->arg);
+}
+
 /* Runs fn(arg) in a forked child whose fd 3 is a pipe for the line it
  * expects (written just before its misuse) and whose stderr is piped back;
  * fills want and got (NUL-terminated) and returns the child's wait status.
  * fn returning means exit 0; a child still running after 30 s is killed. */
 static inline int test_run_announced(void (*fn)(const void *), const void *arg, char *want,
                                      size_t wcap, char *got, size_t gcap) {
-    int w[2], g[2];
-    CHECK(pipe(w) == 0 && pipe(g) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(w[0]);
-        close(g[0]);
-        dup2(w[1], 3);
-        dup2(g[1], 2);
-        alarm(30);
-        fn(arg);
-        _exit(0);
-    }
-    close(w[1]);
-    close(g[1]);
-    test_read_all(w[0], want, wcap);
-    test_read_all(g[0], got, gcap);
-    return test_wait(pid);
+    struct test_timed_fn timed = {fn, arg};
+    return test_run_piped(test_call_timed, &timed, TEST_PIPE_ANNOUNCE, want, wcap, got, gcap);
 }
-
-struct test_plain_fn {
-    void (*fn)(void);
-};
-static inline void test_call_plain(const void *arg) { ((const struct test_plain_fn *)arg)->fn(); }
 
 /* Runs fn as test_run_announced does; it must die of SIGABRT with exactly
  * the line it announced on stderr, or, when it announced "fault", of

@@ -1121,29 +1121,19 @@ static int child_workload(void) {
 
 /* Runs this binary with --child-workload and WARDEN_OPTIONS = opts (unset when
  * NULL); returns the exit status and fills err with the child's stderr. */
+static void exec_with_options(const void *opts) {
+    if (opts)
+        setenv("WARDEN_OPTIONS", opts, 1);
+    else
+        unsetenv("WARDEN_OPTIONS");
+    char *const args[] = {(char *)self_exe, (char *)"--child-workload", NULL};
+    execv("/proc/self/exe", args);
+    execv(self_exe, args);
+    _exit(127);
+}
+
 static int run_with_options(const char *opts, char *err, size_t errsize) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        if (opts)
-            setenv("WARDEN_OPTIONS", opts, 1);
-        else
-            unsetenv("WARDEN_OPTIONS");
-        char *const args[] = {(char *)self_exe, (char *)"--child-workload", NULL};
-        execv("/proc/self/exe", args);
-        execv(self_exe, args);
-        _exit(127);
-    }
-    close(fds[1]);
-    test_read_all(fds[0], err, errsize);
-    return test_wait(pid);
+    return test_run_piped(exec_with_options, opts, 0, NULL, 0, err, errsize);
 }
 
 static int count_lines(const char *text, const char *needle, int at_start) {

@@ -220,26 +220,21 @@ static int find_valgrind(char *out, size_t n) {
 
 static char output[1 << 20];
 
+struct valgrind_run {
+    const char *valgrind, *self, *mode;
+};
+
+static void exec_valgrind(const void *arg) {
+    const struct valgrind_run *r = arg;
+    execl(r->valgrind, r->valgrind, "--leak-check=full", "--error-exitcode=99", r->self, r->mode,
+          (char *)NULL);
+    _exit(127);
+}
+
 /* Runs valgrind on self in mode; returns the exit status (or -1), output in `output`. */
 static int run_under_valgrind(const char *valgrind, const char *self, const char *mode) {
-    int fds[2];
-    CHECK(pipe(fds) == 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        close(fds[1]);
-        execl(valgrind, valgrind, "--leak-check=full", "--error-exitcode=99", self, mode,
-              (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    test_read_all(fds[0], output, sizeof output);
-    int status = test_wait(pid);
+    struct valgrind_run r = {valgrind, self, mode};
+    int status = test_run_piped(exec_valgrind, &r, TEST_PIPE_STDOUT, NULL, 0, output, sizeof output);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
