@@ -142,4 +142,23 @@ static inline void run_threads(size_t n, thread_fn fn, void *args, size_t arg_si
     free(tid);
 }
 
+/* The argument of a worker that runs `count` steps (operations, batches)
+ * of its own: its index (for its seed, or its role) and the count. */
+typedef struct { size_t index, count; } counted_arg_t;
+
+/* Runs n such workers, each given its index and count; returns the wall
+ * time they took together (the arguments are made before the clock
+ * starts). */
+static inline double run_counted(size_t n, thread_fn fn, size_t count)
+{
+    counted_arg_t *args = xmalloc(n * sizeof *args);
+    for (size_t i = 0; i < n; i++)
+        args[i] = (counted_arg_t){ i, count };
+    double t0 = now_sec();
+    run_threads(n, fn, args, sizeof *args);
+    double secs = now_sec() - t0;
+    free(args);
+    return secs;
+}
+
 #endif

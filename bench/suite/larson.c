@@ -15,13 +15,11 @@
 
 static _Atomic(char *) slots[SLOTS];
 
-typedef struct { size_t index, ops; } arg_t;
-
 static void *worker(void *p)
 {
-    arg_t *a = p;
+    counted_arg_t *a = p; /* count: replacements */
     rng_t r = rng_seed(1000 + a->index);
-    for (size_t i = 0; i < a->ops; i++) {
+    for (size_t i = 0; i < a->count; i++) {
         size_t n = rng_logsize(&r, 8, 1025);
         char *b = xmalloc(n);
         b[0] = (char)i;
@@ -44,17 +42,10 @@ int main(int argc, char **argv)
         memset(b, 1, n);
         atomic_store(&slots[i], b);
     }
-    arg_t *args = xmalloc(threads * sizeof *args);
-    for (size_t i = 0; i < threads; i++)
-        args[i] = (arg_t){ i, ops };
-
-    double t0 = now_sec();
-    run_threads(threads, worker, args, sizeof *args);
-    double secs = now_sec() - t0;
+    double secs = run_counted(threads, worker, ops);
 
     for (size_t i = 0; i < SLOTS; i++)
         free(atomic_load(&slots[i]));
-    free(args);
     report_ops("larson", (double)(ops * threads), secs);
     return 0;
 }

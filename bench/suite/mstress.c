@@ -19,8 +19,6 @@
 
 static _Atomic(char *) mailbox[MAILBOX];
 
-typedef struct { size_t index, steps; } arg_t;
-
 static size_t pick_size(rng_t *r)
 {
     size_t c = rng_below(r, 1000);
@@ -44,13 +42,13 @@ static void touch(char *p, size_t from, size_t n)
 
 static void *worker(void *p)
 {
-    arg_t *a = p;
+    counted_arg_t *a = p; /* count: steps */
     rng_t r = rng_seed(500 + a->index);
     char **slot = calloc(LOCAL, sizeof *slot);
     size_t *size = calloc(LOCAL, sizeof *size);
     if (slot == NULL || size == NULL)
         die("calloc");
-    for (size_t i = 0; i < a->steps; i++) {
+    for (size_t i = 0; i < a->count; i++) {
         size_t k = rng_below(&r, LOCAL), c = rng_below(&r, 100);
         if (slot[k] == NULL) {
             size[k] = pick_size(&r);
@@ -86,17 +84,10 @@ int main(int argc, char **argv)
 {
     size_t steps = arg_count(argc, argv, 1, 10000000);
     size_t threads = arg_count(argc, argv, 2, 2);
-    arg_t *args = xmalloc(threads * sizeof *args);
-    for (size_t i = 0; i < threads; i++)
-        args[i] = (arg_t){ i, steps };
-
-    double t0 = now_sec();
-    run_threads(threads, worker, args, sizeof *args);
-    double secs = now_sec() - t0;
+    double secs = run_counted(threads, worker, steps);
 
     for (size_t m = 0; m < MAILBOX; m++)
         free(atomic_load(&mailbox[m]));
-    free(args);
     report_ops("mstress", (double)(steps * threads), secs);
     return 0;
 }

@@ -24,8 +24,6 @@ static struct {
 } q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
         NULL, NULL, 0, 0 };
 
-typedef struct { size_t index, batches; } arg_t;
-
 static void push(batch_t *b)
 {
     pthread_mutex_lock(&q.lock);
@@ -58,9 +56,9 @@ static batch_t *pop(void)
 
 static void *producer(void *p)
 {
-    arg_t *a = p;
+    counted_arg_t *a = p; /* count: batches */
     rng_t r = rng_seed(300 + a->index);
-    for (size_t i = 0; i < a->batches; i++) {
+    for (size_t i = 0; i < a->count; i++) {
         batch_t *b = xmalloc(sizeof *b);
         for (size_t j = 0; j < BATCH; j++) {
             size_t n = rng_logsize(&r, 8, 513);
@@ -92,7 +90,7 @@ static void *consumer(void *p)
 
 static void *worker(void *p)
 {
-    arg_t *a = p;
+    counted_arg_t *a = p;
     return a->index % 2 == 0 ? producer(p) : consumer(p);
 }
 
@@ -104,15 +102,8 @@ int main(int argc, char **argv)
     size_t producers = threads / 2;
     size_t batches = (objects + BATCH * producers - 1) / (BATCH * producers);
     q.producers_left = producers;
-    arg_t *args = xmalloc(threads * sizeof *args);
-    for (size_t i = 0; i < threads; i++)
-        args[i] = (arg_t){ i, batches };
+    double secs = run_counted(threads, worker, batches);
 
-    double t0 = now_sec();
-    run_threads(threads, worker, args, sizeof *args);
-    double secs = now_sec() - t0;
-
-    free(args);
     report_ops("xmalloc", (double)(batches * producers * BATCH), secs);
     return 0;
 }
