@@ -158,8 +158,9 @@ static char *block(size_t size) {
 }
 
 /* harden=2: a block written after its free is caught when the quarantine
- * lets it go, which these frees of blocks of the same size force. */
-static void churn_quarantine(size_t size) {
+ * lets it go, which these frees of blocks of its size force. */
+static void h2_write_after_free(const void *p, size_t size) {
+    expect("write after free", p, "free");
     for (int i = 0; i < 20000; i++)
         free(block(size));
 }
@@ -687,10 +688,8 @@ static void small_uaf(const mcase_t *c, int fill) {
     escape(block(c->size));
     free(hide(p));
     memset(p, fill, (size_t)c->off);
-    if (H2) {
-        expect("write after free", p, "free");
-        churn_quarantine(c->size);
-    }
+    if (H2)
+        h2_write_after_free(p, c->size);
     expect("corrupted free list", p, "malloc");
     allocate_until(c->size, p, POP_SMALL);
 }
@@ -708,10 +707,8 @@ static void small_uaf_link_bitflip(const mcase_t *c) {
     free(hide(q));
     free(hide(p)); /* p's link now leads to q */
     p[0] ^= 0x10;
-    if (H2) {
-        expect("write after free", p, "free");
-        churn_quarantine(c->size);
-    }
+    if (H2)
+        h2_write_after_free(p, c->size);
     expect("corrupted free list", (void *)((uintptr_t)q ^ 0x10), "malloc");
     allocate_until(c->size, p, POP_SMALL);
     escape(block(c->size));
@@ -749,10 +746,8 @@ static void medium_uaf(const mcase_t *c, int fill, int by_malloc) {
     escape(block(c->size));
     free(hide(p));
     memset(p, fill, (size_t)c->off);
-    if (H2) {
-        expect("write after free", p, "free");
-        churn_quarantine(c->size);
-    }
+    if (H2)
+        h2_write_after_free(p, c->size);
     if (by_malloc) {
         expect("corrupted free list", p, "malloc");
         allocate_until(MEDIUM_SAME_LIST, p, POP_MEDIUM);
