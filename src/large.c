@@ -176,10 +176,15 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
 static void large_checked(wd_large_t *l, const void *p, const char *fn) {
     if (wd_unlikely(l->check != header_check(l)))
         wdi_fatal("corrupted block header", p, fn);
+    /* A freed block may have been merged into a cached neighbour that
+     * starts below it; every payload is page-aligned, so a page-aligned
+     * pointer into a cached mapping is a block freed before. */
+    if (wd_unlikely(l->cached))
+        wdi_fatal(((uintptr_t)p & (wdi_os_page_size() - 1)) == 0 ? wdi_freed_what(fn)
+                                                                 : "invalid pointer",
+                  p, fn);
     if (wd_unlikely(p != payload_of(l)))
         wdi_fatal("invalid pointer", p, fn);
-    if (wd_unlikely(l->cached))
-        wdi_fatal(wdi_freed_what(fn), p, fn);
 }
 
 static void unmap_block(wd_large_t *l) {
@@ -300,11 +305,17 @@ void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
     void *dest;
     if (wdi_os_map_aligned(need, align, &dest) != 0)
         return NULL;
+    /* The moving mremap hands the old range back to the kernel, which may
+     * give it to another thread's mmap before mremap even returns here; a
+     * clear after the move could erase that thread's new entry.  So the
+     * entries go while the range is still ours, as everywhere else: clear
+     * before unmap, set after map. */
+    wdi_segmap_clear(l, old_map);
     if (wdi_os_remap(l, old_map, need, dest, &at) != 0) {
+        wdi_segmap_set(l, old_map, &l->region);
         wdi_os_unmap(dest, need);
         return NULL;
     }
-    wdi_segmap_clear(l, old_map);
     return large_rehome(at, old_map, need, size);
 }
 

@@ -124,6 +124,27 @@ CASE(large_double_free, {
     wd_free(p);
 })
 
+/* b's mapping was merged into a's when a was freed after it (the two were
+ * cut from one cached mapping, side by side): b's own header is gone, and
+ * the second free must still say what it is. */
+CASE(large_double_free_merged, {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t four = ((size_t)4 << 20) - 2 * page; /* a block and its header page: 4 MiB */
+    wd_free(wd_malloc((size_t)8 << 20));        /* one 8 MiB mapping in the cache */
+    char *a = wd_malloc(four), *b = wd_malloc(four);
+    if (b != a + ((size_t)4 << 20)) {           /* not cut side by side: nothing to test */
+        expect_at("double free", b, "free");
+        announce();
+        wd_free(b);
+        wd_free(b);
+    }
+    wd_free(b);
+    wd_free(a);
+    expect_at("double free", b, "free");
+    announce();
+    wd_free(b);
+})
+
 CASE(large_interior, {
     char *p = wd_malloc((size_t)8 << 20);
     expect_at("invalid pointer", p + 4096, "free");
@@ -193,6 +214,7 @@ int main(void) {
     RUN(medium_double_free);
     RUN(medium_interior);
     RUN(large_double_free);
+    RUN(large_double_free_merged);
     RUN(large_interior);
     RUN(foreign_global);
     RUN(foreign_stack);
