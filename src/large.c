@@ -71,6 +71,7 @@ static wd_large_t *cache_take(size_t need) {
 }
 
 static void cache_put(wd_large_t *l);
+static void unmap_block(wd_large_t *l);
 
 /* A reused mapping keeps what the request needs (its pages are already
  * faulted in) and the rest, from the next 4 MiB boundary on, goes back to
@@ -104,6 +105,94 @@ static wd_large_t *map_new(size_t need, size_t alignment) {
     l->map_size = need;
     wdi_segmap_set(base, need, &l->region);
     return l;
+}
+
+/* At most this many cached mappings lend their pages to one new block:
+ * each moved piece is a mapping of its own in the kernel (a VMA), and a
+ * process has only so many. */
+#define GATHER_MAX_PIECES 4
+/* A cached mapping cut down to less than this is unmapped, not kept. */
+#define GATHER_MIN_LEFT ((size_t)64 << 10)
+
+/* Takes from the cache, largest first, the mappings whose pages will fill
+ * need bytes: at most GATHER_MAX_PIECES, the last one maybe only in part.
+ * Returns how many went into pieces[]. */
+static unsigned cache_take_largest(wd_large_t **pieces, size_t need) {
+    unsigned n = 0;
+    size_t got = 0;
+    wdi_lock(&cache_lock);
+    while (n < GATHER_MAX_PIECES && got < need && cache != NULL) {
+        wd_large_t **largest = &cache;
+        for (wd_large_t **at = &cache->next; *at; at = &(*at)->next)
+            if ((*at)->map_size > (*largest)->map_size)
+                largest = at;
+        wd_large_t *l = *largest;
+        *largest = l->next;
+        cache_blocks--;
+        cache_bytes -= l->map_size;
+        got += l->map_size;
+        pieces[n++] = l;
+    }
+    wdi_unlock(&cache_lock);
+    return n;
+}
+
+/* Moves the last part bytes of cached mapping c onto dest (its page tables,
+ * not its bytes: no page is faulted in or copied).  The part goes back to
+ * the kernel's hands for an instant, so its segment-map entries are cleared
+ * first (only the slots that lie wholly in it: the slot where c now ends
+ * still names c).  0 on success; on failure nothing has changed. */
+static int piece_move(wd_large_t *c, size_t part, uint8_t *dest) {
+    uint8_t *from = (uint8_t *)c + c->map_size - part;
+    uint8_t *slots = part == c->map_size ? (uint8_t *)c
+                                         : (uint8_t *)wd_align_up((uintptr_t)from, WD_SEGMENT_SIZE);
+    uint8_t *end = (uint8_t *)c + c->map_size;
+    if (slots < end)
+        wdi_segmap_clear(slots, (size_t)(end - slots));
+    void *at;
+    if (wdi_os_remap(from, part, part, dest, &at) != 0) {
+        if (slots < end)
+            wdi_segmap_set(slots, (size_t)(end - slots), &c->region);
+        return -1;
+    }
+    wdi_stat_sub(WD_STAT_MAPPED, part);
+    wdi_stat_sub(WD_STAT_COMMITTED, part);
+    return 0;
+}
+
+/* A fresh mapping l of need bytes takes the resident pages of cached
+ * mappings in place of its own untouched ones: a program that frees a big
+ * buffer and asks for a bigger one (no cached mapping fits) faults in only
+ * the difference, not every page again.  Returns the bytes moved in from
+ * the start of l: they hold old data, the rest reads as zeros. */
+static size_t cache_gather(wd_large_t *l, size_t need) {
+    wd_large_t *pieces[GATHER_MAX_PIECES];
+    unsigned n = cache_take_largest(pieces, need);
+    size_t moved = 0;
+    unsigned i = 0;
+    for (; i < n && moved < need; i++) {
+        wd_large_t *c = pieces[i];
+        size_t part = c->map_size < need - moved ? c->map_size : need - moved;
+        int whole = part == c->map_size; /* then c's header moves too */
+        if (piece_move(c, part, (uint8_t *)l + moved) != 0)
+            break;
+        moved += part;
+        if (whole) {
+            pieces[i] = NULL;
+            continue;
+        }
+        c->map_size -= part; /* the head stays, header and all */
+        c->usable = c->map_size - c->offset;
+        c->check = header_check(c);
+    }
+    for (i = 0; i < n; i++) /* the unused and the cut ones go back */
+        if (pieces[i] != NULL) {
+            if (pieces[i]->map_size < GATHER_MIN_LEFT)
+                unmap_block(pieces[i]);
+            else
+                cache_put(pieces[i]);
+        }
+    return moved;
 }
 
 /* harden=2: a block with a guard page after its last page and its header
@@ -151,21 +240,24 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     /* Every mapping starts 4 MiB-aligned, so a cached one serves any
      * alignment up to that. */
     wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need) : NULL;
-    int fresh = l == NULL;
-    if (fresh && (l = map_new(need, alignment)) == NULL) {
+    size_t dirty = need; /* bytes from l on that may hold old data */
+    if (l != NULL) {
+        mapping_split(l, need);
+    } else if ((l = map_new(need, alignment)) != NULL) {
+        dirty = cache_gather(l, need);
+        l->map_size = need; /* the header page may have been moved in */
+    } else {
         errno = ENOMEM;
         return NULL;
     }
-    if (!fresh)
-        mapping_split(l, need);
     l->region.kind = WD_KIND_LARGE;
     l->offset = offset;
     l->usable = need - offset;
     l->cached = 0;
     l->check = header_check(l);
     void *p = payload_of(l);
-    if (zero && !fresh) /* a fresh mapping is already zero */
-        memset(p, 0, size);
+    if (zero && dirty > offset) /* fresh pages are already zero */
+        memset(p, 0, dirty - offset < size ? dirty - offset : size);
     wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
     wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_add(WD_STAT_LARGE_BYTES, l->usable);
@@ -196,8 +288,6 @@ static void unmap_block(wd_large_t *l) {
         wdi_stat_add(WD_STAT_RETURNED, size);
     }
 }
-
-static void unmap_block(wd_large_t *l);
 
 /* Merges l with cached mappings that touch it (pieces of one mapping that
  * mapping_split cut, or neighbours the kernel placed side by side), so big

@@ -37,12 +37,42 @@ int wdi_os_unmap(void *addr, size_t size) {
     return err;
 }
 
+/* Where the next aligned mapping is tried first: just below the last one.
+ * The kernel hands out address space from the top down, so that spot is
+ * usually free, and one mmap there replaces an over-sized mmap and two
+ * trimming munmaps. */
+static uintptr_t aligned_hint;
+
+/* Maps size bytes at exactly hint, or returns nonzero with nothing mapped.
+ * MAP_FIXED_NOREPLACE never replaces a mapping; a kernel older than 4.17
+ * takes it as a plain hint and may map elsewhere, which is undone. */
+static int map_at(uintptr_t hint, size_t size, void **out) {
+    int saved = errno;
+    void *p = mmap((void *)hint, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    errno = saved;
+    if (p == MAP_FAILED)
+        return -1;
+    if ((uintptr_t)p != hint) {
+        wdi_os_unmap(p, size);
+        return -1;
+    }
+    *out = p;
+    return 0;
+}
+
 int wdi_os_map_aligned(size_t size, size_t align, void **out) {
     size_t page = wdi_os_page_size();
     if (align <= page)
         return wdi_os_map(size, out);
     if (size > SIZE_MAX - align)
         return ENOMEM;
+    uintptr_t below = __atomic_load_n(&aligned_hint, __ATOMIC_RELAXED);
+    uintptr_t hint = (below - size) & ~(uintptr_t)(align - 1);
+    if (below > size + align && map_at(hint, size, out) == 0) {
+        __atomic_store_n(&aligned_hint, hint, __ATOMIC_RELAXED);
+        return 0;
+    }
     void *raw;
     int err = wdi_os_map(size + align - page, &raw);
     if (err != 0)
@@ -54,6 +84,7 @@ int wdi_os_map_aligned(size_t size, size_t align, void **out) {
         wdi_os_unmap(raw, head);
     if (tail != 0)
         wdi_os_unmap((void *)(start + size), tail);
+    __atomic_store_n(&aligned_hint, start, __ATOMIC_RELAXED);
     *out = (void *)start;
     return 0;
 }
