@@ -90,14 +90,6 @@ WD_NOINLINE static void *alloc_slow(size_t size) {
     return raw_alloc(WD_ALIGN, size, 0);
 }
 
-/* The upkeep that malloc's fast path runs now and then, reached by a tail
- * call so the fast path itself saves no register. */
-WD_NOINLINE static void *alloc_tick(wd_theap_t *h, size_t size) {
-    wdi_maintain(h);
-    wd_page_t *pg = h->current[wdi_small_class(size)];
-    return pg->free ? wdi_page_pop(pg, pg->free) : alloc_slow(size);
-}
-
 /* The class's page has no free block: the page layer finds or carves
  * one, without alloc_slow's detour (a quarter of python's mallocs). */
 WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
@@ -116,10 +108,10 @@ void *wd_malloc(size_t size) {
         wd_page_t *pg = h->current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            /* Every 256th allocation looks at the clock, so idle memory
-             * goes back to the OS even when no slow path runs. */
-            if (wd_unlikely((++h->small_allocs & 255) == 0))
-                return alloc_tick(h, size);
+            /* No clock here: the upkeep runs from the slow path, which
+             * every page reaches when its free list runs dry (frees go to
+             * another list), so a steady program reaches it regularly. */
+            h->small_allocs++;
             return wdi_page_pop(pg, b);
         }
         return small_refill(h, cls); /* the page is empty: refill it */
@@ -193,7 +185,8 @@ static void free_any(void *p, const char *fn) {
 
 void wd_free(void *p) {
     wd_region_t *r = wdi_region_of(p);
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
+    /* No alignment test: a misaligned p fails both frees' block-start check. */
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
         if (wd_likely(pg->heap == h)) {
@@ -244,7 +237,7 @@ size_t wd_malloc_usable_size(const void *p) {
                   ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         if (wd_likely(pg->heap != WD_PAGE_UNUSED &&
-                      !wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, p) &&
+                      !wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p) &&
                       !wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p)))
             return pg->xblock_size;
     }
@@ -367,13 +360,14 @@ static size_t free_sized_floor(const void *p, size_t usable) {
  * below, which reports it. */
 void wd_free_sized(void *p, size_t size) {
     wd_region_t *r = wdi_region_of(p);
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
+    /* No alignment test: a misaligned p fails both frees' block-start check. */
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
         uint32_t bs = pg->block_size;
         if (wd_likely(pg->heap == h && size <= bs && (size >= bs / 2 || bs <= 32)
 #if WD_HARDEN
-                      && !wdi_block_misplaced(pg->start, pg->inv, bs, pg->span, p) &&
+                      && !wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) &&
                       !wdi_block_looks_free(pg->key, pg->start, pg->span, p)
 #endif
                           )) {

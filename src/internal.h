@@ -21,6 +21,27 @@ static inline size_t wd_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a 
 static inline uintptr_t wd_ptr_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline int wd_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+/* m * inv == 1 mod 2^64 for odd m; Newton's iteration doubles the correct
+ * low bits each step (m is its own inverse mod 8: 3 bits, then 6 ... 96). */
+static inline uint64_t wd_inverse_odd(uint64_t m) {
+    uint64_t x = m;
+    for (int i = 0; i < 5; i++)
+        x *= 2 - m * x;
+    return x;
+}
+
+/* Which item of size m << shift (m odd, inv == wd_inverse_odd(m)) starts
+ * at offset off, or a value >= any item count when none does.  Exact:
+ * rotating off right by shift keeps off / 2^shift when the low bits are 0
+ * and sets high bits otherwise; multiplying by inv is a bijection modulo
+ * 2^64 that takes i * m to i, so a product below the count comes only from
+ * a true multiple (i * m fits 64 bits).  Offsets below the start wrap to
+ * huge values and fail the same way.  A rotate, a multiply, no division. */
+static inline uint64_t wd_item_index(uint64_t off, unsigned shift, uint64_t inv) {
+    uint64_t x = (off >> shift) | (off << ((64 - shift) & 63));
+    return x * inv;
+}
+
 /* *total = n * size; -1 with errno = ENOMEM when that overflows (calloc,
  * reallocarray: C and glibc fail with ENOMEM, never wrap). */
 static inline int wd_mul_size(size_t n, size_t size, size_t *total) {

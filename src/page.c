@@ -67,7 +67,7 @@ static int list_holds(const wd_page_t *pg, const wd_block_t *list, const void *p
  * which alone changes the local lists; the remote list only grows at its
  * head, so a snapshot of it is safe to walk. */
 void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
-    if (wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, p))
+    if (wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p))
         wdi_fatal("invalid pointer", p, fn);
     if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
         return;
@@ -273,10 +273,10 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
     pg->cls = (uint8_t)cls;
     pg->block_size = wdi_class_size[cls];
     pg->reserved = (uint32_t)(WD_PAGE_SIZE / pg->block_size);
-    /* Exact for every offset below 2^16 and size up to 2^16: the error of
-     * the rounded-up reciprocal stays below 2^32 / offset. */
-    pg->inv = pg->xinv = (uint32_t)((((uint64_t)1 << 32) + pg->block_size - 1) / pg->block_size);
+    pg->shift = pg->xshift = (uint8_t)__builtin_ctz(pg->block_size);
+    pg->inv = pg->xinv = wd_inverse_odd(pg->block_size >> pg->shift);
     pg->xblock_size = pg->block_size;
+    pg->xreserved = pg->reserved;
     pg->xstart = pg->start;
     pg->xspan = pg->reserved * pg->block_size;
     pg->capacity = pg->span = pg->used = 0;
@@ -343,7 +343,7 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     /* From line 2 only.  Not confirmed against the lists (they are the
      * owner's): a live block decodes into its page by chance with a
      * probability of about 2^-47. */
-    if (wd_unlikely(wdi_block_misplaced(pg->xstart, pg->xinv, pg->xblock_size, pg->xspan, b)))
+    if (wd_unlikely(wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, b)))
         wdi_fatal("invalid pointer", b, "free");
     if (wd_unlikely(wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, b)))
         wdi_fatal("double free", b, "free");

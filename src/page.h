@@ -49,7 +49,8 @@ typedef struct wd_page_s {
     uint8_t cls;
     uint8_t committed;   /* 0 after its memory went back to the OS */
     uint32_t retired_ms; /* when it became unused (low bits of the clock) */
-    uint32_t inv;        /* ceil(2^32 / block_size): offset / size without a division */
+    uint8_t shift;       /* block_size == odd << shift */
+    uint64_t inv;        /* wd_inverse_odd(odd): block starts without a division */
     struct wd_page_s *next, *prev;
     /* Line 2, read by every thread that frees here, rarely written: kept
      * apart so a free from another thread does not pull line 1 away from
@@ -57,7 +58,9 @@ typedef struct wd_page_s {
     struct wd_theap_s *heap __attribute__((aligned(64)));
     uintptr_t xkey;      /* == key, for other threads' pushes */
     uint8_t *xstart;     /* == start */
-    uint32_t xinv, xblock_size, xspan; /* == inv, block_size, reserved * block_size */
+    uint64_t xinv;       /* == inv */
+    uint32_t xblock_size, xspan, xreserved; /* == block_size, reserved * block_size, reserved */
+    uint8_t xshift;      /* == shift */
     uint8_t list;        /* which heap list holds it (page.c) */
     /* Line 3, written by other threads. */
     _Atomic(uintptr_t) xthread_free __attribute__((aligned(64))); /* encoded */
@@ -136,11 +139,10 @@ static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
  * searched to tell a double free from a coincidence.  On the fast path: a
  * multiply, a decode and a few compares. */
 
-static inline int wdi_block_misplaced(const uint8_t *start, uint32_t inv, uint32_t size,
-                                      uint32_t span, const void *p) {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)start;
-    uint32_t index = (uint32_t)(((uint64_t)(uint32_t)off * inv) >> 32);
-    return off >= span || index * size != off;
+/* p is not the start of one of the first count blocks from start. */
+static inline int wdi_block_misplaced(const uint8_t *start, unsigned shift, uint64_t inv,
+                                      uint32_t count, const void *p) {
+    return wd_item_index((uintptr_t)p - (uintptr_t)start, shift, inv) >= count;
 }
 
 static inline int wdi_block_looks_free(uintptr_t key, const uint8_t *start, uint32_t span,
@@ -177,7 +179,7 @@ void wdi_page_free_suspect(struct wd_theap_s *h, wd_page_t *pg, void *p, const c
 static inline void wdi_page_free_local(struct wd_theap_s *h, wd_page_t *pg, void *p,
                                        const char *fn) {
 #if WD_HARDEN
-    if (wd_unlikely(wdi_block_misplaced(pg->start, pg->inv, pg->block_size, pg->span, p) ||
+    if (wd_unlikely(wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) ||
                     wdi_block_looks_free(pg->key, pg->start, pg->span, p))) {
         wdi_page_free_suspect(h, pg, p, fn);
         return;

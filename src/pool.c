@@ -6,14 +6,9 @@
  * options.h (misuse reports), os.h (the per-pool key).  Never allocates.
  *
  * Telling an item start from any other address without a division: with
- * item_size = m << shift (m odd, shift >= 4) and off = addr - start,
- *   addr is item i  <=>  off's low `shift` bits are 0
- *                        and i = (off >> shift) * inv(m) mod 2^64 < capacity
- * where inv(m) is m's inverse modulo 2^64.  Why it is exact: when
- * x = off >> shift is a multiple of m, x * inv(m) is x / m; when the product
- * is some i < capacity, then x == i * m modulo 2^64, and i * m fits 64 bits
- * (capacity * item_size < 2^63), so x == i * m exactly.  The same test
- * rejects addresses below start (off wraps to a huge value).
+ * item_size = m << shift (m odd, shift >= 4), addr is item i exactly when
+ * wd_item_index(addr - start, shift, inv(m)) == i < capacity (internal.h
+ * says why; capacity * item_size < 2^63 keeps it exact).
  */
 #include "warden/pool.h"
 
@@ -24,15 +19,6 @@
 #include "internal.h"
 #include "options.h"
 #include "os.h"
-
-/* m * inv == 1 mod 2^64 for odd m; Newton's iteration doubles the correct
- * low bits each step (m is its own inverse mod 8: 3 bits, then 6 ... 96). */
-static uint64_t inverse_odd(uint64_t m) {
-    uint64_t x = m;
-    for (int i = 0; i < 5; i++)
-        x *= 2 - m * x;
-    return x;
-}
 
 /* Items that fit in bytes together with their bitmap words. */
 static size_t capacity_for(size_t bytes, size_t isz) {
@@ -72,7 +58,7 @@ int wd_pool_init(wd_pool_t *p, void *mem, size_t mem_size, size_t item_size) {
     *p = (wd_pool_t){.start = start, .capacity = cap, .item_size = isz,
                      .key = wdi_os_random(), .mem = mem, .mem_size = mem_size};
     p->shift = (unsigned)__builtin_ctzll(isz);
-    p->inv = inverse_odd(isz >> p->shift);
+    p->inv = wd_inverse_odd(isz >> p->shift);
     p->bitmap = (uint64_t *)(start + cap * isz); /* 16-aligned: isz is */
     memset(p->bitmap, 0, (cap + 63) / 64 * sizeof(uint64_t));
     return 0;
@@ -81,10 +67,8 @@ int wd_pool_init(wd_pool_t *p, void *mem, size_t mem_size, size_t item_size) {
 /* The index of the item that starts at addr, or SIZE_MAX when addr is not
  * an item start inside the pool (see the top of the file). */
 static inline size_t item_index(const wd_pool_t *p, uintptr_t addr) {
-    uint64_t off = addr - p->start;
-    uint64_t i = (off >> p->shift) * p->inv;
-    uint64_t low = off & (((uint64_t)1 << p->shift) - 1);
-    return low == 0 && i < p->capacity ? (size_t)i : SIZE_MAX;
+    uint64_t i = wd_item_index(addr - p->start, p->shift, p->inv);
+    return i < p->capacity ? (size_t)i : SIZE_MAX;
 }
 
 static inline int bit_get(const wd_pool_t *p, size_t i) {
