@@ -6,10 +6,15 @@
 #                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min)
 #   make bench-heap the classic heap's O(1) benchmark
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
+#   TSAN=1          the same in build-tsan/, with ThreadSanitizer (any report
+#                   fails its test)
 JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 ifeq ($(SANITIZE),1)
 BUILD   ?= build-asan
 CMFLAGS += -DWD_SANITIZE=ON
+else ifeq ($(TSAN),1)
+BUILD   ?= build-tsan
+CMFLAGS += -DWD_TSAN=ON
 else
 BUILD   ?= build
 endif
@@ -36,4 +41,4 @@ bench-heap: build
 	./$(BUILD)/bench/heap_o1
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

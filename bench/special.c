@@ -20,7 +20,7 @@
  * src/override.c (bench/CMakeLists.txt: warden_bench_core): nothing
  * replaces the libc names, so malloc is glibc's and wd_malloc is warden's,
  * both called directly, with the same binary and the same arena and pool
- * code for every row.  (In the sanitizer build, libc's malloc is the
+ * code for every row.  (In the sanitizer builds, libc's malloc is the
  * sanitizer's: only the smoke run is meaningful there.)
  *
  * Best of 3 runs.  A benchmark, not a test: it exits 0 whatever the

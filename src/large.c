@@ -101,6 +101,7 @@ static wd_large_t *map_new(size_t need, size_t alignment) {
     }
     wdi_stat_add(WD_STAT_MAPPED, need);
     wdi_stat_add(WD_STAT_COMMITTED, need);
+    wdi_segmap_acquire(base, need);
     wd_large_t *l = base;
     l->map_size = need;
     wdi_segmap_set(base, need, &l->region);
@@ -282,6 +283,7 @@ static void large_checked(wd_large_t *l, const void *p, const char *fn) {
 static void unmap_block(wd_large_t *l) {
     size_t size = l->map_size;
     wdi_segmap_clear(l, size);
+    wdi_segmap_release(l, size);
     if (wdi_os_unmap(l, size) == 0) {
         wdi_stat_sub(WD_STAT_MAPPED, size);
         wdi_stat_sub(WD_STAT_COMMITTED, size);
@@ -388,21 +390,26 @@ void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
     size_t need = wd_align_up(l->offset + size, page);
     void *at;
     size_t old_map = l->map_size;
-    if (wdi_os_remap(l, old_map, need, NULL, &at) == 0) /* in place */
+    if (wdi_os_remap(l, old_map, need, NULL, &at) == 0) { /* in place */
+        wdi_segmap_acquire(l, need); /* the pages after l may have been another's */
         return large_rehome(l, old_map, need, size);
+    }
     /* Elsewhere: a fresh reservation aligned like l, then move l onto it. */
     size_t align = l->offset > WD_SEGMENT_SIZE ? l->offset : WD_SEGMENT_SIZE;
     void *dest;
     if (wdi_os_map_aligned(need, align, &dest) != 0)
         return NULL;
+    wdi_segmap_acquire(dest, need);
     /* The moving mremap hands the old range back to the kernel, which may
      * give it to another thread's mmap before mremap even returns here; a
      * clear after the move could erase that thread's new entry.  So the
      * entries go while the range is still ours, as everywhere else: clear
      * before unmap, set after map. */
     wdi_segmap_clear(l, old_map);
+    wdi_segmap_release(l, old_map);
     if (wdi_os_remap(l, old_map, need, dest, &at) != 0) {
         wdi_segmap_set(l, old_map, &l->region);
+        wdi_segmap_release(dest, need);
         wdi_os_unmap(dest, need);
         return NULL;
     }

@@ -102,11 +102,20 @@ void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
     return p;
 }
 
+/* Counts a free (or a shrink) for the decommit sweep; seg->lock held.  The
+ * time goes first, so the unlocked pre-check of upkeep mostly sees a count
+ * with its time (a stale time only moves one sweep). */
+static void segment_dirtied(wd_medium_segment_t *seg) {
+    uint32_t dirty = atomic_load_explicit(&seg->dirty, memory_order_relaxed);
+    if (dirty == 0)
+        atomic_store_explicit(&seg->dirty_ms, (uint32_t)wdi_os_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&seg->dirty, dirty + 1, memory_order_relaxed);
+}
+
 void wdi_medium_free(wd_medium_segment_t *seg, void *p, const char *fn) {
     wdi_lock(&seg->lock);
     wdi_heap_free(seg->heap, p, fn);
-    if (seg->dirty++ == 0)
-        seg->dirty_ms = (uint32_t)wdi_os_now_ms();
+    segment_dirtied(seg);
     wdi_unlock(&seg->lock);
     wdi_stat_sub(WD_STAT_MEDIUM_LIVE, 1);
 }
@@ -121,8 +130,8 @@ size_t wdi_medium_usable(wd_medium_segment_t *seg, const void *p, const char *fn
 int wdi_medium_resize(wd_medium_segment_t *seg, void *p, size_t size, const char *fn) {
     wdi_lock(&seg->lock);
     int rc = wdi_heap_resize(seg->heap, p, size, fn);
-    if (rc == 0 && seg->dirty++ == 0)
-        seg->dirty_ms = (uint32_t)wdi_os_now_ms();
+    if (rc == 0)
+        segment_dirtied(seg);
     wdi_unlock(&seg->lock);
     return rc;
 }
@@ -154,11 +163,15 @@ static int range_decommit(void *start, size_t size, int allocated, void *arg) {
 void wdi_medium_maintain(uint32_t now_ms, uint32_t delay_ms) {
     wd_medium_segment_t *seg = segments_head();
     for (; seg != NULL; seg = seg->next) {
-        if (seg->dirty == 0 || (delay_ms != 0 && (uint32_t)(now_ms - seg->dirty_ms) < delay_ms))
+        /* Without the lock: most segments have nothing to sweep, and a
+         * count or time read a moment late only moves the sweep. */
+        uint32_t dirty = atomic_load_explicit(&seg->dirty, memory_order_relaxed);
+        uint32_t since = atomic_load_explicit(&seg->dirty_ms, memory_order_relaxed);
+        if (dirty == 0 || (delay_ms != 0 && (uint32_t)(now_ms - since) < delay_ms))
             continue;
         size_t released = 0;
         wdi_lock(&seg->lock);
-        seg->dirty = 0;
+        atomic_store_explicit(&seg->dirty, 0, memory_order_relaxed);
         wd_heap_walk(seg->heap, range_decommit, &released);
         wdi_unlock(&seg->lock);
         wdi_stat_add(WD_STAT_RETURNED, released);

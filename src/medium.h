@@ -7,6 +7,7 @@
 #ifndef WARDEN_MEDIUM_H
 #define WARDEN_MEDIUM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,8 +23,10 @@ typedef struct wd_medium_segment_s {
     wd_lock_t lock;
     wd_heap_t *heap;
     struct wd_medium_segment_s *next;
-    uint32_t dirty;    /* frees since the last decommit sweep */
-    uint32_t dirty_ms; /* when the first of them happened */
+    /* Written under lock; relaxed atomics because upkeep first looks at
+     * them without it. */
+    _Atomic(uint32_t) dirty;    /* frees since the last decommit sweep */
+    _Atomic(uint32_t) dirty_ms; /* when the first of them happened */
 } wd_medium_segment_t;
 
 /* malloc / memalign in the medium tier; NULL + ENOMEM on failure.

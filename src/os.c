@@ -11,13 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Threads that come first at once may all fill the cache; they store the
+ * same value, so relaxed atomics suffice (and tell TSan it is no race). */
 size_t wdi_os_page_size(void) {
     static size_t page;
-    if (page == 0) {
+    size_t cached = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (cached == 0) {
         long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
+        cached = p > 0 ? (size_t)p : 4096;
+        __atomic_store_n(&page, cached, __ATOMIC_RELAXED);
     }
-    return page;
+    return cached;
 }
 
 int wdi_os_map(size_t size, void **out) {

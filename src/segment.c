@@ -53,6 +53,7 @@ void *wdi_segment_alloc(void) {
             return NULL;
         }
         wdi_stat_add(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+        wdi_segmap_acquire(seg, WD_SEGMENT_SIZE);
         /* Cached segments keep their guard: the level never changes. */
         if (wdi_harden2)
             wdi_os_protect((uint8_t *)seg + WD_SEGMENT_SIZE - WD_SEGMENT_GUARD, WD_SEGMENT_GUARD,
@@ -74,7 +75,10 @@ void wdi_segment_free(void *seg) {
         seg = NULL;
     }
     wdi_unlock(&segment_lock);
-    if (seg != NULL && wdi_os_unmap(seg, WD_SEGMENT_SIZE) == 0)
+    if (seg == NULL)
+        return;
+    wdi_segmap_release(seg, WD_SEGMENT_SIZE);
+    if (wdi_os_unmap(seg, WD_SEGMENT_SIZE) == 0)
         wdi_stat_sub(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
 }
 
@@ -86,9 +90,11 @@ size_t wdi_segment_trim(void) {
     memcpy(drop, cache, n * sizeof *drop);
     cached = 0;
     wdi_unlock(&segment_lock);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n; i++) {
+        wdi_segmap_release(drop[i], WD_SEGMENT_SIZE); /* cleared when it was cached */
         if (wdi_os_unmap(drop[i], WD_SEGMENT_SIZE) == 0)
             wdi_stat_sub(WD_STAT_MAPPED, WD_SEGMENT_SIZE);
+    }
     return n * WD_SEGMENT_SIZE;
 }
 

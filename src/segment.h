@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "tsan.h"
 
 #define WD_SEGMENT_SHIFT 22
 #define WD_SEGMENT_SIZE ((size_t)1 << WD_SEGMENT_SHIFT)
@@ -49,6 +50,25 @@ static inline wd_region_t *wdi_region_of(const void *p) {
 /* Registers [start, start + size) as owned by region (start 4 MiB-aligned). */
 void wdi_segmap_set(void *start, size_t size, wd_region_t *region);
 void wdi_segmap_clear(void *start, size_t size);
+
+/* For ThreadSanitizer (tsan.h), on every entry that covers [start, start +
+ * size): release just before the range goes back to the kernel (munmap,
+ * mremap away), after its entries were cleared; acquire right after the
+ * kernel returns a range (mmap, mremap), before its entries are set.  So
+ * the last clear of an entry happens before the next owner's set, as the
+ * kernel makes it.  Nothing outside a TSan build. */
+static inline void wdi_segmap_release(const void *start, size_t size) {
+    uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;
+    uintptr_t last = ((uintptr_t)start + size - 1) >> WD_SEGMENT_SHIFT;
+    for (uintptr_t slot = first; WD_TSAN && slot <= last; slot++)
+        wdi_tsan_release(&wdi_segmap[slot]);
+}
+static inline void wdi_segmap_acquire(const void *start, size_t size) {
+    uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;
+    uintptr_t last = ((uintptr_t)start + size - 1) >> WD_SEGMENT_SHIFT;
+    for (uintptr_t slot = first; WD_TSAN && slot <= last; slot++)
+        wdi_tsan_acquire(&wdi_segmap[slot]);
+}
 
 /* A fresh, zeroed 4 MiB segment registered under its own address, or NULL
  * (errno untouched).  Freed segments are kept in a small cache with their

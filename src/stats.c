@@ -11,6 +11,7 @@
 #include "options.h"
 #include "os.h"
 #include "thread.h"
+#include "tsan.h"
 #include "warden.h"
 
 _Atomic(size_t) wdi_stats[WD_STAT_COUNT];
@@ -30,8 +31,11 @@ typedef struct small_sum_s {
 /* Adds one heap's counters.  Live blocks are counted from the pages, so the
  * fast paths keep no byte counter; blocks freed by other threads count as
  * live until the owner collects them.  (A racy but harmless read of other
- * threads' counters: statistics, not decisions.) */
-static void heap_sum(wd_theap_t *h, void *arg) {
+ * threads' counters: statistics, not decisions.  Making the owners' writes
+ * atomic would put them on every malloc and free for a snapshot, so TSan
+ * is told to leave this reader alone instead.  The walk itself is safe:
+ * small segments are only ever added at a list's head, never freed.) */
+WD_TSAN_UNCHECKED static void heap_sum(wd_theap_t *h, void *arg) {
     small_sum_t *sum = arg;
     sum->allocs += h->small_allocs;
     for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {

@@ -13,11 +13,11 @@
 #                               linked with nothing, for LD_PRELOAD or libc)
 # *_static links libwarden.a, whose malloc ... replace libc's; -rdynamic
 # exports the wd_ names to dlsym.  *_preload links nothing of warden and runs
-# with LD_PRELOAD=libwarden.so.  Neither exists in the sanitizer build, where
+# with LD_PRELOAD=libwarden.so.  Neither exists in the sanitizer builds, where
 # the file that defines the standard names is not compiled.
 enable_language(CXX)
 
-if(NOT WD_SANITIZE)
+if(WD_OVERRIDE)
   # wd_add_drop_in(BASE SOURCE TIMEOUT [ARGS_STATIC ...] [ARGS_PRELOAD ...])
   function(wd_add_drop_in base source timeout_static timeout_preload)
     cmake_parse_arguments(DI "" "STATIC_TARGET;PRELOAD_TARGET" "ARGS_STATIC;ARGS_PRELOAD" ${ARGN})

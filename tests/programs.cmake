@@ -11,9 +11,9 @@
 #                                       libwarden.so (e.g. jemalloc, to check
 #                                       the harness itself)
 #
-# Included at the end of tests/CMakeLists.txt.  Not in the sanitizer build,
-# which has no malloc override.
-if(NOT WD_SANITIZE)
+# Included at the end of tests/CMakeLists.txt.  Not in the sanitizer builds,
+# which have no malloc override.
+if(WD_OVERRIDE)
   set(WD_PROGRAMS_PRELOAD "" CACHE STRING
       "Library the program_* tests preload (empty: libwarden.so of this build)")
   if(WD_PROGRAMS_PRELOAD)

@@ -8,6 +8,7 @@
  *   test_seed()                 seed for random tests: WD_TEST_SEED or the time;
  *                               printed so a failure can be replayed
  *   TEST_SKIP                   exit code that ctest reads as "skipped"
+ *   TEST_TSAN                   1 in the ThreadSanitizer build (make test TSAN=1)
  */
 #ifndef WARDEN_TESTS_TEST_H
 #define WARDEN_TESTS_TEST_H
@@ -23,6 +24,18 @@
 #include <unistd.h>
 
 #define TEST_SKIP 77
+
+/* gcc says so with a macro, clang through __has_feature. */
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifndef TEST_TSAN
+#define TEST_TSAN 0
+#endif
 
 static int test_failures;
 

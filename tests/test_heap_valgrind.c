@@ -13,7 +13,7 @@
  *            size 100 alloc'd" (headers are no-access)
  * Skips (77) when valgrind is not on PATH, when the library was built
  * without the valgrind headers (WD_HAVE_VALGRIND, from CMake), or in an
- * AddressSanitizer build, which valgrind cannot run. */
+ * AddressSanitizer or ThreadSanitizer build, which valgrind cannot run. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -274,6 +274,10 @@ int main(int argc, char **argv) {
     }
 #if defined(__SANITIZE_ADDRESS__)
     printf("skip: an AddressSanitizer build cannot run under valgrind\n");
+    return TEST_SKIP;
+#endif
+#if TEST_TSAN
+    printf("skip: a ThreadSanitizer build cannot run under valgrind\n");
     return TEST_SKIP;
 #endif
     if (!WD_HAVE_VALGRIND) {

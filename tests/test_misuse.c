@@ -1,6 +1,6 @@
 /* test_misuse.c -- the global allocator's always-on checks, each misuse in a
  * forked child that must abort with the exact `warden:` line.  Uses the wd_
- * names, so it runs in the sanitizer build too (where the standard names
+ * names, so it runs in the sanitizer builds too (where the standard names
  * stay the sanitizer's).  Small, medium and large blocks; local and
  * cross-thread frees; foreign and interior pointers. */
 #include <pthread.h>
