@@ -148,8 +148,10 @@ static int piece_move(wd_large_t *c, size_t part, uint8_t *dest) {
     uint8_t *slots = part == c->map_size ? (uint8_t *)c
                                          : (uint8_t *)wd_align_up((uintptr_t)from, WD_SEGMENT_SIZE);
     uint8_t *end = (uint8_t *)c + c->map_size;
-    if (slots < end)
+    if (slots < end) {
         wdi_segmap_clear(slots, (size_t)(end - slots));
+        wdi_segmap_release(slots, (size_t)(end - slots));
+    }
     void *at;
     if (wdi_os_remap(from, part, part, dest, &at) != 0) {
         if (slots < end)
