@@ -3,7 +3,8 @@
 #   make test       build, then run every test with ctest
 #   make demo       build, then run a real program on warden, then the heap walkthrough
 #   make bench      build, then run the benchmark suite against glibc, jemalloc,
-#                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min)
+#                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min;
+#                   BENCH_ARGS='--extra NAME=/path/to/lib.so' adds any allocator)
 #   make bench-heap the classic heap's O(1) benchmark
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
 #   TSAN=1          the same in build-tsan/, with ThreadSanitizer (any report
