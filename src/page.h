@@ -104,8 +104,13 @@ void wdi_page_init_classes(void);
 extern wd_page_t wdi_page_empty;
 static inline unsigned wdi_small_class(size_t n) { return wdi_class_of16[(n + 15) >> 4]; }
 
+/* Segments are aligned to their size, so p's page index is a field of p's
+ * bits, and with 256-byte descriptors the descriptor's offset is that field
+ * shifted into place: one shift and one mask (the compiler's indexing kept
+ * two pointers alive). */
 static inline wd_page_t *wdi_page_of(wd_small_segment_t *seg, const void *p) {
-    return &seg->pages[((uintptr_t)p - (uintptr_t)seg) >> WD_PAGE_SHIFT];
+    uintptr_t at = ((uintptr_t)p >> (WD_PAGE_SHIFT - 8)) & ((WD_PAGES_PER_SEGMENT - 1) << 8);
+    return (wd_page_t *)((uintptr_t)seg->pages + at);
 }
 
 static inline wd_block_t *wdi_block_decode(const wd_page_t *pg, const wd_block_t *b) {

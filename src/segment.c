@@ -12,6 +12,7 @@
 #include "stats.h"
 
 wd_region_t **wdi_segmap;
+uintptr_t wdi_segmap_slots;
 
 /* Freed segments waiting for reuse, pages already returned to the OS. */
 #define SEGMENT_CACHE 8
@@ -24,8 +25,10 @@ int wdi_segmap_init(void) {
         return 0;
     void *map;
     int err = wdi_os_reserve(WD_SEGMAP_ENTRIES * sizeof(wd_region_t *), &map);
-    if (err == 0)
+    if (err == 0) {
         wdi_segmap = map;
+        wdi_segmap_slots = WD_SEGMAP_ENTRIES;
+    }
     return err;
 }
 

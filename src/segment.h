@@ -35,6 +35,9 @@ typedef struct wd_region_s {
 } wd_region_t;
 
 extern wd_region_t **wdi_segmap;
+/* Entries of wdi_segmap: 0 until it is reserved, so one compare covers both
+ * an address beyond the map and a lookup before initialisation. */
+extern uintptr_t wdi_segmap_slots;
 
 /* Reserves the map; 0 or an errno value.  Idempotent; called by init. */
 int wdi_segmap_init(void);
@@ -42,7 +45,7 @@ int wdi_segmap_init(void);
 /* The region that contains p, or NULL when p is not in warden's memory. */
 static inline wd_region_t *wdi_region_of(const void *p) {
     uintptr_t slot = (uintptr_t)p >> WD_SEGMENT_SHIFT;
-    if (wd_unlikely(slot >= WD_SEGMAP_ENTRIES || wdi_segmap == NULL))
+    if (wd_unlikely(slot >= wdi_segmap_slots))
         return NULL;
     return wdi_segmap[slot];
 }
