@@ -79,6 +79,7 @@ typedef struct wd_stats {
                                                          harden=2: quarantined ones too) */
     size_t threads;         /* thread heaps created */
     size_t quarantined_bytes; /* harden=2: freed blocks held back (not in live_bytes) */
+    size_t quarantined_large_bytes; /* of them, in large blocks (their own bound) */
 } wd_stats_t;
 
 WD_API void wd_stats_get(wd_stats_t *out);

@@ -88,10 +88,11 @@ WD_NORETURN WD_COLD static void diagnose(const void *p, const char *fn) {
 
 /* The prefix of p, a live block handed out at level 2, or an abort that
  * says what p is; the tail canary is checked too. */
-static prefix_t *block_live(const void *p, const char *fn) {
+static prefix_t *block_live(const void *p, int *large, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
     if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p)))
         wdi_fatal("invalid pointer", p, fn);
+    *large = r->kind == WD_KIND_LARGE;
     prefix_t *pre = prefix_of(p);
     uint64_t word = pre->word;
     if (wd_unlikely(pre->tag != tag_of(p, word) || (word & FREED) != 0)) {
@@ -106,6 +107,7 @@ static prefix_t *block_live(const void *p, const char *fn) {
     return pre;
 }
 
+
 /* Writes the prefix and the tail canary of a block of n bytes. */
 static void block_seal(void *p, size_t n, size_t front) {
     prefix_t *pre = prefix_of(p);
@@ -117,17 +119,16 @@ static void block_seal(void *p, size_t n, size_t front) {
 /* --- the quarantine -------------------------------------------------------- */
 
 #define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
-#define QUARANTINE_LARGE 32   /* large blocks held: each costs a few mappings */
-#define QUARANTINE_LARGE_BYTES ((size_t)64 << 20) /* and their resident bytes */
 
 typedef struct wd_quarantine_s {
+    wd_theap_t *owner;      /* its thread's heap: the held bytes go there */
     size_t budget;          /* quarantine_kb in bytes */
     size_t bytes;           /* filled bytes held */
     size_t head, count;     /* a ring: oldest at head */
     size_t large, large_bytes; /* large blocks held, their usable bytes */
     struct {
         void *p;
-        size_t raw; /* the raw block's usable size, for the statistics */
+        size_t raw; /* the raw block's usable size (for the statistics) | 1 if large */
     } slot[QUARANTINE_SLOTS];
 } wd_quarantine_t;
 
@@ -145,12 +146,12 @@ static wd_quarantine_t *quarantine_mine(void) {
         if (wdi_os_map(wd_align_up(sizeof(wd_quarantine_t), wdi_os_page_size()), &mem) != 0)
             return NULL;
         h->quarantine = mem;
+        h->quarantine->owner = h;
         h->quarantine->budget = (size_t)wdi_options.quarantine_kb << 10;
     }
     return h->quarantine;
 }
 
-static int is_large(const void *p) { return wdi_region_of(p)->kind == WD_KIND_LARGE; }
 
 /* Aborts unless every byte of [p, p + n) still holds the pattern: an OR
  * of differences and one test at the end (8 % faster on bench/suite/aligned
@@ -187,27 +188,29 @@ static void pattern_check(const void *p, size_t n, const char *fn) {
 
 /* Checks a block leaving the quarantine (or still in it, at exit): its
  * prefix must still say freed, and its bytes the pattern. */
-static prefix_t *quarantined_check(const void *p, const char *fn) {
+static prefix_t *quarantined_check(const void *p, int large, const char *fn) {
     prefix_t *pre = prefix_of(p);
     if (wd_unlikely((pre->word & FREED) == 0 || pre->tag != tag_of(p, pre->word)))
         wdi_fatal("write after free", p, fn);
-    if (!is_large(p)) /* a large block's pages are protected instead */
+    if (!large) /* a large block's pages are protected instead */
         pattern_check(p, word_size(pre->word), fn);
     return pre;
 }
 
 static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
     void *p = q->slot[q->head].p;
-    size_t raw = q->slot[q->head].raw;
+    size_t raw = q->slot[q->head].raw & ~(size_t)1;
+    int large = (int)(q->slot[q->head].raw & 1);
     q->head = ring_at(q->head + 1);
     q->count--;
-    wdi_stat_sub(WD_STAT_QUARANTINED, raw);
-    prefix_t *pre = quarantined_check(p, fn);
-    if (is_large(p)) {
+    prefix_t *pre = quarantined_check(p, large, fn);
+    if (large) {
         q->large--;
         q->large_bytes -= raw;
+        q->owner->held_large -= raw;
     } else {
         q->bytes -= word_size(pre->word);
+        q->owner->held_small -= raw;
     }
     wdi_raw_free((uint8_t *)p - word_front(pre->word), fn);
 }
@@ -216,24 +219,26 @@ static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large
     size_t raw = wdi_raw_usable_known((uint8_t *)p - word_front(prefix_of(p)->word), fn);
     while (q->count > 0 &&
            (q->count == QUARANTINE_SLOTS || q->bytes + bytes > q->budget ||
-            (large && (q->large == QUARANTINE_LARGE ||
-                       q->large_bytes + raw > QUARANTINE_LARGE_BYTES))))
+            (large && (q->large == WDI_QUARANTINE_LARGE ||
+                       q->large_bytes + raw > WDI_QUARANTINE_LARGE_BYTES))))
         quarantine_evict(q, fn);
     size_t at = ring_at(q->head + q->count);
     q->slot[at].p = p;
-    q->slot[at].raw = raw;
-    wdi_stat_add(WD_STAT_QUARANTINED, raw);
+    q->slot[at].raw = raw | (size_t)(large != 0); /* raw sizes are even */
     q->count++;
     q->bytes += bytes;
     if (large) {
         q->large++;
         q->large_bytes += raw;
+        q->owner->held_large += raw;
+    } else {
+        q->owner->held_small += raw;
     }
 }
 
 /* A large block waits with its pages inaccessible: a later access faults.
  * The page that holds its prefix stays readable.  (Its pages stay
- * resident, at most QUARANTINE_LARGE_BYTES a thread, so that the mapping
+ * resident, at most WDI_QUARANTINE_LARGE_BYTES a thread, so that the mapping
  * is reused from the cache without faulting every page in again.) */
 static void large_park(void *p) {
     wd_large_t *l = (wd_large_t *)wdi_region_of(p);
@@ -245,12 +250,12 @@ static void large_park(void *p) {
 
 /* A block that passed its checks goes: into the quarantine, filled, when it
  * is small enough; else back to its tier at once. */
-static void block_retire(void *p, prefix_t *pre, const char *fn) {
+static void block_retire(void *p, prefix_t *pre, int large, const char *fn) {
     size_t n = word_size(pre->word);
     pre->word |= FREED;
     pre->tag = tag_of(p, pre->word);
     wd_quarantine_t *q = quarantine_mine();
-    if (q != NULL && is_large(p)) {
+    if (q != NULL && large) {
         large_park(p);
         quarantine_push(q, p, 0, 1, fn);
     } else if (q != NULL && n <= q->budget / 8) {
@@ -275,8 +280,10 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
     wd_quarantine_t *q = h->quarantine;
     if (q == NULL || (!h->abandoned && h != wdi_tl_home))
         return; /* a live thread's quarantine is its own to read */
-    for (size_t i = 0; i < q->count; i++)
-        quarantined_check(q->slot[ring_at(q->head + i)].p, "exit");
+    for (size_t i = 0; i < q->count; i++) {
+        size_t at = ring_at(q->head + i);
+        quarantined_check(q->slot[at].p, (int)(q->slot[at].raw & 1), "exit");
+    }
 }
 
 void wdi_hard_at_exit(void) { wdi_heaps_foreach(quarantine_verify, NULL); }
@@ -298,27 +305,32 @@ void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
 }
 
 void wdi_hard_free(void *p, const char *fn) {
-    block_retire(p, block_live(p, fn), fn);
+    int large;
+    prefix_t *pre = block_live(p, &large, fn);
+    block_retire(p, pre, large, fn);
 }
 
 size_t wdi_hard_usable(const void *p, const char *fn) {
-    return word_size(block_live(p, fn)->word);
+    int large;
+    return word_size(block_live(p, &large, fn)->word);
 }
 
 void wdi_hard_free_sized(void *p, size_t alignment, size_t size, const char *fn) {
-    prefix_t *pre = block_live(p, fn);
+    int large;
+    prefix_t *pre = block_live(p, &large, fn);
     if (alignment != 0 && (alignment > PREFIX ? alignment : PREFIX) != word_front(pre->word))
         wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
     if (size != word_size(pre->word))
         wdi_fatal(alignment ? "free_aligned_sized with a wrong size" : "free_sized with a wrong size",
                   p, fn);
-    block_retire(p, pre, fn);
+    block_retire(p, pre, large, fn);
 }
 
 /* In place while the new size fits the raw block and uses at least half of
  * it; else moved, so that a stale pointer to the old block is caught. */
 void *wdi_hard_realloc(void *p, size_t size) {
-    prefix_t *pre = block_live(p, "realloc");
+    int large;
+    prefix_t *pre = block_live(p, &large, "realloc");
     size_t n = word_size(pre->word), front = word_front(pre->word);
     if (wd_unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
@@ -333,6 +345,6 @@ void *wdi_hard_realloc(void *p, size_t size) {
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, n < size ? n : size);
-    block_retire(p, pre, "realloc");
+    block_retire(p, pre, large, "realloc");
     return q;
 }

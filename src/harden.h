@@ -28,6 +28,11 @@
 
 struct wd_theap_s;
 
+/* Large blocks a thread's quarantine holds at most: each costs a few
+ * mappings, and their resident bytes. */
+#define WDI_QUARANTINE_LARGE 32
+#define WDI_QUARANTINE_LARGE_BYTES ((size_t)64 << 20)
+
 /* 1 when harden=2 is in force (set once by the process initialisation). */
 extern int wdi_harden2;
 

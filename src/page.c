@@ -384,8 +384,12 @@ static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
     return NULL;
 }
 
+/* The upkeep (returning idle memory) runs from here, every 16th call: the
+ * fast path keeps no clock, and a page comes here each time its free list
+ * runs dry, so even a program that allocates little after a big free
+ * reaches it soon. */
 void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
-    if (wd_unlikely(++h->slow_count % 64 == 0))
+    if (wd_unlikely(++h->slow_count % 16 == 0))
         wdi_maintain(h);
     if (atomic_load_explicit(&h->xpages, memory_order_relaxed) != NULL)
         page_drain_notices(h);

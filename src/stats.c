@@ -26,6 +26,7 @@ void wdi_stats_note_live(size_t live) {
 
 typedef struct small_sum_s {
     size_t allocs, blocks, bytes;
+    size_t held_small, held_large; /* harden=2's quarantines */
 } small_sum_t;
 
 /* Adds one heap's counters.  Live blocks are counted from the pages, so the
@@ -38,6 +39,8 @@ typedef struct small_sum_s {
 WD_TSAN_UNCHECKED static void heap_sum(wd_theap_t *h, void *arg) {
     small_sum_t *sum = arg;
     sum->allocs += h->small_allocs;
+    sum->held_small += h->held_small;
+    sum->held_large += h->held_large;
     for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
         for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
             const wd_page_t *pg = &seg->pages[i];
@@ -52,13 +55,14 @@ WD_TSAN_UNCHECKED static void heap_sum(wd_theap_t *h, void *arg) {
 /* Everything but the resident size (a file read), which upkeep's sampling
  * does not need. */
 static void stats_collect(wd_stats_t *out) {
-    small_sum_t sum = {0, 0, 0};
+    small_sum_t sum = {0, 0, 0, 0, 0};
     wdi_heaps_foreach(heap_sum, &sum);
     size_t medium = wdi_medium_live_bytes();
-    size_t held = wdi_stat_get(WD_STAT_QUARANTINED);
+    size_t held = sum.held_small + sum.held_large;
     out->live_bytes = sum.bytes + medium + wdi_stat_get(WD_STAT_LARGE_BYTES);
     out->live_bytes = out->live_bytes > held ? out->live_bytes - held : 0;
     out->quarantined_bytes = held;
+    out->quarantined_large_bytes = sum.held_large;
     wdi_stats_note_live(out->live_bytes);
     out->peak_live_bytes = wdi_stat_get(WD_STAT_PEAK_LIVE);
     out->mapped_bytes = wdi_stat_get(WD_STAT_MAPPED);
@@ -96,8 +100,12 @@ static void stats_write(int fd) {
     wdi_print_line(fd, "warden: stats thread heaps %zu, memory returned with MADV_DONTNEED after %zu ms",
                st.threads, (size_t)wdi_options.decommit_ms);
     if (wdi_harden2)
-        wdi_print_line(fd, "warden: stats harden=2, quarantined %zu bytes (of at most %zu KiB a thread)",
-                       st.quarantined_bytes, (size_t)wdi_options.quarantine_kb);
+        wdi_print_line(fd, "warden: stats harden=2, quarantined %zu bytes in small and medium blocks "
+                       "(about %zu KiB a thread at most) and %zu bytes in large blocks (%zu blocks "
+                       "and %zu MiB a thread at most)",
+                       st.quarantined_bytes - st.quarantined_large_bytes,
+                       (size_t)wdi_options.quarantine_kb, st.quarantined_large_bytes,
+                       (size_t)WDI_QUARANTINE_LARGE, WDI_QUARANTINE_LARGE_BYTES >> 20);
 }
 
 void wd_stats_print(FILE *out) {

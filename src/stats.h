@@ -20,7 +20,6 @@ typedef enum {
     WD_STAT_MEDIUM_BYTES,
     WD_STAT_THREADS,
     WD_STAT_PEAK_LIVE,
-    WD_STAT_QUARANTINED, /* harden=2: bytes of freed blocks held back, their raw size */
     WD_STAT_COUNT
 } wd_stat_t;
 

@@ -32,6 +32,10 @@ typedef struct wd_theap_s {
     uint64_t secret;
     uint64_t rng;                      /* harden=2: random order in fresh pages */
     struct wd_quarantine_s *quarantine; /* harden=2: freed blocks held back */
+    /* harden=2: raw bytes the quarantine holds, small and medium blocks and
+     * large ones; written by the owner alone (no shared counter on every
+     * free), summed by the statistics. */
+    size_t held_small, held_large;
     uint32_t slow_count;               /* slow-path calls, to pace maintenance */
     uint32_t abandoned;
 } wd_theap_t;

@@ -239,6 +239,15 @@ static void t_reuse(int quarantine) {
     wd_stats_t st;
     wd_stats_get(&st);
     CHECK(quarantine ? st.quarantined_bytes > 0 : st.quarantined_bytes == 0);
+    /* A large block waits under its own bound, and is counted apart. */
+    size_t large_before = st.quarantined_large_bytes;
+    wd_free(must(3 << 20));
+    wd_stats_get(&st);
+    if (quarantine)
+        CHECK(st.quarantined_large_bytes >= large_before + (3 << 20));
+    else
+        CHECK(st.quarantined_large_bytes == 0);
+    CHECK(st.quarantined_large_bytes <= st.quarantined_bytes);
 }
 
 /* A fresh page's blocks are handed out in a shuffled order: of 60 blocks

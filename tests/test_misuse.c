@@ -4,6 +4,8 @@
  * stay the sanitizer's).  Small, medium and large blocks; local and
  * cross-thread frees; foreign and interior pointers. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "test.h"
@@ -68,6 +70,32 @@ CASE(small_double_free_other_thread, {
     pthread_t t;
     pthread_create(&t, NULL, thread_free, p);
     pthread_join(t, NULL);
+})
+
+/* Another thread, still running, freed p (a remote free, on the page's
+ * list for other threads' frees): the owner's second free must still be a
+ * double free.  Guards any deferral of remote frees (a batching of them was
+ * tried) against hiding the block from the owner's search. */
+static atomic_int remote_freed;
+static void *thread_free_and_stay(void *p) {
+    wd_free(wd_malloc(16)); /* a heap of its own, so its frees are batched */
+    wd_free(p);
+    atomic_store(&remote_freed, 1);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+CASE(small_double_free_remote_live, {
+    void *p = wd_malloc(64);
+    wd_malloc(64); /* keeps the page in use */
+    pthread_t t;
+    pthread_create(&t, NULL, thread_free_and_stay, p);
+    while (!atomic_load(&remote_freed))
+        sched_yield();
+    expect_at("double free", p, "free");
+    announce();
+    wd_free(p);
 })
 
 CASE(small_interior_16, {
@@ -207,6 +235,7 @@ int main(void) {
     RUN(small_double_free_after_others);
     RUN(small_double_free_unwritten);
     RUN(small_double_free_other_thread);
+    RUN(small_double_free_remote_live);
     RUN(small_interior_16);
     RUN(small_interior_odd_class);
     RUN(small_interior_other_thread);
