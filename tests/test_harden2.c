@@ -118,6 +118,31 @@ static void uaf_caught_on_leaving(void) {
         wd_free(must(64));
 }
 
+/* The pattern check reads 16-byte vectors, then one ending exactly at the
+ * block's end, or two 8-byte words, or bytes: a write at either end of a
+ * block of any of these sizes must be seen. */
+static size_t uaf_size, uaf_at;
+static void uaf_at_edge(void) {
+    char *p = must(uaf_size);
+    wd_free(p);
+    p[uaf_at] = 1;
+    expect_at("write after free", p, "free");
+    for (int i = 0; i < 10000; i++)
+        wd_free(must(uaf_size));
+}
+
+static void uaf_edges(void) {
+    static const size_t sizes[] = {1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 100, 127, 200};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int last = 0; last <= 1; last++) {
+            uaf_size = sizes[i];
+            uaf_at = last ? sizes[i] - 1 : 0;
+            char name[64];
+            snprintf(name, sizeof name, "uaf_at_edge(%zu bytes, byte %zu)", uaf_size, uaf_at);
+            test_failures += test_expect_announced(uaf_at_edge, name);
+        }
+}
+
 static void uaf_caught_at_exit(void) {
     char *p = must(300);
     wd_free(p);
@@ -287,6 +312,7 @@ int main(int argc, char **argv) {
     if (quarantine) {
         RUN(double_free_quarantined);
         RUN(uaf_caught_on_leaving);
+        uaf_edges();
         RUN(uaf_caught_at_exit);
         RUN(uaf_caught_at_thread_exit);
         RUN(uaf_large_faults);
