@@ -1,6 +1,6 @@
 /* api.c -- the malloc family with C, POSIX and glibc semantics.
  *
- * Owns: choosing the tier (small <= 32 KiB in thread-heap pages, medium
+ * Owns: choosing the tier (small <= 64 KiB in thread-heap pages, medium
  * <= 1 MiB in shared classic-heap segments, large in their own mapping),
  * errno, size limits, alignment rules, and the fast paths of malloc and
  * free.  Calls: thread.h / page.h (small), medium.h, large.h, segment.h

@@ -21,8 +21,8 @@
 #define WD_PAGE_SHIFT 16
 #define WD_PAGE_SIZE ((size_t)1 << WD_PAGE_SHIFT)
 #define WD_PAGES_PER_SEGMENT (WD_SEGMENT_SIZE / WD_PAGE_SIZE)
-#define WD_SMALL_MAX ((size_t)32768)
-#define WD_CLASSES 61 /* class 0 is unused; 1..60: 16 B .. 32 KiB (page.c) */
+#define WD_SMALL_MAX ((size_t)65536)
+#define WD_CLASSES 69 /* class 0 is unused; 1..68: 16 B .. 64 KiB (page.c) */
 
 struct wd_theap_s;
 
@@ -92,8 +92,8 @@ extern uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
 
 /* wdi_class_aligned[c][k]: the first class from c on whose size is a
  * multiple of 32 << k (so all its blocks are aligned to it: pages are
- * 64 KiB-aligned), or WD_CLASSES; k from 0 (32 bytes) to 10 (32 KiB). */
-#define WD_ALIGNED_SHIFTS 11
+ * 64 KiB-aligned), or WD_CLASSES; k from 0 (32 bytes) to 11 (64 KiB). */
+#define WD_ALIGNED_SHIFTS 12
 extern uint8_t wdi_class_aligned[WD_CLASSES][WD_ALIGNED_SHIFTS];
 
 /* Fills the class tables; called once by the process initialisation. */

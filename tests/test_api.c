@@ -961,11 +961,11 @@ static void t_wd_stats(void) {
     p_stats_get(&s2);
     CHECK(s2.live_bytes + MiB <= s1.live_bytes);
 
-    /* tiers: 32 B small, 48 KiB medium, 8 MiB large */
+    /* tiers: 32 B small, 100 KiB medium, 8 MiB large */
     struct {
         size_t size;
         int count;
-    } tiers[3] = {{32, 200}, {48 * KiB, 40}, {8 * MiB, 3}};
+    } tiers[3] = {{32, 200}, {100 * KiB, 40}, {8 * MiB, 3}};
     for (int t = 0; t < 3; t++) {
         p_stats_get(&s1);
         for (int i = 0; i < tiers[t].count; i++) {

@@ -129,8 +129,8 @@ CASE(small_misaligned, {
 })
 
 CASE(medium_double_free, {
-    void *p = wd_malloc(40000);
-    wd_malloc(40000);
+    void *p = wd_malloc(100000);
+    wd_malloc(100000);
     wd_free(p);
     expect_at("double free", p, "free");
     announce();
@@ -138,7 +138,7 @@ CASE(medium_double_free, {
 })
 
 CASE(medium_interior, {
-    char *p = wd_malloc(40000);
+    char *p = wd_malloc(100000);
     expect_at("invalid pointer", p + 4096, "free");
     announce();
     wd_free(p + 4096);

@@ -72,9 +72,9 @@ void free_aligned_sized(void *p, size_t alignment, size_t size) __attribute__((w
 #define KiB ((size_t)1024)
 #define MiB (KiB * KiB)
 #define SMALL 40             /* a 48-byte class block */
-#define MEDIUM ((size_t)40000)
+#define MEDIUM ((size_t)100000)
 #define LARGE (8 * MiB)
-#define MEDIUM_SAME_LIST ((size_t)37000) /* served from MEDIUM's free list first (see medium_uaf) */
+#define MEDIUM_SAME_LIST ((size_t)96000) /* served from MEDIUM's free list first (see medium_uaf) */
 #define SEGMENT (4 * MiB)    /* warden's segment size and alignment */
 #define OFF_LAST LONG_MIN    /* offset: the last 16-aligned byte of the block */
 #define OFF_END (LONG_MIN + 1) /* offset: the block's usable size (first byte past it) */
@@ -880,7 +880,7 @@ static const mcase_t cases[] = {
     {"small_realloc_freed_in_place", realloc_freed, 32, 24, 0, "use after free"},
     {"small_realloc_zero_freed", realloc_zero_freed, 32, NO, 0, "use after free"},
     {"small_usable_size_freed", usable_size_freed, 32, NO, 0, "use after free"},
-    {"medium_realloc_freed", realloc_freed, MEDIUM, 80000, 0, "use after free"},
+    {"medium_realloc_freed", realloc_freed, MEDIUM, 200000, 0, "use after free"},
     {"medium_usable_size_freed", usable_size_freed, MEDIUM, NO, 0, "use after free"},
     {"medium_realloc_interior", realloc_interior, MEDIUM, 4096, 0, "invalid pointer"},
     {"large_realloc_freed", realloc_freed, LARGE, 16 << 20, 0, "use after free"},
@@ -893,7 +893,7 @@ static const mcase_t cases[] = {
     {"medium_free_sized_too_big", free_sized_wrong, MEDIUM, NO, SIZED, "free_sized with a wrong size"},
     {"large_free_sized_too_big", free_sized_wrong, LARGE, 16 << 20, SIZED, "free_sized with a wrong size"},
     {"medium_free_sized_too_small", free_sized_wrong, MEDIUM, 100, SIZED,
-     "free_sized with a size below the block's (40000-byte block, size 100)"},
+     "free_sized with a size below the block's (100000-byte block, size 100)"},
     {"medium_free_sized_just_below", free_sized_wrong, MEDIUM, MEDIUM - 32, SIZED,
      "free_sized with a size 32 bytes below the request of a medium block"},
     {"small_free_sized_too_small", free_sized_wrong, 100, 8, SIZED,
@@ -943,7 +943,7 @@ static const mcase_t cases[] = {
     {"cxx_sized_delete_wrong_size", cxx_sized_delete_wrong_size, NO, NO, CXX, "free_sized with a wrong size"},
     {"cxx_delete_base_no_virtual_dtor", cxx_delete_base_no_virtual_dtor, NO, NO, CXX,
      "C++ sized delete through a base without virtual destructor (size 16 for a 4000-byte object)"},
-    {"cxx_array_delete_wrong_size", cxx_array_delete_wrong_size, MEDIUM, 80000, CXX,
+    {"cxx_array_delete_wrong_size", cxx_array_delete_wrong_size, MEDIUM, 200000, CXX,
      "free_sized with a wrong size"},
     {"cxx_double_delete", cxx_double_delete, NO, NO, CXX, "double free"},
     {"cxx_delete_interior", cxx_delete_interior, 200, 16, CXX, "invalid pointer"},
