@@ -6,6 +6,8 @@
 #                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min;
 #                   BENCH_ARGS='--extra NAME=/path/to/lib.so' adds any allocator)
 #   make bench-heap the classic heap's O(1) benchmark
+#   make stress     the threaded stress programs under load for 4 minutes
+#                   (STRESS_SECONDS=N to change it)
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
 #   TSAN=1          the same in build-tsan/, with ThreadSanitizer (any report
 #                   fails its test)
@@ -20,7 +22,7 @@ else
 BUILD   ?= build
 endif
 
-.PHONY: all build test demo bench bench-heap clean
+.PHONY: all build test demo bench bench-heap stress clean
 all: build
 
 $(BUILD)/CMakeCache.txt:
@@ -40,6 +42,12 @@ bench: build
 
 bench-heap: build
 	./$(BUILD)/bench/heap_o1
+
+# Opt-in: the threaded stress programs side by side, oversubscribed, for
+# STRESS_SECONDS (default 240).
+STRESS_SECONDS ?= 240
+stress: build
+	sh tests/stress_load.sh $(BUILD) $(STRESS_SECONDS)
 
 clean:
 	rm -rf build build-asan build-tsan
