@@ -91,8 +91,11 @@ WD_NOINLINE static void *alloc_slow(size_t size) {
 }
 
 /* The class's page has no free block: the page layer finds or carves
- * one, without alloc_slow's detour (a quarter of python's mallocs). */
-WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
+ * one, without alloc_slow's detour (a quarter of python's mallocs).  The
+ * thread may have no heap at all (wdi_heap_none): then the detour. */
+WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size) {
+    if (wd_unlikely(h == &wdi_heap_none))
+        return alloc_slow(size);
     void *p = small_alloc(h, cls);
     if (p == NULL)
         errno = ENOMEM;
@@ -100,10 +103,10 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
 }
 
 /* With harden=2 the thread's heap is not published in wdi_tl_heap, so
- * this fast path never runs and alloc_slow wraps every block. */
+ * this fast path never finds a block and alloc_slow wraps every block. */
 void *wd_malloc(size_t size) {
     wd_theap_t *h = wdi_tl_heap;
-    if (wd_likely(h != NULL && size <= WD_SMALL_MAX)) {
+    if (wd_likely(size <= WD_SMALL_MAX)) {
         unsigned cls = wdi_small_class(size);
         wd_page_t *pg = h->current[cls];
         wd_block_t *b = pg->free;
@@ -114,7 +117,7 @@ void *wd_malloc(size_t size) {
             h->small_allocs++;
             return wdi_page_pop(pg, b);
         }
-        return small_refill(h, cls); /* the page is empty: refill it */
+        return small_refill(h, cls, size); /* the page is empty: refill it */
     }
     return alloc_slow(size);
 }
@@ -193,7 +196,7 @@ void wd_free(void *p) {
             wdi_page_free_local(h, pg, p, "free");
             return;
         }
-        /* Not the owner, or harden=2 (wdi_tl_heap is NULL then). */
+        /* Not the owner, or harden=2 (wdi_tl_heap is wdi_heap_none then). */
         if (wd_unlikely(wdi_harden2))
             wdi_hard_free(p, "free");
         else
@@ -230,10 +233,10 @@ size_t wdi_raw_usable_known(const void *p, const char *fn) {
 /* A live small block's size, checked as free's fast path checks (block
  * start, not already free) from the page's read-mostly line: redis asks
  * for it around every malloc and free.  Not with harden=2 (wdi_tl_heap is
- * NULL then): its blocks are not the tier's. */
+ * wdi_heap_none then): its blocks are not the tier's. */
 size_t wd_malloc_usable_size(const void *p) {
     wd_region_t *r = wdi_region_of(p);
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && wdi_tl_heap != NULL &&
+    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && wdi_tl_heap != &wdi_heap_none &&
                   ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         if (wd_likely(pg->heap != WD_PAGE_UNUSED &&

@@ -18,7 +18,8 @@
 #include "stats.h"
 
 __thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")));
-__thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
+__thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec"))) = &wdi_heap_none;
+wd_theap_t wdi_heap_none = {.current = {[0 ... WD_CLASSES - 1] = &wdi_page_empty}};
 /* Set once the thread's heap was given up in the key destructor: later
  * allocations of that thread (glibc still frees and mallocs during thread
  * exit) go to the shared medium tier instead of making a new heap. */
@@ -73,7 +74,8 @@ static wd_theap_t *heap_carve(void) {
 static void heap_on_thread_exit(void *arg) {
     wd_theap_t *h = arg;
     wdi_hard_heap_exit(h); /* its frees still go to h's own pages */
-    wdi_tl_heap = wdi_tl_home = NULL;
+    wdi_tl_heap = &wdi_heap_none;
+    wdi_tl_home = NULL;
     tl_exiting = 1;
     wdi_page_collect_all(h, 1);
     wdi_lock(&heaps_lock);

@@ -45,9 +45,15 @@ typedef struct wd_theap_s {
  * no allocation on first access (a dynamic TLS model could call malloc). */
 extern __thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")));
 
-/* The heap the fast paths of malloc and free use: wdi_tl_home, except with
- * harden=2, where it stays NULL so every call takes the slow path. */
+/* The heap the fast paths of malloc and free use: wdi_tl_home, or
+ * &wdi_heap_none when the thread has no heap yet (or no more) and always
+ * with harden=2, so that every call takes the slow path. */
 extern __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
+
+/* A heap that owns nothing: every class's page is wdi_page_empty, so
+ * malloc's fast path finds no block and free's owner test never matches,
+ * and neither path needs a NULL test. */
+extern wd_theap_t wdi_heap_none;
 
 /* The calling thread's heap, creating or adopting one; NULL when the
  * thread is exiting (its allocations then go to the shared medium tier). */
