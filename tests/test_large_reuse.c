@@ -4,10 +4,11 @@
  * frame, a vector of vectors) should not fault every page in again: the
  * new block takes the freed block's resident pages, moved by the kernel's
  * page tables, and only the difference is fresh.  Checked here: how much
- * of such a block is resident before it is touched (mincore), the contents (calloc reads zeros even
- * over moved pages, malloc blocks keep what is written), a mapping that
- * lends only its tail and serves a request later with the rest, and the
- * usual checks on the moved blocks (double free still caught).
+ * of such a block is resident before it is touched (mincore), the
+ * contents (calloc reads zeros even over moved pages, malloc blocks keep
+ * what is written), a mapping that lends only its tail and serves a
+ * request later with the rest, and the usual checks on the moved blocks
+ * (double free still caught).
  *
  * Uses the wd_ names, so it runs in the sanitizer builds too. */
 #include <sys/mman.h>
