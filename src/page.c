@@ -45,7 +45,7 @@ void wdi_page_init_classes(void) {
     for (unsigned i = 0; i <= WD_SMALL_MAX / 16; i++) {
         while (wdi_class_size[c] < i * 16)
             c++;
-        wdi_class_of16[i] = (uint8_t)c;
+        __atomic_store_n(&wdi_class_of16[i], (uint8_t)c, __ATOMIC_RELAXED); /* page.h says why */
     }
     for (unsigned k = 0; k < WD_ALIGNED_SHIFTS; k++) {
         unsigned next = WD_CLASSES; /* filled from the top down */

@@ -102,7 +102,14 @@ void wdi_page_init_classes(void);
 /* The page every empty slot of a heap points to: it never has a free
  * block, so the fast path needs no NULL check. */
 extern wd_page_t wdi_page_empty;
-static inline unsigned wdi_small_class(size_t n) { return wdi_class_of16[(n + 15) >> 4]; }
+/* Relaxed atomic: malloc's fast path reads the table even in a thread that
+ * has no heap yet (wdi_heap_none), possibly while the first thread fills
+ * it; any value it reads is a valid class, and the empty heap's pages send
+ * that malloc to the slow path, which waits for the initialisation.  A
+ * plain byte load all the same. */
+static inline unsigned wdi_small_class(size_t n) {
+    return __atomic_load_n(&wdi_class_of16[(n + 15) >> 4], __ATOMIC_RELAXED);
+}
 
 /* Segments are aligned to their size, so p's page index is a field of p's
  * bits, and with 256-byte descriptors the descriptor's offset is that field
