@@ -60,17 +60,18 @@ void wdi_segmap_clear(void *start, size_t size);
  * kernel returns a range (mmap, mremap), before its entries are set.  So
  * the last clear of an entry happens before the next owner's set, as the
  * kernel makes it.  Nothing outside a TSan build. */
-static inline void wdi_segmap_release(const void *start, size_t size) {
+static inline void wdi_segmap_tsan_each(const void *start, size_t size,
+                                        void (*sync)(const void *addr)) {
     uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;
     uintptr_t last = ((uintptr_t)start + size - 1) >> WD_SEGMENT_SHIFT;
     for (uintptr_t slot = first; WD_TSAN && slot <= last; slot++)
-        wdi_tsan_release(&wdi_segmap[slot]);
+        sync(&wdi_segmap[slot]);
+}
+static inline void wdi_segmap_release(const void *start, size_t size) {
+    wdi_segmap_tsan_each(start, size, wdi_tsan_release);
 }
 static inline void wdi_segmap_acquire(const void *start, size_t size) {
-    uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;
-    uintptr_t last = ((uintptr_t)start + size - 1) >> WD_SEGMENT_SHIFT;
-    for (uintptr_t slot = first; WD_TSAN && slot <= last; slot++)
-        wdi_tsan_acquire(&wdi_segmap[slot]);
+    wdi_segmap_tsan_each(start, size, wdi_tsan_acquire);
 }
 
 /* A fresh, zeroed 4 MiB segment registered under its own address, or NULL
