@@ -9,15 +9,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "harden.h"
-#include "large.h"
-#include "medium.h"
-#include "options.h"
-#include "os.h"
-#include "page.h"
-#include "segment.h"
-#include "stats.h"
-#include "thread.h"
+#include "debug/harden.h"
+#include "core/large.h"
+#include "core/medium.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "core/page.h"
+#include "core/segment.h"
+#include "base/counters.h"
+#include "core/thread.h"
 #include "warden.h"
 
 /* --- small blocks ------------------------------------------------------------ */

@@ -26,8 +26,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
-#include "options.h"
+#include "base/internal.h"
+#include "base/options.h"
 #include "warden.h"
 
 #define MIN_CHUNK ((size_t)256)

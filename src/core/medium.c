@@ -1,15 +1,15 @@
 /* medium.c -- owns medium segments: a lock and a classic heap each.
  * Calls: heap.h (the engine), segment.h, os.h (decommit), stats.h,
  * thread.h (the caller's preferred segment). */
-#include "medium.h"
+#include "core/medium.h"
 
 #include <errno.h>
 
-#include "harden.h"
-#include "heap.h"
-#include "os.h"
-#include "stats.h"
-#include "thread.h"
+#include "debug/harden.h"
+#include "classic/heap.h"
+#include "os/os.h"
+#include "base/counters.h"
+#include "core/thread.h"
 
 static wd_lock_t list_lock = WD_LOCK_INIT;
 static wd_medium_segment_t *segments;

@@ -16,9 +16,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
-#include "options.h"
-#include "os.h"
+#include "base/internal.h"
+#include "base/options.h"
+#include "os/os.h"
 
 /* Items that fit in bytes together with their bitmap words. */
 static size_t capacity_for(size_t bytes, size_t isz) {

@@ -1,15 +1,15 @@
 /* segment.c -- owns the segment map and the supply of 4 MiB segments.
  * Calls: os.h for memory, stats.h for counters.  Upper layers (page.c,
  * medium.c, large.c) get segments here and register large blocks here. */
-#include "segment.h"
+#include "core/segment.h"
 
 #include <string.h>
 
-#include "harden.h"
-#include "lock.h"
-#include "options.h"
-#include "os.h"
-#include "stats.h"
+#include "debug/harden.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "base/counters.h"
 
 wd_region_t **wdi_segmap;
 uintptr_t wdi_segmap_slots;

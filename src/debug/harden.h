@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 struct wd_theap_s;
 

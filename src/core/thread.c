@@ -2,20 +2,20 @@
  * heap at thread exit, process initialisation and the fork handlers.
  * Calls: page.h (collecting pages), medium.h and large.h (fork, upkeep),
  * segment.h, options.h, os.h.  The only file that calls pthread_*. */
-#include "thread.h"
+#include "core/thread.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "harden.h"
-#include "large.h"
-#include "lock.h"
-#include "medium.h"
-#include "options.h"
-#include "os.h"
-#include "segment.h"
-#include "stats.h"
+#include "debug/harden.h"
+#include "core/large.h"
+#include "base/lock.h"
+#include "core/medium.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "core/segment.h"
+#include "base/counters.h"
 
 __thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")));
 __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec"))) = &wdi_heap_none;

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
-#include "tsan.h"
+#include "base/internal.h"
+#include "base/tsan.h"
 
 #define WD_SEGMENT_SHIFT 22
 #define WD_SEGMENT_SIZE ((size_t)1 << WD_SEGMENT_SHIFT)

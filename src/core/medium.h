@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lock.h"
-#include "segment.h"
+#include "base/lock.h"
+#include "core/segment.h"
 #include "warden/heap.h"
 
 #define WD_MEDIUM_MAX ((size_t)1 << 20)        /* larger requests are "large" */

@@ -5,7 +5,7 @@
  * reports live here, because they need wdi_fatal.  Calls: options.h. */
 #include "warden/vec.h"
 
-#include "options.h"
+#include "base/options.h"
 
 void wd_vec_fail_index(const void *vec, size_t index, size_t len) {
     char what[96];

@@ -2,7 +2,7 @@
  * Upper layers ask for memory here and nowhere else (STYLE.md, section 2).
  * Calls only the kernel through libc wrappers that never allocate. */
 #define _GNU_SOURCE
-#include "os.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,16 +2,16 @@
  * Calls: thread.h (summing the thread heaps), medium.h, options.h (the
  * formatter).  Printing uses write(2) on the stream's descriptor, so the
  * report never allocates and works at exit. */
-#include "stats.h"
+#include "base/counters.h"
 
 #include <stdio.h>
 
-#include "harden.h"
-#include "medium.h"
-#include "options.h"
-#include "os.h"
-#include "thread.h"
-#include "tsan.h"
+#include "debug/harden.h"
+#include "core/medium.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "core/thread.h"
+#include "base/tsan.h"
 #include "warden.h"
 
 _Atomic(size_t) wdi_stats[WD_STAT_COUNT];

@@ -5,13 +5,13 @@
  * unused pages.  Calls: segment.h for segments, os.h to decommit,
  * options.h for the fatal report.  Everything here runs on the owning
  * thread, except wdi_page_free_remote. */
-#include "page.h"
+#include "core/page.h"
 
-#include "harden.h"
-#include "options.h"
-#include "os.h"
-#include "stats.h"
-#include "thread.h"
+#include "debug/harden.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "base/counters.h"
+#include "core/thread.h"
 
 uint32_t wdi_class_size[WD_CLASSES];
 uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];

@@ -3,17 +3,17 @@
  * quarantine of freed blocks.  Calls: the raw family of api.c for memory,
  * segment.h and large.h to know which addresses may be read, thread.h for
  * the calling thread's heap, os.h, options.h. */
-#include "harden.h"
+#include "debug/harden.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "large.h"
-#include "options.h"
-#include "os.h"
-#include "segment.h"
-#include "stats.h"
-#include "thread.h"
+#include "core/large.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "core/segment.h"
+#include "base/counters.h"
+#include "core/thread.h"
 
 int wdi_harden2;
 static uint64_t secret;

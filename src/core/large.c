@@ -1,17 +1,17 @@
 /* large.c -- owns large blocks: one mapping each, a header at its start,
  * a small cache of freed mappings that are unmapped after a delay.
  * Calls: os.h, segment.h (registration), options.h, stats.h. */
-#include "large.h"
+#include "core/large.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "harden.h"
-#include "internal.h"
-#include "lock.h"
-#include "options.h"
-#include "os.h"
-#include "stats.h"
+#include "debug/harden.h"
+#include "base/internal.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "os/os.h"
+#include "base/counters.h"
 
 /* Freed mappings kept for reuse; more keeps more memory committed, fewer
  * costs page faults when a program cycles through big buffers. */

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
-#include "page.h"
+#include "base/internal.h"
+#include "core/page.h"
 
 struct wd_medium_segment_s;
 

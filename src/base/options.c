@@ -1,7 +1,7 @@
 /* options.c -- owns the fatal report (the only write(2) of the library) and
  * the small formatter messages use.  Calls nothing but write and abort: this
  * code runs when the heap may be corrupted, so it must not allocate. */
-#include "options.h"
+#include "base/options.h"
 
 #include <stdint.h>
 #include <stdlib.h>

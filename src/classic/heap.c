@@ -32,15 +32,15 @@
  *     list's bit is set in the bitmaps exactly when the list is not empty;
  *   - used + free bytes == end - first; counters match the ranges.
  */
-#include "heap.h"
+#include "classic/heap.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
-#include "options.h"
-#include "os.h"
+#include "base/internal.h"
+#include "base/options.h"
+#include "os/os.h"
 
 #ifdef WD_HAVE_VALGRIND
 #include <valgrind/memcheck.h>

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 /* Formats into buf (always NUL-terminated, truncated to size) and returns the
  * length written.  Understands %s, %zu, %zx, %p, %d and %%; nothing else. */

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "segment.h"
+#include "core/segment.h"
 
 typedef struct wd_large_s {
     wd_region_t region; /* kind == WD_KIND_LARGE */

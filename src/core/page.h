@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
-#include "segment.h"
+#include "base/internal.h"
+#include "core/segment.h"
 
 #define WD_PAGE_SHIFT 16
 #define WD_PAGE_SIZE ((size_t)1 << WD_PAGE_SHIFT)

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
-#include "stats.h"
+#include "base/internal.h"
+#include "base/counters.h"
 #include "warden.h"
 
 #define WD_EXPORT __attribute__((visibility("default")))

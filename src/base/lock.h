@@ -9,7 +9,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 
-#include "internal.h"
+#include "base/internal.h"
 
 typedef struct wd_lock_s {
     atomic_int held;
