@@ -1,85 +1,25 @@
 /* api.c -- the malloc family with C, POSIX and glibc semantics.
  *
- * Owns: choosing the tier (small <= 64 KiB in thread-heap pages, medium
- * <= 1 MiB in shared classic-heap segments, large in their own mapping),
- * errno, size limits, alignment rules, and the fast paths of malloc and
- * free.  Calls: thread.h / page.h (small), medium.h, large.h, segment.h
- * (pointer ownership), options.h (misuse reports). */
+ * Owns: the fast paths of malloc and free (a small block of the calling
+ * thread's heap), errno, argument rules (alignments, overflows), and the
+ * choice for everything else: harden=2's wrapper (harden.h) or the tiers
+ * straight (raw.h, which picks the tier: small <= 64 KiB in thread-heap
+ * pages, medium <= 1 MiB in shared classic-heap segments, large in their
+ * own mapping).  Calls: raw.h, harden.h, thread.h / page.h / segment.h
+ * (the fast paths), process.h, options.h (misuse reports). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "debug/harden.h"
-#include "core/large.h"
-#include "core/medium.h"
+#include "api/process.h"
 #include "base/options.h"
-#include "os/os.h"
 #include "core/page.h"
+#include "core/raw.h"
 #include "core/segment.h"
-#include "base/counters.h"
 #include "core/thread.h"
+#include "debug/harden.h"
+#include "os/os.h"
 #include "warden.h"
-
-/* --- small blocks ------------------------------------------------------------ */
-
-/* Pop from the class's current page; ~10 instructions when it has a block. */
-static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
-    wd_page_t *pg = h->current[cls];
-    wd_block_t *b = pg->free;
-    void *p = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_page_malloc_slow(h, cls);
-    if (wd_likely(p != NULL))
-        h->small_allocs++;
-    return p;
-}
-
-/* --- choosing a tier ------------------------------------------------------- */
-
-/* The first class at least size bytes whose blocks are all aligned to
- * alignment (a table lookup, see page.h); WD_CLASSES when none is. */
-static unsigned small_class_aligned(size_t size, size_t alignment) {
-    unsigned cls = wdi_small_class(size);
-    if (alignment <= WD_ALIGN)
-        return cls;
-    if (alignment > WD_SMALL_MAX)
-        return WD_CLASSES;
-    return wdi_class_aligned[cls][__builtin_ctzll(alignment) - 5];
-}
-
-/* The calling thread's heap (one TLS load when it has one). */
-static inline wd_theap_t *heap_here(void) {
-    return wd_likely(wdi_tl_home != NULL) ? wdi_tl_home : wdi_heap_get_slow();
-}
-
-/* A block from the tier that size and alignment call for, zeroed when zero
- * is set; the process is initialised.  NULL with errno = ENOMEM on failure. */
-static void *raw_alloc(size_t alignment, size_t size, int zero) {
-    if (wd_unlikely(size > PTRDIFF_MAX)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p;
-    wd_theap_t *h;
-    unsigned cls = size <= WD_SMALL_MAX ? small_class_aligned(size, alignment) : WD_CLASSES;
-    if (cls < WD_CLASSES && (h = heap_here()) != NULL) {
-        p = small_alloc(h, cls);
-        if (p == NULL)
-            errno = ENOMEM;
-    } else if (alignment <= WD_ALIGN ? size <= WD_MEDIUM_MAX
-                                     : alignment <= WD_MEDIUM_ALIGN_MAX &&
-                                           size + alignment <= WD_MEDIUM_MAX) {
-        /* An exiting thread has no heap: the shared medium tier serves it. */
-        p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
-    } else {
-        return wdi_large_malloc(size, alignment, zero); /* fresh mappings are zero */
-    }
-    if (p != NULL && zero)
-        memset(p, 0, size);
-    return p;
-}
-
-void *wdi_raw_alloc(size_t alignment, size_t size, int zero) {
-    return raw_alloc(alignment, size, zero);
-}
 
 /* Everything but the small fast path: the first call of a thread, medium
  * and large sizes, harden=2. */
@@ -87,17 +27,19 @@ WD_NOINLINE static void *alloc_slow(size_t size) {
     wdi_process_init();
     if (wd_unlikely(wdi_harden2))
         return wdi_hard_alloc(WD_ALIGN, size, 0);
-    return raw_alloc(WD_ALIGN, size, 0);
+    return wdi_raw_alloc(WD_ALIGN, size, 0);
 }
 
-/* The class's page has no free block: the page layer finds or carves
- * one, without alloc_slow's detour (a quarter of python's mallocs).  The
+/* The class's page has no free block: the heap finds or carves one,
+ * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
 WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size) {
     if (wd_unlikely(h == &wdi_heap_none))
         return alloc_slow(size);
-    void *p = small_alloc(h, cls);
-    if (p == NULL)
+    void *p = wdi_heap_refill(h, cls);
+    if (wd_likely(p != NULL))
+        h->small.allocs++;
+    else
         errno = ENOMEM;
     return p;
 }
@@ -108,13 +50,13 @@ void *wd_malloc(size_t size) {
     wd_theap_t *h = wdi_tl_heap;
     if (wd_likely(size <= WD_SMALL_MAX)) {
         unsigned cls = wdi_small_class(size);
-        wd_page_t *pg = h->current[cls];
+        wd_page_t *pg = h->small.current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
             /* No clock here: the upkeep runs from the slow path, which
              * every page reaches when its free list runs dry (frees go to
              * another list), so a steady program reaches it regularly. */
-            h->small_allocs++;
+            h->small.allocs++;
             return wdi_page_pop(pg, b);
         }
         return small_refill(h, cls, size); /* the page is empty: refill it */
@@ -129,61 +71,16 @@ static void *alloc_aligned(size_t alignment, size_t size) {
     wdi_process_init();
     if (wd_unlikely(wdi_harden2))
         return wdi_hard_alloc(alignment, size, 0);
-    return raw_alloc(alignment, size, 0);
+    return wdi_raw_alloc(alignment, size, 0);
 }
 
-/* --- checking a pointer given back -------------------------------------------- */
-
-/* The region of p, or an abort when p is not a block warden handed out. */
-static wd_region_t *region_checked(const void *p, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
-    if (wd_unlikely(r == NULL || ((uintptr_t)p & (WD_ALIGN - 1)) != 0))
-        wdi_fatal("invalid pointer", p, fn);
-    return r;
-}
-
-/* The page of small block p, after checking that p is a live block of it
- * (for realloc and malloc_usable_size; free checks on its fast path). */
-static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *fn) {
-    wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
-    if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
-        wdi_fatal("invalid pointer", p, fn);
-#if WD_HARDEN
-    wdi_page_check_live(pg, p, fn);
-#endif
-    return pg;
-}
-
-/* Frees a block of any tier after checking it (without harden=2's wrapping). */
-WD_NOINLINE static void free_checked(void *p, const char *fn) {
-    wd_region_t *r = region_checked(p, fn);
-    switch (r->kind) {
-    case WD_KIND_SMALL: { /* as wd_free's fast path: both frees check p */
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
-        if (pg->heap == wdi_tl_home)
-            wdi_page_free_local(pg->heap, pg, p, fn);
-        else
-            wdi_page_free_remote(pg, p);
-        return;
-    }
-    case WD_KIND_MEDIUM:
-        wdi_medium_free((wd_medium_segment_t *)r, p, fn);
-        return;
-    case WD_KIND_LARGE:
-        wdi_large_free((wd_large_t *)r, p, fn);
-        return;
-    default:
-        wdi_fatal("invalid pointer", p, fn);
-    }
-}
-
-void wdi_raw_free(void *p, const char *fn) { free_checked(p, fn); }
+/* --- giving blocks back ---------------------------------------------------- */
 
 static void free_any(void *p, const char *fn) {
     if (wd_unlikely(wdi_harden2))
         wdi_hard_free(p, fn);
     else
-        free_checked(p, fn);
+        wdi_raw_free(p, fn);
 }
 
 void wd_free(void *p) {
@@ -192,8 +89,8 @@ void wd_free(void *p) {
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
-        if (wd_likely(pg->heap == h)) {
-            wdi_page_free_local(h, pg, p, "free");
+        if (wd_likely(pg->heap == &h->small)) {
+            wdi_page_free_local(&h->small, pg, p, "free");
             return;
         }
         /* Not the owner, or harden=2 (wdi_tl_heap is wdi_heap_none then). */
@@ -205,29 +102,6 @@ void wd_free(void *p) {
     }
     if (p != NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         free_any(p, "free");
-}
-
-static size_t usable_checked(const void *p, const char *fn) {
-    wd_region_t *r = region_checked(p, fn);
-    switch (r->kind) {
-    case WD_KIND_SMALL:
-        return small_page_checked(r, p, fn)->block_size;
-    case WD_KIND_MEDIUM:
-        return wdi_medium_usable((wd_medium_segment_t *)r, p, fn);
-    case WD_KIND_LARGE:
-        return wdi_large_usable((wd_large_t *)r, p, fn);
-    default:
-        wdi_fatal("invalid pointer", p, fn);
-    }
-}
-
-size_t wdi_raw_usable(const void *p, const char *fn) { return usable_checked(p, fn); }
-
-size_t wdi_raw_usable_known(const void *p, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
-    if (r->kind == WD_KIND_SMALL)
-        return wdi_page_of((wd_small_segment_t *)r, p)->block_size;
-    return usable_checked(p, fn);
 }
 
 /* A live small block's size, checked as free's fast path checks (block
@@ -248,7 +122,7 @@ size_t wd_malloc_usable_size(const void *p) {
         return 0;
     if (wd_unlikely(wdi_harden2))
         return wdi_hard_usable(p, "malloc_usable_size");
-    return usable_checked(p, "malloc_usable_size");
+    return wdi_raw_usable(p, "malloc_usable_size");
 }
 
 /* --- the rest of the family ------------------------------------------------ */
@@ -257,65 +131,16 @@ void *wd_calloc(size_t n, size_t size) {
     size_t total;
     if (wd_mul_size(n, size, &total) != 0)
         return NULL;
-    if (total > WD_MEDIUM_MAX) { /* fresh mappings are zero already */
+    if (total > WD_SMALL_MAX) { /* the tiers know when memory is fresh, so zero */
         wdi_process_init();
         if (wd_unlikely(wdi_harden2))
             return wdi_hard_alloc(WD_ALIGN, total, 1);
-        return raw_alloc(WD_ALIGN, total, 1);
+        return wdi_raw_alloc(WD_ALIGN, total, 1);
     }
     void *p = wd_malloc(total);
     if (p != NULL) /* a reused block is dirty */
         memset(p, 0, total);
     return p;
-}
-
-/* Resizes in place when the block's tier can; 0 on success. */
-static int resize_in_place(wd_region_t *r, void *p, size_t size, size_t *old, const char *fn) {
-    switch (r->kind) {
-    case WD_KIND_SMALL: {
-        wd_page_t *pg = small_page_checked(r, p, fn);
-        *old = pg->block_size;
-        /* Keep the block unless it would waste more than half of it. */
-        return size <= pg->block_size && (size >= pg->block_size / 2 || pg->block_size <= 32) ? 0 : -1;
-    }
-    case WD_KIND_MEDIUM: {
-        wd_medium_segment_t *seg = (wd_medium_segment_t *)r;
-        *old = wdi_medium_usable(seg, p, fn);
-        if (size <= WD_SMALL_MAX || size > WD_MEDIUM_MAX)
-            return -1; /* belongs to another tier now */
-        return wdi_medium_resize(seg, p, size, fn);
-    }
-    case WD_KIND_LARGE: {
-        wd_large_t *l = (wd_large_t *)r;
-        *old = wdi_large_usable(l, p, fn);
-        return size > WD_MEDIUM_MAX ? wdi_large_resize(l, p, size, fn) : -1;
-    }
-    default:
-        wdi_fatal("invalid pointer", p, fn);
-    }
-}
-
-static void *realloc_checked(void *p, size_t size, const char *fn) {
-    wd_region_t *r = region_checked(p, fn);
-    size_t old = 0;
-    if (wd_unlikely(size > PTRDIFF_MAX)) {
-        usable_checked(p, fn); /* p must still be a live block */
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (resize_in_place(r, p, size, &old, fn) == 0)
-        return p;
-    if (r->kind == WD_KIND_LARGE && size > old) {
-        void *moved = wdi_large_grow((wd_large_t *)r, p, size, fn);
-        if (moved != NULL)
-            return moved;
-    }
-    void *q = wd_malloc(size);
-    if (q == NULL)
-        return NULL; /* errno is ENOMEM; p is untouched */
-    memcpy(q, p, old < size ? old : size);
-    free_checked(p, fn);
-    return q;
 }
 
 void *wd_realloc(void *p, size_t size) {
@@ -327,7 +152,7 @@ void *wd_realloc(void *p, size_t size) {
     }
     if (wd_unlikely(wdi_harden2))
         return wdi_hard_realloc(p, size);
-    return realloc_checked(p, size, "realloc");
+    return wdi_raw_realloc(p, size, "realloc");
 }
 
 void *wd_reallocarray(void *p, size_t n, size_t size) {
@@ -335,26 +160,6 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
     if (wd_mul_size(n, size, &total) != 0)
         return NULL;
     return wd_realloc(p, total);
-}
-
-/* The smallest size a program may pass to free_sized for a block with
- * `usable` bytes: malloc rounds a small request up to at most the next
- * class (never twice the request) and realloc keeps a small block in place
- * only down to half of it; a medium range is its request's range or 16
- * bytes more (the classic heap splits off any rest of 32 bytes or more,
- * also when resizing in place); a large block's usable size is its
- * request rounded up to a page. */
-static size_t free_sized_floor(const void *p, size_t usable) {
-    switch (wdi_region_of(p)->kind) {
-    case WD_KIND_SMALL:
-        return usable <= 32 ? 0 : usable / 2;
-    case WD_KIND_MEDIUM:
-        return usable > 31 ? usable - 31 : 0;
-    case WD_KIND_LARGE:
-        return usable - wdi_os_page_size() + 1;
-    default:
-        return 0;
-    }
 }
 
 /* C++ sized delete ends here on every delete: a small block of the
@@ -368,13 +173,13 @@ void wd_free_sized(void *p, size_t size) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
         uint32_t bs = pg->block_size;
-        if (wd_likely(pg->heap == h && size <= bs && (size >= bs / 2 || bs <= 32)
+        if (wd_likely(pg->heap == &h->small && size <= bs && (size >= bs / 2 || bs <= 32)
 #if WD_HARDEN
                       && !wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) &&
                       !wdi_block_looks_free(pg->key, pg->start, pg->span, p)
 #endif
                           )) {
-            wdi_page_push_local(h, pg, p);
+            wdi_page_push_local(&h->small, pg, p);
             return;
         }
     }
@@ -384,10 +189,7 @@ void wd_free_sized(void *p, size_t size) {
         wdi_hard_free_sized(p, 0, size, "free_sized");
         return;
     }
-    size_t usable = usable_checked(p, "free_sized");
-    if (wd_unlikely(size > usable || size < free_sized_floor(p, usable)))
-        wdi_fatal("free_sized with a wrong size", p, "free_sized");
-    free_checked(p, "free_sized");
+    wdi_raw_free_sized(p, size, "free_sized");
 }
 
 void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
@@ -399,9 +201,9 @@ void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
     }
     if (wd_unlikely(!wd_is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)) != 0))
         wdi_fatal("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
-    if (wd_unlikely(size > usable_checked(p, "free_aligned_sized")))
+    if (wd_unlikely(size > wdi_raw_usable(p, "free_aligned_sized")))
         wdi_fatal("free_aligned_sized with a wrong size", p, "free_aligned_sized");
-    free_checked(p, "free_aligned_sized");
+    wdi_raw_free(p, "free_aligned_sized");
 }
 
 /* C17 7.22.3.1: the alignment must be a valid one, so a value that is not a
@@ -470,5 +272,6 @@ char *wd_strndup(const char *s, size_t n) {
 
 int wd_trim(size_t pad) {
     (void)pad; /* every idle page goes back; nothing is worth keeping */
+    wdi_process_init();
     return wdi_trim_all();
 }

@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include "base/internal.h"
-#include "base/counters.h"
 #include "warden.h"
 
 #define WD_EXPORT __attribute__((visibility("default")))

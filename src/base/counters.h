@@ -1,8 +1,10 @@
-/* stats.h -- process-wide counters, relaxed atomics updated on slow paths
- * (mapping, decommit, page and segment changes); the per-thread counters of
- * the fast path live in the thread heaps and are summed on request. */
-#ifndef WARDEN_STATS_H
-#define WARDEN_STATS_H
+/* counters.h -- process-wide counters, relaxed atomics updated on slow
+ * paths (mapping, decommit, page and segment changes); the per-thread
+ * counters of the fast path live in the thread heaps and are summed on
+ * request (thread.h).  A leaf: every layer may count; the report that
+ * prints them is debug/stats.c. */
+#ifndef WARDEN_COUNTERS_H
+#define WARDEN_COUNTERS_H
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -38,11 +40,4 @@ static inline size_t wdi_stat_get(wd_stat_t s) {
 /* Raises the recorded peak of live bytes to `live` when it is higher. */
 void wdi_stats_note_live(size_t live);
 
-/* Sums the live bytes now and records the peak (upkeep calls it at most
- * every 50 ms of allocator activity; a query does the same). */
-void wdi_stats_sample(void);
-
-/* Called at exit when WARDEN_OPTIONS has stats=1. */
-void wdi_stats_at_exit(void);
-
-#endif /* WARDEN_STATS_H */
+#endif /* WARDEN_COUNTERS_H */

@@ -112,6 +112,8 @@ wd_options_t wdi_options = {
 #undef WD_OPTION_DEFAULT
 };
 
+int wdi_harden2;
+
 /* Decimal digits only; -1 for anything else (no strtol: it may consult the
  * locale this early). */
 static long parse_number(const char *s, size_t len) {

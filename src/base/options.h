@@ -50,6 +50,12 @@ typedef struct wd_options_s {
 
 extern wd_options_t wdi_options;
 
+/* 1 when harden=2 is in force.  Fixed once, before the first block is
+ * handed out (harden.c decides), and read by every layer that adds its
+ * part of level 2: random order in pages, guards in segments and around
+ * large blocks. */
+extern int wdi_harden2;
+
 /* Where the statistics at exit go: a copy of stderr made when stats=1 was
  * read, or stderr itself. */
 extern int wdi_stats_fd;

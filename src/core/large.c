@@ -6,12 +6,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "debug/harden.h"
+#include "base/counters.h"
 #include "base/internal.h"
 #include "base/lock.h"
 #include "base/options.h"
 #include "os/os.h"
-#include "base/counters.h"
 
 /* Freed mappings kept for reuse; more keeps more memory committed, fewer
  * costs page faults when a program cycles through big buffers. */

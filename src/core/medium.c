@@ -1,20 +1,20 @@
 /* medium.c -- owns medium segments: a lock and a classic heap each.
- * Calls: heap.h (the engine), segment.h, os.h (decommit), stats.h,
- * thread.h (the caller's preferred segment). */
+ * Calls: heap.h (the engine), segment.h, os.h (decommit), counters.h. */
 #include "core/medium.h"
 
 #include <errno.h>
 
-#include "debug/harden.h"
+#include "base/counters.h"
+#include "base/options.h"
 #include "classic/heap.h"
 #include "os/os.h"
-#include "base/counters.h"
-#include "core/thread.h"
 
 static wd_lock_t list_lock = WD_LOCK_INIT;
 static wd_medium_segment_t *segments;
-/* Preferred segment of threads without a heap (exiting threads). */
-static wd_medium_segment_t *shared_hint;
+/* The segment the calling thread used last, tried first: threads spread
+ * over segments and rarely meet on one lock.  Segments are never unmapped,
+ * so a hint never dangles. */
+static __thread wd_medium_segment_t *tl_hint __attribute__((tls_model("initial-exec")));
 
 /* The list's first segment.  The list only grows at its head and segments
  * are never freed, so a walk from this snapshot needs no lock. */
@@ -86,12 +86,10 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
 
 void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
     int saved = errno;
-    wd_theap_t *h = wdi_tl_home;
-    wd_medium_segment_t **hint = h ? &h->medium_hint : &shared_hint;
-    wd_medium_segment_t *seg = *hint;
+    wd_medium_segment_t *seg = tl_hint;
     void *p = seg ? segment_try(seg, size, alignment, fn) : NULL;
     if (p == NULL)
-        p = segments_try(seg, size, alignment, fn, hint);
+        p = segments_try(seg, size, alignment, fn, &tl_hint);
     if (p == NULL) {
         errno = ENOMEM;
         return NULL;

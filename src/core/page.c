@@ -1,17 +1,19 @@
 /* page.c -- small objects: size classes, pages and their free lists.
  *
- * Owns: the class tables, the lists of pages of each thread heap, carving
- * pages out of small segments, collecting frees, retiring and decommitting
- * unused pages.  Calls: segment.h for segments, os.h to decommit,
- * options.h for the fatal report.  Everything here runs on the owning
- * thread, except wdi_page_free_remote. */
+ * Owns: the class tables, the page lists of each small heap, carving pages
+ * out of small segments, collecting frees, retiring and decommitting unused
+ * pages.  Knows nothing of threads: the caller passes the heap it runs for.
+ * Calls: segment.h for segments, os.h to decommit, options.h for the fatal
+ * report, counters.h.  Everything here runs on the owning thread, except
+ * wdi_page_free_remote and wdi_page_count_live. */
 #include "core/page.h"
 
-#include "debug/harden.h"
-#include "base/options.h"
-#include "os/os.h"
+#include <string.h>
+
 #include "base/counters.h"
-#include "core/thread.h"
+#include "base/options.h"
+#include "base/tsan.h"
+#include "os/os.h"
 
 uint32_t wdi_class_size[WD_CLASSES];
 uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
@@ -69,12 +71,13 @@ static int list_holds(const wd_page_t *pg, const wd_block_t *list, const void *p
  * then it is a double free if a list of the page holds p.  Run by the owner,
  * which alone changes the local lists; the remote list only grows at its
  * head, so a snapshot of it is safe to walk. */
-void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
+void wdi_page_check_live(wd_page_t *pg, const void *p, const wd_small_heap_t *mine,
+                         const char *fn) {
     if (wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p))
         wdi_fatal("invalid pointer", p, fn);
     if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
         return;
-    if (pg->heap != wdi_tl_home)
+    if (pg->heap != mine)
         wdi_fatal(wdi_freed_what(fn), p, fn); /* not our lists to search: see free_remote */
     const wd_block_t *remote =
         (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
@@ -83,8 +86,8 @@ void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn) {
         wdi_fatal(wdi_freed_what(fn), p, fn);
 }
 
-void wdi_page_free_suspect(wd_theap_t *h, wd_page_t *pg, void *p, const char *fn) {
-    wdi_page_check_live(pg, p, fn);
+void wdi_page_free_suspect(wd_small_heap_t *h, wd_page_t *pg, void *p, const char *fn) {
+    wdi_page_check_live(pg, p, h, fn);
     wdi_page_push_local(h, pg, p); /* a live block whose data decoded by chance */
 }
 
@@ -95,11 +98,11 @@ void wdi_page_corrupt(const wd_page_t *pg, const void *block) {
 
 /* --- page lists of a heap (doubly linked, heads in the heap) ------------- */
 
-static wd_page_t **list_head(wd_theap_t *h, wd_page_t *pg, unsigned list) {
+static wd_page_t **list_head(wd_small_heap_t *h, wd_page_t *pg, unsigned list) {
     return list == WD_LIST_AVAIL ? &h->avail[pg->cls] : &h->full[pg->cls];
 }
 
-static void list_push(wd_theap_t *h, wd_page_t *pg, unsigned list) {
+static void list_push(wd_small_heap_t *h, wd_page_t *pg, unsigned list) {
     wd_page_t **head = list_head(h, pg, list);
     pg->prev = NULL;
     pg->next = *head;
@@ -110,7 +113,7 @@ static void list_push(wd_theap_t *h, wd_page_t *pg, unsigned list) {
 }
 
 /* The retired list is a FIFO: the oldest unused page is at its head. */
-static void retired_append(wd_theap_t *h, wd_page_t *pg) {
+static void retired_append(wd_small_heap_t *h, wd_page_t *pg) {
     pg->next = NULL;
     pg->prev = h->retired_tail;
     if (h->retired_tail)
@@ -121,7 +124,7 @@ static void retired_append(wd_theap_t *h, wd_page_t *pg) {
     __atomic_store_n(&pg->list, (uint8_t)WD_LIST_RETIRED, __ATOMIC_RELAXED);
 }
 
-static void list_remove(wd_theap_t *h, wd_page_t *pg) {
+static void list_remove(wd_small_heap_t *h, wd_page_t *pg) {
     if (pg->list == WD_LIST_NONE)
         return;
     wd_page_t **head = pg->list == WD_LIST_RETIRED ? &h->retired : list_head(h, pg, pg->list);
@@ -145,7 +148,7 @@ static void list_remove(wd_theap_t *h, wd_page_t *pg) {
 /* harden=2: the order in which n fresh blocks are handed out, shuffled
  * (Fisher-Yates, xorshift64 from the heap's secret), so that where the
  * next block lands cannot be predicted from the previous ones. */
-static void order_shuffled(wd_theap_t *h, uint16_t *order, uint32_t n) {
+static void order_shuffled(wd_small_heap_t *h, uint16_t *order, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         order[i] = (uint16_t)i;
     for (uint32_t i = n - 1; i > 0; i--) {
@@ -227,7 +230,7 @@ static wd_small_segment_t *segment_of(wd_page_t *pg) {
     return (wd_small_segment_t *)((uintptr_t)pg & ~(uintptr_t)(WD_SEGMENT_SIZE - 1));
 }
 
-static wd_small_segment_t *segment_new(wd_theap_t *h) {
+static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
     wd_small_segment_t *seg = wdi_segment_alloc();
     if (seg == NULL)
         return NULL;
@@ -249,7 +252,7 @@ static wd_small_segment_t *segment_new(wd_theap_t *h) {
 
 /* A page of h's segments that holds no blocks; prefers one still committed
  * (a recently retired page costs no page faults). */
-static wd_page_t *page_unused(wd_theap_t *h) {
+static wd_page_t *page_unused(wd_small_heap_t *h) {
     if (h->retired_tail != NULL && h->retired_tail->committed)
         return h->retired_tail;
     for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next)
@@ -259,7 +262,7 @@ static wd_page_t *page_unused(wd_theap_t *h) {
     return seg ? &seg->pages[1] : NULL;
 }
 
-static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
+static wd_page_t *page_fresh(wd_small_heap_t *h, unsigned cls) {
     wd_page_t *pg = page_unused(h);
     if (pg == NULL)
         return NULL;
@@ -300,7 +303,7 @@ static wd_page_t *page_fresh(wd_theap_t *h, unsigned cls) {
  * allocate it again (sqlite) would fault every page in again.  A first
  * version also returned all but 32 idle pages at once: sqlite took 146 k
  * page faults with it, 94.5 k without (glibc 84 k). */
-static void page_retire(wd_theap_t *h, wd_page_t *pg) {
+static void page_retire(wd_small_heap_t *h, wd_page_t *pg) {
     wd_small_segment_t *seg = segment_of(pg);
     list_remove(h, pg);
     pg->heap = WD_PAGE_UNUSED;
@@ -312,12 +315,12 @@ static void page_retire(wd_theap_t *h, wd_page_t *pg) {
     retired_append(h, pg);
 }
 
-void wdi_page_emptied(wd_theap_t *h, wd_page_t *pg) {
+void wdi_page_emptied(wd_small_heap_t *h, wd_page_t *pg) {
     if (h->current[pg->cls] != pg)
         page_retire(h, pg);
 }
 
-void wdi_page_unfull(wd_theap_t *h, wd_page_t *pg) {
+void wdi_page_unfull(wd_small_heap_t *h, wd_page_t *pg) {
     list_remove(h, pg);
     list_push(h, pg, WD_LIST_AVAIL);
 }
@@ -331,7 +334,7 @@ static void page_notify_owner(wd_page_t *pg) {
         atomic_load_explicit(&pg->xnotified, memory_order_relaxed) != 0 ||
         atomic_exchange_explicit(&pg->xnotified, 1, memory_order_acq_rel) != 0)
         return; /* not set aside, or already reported: no locked operation */
-    wd_theap_t *h = pg->heap;
+    wd_small_heap_t *h = pg->heap;
     wd_page_t *head = atomic_load_explicit(&h->xpages, memory_order_relaxed);
     do {
         pg->xnext = head;
@@ -360,7 +363,7 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
 }
 
 /* Moves the pages other threads reported back from the full list. */
-static void page_drain_notices(wd_theap_t *h) {
+static void page_drain_notices(wd_small_heap_t *h) {
     wd_page_t *pg = atomic_exchange_explicit(&h->xpages, NULL, memory_order_acquire);
     while (pg != NULL) {
         wd_page_t *next = pg->xnext;
@@ -374,7 +377,7 @@ static void page_drain_notices(wd_theap_t *h) {
 /* --- the slow path --------------------------------------------------------- */
 
 /* Looks at up to `budget` full pages for frees made by other threads. */
-static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
+static wd_page_t *page_from_full(wd_small_heap_t *h, unsigned cls, unsigned budget) {
     wd_page_t *pg = h->full[cls];
     while (pg != NULL && budget-- > 0) {
         wd_page_t *next = pg->next;
@@ -387,13 +390,7 @@ static wd_page_t *page_from_full(wd_theap_t *h, unsigned cls, unsigned budget) {
     return NULL;
 }
 
-/* The upkeep (returning idle memory) runs from here, every 16th call: the
- * fast path keeps no clock, and a page comes here each time its free list
- * runs dry, so even a program that allocates little after a big free
- * reaches it soon. */
-void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
-    if (wd_unlikely(++h->slow_count % 16 == 0))
-        wdi_maintain(h);
+void *wdi_page_malloc_slow(wd_small_heap_t *h, unsigned cls) {
     if (atomic_load_explicit(&h->xpages, memory_order_relaxed) != NULL)
         page_drain_notices(h);
     wd_page_t *pg = h->current[cls];
@@ -419,15 +416,23 @@ void *wdi_page_malloc_slow(wd_theap_t *h, unsigned cls) {
     return wdi_page_pop(pg, pg->free);
 }
 
-/* --- thread exit, trim and decommit --------------------------------------- */
+/* --- heaps: a new one, thread exit, trim, decommit, counting ---------------- */
 
-static void page_settle(wd_theap_t *h, wd_page_t *pg) {
+void wdi_small_heap_init(wd_small_heap_t *h) {
+    memset(h, 0, sizeof *h);
+    for (unsigned c = 0; c < WD_CLASSES; c++)
+        h->current[c] = &wdi_page_empty;
+    h->secret = wdi_os_random();
+    h->rng = h->secret | 1;
+}
+
+static void page_settle(wd_small_heap_t *h, wd_page_t *pg) {
     page_refill(pg);
     if (pg->used == 0)
         page_retire(h, pg);
 }
 
-void wdi_page_collect_all(wd_theap_t *h, int release_empty) {
+void wdi_page_collect_all(wd_small_heap_t *h, int release_empty) {
     for (unsigned cls = 1; cls < WD_CLASSES; cls++) {
         wd_page_t *pg = h->current[cls];
         h->current[cls] = &wdi_page_empty;
@@ -448,7 +453,7 @@ void wdi_page_collect_all(wd_theap_t *h, int release_empty) {
 /* Pages leave the retired list either way (they stay unused in their
  * segment, and read back as zeros); oldest first, so the walk stops at the
  * first page retired too recently. */
-size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms) {
+size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t delay_ms) {
     size_t total = 0;
     for (wd_page_t *pg = h->retired; pg != NULL;) {
         wd_page_t *next = pg->next;
@@ -465,4 +470,22 @@ size_t wdi_page_decommit_idle(wd_theap_t *h, uint32_t now_ms, uint32_t delay_ms)
         pg = next;
     }
     return total;
+}
+
+/* Statistics read other threads' pages without their owners' consent: the
+ * counts may be a moment old (the owners' writes are plain, to keep them
+ * off every malloc and free, so TSan is told to leave this reader alone),
+ * and the walk itself is safe: segments are only ever added at a list's
+ * head, never freed. */
+WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blocks,
+                                           size_t *bytes) {
+    for (const wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
+        for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
+            const wd_page_t *pg = &seg->pages[i];
+            if (pg->heap != WD_PAGE_UNUSED) {
+                *blocks += pg->used;
+                *bytes += (size_t)pg->used * pg->block_size;
+            }
+        }
+    }
 }

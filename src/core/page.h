@@ -24,8 +24,7 @@
 #define WD_SMALL_MAX ((size_t)65536)
 #define WD_CLASSES 69 /* class 0 is unused; 1..68: 16 B .. 64 KiB (page.c) */
 
-struct wd_theap_s;
-
+struct wd_small_heap_s;
 typedef struct wd_block_s {
     uintptr_t next; /* encoded */
 } wd_block_t;
@@ -55,7 +54,7 @@ typedef struct wd_page_s {
     /* Line 2, read by every thread that frees here, rarely written: kept
      * apart so a free from another thread does not pull line 1 away from
      * the owner. */
-    struct wd_theap_s *heap __attribute__((aligned(64)));
+    struct wd_small_heap_s *heap __attribute__((aligned(64)));
     uintptr_t xkey;      /* == key, for other threads' pushes */
     uint8_t *xstart;     /* == start */
     uint64_t xinv;       /* == inv */
@@ -70,7 +69,7 @@ typedef struct wd_page_s {
 
 _Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 
-#define WD_PAGE_UNUSED ((struct wd_theap_s *)1)
+#define WD_PAGE_UNUSED ((struct wd_small_heap_s *)1)
 
 /* Where a page is (wd_page_t.list): its heap's lists, see page.c. */
 enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
@@ -78,13 +77,36 @@ enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 
 typedef struct wd_small_segment_s {
     wd_region_t region;               /* kind == WD_KIND_SMALL */
     uint32_t used_pages;
-    struct wd_theap_s *heap;          /* owner of every page */
+    struct wd_small_heap_s *heap;   /* owner of every page */
     struct wd_small_segment_s *next;  /* the owner's segments */
     uint64_t free_mask;               /* bit i: page i holds no blocks */
     wd_page_t pages[WD_PAGES_PER_SEGMENT];
 } wd_small_segment_t;
 
 _Static_assert(sizeof(wd_small_segment_t) <= WD_PAGE_SIZE, "segment header fits page 0");
+
+/* The small tier of one heap: its pages by class and the segments they are
+ * in.  Only the owning thread changes these lists (other threads push on a
+ * page's xthread_free and on xpages).  The page layer keeps the lists; who
+ * owns the heap, and for how long, is the thread layer's business: a
+ * thread heap (thread.h) starts with this struct, so a page's owner is the
+ * heap's own address. */
+typedef struct wd_small_heap_s {
+    wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
+    size_t allocs;                  /* blocks handed out, counted by malloc's fast path */
+    wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
+    wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
+    wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
+    wd_small_segment_t *segments;
+    /* Full pages that other threads freed into since: pushed by those
+     * threads, drained by the owner in its slow path. */
+    _Atomic(wd_page_t *) xpages;
+    uint64_t secret; /* keys of its pages' link encoding */
+    uint64_t rng;    /* harden=2: random order in fresh pages */
+} wd_small_heap_t;
+
+/* An empty heap: no page, every class at wdi_page_empty, a fresh secret. */
+void wdi_small_heap_init(wd_small_heap_t *h);
 
 /* Size of class c and class of a size (n <= WD_SMALL_MAX). */
 extern uint32_t wdi_class_size[WD_CLASSES];
@@ -165,13 +187,13 @@ static inline int wdi_block_looks_free(uintptr_t key, const uint8_t *start, uint
 }
 
 /* The page just became empty after a local free (used == 0). */
-void wdi_page_emptied(struct wd_theap_s *h, wd_page_t *pg);
+void wdi_page_emptied(wd_small_heap_t *h, wd_page_t *pg);
 
 /* The block was freed into a page that was on the heap's full list. */
-void wdi_page_unfull(struct wd_theap_s *h, wd_page_t *pg);
+void wdi_page_unfull(wd_small_heap_t *h, wd_page_t *pg);
 
 /* A free by the owning thread: push on local_free, no lock, no atomic. */
-static inline void wdi_page_push_local(struct wd_theap_s *h, wd_page_t *pg, void *p) {
+static inline void wdi_page_push_local(wd_small_heap_t *h, wd_page_t *pg, void *p) {
     wd_block_t *b = p;
     wdi_block_set_next(pg, b, pg->local_free);
     pg->local_free = b;
@@ -181,14 +203,17 @@ static inline void wdi_page_push_local(struct wd_theap_s *h, wd_page_t *pg, void
         wdi_page_unfull(h, pg);
 }
 
-/* Aborts unless p is a live block of pg (realloc, malloc_usable_size). */
-void wdi_page_check_live(wd_page_t *pg, const void *p, const char *fn);
+/* Aborts unless p is a live block of pg (realloc, malloc_usable_size);
+ * mine is the calling thread's heap (NULL if none): only the owner may
+ * search the page's lists to tell a double free from a live block. */
+void wdi_page_check_live(wd_page_t *pg, const void *p, const wd_small_heap_t *mine,
+                         const char *fn);
 
 /* A free that failed a quick check: aborts on misuse, else frees.  Kept out
  * of line and reached by a tail call, so the fast path saves no register. */
-void wdi_page_free_suspect(struct wd_theap_s *h, wd_page_t *pg, void *p, const char *fn);
+void wdi_page_free_suspect(wd_small_heap_t *h, wd_page_t *pg, void *p, const char *fn);
 
-static inline void wdi_page_free_local(struct wd_theap_s *h, wd_page_t *pg, void *p,
+static inline void wdi_page_free_local(wd_small_heap_t *h, wd_page_t *pg, void *p,
                                        const char *fn) {
 #if WD_HARDEN
     if (wd_unlikely(wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) ||
@@ -205,17 +230,21 @@ static inline void wdi_page_free_local(struct wd_theap_s *h, wd_page_t *pg, void
 /* Slow path of small malloc for class cls: refills the heap's current page
  * (collecting frees, taking another page, carving a fresh one) and pops a
  * block.  NULL when the OS has no memory left. */
-void *wdi_page_malloc_slow(struct wd_theap_s *h, unsigned cls);
+void *wdi_page_malloc_slow(wd_small_heap_t *h, unsigned cls);
 
 /* A free of a small block by a thread that does not own its page. */
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b);
 
 /* Gives back every page of h: used when its thread exits (pages with live
  * blocks stay with h, which the next thread adopts) and by trim. */
-void wdi_page_collect_all(struct wd_theap_s *h, int release_empty);
+void wdi_page_collect_all(wd_small_heap_t *h, int release_empty);
 
 /* Returns the memory of pages unused for more than delay_ms to the OS
  * (all of them when delay_ms is 0); returns the bytes released. */
-size_t wdi_page_decommit_idle(struct wd_theap_s *h, uint32_t now_ms, uint32_t delay_ms);
+size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t delay_ms);
+
+/* Adds the blocks and bytes that h's pages hold to *blocks and *bytes.
+ * Any thread may ask (statistics): see page.c for why the read is safe. */
+void wdi_page_count_live(const wd_small_heap_t *h, size_t *blocks, size_t *bytes);
 
 #endif /* WARDEN_PAGE_H */

@@ -5,11 +5,10 @@
 
 #include <string.h>
 
-#include "debug/harden.h"
+#include "base/counters.h"
 #include "base/lock.h"
 #include "base/options.h"
 #include "os/os.h"
-#include "base/counters.h"
 
 wd_region_t **wdi_segmap;
 uintptr_t wdi_segmap_slots;

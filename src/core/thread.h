@@ -1,10 +1,12 @@
 /* thread.h -- thread heaps: one per thread, created on first use.
  *
- * A thread heap owns small segments and the pages in them; only its thread
- * touches their free lists.  When the thread exits, its heap is abandoned
- * whole (pages with live blocks included) and the next thread that needs a
- * heap adopts it, so short-lived threads strand no memory.  This file also
- * owns pthread keys, thread-exit handling and fork(). */
+ * A thread heap owns small segments and the pages in them (its small heap,
+ * page.h); only its thread touches their free lists.  When the thread
+ * exits, its heap is abandoned whole (pages with live blocks included) and
+ * the next thread that needs a heap adopts it, so short-lived threads
+ * strand no memory.  This layer owns the heaps' lifetimes: the pthread key
+ * whose destructor abandons a heap, the upkeep that returns idle memory,
+ * trimming, and what fork does to the heaps. */
 #ifndef WARDEN_THREAD_H
 #define WARDEN_THREAD_H
 
@@ -14,29 +16,18 @@
 #include "base/internal.h"
 #include "core/page.h"
 
-struct wd_medium_segment_s;
-
 typedef struct wd_theap_s {
-    wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
-    size_t small_allocs;
-    wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
-    wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
-    wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
-    wd_small_segment_t *segments;
-    /* Full pages that other threads freed into since: pushed by those
-     * threads, drained by the owner in its slow path. */
-    _Atomic(wd_page_t *) xpages;
-    struct wd_medium_segment_s *medium_hint;
+    /* First, so that a page's owner (a wd_small_heap_t *) is the heap's
+     * own address: free's owner test compares one pointer. */
+    wd_small_heap_t small;
     struct wd_theap_s *next_all;       /* every heap ever made (stats, fork) */
     struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
-    uint64_t secret;
-    uint64_t rng;                      /* harden=2: random order in fresh pages */
     struct wd_quarantine_s *quarantine; /* harden=2: freed blocks held back */
     /* harden=2: raw bytes the quarantine holds, small and medium blocks and
      * large ones; written by the owner alone (no shared counter on every
      * free), summed by the statistics. */
     size_t held_small, held_large;
-    uint32_t slow_count;               /* slow-path calls, to pace maintenance */
+    uint32_t slow_count;               /* refills, to pace the upkeep */
     uint32_t abandoned;
 } wd_theap_t;
 
@@ -50,27 +41,70 @@ extern __thread wd_theap_t *wdi_tl_home __attribute__((tls_model("initial-exec")
  * with harden=2, so that every call takes the slow path. */
 extern __thread wd_theap_t *wdi_tl_heap __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's small heap, or NULL when it has no heap: what a
+ * page's owner is compared with. */
+static inline wd_small_heap_t *wdi_small_here(void) {
+    wd_theap_t *h = wdi_tl_home;
+    return h != NULL ? &h->small : NULL;
+}
+
 /* A heap that owns nothing: every class's page is wdi_page_empty, so
  * malloc's fast path finds no block and free's owner test never matches,
  * and neither path needs a NULL test. */
 extern wd_theap_t wdi_heap_none;
 
+/* Creates the pthread key whose destructor abandons an exiting thread's
+ * heap; before that, at_exit(h) (when not NULL) lets the layers above
+ * give back what they keep in the heap (harden=2's quarantine).  Called
+ * once by the process initialisation. */
+void wdi_heaps_init(void (*at_exit)(wd_theap_t *h));
+
 /* The calling thread's heap, creating or adopting one; NULL when the
- * thread is exiting (its allocations then go to the shared medium tier). */
+ * thread is exiting (its allocations then go to the shared medium tier).
+ * The process is initialised. */
 wd_theap_t *wdi_heap_get_slow(void);
 
-/* Process-wide initialisation (options, segment map, class tables, fork
- * handlers); idempotent, cheap after the first call. */
-void wdi_process_init(void);
-extern int wdi_process_ready;
+/* Returns idle memory to the OS: h's retired pages, and at most every
+ * 50 ms (whichever thread comes first) the shared tiers' and the abandoned
+ * heaps'; samples the peak of live bytes. */
+void wdi_heap_upkeep(wd_theap_t *h);
+
+/* Small malloc's slow path for class cls (the current page has no free
+ * block): refills from h's pages, and every 16th time runs the upkeep
+ * first.  The fast path keeps no clock; a page comes here each time its
+ * free list runs dry, so even a program that allocates little after a big
+ * free reaches the upkeep soon. */
+static inline void *wdi_heap_refill(wd_theap_t *h, unsigned cls) {
+    if (wd_unlikely(++h->slow_count % 16 == 0))
+        wdi_heap_upkeep(h);
+    return wdi_page_malloc_slow(&h->small, cls);
+}
 
 /* Calls fn on every heap (live or abandoned), under the heap-list lock. */
 void wdi_heaps_foreach(void (*fn)(wd_theap_t *h, void *arg), void *arg);
 
-/* Periodic upkeep from slow paths: returns idle memory to the OS. */
-void wdi_maintain(wd_theap_t *h);
+/* What the heaps hold: small blocks handed out, live small blocks and
+ * their bytes (counted from the pages, so the fast paths keep no byte
+ * counter; blocks freed by other threads count as live until the owner
+ * collects them), and harden=2's quarantined bytes. */
+typedef struct wd_heaps_sum_s {
+    size_t allocs, blocks, bytes;
+    size_t held_small, held_large;
+} wd_heaps_sum_t;
+
+/* Fills *sum and returns the live bytes of every tier less what the
+ * quarantines hold; records the peak (the upkeep calls it at most every
+ * 50 ms of allocator activity; a statistics query does the same). */
+size_t wdi_live_sample(wd_heaps_sum_t *sum);
 
 /* malloc_trim: returns every idle page and free range to the OS now. */
 int wdi_trim_all(void);
+
+/* fork(): every lock of the heaps and the tiers is taken before, released
+ * after in the parent; in the child, where only the calling thread lives,
+ * the locks are reset and the other threads' heaps abandoned. */
+void wdi_heaps_fork_prepare(void);
+void wdi_heaps_fork_parent(void);
+void wdi_heaps_fork_child(void);
 
 #endif /* WARDEN_THREAD_H */

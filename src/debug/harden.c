@@ -1,6 +1,6 @@
 /* harden.c -- owns level 2 of the hardening (see harden.h): the prefix and
  * tail canaries of every block, the fill pattern and the per-thread
- * quarantine of freed blocks.  Calls: the raw family of api.c for memory,
+ * quarantine of freed blocks.  Calls: the tiers' raw interface for memory,
  * segment.h and large.h to know which addresses may be read, thread.h for
  * the calling thread's heap, os.h, options.h. */
 #include "debug/harden.h"
@@ -8,14 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/large.h"
 #include "base/options.h"
-#include "os/os.h"
+#include "core/large.h"
+#include "core/raw.h"
 #include "core/segment.h"
-#include "base/counters.h"
 #include "core/thread.h"
+#include "os/os.h"
 
-int wdi_harden2;
 static uint64_t secret;
 
 #define PREFIX 16

@@ -33,11 +33,9 @@ struct wd_theap_s;
 #define WDI_QUARANTINE_LARGE 32
 #define WDI_QUARANTINE_LARGE_BYTES ((size_t)64 << 20)
 
-/* 1 when harden=2 is in force (set once by the process initialisation). */
-extern int wdi_harden2;
-
-/* Reads the level from the options; called once by the process
- * initialisation, before the first block is handed out. */
+/* Reads the level from the options and sets wdi_harden2 (options.h);
+ * called once by the process initialisation, before the first block is
+ * handed out. */
 void wdi_harden_init(void);
 
 /* The options were read after the first allocation: the level can no
@@ -58,14 +56,5 @@ void wdi_hard_heap_exit(struct wd_theap_s *h);
 /* Checks the quarantines that may be read at exit (the calling thread's,
  * exited threads'): a write after free into a block still held is caught. */
 void wdi_hard_at_exit(void);
-
-/* Raw blocks, from api.c: the tiers without the level-2 wrapping; zeroed
- * when zero != 0. */
-void *wdi_raw_alloc(size_t alignment, size_t size, int zero);
-void wdi_raw_free(void *p, const char *fn);
-size_t wdi_raw_usable(const void *p, const char *fn);
-/* The same for a raw block known to be live (its canaries just passed):
- * a small block's size without the checks. */
-size_t wdi_raw_usable_known(const void *p, const char *fn);
 
 #endif /* WARDEN_HARDEN_H */

@@ -1,0 +1,67 @@
+/* process.c -- owns the start of the allocator in a process (process.h).
+ * Calls: options.h, page.h (class tables), segment.h (the segment map),
+ * thread.h (the heaps' key and fork), harden.h and stats.h (what runs at
+ * a thread's exit and at the process's). */
+#include "api/process.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "base/lock.h"
+#include "base/options.h"
+#include "core/page.h"
+#include "core/segment.h"
+#include "core/thread.h"
+#include "debug/harden.h"
+#include "debug/stats.h"
+
+int wdi_process_state;
+static wd_lock_t init_lock = WD_LOCK_INIT;
+
+/* fork() resets the lock in the child (its holder may not exist there). */
+static void fork_child(void) {
+    wdi_heaps_fork_child();
+    wdi_lock_reset(&init_lock);
+}
+
+/* Everything that needs no allocation, under the lock; returns 1 when the
+ * options were read (0: the environment is not set up yet). */
+static int start_locked(void) {
+    int have_options = wdi_options_init();
+    wdi_harden_init(); /* level 1 when the options must wait */
+    wdi_page_init_classes();
+    if (wdi_segmap_init() != 0)
+        wdi_fatal("cannot reserve the segment map", NULL, "init");
+    wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
+    return have_options;
+}
+
+void wdi_process_start(void) {
+    wdi_lock(&init_lock);
+    int state = wdi_process_state;
+    int first = state == 0, late = 0;
+    if (first)
+        state = start_locked() ? 2 : 1;
+    else if (state == 1 && wdi_options_init())
+        state = 2, late = 1;
+    __atomic_store_n(&wdi_process_state, state, __ATOMIC_RELEASE);
+    wdi_unlock(&init_lock);
+    /* These may allocate, so they run once the allocator is ready (a
+     * malloc from inside them finds the state set and returns at once). */
+    if (first)
+        pthread_atfork(wdi_heaps_fork_prepare, wdi_heaps_fork_parent, fork_child);
+    if (late)
+        wdi_harden_late();
+    if ((first || late) && state == 2 && wdi_options.stats)
+        atexit(wdi_stats_at_exit);
+    if (first && wdi_harden2)
+        atexit(wdi_hard_at_exit);
+}
+
+/* Runs after the C library set up the environment and before main: the
+ * latest moment at which options a very early first call could not read
+ * are read, whether or not the program allocates much afterwards. */
+__attribute__((constructor)) static void options_at_start(void) {
+    if (__atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE) == 1)
+        wdi_process_start();
+}
