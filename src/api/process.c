@@ -1,6 +1,5 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
- * Calls: options.h, page.h (class tables), segment.h (the segment map),
- * thread.h (the heaps' key and fork), harden.h and stats.h (what runs at
+ * Calls: options.h, page.h (class tables), thread.h (the heaps' key and fork), harden.h and stats.h (what runs at
  * a thread's exit and at the process's). */
 #include "api/process.h"
 
@@ -10,7 +9,6 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "core/page.h"
-#include "core/segment.h"
 #include "core/thread.h"
 #include "debug/harden.h"
 #include "debug/stats.h"
@@ -30,8 +28,6 @@ static int start_locked(void) {
     int have_options = wdi_options_init();
     wdi_harden_init(); /* level 1 when the options must wait */
     wdi_page_init_classes();
-    if (wdi_segmap_init() != 0)
-        wdi_fatal("cannot reserve the segment map", NULL, "init");
     wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
     return have_options;
 }

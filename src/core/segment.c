@@ -10,26 +10,13 @@
 #include "base/options.h"
 #include "os/os.h"
 
-wd_region_t **wdi_segmap;
-uintptr_t wdi_segmap_slots;
+wd_region_t *wdi_segmap[WD_SEGMAP_ENTRIES];
 
 /* Freed segments waiting for reuse, pages already returned to the OS. */
 #define SEGMENT_CACHE 8
 static void *cache[SEGMENT_CACHE];
 static unsigned cached;
 static wd_lock_t segment_lock = WD_LOCK_INIT;
-
-int wdi_segmap_init(void) {
-    if (wdi_segmap != NULL)
-        return 0;
-    void *map;
-    int err = wdi_os_reserve(WD_SEGMAP_ENTRIES * sizeof(wd_region_t *), &map);
-    if (err == 0) {
-        wdi_segmap = map;
-        wdi_segmap_slots = WD_SEGMAP_ENTRIES;
-    }
-    return err;
-}
 
 void wdi_segmap_set(void *start, size_t size, wd_region_t *region) {
     uintptr_t first = (uintptr_t)start >> WD_SEGMENT_SHIFT;

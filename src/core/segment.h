@@ -34,19 +34,23 @@ typedef struct wd_region_s {
     uint32_t reserved;
 } wd_region_t;
 
-extern wd_region_t **wdi_segmap;
-/* Entries of wdi_segmap: 0 until it is reserved, so one compare covers both
- * an address beyond the map and a lookup before initialisation. */
-extern uintptr_t wdi_segmap_slots;
+/* One entry per 4 MiB of the user address space: the region that owns it,
+ * or NULL.  A static array (256 MiB of address space in the bss, of which
+ * only the pages of entries ever written become memory: one page per 2 GiB
+ * of address space that warden uses), so the lookup on free's fast path is
+ * one load at a fixed place, valid before the first malloc (free(NULL)
+ * comes early) with no test of whether the map exists yet.  An mmap'ed
+ * reserve cost the same commit charge and two more loads and a compare. */
+extern wd_region_t *wdi_segmap[WD_SEGMAP_ENTRIES];
 
-/* Reserves the map; 0 or an errno value.  Idempotent; called by init. */
-int wdi_segmap_init(void);
-
-/* The region that contains p, or NULL when p is not in warden's memory. */
+/* The region that contains p, or NULL when p is not in warden's memory.
+ * The slot is masked, not bounds-checked: an address at or above 2^47 (no
+ * mapping has one) reads the entry of an address below.  Every caller
+ * checks that p is a block of the region it finds before it reads p (a
+ * block start of a page or range), so such an address is reported as an
+ * invalid pointer all the same. */
 static inline wd_region_t *wdi_region_of(const void *p) {
-    uintptr_t slot = (uintptr_t)p >> WD_SEGMENT_SHIFT;
-    if (wd_unlikely(slot >= wdi_segmap_slots))
-        return NULL;
+    uintptr_t slot = ((uintptr_t)p >> WD_SEGMENT_SHIFT) & (WD_SEGMAP_ENTRIES - 1);
     return wdi_segmap[slot];
 }
 
