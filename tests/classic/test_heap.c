@@ -1,4 +1,4 @@
-/* tests/test_heap.c -- the classic heap (warden/heap.h): layout, C semantics,
+/* tests/classic/test_heap.c -- the classic heap (warden/heap.h): layout, C semantics,
  * merging, dump/walk/stats and wd_heap_check on deliberately corrupted
  * headers.  Misuse that must abort lives in test_heap_misuse.c, the random
  * model in test_heap_model.c. */
