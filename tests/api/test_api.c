@@ -1,4 +1,4 @@
-/* tests/test_api.c -- warden as the process's malloc: the semantics of the
+/* tests/api/test_api.c -- warden as the process's malloc: the semantics of the
  * standard names (malloc, free, calloc, realloc, the aligned family, the
  * glibc extras) and of the wd_ names, misuse reports, WARDEN_OPTIONS, and
  * allocation from awkward places (constructors, atexit, TLS destructors,

@@ -1,9 +1,10 @@
-# Drop-in tests: warden as the process's malloc and operator new.
-#   api_static / api_preload    tests/test_api.c: the malloc family by its standard
+# Drop-in tests: warden as the process's malloc and operator new.  Included
+# from tests/api/CMakeLists.txt.
+#   api_static / api_preload    test_api.c: the malloc family by its standard
 #                               and wd_ names, misuse reports, WARDEN_OPTIONS,
 #                               allocation from constructors, atexit, TLS
 #                               destructors, fork, libc functions
-#   cxx_static / cxx_preload    tests/test_cxx.cpp: every operator new/delete,
+#   cxx_static / cxx_preload    test_cxx.cpp: every operator new/delete,
 #                               bad_alloc, new_handler, standard containers
 #   stress_static / stress_preload
 #                               tests/core/stress.c, registered from
