@@ -1,4 +1,4 @@
-/* tests/test_heap_valgrind.c -- the classic heap under valgrind.
+/* tests/classic/test_heap_valgrind.c -- the classic heap under valgrind.
  *
  * Without arguments: runs this program again under
  *   valgrind --leak-check=full --error-exitcode=99 <self> <mode>

@@ -1,4 +1,4 @@
-/* tests/stress.c -- multi-threaded stress of the process's malloc.
+/* tests/core/stress.c -- multi-threaded stress of the process's malloc.
  *
  *   stress [--seconds S] [--threads N] [--seed X]
  *
@@ -19,7 +19,7 @@
  * passed.
  *
  * Only standard names are used, so it runs under any malloc: linked with
- * libwarden.a (build/tests/stress), under LD_PRELOAD, or with libc's own.
+ * libwarden.a (build/tests/core/stress), under LD_PRELOAD, or with libc's own.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

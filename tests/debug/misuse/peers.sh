@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # peers.sh -- what warden, glibc, jemalloc, tcmalloc and mimalloc notice of
-# the misuse cases of tests/misuse (not run by ctest).
+# the misuse cases of tests/debug/misuse (not run by ctest).
 #
-#   tests/misuse/peers.sh [--build DIR] [--runs N] [--messages] [--timeout SECS]
+#   tests/debug/misuse/peers.sh [--build DIR] [--runs N] [--messages] [--timeout SECS]
 #
-# Runs every case of DIR/tests/misuse/misuse_cases (built by `make`, linked
+# Runs every case of DIR/tests/debug/misuse/misuse_cases (built by `make`, linked
 # with nothing of warden) once per allocator, each in its own process:
 #   warden    LD_PRELOAD=DIR/libwarden.so
 #   warden-h2 the same with WARDEN_OPTIONS=harden=2
@@ -33,7 +33,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-build="$here/../../build"
+build="$here/../../../build"
 messages=0
 runs=5
 timeout_s=10
@@ -51,7 +51,7 @@ while [ $# -gt 0 ]; do
 done
 
 build=$(cd "$build" 2>/dev/null && pwd) || { echo "peers.sh: no build directory" >&2; exit 2; }
-prog="$build/tests/misuse/misuse_cases"
+prog="$build/tests/debug/misuse/misuse_cases"
 if [ ! -x "$prog" ]; then
     echo "peers.sh: $prog not found: run \`make\` first" >&2
     exit 2

@@ -11,8 +11,8 @@
 #                                       libwarden.so (e.g. jemalloc, to check
 #                                       the harness itself)
 #
-# Included at the end of tests/CMakeLists.txt.  Not in the sanitizer builds,
-# which have no malloc override.
+# Included at the end of tests/api/CMakeLists.txt.  Not in the sanitizer
+# builds, which have no malloc override.
 if(WD_OVERRIDE)
   set(WD_PROGRAMS_PRELOAD "" CACHE STRING
       "Library the program_* tests preload (empty: libwarden.so of this build)")

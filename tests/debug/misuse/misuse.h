@@ -1,4 +1,4 @@
-/* tests/misuse/misuse.h -- what the C cases (misuse.c) and the C++ ones
+/* tests/debug/misuse/misuse.h -- what the C cases (misuse.c) and the C++ ones
  * (misuse_cxx.cpp) share: the C++ operators, called from C.
  *
  * The operators are reached through these small extern "C" wrappers so that

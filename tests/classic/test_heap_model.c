@@ -1,4 +1,4 @@
-/* tests/test_heap_model.c -- randomized model test of the classic heap.
+/* tests/classic/test_heap_model.c -- randomized model test of the classic heap.
  *
  * Millions of malloc/calloc/realloc/memalign/free on an 8 MiB heap against a
  * table of live blocks.  Every block is filled over its whole usable size

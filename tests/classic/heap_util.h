@@ -1,4 +1,4 @@
-/* tests/heap_util.h -- whole-heap checks shared by the classic heap tests.
+/* tests/classic/heap_util.h -- whole-heap checks shared by the classic heap tests.
  *
  *   hu_parse_dump(h, &view)      runs wd_heap_dump into memory and parses every
  *                                line back, asserting the seed's line format

@@ -1,4 +1,4 @@
-/* tests/test_heap_misuse.c -- misuse of the classic heap must abort with one
+/* tests/classic/test_heap_misuse.c -- misuse of the classic heap must abort with one
  * line `warden: <what> at <address> in <function>` on stderr.
  *
  * Each case is a function case_x(go) that builds its heap on a static buffer

@@ -1,4 +1,4 @@
-// tests/test_cxx.cpp -- warden behind C++'s operator new and delete: every
+// tests/api/test_cxx.cpp -- warden behind C++'s operator new and delete: every
 // replaceable form (plain, array, nothrow, aligned, sized, aligned sized),
 // std::bad_alloc and the new_handler protocol on failure, and standard
 // containers running on it.

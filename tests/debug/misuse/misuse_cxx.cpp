@@ -1,4 +1,4 @@
-// tests/misuse/misuse_cxx.cpp -- the C++ side of the misuse cases: delete
+// tests/debug/misuse/misuse_cxx.cpp -- the C++ side of the misuse cases: delete
 // expressions that hand the allocator a wrong size or alignment through the
 // sized and aligned operator delete (C++14/17).  Called from misuse.c (see
 // misuse.h); the cases themselves and their expected reports are there.

@@ -1,4 +1,4 @@
-/* tests/misuse/misuse.c -- heap misuse through the standard names: every
+/* tests/debug/misuse/misuse.c -- heap misuse through the standard names: every
  * case is one misuse (double free, interior, foreign or misaligned pointer,
  * wrong size or alignment, overflow into a header, write after free into a
  * free list ...) that warden must stop with one exact line
