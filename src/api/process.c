@@ -1,7 +1,8 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), segment.h (the segment map),
  * thread.h (the heaps' key and fork), harden.h and stats.h (what runs at
- * a thread's exit and at the process's). */
+ * a thread's exit and at the process's), report.h (its lock in a fork
+ * child). */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -13,14 +14,16 @@
 #include "core/segment.h"
 #include "core/thread.h"
 #include "debug/harden.h"
+#include "debug/report.h"
 #include "debug/stats.h"
 
 int wdi_process_state;
 static wd_lock_t init_lock = WD_LOCK_INIT;
 
-/* fork() resets the lock in the child (its holder may not exist there). */
+/* fork() resets the locks in the child (their holders may not exist there). */
 static void fork_child(void) {
     wdi_heaps_fork_child();
+    wdi_report_fork_child();
     wdi_lock_reset(&init_lock);
 }
 
