@@ -169,17 +169,25 @@ static int emit_frame(int num, const void *pc, const wdi_sym_t *s) {
     return num + 1;
 }
 
-/* Once a report, when no frame got a line: why, and what would help. */
+/* Once a report, when no frame at all or no frame of the program itself
+ * got a line: why, and what would help.  The system's libraries seldom
+ * come with debug information, and the program's _start never does (crt1.o
+ * has none): neither alone calls for the hint. */
 static void emit_hint(int missing) {
-    int lines = 0;
-    for (int i = 0; i < rep.npcs; i++)
-        lines |= rep.syms[i].levels > 0 && rep.syms[i].at[0].file != NULL;
-    if (rep.npcs == 0 || lines || (missing & WDI_SYM_OFF))
+    int lines = 0, program = 0, program_lines = 0;
+    for (int i = 0; i < rep.npcs; i++) {
+        const wdi_sym_t *s = &rep.syms[i];
+        int has = s->levels > 0 && s->at[0].file != NULL;
+        lines |= has;
+        program |= s->in_program;
+        program_lines |= s->in_program && has;
+    }
+    if (rep.npcs == 0 || (missing & WDI_SYM_OFF) || (lines && program_lines == program))
         return;
     if (missing & WDI_SYM_NO_HELPER)
         emit("warden: (no file:line: no addr2line on PATH; install binutils)");
     else
-        emit("warden: (no file:line: build with -g for them)");
+        emit("warden: (no file:line: build the program with -g)");
 }
 
 void wdi_report_end(void) {

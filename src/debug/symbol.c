@@ -104,6 +104,7 @@ static void locate(wdi_sym_t *out, int i, const void *pc, uintptr_t program, tex
     if (!dladdr((const char *)pc - 1, &info) || info.dli_fbase == NULL)
         return;
     s->base = (uintptr_t)info.dli_fbase;
+    s->in_program = s->base == program;
     s->offset = (uintptr_t)pc - load_bias(s->base);
     if (info.dli_sname != NULL && info.dli_saddr != NULL) {
         s->symbol = text_keep(text, info.dli_sname, strlen(info.dli_sname));
@@ -116,7 +117,7 @@ static void locate(wdi_sym_t *out, int i, const void *pc, uintptr_t program, tex
             return;
         }
     }
-    const char *path = s->base == program ? program_path(text) : NULL;
+    const char *path = s->in_program ? program_path(text) : NULL;
     if (path == NULL && info.dli_fname != NULL)
         path = text_keep(text, info.dli_fname, strlen(info.dli_fname));
     s->module = path;

@@ -49,6 +49,7 @@ typedef struct wdi_sym_level_s {
 
 typedef struct wdi_sym_s {
     const char *module;  /* path of the program or shared object; NULL: none */
+    int in_program;      /* 1 when the module is the program, not a shared object */
     uintptr_t offset;    /* the address in the module's own terms (what
                           * `addr2line -e module` takes): pc for a program
                           * that is not position-independent, pc minus the
