@@ -7,7 +7,8 @@
  *     (skipped, exit 77 at the end, without addr2line on PATH);
  *   - WARDEN_OPTIONS=symbolize=0 (a fresh exec of this program): frames
  *     are module+offset, and the offset is what addr2line wants;
- *   - PATH without addr2line: module+offset and the hint, once;
+ *   - PATH without addr2line: module+offset and the hint, once; a frame
+ *     without debug information: its name, module+offset, the hint;
  *   - the depot: equal stacks one id, different stacks different ids,
  *     round trips, truncation to WD_STACK_MAX, a full depot;
  *   - 8 threads capturing and saving at once: ids stable and shared.
@@ -225,6 +226,31 @@ static void test_symbolize_off(int lines) {
     CHECK(strstr(got, want) != NULL);
 }
 
+/* _start comes from crt1.o, which has no debug information. */
+extern char _start[];
+
+static void no_lines_child(const void *arg) {
+    (void)arg;
+    void *pcs[1] = {_start + 1};
+    wdi_report_begin("a frame without debug information");
+    wdi_report_stack("captured at", pcs, 1);
+    wdi_report_end();
+}
+
+/* A frame of the program without a line: its name from the helper,
+ * module+offset, and the hint to build with -g. */
+static void test_no_lines(void) {
+    int status = test_run_piped(no_lines_child, NULL, 0, NULL, 0, report, sizeof report);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char got[1024], want[4200];
+    CHECK(frame_line("captured at", 0, got, sizeof got));
+    snprintf(want, sizeof want, " in _start (%s+0x", self);
+    if (strstr(got, want) == NULL || strstr(report, "\nwarden: (no file:line: build ") == NULL) {
+        fprintf(stderr, "wanted \"%s\" and the hint to build with -g in:\n%s", want, report);
+        exit(1);
+    }
+}
+
 /* --- the depot --------------------------------------------------------------- */
 
 NOINLINE static int site_a(void **pcs) {
@@ -418,6 +444,7 @@ int main(int argc, char **argv) {
         return TEST_SKIP;
     }
     test_report_lines(NULL);
+    test_no_lines();
     /* addr2line alone, even where llvm-symbolizer would be preferred. */
     char dir[] = "/tmp/test_diag.XXXXXX", link[sizeof dir + 16];
     CHECK(mkdtemp(dir) != NULL);
