@@ -7,7 +7,7 @@
  *         #0 0x55d0c1a2b3c4 in release_node src/list.c:88
  *         #1 0x55d0c1a2b5e0 in main src/main.c:21
  *         #2 0x7f3a5c829d8f in __libc_start_call_main (/lib/x86_64-linux-gnu/libc.so.6+0x271ca)
- *     warden: (no file:line: ...)          only when none could be found
+ *     warden: (no file:line: ...)          only when the program's frames have none
  *
  * A report is built between wdi_report_begin and wdi_report_end and
  * written at the end, all at once, with write(2) on stderr: the stacks of
