@@ -1,6 +1,7 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
- * Calls: options.h, page.h (class tables), thread.h (the heaps' key and fork), harden.h and stats.h (what runs at
- * a thread's exit and at the process's). */
+ * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
+ * fork), harden.h and stats.h (what runs at a thread's exit and at the
+ * process's), report.h (its lock in a fork child). */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -11,14 +12,16 @@
 #include "core/page.h"
 #include "core/thread.h"
 #include "debug/harden.h"
+#include "debug/report.h"
 #include "debug/stats.h"
 
 int wdi_process_state;
 static wd_lock_t init_lock = WD_LOCK_INIT;
 
-/* fork() resets the lock in the child (its holder may not exist there). */
+/* fork() resets the locks in the child (their holders may not exist there). */
 static void fork_child(void) {
     wdi_heaps_fork_child();
+    wdi_report_fork_child();
     wdi_lock_reset(&init_lock);
 }
 

@@ -40,7 +40,8 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(verbose, 0, "report option parsing and OS failures on stderr")              \
     X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)") \
     X(harden, 1, "1: checks that cost almost nothing; 2: also canaries, quarantine, guard pages") \
-    X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)")
+    X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)") \
+    X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;

@@ -1,0 +1,219 @@
+/* report.c -- owns the report format, the report lock and the error count
+ * (report.h).  Calls: symbol.h (names and lines, at the end of a report),
+ * stack.h (stacks by id), lock.h, options.h (wdi_vfmt).  A report is kept
+ * in static storage under the lock and written with write(2): no
+ * allocation, so it may be printed from inside the allocator. */
+#include "debug/report.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#include "base/lock.h"
+#include "base/options.h"
+#include "debug/stack.h"
+#include "debug/symbol.h"
+
+#define REPORT_FD 2
+#define REPORT_FRAMES (WDI_REPORT_STACKS * WD_STACK_MAX)
+
+/* A report is a list of items, each a line of text or a stack. */
+typedef struct item_s {
+    int first; /* a line: offset in lines[]; a stack: index in pcs[] */
+    int n;     /* a stack's frames; -1 for a line */
+} item_t;
+
+static wd_lock_t report_lock = WD_LOCK_INIT;
+static _Atomic(size_t) report_errors;
+
+/* The report being built: only the holder of report_lock touches it. */
+static struct {
+    item_t items[1 + WDI_REPORT_LINES + 2 * WDI_REPORT_STACKS];
+    int nitems, nlines, nstacks, npcs;
+    char lines[4096];
+    size_t lines_used;
+    void *pcs[REPORT_FRAMES];
+    wdi_sym_t syms[REPORT_FRAMES];
+    char names[32768]; /* the strings of syms */
+    char out[4096];    /* what write(2) has not taken yet */
+    size_t out_used;
+} rep;
+
+/* --- building --------------------------------------------------------------- */
+
+static void add_line(const char *prefix, const char *fmt, va_list ap) {
+    size_t room = sizeof rep.lines - rep.lines_used;
+    int cap = (int)(sizeof rep.items / sizeof rep.items[0]);
+    if (rep.nitems == cap || room < 64)
+        return;
+    char *at = rep.lines + rep.lines_used;
+    size_t len = wdi_fmt(at, room, "%s", prefix);
+    len += wdi_vfmt(at + len, room - len, fmt, ap);
+    rep.items[rep.nitems++] = (item_t){(int)rep.lines_used, -1};
+    rep.lines_used += len + 1;
+}
+
+static void add_text(const char *prefix, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    add_line(prefix, fmt, ap);
+    va_end(ap);
+}
+
+void wdi_report_begin(const char *fmt, ...) {
+    wdi_lock(&report_lock);
+    atomic_fetch_add_explicit(&report_errors, 1, memory_order_relaxed);
+    rep.nitems = rep.nlines = rep.nstacks = rep.npcs = 0;
+    rep.lines_used = rep.out_used = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    add_line("warden: ", fmt, ap);
+    va_end(ap);
+}
+
+void wdi_report_line(const char *fmt, ...) {
+    if (rep.nlines == WDI_REPORT_LINES)
+        return;
+    rep.nlines++;
+    va_list ap;
+    va_start(ap, fmt);
+    add_line("  ", fmt, ap);
+    va_end(ap);
+}
+
+void wdi_report_stack(const char *title, void *const *pcs, int n) {
+    int cap = (int)(sizeof rep.items / sizeof rep.items[0]);
+    if (rep.nstacks == WDI_REPORT_STACKS || rep.nitems + 2 > cap)
+        return;
+    rep.nstacks++;
+    if (title != NULL)
+        add_text("  ", "%s:", title);
+    /* libwarden.so's own frames (the capture, the checker, the wrapper). */
+    while (n > 0 && wdi_symbol_in_warden(pcs[0]))
+        pcs++, n--;
+    if (n > WD_STACK_MAX)
+        n = WD_STACK_MAX;
+    if (n < 0)
+        n = 0;
+    for (int i = 0; i < n; i++)
+        rep.pcs[rep.npcs + i] = pcs[i];
+    rep.items[rep.nitems++] = (item_t){rep.npcs, n};
+    rep.npcs += n;
+}
+
+void wdi_report_stack_id(const char *title, uint32_t id) {
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_stack_load(id, pcs, WD_STACK_MAX);
+    if (n == 0 && title != NULL) {
+        add_text("  ", "%s: (no stack kept)", title);
+        return;
+    }
+    wdi_report_stack(title, pcs, n);
+}
+
+/* --- writing ---------------------------------------------------------------- */
+
+static void out_flush(void) {
+    for (size_t off = 0; off < rep.out_used;) {
+        ssize_t w = write(REPORT_FD, rep.out + off, rep.out_used - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    rep.out_used = 0;
+}
+
+/* One line of output (cut at 1 KiB), written when the buffer is full and
+ * at the end. */
+static void emit(const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len = wdi_vfmt(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    line[len++] = '\n';
+    if (rep.out_used + len > sizeof rep.out)
+        out_flush();
+    for (size_t i = 0; i < len; i++)
+        rep.out[rep.out_used++] = line[i];
+}
+
+/* The lines of one frame: one per inlining level when the helper found
+ * file:line, else one with what dladdr and the helper's name knew.
+ * Returns the next frame number. */
+static int emit_frame(int num, const void *pc, const wdi_sym_t *s) {
+    if (s->levels > 0 && s->at[0].file != NULL) {
+        for (int l = 0; l < s->levels; l++, num++) {
+            const wdi_sym_level_t *lv = &s->at[l];
+            const char *func = lv->func ? lv->func : "??";
+            if (lv->file != NULL)
+                emit("    #%d %p in %s %s:%d", num, pc, func, lv->file, lv->line);
+            else
+                emit("    #%d %p in %s (%s+0x%zx)", num, pc, func, s->module, (size_t)s->offset);
+        }
+        return num;
+    }
+    const char *func = s->levels > 0 ? s->at[0].func : NULL;
+    if (s->module == NULL)
+        emit("    #%d %p", num, pc);
+    else if (func != NULL)
+        emit("    #%d %p in %s (%s+0x%zx)", num, pc, func, s->module, (size_t)s->offset);
+    else if (s->symbol != NULL)
+        emit("    #%d %p in %s+0x%zx (%s+0x%zx)", num, pc, s->symbol, (size_t)s->symbol_off,
+             s->module, (size_t)s->offset);
+    else
+        emit("    #%d %p (%s+0x%zx)", num, pc, s->module, (size_t)s->offset);
+    return num + 1;
+}
+
+/* Once a report, when no frame at all or no frame of the program itself
+ * got a line: why, and what would help.  The system's libraries seldom
+ * come with debug information, and the program's _start never does (crt1.o
+ * has none): neither alone calls for the hint. */
+static void emit_hint(int missing) {
+    int lines = 0, program = 0, program_lines = 0;
+    for (int i = 0; i < rep.npcs; i++) {
+        const wdi_sym_t *s = &rep.syms[i];
+        int has = s->levels > 0 && s->at[0].file != NULL;
+        lines |= has;
+        program |= s->in_program;
+        program_lines |= s->in_program && has;
+    }
+    if (rep.npcs == 0 || (missing & WDI_SYM_OFF) || (lines && program_lines == program))
+        return;
+    if (missing & WDI_SYM_NO_HELPER)
+        emit("warden: (no file:line: no addr2line on PATH; install binutils)");
+    else
+        emit("warden: (no file:line: build the program with -g)");
+}
+
+void wdi_report_end(void) {
+    int saved = errno;
+    int missing = wdi_symbolize(rep.pcs, rep.npcs, rep.syms, rep.names, sizeof rep.names);
+    for (int i = 0; i < rep.nitems; i++) {
+        const item_t *it = &rep.items[i];
+        if (it->n < 0) {
+            emit("%s", rep.lines + it->first);
+            continue;
+        }
+        if (it->n == 0)
+            emit("    (no frames)");
+        for (int f = 0, num = 0; f < it->n; f++)
+            num = emit_frame(num, rep.pcs[it->first + f], &rep.syms[it->first + f]);
+    }
+    emit_hint(missing);
+    out_flush();
+    errno = saved;
+    wdi_unlock(&report_lock);
+}
+
+size_t wdi_report_errors(void) {
+    return atomic_load_explicit(&report_errors, memory_order_relaxed);
+}
+
+void wdi_report_fork_child(void) {
+    wdi_lock_reset(&report_lock);
+}

@@ -1,0 +1,226 @@
+/* stack.c -- owns stack capture and the stack depot (stack.h).
+ * Calls: libgcc's unwinder (_Unwind_Backtrace: it finds each frame's
+ * unwind table with glibc's lock-free _dl_find_object and never
+ * allocates), os.h (the depot's chunks), counters.h. */
+#include "debug/stack.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <unwind.h>
+
+#include "base/counters.h"
+#include "base/internal.h"
+#include "os/os.h"
+
+/* --- capture ---------------------------------------------------------------- */
+
+typedef struct walk_s {
+    void **pcs;
+    int max;
+    int n;
+    int skip;        /* frames still to leave out */
+    uintptr_t first; /* with capture_from: restart when a frame returns here */
+} walk_t;
+
+/* One frame: _Unwind_Backtrace's first is the capture function itself (the
+ * unwinder starts at its caller's frame, which is ours), hence skip + 1. */
+static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
+    walk_t *w = arg;
+    int before_insn = 0;
+    uintptr_t pc = _Unwind_GetIPInfo(ctx, &before_insn);
+    if (pc == 0)
+        return _URC_END_OF_STACK;
+    /* A signal frame's address is the interrupted instruction, not a
+     * return address: one more, so that the pc - 1 every frame is looked
+     * up with names that instruction. */
+    if (before_insn)
+        pc++;
+    if (w->skip > 0) {
+        w->skip--;
+        return _URC_NO_REASON;
+    }
+    if (w->first != 0 && pc == w->first) {
+        w->n = 0; /* warden's frames above the entry point are dropped */
+        w->first = 0;
+    }
+    if (w->n < w->max)
+        w->pcs[w->n++] = (void *)pc;
+    else if (w->first == 0)
+        return _URC_END_OF_STACK; /* full; any value but NO_REASON stops the walk */
+    return _URC_NO_REASON;
+}
+
+/* Both captures call the unwinder themselves (no shared helper the
+ * compiler could inline or jump to), so the frame count above is exact. */
+WD_NOINLINE int wdi_stack_capture(void **pcs, int max, int skip) {
+    walk_t w = {pcs, max, 0, skip + 1, 0};
+    if (max <= 0)
+        return 0;
+    _Unwind_Backtrace(walk_frame, &w);
+    return w.n;
+}
+
+WD_NOINLINE int wdi_stack_capture_from(void **pcs, int max, const void *first) {
+    walk_t w = {pcs, max, 0, 1, (uintptr_t)first};
+    if (max <= 0)
+        return 0;
+    _Unwind_Backtrace(walk_frame, &w);
+    return w.n;
+}
+
+/* --- depot ------------------------------------------------------------------ */
+
+/* The depot is WD_STACK_DEPOT_MIB chunks of 1 MiB, each mapped when the
+ * first stack lands in it.  A stack's place is a byte offset in that
+ * space, handed out by one atomic cursor; its id is the offset in 8-byte
+ * units plus one.  Stacks never move or go away, so an id stays valid for
+ * the life of the process (and in its fork children). */
+#define DEPOT_CHUNK ((size_t)1 << 20)
+#define DEPOT_CHUNKS WD_STACK_DEPOT_MIB
+#define DEPOT_BYTES (DEPOT_CHUNKS * DEPOT_CHUNK)
+/* 2^18 chains (a 1 MiB table, mapped with the first stack): a full depot
+ * of 20-frame stacks has chains of about 1.3 stacks. */
+#define DEPOT_BUCKETS ((size_t)1 << 18)
+
+_Static_assert(WD_STACK_DEPOT_MIB >= 1 && WD_STACK_DEPOT_MIB <= 128,
+               "ids must fit in 24 bits");
+
+typedef struct depot_entry_s {
+    uint32_t next; /* id of the next stack of the chain; 0 ends it */
+    uint32_t hash;
+    uint32_t n;
+    uint32_t unused;
+    void *pcs[];
+} depot_entry_t;
+
+static _Atomic(char *) depot_chunks[DEPOT_CHUNKS];
+static _Atomic(_Atomic(uint32_t) *) depot_heads;
+static _Atomic(size_t) depot_cursor;
+
+/* *slot's mapping of size bytes, mapped now when nobody did yet.  Threads
+ * that come at once may each map one; the first to publish wins, the others
+ * unmap theirs.  NULL when the OS refuses. */
+static void *map_once(void *_Atomic *slot, size_t size) {
+    void *have = atomic_load_explicit(slot, memory_order_acquire);
+    if (wd_likely(have != NULL))
+        return have;
+    void *mine;
+    if (wdi_os_map(size, &mine) != 0)
+        return NULL;
+    if (atomic_compare_exchange_strong_explicit(slot, &have, mine, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        wdi_stat_add(WD_STAT_MAPPED, size);
+        wdi_stat_add(WD_STAT_COMMITTED, size);
+        return mine;
+    }
+    wdi_os_unmap(mine, size);
+    return have;
+}
+
+static _Atomic(uint32_t) *depot_table(void) {
+    return map_once((void *_Atomic *)&depot_heads, DEPOT_BUCKETS * sizeof(uint32_t));
+}
+
+/* Where id's stack lies, or NULL when id names no place handed out. */
+static depot_entry_t *depot_entry(uint32_t id) {
+    size_t off = ((size_t)id - 1) * 8;
+    if (id == 0 || off >= atomic_load_explicit(&depot_cursor, memory_order_acquire))
+        return NULL;
+    char *chunk = atomic_load_explicit(&depot_chunks[off / DEPOT_CHUNK], memory_order_acquire);
+    return chunk ? (depot_entry_t *)(chunk + off % DEPOT_CHUNK) : NULL;
+}
+
+/* A place of size bytes (a multiple of 8, at most a chunk) that never
+ * straddles two chunks: the cursor jumps over a chunk's tail that is too
+ * short.  Returns its id and sets *out, or 0 when the depot is full. */
+static uint32_t depot_alloc(size_t size, depot_entry_t **out) {
+    size_t at = atomic_load_explicit(&depot_cursor, memory_order_relaxed), start;
+    do {
+        start = at;
+        if (start / DEPOT_CHUNK != (start + size - 1) / DEPOT_CHUNK)
+            start = (start / DEPOT_CHUNK + 1) * DEPOT_CHUNK;
+        if (start + size > DEPOT_BYTES)
+            return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&depot_cursor, &at, start + size,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    char *chunk = map_once((void *_Atomic *)&depot_chunks[start / DEPOT_CHUNK], DEPOT_CHUNK);
+    if (chunk == NULL)
+        return 0; /* the place is lost; so is the stack */
+    *out = (depot_entry_t *)(chunk + start % DEPOT_CHUNK);
+    return (uint32_t)(start / 8 + 1);
+}
+
+/* splitmix64's multiplier and shifts over the frames: addresses differ
+ * mostly in their low bits, which every step spreads over all 64. */
+static uint32_t stack_hash(void *const *pcs, int n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)(uintptr_t)pcs[i];
+        h *= 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 31;
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The id of a stack equal to pcs[0 .. n) in the chain from id up to (not
+ * including) stop, or 0.  Entries of a chain were written before their id
+ * was published with release, and the head was read with acquire. */
+static uint32_t chain_find(uint32_t id, uint32_t stop, uint32_t hash, void *const *pcs, int n) {
+    while (id != 0 && id != stop) {
+        const depot_entry_t *e = depot_entry(id);
+        if (e == NULL)
+            return 0;
+        if (e->hash == hash && e->n == (uint32_t)n &&
+            memcmp(e->pcs, pcs, (size_t)n * sizeof(void *)) == 0)
+            return id;
+        id = e->next;
+    }
+    return 0;
+}
+
+uint32_t wdi_stack_save(void *const *pcs, int n) {
+    if (n < 0)
+        n = 0;
+    if (n > WD_STACK_MAX)
+        n = WD_STACK_MAX;
+    _Atomic(uint32_t) *heads = depot_table();
+    if (heads == NULL)
+        return 0;
+    uint32_t hash = stack_hash(pcs, n);
+    _Atomic(uint32_t) *head = &heads[hash & (DEPOT_BUCKETS - 1)];
+    uint32_t first = atomic_load_explicit(head, memory_order_acquire);
+    uint32_t found = chain_find(first, 0, hash, pcs, n);
+    if (found != 0)
+        return found;
+    depot_entry_t *e;
+    uint32_t id = depot_alloc(sizeof *e + (size_t)n * sizeof(void *), &e);
+    if (id == 0)
+        return 0;
+    e->hash = hash;
+    e->n = (uint32_t)n;
+    memcpy(e->pcs, pcs, (size_t)n * sizeof(void *));
+    for (;;) {
+        e->next = first;
+        if (atomic_compare_exchange_weak_explicit(head, &first, id, memory_order_release,
+                                                  memory_order_acquire))
+            return id;
+        /* Other stacks came in front meanwhile: one may be this one.  Then
+         * ours stays unlinked (a few bytes lost, only on such a race). */
+        found = chain_find(first, e->next, hash, pcs, n);
+        if (found != 0)
+            return found;
+    }
+}
+
+int wdi_stack_load(uint32_t id, void **pcs, int max) {
+    const depot_entry_t *e = depot_entry(id);
+    if (e == NULL || max <= 0)
+        return 0;
+    int n = e->n < (uint32_t)max ? (int)e->n : max;
+    memcpy(pcs, e->pcs, (size_t)n * sizeof(void *));
+    return n;
+}
+
+size_t wdi_stack_depot_used(void) {
+    return atomic_load_explicit(&depot_cursor, memory_order_relaxed);
+}

@@ -1,0 +1,71 @@
+/* stack.h -- call stacks for reports: capturing the return addresses of the
+ * calling thread, and the depot that stores each distinct stack once under
+ * a 32-bit id (check mode, the guard allocator and the heap profiler keep an
+ * id per block, not 32 pointers).
+ *
+ * Capture walks with libgcc's unwinder (_Unwind_Backtrace), which reads the
+ * unwind tables (.eh_frame) every object of a Debian system has: Debian's
+ * libc and most libraries are built without frame pointers, so following
+ * frame pointers stops at the first frame of libc.  glibc's backtrace() is
+ * not used: its first call dlopens libgcc_s, which allocates.
+ *
+ * Nothing here allocates or takes a lock, so both may run inside the
+ * allocator, in any thread, and in a fork child at any moment: the depot
+ * is filled lock-free (one compare-and-swap on a bucket head), so fork
+ * needs no handlers for it.  Symbols are looked up only when a report is
+ * printed (symbol.h, report.h).
+ *
+ * Calls: os.h (the depot's memory), internal.h. */
+#ifndef WARDEN_STACK_H
+#define WARDEN_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Frames a stored stack keeps at most (the innermost ones). */
+#define WD_STACK_MAX 32
+
+/* Bytes the depot may use at most: stacks are kept for the life of the
+ * process, so the bound holds whatever the program does.  A stack of n
+ * frames costs 16 + 8 n bytes: 64 MiB hold about 350,000 stacks of 20
+ * frames.  Change with -DWD_STACK_DEPOT_MIB=N (at most 128). */
+#ifndef WD_STACK_DEPOT_MIB
+#define WD_STACK_DEPOT_MIB 64
+#endif
+
+/* Fills pcs with up to max return addresses of the calling thread,
+ * innermost first, and returns how many.  With skip 0, pcs[0] lies in the
+ * caller (where its call to wdi_stack_capture returns); skip leaves out
+ * that many more frames (warden's own: the checker, the wrapper).  Each
+ * address points just after a call; symbol.h asks for the line of pc - 1.
+ * Never allocates.  The cost is the unwinder's table lookup and the
+ * interpretation of one frame's unwind rules per frame: docs/design.md
+ * ("Stacks for reports") has the figures. */
+int wdi_stack_capture(void **pcs, int max, int skip);
+
+/* Like wdi_stack_capture, but the stack starts at the frame that
+ * `first` returns into: a public entry point passes its own
+ * __builtin_return_address(0), and every frame of warden above it is left
+ * out whatever the compiler inlined or turned into jumps (a count of
+ * frames to skip depends on both).  When no frame returns to `first`, the
+ * whole stack from the caller of this function is given. */
+int wdi_stack_capture_from(void **pcs, int max, const void *first);
+
+/* Stores pcs[0 .. n) (at most WD_STACK_MAX, the innermost kept) and returns
+ * its id: non-zero, below 2^24 (it fits in a block header's spare bits),
+ * the same for equal stacks from any thread.  Returns 0 when the depot is
+ * full (WD_STACK_DEPOT_MIB) or the OS refused memory; a stack already
+ * stored is still found then.  Lock-free: a stack that is already there
+ * costs a hash and one walk of a short chain. */
+uint32_t wdi_stack_save(void *const *pcs, int n);
+
+/* Copies the stack of `id` (from wdi_stack_save, in this process or its
+ * parent before fork) into pcs, at most max frames, and returns how many;
+ * 0 for id 0 or an id that names no stored stack. */
+int wdi_stack_load(uint32_t id, void **pcs, int max);
+
+/* Bytes of the depot handed out so far (stacks and the waste at chunk
+ * ends), for statistics and tests. */
+size_t wdi_stack_depot_used(void);
+
+#endif /* WARDEN_STACK_H */

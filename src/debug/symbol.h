@@ -1,0 +1,83 @@
+/* symbol.h -- what code addresses are, for a report being printed:
+ * module and offset, function, file:line.
+ *
+ * Only when a report is printed, never when a stack is captured: a stack
+ * is 32 addresses, its names are kilobytes and cost a process start.
+ *
+ * For each address, dladdr gives the module (the program or a shared
+ * object), where it is loaded, and the function's name when the module
+ * exports it (dladdr reads the dynamic symbol table and does not
+ * allocate).  Function names of static functions and file:line come from
+ * a helper process, `addr2line -C -f -i -a -e MODULE ADDR ...` (binutils),
+ * or llvm-symbolizer with the same options when it is on PATH (preferred:
+ * symbol.c says why), one run per module for all the addresses asked for
+ * at once.  It is
+ * started with vfork and execve (the child only redirects its output and
+ * executes, as posix_spawn does, which would allocate), found on PATH by
+ * hand in a fixed buffer, read through a pipe into fixed buffers with a
+ * deadline, and reaped with waitpid.  No malloc anywhere, so a report may
+ * be printed from inside the allocator.
+ *
+ * Without the helper (not on PATH, WARDEN_OPTIONS=symbolize=0, a setuid
+ * program) or without debug information in a module, a frame keeps what
+ * dladdr knew: function+0xOFF when exported, and module+0xOFF always.
+ *
+ * Not thread-safe: one caller at a time (report.c calls it under its
+ * lock); the helper's output goes through a static buffer.
+ *
+ * Calls: options.h (symbolize=, the formatter), os.h (the page size),
+ * dladdr, vfork, execve, pipe2, poll, read, waitpid. */
+#ifndef WARDEN_SYMBOL_H
+#define WARDEN_SYMBOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Levels of inlined calls kept for one address (addr2line -i prints the
+ * innermost inlined function first, then the functions it was inlined
+ * into, up to the real one). */
+#define WDI_SYM_INLINE 4
+
+/* Addresses one helper run is asked for at most (one command line). */
+#define WDI_SYM_BATCH 64
+
+typedef struct wdi_sym_level_s {
+    const char *func; /* demangled; NULL when unknown */
+    const char *file; /* as the debug information names it; NULL when unknown */
+    int line;         /* 0 when unknown */
+} wdi_sym_level_t;
+
+typedef struct wdi_sym_s {
+    const char *module;  /* path of the program or shared object; NULL: none */
+    int in_program;      /* 1 when the module is the program, not a shared object */
+    uintptr_t offset;    /* the address in the module's own terms (what
+                          * `addr2line -e module` takes): pc for a program
+                          * that is not position-independent, pc minus the
+                          * load bias otherwise */
+    const char *symbol;  /* exported name that dladdr found, or NULL */
+    uintptr_t symbol_off; /* pc - the symbol's address */
+    int levels;          /* at[0 .. levels) came from the helper */
+    wdi_sym_level_t at[WDI_SYM_INLINE];
+    /* Private to symbol.c. */
+    uintptr_t base;
+    int state;
+} wdi_sym_t;
+
+/* What wdi_symbolize could not do (flags). */
+enum {
+    WDI_SYM_OFF = 1,       /* WARDEN_OPTIONS=symbolize=0, or a setuid program */
+    WDI_SYM_NO_HELPER = 2, /* neither llvm-symbolizer nor addr2line on PATH */
+};
+
+/* Fills out[i] for pcs[i], i < n (return addresses as captured: each is
+ * looked up as pc - 1, the call instruction).  Strings are copied into
+ * text (cap bytes; what does not fit is left NULL), so they stay valid
+ * whatever the program loads or unloads afterwards.  Returns WDI_SYM_*
+ * flags for what was missing.  Equal addresses are asked for once. */
+int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *text, size_t cap);
+
+/* 1 when pc lies in libwarden.so itself; always 0 when warden is linked
+ * into the program (libwarden.a), whose frames then are the program's. */
+int wdi_symbol_in_warden(const void *pc);
+
+#endif /* WARDEN_SYMBOL_H */
