@@ -87,6 +87,10 @@ WD_API void wd_stats_get(wd_stats_t *out);
  * stdout, so it is safe at exit and never allocates. */
 WD_API void wd_stats_print(FILE *out);
 
+/* With WARDEN_OPTIONS=check=1: scans for leaks now and reports them as the
+ * report at exit does; returns the bytes lost (0 when check mode is off). */
+WD_API size_t wd_check_leaks(void);
+
 #ifdef __cplusplus
 }
 #endif

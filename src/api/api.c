@@ -11,31 +11,73 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "api/process.h"
 #include "base/options.h"
 #include "core/page.h"
 #include "core/raw.h"
 #include "core/segment.h"
 #include "core/thread.h"
+#include "debug/check.h"
 #include "debug/harden.h"
 #include "os/os.h"
 #include "warden.h"
 
+/* --- the wrappers: harden=2 and check mode ----------------------------------- */
+
+/* Either one hides the thread heaps (wdi_tl_heap is wdi_heap_none), so
+ * every call comes down a slow path to these; fast mode pays one test of
+ * wdi_wrapped() there and nothing on the fast paths.  kind says whether
+ * malloc, new or new[] made (or is to free) the block: check mode reports
+ * a mismatch. */
+WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,
+                                    wd_alloc_kind_t kind) {
+    if (wdi_checking)
+        return wdi_check_alloc(alignment, size, zero, kind);
+    return wdi_hard_alloc(alignment, size, zero);
+}
+
+WD_NOINLINE static void wrap_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    if (wdi_checking)
+        wdi_check_free(p, kind, fn);
+    else
+        wdi_hard_free(p, fn);
+}
+
+static void *wrap_realloc(void *p, size_t size) {
+    return wdi_checking ? wdi_check_realloc(p, size) : wdi_hard_realloc(p, size);
+}
+
+static size_t wrap_usable(const void *p, const char *fn) {
+    return wdi_checking ? wdi_check_usable(p, fn) : wdi_hard_usable(p, fn);
+}
+
+static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
+                            const char *fn) {
+    if (wdi_checking)
+        wdi_check_free_sized(p, alignment, size, kind, fn);
+    else
+        wdi_hard_free_sized(p, alignment, size, fn);
+}
+
+/* --- allocating -------------------------------------------------------------- */
+
 /* Everything but the small fast path: the first call of a thread, medium
- * and large sizes, harden=2. */
-WD_NOINLINE static void *alloc_slow(size_t size) {
+ * and large sizes, the wrappers. */
+WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
     wdi_process_init();
-    if (wd_unlikely(wdi_harden2))
-        return wdi_hard_alloc(WD_ALIGN, size, 0);
+    if (wd_unlikely(wdi_wrapped()))
+        return wrap_alloc(WD_ALIGN, size, 0, kind);
     return wdi_raw_alloc(WD_ALIGN, size, 0);
 }
 
 /* The class's page has no free block: the heap finds or carves one,
  * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
-WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size) {
+WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
+                                      wd_alloc_kind_t kind) {
     if (wd_unlikely(h == &wdi_heap_none))
-        return alloc_slow(size);
+        return alloc_slow(size, kind);
     void *p = wdi_heap_refill(h, cls);
     if (wd_likely(p != NULL))
         h->small.allocs++;
@@ -44,9 +86,9 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size) 
     return p;
 }
 
-/* With harden=2 the thread's heap is not published in wdi_tl_heap, so
+/* With a wrapper the thread's heap is not published in wdi_tl_heap, so
  * this fast path never finds a block and alloc_slow wraps every block. */
-void *wd_malloc(size_t size) {
+static inline void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     wd_theap_t *h = wdi_tl_heap;
     if (wd_likely(size <= WD_SMALL_MAX)) {
         unsigned cls = wdi_small_class(size);
@@ -59,49 +101,61 @@ void *wd_malloc(size_t size) {
             h->small.allocs++;
             return wdi_page_pop(pg, b);
         }
-        return small_refill(h, cls, size); /* the page is empty: refill it */
+        return small_refill(h, cls, size, kind); /* the page is empty: refill it */
     }
-    return alloc_slow(size);
+    return alloc_slow(size, kind);
 }
 
+void *wd_malloc(size_t size) { return malloc_kind(size, WD_FROM_MALLOC); }
+
 /* An aligned block: alignment is a power of two. */
-static void *alloc_aligned(size_t alignment, size_t size) {
+static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) {
     if (alignment <= WD_ALIGN)
-        return wd_malloc(size);
+        return malloc_kind(size, kind);
     wdi_process_init();
-    if (wd_unlikely(wdi_harden2))
-        return wdi_hard_alloc(alignment, size, 0);
+    if (wd_unlikely(wdi_wrapped()))
+        return wrap_alloc(alignment, size, 0, kind);
     return wdi_raw_alloc(alignment, size, 0);
+}
+
+void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
+    return alignment > WD_ALIGN ? alloc_aligned(alignment, size, kind) : malloc_kind(size, kind);
 }
 
 /* --- giving blocks back ---------------------------------------------------- */
 
-static void free_any(void *p, const char *fn) {
-    if (wd_unlikely(wdi_harden2))
-        wdi_hard_free(p, fn);
+static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
+    if (wd_unlikely(wdi_wrapped()))
+        wrap_free(p, kind, fn);
     else
         wdi_raw_free(p, fn);
 }
 
-void wd_free(void *p) {
+static inline void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
         wd_theap_t *h = wdi_tl_heap;
         if (wd_likely(pg->heap == &h->small)) {
-            wdi_page_free_local(&h->small, pg, p, "free");
+            wdi_page_free_local(&h->small, pg, p, fn);
             return;
         }
-        /* Not the owner, or harden=2 (wdi_tl_heap is wdi_heap_none then). */
-        if (wd_unlikely(wdi_harden2))
-            wdi_hard_free(p, "free");
+        /* Not the owner, or a wrapper (wdi_tl_heap is wdi_heap_none then). */
+        if (wd_unlikely(wdi_wrapped()))
+            wrap_free(p, kind, fn);
         else
             wdi_page_free_remote(pg, p); /* checks that pg holds blocks */
         return;
     }
     if (p != NULL) /* C11 7.22.3.3: free(NULL) does nothing */
-        free_any(p, "free");
+        free_any(p, kind, fn);
+}
+
+void wd_free(void *p) { free_kind(p, WD_FROM_MALLOC, "free"); }
+
+void wdi_delete(void *p, wd_alloc_kind_t kind) {
+    free_kind(p, kind, kind == WD_FROM_NEW_ARRAY ? "delete[]" : "delete");
 }
 
 /* A live small block's size, checked as free's fast path checks (block
@@ -120,8 +174,8 @@ size_t wd_malloc_usable_size(const void *p) {
     }
     if (p == NULL)
         return 0;
-    if (wd_unlikely(wdi_harden2))
-        return wdi_hard_usable(p, "malloc_usable_size");
+    if (wd_unlikely(wdi_wrapped()))
+        return wrap_usable(p, "malloc_usable_size");
     return wdi_raw_usable(p, "malloc_usable_size");
 }
 
@@ -133,10 +187,12 @@ void *wd_calloc(size_t n, size_t size) {
         return NULL;
     if (total > WD_SMALL_MAX) { /* the tiers know when memory is fresh, so zero */
         wdi_process_init();
-        if (wd_unlikely(wdi_harden2))
-            return wdi_hard_alloc(WD_ALIGN, total, 1);
+        if (wd_unlikely(wdi_wrapped()))
+            return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wdi_raw_alloc(WD_ALIGN, total, 1);
     }
+    if (wd_unlikely(wdi_wrapped())) /* zeroed by the wrapper, not twice */
+        return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
     void *p = wd_malloc(total);
     if (p != NULL) /* a reused block is dirty */
         memset(p, 0, total);
@@ -147,11 +203,11 @@ void *wd_realloc(void *p, size_t size) {
     if (p == NULL)
         return wd_malloc(size);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
-        free_any(p, "realloc");
+        free_any(p, WD_FROM_MALLOC, "realloc");
         return NULL;
     }
-    if (wd_unlikely(wdi_harden2))
-        return wdi_hard_realloc(p, size);
+    if (wd_unlikely(wdi_wrapped()))
+        return wrap_realloc(p, size);
     return wdi_raw_realloc(p, size, "realloc");
 }
 
@@ -166,7 +222,7 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
  * calling thread's own page whose size matches is freed as wd_free's fast
  * path frees it; anything else (and every misuse) takes the checked path
  * below, which reports it. */
-void wd_free_sized(void *p, size_t size) {
+static inline void free_sized_kind(void *p, size_t size, wd_alloc_kind_t kind, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
@@ -185,25 +241,40 @@ void wd_free_sized(void *p, size_t size) {
     }
     if (p == NULL)
         return;
-    if (wd_unlikely(wdi_harden2)) {
-        wdi_hard_free_sized(p, 0, size, "free_sized");
+    if (wd_unlikely(wdi_wrapped())) {
+        wrap_free_sized(p, 0, size, kind, fn);
         return;
     }
-    wdi_raw_free_sized(p, size, "free_sized");
+    wdi_raw_free_sized(p, size, fn);
 }
 
-void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
+void wd_free_sized(void *p, size_t size) { free_sized_kind(p, size, WD_FROM_MALLOC, "free_sized"); }
+
+static void free_aligned_sized_kind(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
+                                    const char *fn) {
     if (p == NULL)
         return;
-    if (wd_unlikely(wdi_harden2 && wd_is_pow2(alignment))) {
-        wdi_hard_free_sized(p, alignment, size, "free_aligned_sized");
+    if (wd_unlikely(wdi_wrapped() && wd_is_pow2(alignment))) {
+        wrap_free_sized(p, alignment, size, kind, fn);
         return;
     }
     if (wd_unlikely(!wd_is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)) != 0))
-        wdi_fatal("free_aligned_sized with a wrong alignment", p, "free_aligned_sized");
-    if (wd_unlikely(size > wdi_raw_usable(p, "free_aligned_sized")))
-        wdi_fatal("free_aligned_sized with a wrong size", p, "free_aligned_sized");
-    wdi_raw_free(p, "free_aligned_sized");
+        wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
+    if (wd_unlikely(size > wdi_raw_usable(p, fn)))
+        wdi_fatal("free_aligned_sized with a wrong size", p, fn);
+    wdi_raw_free(p, fn);
+}
+
+void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
+    free_aligned_sized_kind(p, alignment, size, WD_FROM_MALLOC, "free_aligned_sized");
+}
+
+void wdi_delete_sized(void *p, size_t size, size_t alignment, wd_alloc_kind_t kind) {
+    const char *fn = kind == WD_FROM_NEW_ARRAY ? "delete[]" : "delete";
+    if (alignment == 0)
+        free_sized_kind(p, size, kind, fn);
+    else
+        free_aligned_sized_kind(p, alignment, size, kind, fn);
 }
 
 /* C17 7.22.3.1: the alignment must be a valid one, so a value that is not a
@@ -213,7 +284,7 @@ void *wd_aligned_alloc(size_t alignment, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    return alloc_aligned(alignment, size);
+    return alloc_aligned(alignment, size, WD_FROM_MALLOC);
 }
 
 /* POSIX: the error is returned, errno is left alone. */
@@ -221,7 +292,7 @@ int wd_posix_memalign(void **out, size_t alignment, size_t size) {
     if (!wd_is_pow2(alignment) || alignment % sizeof(void *) != 0)
         return EINVAL;
     int saved = errno;
-    void *p = alloc_aligned(alignment, size);
+    void *p = alloc_aligned(alignment, size, WD_FROM_MALLOC);
     errno = saved;
     if (p == NULL)
         return ENOMEM;
@@ -238,11 +309,11 @@ void *wd_memalign(size_t alignment, size_t size) {
     size_t a = WD_ALIGN;
     while (a < alignment)
         a <<= 1;
-    return alloc_aligned(a, size);
+    return alloc_aligned(a, size, WD_FROM_MALLOC);
 }
 
 void *wd_valloc(size_t size) {
-    return alloc_aligned(wdi_os_page_size(), size);
+    return alloc_aligned(wdi_os_page_size(), size, WD_FROM_MALLOC);
 }
 
 void *wd_pvalloc(size_t size) {
@@ -251,7 +322,7 @@ void *wd_pvalloc(size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    return alloc_aligned(page, size ? wd_align_up(size, page) : page);
+    return alloc_aligned(page, size ? wd_align_up(size, page) : page, WD_FROM_MALLOC);
 }
 
 char *wd_strdup(const char *s) {

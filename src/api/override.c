@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/api.h"
 #include "base/internal.h"
 #include "warden.h"
 
@@ -118,9 +119,9 @@ extern void _ZSt17__throw_bad_allocv(void) __attribute__((weak, noreturn));
 
 /* operator new: on failure call the new-handler and retry; without one,
  * throw std::bad_alloc ([new.delete.single]). */
-static void *cxx_new(size_t size, size_t alignment) {
+static void *cxx_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
     for (;;) {
-        void *p = alignment > WD_ALIGN ? wd_aligned_alloc(alignment, size) : wd_malloc(size);
+        void *p = wdi_new(size, alignment, kind);
         if (wd_likely(p != NULL))
             return p;
         new_handler_t handler = _ZSt15get_new_handlerv ? _ZSt15get_new_handlerv() : NULL;
@@ -134,40 +135,38 @@ static void *cxx_new(size_t size, size_t alignment) {
 }
 
 /* Sized deletes check the size against the block (C23 free_sized). */
-static void cxx_delete_sized(void *p, size_t size) {
+static void cxx_delete_sized(void *p, size_t size, size_t alignment, wd_alloc_kind_t kind) {
     if (p != NULL)
-        wd_free_sized(p, size);
+        wdi_delete_sized(p, size, alignment, kind);
 }
 
-static void cxx_delete_aligned_sized(void *p, size_t alignment, size_t size) {
-    if (p != NULL)
-        wd_free_aligned_sized(p, alignment, size);
-}
+#define NEW WD_FROM_NEW
+#define NEW_ARRAY WD_FROM_NEW_ARRAY
 
 /* new / new[] (the nothrow forms: see the top of this file) */
-WD_EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0); }
-WD_EXPORT void *_Znam(size_t n) { return cxx_new(n, 0); }
-WD_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
-WD_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al); }
+WD_EXPORT void *_Znwm(size_t n) { return cxx_new(n, 0, NEW); }
+WD_EXPORT void *_Znam(size_t n) { return cxx_new(n, 0, NEW_ARRAY); }
+WD_EXPORT void *_ZnwmSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al, NEW); }
+WD_EXPORT void *_ZnamSt11align_val_t(size_t n, size_t al) { return cxx_new(n, al, NEW_ARRAY); }
 
 /* delete / delete[] */
-WD_EXPORT void _ZdlPv(void *p) { wd_free(p); }
-WD_EXPORT void _ZdaPv(void *p) { wd_free(p); }
-WD_EXPORT void _ZdlPvm(void *p, size_t n) { cxx_delete_sized(p, n); }
-WD_EXPORT void _ZdaPvm(void *p, size_t n) { cxx_delete_sized(p, n); }
-WD_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wd_free(p); }
-WD_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wd_free(p); }
-WD_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; wd_free(p); }
-WD_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; wd_free(p); }
-WD_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_aligned_sized(p, al, n); }
-WD_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_aligned_sized(p, al, n); }
+WD_EXPORT void _ZdlPv(void *p) { wdi_delete(p, NEW); }
+WD_EXPORT void _ZdaPv(void *p) { wdi_delete(p, NEW_ARRAY); }
+WD_EXPORT void _ZdlPvm(void *p, size_t n) { cxx_delete_sized(p, n, 0, NEW); }
+WD_EXPORT void _ZdaPvm(void *p, size_t n) { cxx_delete_sized(p, n, 0, NEW_ARRAY); }
+WD_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wdi_delete(p, NEW); }
+WD_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wdi_delete(p, NEW_ARRAY); }
+WD_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; wdi_delete(p, NEW); }
+WD_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; wdi_delete(p, NEW_ARRAY); }
+WD_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_sized(p, n, al, NEW); }
+WD_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_sized(p, n, al, NEW_ARRAY); }
 WD_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
     (void)al;
     (void)nt;
-    wd_free(p);
+    wdi_delete(p, NEW);
 }
 WD_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
     (void)al;
     (void)nt;
-    wd_free(p);
+    wdi_delete(p, NEW_ARRAY);
 }

@@ -1,7 +1,7 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
- * fork), harden.h and stats.h (what runs at a thread's exit and at the
- * process's), report.h (its lock in a fork child). */
+ * fork), harden.h, check.h and stats.h (what runs at a thread's exit and
+ * at the process's; fork), report.h (fork). */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -11,6 +11,7 @@
 #include "base/options.h"
 #include "core/page.h"
 #include "core/thread.h"
+#include "debug/check.h"
 #include "debug/harden.h"
 #include "debug/report.h"
 #include "debug/stats.h"
@@ -18,9 +19,25 @@
 int wdi_process_state;
 static wd_lock_t init_lock = WD_LOCK_INIT;
 
-/* fork() resets the locks in the child (their holders may not exist there). */
+/* fork(): the checker's locks are taken before the heaps' (a report may
+ * ask the tiers about a block, never the other way round); the child
+ * resets the init lock (its holder may not exist there). */
+static void fork_prepare(void) {
+    if (wdi_checking)
+        wdi_check_fork_prepare();
+    wdi_heaps_fork_prepare();
+}
+
+static void fork_parent(void) {
+    wdi_heaps_fork_parent();
+    if (wdi_checking)
+        wdi_check_fork_parent();
+}
+
 static void fork_child(void) {
     wdi_heaps_fork_child();
+    if (wdi_checking)
+        wdi_check_fork_child();
     wdi_report_fork_child();
     wdi_lock_reset(&init_lock);
 }
@@ -30,6 +47,7 @@ static void fork_child(void) {
 static int start_locked(void) {
     int have_options = wdi_options_init();
     wdi_harden_init(); /* level 1 when the options must wait */
+    wdi_check_init();  /* off when the options must wait */
     wdi_page_init_classes();
     wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
     return have_options;
@@ -48,13 +66,17 @@ void wdi_process_start(void) {
     /* These may allocate, so they run once the allocator is ready (a
      * malloc from inside them finds the state set and returns at once). */
     if (first)
-        pthread_atfork(wdi_heaps_fork_prepare, wdi_heaps_fork_parent, fork_child);
-    if (late)
+        pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (late) {
         wdi_harden_late();
+        wdi_check_late();
+    }
     if ((first || late) && state == 2 && wdi_options.stats)
         atexit(wdi_stats_at_exit);
     if (first && wdi_harden2)
         atexit(wdi_hard_at_exit);
+    if (first && wdi_checking)
+        atexit(wdi_check_at_exit);
 }
 
 /* Runs after the C library set up the environment and before main: the

@@ -113,6 +113,7 @@ wd_options_t wdi_options = {
 };
 
 int wdi_harden2;
+int wdi_checking;
 
 /* Decimal digits only; -1 for anything else (no strtol: it may consult the
  * locale this early). */
@@ -134,6 +135,8 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     memcpy(name, key, n);
     name[n] = '\0';
     long v = parse_number(val, vlen);
+    if (vlen == 3 && memcmp(val, "all", 3) == 0) /* leaks=all */
+        v = 2;
 #define WD_OPTION_MATCH(opt, def, doc)                                             \
     if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
         if (v < 0)                                                                 \

@@ -41,7 +41,13 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)") \
     X(harden, 1, "1: checks that cost almost nothing; 2: also canaries, quarantine, guard pages") \
     X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)") \
-    X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)")
+    X(check, 0, "1: the memory checker (redzones, quarantine, stacks, leaks; docs/check.md)") \
+    X(leaks, 1, "with check=1: 0 no leak report, 1 lost blocks, 2 (or all) also reachable ones") \
+    X(abort_on_error, 0, "with check=1: abort at the first error instead of going on") \
+    X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
+    X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back to catch use after free") \
+    X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)") \
+    X(stack_depth, 16, "with check=1: frames kept of each allocation's and free's stack (at most 32)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;
@@ -56,6 +62,14 @@ extern wd_options_t wdi_options;
  * part of level 2: random order in pages, guards in segments and around
  * large blocks. */
 extern int wdi_harden2;
+
+/* 1 when check mode is in force (check.h): fixed, like wdi_harden2, before
+ * the first block is handed out; harden=2 is then off. */
+extern int wdi_checking;
+
+/* Either of the two: every block is wrapped, so the thread heaps are
+ * hidden from the fast paths and every call reaches the wrappers. */
+static inline int wdi_wrapped(void) { return wdi_harden2 | wdi_checking; }
 
 /* Where the statistics at exit go: a copy of stderr made when stats=1 was
  * read, or stderr itself. */

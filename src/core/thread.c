@@ -101,7 +101,7 @@ wd_theap_t *wdi_heap_get_slow(void) {
         return NULL;
     /* Set before pthread_setspecific, which may itself call calloc. */
     wdi_tl_home = h;
-    if (!wdi_harden2)
+    if (!wdi_wrapped())
         wdi_tl_heap = h;
     pthread_setspecific(heap_key, h);
     return h;

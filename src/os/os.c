@@ -6,8 +6,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,4 +187,82 @@ uint64_t wdi_os_random(void) {
     counter += 0x9E3779B97F4A7C15ULL;
     return mix64((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
                  (uint64_t)(uintptr_t)&r ^ counter);
+}
+
+size_t wdi_os_read_self(void *dst, const void *src, size_t n) {
+    int saved = errno;
+    struct iovec local = {dst, n}, remote = {(void *)(uintptr_t)src, n};
+    ssize_t got = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    errno = saved;
+    return got > 0 ? (size_t)got : 0;
+}
+
+static uintptr_t parse_hex(const char **s) {
+    uintptr_t v = 0;
+    for (;; (*s)++) {
+        char c = **s;
+        if (c >= '0' && c <= '9')
+            v = v * 16 + (uintptr_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v = v * 16 + (uintptr_t)(c - 'a' + 10);
+        else
+            return v;
+    }
+}
+
+/* One line of /proc/self/maps: "start-end perms offset dev inode   path". */
+static int maps_line(char *line, int (*fn)(uintptr_t, uintptr_t, const char *, const char *, void *),
+                     void *arg) {
+    const char *s = line;
+    uintptr_t start = parse_hex(&s);
+    if (*s++ != '-')
+        return 0;
+    uintptr_t end = parse_hex(&s);
+    if (*s++ != ' ')
+        return 0;
+    char perms[5];
+    memcpy(perms, s, 4);
+    perms[4] = '\0';
+    for (int field = 0; field < 4 && *s; field++) { /* to the path, past 4 fields */
+        while (*s && *s != ' ')
+            s++;
+        while (*s == ' ')
+            s++;
+    }
+    return fn(start, end, perms, s, arg);
+}
+
+int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *perms,
+                                  const char *path, void *arg),
+                        void *arg) {
+    int saved = errno;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        errno = saved;
+        return err;
+    }
+    char buf[8192];
+    size_t have = 0;
+    int stop = 0;
+    while (!stop) {
+        ssize_t got = read(fd, buf + have, sizeof buf - 1 - have);
+        if (got <= 0)
+            break;
+        have += (size_t)got;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while (!stop && (nl = memchr(line, '\n', (size_t)(buf + have - line))) != NULL) {
+            *nl = '\0';
+            stop = maps_line(line, fn, arg);
+            line = nl + 1;
+        }
+        have = (size_t)(buf + have - line); /* a partial line waits for the rest */
+        memmove(buf, line, have);
+        if (have == sizeof buf - 1) /* a line longer than the buffer: dropped */
+            have = 0;
+    }
+    close(fd);
+    errno = saved;
+    return 0;
 }

@@ -52,4 +52,17 @@ uint64_t wdi_os_now_ms(void);
  * it is unavailable (early boot, seccomp), so it never fails. */
 uint64_t wdi_os_random(void);
 
+/* Copies n bytes at src of this process's memory to dst without faulting
+ * when src is not mapped (process_vm_readv); returns the bytes copied
+ * (fewer, down to 0, where the range stops being readable). */
+size_t wdi_os_read_self(void *dst, const void *src, size_t n);
+
+/* Calls fn(start, end, perms, path, arg) on every mapping of the process
+ * (/proc/self/maps; perms as "rw-p", path "" for an anonymous one), in
+ * address order, until fn returns non-zero.  Reads through a fixed buffer:
+ * no allocation.  0, or an errno value when the file cannot be read. */
+int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *perms,
+                                  const char *path, void *arg),
+                        void *arg);
+
 #endif /* WARDEN_OS_H */

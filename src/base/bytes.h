@@ -1,0 +1,14 @@
+/* bytes.h -- whether a range of memory holds one byte value throughout:
+ * the check of the patterns that harden=2 and check mode fill freed
+ * blocks and redzones with, on every free and every block leaving a
+ * quarantine, so it is vectorised. */
+#ifndef WARDEN_BYTES_H
+#define WARDEN_BYTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 1 when every byte of [p, p + n) is `byte`. */
+int wdi_bytes_are(const void *p, size_t n, uint8_t byte);
+
+#endif /* WARDEN_BYTES_H */

@@ -1,0 +1,194 @@
+/* blocks.c -- owns check mode's table of blocks (blocks.h) and the list of
+ * the checker's own mappings.  Calls: os.h (memory), lock.h. */
+#include "debug/blocks.h"
+
+#include <string.h>
+
+#include "base/lock.h"
+#include "os/os.h"
+
+#define STRIPES 64          /* a power of two */
+#define FIRST_SLOTS 1024    /* slots of a stripe's first table */
+
+struct wd_blocks_stripe_s {
+    wd_lock_t lock;
+    size_t mask;            /* slots - 1; 0 before the first table */
+    size_t count;           /* entries in use */
+    wd_block_info_t *slot;
+} __attribute__((aligned(64)));
+
+static wd_blocks_stripe_t stripes[STRIPES];
+
+/* A multiplicative hash of the address: the stripe from its top bits, the
+ * slot from the middle ones, so the two are independent. */
+static inline uint64_t hash_of(uintptr_t p) { return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ULL; }
+static inline size_t stripe_of(uintptr_t p) { return (size_t)(hash_of(p) >> 58) & (STRIPES - 1); }
+static inline size_t home_of(const wd_blocks_stripe_t *s, uintptr_t p) {
+    return (size_t)(hash_of(p) >> 20) & s->mask;
+}
+
+/* --- the checker's own mappings --------------------------------------------- */
+
+#define PRIVATE_MAX 256
+
+static wd_lock_t private_lock = WD_LOCK_INIT;
+static struct {
+    uintptr_t start, end;
+} private_maps[PRIVATE_MAX];
+static size_t private_count;
+
+void *wdi_check_map(size_t size) {
+    void *p;
+    if (wdi_os_map(size, &p) != 0)
+        return NULL;
+    wdi_lock(&private_lock);
+    if (private_count < PRIVATE_MAX) { /* past it the scan reads them: only slower */
+        private_maps[private_count].start = (uintptr_t)p;
+        private_maps[private_count].end = (uintptr_t)p + size;
+        private_count++;
+    }
+    wdi_unlock(&private_lock);
+    return p;
+}
+
+void wdi_check_unmap(void *p, size_t size) {
+    wdi_lock(&private_lock);
+    for (size_t i = 0; i < private_count; i++) {
+        if (private_maps[i].start == (uintptr_t)p) {
+            private_maps[i] = private_maps[--private_count];
+            break;
+        }
+    }
+    wdi_unlock(&private_lock);
+    wdi_os_unmap(p, size);
+}
+
+size_t wdi_check_private_list(uintptr_t *start, uintptr_t *end, size_t max) {
+    wdi_lock(&private_lock);
+    size_t n = private_count;
+    for (size_t i = 0; i < n && i < max; i++) {
+        start[i] = private_maps[i].start;
+        end[i] = private_maps[i].end;
+    }
+    wdi_unlock(&private_lock);
+    return n;
+}
+
+/* --- one stripe: open addressing, linear probing ------------------------------ */
+
+wd_blocks_stripe_t *wdi_blocks_acquire(uintptr_t p) {
+    wd_blocks_stripe_t *s = &stripes[stripe_of(p)];
+    wdi_lock(&s->lock);
+    return s;
+}
+
+void wdi_blocks_release(wd_blocks_stripe_t *s) { wdi_unlock(&s->lock); }
+
+wd_block_info_t *wdi_blocks_get(wd_blocks_stripe_t *s, uintptr_t p) {
+    if (s->mask == 0)
+        return NULL;
+    for (size_t i = home_of(s, p);; i = (i + 1) & s->mask) {
+        if (s->slot[i].p == p)
+            return &s->slot[i];
+        if (s->slot[i].p == 0)
+            return NULL;
+    }
+}
+
+/* Doubles the stripe's table (or makes its first).  The one system call
+ * made with a lock held: rare (a stripe doubles about 20 times in a
+ * program's life), and the checker is not the fast mode. */
+static int stripe_grow(wd_blocks_stripe_t *s) {
+    size_t slots = s->mask ? (s->mask + 1) * 2 : FIRST_SLOTS;
+    wd_block_info_t *fresh = wdi_check_map(slots * sizeof *fresh);
+    if (fresh == NULL)
+        return -1;
+    size_t old_slots = s->mask ? s->mask + 1 : 0;
+    wd_block_info_t *old = s->slot;
+    s->slot = fresh;
+    s->mask = slots - 1;
+    for (size_t i = 0; i < old_slots; i++) {
+        if (old[i].p == 0)
+            continue;
+        size_t j = home_of(s, old[i].p);
+        while (fresh[j].p != 0)
+            j = (j + 1) & s->mask;
+        fresh[j] = old[i];
+    }
+    if (old != NULL)
+        wdi_check_unmap(old, old_slots * sizeof *old);
+    return 0;
+}
+
+wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p) {
+    wd_block_info_t *b = wdi_blocks_get(s, p);
+    if (b != NULL)
+        return b;
+    if ((s->count + 1) * 2 > (s->mask ? s->mask + 1 : 0) && stripe_grow(s) != 0)
+        return NULL;
+    size_t i = home_of(s, p);
+    while (s->slot[i].p != 0)
+        i = (i + 1) & s->mask;
+    memset(&s->slot[i], 0, sizeof s->slot[i]);
+    s->slot[i].p = p;
+    s->count++;
+    return &s->slot[i];
+}
+
+/* Backward-shift deletion: the entries after the hole that would not be
+ * found past it move up, so no tombstone is ever left. */
+void wdi_blocks_del(wd_blocks_stripe_t *s, uintptr_t p) {
+    wd_block_info_t *b = wdi_blocks_get(s, p);
+    if (b == NULL)
+        return;
+    size_t hole = (size_t)(b - s->slot);
+    for (size_t i = (hole + 1) & s->mask; s->slot[i].p != 0; i = (i + 1) & s->mask) {
+        size_t home = home_of(s, s->slot[i].p);
+        /* May the entry at i move to hole?  Only if its home is not in
+         * (hole, i], cyclically. */
+        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (!stays) {
+            s->slot[hole] = s->slot[i];
+            hole = i;
+        }
+    }
+    s->slot[hole].p = 0;
+    s->count--;
+}
+
+/* --- all stripes ------------------------------------------------------------- */
+
+void wdi_blocks_lock_all(void) {
+    for (size_t i = 0; i < STRIPES; i++)
+        wdi_lock(&stripes[i].lock);
+}
+
+void wdi_blocks_unlock_all(void) {
+    for (size_t i = STRIPES; i-- > 0;)
+        wdi_unlock(&stripes[i].lock);
+}
+
+void wdi_blocks_fork_prepare(void) {
+    wdi_blocks_lock_all();
+    wdi_lock(&private_lock); /* taken after a stripe's, as stripe_grow does */
+}
+
+void wdi_blocks_fork_parent(void) {
+    wdi_unlock(&private_lock);
+    wdi_blocks_unlock_all();
+}
+
+void wdi_blocks_fork_child(void) {
+    for (size_t i = 0; i < STRIPES; i++)
+        wdi_lock_reset(&stripes[i].lock);
+    wdi_lock_reset(&private_lock);
+}
+
+void wdi_blocks_foreach(void (*fn)(wd_block_info_t *b, void *arg), void *arg) {
+    for (size_t i = 0; i < STRIPES; i++) {
+        wd_blocks_stripe_t *s = &stripes[i];
+        for (size_t j = 0; s->mask != 0 && j <= s->mask; j++)
+            if (s->slot[j].p != 0)
+                fn(&s->slot[j], arg);
+    }
+}

@@ -1,0 +1,482 @@
+/* check.c -- owns check mode (check.h): the redzones and patterns of every
+ * block, the quarantine of freed blocks, the reports of misuse, and what
+ * runs at exit.  Calls: the tiers' raw interface for memory, blocks.h (what
+ * is known of each block), stack.h and report.h (stacks and reports),
+ * leaks.h (the scan at exit), options.h. */
+#include "debug/check.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/bytes.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "core/raw.h"
+#include "debug/blocks.h"
+#include "debug/leaks.h"
+#include "debug/report.h"
+#include "debug/stack.h"
+#include "warden.h"
+
+/* The patterns, as the program's memory shows them (docs/check.md). */
+#define JUNK 0xbe    /* a new block from malloc (not calloc): "uninitialised" */
+#define FREED 0xdf   /* a freed block in the quarantine */
+#define REDZONE 0xfa /* the bytes around every block */
+#define RZ 16        /* left redzone; the right one is 16 or more */
+#define SIZE_MAX_CHECK ((size_t)1 << 47)
+
+static const char *const kind_name[] = {"malloc", "new", "new[]"};
+static const char *const release_name[] = {"free", "delete", "delete[]"};
+
+/* --- stacks ---------------------------------------------------------------- */
+
+/* The calling thread's stack, kept in the depot.  Frames of warden on top
+ * are dropped when the report prints them. */
+static uint32_t stack_here(void) {
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_stack_capture(pcs, (int)wdi_options.stack_depth, 1);
+    return wdi_stack_save(pcs, n);
+}
+
+/* The stack of the call that is being reported, straight into it. */
+static void report_stack_here(const char *title) {
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_stack_capture(pcs, WD_STACK_MAX, 2);
+    wdi_report_stack(title, pcs, n);
+}
+
+/* Ends a report of misuse: the program goes on unless abort_on_error=1. */
+static void report_done(void) {
+    wdi_report_end();
+    if (wdi_options.abort_on_error)
+        abort();
+}
+
+/* The lines that say what a block is and where it comes from. */
+static void report_block(const wd_block_info_t *b, int freed) {
+    wdi_report_line("0x%zx is the start of a %zu-byte block (from %s)", (size_t)b->p,
+                    (size_t)b->size, kind_name[b->kind]);
+    wdi_report_stack_id("allocated at", b->alloc_stack);
+    if (freed)
+        wdi_report_stack_id("freed at", b->free_stack);
+}
+
+/* --- redzones and patterns ------------------------------------------------- */
+
+static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
+
+/* The raw block under the program's pointer, and its end. */
+static uint8_t *raw_of(const wd_block_info_t *b) { return (uint8_t *)b->p - front_of(b); }
+
+/* The first byte of [from, to) that is not `byte`, or to. */
+static const uint8_t *first_not(const uint8_t *from, const uint8_t *to, uint8_t byte) {
+    while (from < to && *from == byte)
+        from++;
+    return from;
+}
+
+/* The last byte of [from, to) that is not `byte`, or NULL. */
+static const uint8_t *last_not(const uint8_t *from, const uint8_t *to, uint8_t byte) {
+    while (to > from && to[-1] == byte)
+        to--;
+    return to > from ? to - 1 : NULL;
+}
+
+/* Checks both redzones of block b; reports what was written there (and
+ * then mends them, so that a damage is reported once).  fn names the call
+ * that found it ("free", ...; at "exit" no stack is shown: it says
+ * nothing). */
+static void redzones_check(const wd_block_info_t *b, const char *fn) {
+    const uint8_t *p = (const uint8_t *)b->p;
+    const uint8_t *raw = raw_of(b);
+    const uint8_t *end = raw + wdi_raw_usable_known(raw, fn);
+    const uint8_t *over = wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE)
+                              ? NULL
+                              : last_not(p + b->size, end, REDZONE);
+    if (over != NULL) {
+        wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
+                         "were written (found in %s)",
+                         (size_t)(over - (p + b->size)) + 1, (size_t)b->size, (size_t)b->p, fn);
+        if (strcmp(fn, "exit") != 0)
+            report_stack_here("found at");
+        report_block(b, b->state != WD_BLOCK_LIVE);
+        report_done();
+        memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
+    }
+    const uint8_t *under = wdi_bytes_are(p - RZ, RZ, REDZONE) ? p : first_not(p - RZ, p, REDZONE);
+    if (under < p) {
+        wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
+                         "at 0x%zx were written (found in %s)",
+                         (size_t)(p - under), (size_t)b->size, (size_t)b->p, fn);
+        if (strcmp(fn, "exit") != 0)
+            report_stack_here("found at");
+        report_block(b, b->state != WD_BLOCK_LIVE);
+        report_done();
+        memset((void *)(p - RZ), REDZONE, RZ); /* reported once */
+    }
+}
+
+/* Checks that a quarantined block still holds the freed pattern. */
+static void freed_check(const wd_block_info_t *b, const char *fn) {
+    const uint8_t *p = (const uint8_t *)b->p;
+    if (wdi_bytes_are(p, b->size, FREED))
+        return;
+    const uint8_t *w = first_not(p, p + b->size, FREED);
+    const uint8_t *last = last_not(p, p + b->size, FREED);
+    wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
+                     "were written (found in %s)",
+                     (size_t)(w - p), (size_t)(last - p), (size_t)b->size, (size_t)b->p, fn);
+    report_block(b, 1);
+    report_done();
+    memset((void *)p, FREED, b->size); /* reported once */
+}
+
+/* --- the quarantine ---------------------------------------------------------- */
+
+/* A ring of freed blocks, oldest first, bounded by bytes (check_quarantine_mb)
+ * and slots; then a ring of blocks already given back, whose entries stay
+ * in the table so that a late double free is still named.  One lock: the
+ * checker is not the fast mode. */
+#define QUARANTINE_SLOTS ((size_t)1 << 20)
+#define HISTORY_SLOTS ((size_t)1 << 16)
+
+static wd_lock_t quarantine_lock = WD_LOCK_INIT;
+static uintptr_t *quarantine;        /* QUARANTINE_SLOTS pointers */
+static size_t q_head, q_count, q_bytes, q_budget;
+static uintptr_t *history;           /* HISTORY_SLOTS pointers */
+static size_t h_head, h_count;
+
+/* Gives b's memory back to the tiers; its entry stays, RELEASED, until the
+ * history forgets it.  The state changes before the memory goes: once it
+ * is back, another thread may get the same address and put its own entry. */
+static void block_release(uintptr_t p, const char *fn) {
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+    wd_block_info_t *e = wdi_blocks_get(s, p);
+    wd_block_info_t b = *e;
+    e->state = WD_BLOCK_RELEASED;
+    wdi_blocks_release(s);
+    wdi_raw_free(raw_of(&b), fn);
+    if (history == NULL)
+        return;
+    if (h_count == HISTORY_SLOTS) { /* forget the oldest, unless it was reused */
+        uintptr_t old = history[h_head];
+        h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
+        h_count--;
+        s = wdi_blocks_acquire(old);
+        e = wdi_blocks_get(s, old);
+        if (e != NULL && e->state == WD_BLOCK_RELEASED)
+            wdi_blocks_del(s, old);
+        wdi_blocks_release(s);
+    }
+    history[(h_head + h_count++) & (HISTORY_SLOTS - 1)] = p;
+}
+
+/* The oldest quarantined block leaves: checked, then given back.  With
+ * quarantine_lock held. */
+static void quarantine_evict(const char *fn) {
+    uintptr_t p = quarantine[q_head];
+    q_head = (q_head + 1) & (QUARANTINE_SLOTS - 1);
+    q_count--;
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+    wd_block_info_t b = *wdi_blocks_get(s, p);
+    wdi_blocks_release(s);
+    q_bytes -= b.size;
+    freed_check(&b, fn);
+    redzones_check(&b, fn);
+    block_release(p, fn);
+}
+
+/* A freed block (state QUARANTINED, filled) waits; blocks larger than an
+ * eighth of the budget go back at once. */
+static void quarantine_push(const wd_block_info_t *b, const char *fn) {
+    wdi_lock(&quarantine_lock);
+    if (quarantine == NULL || b->size > q_budget / 8) {
+        block_release(b->p, fn);
+        wdi_unlock(&quarantine_lock);
+        return;
+    }
+    while (q_count > 0 && (q_count == QUARANTINE_SLOTS || q_bytes + b->size > q_budget))
+        quarantine_evict(fn);
+    quarantine[(q_head + q_count++) & (QUARANTINE_SLOTS - 1)] = b->p;
+    q_bytes += b->size;
+    wdi_unlock(&quarantine_lock);
+}
+
+void wdi_check_init(void) {
+    if (wdi_options.check == 0)
+        return;
+    if (wdi_options.check > 1)
+        wdi_print_line(2, "warden: check=%zu: only check=1 is built so far; it is on",
+                       (size_t)wdi_options.check);
+    wdi_checking = 1;
+    wdi_harden2 = 0; /* check mode has redzones and a quarantine of its own */
+    q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
+    if (wdi_options.stack_depth > WD_STACK_MAX)
+        wdi_options.stack_depth = WD_STACK_MAX;
+    if (q_budget != 0)
+        quarantine = wdi_check_map(QUARANTINE_SLOTS * sizeof *quarantine);
+    history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
+}
+
+void wdi_check_late(void) {
+    if (wdi_options.check != 0 && !wdi_checking)
+        wdi_print_line(2, "warden: check=1 was read after the first allocation; it stays off");
+}
+
+/* --- finding the block a bad pointer points into ------------------------------ */
+
+typedef struct {
+    uintptr_t p;
+    wd_block_info_t found;
+} near_t;
+
+static void near_one(wd_block_info_t *b, void *arg) {
+    near_t *n = arg;
+    if (b->state != WD_BLOCK_RELEASED && n->p >= b->p - RZ && n->p < b->p + b->size + RZ)
+        n->found = *b;
+}
+
+/* Says what a pointer that is no block is: inside or near a block of the
+ * checker's (which one, with its stacks), or nothing warden knows. */
+static void report_nearby(uintptr_t p) {
+    near_t n = {p, {0}};
+    wdi_blocks_lock_all();
+    wdi_blocks_foreach(near_one, &n);
+    wdi_blocks_unlock_all();
+    if (n.found.p == 0) {
+        wdi_report_line("0x%zx is not in a block that warden handed out", (size_t)p);
+        return;
+    }
+    const wd_block_info_t *b = &n.found;
+    if (p >= b->p && p < b->p + b->size)
+        wdi_report_line("0x%zx is %zu bytes inside a %zu-byte block at 0x%zx (from %s)", (size_t)p,
+                        (size_t)(p - b->p), (size_t)b->size, (size_t)b->p, kind_name[b->kind]);
+    else if (p < b->p)
+        wdi_report_line("0x%zx is %zu bytes before a %zu-byte block at 0x%zx (from %s)", (size_t)p,
+                        (size_t)(b->p - p), (size_t)b->size, (size_t)b->p, kind_name[b->kind]);
+    else
+        wdi_report_line("0x%zx is %zu bytes past the end of a %zu-byte block at 0x%zx (from %s)",
+                        (size_t)p, (size_t)(p - b->p - b->size), (size_t)b->size, (size_t)b->p,
+                        kind_name[b->kind]);
+    wdi_report_stack_id("allocated at", b->alloc_stack);
+    if (b->state != WD_BLOCK_LIVE)
+        wdi_report_stack_id("freed at", b->free_stack);
+}
+
+/* p is no live block: a double free (or a use of a freed block) when the
+ * table still knows p as freed, else an invalid pointer. */
+static void report_not_live(uintptr_t p, const wd_block_info_t *known, const char *fn) {
+    if (known != NULL) {
+        int is_free = strstr(fn, "free") != NULL || strstr(fn, "delete") != NULL;
+        wdi_report_begin("%s of 0x%zx in %s", is_free ? "double free" : "use after free", (size_t)p,
+                         fn);
+        report_stack_here(NULL);
+        wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
+                        (size_t)known->size, kind_name[known->kind]);
+        wdi_report_stack_id("allocated at", known->alloc_stack);
+        wdi_report_stack_id("first freed at", known->free_stack);
+    } else {
+        wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
+        report_stack_here(NULL);
+        report_nearby(p);
+    }
+    report_done();
+}
+
+/* The entry of p if it is a live block (copied to *out); else reports and
+ * returns 0. */
+static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+    wd_block_info_t *e = wdi_blocks_get(s, p);
+    if (e != NULL && e->state == WD_BLOCK_LIVE) {
+        *out = *e;
+        wdi_blocks_release(s);
+        return 1;
+    }
+    wd_block_info_t known;
+    if (e != NULL)
+        known = *e;
+    wdi_blocks_release(s);
+    report_not_live(p, e != NULL ? &known : NULL, fn);
+    return 0;
+}
+
+/* --- the malloc family ------------------------------------------------------ */
+
+void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind) {
+    size_t front = alignment > RZ ? alignment : RZ;
+    if (wd_unlikely(size >= SIZE_MAX_CHECK || front >= SIZE_MAX_CHECK)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uint8_t *raw = wdi_raw_alloc(front, front + size + RZ, zero);
+    if (raw == NULL)
+        return NULL;
+    uint8_t *p = raw + front;
+    uint8_t *end = raw + wdi_raw_usable_known(raw, "malloc");
+    memset(raw, REDZONE, front);
+    if (!zero)
+        memset(p, JUNK, size);
+    memset(p + size, REDZONE, (size_t)(end - (p + size)));
+    wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
+    wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
+    if (b == NULL) { /* no memory for the table: no block either */
+        wdi_blocks_release(s);
+        wdi_raw_free(raw, "malloc");
+        errno = ENOMEM;
+        return NULL;
+    }
+    b->size = size & ((1ULL << 48) - 1); /* below SIZE_MAX_CHECK */
+    b->kind = kind & 15u;
+    b->state = WD_BLOCK_LIVE;
+    b->align_log = (unsigned)__builtin_ctzll(front) & 255u;
+    b->free_stack = 0;
+    wdi_blocks_release(s);
+    uint32_t stack = stack_here(); /* outside the stripe's lock: the unwinder is slow */
+    s = wdi_blocks_acquire((uintptr_t)p);
+    b = wdi_blocks_get(s, (uintptr_t)p);
+    b->alloc_stack = stack;
+    wdi_blocks_release(s);
+    return p;
+}
+
+/* Frees a live block b: checks its redzones, fills it, and quarantines it. */
+static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
+    if (b->kind != kind) {
+        wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
+                         kind_name[b->kind], release_name[kind]);
+        report_stack_here(NULL);
+        report_block(b, 0);
+        report_done();
+    }
+    redzones_check(b, fn);
+    uint32_t stack = stack_here();
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
+    wd_block_info_t *e = wdi_blocks_get(s, b->p);
+    if (e == NULL || e->state != WD_BLOCK_LIVE) { /* another thread freed it meanwhile */
+        wd_block_info_t known = e ? *e : *b;
+        wdi_blocks_release(s);
+        report_not_live(b->p, &known, fn);
+        return;
+    }
+    e->state = WD_BLOCK_QUARANTINED;
+    e->free_stack = stack;
+    *b = *e;
+    wdi_blocks_release(s);
+    memset((void *)b->p, FREED, b->size);
+    quarantine_push(b, fn);
+}
+
+void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    wd_block_info_t b;
+    if (block_live((uintptr_t)p, &b, fn))
+        block_free(&b, kind, fn);
+}
+
+/* Always moves (valgrind does too): a stale pointer to the old block then
+ * reads the freed pattern, and a write through it is caught. */
+void *wdi_check_realloc(void *p, size_t size) {
+    wd_block_info_t b;
+    if (!block_live((uintptr_t)p, &b, "realloc")) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *q = wdi_check_alloc(RZ, size, 0, WD_FROM_MALLOC);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, b.size < size ? b.size : size);
+    block_free(&b, WD_FROM_MALLOC, "realloc");
+    return q;
+}
+
+/* The requested size: a program that writes up to malloc_usable_size must
+ * not land in the redzone. */
+size_t wdi_check_usable(const void *p, const char *fn) {
+    wd_block_info_t b;
+    return block_live((uintptr_t)p, &b, fn) ? (size_t)b.size : 0;
+}
+
+void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
+                          const char *fn) {
+    wd_block_info_t b;
+    if (!block_live((uintptr_t)p, &b, fn))
+        return;
+    /* A block of the wrong kind is reported as such (block_free): its size
+     * is then beside the point. */
+    if (b.kind == kind && (size != b.size || (alignment > RZ && alignment != front_of(&b)))) {
+        wdi_report_begin("%s with a wrong %s: %zu for a %zu-byte block at 0x%zx", fn,
+                         size != b.size ? "size" : "alignment",
+                         size != b.size ? size : alignment, (size_t)b.size, (size_t)b.p);
+        report_stack_here(NULL);
+        report_block(&b, 0);
+        report_done();
+    }
+    block_free(&b, kind, fn);
+}
+
+/* --- exit ------------------------------------------------------------------ */
+
+static void live_check(wd_block_info_t *b, void *arg) {
+    (void)arg;
+    if (b->state == WD_BLOCK_LIVE)
+        redzones_check(b, "exit");
+}
+
+void wdi_check_at_exit(void) {
+    wdi_lock(&quarantine_lock);
+    for (size_t i = 0; i < q_count; i++) {
+        uintptr_t p = quarantine[(q_head + i) & (QUARANTINE_SLOTS - 1)];
+        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+        wd_block_info_t b = *wdi_blocks_get(s, p);
+        wdi_blocks_release(s);
+        freed_check(&b, "exit");
+        redzones_check(&b, "exit");
+    }
+    wdi_unlock(&quarantine_lock);
+    wdi_blocks_lock_all();
+    wdi_blocks_foreach(live_check, NULL);
+    wdi_blocks_unlock_all();
+    size_t errors = wdi_report_errors();
+    wd_leaks_t leaks = {0};
+    if (wdi_options.leaks)
+        wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
+    wdi_print_line(2,
+                   "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
+                   "still reachable in %zu blocks)%s",
+                   errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
+                   leaks.reachable_blocks, wdi_options.leaks ? "" : "; leaks not checked (leaks=0)");
+    if ((errors != 0 || leaks.lost_blocks != 0) && wdi_options.error_exitcode != 0)
+        _exit((int)wdi_options.error_exitcode);
+}
+
+size_t wd_check_leaks(void) {
+    if (!wdi_checking)
+        return 0;
+    wd_leaks_t leaks;
+    wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
+    return leaks.lost_bytes;
+}
+
+/* --- fork ------------------------------------------------------------------ */
+
+void wdi_check_fork_prepare(void) {
+    wdi_lock(&quarantine_lock);
+    wdi_blocks_fork_prepare();
+}
+
+void wdi_check_fork_parent(void) {
+    wdi_blocks_fork_parent();
+    wdi_unlock(&quarantine_lock);
+}
+
+void wdi_check_fork_child(void) {
+    wdi_blocks_fork_child();
+    wdi_lock_reset(&quarantine_lock);
+}

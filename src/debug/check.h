@@ -1,0 +1,65 @@
+/* check.h -- WARDEN_OPTIONS=check=1: the memory checker (docs/check.md).
+ *
+ * Every block the program gets is a raw block of the tiers (raw.h) with
+ * redzones on both sides:
+ *
+ *     raw block:  [ pad | left redzone 16 | n bytes | right redzone >= 16 ]
+ *                                          ^ the program's pointer
+ *
+ * What the checker knows of a block lives outside it, in a table keyed by
+ * the program's pointer (size, how it was allocated, the allocation and
+ * free stacks), so a write out of bounds can damage a redzone but never
+ * what reports it.  New blocks are filled with a junk pattern, freed ones
+ * with another and held in a quarantine of bounded bytes; redzones and
+ * patterns are checked at free, realloc, when a block leaves the
+ * quarantine, and at exit.  Every misuse is reported with stacks
+ * (report.h), counted, and then ignored so the program goes on, unless
+ * abort_on_error=1.  At exit the live blocks are checked, the leaks are
+ * reported (a conservative scan from the roots: loaded modules' writable
+ * data, thread stacks, anything the program mapped), and one summary line
+ * is printed.
+ *
+ * The level is chosen at the first allocation (like harden=2, which check
+ * mode replaces): blocks of both kinds never coexist, and fast mode has no
+ * branch of it on its fast paths (the thread heaps are hidden, as with
+ * harden=2, so every call reaches the slow path that calls these). */
+#ifndef WARDEN_CHECK_H
+#define WARDEN_CHECK_H
+
+#include <stddef.h>
+
+/* How a block was allocated, and how it is given back: a mismatch (a
+ * block from new[] given to delete or free, ...) is reported. */
+typedef enum {
+    WD_FROM_MALLOC = 0, /* malloc, calloc, realloc, aligned_alloc, free ... */
+    WD_FROM_NEW = 1,    /* operator new / delete */
+    WD_FROM_NEW_ARRAY = 2 /* operator new[] / delete[] */
+} wd_alloc_kind_t;
+
+/* Reads the options of check mode and sets wdi_checking (options.h);
+ * called once by the process start, after wdi_harden_init. */
+void wdi_check_init(void);
+
+/* The options were read after the first allocation: check mode can no
+ * longer start, which is said. */
+void wdi_check_late(void);
+
+/* The malloc family in check mode; fn names the API entry for reports. */
+void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind);
+void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn);
+void *wdi_check_realloc(void *p, size_t size);
+size_t wdi_check_usable(const void *p, const char *fn);
+/* alignment is 0 for free_sized. */
+void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
+                          const char *fn);
+
+/* At exit: checks the live and quarantined blocks, reports the leaks (with
+ * leaks=1 or more), prints the summary; registered with atexit. */
+void wdi_check_at_exit(void);
+
+/* fork(): the checker's locks are held across it. */
+void wdi_check_fork_prepare(void);
+void wdi_check_fork_parent(void);
+void wdi_check_fork_child(void);
+
+#endif /* WARDEN_CHECK_H */

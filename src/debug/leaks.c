@@ -1,0 +1,273 @@
+/* leaks.c -- owns check mode's leak scan (leaks.h).  Calls: blocks.h (the
+ * blocks and the checker's own memory), segment.h (which memory is the
+ * heap's), os.h (the mappings, reading memory safely), report.h. */
+#include "debug/leaks.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "base/options.h"
+#include "core/segment.h"
+#include "debug/blocks.h"
+#include "debug/report.h"
+#include "os/os.h"
+
+enum { UNSEEN = 0, REACHABLE = 1, INDIRECT = 2 };
+
+typedef struct {
+    uintptr_t start, end; /* [start, end): a pointer anywhere in it counts */
+    uint32_t stack;
+    uint8_t mark;
+} leak_block_t;
+
+typedef struct {
+    leak_block_t *block;  /* sorted by start */
+    size_t count, cap;
+    size_t *todo;         /* reachable blocks whose contents wait to be scanned */
+    size_t todo_count;
+    uintptr_t skip_start[256], skip_end[256]; /* the checker's own memory */
+    size_t skips;
+} scan_t;
+
+/* --- the blocks, sorted ---------------------------------------------------- */
+
+static void collect_one(wd_block_info_t *b, void *arg) {
+    scan_t *sc = arg;
+    if (b->state != WD_BLOCK_LIVE || sc->count == sc->cap)
+        return;
+    leak_block_t *l = &sc->block[sc->count++];
+    l->start = b->p;
+    l->end = b->p + (b->size ? b->size : 1); /* a pointer to a 0-byte block is to it */
+    l->stack = b->alloc_stack;
+    l->mark = UNSEEN;
+}
+
+static void count_one(wd_block_info_t *b, void *arg) {
+    if (b->state == WD_BLOCK_LIVE)
+        ++*(size_t *)arg;
+}
+
+/* Heapsort by start: no memory, no recursion (qsort may allocate). */
+static void sift(leak_block_t *a, size_t root, size_t n) {
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && a[child + 1].start > a[child].start)
+            child++;
+        if (a[root].start >= a[child].start)
+            return;
+        leak_block_t t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+        root = child;
+    }
+}
+
+static void sort_blocks(leak_block_t *a, size_t n) {
+    for (size_t i = n / 2; i-- > 0;)
+        sift(a, i, n);
+    for (size_t i = n; i-- > 1;) {
+        leak_block_t t = a[0];
+        a[0] = a[i];
+        a[i] = t;
+        sift(a, 0, i);
+    }
+}
+
+/* The block that w points into, or NULL. */
+static leak_block_t *block_at(scan_t *sc, uintptr_t w) {
+    size_t lo = 0, hi = sc->count;
+    while (lo < hi) { /* the first block starting after w */
+        size_t mid = (lo + hi) / 2;
+        if (sc->block[mid].start <= w)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    leak_block_t *b = &sc->block[lo - 1];
+    return w < b->end ? b : NULL;
+}
+
+/* --- marking --------------------------------------------------------------- */
+
+/* Every aligned word of [from, to) that points into an unseen block marks
+ * it `mark`; reachable ones are queued to be scanned in turn.  self is the
+ * block being scanned: its pointers to itself do not count. */
+static void scan_words(scan_t *sc, const uintptr_t *from, const uintptr_t *to, uint8_t mark,
+                       const leak_block_t *self) {
+    for (const uintptr_t *w = from; w < to; w++) {
+        leak_block_t *b = block_at(sc, *w);
+        if (b == NULL || b == self || b->mark != UNSEEN)
+            continue;
+        b->mark = mark;
+        if (mark == REACHABLE)
+            sc->todo[sc->todo_count++] = (size_t)(b - sc->block);
+    }
+}
+
+static void drain(scan_t *sc) {
+    while (sc->todo_count > 0) {
+        leak_block_t *b = &sc->block[sc->todo[--sc->todo_count]];
+        scan_words(sc, (const uintptr_t *)b->start,
+                   (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)),
+                   REACHABLE, b);
+    }
+}
+
+/* A root range of memory that is not warden's: read through a buffer
+ * (the range may be unmapped by another thread meanwhile). */
+static void scan_root(scan_t *sc, uintptr_t start, uintptr_t end) {
+    uintptr_t buf[1024]; /* 8 KiB: wd_check_leaks may run on a small thread stack */
+    for (uintptr_t at = start; at < end;) {
+        size_t want = end - at < sizeof buf ? (size_t)(end - at) : sizeof buf;
+        size_t got = wdi_os_read_self(buf, (const void *)at, want);
+        if (got == 0)
+            return;
+        scan_words(sc, buf, buf + got / sizeof *buf, REACHABLE, NULL);
+        drain(sc);
+        at += got;
+    }
+}
+
+/* [start, end) less the checker's own memory and the segment map. */
+static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
+    for (size_t i = 0; i < sc->skips; i++) {
+        uintptr_t s = sc->skip_start[i], e = sc->skip_end[i];
+        if (s < end && e > start) { /* cut it out and scan both sides */
+            if (s > start)
+                scan_root_parts(sc, start, s);
+            if (e < end)
+                scan_root_parts(sc, e, end);
+            return;
+        }
+    }
+    scan_root(sc, start, end);
+}
+
+/* A writable mapping is a root unless it is warden's heap (blocks are
+ * reached only through pointers) or the checker's own bookkeeping (which
+ * holds every block's address).  Segments are looked up 4 MiB at a time:
+ * the kernel merges a segment with a neighbouring mapping of the program
+ * into one line. */
+static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const char *path,
+                        void *arg) {
+    scan_t *sc = arg;
+    if (perms[0] != 'r' || perms[1] != 'w' || strcmp(path, "[vvar]") == 0 ||
+        strcmp(path, "[vsyscall]") == 0)
+        return 0;
+    /* The calling thread's stack from its stack pointer up: below lie dead
+     * frames, whose stale pointers would hide leaks.  (Other threads'
+     * stacks are read whole: their stack pointers are not known.) */
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (sp >= start && sp < end)
+        start = sp & ~(uintptr_t)7;
+    uintptr_t at = start;
+    while (at < end) {
+        uintptr_t next = (at | (WD_SEGMENT_SIZE - 1)) + 1;
+        if (next > end || next == 0)
+            next = end;
+        if (wdi_region_of((const void *)at) == NULL)
+            scan_root_parts(sc, at, next);
+        at = next;
+    }
+    return 0;
+}
+
+/* --- the report ------------------------------------------------------------ */
+
+typedef struct {
+    uint32_t stack;
+    uint8_t mark;
+    size_t bytes, blocks;
+} record_t;
+
+/* Groups the blocks of one mark by stack (records sorted by bytes, largest
+ * first) and prints them. */
+static void report_mark(scan_t *sc, uint8_t mark, const char *what, size_t *bytes,
+                        size_t *blocks) {
+    size_t n = 0;
+    record_t *rec = (record_t *)sc->todo; /* free again now: as many slots as blocks */
+    for (size_t i = 0; i < sc->count; i++) {
+        leak_block_t *b = &sc->block[i];
+        if (b->mark != mark)
+            continue;
+        size_t size = b->end - b->start;
+        *bytes += size;
+        ++*blocks;
+        size_t r = 0;
+        while (r < n && rec[r].stack != b->stack)
+            r++;
+        if (r == n)
+            rec[n++] = (record_t){b->stack, mark, 0, 0};
+        rec[r].bytes += size;
+        rec[r].blocks++;
+    }
+    for (size_t i = 1; i < n; i++) /* insertion sort: records are few */
+        for (size_t j = i; j > 0 && rec[j].bytes > rec[j - 1].bytes; j--) {
+            record_t t = rec[j];
+            rec[j] = rec[j - 1];
+            rec[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++) {
+        wdi_report_begin("%zu bytes in %zu blocks are %s", rec[i].bytes, rec[i].blocks, what);
+        wdi_report_stack_id("allocated at", rec[i].stack);
+        wdi_report_end();
+    }
+}
+
+void wdi_leaks_check(int all, wd_leaks_t *out) {
+    memset(out, 0, sizeof *out);
+    scan_t sc;
+    memset(&sc, 0, sizeof sc);
+    size_t live = 0;
+    wdi_blocks_lock_all();
+    wdi_blocks_foreach(count_one, &live);
+    size_t block_bytes = wd_align_up((live + 1) * sizeof(leak_block_t), 4096);
+    size_t todo_bytes = wd_align_up((live + 1) * sizeof(record_t), 4096);
+    sc.block = wdi_check_map(block_bytes);
+    sc.todo = wdi_check_map(todo_bytes);
+    if (sc.block == NULL || sc.todo == NULL) {
+        wdi_blocks_unlock_all();
+        wdi_print_line(2, "warden: check: no memory for the leak scan");
+        return;
+    }
+    sc.cap = live;
+    wdi_blocks_foreach(collect_one, &sc);
+    sort_blocks(sc.block, sc.count);
+    sc.skips = wdi_check_private_list(sc.skip_start, sc.skip_end, 255);
+    if (sc.skips > 255)
+        sc.skips = 255;
+    sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
+    sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);
+    __builtin_unwind_init(); /* this thread's registers onto its stack, a root */
+    wdi_os_maps_foreach(root_mapping, &sc);
+    /* Of the blocks no root reaches, those another one points to are lost
+     * only through it (its own pointers to itself do not count). */
+    for (size_t i = 0; i < sc.count; i++) {
+        leak_block_t *b = &sc.block[i];
+        if (b->mark == REACHABLE)
+            continue;
+        scan_words(&sc, (const uintptr_t *)b->start,
+                   (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)), INDIRECT,
+                   b);
+    }
+    wdi_blocks_unlock_all();
+    report_mark(&sc, UNSEEN, "definitely lost", &out->lost_bytes, &out->lost_blocks);
+    report_mark(&sc, INDIRECT, "indirectly lost", &out->indirect_bytes, &out->indirect_blocks);
+    out->lost_bytes += out->indirect_bytes;
+    out->lost_blocks += out->indirect_blocks;
+    if (all)
+        report_mark(&sc, REACHABLE, "still reachable", &out->reachable_bytes,
+                    &out->reachable_blocks);
+    else
+        for (size_t i = 0; i < sc.count; i++)
+            if (sc.block[i].mark == REACHABLE) {
+                out->reachable_bytes += sc.block[i].end - sc.block[i].start;
+                out->reachable_blocks++;
+            }
+    wdi_check_unmap(sc.block, block_bytes);
+    wdi_check_unmap(sc.todo, todo_bytes);
+}
