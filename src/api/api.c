@@ -88,7 +88,7 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
 
 /* With a wrapper the thread's heap is not published in wdi_tl_heap, so
  * this fast path never finds a block and alloc_slow wraps every block. */
-static inline void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
+static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     wd_theap_t *h = wdi_tl_heap;
     if (wd_likely(size <= WD_SMALL_MAX)) {
         unsigned cls = wdi_small_class(size);
@@ -131,7 +131,7 @@ static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
         wdi_raw_free(p, fn);
 }
 
-static inline void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
+static WD_ALWAYS_INLINE void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
@@ -154,9 +154,9 @@ static inline void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
 
 void wd_free(void *p) { free_kind(p, WD_FROM_MALLOC, "free"); }
 
-void wdi_delete(void *p, wd_alloc_kind_t kind) {
-    free_kind(p, kind, kind == WD_FROM_NEW_ARRAY ? "delete[]" : "delete");
-}
+/* The reports name the C entry the operators share (check mode's say
+ * delete or delete[] where the kind matters). */
+void wdi_delete(void *p, wd_alloc_kind_t kind) { free_kind(p, kind, "free"); }
 
 /* A live small block's size, checked as free's fast path checks (block
  * start, not already free) from the page's read-mostly line: redis asks
@@ -222,7 +222,7 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
  * calling thread's own page whose size matches is freed as wd_free's fast
  * path frees it; anything else (and every misuse) takes the checked path
  * below, which reports it. */
-static inline void free_sized_kind(void *p, size_t size, wd_alloc_kind_t kind, const char *fn) {
+static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind_t kind, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
     if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
@@ -270,11 +270,10 @@ void wd_free_aligned_sized(void *p, size_t alignment, size_t size) {
 }
 
 void wdi_delete_sized(void *p, size_t size, size_t alignment, wd_alloc_kind_t kind) {
-    const char *fn = kind == WD_FROM_NEW_ARRAY ? "delete[]" : "delete";
     if (alignment == 0)
-        free_sized_kind(p, size, kind, fn);
+        free_sized_kind(p, size, kind, "free_sized");
     else
-        free_aligned_sized_kind(p, alignment, size, kind, fn);
+        free_aligned_sized_kind(p, alignment, size, kind, "free_aligned_sized");
 }
 
 /* C17 7.22.3.1: the alignment must be a valid one, so a value that is not a

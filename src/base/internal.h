@@ -10,6 +10,7 @@
 #define wd_likely(x)   __builtin_expect(!!(x), 1)
 #define wd_unlikely(x) __builtin_expect(!!(x), 0)
 #define WD_NOINLINE    __attribute__((noinline))
+#define WD_ALWAYS_INLINE inline __attribute__((always_inline))
 #define WD_COLD        __attribute__((cold, noinline))
 #define WD_NORETURN    __attribute__((noreturn))
 

@@ -166,7 +166,7 @@ int wdi_options_init(void) {
         }
         s = end ? end + 1 : NULL;
     }
-    if (wdi_options.stats) {
+    if (wdi_options.stats || wdi_options.check) {
         /* Programs may close stderr in their own exit handlers (coreutils
          * does), which run before warden's: keep a private copy. */
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);

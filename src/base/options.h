@@ -71,8 +71,8 @@ extern int wdi_checking;
  * hidden from the fast paths and every call reaches the wrappers. */
 static inline int wdi_wrapped(void) { return wdi_harden2 | wdi_checking; }
 
-/* Where the statistics at exit go: a copy of stderr made when stats=1 was
- * read, or stderr itself. */
+/* Where the statistics at exit and the reports go: a copy of stderr made
+ * when stats=1 or check=1 was read, or stderr itself. */
 extern int wdi_stats_fd;
 
 /* Reads WARDEN_OPTIONS once, without allocating; warns (one line each) about

@@ -447,7 +447,7 @@ void wdi_check_at_exit(void) {
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
-    wdi_print_line(2,
+    wdi_print_line(wdi_stats_fd,
                    "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
                    "still reachable in %zu blocks)%s",
                    errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
