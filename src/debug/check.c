@@ -19,6 +19,7 @@
 #include "debug/leaks.h"
 #include "debug/report.h"
 #include "debug/stack.h"
+#include "debug/symbol.h"
 #include "warden.h"
 
 /* The patterns, as the program's memory shows them (docs/check.md). */
@@ -33,12 +34,21 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
 
 /* --- stacks ---------------------------------------------------------------- */
 
-/* The calling thread's stack, kept in the depot.  Frames of warden on top
- * are dropped when the report prints them. */
+/* libwarden.so's code, whose frames top every stack captured here. */
+static uintptr_t warden_lo, warden_hi;
+
+/* The calling thread's stack, kept in the depot: stack_depth frames of the
+ * program, after warden's own (up to 8 more, dropped here so they take no
+ * room; when warden is linked into the program they stay, and take some). */
 static uint32_t stack_here(void) {
     void *pcs[WD_STACK_MAX];
-    int n = wdi_stack_capture(pcs, (int)wdi_options.stack_depth, 1);
-    return wdi_stack_save(pcs, n);
+    int want = (int)wdi_options.stack_depth + 8;
+    int n = wdi_stack_capture(pcs, want < WD_STACK_MAX ? want : WD_STACK_MAX, 1);
+    int k = 0;
+    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
+        k++;
+    int keep = n - k < (int)wdi_options.stack_depth ? n - k : (int)wdi_options.stack_depth;
+    return wdi_stack_save(pcs + k, keep);
 }
 
 /* The stack of the call that is being reported, straight into it. */
@@ -219,6 +229,7 @@ void wdi_check_init(void) {
     if (q_budget != 0)
         quarantine = wdi_check_map(QUARANTINE_SLOTS * sizeof *quarantine);
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
+    wdi_symbol_warden_code(&warden_lo, &warden_hi);
 }
 
 void wdi_check_late(void) {
@@ -321,6 +332,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     if (!zero)
         memset(p, JUNK, size);
     memset(p + size, REDZONE, (size_t)(end - (p + size)));
+    uint32_t stack = stack_here(); /* before the stripe's lock: the unwinder is slow */
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
     if (b == NULL) { /* no memory for the table: no block either */
@@ -333,12 +345,8 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     b->kind = kind & 15u;
     b->state = WD_BLOCK_LIVE;
     b->align_log = (unsigned)__builtin_ctzll(front) & 255u;
-    b->free_stack = 0;
-    wdi_blocks_release(s);
-    uint32_t stack = stack_here(); /* outside the stripe's lock: the unwinder is slow */
-    s = wdi_blocks_acquire((uintptr_t)p);
-    b = wdi_blocks_get(s, (uintptr_t)p);
     b->alloc_stack = stack;
+    b->free_stack = 0;
     wdi_blocks_release(s);
     return p;
 }

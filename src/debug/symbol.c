@@ -139,6 +139,40 @@ int wdi_symbol_in_warden(const void *pc) {
     return self != program_base() && in_module((const char *)pc - 1, self);
 }
 
+typedef struct {
+    uintptr_t base, lo, hi;
+} code_range_t;
+
+static int code_of(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    code_range_t *r = arg;
+    if ((uintptr_t)info->dlpi_addr != r->base)
+        return 0;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            r->lo = r->base + ph->p_vaddr;
+            r->hi = r->lo + ph->p_memsz;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi) {
+    Dl_info info;
+    if (!dladdr((const void *)(uintptr_t)wdi_symbol_warden_code, &info) ||
+        (uintptr_t)info.dli_fbase == program_base())
+        return 0;
+    code_range_t r = {load_bias((uintptr_t)info.dli_fbase), 0, 0};
+    dl_iterate_phdr(code_of, &r);
+    if (r.hi == 0)
+        return 0;
+    *lo = r.lo;
+    *hi = r.hi;
+    return 1;
+}
+
 /* --- the helper process ---------------------------------------------------- */
 
 /* Finds name in the directories of PATH, into path (cap bytes).  By hand:

@@ -80,4 +80,10 @@ int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *text, size_t ca
  * into the program (libwarden.a), whose frames then are the program's. */
 int wdi_symbol_in_warden(const void *pc);
 
+/* The code of libwarden.so, [*lo, *hi), so that a capture can drop its
+ * own frames with two compares; 0 (and nothing set) when warden is linked
+ * into the program, whose code it shares.  Calls dl_iterate_phdr (no
+ * allocation): ask once. */
+int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi);
+
 #endif /* WARDEN_SYMBOL_H */
