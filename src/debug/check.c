@@ -6,6 +6,7 @@
 #include "debug/check.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,17 @@ static void freed_check(const wd_block_info_t *b, const char *fn) {
 static wd_lock_t quarantine_lock = WD_LOCK_INIT;
 static uintptr_t *quarantine;        /* QUARANTINE_SLOTS pointers */
 static size_t q_head, q_count, q_bytes, q_budget;
+/* Bytes of live blocks: the quarantine holds at most half as much again
+ * (and 1 MiB more), so that a small program does not pay the whole budget
+ * in memory (peak RSS is the cost check mode is judged by, beside time). */
+static _Atomic(size_t) live_bytes;
+#define QUARANTINE_FLOOR ((size_t)1 << 20)
+
+/* What the quarantine may hold now. */
+static size_t quarantine_room(void) {
+    size_t scaled = atomic_load_explicit(&live_bytes, memory_order_relaxed) / 2 + QUARANTINE_FLOOR;
+    return scaled < q_budget ? scaled : q_budget;
+}
 static uintptr_t *history;           /* HISTORY_SLOTS pointers */
 static size_t h_head, h_count;
 
@@ -203,12 +215,13 @@ static void quarantine_evict(const char *fn) {
  * eighth of the budget go back at once. */
 static void quarantine_push(const wd_block_info_t *b, const char *fn) {
     wdi_lock(&quarantine_lock);
-    if (quarantine == NULL || b->size > q_budget / 8) {
+    size_t room = quarantine_room();
+    if (quarantine == NULL || b->size > room / 8) {
         block_release(b->p, fn);
         wdi_unlock(&quarantine_lock);
         return;
     }
-    while (q_count > 0 && (q_count == QUARANTINE_SLOTS || q_bytes + b->size > q_budget))
+    while (q_count > 0 && (q_count == QUARANTINE_SLOTS || q_bytes + b->size > room))
         quarantine_evict(fn);
     quarantine[(q_head + q_count++) & (QUARANTINE_SLOTS - 1)] = b->p;
     q_bytes += b->size;
@@ -348,6 +361,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     b->alloc_stack = stack;
     b->free_stack = 0;
     wdi_blocks_release(s);
+    atomic_fetch_add_explicit(&live_bytes, size, memory_order_relaxed);
     return p;
 }
 
@@ -374,6 +388,7 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
     e->free_stack = stack;
     *b = *e;
     wdi_blocks_release(s);
+    atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
     memset((void *)b->p, FREED, b->size);
     quarantine_push(b, fn);
 }
