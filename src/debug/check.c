@@ -433,10 +433,14 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
         return;
     /* A block of the wrong kind is reported as such (block_free): its size
      * is then beside the point. */
-    if (b.kind == kind && (size != b.size || (alignment > RZ && alignment != front_of(&b)))) {
-        wdi_report_begin("%s with a wrong %s: %zu for a %zu-byte block at 0x%zx", fn,
-                         size != b.size ? "size" : "alignment",
-                         size != b.size ? size : alignment, (size_t)b.size, (size_t)b.p);
+    size_t front = alignment > RZ ? alignment : RZ; /* as wdi_check_alloc placed it */
+    if (b.kind == kind && (size != b.size || (alignment != 0 && front != front_of(&b)))) {
+        if (size != b.size)
+            wdi_report_begin("%s with a wrong size: %zu for a %zu-byte block at 0x%zx", fn, size,
+                             (size_t)b.size, (size_t)b.p);
+        else
+            wdi_report_begin("%s with a wrong alignment: %zu for a block aligned to %zu at 0x%zx",
+                             fn, alignment, front_of(&b), (size_t)b.p);
         report_stack_here(NULL);
         report_block(&b, 0);
         report_done();
