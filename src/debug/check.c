@@ -474,11 +474,15 @@ void wdi_check_at_exit(void) {
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
-    wdi_print_line(wdi_stats_fd,
-                   "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
-                   "still reachable in %zu blocks)%s",
-                   errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
-                   leaks.reachable_blocks, wdi_options.leaks ? "" : "; leaks not checked (leaks=0)");
+    if (wdi_options.leaks)
+        wdi_print_line(wdi_stats_fd,
+                       "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
+                       "still reachable in %zu blocks)",
+                       errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
+                       leaks.reachable_blocks);
+    else
+        wdi_print_line(wdi_stats_fd, "warden: check: %zu errors (leaks not checked: leaks=0)",
+                       errors);
     if ((errors != 0 || leaks.lost_blocks != 0) && wdi_options.error_exitcode != 0)
         _exit((int)wdi_options.error_exitcode);
 }
