@@ -1,7 +1,8 @@
 /* stack.c -- owns stack capture and the stack depot (stack.h).
- * Calls: libgcc's unwinder (_Unwind_Backtrace: it finds each frame's
- * unwind table with glibc's lock-free _dl_find_object and never
- * allocates), os.h (the depot's chunks), counters.h. */
+ * Calls: unwind.h (the fast walk), libgcc's unwinder (_Unwind_Backtrace:
+ * for stacks the fast walk cannot follow; it finds each frame's unwind
+ * table with glibc's lock-free _dl_find_object and never allocates), os.h
+ * (the depot's chunks), counters.h. */
 #include "debug/stack.h"
 
 #include <stdatomic.h>
@@ -10,6 +11,7 @@
 
 #include "base/counters.h"
 #include "base/internal.h"
+#include "debug/unwind.h"
 #include "os/os.h"
 
 /* --- capture ---------------------------------------------------------------- */
@@ -22,10 +24,28 @@ typedef struct walk_s {
     uintptr_t first; /* with capture_from: restart when a frame returns here */
 } walk_t;
 
-/* One frame: _Unwind_Backtrace's first is the capture function itself (the
- * unwinder starts at its caller's frame, which is ours), hence skip + 1. */
+static _Atomic(uint64_t) slow_captures;
+
+/* Takes the return address of one more frame into w.  0 when the walk
+ * may stop: pcs is full and no entry point is looked for any more. */
+static int walk_take(walk_t *w, uintptr_t pc) {
+    if (w->skip > 0) {
+        w->skip--;
+        return 1;
+    }
+    if (w->first != 0 && pc == w->first) {
+        w->n = 0; /* warden's frames above the entry point are dropped */
+        w->first = 0;
+    }
+    if (w->n < w->max)
+        w->pcs[w->n++] = (void *)pc;
+    return w->n < w->max || w->first != 0;
+}
+
+/* One frame of libgcc's walk.  Its first is the capture function itself
+ * (the unwinder starts at its caller's frame, which is ours), hence the
+ * captures' skip + 1 there. */
 static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
-    walk_t *w = arg;
     int before_insn = 0;
     uintptr_t pc = _Unwind_GetIPInfo(ctx, &before_insn);
     if (pc == 0)
@@ -35,37 +55,66 @@ static _Unwind_Reason_Code walk_frame(struct _Unwind_Context *ctx, void *arg) {
      * up with names that instruction. */
     if (before_insn)
         pc++;
-    if (w->skip > 0) {
-        w->skip--;
-        return _URC_NO_REASON;
-    }
-    if (w->first != 0 && pc == w->first) {
-        w->n = 0; /* warden's frames above the entry point are dropped */
-        w->first = 0;
-    }
-    if (w->n < w->max)
-        w->pcs[w->n++] = (void *)pc;
-    else if (w->first == 0)
-        return _URC_END_OF_STACK; /* full; any value but NO_REASON stops the walk */
-    return _URC_NO_REASON;
+    /* Any value but NO_REASON stops the walk. */
+    return walk_take(arg, pc) ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-/* Both captures call the unwinder themselves (no shared helper the
- * compiler could inline or jump to), so the frame count above is exact. */
+#if WD_FAST_UNWIND
+/* The fast walk (unwind.h) from the frame u describes, whose own return
+ * address is the first taken.  1 when the stack is captured, 0 when a
+ * frame needs libgcc's unwinder: w is then half filled, to start again. */
+static int walk_fast(walk_t *w, wdi_unwind_t *u) {
+    for (;;) {
+        int step = wdi_unwind_step(u);
+        if (step != WDI_UNWIND_NEXT)
+            return step == WDI_UNWIND_END;
+        if (!walk_take(w, u->pc))
+            return 1;
+    }
+}
+#endif
+
+/* Both captures read their own registers and call libgcc's unwinder
+ * themselves (no shared helper the compiler could inline or jump to), so
+ * the frame counts are exact: the fast walk starts in the capture's own
+ * frame and takes its return address first, libgcc's starts one frame
+ * lower.  Walking the whole stack again with libgcc when one frame needs
+ * it is simpler than handing it the fast walk's state halfway, and the
+ * result is libgcc's in either case. */
 WD_NOINLINE int wdi_stack_capture(void **pcs, int max, int skip) {
-    walk_t w = {pcs, max, 0, skip + 1, 0};
     if (max <= 0)
         return 0;
+#if WD_FAST_UNWIND
+    walk_t fast = {pcs, max, 0, skip, 0};
+    wdi_unwind_t u;
+    WDI_UNWIND_HERE(&u);
+    if (walk_fast(&fast, &u))
+        return fast.n;
+    atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
+#endif
+    walk_t w = {pcs, max, 0, skip + 1, 0};
     _Unwind_Backtrace(walk_frame, &w);
     return w.n;
 }
 
 WD_NOINLINE int wdi_stack_capture_from(void **pcs, int max, const void *first) {
-    walk_t w = {pcs, max, 0, 1, (uintptr_t)first};
     if (max <= 0)
         return 0;
+#if WD_FAST_UNWIND
+    walk_t fast = {pcs, max, 0, 0, (uintptr_t)first};
+    wdi_unwind_t u;
+    WDI_UNWIND_HERE(&u);
+    if (walk_fast(&fast, &u))
+        return fast.n;
+    atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
+#endif
+    walk_t w = {pcs, max, 0, 1, (uintptr_t)first};
     _Unwind_Backtrace(walk_frame, &w);
     return w.n;
+}
+
+uint64_t wdi_stack_slow_captures(void) {
+    return atomic_load_explicit(&slow_captures, memory_order_relaxed);
 }
 
 /* --- depot ------------------------------------------------------------------ */
