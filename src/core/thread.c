@@ -10,6 +10,7 @@
 #include "base/counters.h"
 #include "base/lock.h"
 #include "base/options.h"
+#include "base/ownmem.h"
 #include "base/tsan.h"
 #include "core/large.h"
 #include "core/medium.h"
@@ -48,6 +49,7 @@ static wd_theap_t *heap_carve(void) {
         void *chunk;
         if (wdi_os_map(WD_PAGE_SIZE, &chunk) != 0)
             return NULL;
+        wdi_own_add(chunk, WD_PAGE_SIZE); /* the leak scan skips it */
         wdi_stat_add(WD_STAT_MAPPED, WD_PAGE_SIZE);
         wdi_stat_add(WD_STAT_COMMITTED, WD_PAGE_SIZE);
         heap_pool = chunk;

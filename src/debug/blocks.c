@@ -1,10 +1,11 @@
-/* blocks.c -- owns check mode's table of blocks (blocks.h) and the list of
- * the checker's own mappings.  Calls: os.h (memory), lock.h. */
+/* blocks.c -- owns check mode's table of blocks (blocks.h).  Calls: os.h
+ * (memory), ownmem.h (which the leak scan skips), lock.h. */
 #include "debug/blocks.h"
 
 #include <string.h>
 
 #include "base/lock.h"
+#include "base/ownmem.h"
 #include "os/os.h"
 
 #define STRIPES 64          /* a power of two */
@@ -27,51 +28,19 @@ static inline size_t home_of(const wd_blocks_stripe_t *s, uintptr_t p) {
     return (size_t)(hash_of(p) >> 20) & s->mask;
 }
 
-/* --- the checker's own mappings --------------------------------------------- */
-
-#define PRIVATE_MAX 256
-
-static wd_lock_t private_lock = WD_LOCK_INIT;
-static struct {
-    uintptr_t start, end;
-} private_maps[PRIVATE_MAX];
-static size_t private_count;
+/* --- the checker's own mappings ---------------------------------------------- */
 
 void *wdi_check_map(size_t size) {
     void *p;
     if (wdi_os_map(size, &p) != 0)
         return NULL;
-    wdi_lock(&private_lock);
-    if (private_count < PRIVATE_MAX) { /* past it the scan reads them: only slower */
-        private_maps[private_count].start = (uintptr_t)p;
-        private_maps[private_count].end = (uintptr_t)p + size;
-        private_count++;
-    }
-    wdi_unlock(&private_lock);
+    wdi_own_add(p, size);
     return p;
 }
 
 void wdi_check_unmap(void *p, size_t size) {
-    wdi_lock(&private_lock);
-    for (size_t i = 0; i < private_count; i++) {
-        if (private_maps[i].start == (uintptr_t)p) {
-            private_maps[i] = private_maps[--private_count];
-            break;
-        }
-    }
-    wdi_unlock(&private_lock);
+    wdi_own_remove(p);
     wdi_os_unmap(p, size);
-}
-
-size_t wdi_check_private_list(uintptr_t *start, uintptr_t *end, size_t max) {
-    wdi_lock(&private_lock);
-    size_t n = private_count;
-    for (size_t i = 0; i < n && i < max; i++) {
-        start[i] = private_maps[i].start;
-        end[i] = private_maps[i].end;
-    }
-    wdi_unlock(&private_lock);
-    return n;
 }
 
 /* --- one stripe: open addressing, linear probing ------------------------------ */
@@ -168,20 +137,13 @@ void wdi_blocks_unlock_all(void) {
         wdi_unlock(&stripes[i].lock);
 }
 
-void wdi_blocks_fork_prepare(void) {
-    wdi_blocks_lock_all();
-    wdi_lock(&private_lock); /* taken after a stripe's, as stripe_grow does */
-}
+void wdi_blocks_fork_prepare(void) { wdi_blocks_lock_all(); }
 
-void wdi_blocks_fork_parent(void) {
-    wdi_unlock(&private_lock);
-    wdi_blocks_unlock_all();
-}
+void wdi_blocks_fork_parent(void) { wdi_blocks_unlock_all(); }
 
 void wdi_blocks_fork_child(void) {
     for (size_t i = 0; i < STRIPES; i++)
         wdi_lock_reset(&stripes[i].lock);
-    wdi_lock_reset(&private_lock);
 }
 
 void wdi_blocks_foreach(void (*fn)(wd_block_info_t *b, void *arg), void *arg) {

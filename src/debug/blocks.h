@@ -1,9 +1,7 @@
 /* blocks.h -- check mode's table of blocks: what the checker knows of each
  * block it handed out, kept outside the blocks so that no write out of
  * bounds can change it.  Keyed by the program's pointer; 64 stripes, each
- * an open-addressing table behind its own lock, so threads rarely meet.
- * The table also lists the checker's own mappings, which the leak scan
- * must not take for roots (the table holds every block's address). */
+ * an open-addressing table behind its own lock, so threads rarely meet. */
 #ifndef WARDEN_BLOCKS_H
 #define WARDEN_BLOCKS_H
 
@@ -51,12 +49,9 @@ void wdi_blocks_fork_parent(void);
 void wdi_blocks_fork_child(void);
 void wdi_blocks_foreach(void (*fn)(wd_block_info_t *b, void *arg), void *arg);
 
-/* Memory of the checker itself (from wdi_os_map), with its bookkeeping:
- * the leak scan skips these ranges. */
+/* Memory of the checker itself (from wdi_os_map), listed as warden's own
+ * (ownmem.h): the leak scan skips it. */
 void *wdi_check_map(size_t size);
 void wdi_check_unmap(void *p, size_t size);
-/* Copies the checker's mappings, at most max, into start[i], end[i];
- * returns how many there are. */
-size_t wdi_check_private_list(uintptr_t *start, uintptr_t *end, size_t max);
 
 #endif /* WARDEN_BLOCKS_H */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/options.h"
+#include "base/ownmem.h"
 #include "core/segment.h"
 #include "debug/blocks.h"
 #include "debug/report.h"
@@ -25,7 +26,7 @@ typedef struct {
     size_t count, cap;
     size_t *todo;         /* reachable blocks whose contents wait to be scanned */
     size_t todo_count;
-    uintptr_t skip_start[256], skip_end[256]; /* the checker's own memory */
+    uintptr_t skip_start[256], skip_end[256]; /* warden's own memory (ownmem.h) */
     size_t skips;
 } scan_t;
 
@@ -132,7 +133,7 @@ static void scan_root(scan_t *sc, uintptr_t start, uintptr_t end) {
     }
 }
 
-/* [start, end) less the checker's own memory and the segment map. */
+/* [start, end) less warden's own memory and the segment map. */
 static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
     for (size_t i = 0; i < sc->skips; i++) {
         uintptr_t s = sc->skip_start[i], e = sc->skip_end[i];
@@ -237,9 +238,7 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
     sc.cap = live;
     wdi_blocks_foreach(collect_one, &sc);
     sort_blocks(sc.block, sc.count);
-    sc.skips = wdi_check_private_list(sc.skip_start, sc.skip_end, 255);
-    if (sc.skips > 255)
-        sc.skips = 255;
+    sc.skips = wdi_own_list(sc.skip_start, sc.skip_end, 255);
     sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
     sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);
     __builtin_unwind_init(); /* this thread's registers onto its stack, a root */

@@ -11,6 +11,7 @@
 
 #include "base/counters.h"
 #include "base/internal.h"
+#include "base/ownmem.h"
 #include "debug/unwind.h"
 #include "os/os.h"
 
@@ -158,6 +159,7 @@ static void *map_once(void *_Atomic *slot, size_t size) {
         return NULL;
     if (atomic_compare_exchange_strong_explicit(slot, &have, mine, memory_order_acq_rel,
                                                 memory_order_acquire)) {
+        wdi_own_add(mine, size); /* code addresses: nothing for the leak scan */
         wdi_stat_add(WD_STAT_MAPPED, size);
         wdi_stat_add(WD_STAT_COMMITTED, size);
         return mine;
