@@ -79,7 +79,7 @@ static void report_block(const wd_block_info_t *b, int freed) {
 
 static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
 
-/* The raw block under the program's pointer, and its end. */
+/* The raw block under the program's pointer. */
 static uint8_t *raw_of(const wd_block_info_t *b) { return (uint8_t *)b->p - front_of(b); }
 
 /* The first byte of [from, to) that is not `byte`, or to. */
@@ -450,10 +450,25 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
 
 /* --- exit ------------------------------------------------------------------ */
 
+/* Live blocks whose redzones were written, gathered with the table locked
+ * and reported after it is unlocked: a report may need the table (a bad
+ * pointer's neighbour), and takes its locks after the report's own. */
+#define DAMAGED_MAX 64
+
+typedef struct {
+    wd_block_info_t b[DAMAGED_MAX];
+    size_t n;
+} damaged_t;
+
 static void live_check(wd_block_info_t *b, void *arg) {
-    (void)arg;
-    if (b->state == WD_BLOCK_LIVE)
-        redzones_check(b, "exit");
+    damaged_t *d = arg;
+    if (b->state != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
+        return;
+    const uint8_t *p = (const uint8_t *)b->p;
+    const uint8_t *raw = raw_of(b);
+    size_t tail = (size_t)(raw + wdi_raw_usable_known(raw, "exit") - (p + b->size));
+    if (!wdi_bytes_are(p + b->size, tail, REDZONE) || !wdi_bytes_are(p - RZ, RZ, REDZONE))
+        d->b[d->n++] = *b;
 }
 
 void wdi_check_at_exit(void) {
@@ -467,9 +482,13 @@ void wdi_check_at_exit(void) {
         redzones_check(&b, "exit");
     }
     wdi_unlock(&quarantine_lock);
+    static damaged_t damaged; /* static: 2 KiB off the stack of whoever exits */
+    damaged.n = 0;
     wdi_blocks_lock_all();
-    wdi_blocks_foreach(live_check, NULL);
+    wdi_blocks_foreach(live_check, &damaged);
     wdi_blocks_unlock_all();
+    for (size_t i = 0; i < damaged.n; i++)
+        redzones_check(&damaged.b[i], "exit");
     size_t errors = wdi_report_errors();
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
