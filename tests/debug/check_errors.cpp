@@ -1,0 +1,67 @@
+// check_errors.cpp -- misuse that check mode reports and examples/errors/
+// does not show, one case per run (`check_errors CASE`): test_check.c runs
+// it with LD_PRELOAD=libwarden.so WARDEN_OPTIONS=check=1 and asserts each
+// report.  The lines a report must name carry a marker comment (E_...),
+// found by the driver in this file.  Not linked with warden.
+//
+//   underflow      a write 4 bytes before a block, found at free
+//   evicted        a write after free found when the block leaves the
+//                  quarantine (run with check_quarantine_mb=1), not at exit
+//   free_sized     free_sized (C23) with a wrong size
+//   sized_delete   a sized operator delete with a wrong size
+//   array_delete   delete[] of a block from new
+//   realloc_freed  realloc of a freed block
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <new>
+
+// Through volatile pointers: gcc must not see the misuse at compile time.
+static void *volatile sink;
+
+int main(int argc, char **argv) {
+    const char *which = argc > 1 ? argv[1] : "";
+    if (strcmp(which, "underflow") == 0) {
+        int *a = (int *)malloc(40); // E_UNDERFLOW_ALLOC
+        sink = a;
+        ((int *)sink)[-1] = 7;
+        free(a); // E_UNDERFLOW_FREE
+    } else if (strcmp(which, "evicted") == 0) {
+        char *victim = (char *)malloc(100); // E_EVICTED_ALLOC
+        sink = victim;
+        free(victim);           // E_EVICTED_FREE
+        ((char *)sink)[10] = 1; // a write after free
+        // 2 MiB of frees push it out of a 1 MiB quarantine.
+        for (int i = 0; i < 20000; i++)
+            free(malloc(100));
+    } else if (strcmp(which, "free_sized") == 0) {
+        // glibc 2.36 does not declare it; warden defines it.
+        typedef void free_sized_t(void *, size_t);
+        free_sized_t *free_sized = (free_sized_t *)dlsym(RTLD_DEFAULT, "free_sized");
+        if (free_sized == NULL)
+            return 77;
+        void *p = malloc(40); // E_FREE_SIZED_ALLOC
+        free_sized(p, 32);    // E_FREE_SIZED
+    } else if (strcmp(which, "sized_delete") == 0) {
+        void *p = ::operator new(40); // E_SIZED_DELETE_ALLOC
+        ::operator delete(p, 24);     // E_SIZED_DELETE
+    } else if (strcmp(which, "array_delete") == 0) {
+        long *one = new long(5); // E_ARRAY_DELETE_ALLOC
+        sink = one;
+        delete[] (long *)sink; // E_ARRAY_DELETE
+    } else if (strcmp(which, "realloc_freed") == 0) {
+        char *p = (char *)malloc(64); // E_REALLOC_ALLOC
+        sink = p;
+        free(p);                      // E_REALLOC_FREE
+        void *q = realloc(sink, 128); // E_REALLOC
+        printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
+    } else {
+        fprintf(stderr, "usage: check_errors underflow|evicted|free_sized|sized_delete|"
+                        "array_delete|realloc_freed\n");
+        return 2;
+    }
+    puts("check_errors: done");
+    return 0;
+}

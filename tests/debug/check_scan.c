@@ -1,0 +1,172 @@
+/* check_scan.c -- the leak scan of check mode (src/debug/leaks.c), case by
+ * case: test_check.c runs `check_scan CASE` with WARDEN_OPTIONS=check=1
+ * (linked with libwarden.a, so wd_check_leaks is there), reads its stderr
+ * and asserts the value wd_check_leaks returned (printed as
+ * `wd_check_leaks: N`), the records printed with it and the summary at
+ * exit.  The lines the records must name carry a marker comment
+ * (SCAN_...), found by the driver in this file.
+ *
+ *   global     a block reachable only from a global: not lost
+ *   thread     a block reachable only from another thread's stack, and one
+ *              only from its thread-local variable, while the thread is
+ *              blocked on a condition variable: not lost
+ *   chain      global -> block -> block: both reachable, not lost (run
+ *              with leaks=all: both listed as still reachable)
+ *   interior   a block reachable only through a pointer to its middle
+ *   indirect   a lost block pointing to another: one directly lost, one
+ *              indirectly lost
+ *   cycle      two lost blocks pointing to each other: both lost
+ *
+ * Every case but the lost ones also loses a control block of 123 bytes,
+ * so that wd_check_leaks must return exactly 123: the scan did run and did
+ * find a leak, and the block of the case is not counted.
+ *
+ * The blocks are allocated in functions of their own, and the stack below
+ * main's frame is wiped before the scan, so no stale copy of a pointer in
+ * a dead frame keeps a lost block reachable (the scan reads the calling
+ * thread's stack from its own frame up, like LeakSanitizer: a slot not yet
+ * written in a live frame still holds what an earlier call left there).
+ * -O0: locals stay in memory. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dlfcn.h>
+
+/* wd_check_leaks of the preloaded libwarden.so: this program links nothing
+ * of warden, so the stacks in the records are the program's own (linked
+ * with libwarden.a, warden's frames stay on top of them: check.md). */
+static size_t wd_check_leaks(void) {
+    size_t (*fn)(void) = (size_t (*)(void))dlsym(RTLD_DEFAULT, "wd_check_leaks");
+    return fn != NULL ? fn() : (size_t)-1;
+}
+
+#define NOINLINE __attribute__((noinline))
+
+void *global_root; /* the only root of the global, chain and interior cases */
+
+/* Overwrites the stack below the caller's frame (dead frames of earlier
+ * calls, where copies of pointers linger). */
+NOINLINE static void wipe_stack(void) {
+    volatile char area[64 * 1024];
+    memset((char *)area, 0, sizeof area);
+}
+
+NOINLINE static void lose_control(void) {
+    void *volatile p = malloc(123); /* SCAN_CONTROL */
+    (void)p;
+}
+
+/* Scans and prints what wd_check_leaks returned. */
+NOINLINE static void scan_now(void) {
+    fprintf(stderr, "wd_check_leaks: %zu\n", wd_check_leaks());
+}
+
+/* Both from the same frame (main's), so that the wiped stack is where
+ * scan_now's frames go: a frame of scan_now's own whose slots are not yet
+ * written (the result of wd_check_leaks ...) would otherwise still hold
+ * what a function called before left there. */
+#define scan() (wipe_stack(), scan_now())
+
+/* --- global ------------------------------------------------------------------- */
+
+NOINLINE static void make_global(void) {
+    global_root = malloc(40); /* SCAN_GLOBAL */
+}
+
+/* --- another thread's stack and TLS ------------------------------------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int holding, release;
+static __thread void *thread_local_root;
+
+static void *holder(void *arg) {
+    (void)arg;
+    void *volatile on_stack = malloc(56);   /* SCAN_THREAD_STACK */
+    thread_local_root = malloc(72);         /* SCAN_THREAD_TLS */
+    pthread_mutex_lock(&lock);
+    holding = 1;
+    pthread_cond_broadcast(&cond);
+    while (!release)
+        pthread_cond_wait(&cond, &lock); /* blocked here while main scans */
+    pthread_mutex_unlock(&lock);
+    free(on_stack);
+    free(thread_local_root);
+    return NULL;
+}
+
+/* --- chains -------------------------------------------------------------------- */
+
+struct link {
+    struct link *next;
+    char data[40];
+};
+
+NOINLINE static void make_chain(void) {
+    struct link *first = malloc(sizeof *first); /* SCAN_CHAIN_FIRST */
+    first->next = malloc(200);                  /* SCAN_CHAIN_SECOND */
+    global_root = first;
+}
+
+NOINLINE static void make_interior(void) {
+    char *block = malloc(96); /* SCAN_INTERIOR */
+    global_root = block + 50;
+}
+
+NOINLINE static void make_indirect(void) {
+    struct link *owner = malloc(sizeof *owner); /* SCAN_INDIRECT_OWNER */
+    owner->next = malloc(300);                  /* SCAN_INDIRECT_OWNED */
+}
+
+NOINLINE static void make_cycle(void) {
+    struct link *a = malloc(sizeof *a); /* SCAN_CYCLE_A */
+    struct link *b = malloc(sizeof *b); /* SCAN_CYCLE_B */
+    a->next = b;
+    b->next = a;
+}
+
+int main(int argc, char **argv) {
+    const char *which = argc > 1 ? argv[1] : "";
+    if (strcmp(which, "global") == 0) {
+        make_global();
+        lose_control();
+        scan();
+    } else if (strcmp(which, "thread") == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, holder, NULL) != 0)
+            return 2;
+        pthread_mutex_lock(&lock);
+        while (!holding)
+            pthread_cond_wait(&cond, &lock);
+        pthread_mutex_unlock(&lock);
+        lose_control();
+        scan(); /* the thread waits on cond meanwhile */
+        pthread_mutex_lock(&lock);
+        release = 1;
+        pthread_cond_broadcast(&cond);
+        pthread_mutex_unlock(&lock);
+        pthread_join(t, NULL);
+    } else if (strcmp(which, "chain") == 0) {
+        make_chain();
+        lose_control();
+        scan();
+    } else if (strcmp(which, "interior") == 0) {
+        make_interior();
+        lose_control();
+        scan();
+    } else if (strcmp(which, "indirect") == 0) {
+        make_indirect();
+        scan();
+    } else if (strcmp(which, "cycle") == 0) {
+        make_cycle();
+        scan();
+    } else {
+        fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle\n");
+        return 2;
+    }
+    fprintf(stderr, "check_scan: done\n");
+    return 0;
+}
