@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -502,8 +503,10 @@ void wdi_check_at_exit(void) {
     else
         wdi_print_line(wdi_stats_fd, "warden: check: %zu errors (leaks not checked: leaks=0)",
                        errors);
-    if ((errors != 0 || leaks.lost_blocks != 0) && wdi_options.error_exitcode != 0)
+    if ((errors != 0 || leaks.lost_blocks != 0) && wdi_options.error_exitcode != 0) {
+        fflush(NULL); /* what the program wrote and did not flush yet: _exit would drop it */
         _exit((int)wdi_options.error_exitcode);
+    }
 }
 
 size_t wd_check_leaks(void) {

@@ -204,8 +204,8 @@ static int find_on_path(const char *name, char *path, size_t cap) {
  * memory, so it writes nothing but its own stack.  Handlers the program
  * installed are set back to the default before signals are let through
  * (the handler would run on the parent's memory), as posix_spawn does. */
-WD_NORETURN static void helper_child(const char *path, char *const argv[], int out_fd,
-                                     int err_fd, const sigset_t *mask) {
+WD_NORETURN static void helper_child(const char *path, char *const argv[], char *const env[],
+                                     int out_fd, int err_fd, const sigset_t *mask) {
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
@@ -218,20 +218,38 @@ WD_NORETURN static void helper_child(const char *path, char *const argv[], int o
     sigprocmask(SIG_SETMASK, mask, NULL);
     if (dup2(out_fd, 1) < 0 || (err_fd >= 0 && dup2(err_fd, 2) < 0))
         _exit(127);
-    execve(path, argv, environ);
+    execve(path, argv, env);
     _exit(127);
+}
+
+/* The helper's environment: the program's less LD_PRELOAD and
+ * WARDEN_OPTIONS.  A helper under warden would check itself, and a report
+ * of its own at exit would start helpers in turn, without end.  Static
+ * storage, filled before vfork: reports are printed one at a time (the
+ * report's lock), and the child may not write the parent's memory. */
+#define HELPER_ENV_MAX 1024
+static char *helper_env[HELPER_ENV_MAX + 1];
+
+static char *const *helper_environ(void) {
+    size_t n = 0;
+    for (char **e = environ; e != NULL && *e != NULL && n < HELPER_ENV_MAX; e++)
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0 && strncmp(*e, "WARDEN_OPTIONS=", 15) != 0)
+            helper_env[n++] = *e;
+    helper_env[n] = NULL;
+    return helper_env;
 }
 
 /* Starts path with argv, its output on out_fd and its error messages on
  * err_fd (when >= 0); returns its pid or -1.  Every signal is blocked
  * around vfork so that none runs a handler in the child. */
 static pid_t helper_start(const char *path, char *const argv[], int out_fd, int err_fd) {
+    char *const *env = helper_environ();
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = vfork();
     if (pid == 0)
-        helper_child(path, argv, out_fd, err_fd, &old);
+        helper_child(path, argv, env, out_fd, err_fd, &old);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return pid;
 }
