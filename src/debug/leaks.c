@@ -213,7 +213,8 @@ static void report_mark(scan_t *sc, uint8_t mark, const char *what, size_t *byte
             rec[j - 1] = t;
         }
     for (size_t i = 0; i < n; i++) {
-        wdi_report_begin("%zu bytes in %zu blocks are %s", rec[i].bytes, rec[i].blocks, what);
+        wdi_report_begin_record("%zu bytes in %zu blocks are %s", rec[i].bytes, rec[i].blocks,
+                                what);
         wdi_report_stack_id("allocated at", rec[i].stack);
         wdi_report_end();
     }

@@ -64,14 +64,26 @@ static void add_text(const char *prefix, const char *fmt, ...) {
     va_end(ap);
 }
 
-void wdi_report_begin(const char *fmt, ...) {
+/* Takes the lock and starts the report's first line. */
+static void report_start(const char *fmt, va_list ap) {
     wdi_lock(&report_lock);
-    atomic_fetch_add_explicit(&report_errors, 1, memory_order_relaxed);
     rep.nitems = rep.nlines = rep.nstacks = rep.npcs = 0;
     rep.lines_used = rep.out_used = 0;
+    add_line("warden: ", fmt, ap);
+}
+
+void wdi_report_begin(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    add_line("warden: ", fmt, ap);
+    report_start(fmt, ap);
+    va_end(ap);
+    atomic_fetch_add_explicit(&report_errors, 1, memory_order_relaxed);
+}
+
+void wdi_report_begin_record(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    report_start(fmt, ap);
     va_end(ap);
 }
 

@@ -35,6 +35,10 @@
  * line is `warden: ` and fmt formatted with wdi_fmt's conversions. */
 void wdi_report_begin(const char *fmt, ...);
 
+/* The same for a record that is no error (a leak record, a profile's
+ * entry): not counted by wdi_report_errors. */
+void wdi_report_begin_record(const char *fmt, ...);
+
 /* Adds a line of details, indented by two spaces. */
 void wdi_report_line(const char *fmt, ...);
 
