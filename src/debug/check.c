@@ -101,32 +101,46 @@ static const uint8_t *last_not(const uint8_t *from, const uint8_t *to, uint8_t b
  * then mends them, so that a damage is reported once).  fn names the call
  * that found it ("free", ...; at "exit" no stack is shown: it says
  * nothing). */
+static const uint8_t *raw_end(const wd_block_info_t *b, const char *fn) {
+    const uint8_t *raw = raw_of(b);
+    return raw + wdi_raw_usable_known(raw, fn);
+}
+
+/* Whether both redzones of b still hold their pattern (the common case:
+ * two vectorised compares). */
+static int redzones_intact(const wd_block_info_t *b, const uint8_t *end) {
+    const uint8_t *p = (const uint8_t *)b->p;
+    return wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE) &&
+           wdi_bytes_are(p - RZ, RZ, REDZONE);
+}
+
+/* The rest of a redzone report, once its headline is out. */
+static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
+    if (strcmp(fn, "exit") != 0)
+        report_stack_here("found at");
+    report_block(b, b->state != WD_BLOCK_LIVE);
+    report_done();
+}
+
 static void redzones_check(const wd_block_info_t *b, const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *raw = raw_of(b);
-    const uint8_t *end = raw + wdi_raw_usable_known(raw, fn);
-    const uint8_t *over = wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE)
-                              ? NULL
-                              : last_not(p + b->size, end, REDZONE);
+    const uint8_t *end = raw_end(b, fn);
+    if (redzones_intact(b, end))
+        return;
+    const uint8_t *over = last_not(p + b->size, end, REDZONE);
     if (over != NULL) {
         wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
                          "were written (found in %s)",
                          (size_t)(over - (p + b->size)) + 1, (size_t)b->size, (size_t)b->p, fn);
-        if (strcmp(fn, "exit") != 0)
-            report_stack_here("found at");
-        report_block(b, b->state != WD_BLOCK_LIVE);
-        report_done();
+        redzone_report_end(b, fn);
         memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
     }
-    const uint8_t *under = wdi_bytes_are(p - RZ, RZ, REDZONE) ? p : first_not(p - RZ, p, REDZONE);
+    const uint8_t *under = first_not(p - RZ, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
                          "at 0x%zx were written (found in %s)",
                          (size_t)(p - under), (size_t)b->size, (size_t)b->p, fn);
-        if (strcmp(fn, "exit") != 0)
-            report_stack_here("found at");
-        report_block(b, b->state != WD_BLOCK_LIVE);
-        report_done();
+        redzone_report_end(b, fn);
         memset((void *)(p - RZ), REDZONE, RZ); /* reported once */
     }
 }
@@ -295,9 +309,7 @@ static void report_nearby(uintptr_t p) {
  * table still knows p as freed, else an invalid pointer. */
 static void report_not_live(uintptr_t p, const wd_block_info_t *known, const char *fn) {
     if (known != NULL) {
-        int is_free = strstr(fn, "free") != NULL || strstr(fn, "delete") != NULL;
-        wdi_report_begin("%s of 0x%zx in %s", is_free ? "double free" : "use after free", (size_t)p,
-                         fn);
+        wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
                         (size_t)known->size, kind_name[known->kind]);
@@ -463,12 +475,7 @@ typedef struct {
 
 static void live_check(wd_block_info_t *b, void *arg) {
     damaged_t *d = arg;
-    if (b->state != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
-        return;
-    const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *raw = raw_of(b);
-    size_t tail = (size_t)(raw + wdi_raw_usable_known(raw, "exit") - (p + b->size));
-    if (!wdi_bytes_are(p + b->size, tail, REDZONE) || !wdi_bytes_are(p - RZ, RZ, REDZONE))
+    if (b->state == WD_BLOCK_LIVE && d->n < DAMAGED_MAX && !redzones_intact(b, raw_end(b, "exit")))
         d->b[d->n++] = *b;
 }
 
