@@ -20,6 +20,7 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/sample.h"
 #include "os/os.h"
 #include "warden.h"
 
@@ -71,6 +72,8 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
     return wdi_raw_alloc(WD_ALIGN, size, 0);
 }
 
+static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
+
 /* The class's page has no free block: the heap finds or carves one,
  * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
@@ -78,11 +81,13 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
                                       wd_alloc_kind_t kind) {
     if (wd_unlikely(h == &wdi_heap_none))
         return alloc_slow(size, kind);
+    if (wd_unlikely((h->small.sample_left -= 1) < 0))
+        return sample_alloc(h, size, kind);
     void *p = wdi_heap_refill(h, cls);
-    if (wd_likely(p != NULL))
-        h->small.allocs++;
-    else
+    if (wd_unlikely(p == NULL)) {
+        h->small.allocs_base--; /* not handed out after all */
         errno = ENOMEM;
+    }
     return p;
 }
 
@@ -95,15 +100,30 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
         wd_page_t *pg = h->small.current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            /* No clock here: the upkeep runs from the slow path, which
-             * every page reaches when its free list runs dry (frees go to
-             * another list), so a steady program reaches it regularly. */
-            h->small.allocs++;
+            /* No clock for the upkeep here: it runs from the slow path,
+             * which every page reaches when its free list runs dry (frees
+             * go to another list), so a steady program reaches it
+             * regularly.  The sampler's countdown counts the block. */
+            if (wd_unlikely((h->small.sample_left -= 1) < 0))
+                return sample_alloc(h, size, kind);
             return wdi_page_pop(pg, b);
         }
         return small_refill(h, cls, size, kind); /* the page is empty: refill it */
     }
     return alloc_slow(size, kind);
+}
+
+/* The small malloc that brought h's countdown to zero (it is counted
+ * already): starts the next countdown, then allocates as usual.  The
+ * sampled diagnostics take their blocks here. */
+WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    intptr_t n = wdi_sample_next(&h->small.rng);
+    /* The malloc below decrements again (to n - 1, at least 0, so it is
+     * not sampled twice); allocs_base takes the n so that the block is
+     * counted once. */
+    h->small.allocs_base += (size_t)n;
+    h->small.sample_left = n;
+    return malloc_kind(size, kind);
 }
 
 void *wd_malloc(size_t size) { return malloc_kind(size, WD_FROM_MALLOC); }

@@ -424,6 +424,7 @@ void wdi_small_heap_init(wd_small_heap_t *h) {
         h->current[c] = &wdi_page_empty;
     h->secret = wdi_os_random();
     h->rng = h->secret | 1;
+    /* sample_left = 0: the first malloc asks the sampler for a countdown. */
 }
 
 static void page_settle(wd_small_heap_t *h, wd_page_t *pg) {

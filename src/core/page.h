@@ -93,7 +93,13 @@ _Static_assert(sizeof(wd_small_segment_t) <= WD_PAGE_SIZE, "segment header fits 
  * heap's own address. */
 typedef struct wd_small_heap_s {
     wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
-    size_t allocs;                  /* blocks handed out, counted by malloc's fast path */
+    /* Countdown to the next sampled allocation: malloc decrements it, and
+     * the one that takes it below zero goes to the sampler (api.c), which
+     * starts the next countdown.  It doubles as the count of blocks handed
+     * out: allocs_base - sample_left, so the fast path pays one decrement
+     * for both. */
+    intptr_t sample_left;
+    size_t allocs_base;
     wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
     wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
     wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
