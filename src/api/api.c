@@ -152,10 +152,10 @@ static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
 }
 
 static WD_ALWAYS_INLINE void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
+    uintptr_t e = wdi_segmap_entry(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         wd_theap_t *h = wdi_tl_heap;
         if (wd_likely(pg->heap == &h->small)) {
             wdi_page_free_local(&h->small, pg, p, fn);
@@ -183,13 +183,13 @@ void wdi_delete(void *p, wd_alloc_kind_t kind) { free_kind(p, kind, "free"); }
  * for it around every malloc and free.  Not with harden=2 (wdi_tl_heap is
  * wdi_heap_none then): its blocks are not the tier's. */
 size_t wd_malloc_usable_size(const void *p) {
-    wd_region_t *r = wdi_region_of(p);
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && wdi_tl_heap != &wdi_heap_none &&
+    uintptr_t e = wdi_segmap_entry(p);
+    if (wd_likely((e & WD_SEGMAP_SMALL) && wdi_tl_heap != &wdi_heap_none &&
                   ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         if (wd_likely(pg->heap != WD_PAGE_UNUSED &&
                       !wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p) &&
-                      !wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p)))
+                      !wdi_block_looks_free(pg->xkey, p)))
             return pg->xblock_size;
     }
     if (p == NULL)
@@ -243,16 +243,16 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
  * path frees it; anything else (and every misuse) takes the checked path
  * below, which reports it. */
 static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind_t kind, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
+    uintptr_t e = wdi_segmap_entry(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         wd_theap_t *h = wdi_tl_heap;
         uint32_t bs = pg->block_size;
         if (wd_likely(pg->heap == &h->small && size <= bs && (size >= bs / 2 || bs <= 32)
 #if WD_HARDEN
                       && !wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) &&
-                      !wdi_block_looks_free(pg->key, pg->start, pg->span, p)
+                      !wdi_block_looks_free(pg->key, p)
 #endif
                           )) {
             wdi_page_push_local(&h->small, pg, p);

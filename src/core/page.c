@@ -75,7 +75,7 @@ void wdi_page_check_live(wd_page_t *pg, const void *p, const wd_small_heap_t *mi
                          const char *fn) {
     if (wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p))
         wdi_fatal("invalid pointer", p, fn);
-    if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
+    if (!wdi_block_looks_free(pg->xkey, p))
         return;
     if (pg->heap != mine)
         wdi_fatal(wdi_freed_what(fn), p, fn); /* not our lists to search: see free_remote */
@@ -235,6 +235,7 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
     if (seg == NULL)
         return NULL;
     seg->region.kind = WD_KIND_SMALL;
+    wdi_segmap_set_small(seg);
     seg->heap = h;
     seg->free_mask = ~(uint64_t)1; /* page 0 holds this header */
     if (wdi_harden2) /* the last page is the segment's guard */
@@ -351,7 +352,7 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
      * probability of about 2^-47. */
     if (wd_unlikely(wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, b)))
         wdi_fatal("invalid pointer", b, "free");
-    if (wd_unlikely(wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, b)))
+    if (wd_unlikely(wdi_block_looks_free(pg->xkey, b)))
         wdi_fatal("double free", b, "free");
 #endif
     uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);

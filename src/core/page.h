@@ -160,10 +160,13 @@ static inline void wdi_block_set_next(const wd_page_t *pg, wd_block_t *b, wd_blo
 WD_NORETURN WD_COLD void wdi_page_corrupt(const wd_page_t *pg, const void *block);
 
 /* Pops the first free block of pg (which must have one); the link it
- * follows is checked to stay inside the page.  A few instructions. */
+ * follows is checked to stay inside the block's 64 KiB page (the link and
+ * the block then differ in the low 16 bits only) or to be NULL (the
+ * decoded link xor the block is the block itself).  A few instructions. */
 static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
-    wd_block_t *next = wdi_block_decode(pg, b);
-    if (wd_unlikely((uintptr_t)next - (uintptr_t)pg->start >= pg->span && next != NULL))
+    uintptr_t link_xor_b = b->next ^ pg->key;
+    wd_block_t *next = (wd_block_t *)(link_xor_b ^ (uintptr_t)b);
+    if (wd_unlikely(link_xor_b >= WD_PAGE_SIZE) && wd_unlikely(next != NULL))
         wdi_page_corrupt(pg, b);
     pg->free = next;
     pg->used++;
@@ -175,7 +178,10 @@ static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
  * p must be the start of a block of the page and must not be free already.
  * A free block's first word decodes (with the page key) to a block of the
  * page or to NULL; a live block's first word almost never does (the key is
- * random, and malloc clears the word).  When it does, the page's lists are
+ * random, and malloc clears the word).  The test is by 64 KiB page rather
+ * than by the page's blocks: the link and the block share every address
+ * bit above the low 16, so (word ^ key) is below 2^16, or is the block's
+ * own address for NULL: one xor and two compares.  When it does, the page's lists are
  * searched to tell a double free from a coincidence.  On the fast path: a
  * multiply, a decode and a few compares. */
 
@@ -185,11 +191,10 @@ static inline int wdi_block_misplaced(const uint8_t *start, unsigned shift, uint
     return wd_item_index((uintptr_t)p - (uintptr_t)start, shift, inv) >= count;
 }
 
-static inline int wdi_block_looks_free(uintptr_t key, const uint8_t *start, uint32_t span,
-                                       const void *p) {
+static inline int wdi_block_looks_free(uintptr_t key, const void *p) {
     const wd_block_t *b = p;
-    uintptr_t to = b->next ^ key ^ (uintptr_t)b;
-    return to - (uintptr_t)start < span || to == 0;
+    uintptr_t link_xor_b = b->next ^ key; /* (decoded link) ^ b */
+    return link_xor_b < WD_PAGE_SIZE || link_xor_b == (uintptr_t)b;
 }
 
 /* The page just became empty after a local free (used == 0). */
@@ -223,7 +228,7 @@ static inline void wdi_page_free_local(wd_small_heap_t *h, wd_page_t *pg, void *
                                        const char *fn) {
 #if WD_HARDEN
     if (wd_unlikely(wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) ||
-                    wdi_block_looks_free(pg->key, pg->start, pg->span, p))) {
+                    wdi_block_looks_free(pg->key, p))) {
         wdi_page_free_suspect(h, pg, p, fn);
         return;
     }

@@ -25,6 +25,10 @@ void wdi_segmap_set(void *start, size_t size, wd_region_t *region) {
         wdi_segmap[slot] = region;
 }
 
+void wdi_segmap_set_small(void *seg) {
+    wdi_segmap_set(seg, WD_SEGMENT_SIZE, (wd_region_t *)((uintptr_t)seg | WD_SEGMAP_SMALL));
+}
+
 void wdi_segmap_clear(void *start, size_t size) {
     wdi_segmap_set(start, size, NULL);
 }
