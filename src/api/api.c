@@ -100,10 +100,9 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
         wd_page_t *pg = h->small.current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            /* No clock for the upkeep here: it runs from the slow path,
-             * which every page reaches when its free list runs dry (frees
-             * go to another list), so a steady program reaches it
-             * regularly.  The sampler's countdown counts the block. */
+            /* The sampler's countdown counts the block; sample_alloc is
+             * also where a steady program, whose pages never run dry,
+             * reaches the upkeep. */
             if (wd_unlikely((h->small.sample_left -= 1) < 0))
                 return sample_alloc(h, size, kind);
             return wdi_page_pop(pg, b);
@@ -113,10 +112,13 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
-/* The small malloc that brought h's countdown to zero (it is counted
- * already): starts the next countdown, then allocates as usual.  The
- * sampled diagnostics take their blocks here. */
+/* The small malloc that took h's countdown below zero (it is counted
+ * already): runs the upkeep (a thread whose frees keep its pages stocked
+ * never reaches the refill path that otherwise paces it), starts the next
+ * countdown, then allocates as usual.  The sampled diagnostics take their
+ * blocks here. */
 WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    wdi_heap_upkeep(h);
     intptr_t n = wdi_sample_next(&h->small.rng);
     /* The malloc below decrements again (to n - 1, at least 0, so it is
      * not sampled twice); allocs_base takes the n so that the block is

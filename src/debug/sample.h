@@ -12,8 +12,9 @@
 
 /* The countdown when nothing samples: long, so the sampler costs nothing,
  * yet finite, so options read after a heap's first malloc (a very early
- * start, process.c) still reach every heap. */
-#define WD_SAMPLE_IDLE ((intptr_t)1 << 20)
+ * start, process.c) still reach every heap, and so sample_alloc (which
+ * also paces the heap's upkeep) runs regularly in a thread that mallocs. */
+#define WD_SAMPLE_IDLE ((intptr_t)1 << 16)
 
 /* Fixes the sampling policy from the options; called by the process start
  * (again when the options are read late). */
