@@ -35,7 +35,8 @@ endif()
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME warden)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "memory allocator with checks, statistics and special-case allocators")
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPack would put it before each
+# package's own synopsis (the first line of CPACK_DEBIAN_<C>_DESCRIPTION).
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/packages)
 set(CPACK_STRIP_FILES ON)
@@ -46,14 +47,26 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE ${WD_DEB_RELEASE})
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER ${WD_DEB_MAINTAINER})
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
-set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(wd_exact "(= ${PROJECT_VERSION}-${WD_DEB_RELEASE})")
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_NAME libwarden0)
 set(CPACK_DEBIAN_RUNTIME_PACKAGE_SECTION libs)
-set(CPACK_COMPONENT_RUNTIME_DESCRIPTION "memory allocator: malloc replacement with always-on checks
+# Our own shlibs file and ldconfig trigger.  CPack, for a library in
+# /usr/lib, writes postinst and postrm scripts that run ldconfig, which
+# lintian rejects (lacks-ldconfig-trigger: Debian runs it from the
+# trigger); scripts of ours that do nothing take their place.
+file(WRITE ${CMAKE_BINARY_DIR}/debian/shlibs
+     "libwarden ${PROJECT_VERSION_MAJOR} libwarden0 (>= ${PROJECT_VERSION})\n")
+file(WRITE ${CMAKE_BINARY_DIR}/debian/triggers "activate-noawait ldconfig\n")
+foreach(script postinst postrm)
+  file(WRITE ${CMAKE_BINARY_DIR}/debian/${script}
+       "#!/bin/sh\n# The linker cache is updated by the ldconfig trigger (triggers).\nset -e\nexit 0\n")
+endforeach()
+set(CPACK_DEBIAN_RUNTIME_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_BINARY_DIR}/debian/shlibs ${CMAKE_BINARY_DIR}/debian/triggers
+    ${CMAKE_BINARY_DIR}/debian/postinst ${CMAKE_BINARY_DIR}/debian/postrm)
+set(CPACK_DEBIAN_RUNTIME_DESCRIPTION "memory allocator: malloc replacement with always-on checks
 warden replaces the malloc family and C++ operator new/delete of a program,
 through LD_PRELOAD or by linking: fast thread-local paths, memory returned
 to the OS soon after it is freed, invalid and double frees stopped with one
@@ -64,7 +77,7 @@ This package contains the shared library.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libwarden-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libwarden0 ${wd_exact}")
-set(CPACK_COMPONENT_DEV_DESCRIPTION "memory allocator: development files
+set(CPACK_DEBIAN_DEV_DESCRIPTION "memory allocator: development files
 warden is a malloc replacement with always-on checks, a classic heap on
 caller memory (warden/heap.h), an arena, a pool of fixed-size items and a
 typed vector.
@@ -75,7 +88,7 @@ the C API.")
 set(CPACK_DEBIAN_TOOL_PACKAGE_NAME warden)
 set(CPACK_DEBIAN_TOOL_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_TOOL_PACKAGE_DEPENDS "libwarden0 ${wd_exact}")
-set(CPACK_COMPONENT_TOOL_DESCRIPTION "memory allocator: the warden command
+set(CPACK_DEBIAN_TOOL_DESCRIPTION "memory allocator: the warden command
 warden runs a program on the warden allocator (LD_PRELOAD): warden run,
 warden check (memory errors and leaks with call stacks), warden stats
 (statistics at exit, also as JSON), warden profile and warden map.")
