@@ -6,7 +6,8 @@
  * straight (raw.h, which picks the tier: small <= 64 KiB in thread-heap
  * pages, medium <= 1 MiB in shared classic-heap segments, large in their
  * own mapping).  Calls: raw.h, harden.h, thread.h / page.h / segment.h
- * (the fast paths), process.h, options.h (misuse reports). */
+ * (the fast paths), process.h, options.h (misuse reports), sample.h and
+ * profile.h (the heap profiler's hooks, on the slow paths only). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/profile.h"
 #include "debug/sample.h"
 #include "os/os.h"
 #include "warden.h"
@@ -39,6 +41,8 @@ WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,
 }
 
 WD_NOINLINE static void wrap_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     if (wdi_checking)
         wdi_check_free(p, kind, fn);
     else
@@ -55,10 +59,33 @@ static size_t wrap_usable(const void *p, const char *fn) {
 
 static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
                             const char *fn) {
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     if (wdi_checking)
         wdi_check_free_sized(p, alignment, size, kind, fn);
     else
         wdi_hard_free_sized(p, alignment, size, fn);
+}
+
+/* --- the heap profiler (profile=PREFIX) ---------------------------------------- */
+
+/* A block for an allocation the sampler picked, recorded with its stack:
+ * a wrapper's as usual, else one apart from the small pages (raw.h), so
+ * that its free never takes the small fast path and comes down to
+ * free_any, where the profiler finds it. */
+WD_NOINLINE static void *prof_alloc(size_t alignment, size_t size, int zero,
+                                    wd_alloc_kind_t kind) {
+    void *p = wd_unlikely(wdi_wrapped()) ? wrap_alloc(alignment, size, zero, kind)
+                                         : wdi_raw_alloc_apart(alignment, size, zero);
+    if (p != NULL)
+        wdi_prof_alloc(p, size);
+    return p;
+}
+
+/* For an allocation the small countdown does not see: 1 when the
+ * profiler samples it (the chance p(size), sample.h). */
+static inline int prof_picks(size_t size) {
+    return wd_unlikely(wdi_prof_on()) && wdi_sample_pick(size);
 }
 
 /* --- allocating -------------------------------------------------------------- */
@@ -67,6 +94,8 @@ static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kin
  * and large sizes, the wrappers. */
 WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
     wdi_process_init();
+    if (prof_picks(size))
+        return prof_alloc(WD_ALIGN, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(WD_ALIGN, size, 0, kind);
     return wdi_raw_alloc(WD_ALIGN, size, 0);
@@ -113,16 +142,35 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
+/* Profiling: a small malloc the countdown drew (each one independently
+ * with the chance q, sample.h), kept with the chance p(size) / q, so that
+ * every small malloc is sampled with the chance p(size).  A kept one is
+ * not a small block: the countdown and the count of small blocks move as
+ * malloc_kind would have moved them, less the block. */
+static void *prof_small(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    if (!wdi_sample_pick_small(&h->small.rng, size))
+        return malloc_kind(size, kind);
+    h->small.sample_left--;
+    h->small.allocs_base--;
+    return prof_alloc(WD_ALIGN, size, 0, kind);
+}
+
 /* The small malloc that brought h's countdown to zero (it is counted
  * already): starts the next countdown, then allocates as usual.  The
  * sampled diagnostics take their blocks here. */
 WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    /* A heap's first malloc comes here with no countdown drawn yet: not a
+     * draw, so the profiler leaves it (allocs_base is 0 only then, unless
+     * an aligned small block came first). */
+    int drawn = h->small.allocs_base != 0;
     intptr_t n = wdi_sample_next(&h->small.rng);
     /* The malloc below decrements again (to n - 1, at least 0, so it is
      * not sampled twice); allocs_base takes the n so that the block is
      * counted once. */
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
+    if (wd_unlikely(wdi_prof_on()) && drawn)
+        return prof_small(h, size, kind);
     return malloc_kind(size, kind);
 }
 
@@ -133,6 +181,8 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
     if (alignment <= WD_ALIGN)
         return malloc_kind(size, kind);
     wdi_process_init();
+    if (prof_picks(size))
+        return prof_alloc(alignment, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(alignment, size, 0, kind);
     return wdi_raw_alloc(alignment, size, 0);
@@ -145,10 +195,13 @@ void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
 /* --- giving blocks back ---------------------------------------------------- */
 
 static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
-    if (wd_unlikely(wdi_wrapped()))
+    if (wd_unlikely(wdi_wrapped())) {
         wrap_free(p, kind, fn);
-    else
-        wdi_raw_free(p, fn);
+        return;
+    }
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
+    wdi_raw_free(p, fn);
 }
 
 static WD_ALWAYS_INLINE void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
@@ -207,16 +260,47 @@ void *wd_calloc(size_t n, size_t size) {
         return NULL;
     if (total > WD_SMALL_MAX) { /* the tiers know when memory is fresh, so zero */
         wdi_process_init();
+        if (prof_picks(total))
+            return prof_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         if (wd_unlikely(wdi_wrapped()))
             return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wdi_raw_alloc(WD_ALIGN, total, 1);
     }
-    if (wd_unlikely(wdi_wrapped())) /* zeroed by the wrapper, not twice */
+    if (wd_unlikely(wdi_wrapped())) { /* zeroed by the wrapper, not twice */
+        if (prof_picks(total))
+            return prof_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
+    }
     void *p = wd_malloc(total);
     if (p != NULL) /* a reused block is dirty */
         memset(p, 0, total);
     return p;
+}
+
+/* Profiling: realloc is a free of p (its sample, if any, goes) and an
+ * allocation of size bytes, which the sampler may pick; a picked one moves
+ * to a block of its own (prof_alloc).  p's sample comes back when the
+ * realloc fails. */
+WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
+    wdi_prof_sample_t was;
+    int sampled = wdi_prof_take(p, &was);
+    void *q;
+    if (wdi_sample_pick(size)) {
+        size_t old = wdi_wrapped() ? wrap_usable(p, "realloc") : wdi_raw_usable(p, "realloc");
+        q = prof_alloc(WD_ALIGN, size, 0, WD_FROM_MALLOC);
+        if (q != NULL) {
+            memcpy(q, p, old < size ? old : size);
+            if (wdi_wrapped())
+                wrap_free(p, WD_FROM_MALLOC, "realloc");
+            else
+                wdi_raw_free(p, "realloc");
+        }
+    } else {
+        q = wdi_wrapped() ? wrap_realloc(p, size) : wdi_raw_realloc(p, size, "realloc");
+    }
+    if (q == NULL && sampled)
+        wdi_prof_put_back(p, &was);
+    return q;
 }
 
 void *wd_realloc(void *p, size_t size) {
@@ -226,6 +310,8 @@ void *wd_realloc(void *p, size_t size) {
         free_any(p, WD_FROM_MALLOC, "realloc");
         return NULL;
     }
+    if (wd_unlikely(wdi_prof_on()))
+        return prof_realloc(p, size);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_realloc(p, size);
     return wdi_raw_realloc(p, size, "realloc");
@@ -265,6 +351,8 @@ static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind
         wrap_free_sized(p, 0, size, kind, fn);
         return;
     }
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     wdi_raw_free_sized(p, size, fn);
 }
 
@@ -282,6 +370,8 @@ static void free_aligned_sized_kind(void *p, size_t alignment, size_t size, wd_a
         wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
     if (wd_unlikely(size > wdi_raw_usable(p, fn)))
         wdi_fatal("free_aligned_sized with a wrong size", p, fn);
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     wdi_raw_free(p, fn);
 }
 

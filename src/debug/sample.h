@@ -4,10 +4,26 @@
  * Each small heap counts down (page.h: sample_left); the malloc that
  * takes its count below zero goes to api.c's sample_alloc, which asks here
  * for the next countdown.  The fast path pays one decrement, which also
- * counts the blocks handed out. */
+ * counts the blocks handed out.
+ *
+ * The heap profiler (profile=PREFIX, profile.h) samples by bytes: every
+ * allocation of s bytes is kept on its own with the chance
+ * p(s) = 1 - exp(-s / R), R = profile_rate.  That is what marking the
+ * bytes allocated with a Poisson process of mean gap R and keeping each
+ * allocation that holds a mark gives (tcmalloc, jemalloc): allocations
+ * are kept independently, a kept one stands for 1 / p(s) allocations and
+ * s / p(s) bytes, and the estimates are unbiased.  The countdown cannot
+ * see sizes, so it draws small mallocs at the rate q = p(WD_SMALL_MAX)
+ * (one in 8.5 at the default R: a geometric countdown, each malloc drawn
+ * independently), and wdi_sample_pick_small keeps a drawn one with the
+ * chance p(s) / q; the other tiers ask wdi_sample_pick for each
+ * allocation.  No libm: the exponential and the logarithm are series.
+ *
+ * Calls: os.h (seeds), options.h (the policy's options). */
 #ifndef WARDEN_SAMPLE_H
 #define WARDEN_SAMPLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The countdown when nothing samples: long, so the sampler costs nothing,
@@ -22,5 +38,19 @@ void wdi_sample_init(void);
 /* The next countdown, at least 1, drawn with rng (a heap's own xorshift
  * state, so threads never share a sampler's state). */
 intptr_t wdi_sample_next(uint64_t *rng);
+
+/* Profiling: 1 when a small malloc of size bytes that the countdown drew
+ * is to be sampled (the chance p(size) / q), 0 otherwise. */
+int wdi_sample_pick_small(uint64_t *rng, size_t size);
+
+/* Profiling: 1 when an allocation of size bytes that no countdown drew
+ * (medium, large, aligned, realloc, the wrappers' blocks) is to be
+ * sampled: the chance p(size), from the calling thread's own stream. */
+int wdi_sample_pick(size_t size);
+
+/* What one sample of size bytes stands for: 1 / p(size) allocations and
+ * size / p(size) bytes, rounded; the same answer every time, so that a
+ * free takes back exactly what the allocation added. */
+void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes);
 
 #endif /* WARDEN_SAMPLE_H */
