@@ -142,14 +142,10 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
-/* Profiling: a small malloc the countdown drew (each one independently
- * with the chance q, sample.h), kept with the chance p(size) / q, so that
- * every small malloc is sampled with the chance p(size).  A kept one is
- * not a small block: the countdown and the count of small blocks move as
- * malloc_kind would have moved them, less the block. */
-static void *prof_small(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
-    if (!wdi_sample_pick_small(&h->small.rng, size))
-        return malloc_kind(size, kind);
+/* Profiling: a small malloc the countdown drew and the sampler picked
+ * (sample.h).  It is not a small block: the countdown and the count of
+ * small blocks move as malloc_kind would have moved them, less the block. */
+WD_NOINLINE static void *prof_small(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
     h->small.sample_left--;
     h->small.allocs_base--;
     return prof_alloc(WD_ALIGN, size, 0, kind);
@@ -159,17 +155,16 @@ static void *prof_small(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
  * already): starts the next countdown, then allocates as usual.  The
  * sampled diagnostics take their blocks here. */
 WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
-    /* A heap's first malloc comes here with no countdown drawn yet: not a
-     * draw, so the profiler leaves it (allocs_base is 0 only then, unless
-     * an aligned small block came first). */
-    int drawn = h->small.allocs_base != 0;
+    /* Profiling: whether this malloc is sampled rests on the draw that
+     * led here, so it is asked before the next draw. */
+    int profiled = wd_unlikely(wdi_prof_on()) && wdi_sample_pick_small(size);
     intptr_t n = wdi_sample_next(&h->small.rng);
     /* The malloc below decrements again (to n - 1, at least 0, so it is
      * not sampled twice); allocs_base takes the n so that the block is
      * counted once. */
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
-    if (wd_unlikely(wdi_prof_on()) && drawn)
+    if (wd_unlikely(profiled))
         return prof_small(h, size, kind);
     return malloc_kind(size, kind);
 }

@@ -11,11 +11,14 @@
 static intptr_t sample_mean;
 
 /* The heap profiler's mean bytes between samples (R); 0: not profiling.
- * prof_small_q is p(WD_SMALL_MAX), the chance the countdown draws a small
- * malloc with.  Fixed by wdi_sample_init before the malloc that reads
- * them can run (the process start), and again only by a late start. */
+ * Fixed by wdi_sample_init before the malloc that reads it can run (the
+ * process start), and again only by a late start. */
 static double prof_rate;
-static double prof_small_q;
+
+/* Profiling: where the mark falls in the small malloc the countdown
+ * draws next (bytes; SIZE_MAX: no countdown drawn yet, as at a thread's
+ * first malloc, which is no draw).  See profile_countdown. */
+static __thread size_t tl_mark __attribute__((tls_model("initial-exec"))) = SIZE_MAX;
 
 /* xorshift64: a heap's private random stream. */
 static uint64_t next_random(uint64_t *rng) {
@@ -62,8 +65,12 @@ static double one_minus_exp_neg(double x) {
 }
 
 /* -ln(u) for u in (0, 1]: u = f 2^e with f in [0.5, 1) from the bits, and
- * ln f = 2 atanh(t), t = (f - 1) / (f + 1) in [-1/3, 0), 11 odd terms. */
+ * ln f = 2 atanh(t), t = (f - 1) / (f + 1) in [-1/3, 0): the odd series
+ * to t^21 (the rest is below 1e-11).  One division; some 40 instructions. */
 static double neg_log(double u) {
+    static const double inv_odd[] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,
+                                     1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15,
+                                     1.0 / 17, 1.0 / 19, 1.0 / 21};
     union {
         double d;
         uint64_t b;
@@ -71,8 +78,8 @@ static double neg_log(double u) {
     int e = (int)((v.b >> 52) & 0x7ff) - 1022;
     v.b = (v.b & ~((uint64_t)0x7ff << 52)) | ((uint64_t)1022 << 52);
     double f = v.d, t = (f - 1.0) / (f + 1.0), t2 = t * t, s = 0.0;
-    for (int k = 21; k >= 1; k -= 2)
-        s = 1.0 / k + t2 * s;
+    for (int k = 10; k >= 0; k--)
+        s = inv_odd[k] + t2 * s;
     return -((double)e * 0.69314718055994530942 + 2.0 * t * s);
 }
 
@@ -81,18 +88,33 @@ static double neg_log(double u) {
 void wdi_sample_init(void) {
     sample_mean = 0; /* the sampled diagnostics set theirs here */
     prof_rate = 0.0;
-    if (wdi_options.profile[0] != '\0') {
+    if (wdi_options.profile[0] != '\0')
         prof_rate = wdi_options.profile_rate > 0 ? (double)wdi_options.profile_rate : 1.0;
-        prof_small_q = one_minus_exp_neg((double)WD_SMALL_MAX / prof_rate);
-    }
 }
 
-/* Profiling: the gap to the next small malloc drawn, geometric with
- * parameter q = 1 - exp(-M / R) (M = WD_SMALL_MAX): 1 + floor(E / M)
- * for E exponential of mean R, since P(E >= k M) = (1 - q)^k. */
+/* Profiling.  Think of each small malloc as a slot of M = WD_SMALL_MAX
+ * bytes, of which its block takes the first s, and of marks placed on the
+ * slots' bytes by a Poisson process of mean gap R.  A malloc is sampled
+ * when a mark falls in its s bytes: the chance p(s), each malloc on its
+ * own.  From the last mark, the next one lies E bytes on, E exponential
+ * of mean R: in the slot 1 + floor(E / M) mallocs later (the countdown,
+ * geometric: each malloc's slot holds a mark with the chance
+ * q = 1 - exp(-M / R)), at r = E mod M bytes into it.  The malloc there is
+ * sampled when r < s: the chance p(s) / q given that its slot holds a
+ * mark, so p(s) in all.  floor(E / M) and E mod M are independent (E is
+ * memoryless), so r may wait for its malloc in the thread's tl_mark: no
+ * second draw, and no exponential computed on the fast path of the
+ * draw. */
 static intptr_t profile_countdown(uint64_t *rng) {
-    double gap = 1.0 + prof_rate * neg_log(uniform(rng)) / (double)WD_SMALL_MAX;
-    return gap < (double)WD_SAMPLE_IDLE ? (intptr_t)gap : WD_SAMPLE_IDLE;
+    double e = prof_rate * neg_log(uniform(rng));
+    double slots = e / (double)WD_SMALL_MAX;
+    if (slots >= (double)WD_SAMPLE_IDLE) {
+        tl_mark = SIZE_MAX; /* too far: the next draw is no mark */
+        return WD_SAMPLE_IDLE;
+    }
+    intptr_t n = (intptr_t)slots;
+    tl_mark = (size_t)(e - (double)n * (double)WD_SMALL_MAX); /* r < s iff floor(r) < s */
+    return n + 1;
 }
 
 intptr_t wdi_sample_next(uint64_t *rng) {
@@ -106,18 +128,20 @@ intptr_t wdi_sample_next(uint64_t *rng) {
     return 1 + (intptr_t)(next_random(rng) % (uint64_t)(2 * mean - 1));
 }
 
-int wdi_sample_pick_small(uint64_t *rng, size_t size) {
-    return uniform(rng) * prof_small_q <= one_minus_exp_neg((double)size / prof_rate);
+int wdi_sample_pick_small(size_t size) {
+    return size > tl_mark;
 }
 
 /* The calling thread's stream for the allocations no heap's countdown
  * sees (a thread may have no heap: an exiting one, the wrappers). */
 static __thread uint64_t tl_rng __attribute__((tls_model("initial-exec")));
 
+/* A mark at E bytes, E exponential of mean R, falls in the block's size
+ * bytes with the chance p(size). */
 int wdi_sample_pick(size_t size) {
     if (wd_unlikely(tl_rng == 0))
         tl_rng = wdi_os_random() | 1;
-    return uniform(&tl_rng) <= one_minus_exp_neg((double)size / prof_rate);
+    return prof_rate * neg_log(uniform(&tl_rng)) < (double)size;
 }
 
 void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes) {

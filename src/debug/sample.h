@@ -16,7 +16,8 @@
  * see sizes, so it draws small mallocs at the rate q = p(WD_SMALL_MAX)
  * (one in 8.5 at the default R: a geometric countdown, each malloc drawn
  * independently), and wdi_sample_pick_small keeps a drawn one with the
- * chance p(s) / q; the other tiers ask wdi_sample_pick for each
+ * chance p(s) / q (sample.c: with the remainder of the countdown's own
+ * draw, so no second one); the other tiers ask wdi_sample_pick for each
  * allocation.  No libm: the exponential and the logarithm are series.
  *
  * Calls: os.h (seeds), options.h (the policy's options). */
@@ -40,8 +41,10 @@ void wdi_sample_init(void);
 intptr_t wdi_sample_next(uint64_t *rng);
 
 /* Profiling: 1 when a small malloc of size bytes that the countdown drew
- * is to be sampled (the chance p(size) / q), 0 otherwise. */
-int wdi_sample_pick_small(uint64_t *rng, size_t size);
+ * is to be sampled (the chance p(size) / q), 0 otherwise.  It rests on the
+ * draw that led to this malloc: ask before wdi_sample_next draws again.
+ * The first countdown of a thread is no draw: its malloc is never picked. */
+int wdi_sample_pick_small(size_t size);
 
 /* Profiling: 1 when an allocation of size bytes that no countdown drew
  * (medium, large, aligned, realloc, the wrappers' blocks) is to be
