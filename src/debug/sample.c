@@ -15,10 +15,7 @@ static intptr_t sample_mean;
  * process start), and again only by a late start. */
 static double prof_rate;
 
-/* Profiling: where the mark falls in the small malloc the countdown
- * draws next (bytes; SIZE_MAX: no countdown drawn yet, as at a thread's
- * first malloc, which is no draw).  See profile_countdown. */
-static __thread size_t tl_mark __attribute__((tls_model("initial-exec"))) = SIZE_MAX;
+__thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec"))) = SIZE_MAX;
 
 /* xorshift64: a heap's private random stream. */
 static uint64_t next_random(uint64_t *rng) {
@@ -34,7 +31,7 @@ static uint64_t next_random(uint64_t *rng) {
 
 /* Uniform in (0, 1], 53 bits. */
 static double uniform(uint64_t *rng) {
-    return (double)((next_random(rng) >> 11) + 1) * 0x1p-53;
+    return (double)(int64_t)((next_random(rng) >> 11) + 1) * 0x1p-53;
 }
 
 /* 1 - exp(-x) for 0 <= x < 0.5: x (1 - x/2 (1 - x/3 (1 - ...))), 15 terms
@@ -83,13 +80,45 @@ static double neg_log(double u) {
     return -((double)e * 0.69314718055994530942 + 2.0 * t * s);
 }
 
+/* -ln(u) for the draws, in some 15 instructions: u = m 2^e with m in
+ * [1, 2); m's first 8 bits choose c, the middle of their range, whose
+ * ln c and 1 / c come from tables filled by neg_log; then ln m =
+ * ln c + ln(1 + x), x = m / c - 1 within 1/513 of 0, three terms (the
+ * rest is below 1e-11). */
+#define LOG_BITS 8
+static double log_mid[1 << LOG_BITS], inv_mid[1 << LOG_BITS];
+
+static void fast_log_init(void) {
+    for (int i = 0; i < (1 << LOG_BITS); i++) {
+        double c = 1.0 + (i + 0.5) / (1 << LOG_BITS);
+        log_mid[i] = neg_log(1.0 / c);
+        inv_mid[i] = 1.0 / c;
+    }
+}
+
+static WD_ALWAYS_INLINE double fast_neg_log(double u) {
+    union {
+        double d;
+        uint64_t b;
+    } v = {u};
+    int e = (int)(v.b >> 52) - 1023; /* u > 0: no sign bit */
+    uint64_t frac = v.b & (((uint64_t)1 << 52) - 1);
+    size_t i = (size_t)(frac >> (52 - LOG_BITS));
+    v.b = frac | ((uint64_t)1023 << 52);
+    double x = v.d * inv_mid[i] - 1.0;
+    double ln_m = log_mid[i] + x * (1.0 - x * (0.5 - x * (1.0 / 3)));
+    return -((double)e * 0.69314718055994530942 + ln_m);
+}
+
 /* --- the policy ------------------------------------------------------------ */
 
 void wdi_sample_init(void) {
     sample_mean = 0; /* the sampled diagnostics set theirs here */
     prof_rate = 0.0;
-    if (wdi_options.profile[0] != '\0')
+    if (wdi_options.profile[0] != '\0') {
+        fast_log_init();
         prof_rate = wdi_options.profile_rate > 0 ? (double)wdi_options.profile_rate : 1.0;
+    }
 }
 
 /* Profiling.  Think of each small malloc as a slot of M = WD_SMALL_MAX
@@ -102,19 +131,45 @@ void wdi_sample_init(void) {
  * q = 1 - exp(-M / R)), at r = E mod M bytes into it.  The malloc there is
  * sampled when r < s: the chance p(s) / q given that its slot holds a
  * mark, so p(s) in all.  floor(E / M) and E mod M are independent (E is
- * memoryless), so r may wait for its malloc in the thread's tl_mark: no
+ * memoryless), so r may wait for its malloc in the thread's wdi_sample_mark: no
  * second draw, and no exponential computed on the fast path of the
  * draw. */
-static intptr_t profile_countdown(uint64_t *rng) {
-    double e = prof_rate * neg_log(uniform(rng));
+static void profile_draw(uint64_t *rng, uint32_t *gap, uint32_t *mark) {
+    double e = prof_rate * fast_neg_log(uniform(rng));
     double slots = e / (double)WD_SMALL_MAX;
-    if (slots >= (double)WD_SAMPLE_IDLE) {
-        tl_mark = SIZE_MAX; /* too far: the next draw is no mark */
-        return WD_SAMPLE_IDLE;
+    if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
+        *gap = (uint32_t)WD_SAMPLE_IDLE;
+        *mark = UINT32_MAX; /* too far: the next draw is no mark */
+        return;
     }
-    intptr_t n = (intptr_t)slots;
-    tl_mark = (size_t)(e - (double)n * (double)WD_SMALL_MAX); /* r < s iff floor(r) < s */
-    return n + 1;
+    uint32_t n = (uint32_t)slots;
+    *gap = n + 1;
+    *mark = (uint32_t)(e - (double)n * (double)WD_SMALL_MAX); /* r < s iff floor(r) < s */
+}
+
+/* Draws are made DRAWS at a time, ahead: each is a chain of some 30
+ * dependent floating-point operations, and a countdown that waits for its
+ * own chain holds up the mallocs that follow (the next decrements load
+ * it); a batch of independent chains runs at the processor's width. */
+#define DRAWS 16
+static __thread struct {
+    uint32_t left;
+    uint32_t gap[DRAWS], mark[DRAWS];
+} tl_draws __attribute__((tls_model("initial-exec")));
+
+WD_NOINLINE static void profile_refill(uint64_t *rng) {
+    for (int i = 0; i < DRAWS; i++)
+        profile_draw(rng, &tl_draws.gap[i], &tl_draws.mark[i]);
+    tl_draws.left = DRAWS;
+}
+
+static intptr_t profile_countdown(uint64_t *rng) {
+    if (wd_unlikely(tl_draws.left == 0))
+        profile_refill(rng);
+    uint32_t i = --tl_draws.left;
+    uint32_t mark = tl_draws.mark[i];
+    wdi_sample_mark = mark == UINT32_MAX ? SIZE_MAX : mark;
+    return (intptr_t)tl_draws.gap[i];
 }
 
 intptr_t wdi_sample_next(uint64_t *rng) {
@@ -128,10 +183,6 @@ intptr_t wdi_sample_next(uint64_t *rng) {
     return 1 + (intptr_t)(next_random(rng) % (uint64_t)(2 * mean - 1));
 }
 
-int wdi_sample_pick_small(size_t size) {
-    return size > tl_mark;
-}
-
 /* The calling thread's stream for the allocations no heap's countdown
  * sees (a thread may have no heap: an exiting one, the wrappers). */
 static __thread uint64_t tl_rng __attribute__((tls_model("initial-exec")));
@@ -141,7 +192,7 @@ static __thread uint64_t tl_rng __attribute__((tls_model("initial-exec")));
 int wdi_sample_pick(size_t size) {
     if (wd_unlikely(tl_rng == 0))
         tl_rng = wdi_os_random() | 1;
-    return prof_rate * neg_log(uniform(&tl_rng)) < (double)size;
+    return prof_rate * fast_neg_log(uniform(&tl_rng)) < (double)size;
 }
 
 void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes) {

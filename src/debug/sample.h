@@ -44,7 +44,15 @@ intptr_t wdi_sample_next(uint64_t *rng);
  * is to be sampled (the chance p(size) / q), 0 otherwise.  It rests on the
  * draw that led to this malloc: ask before wdi_sample_next draws again.
  * The first countdown of a thread is no draw: its malloc is never picked. */
-int wdi_sample_pick_small(size_t size);
+static inline int wdi_sample_pick_small(size_t size);
+
+/* Where the mark falls in the small malloc the countdown draws next
+ * (bytes; SIZE_MAX: no countdown drawn yet, as at a thread's first
+ * malloc, which is no draw).  Written by wdi_sample_next; sample.c says
+ * why one draw gives both. */
+extern __thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec")));
+
+static inline int wdi_sample_pick_small(size_t size) { return size > wdi_sample_mark; }
 
 /* Profiling: 1 when an allocation of size bytes that no countdown drew
  * (medium, large, aligned, realloc, the wrappers' blocks) is to be
