@@ -82,11 +82,27 @@ WD_NOINLINE static void *prof_alloc(size_t alignment, size_t size, int zero,
     return p;
 }
 
+/* Whether p may be a sampled block: not when it is a small block and no
+ * wrapper is on (sampled blocks are placed apart from the small pages). */
+static inline int prof_maybe_sampled(const void *p) {
+    wd_region_t *r = wdi_region_of(p);
+    return r == NULL || r->kind != WD_KIND_SMALL || wdi_wrapped();
+}
+
+/* A slow free of p, when profiling: its sample, if it has one, goes. */
+static inline void prof_forget(void *p) {
+    if (wd_unlikely(wdi_prof_on()) && prof_maybe_sampled(p))
+        wdi_prof_free(p);
+}
+
 /* For an allocation the small countdown does not see: 1 when the
  * profiler samples it (the chance p(size), sample.h). */
 static inline int prof_picks(size_t size) {
     return wd_unlikely(wdi_prof_on()) && wdi_sample_pick(size);
 }
+
+static void prof_slot_check(void);
+static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size, wd_alloc_kind_t kind);
 
 /* --- allocating -------------------------------------------------------------- */
 
@@ -98,7 +114,10 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
         return prof_alloc(WD_ALIGN, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(WD_ALIGN, size, 0, kind);
-    return wdi_raw_alloc(WD_ALIGN, size, 0);
+    void *p = wdi_raw_alloc(WD_ALIGN, size, 0);
+    if (wd_unlikely(wdi_prof_on()))
+        prof_slot_check();
+    return p;
 }
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
@@ -110,6 +129,8 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
                                       wd_alloc_kind_t kind) {
     if (wd_unlikely(h == &wdi_heap_none))
         return alloc_slow(size, kind);
+    if (wd_unlikely(cls > h->small.top_cls) && wdi_prof_on())
+        return prof_new_class(h, cls, size, kind);
     if (wd_unlikely((h->small.sample_left -= 1) < 0))
         return sample_alloc(h, size, kind);
     void *p = wdi_heap_refill(h, cls);
@@ -142,30 +163,75 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
-/* Profiling: a small malloc the countdown drew and the sampler picked
- * (sample.h).  It is not a small block: the countdown and the count of
- * small blocks move as malloc_kind would have moved them, less the block. */
-WD_NOINLINE static void *prof_small(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
-    h->small.sample_left--;
-    h->small.allocs_base--;
-    return prof_alloc(WD_ALIGN, size, 0, kind);
+/* Profiling: draws h's countdown again for its slot (sample.h): the
+ * largest block its pages hold.  base takes what keeps the count of small
+ * blocks, base - left, where it was. */
+static void prof_redraw(wd_theap_t *h) {
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, wdi_class_size[h->small.top_cls]);
+    h->small.allocs_base += (size_t)(n - h->small.sample_left);
+    h->small.sample_left = n;
+    h->small.prof_cls = h->small.top_cls;
+}
+
+/* Profiling: a page of a larger class may have come in (a block from raw.h
+ * of the calling thread's heap): the countdown's slot grows with it,
+ * before any malloc of the fast path reaches that page. */
+static void prof_slot_check(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (h != NULL && wd_unlikely(h->small.top_cls != h->small.prof_cls))
+        prof_redraw(h);
+}
+
+/* Profiling: the small malloc the countdown stopped at (it is counted
+ * already).  Kept with the chance sample.h gives, from the draw that led
+ * here; then the next draw.  A kept one is not a small block: the
+ * countdown and the count move as malloc_kind would have moved them, less
+ * the block. */
+WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    int picked = wdi_sample_pick_small(size);
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, wdi_class_size[h->small.top_cls]);
+    h->small.prof_cls = h->small.top_cls;
+    h->small.allocs_base += (size_t)n;
+    h->small.sample_left = n;
+    if (wd_unlikely(picked)) {
+        h->small.sample_left--;
+        h->small.allocs_base--;
+        return prof_alloc(WD_ALIGN, size, 0, kind);
+    }
+    return malloc_kind(size, kind);
+}
+
+/* Profiling: a small malloc of a class larger than any h had a page of,
+ * so beyond the countdown's slot: picked on its own (the chance p(size)),
+ * and the countdown drawn again for the larger slot once the page is in. */
+WD_NOINLINE static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size,
+                                        wd_alloc_kind_t kind) {
+    void *p;
+    if (wdi_sample_pick(size)) {
+        p = prof_alloc(WD_ALIGN, size, 0, kind);
+    } else {
+        p = wdi_heap_refill(h, cls);
+        if (wd_likely(p != NULL))
+            h->small.allocs_base++; /* counted, without moving the countdown */
+        else
+            errno = ENOMEM;
+    }
+    prof_redraw(h);
+    return p;
 }
 
 /* The small malloc that brought h's countdown to zero (it is counted
  * already): starts the next countdown, then allocates as usual.  The
  * sampled diagnostics take their blocks here. */
 WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
-    /* Profiling: whether this malloc is sampled rests on the draw that
-     * led here, so it is asked before the next draw. */
-    int profiled = wd_unlikely(wdi_prof_on()) && wdi_sample_pick_small(size);
+    if (wd_unlikely(wdi_prof_on()))
+        return prof_stop(h, size, kind);
     intptr_t n = wdi_sample_next(&h->small.rng);
     /* The malloc below decrements again (to n - 1, at least 0, so it is
      * not sampled twice); allocs_base takes the n so that the block is
      * counted once. */
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
-    if (wd_unlikely(profiled))
-        return prof_small(h, size, kind);
     return malloc_kind(size, kind);
 }
 
@@ -180,7 +246,10 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
         return prof_alloc(alignment, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(alignment, size, 0, kind);
-    return wdi_raw_alloc(alignment, size, 0);
+    void *p = wdi_raw_alloc(alignment, size, 0);
+    if (wd_unlikely(wdi_prof_on()))
+        prof_slot_check();
+    return p;
 }
 
 void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
@@ -194,8 +263,7 @@ static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
         wrap_free(p, kind, fn);
         return;
     }
-    if (wd_unlikely(wdi_prof_on()))
-        wdi_prof_free(p);
+    prof_forget(p);
     wdi_raw_free(p, fn);
 }
 
@@ -278,7 +346,7 @@ void *wd_calloc(size_t n, size_t size) {
  * realloc fails. */
 WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
     wdi_prof_sample_t was;
-    int sampled = wdi_prof_take(p, &was);
+    int sampled = prof_maybe_sampled(p) && wdi_prof_take(p, &was);
     void *q;
     if (wdi_sample_pick(size)) {
         size_t old = wdi_wrapped() ? wrap_usable(p, "realloc") : wdi_raw_usable(p, "realloc");
@@ -292,6 +360,7 @@ WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
         }
     } else {
         q = wdi_wrapped() ? wrap_realloc(p, size) : wdi_raw_realloc(p, size, "realloc");
+        prof_slot_check();
     }
     if (q == NULL && sampled)
         wdi_prof_put_back(p, &was);
@@ -346,8 +415,7 @@ static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind
         wrap_free_sized(p, 0, size, kind, fn);
         return;
     }
-    if (wd_unlikely(wdi_prof_on()))
-        wdi_prof_free(p);
+    prof_forget(p);
     wdi_raw_free_sized(p, size, fn);
 }
 
@@ -365,8 +433,7 @@ static void free_aligned_sized_kind(void *p, size_t alignment, size_t size, wd_a
         wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
     if (wd_unlikely(size > wdi_raw_usable(p, fn)))
         wdi_fatal("free_aligned_sized with a wrong size", p, fn);
-    if (wd_unlikely(wdi_prof_on()))
-        wdi_prof_free(p);
+    prof_forget(p);
     wdi_raw_free(p, fn);
 }
 

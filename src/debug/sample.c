@@ -1,10 +1,8 @@
 /* sample.c -- owns the sampling policy (sample.h).  Calls: os.h (a
- * thread's seed), options.h (profile=, profile_rate=), page.h (the
- * largest small size). */
+ * thread's seed), options.h (profile=, profile_rate=). */
 #include "debug/sample.h"
 
 #include "base/options.h"
-#include "core/page.h"
 #include "os/os.h"
 
 /* The mean countdown; 0 when nothing samples. */
@@ -121,60 +119,53 @@ void wdi_sample_init(void) {
     }
 }
 
-/* Profiling.  Think of each small malloc as a slot of M = WD_SMALL_MAX
- * bytes, of which its block takes the first s, and of marks placed on the
- * slots' bytes by a Poisson process of mean gap R.  A malloc is sampled
- * when a mark falls in its s bytes: the chance p(s), each malloc on its
- * own.  From the last mark, the next one lies E bytes on, E exponential
- * of mean R: in the slot 1 + floor(E / M) mallocs later (the countdown,
- * geometric: each malloc's slot holds a mark with the chance
- * q = 1 - exp(-M / R)), at r = E mod M bytes into it.  The malloc there is
- * sampled when r < s: the chance p(s) / q given that its slot holds a
- * mark, so p(s) in all.  floor(E / M) and E mod M are independent (E is
- * memoryless), so r may wait for its malloc in the thread's wdi_sample_mark: no
- * second draw, and no exponential computed on the fast path of the
- * draw. */
-static void profile_draw(uint64_t *rng, uint32_t *gap, uint32_t *mark) {
-    double e = prof_rate * fast_neg_log(uniform(rng));
-    double slots = e / (double)WD_SMALL_MAX;
-    if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
-        *gap = (uint32_t)WD_SAMPLE_IDLE;
-        *mark = UINT32_MAX; /* too far: the next draw is no mark */
-        return;
-    }
-    uint32_t n = (uint32_t)slots;
-    *gap = n + 1;
-    *mark = (uint32_t)(e - (double)n * (double)WD_SMALL_MAX); /* r < s iff floor(r) < s */
-}
-
-/* Draws are made DRAWS at a time, ahead: each is a chain of some 30
- * dependent floating-point operations, and a countdown that waits for its
- * own chain holds up the mallocs that follow (the next decrements load
+/* Profiling.  Think of each small malloc as a slot of M bytes (M at
+ * least its size: the largest block the heap has handed out, so a
+ * malloc's slot needs no knowledge of its size), of which its block takes
+ * the first s, and of marks placed on the slots' bytes by a Poisson
+ * process of mean gap R.  A malloc is sampled when a mark falls in its s
+ * bytes: the chance p(s), each malloc on its own.  From the last mark the
+ * next one lies E bytes on, E exponential of mean R: in the slot
+ * 1 + floor(E / M) mallocs later (the countdown: geometric, each malloc's
+ * slot holding a mark with the chance q = 1 - exp(-M / R)), at
+ * r = E mod M bytes into it, and the malloc there is sampled when r < s,
+ * the chance p(s) / q given that its slot holds a mark: p(s) in all.
+ * floor(E / M) and E mod M are independent (E is memoryless), so r waits
+ * for its malloc in the thread's wdi_sample_mark: no second draw.  A heap
+ * whose mallocs stay small has a small M and few stops: M = 512 bytes
+ * stops once in 1,000 mallocs at the default R, M = 64 KiB once in 8.5.
+ *
+ * The exponentials are drawn DRAWS at a time, ahead: each is a chain of
+ * some 30 dependent floating-point operations, and a countdown waiting
+ * for its own chain holds up the mallocs after it (their decrements load
  * it); a batch of independent chains runs at the processor's width. */
 #define DRAWS 16
 static __thread struct {
     uint32_t left;
-    uint32_t gap[DRAWS], mark[DRAWS];
+    double e[DRAWS];
 } tl_draws __attribute__((tls_model("initial-exec")));
 
 WD_NOINLINE static void profile_refill(uint64_t *rng) {
     for (int i = 0; i < DRAWS; i++)
-        profile_draw(rng, &tl_draws.gap[i], &tl_draws.mark[i]);
+        tl_draws.e[i] = prof_rate * fast_neg_log(uniform(rng));
     tl_draws.left = DRAWS;
 }
 
-static intptr_t profile_countdown(uint64_t *rng) {
+intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot) {
     if (wd_unlikely(tl_draws.left == 0))
         profile_refill(rng);
-    uint32_t i = --tl_draws.left;
-    uint32_t mark = tl_draws.mark[i];
-    wdi_sample_mark = mark == UINT32_MAX ? SIZE_MAX : mark;
-    return (intptr_t)tl_draws.gap[i];
+    double e = tl_draws.e[--tl_draws.left], m = (double)(slot != 0 ? slot : 16);
+    double slots = e / m;
+    if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
+        wdi_sample_mark = SIZE_MAX; /* too far: the stop is no mark */
+        return WD_SAMPLE_IDLE;
+    }
+    intptr_t n = (intptr_t)slots;
+    wdi_sample_mark = (size_t)(e - (double)n * m); /* r < s iff floor(r) < s */
+    return n + 1;
 }
 
 intptr_t wdi_sample_next(uint64_t *rng) {
-    if (prof_rate != 0.0)
-        return profile_countdown(rng);
     intptr_t mean = __atomic_load_n(&sample_mean, __ATOMIC_RELAXED);
     if (mean == 0)
         return WD_SAMPLE_IDLE;
@@ -183,16 +174,41 @@ intptr_t wdi_sample_next(uint64_t *rng) {
     return 1 + (intptr_t)(next_random(rng) % (uint64_t)(2 * mean - 1));
 }
 
-/* The calling thread's stream for the allocations no heap's countdown
- * sees (a thread may have no heap: an exiting one, the wrappers). */
+/* The allocations no heap's countdown sees (medium, large, aligned,
+ * realloc's new size, the wrappers' blocks) count bytes against a
+ * countdown of the calling thread's own, as tcmalloc does: the marks of
+ * the Poisson process on those bytes laid end to end.  tl_bytes is the
+ * distance to the next mark; a block it falls in is sampled, and the next
+ * mark lies an exponential draw beyond the block's end (the marks further
+ * in the block change nothing; beyond it the process starts afresh).
+ * The thread's first block draws from its own start. */
 static __thread uint64_t tl_rng __attribute__((tls_model("initial-exec")));
+static __thread int64_t tl_bytes __attribute__((tls_model("initial-exec")));
+static __thread int tl_drawn __attribute__((tls_model("initial-exec")));
 
-/* A mark at E bytes, E exponential of mean R, falls in the block's size
- * bytes with the chance p(size). */
-int wdi_sample_pick(size_t size) {
+static int64_t bytes_draw(void) {
     if (wd_unlikely(tl_rng == 0))
         tl_rng = wdi_os_random() | 1;
-    return prof_rate * fast_neg_log(uniform(&tl_rng)) < (double)size;
+    double e = prof_rate * fast_neg_log(uniform(&tl_rng));
+    return e < 0x1p62 ? (int64_t)e : (int64_t)1 << 62; /* floor(E) < s iff E < s */
+}
+
+WD_NOINLINE static int pick_slow(size_t size) {
+    if (!tl_drawn) {
+        tl_drawn = 1;
+        tl_bytes = bytes_draw() - (int64_t)size;
+        if (tl_bytes >= 0)
+            return 0;
+    }
+    tl_bytes = bytes_draw();
+    return 1;
+}
+
+int wdi_sample_pick(size_t size) {
+    tl_bytes -= (int64_t)size;
+    if (wd_likely(tl_bytes >= 0))
+        return 0;
+    return pick_slow(size);
 }
 
 void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes) {

@@ -13,12 +13,14 @@
  * allocation that holds a mark gives (tcmalloc, jemalloc): allocations
  * are kept independently, a kept one stands for 1 / p(s) allocations and
  * s / p(s) bytes, and the estimates are unbiased.  The countdown cannot
- * see sizes, so it draws small mallocs at the rate q = p(WD_SMALL_MAX)
- * (one in 8.5 at the default R: a geometric countdown, each malloc drawn
- * independently), and wdi_sample_pick_small keeps a drawn one with the
- * chance p(s) / q (sample.c: with the remainder of the countdown's own
- * draw, so no second one); the other tiers ask wdi_sample_pick for each
- * allocation.  No libm: the exponential and the logarithm are series.
+ * see sizes, so it stops at small mallocs with the chance q = p(M), M the
+ * largest small block the heap has handed out (wdi_sample_profile_next:
+ * a geometric countdown, each malloc on its own), and
+ * wdi_sample_pick_small keeps the malloc it stops at with the chance
+ * p(s) / q (sample.c: with the remainder of the countdown's own draw, so
+ * no second one); the other tiers count their bytes against a countdown
+ * of the thread's own (wdi_sample_pick).  No libm: the logarithm comes from a table and a series,
+ * the exponential from a series.
  *
  * Calls: os.h (seeds), options.h (the policy's options). */
 #ifndef WARDEN_SAMPLE_H
@@ -40,23 +42,30 @@ void wdi_sample_init(void);
  * state, so threads never share a sampler's state). */
 intptr_t wdi_sample_next(uint64_t *rng);
 
-/* Profiling: 1 when a small malloc of size bytes that the countdown drew
- * is to be sampled (the chance p(size) / q), 0 otherwise.  It rests on the
- * draw that led to this malloc: ask before wdi_sample_next draws again.
- * The first countdown of a thread is no draw: its malloc is never picked. */
+/* Profiling: the next countdown of a heap whose small mallocs are at most
+ * slot bytes (a new draw whenever slot grows: a draw from any moment on is
+ * as good as the one it replaces), and where its mark falls
+ * (wdi_sample_mark). */
+intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot);
+
+/* Profiling: 1 when the small malloc of size bytes the countdown stopped
+ * at is to be sampled (the chance p(size) / q), 0 otherwise.  It rests on
+ * the draw that led to this malloc: ask before the next draw.  A thread's
+ * first stop follows no draw of its own: its malloc is never picked. */
 static inline int wdi_sample_pick_small(size_t size);
 
-/* Where the mark falls in the small malloc the countdown draws next
+/* Where the mark falls in the small malloc the countdown stops at next
  * (bytes; SIZE_MAX: no countdown drawn yet, as at a thread's first
- * malloc, which is no draw).  Written by wdi_sample_next; sample.c says
- * why one draw gives both. */
+ * malloc).  Written by wdi_sample_profile_next; sample.c says why one
+ * draw gives both. */
 extern __thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec")));
 
 static inline int wdi_sample_pick_small(size_t size) { return size > wdi_sample_mark; }
 
-/* Profiling: 1 when an allocation of size bytes that no countdown drew
- * (medium, large, aligned, realloc, the wrappers' blocks) is to be
- * sampled: the chance p(size), from the calling thread's own stream. */
+/* Profiling: 1 when an allocation of size bytes that no heap's countdown
+ * sees (medium, large, aligned, realloc, the wrappers' blocks) is to be
+ * sampled: the chance p(size), from a byte countdown of the calling
+ * thread's own; a subtraction and a test when it is not. */
 int wdi_sample_pick(size_t size);
 
 /* What one sample of size bytes stands for: 1 / p(size) allocations and
