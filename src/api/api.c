@@ -127,10 +127,15 @@ static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
  * thread may have no heap at all (wdi_heap_none): then the detour. */
 WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
                                       wd_alloc_kind_t kind) {
-    if (wd_unlikely(h == &wdi_heap_none))
-        return alloc_slow(size, kind);
-    if (wd_unlikely(cls > h->small.top_cls) && wdi_prof_on())
-        return prof_new_class(h, cls, size, kind);
+    /* One test for two rare cases: the thread has no heap (wdi_heap_none,
+     * whose top_end is 0), or its heap never had a page of a class this
+     * large, which the profiler's countdown must hear of. */
+    if (wd_unlikely(cls >= h->small.top_end)) {
+        if (h == &wdi_heap_none)
+            return alloc_slow(size, kind);
+        if (wdi_prof_on())
+            return prof_new_class(h, cls, size, kind);
+    }
     if (wd_unlikely((h->small.sample_left -= 1) < 0))
         return sample_alloc(h, size, kind);
     void *p = wdi_heap_refill(h, cls);
@@ -163,14 +168,19 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
-/* Profiling: draws h's countdown again for its slot (sample.h): the
- * largest block its pages hold.  base takes what keeps the count of small
+/* Profiling: the countdown's slot (sample.h): the largest block h's pages
+ * hold (0 before its first page). */
+static inline size_t prof_slot(const wd_theap_t *h) {
+    return h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
+}
+
+/* Profiling: draws h's countdown again for its slot.  base takes what keeps the count of small
  * blocks, base - left, where it was. */
 static void prof_redraw(wd_theap_t *h) {
-    intptr_t n = wdi_sample_profile_next(&h->small.rng, wdi_class_size[h->small.top_cls]);
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
     h->small.allocs_base += (size_t)(n - h->small.sample_left);
     h->small.sample_left = n;
-    h->small.prof_cls = h->small.top_cls;
+    h->small.prof_end = h->small.top_end;
 }
 
 /* Profiling: a page of a larger class may have come in (a block from raw.h
@@ -178,7 +188,7 @@ static void prof_redraw(wd_theap_t *h) {
  * before any malloc of the fast path reaches that page. */
 static void prof_slot_check(void) {
     wd_theap_t *h = wdi_tl_home;
-    if (h != NULL && wd_unlikely(h->small.top_cls != h->small.prof_cls))
+    if (h != NULL && wd_unlikely(h->small.top_end != h->small.prof_end))
         prof_redraw(h);
 }
 
@@ -189,8 +199,8 @@ static void prof_slot_check(void) {
  * the block. */
 WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
     int picked = wdi_sample_pick_small(size);
-    intptr_t n = wdi_sample_profile_next(&h->small.rng, wdi_class_size[h->small.top_cls]);
-    h->small.prof_cls = h->small.top_cls;
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    h->small.prof_end = h->small.top_end;
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
     if (wd_unlikely(picked)) {

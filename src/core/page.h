@@ -109,11 +109,12 @@ typedef struct wd_small_heap_s {
     _Atomic(wd_page_t *) xpages;
     uint64_t secret; /* keys of its pages' link encoding */
     uint64_t rng;    /* harden=2: random order in fresh pages; the sampler's draws */
-    /* The largest class the heap has had a page of (0: none yet), so no
-     * small block it hands out is larger: the heap profiler's slot
-     * (sample.h).  Only grows; set by the slow path that installs a page. */
-    uint8_t top_cls;
-    uint8_t prof_cls; /* the top_cls the profiler's countdown was drawn for (api.c) */
+    /* One past the largest class the heap has had a page of (0: none
+     * yet, and always for wdi_heap_none), so no small block it hands out
+     * is of class top_end or above: the heap profiler's slot (sample.h).
+     * Only grows; set by the slow path that installs a page. */
+    uint8_t top_end;
+    uint8_t prof_end; /* the top_end the profiler's countdown was drawn for (api.c) */
 } wd_small_heap_t;
 
 /* An empty heap: no page, every class at wdi_page_empty, a fresh secret. */
