@@ -174,8 +174,8 @@ static inline size_t prof_slot(const wd_theap_t *h) {
     return h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
 }
 
-/* Profiling: draws h's countdown again for its slot.  base takes what keeps the count of small
- * blocks, base - left, where it was. */
+/* Profiling: draws h's countdown again for its slot; allocs_base takes
+ * what keeps the count of small blocks (base - left) where it was. */
 static void prof_redraw(wd_theap_t *h) {
     intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
     h->small.allocs_base += (size_t)(n - h->small.sample_left);
