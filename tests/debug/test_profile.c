@@ -27,6 +27,8 @@
  *   signal    profile_signal=12 and raise(SIGUSR2): PREFIX.1.* is written
  *   realloc   blocks grown by realloc and kept (grow_hold) or freed
  *             (grow_free): only the kept ones are in use
+ *   wrapped   (preload only) hold at profile_rate=65536 with harden=2 and
+ *             with check=1: the same figures within 15 %
  *
  * Estimates are random (the sampler's stream is seeded from the OS): the
  * bounds are 4 to 5 standard deviations wide. */
@@ -329,6 +331,23 @@ static void part_signal(void) {
     CHECK(s.named > 0 && e.named > 0);
 }
 
+/* With the wrappers (preloaded only: the sanitizer builds run no
+ * harden=2): their blocks are sampled and forgotten as theirs. */
+static void part_wrapped(void) {
+    static const char *const levels[] = {"harden=2", "check=1:leaks=0"};
+    for (int i = 0; i < 2; i++) {
+        char prefix[128], options[256], out[4096];
+        prefix_of(prefix, sizeof prefix, i == 0 ? "harden2" : "check1");
+        snprintf(options, sizeof options, "profile=%s:profile_rate=65536:%s", prefix, levels[i]);
+        const char *args[] = {"hold", NULL};
+        run_ok(options, args, out, sizeof out);
+        folded_t f = folded(prefix, "hold_big");
+        printf("%s:\n", levels[i]);
+        expect_near("in use", f.total, truth(out, "hold_big") + truth(out, "hold_small"), 0.15);
+        expect_near("hold_big", f.named, truth(out, "hold_big"), 0.15);
+    }
+}
+
 static void part_realloc(void) {
     char prefix[128], options[256], out[4096];
     prefix_of(prefix, sizeof prefix, "realloc");
@@ -366,6 +385,8 @@ int main(int argc, char **argv) {
     part_fork();
     part_signal();
     part_realloc();
+    if (cfg.preload)
+        part_wrapped();
     /* Everything passed: the files go (a failure leaves them to look at). */
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", cfg.dir);
