@@ -13,6 +13,7 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/profile.h"
 #include "debug/report.h"
 #include "debug/sample.h"
 #include "debug/stats.h"
@@ -24,6 +25,8 @@ static wd_lock_t init_lock = WD_LOCK_INIT;
  * ask the tiers about a block, never the other way round); the child
  * resets the init lock (its holder may not exist there). */
 static void fork_prepare(void) {
+    if (wdi_prof_on()) /* its locks are leaves: no allocator lock is taken under them */
+        wdi_prof_fork_prepare();
     if (wdi_checking)
         wdi_check_fork_prepare();
     wdi_heaps_fork_prepare();
@@ -33,12 +36,16 @@ static void fork_parent(void) {
     wdi_heaps_fork_parent();
     if (wdi_checking)
         wdi_check_fork_parent();
+    if (wdi_prof_on())
+        wdi_prof_fork_parent();
 }
 
 static void fork_child(void) {
     wdi_heaps_fork_child();
     if (wdi_checking)
         wdi_check_fork_child();
+    if (wdi_prof_on())
+        wdi_prof_fork_child();
     wdi_report_fork_child();
     wdi_lock_reset(&init_lock);
 }
@@ -50,6 +57,7 @@ static int start_locked(void) {
     wdi_harden_init(); /* level 1 when the options must wait */
     wdi_check_init();  /* off when the options must wait */
     wdi_sample_init();
+    wdi_prof_init();
     wdi_page_init_classes();
     wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
     return have_options;
@@ -73,6 +81,7 @@ void wdi_process_start(void) {
         wdi_harden_late();
         wdi_check_late();
         wdi_sample_init();
+        wdi_prof_init();
     }
     if ((first || late) && state == 2 && wdi_options.stats)
         atexit(wdi_stats_at_exit);
@@ -80,6 +89,8 @@ void wdi_process_start(void) {
         atexit(wdi_hard_at_exit);
     if (first && wdi_checking)
         atexit(wdi_check_at_exit);
+    if ((first || late) && state == 2 && wdi_prof_on())
+        wdi_prof_start();
 }
 
 /* Runs after the C library set up the environment and before main: the

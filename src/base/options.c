@@ -129,11 +129,28 @@ static long parse_number(const char *s, size_t len) {
     return v;
 }
 
+/* A string option: copied as it is, or refused when it does not fit. */
+static void option_set_string(char *to, const char *name, const char *val, size_t vlen) {
+    if (vlen >= WD_OPTION_STR_MAX) {
+        wdi_print_line(2, "warden: bad value for option '%s' in WARDEN_OPTIONS", name);
+        return;
+    }
+    memcpy(to, val, vlen);
+    to[vlen] = '\0';
+}
+
 static void option_set(const char *key, size_t klen, const char *val, size_t vlen) {
     char name[64];
     size_t n = klen < sizeof name - 1 ? klen : sizeof name - 1;
     memcpy(name, key, n);
     name[n] = '\0';
+#define WD_OPTION_STR_MATCH(opt, doc)                                              \
+    if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
+        option_set_string(wdi_options.opt, name, val, vlen);                       \
+        return;                                                                    \
+    }
+    WD_STRING_OPTIONS(WD_OPTION_STR_MATCH)
+#undef WD_OPTION_STR_MATCH
     long v = parse_number(val, vlen);
     if (vlen == 3 && memcmp(val, "all", 3) == 0) /* leaks=all */
         v = 2;
@@ -174,12 +191,17 @@ int wdi_options_init(void) {
             wdi_stats_fd = fd;
     }
     if (wdi_options.verbose) {
-        char line[256];
+        char line[512];
         size_t n = wdi_fmt(line, sizeof line, "warden: options");
 #define WD_OPTION_SHOW(opt, def, doc)                                              \
         n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
         WD_OPTIONS(WD_OPTION_SHOW)
 #undef WD_OPTION_SHOW
+#define WD_OPTION_STR_SHOW(opt, doc)                                               \
+        if (wdi_options.opt[0] != '\0')                                            \
+            n += wdi_fmt(line + n, sizeof line - n, " %s=%s", #opt, wdi_options.opt);
+        WD_STRING_OPTIONS(WD_OPTION_STR_SHOW)
+#undef WD_OPTION_STR_SHOW
         wdi_print_line(2, "%s", line);
     }
     return 1;
