@@ -80,6 +80,14 @@
 #define heap_unlikely(x) __builtin_expect(!!(x), 0)
 #define HEAP_COLD        __attribute__((cold, noinline, noreturn))
 #define HEAP_NOINLINE    __attribute__((noinline))
+/* The hot path is inlined into each entry at -O2 (calls and their saved
+ * registers were a fifth of a malloc/free pair); at -Os the compiler
+ * chooses, for size. */
+#ifdef __OPTIMIZE_SIZE__
+#define HEAP_HOT static inline
+#else
+#define HEAP_HOT static inline __attribute__((always_inline))
+#endif
 
 /* The public entries' names, as misuse reports print them. */
 static const char fn_malloc[] = "wd_heap_malloc";
@@ -143,10 +151,11 @@ typedef struct range_links {
     uint64_t prev; /* encoded */
 } links_t;
 
-/* The control block.  Its tail (`lists`) holds fl_count second-level bitmaps
- * followed by fl_count * SL_COUNT list heads, each a 32-bit offset from the
- * control block in 16-byte units (0 = empty), so a 4 KiB heap spends about
- * 400 bytes on it and a 1 GiB heap under 2 KiB.  The fields malloc and free
+/* The control block.  Its tail (`lists`) holds, per first level, its
+ * second-level bitmap followed by its SL_COUNT list heads, each a 32-bit
+ * offset from the control block in 16-byte units (0 = empty), so a 4 KiB
+ * heap spends about 400 bytes on it and a 1 GiB heap under 2 KiB; a
+ * list's place needs no load of fl_count.  The fields malloc and free
  * read come first: one cache line. */
 struct wd_heap {
     uint64_t secret;     /* checksum key */
@@ -165,6 +174,21 @@ struct wd_heap {
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
 
+/* What every check needs, loaded once per call into registers: the heap's
+ * stores through range pointers could alias its fields, so read through h
+ * they would be loaded again after every header written. */
+typedef struct heap_keys {
+    uint64_t secret; /* checksum key */
+    uint64_t link;   /* link encoding key */
+    uintptr_t first; /* header of the first range */
+    uintptr_t span;  /* end - first: a link must decode below first + span */
+} keys_t;
+
+static inline keys_t heap_keys(const wd_heap_t *h) {
+    keys_t k = {h->secret, h->link_key, (uintptr_t)h->first, (uintptr_t)(h->end - h->first)};
+    return k;
+}
+
 /* ---------------------------------------------------------------------------
  * Headers
  * ------------------------------------------------------------------------- */
@@ -178,29 +202,30 @@ static inline void *range_payload(range_t *r) { return range_addr(r) + HDR; }
 static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uintptr_t)p - HDR); }
 static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) << 4; }
 
-/* 32-bit keyed checksum of a header's address and info word.  The address
- * is mixed with the secret through a multiply before anything else, so a
- * header copied elsewhere cannot be fixed up without the secret; the
- * xor-shift between the last two multiplies carries the high bits of info
- * (the allocated bit) into every bit of the result.  Three multiplies,
- * about 10 instructions. */
-static inline uint32_t range_sum(const wd_heap_t *h, const range_t *r, uint64_t info) {
-    uint64_t x = ((uint64_t)(uintptr_t)r ^ h->secret) * 0x9E3779B97F4A7C15ULL;
-    x = (x ^ info) * 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 31;
-    return (uint32_t)((x * 0x94d049bb133111ebULL) >> 32);
+/* 32-bit keyed checksum of a header's address and info word.  x, the
+ * address mixed with the secret through a multiply, is unknown without the
+ * secret, so a header copied elsewhere cannot be fixed up.  info is
+ * rotated so that the allocated bit lands at bit 0, then multiplied by x
+ * itself: changing any bit of info moves the product by an unknown
+ * multiple of x, so the top half cannot be predicted from a header one has
+ * read (with a constant multiplier, flipping the allocated bit would flip
+ * one known bit of the checksum).  Two multiplies, about 10 instructions. */
+static inline uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
+    uint64_t x = ((uint64_t)(uintptr_t)r ^ k.secret) * 0x9E3779B97F4A7C15ULL;
+    uint64_t v = info << 1 | info >> 63;
+    return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
 }
 
-static inline void range_write(const wd_heap_t *h, range_t *r, uint64_t info, size_t prev_size) {
+static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
     WORK(written);
-    r->tag = (uint64_t)(prev_size >> 4) << 32 | range_sum(h, r, info);
+    r->tag = (uint64_t)(prev_size >> 4) << 32 | range_sum(k, r, info);
     r->info = info;
 }
 
 /* Rewrites info, keeping the boundary tag. */
-static inline void range_rewrite(const wd_heap_t *h, range_t *r, uint64_t info) {
+static inline void range_rewrite(keys_t k, range_t *r, uint64_t info) {
     WORK(written);
-    r->tag = (r->tag & ~TAG_SUM) | range_sum(h, r, info);
+    r->tag = (r->tag & ~TAG_SUM) | range_sum(k, r, info);
     r->info = info;
 }
 
@@ -210,9 +235,9 @@ static inline void range_set_prev(range_t *r, size_t prev_size) {
 }
 
 /* Whether r's header holds for `info` (read by the caller). */
-static inline int range_holds(const wd_heap_t *h, range_t *r, uint64_t info) {
+static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
     WORK(verified);
-    return (uint32_t)r->tag == range_sum(h, r, info);
+    return (uint32_t)r->tag == range_sum(k, r, info);
 }
 
 /* ---------------------------------------------------------------------------
@@ -241,9 +266,10 @@ static inline void class_above(size_t size, unsigned *fl, unsigned *sl) {
     class_of(size, fl, sl);
 }
 
-static inline uint32_t *sl_bitmap(wd_heap_t *h) { return h->lists; }
+#define FL_STRIDE (1 + SL_COUNT) /* a first level's words in `lists` */
+static inline uint32_t *sl_word(wd_heap_t *h, unsigned fl) { return &h->lists[fl * FL_STRIDE]; }
 static inline uint32_t *list_head(wd_heap_t *h, unsigned fl, unsigned sl) {
-    return &h->lists[h->fl_count + fl * SL_COUNT + sl];
+    return &h->lists[fl * FL_STRIDE + 1 + sl];
 }
 
 static size_t control_size(uint32_t fl_count) {
@@ -268,141 +294,198 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
     return range_at((uint8_t *)h + ((size_t)off << 4));
 }
 
-static inline uint64_t link_encode(const wd_heap_t *h, const uint64_t *slot, range_t *to) {
-    return (uint64_t)(uintptr_t)to ^ h->link_key ^ ((uint64_t)(uintptr_t)slot >> 4);
+static inline uint64_t link_encode(keys_t k, const uint64_t *slot, range_t *to) {
+    return (uint64_t)(uintptr_t)to ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4);
 }
 
 /* Decodes a link; aborts unless it is NULL or a 16-aligned range header
  * address inside the heap. */
-static inline range_t *link_decode(const wd_heap_t *h, const uint64_t *slot, range_t *owner,
+static inline range_t *link_decode(keys_t k, const uint64_t *slot, range_t *owner,
                                    const char *fn) {
     WORK(links);
-    uintptr_t to = (uintptr_t)(*slot ^ h->link_key ^ ((uint64_t)(uintptr_t)slot >> 4));
-    if (to != 0 && heap_unlikely((to & 15) != 0 || to - (uintptr_t)h->first >=
-                                                     (uintptr_t)(h->end - h->first)))
+    uintptr_t to = (uintptr_t)(*slot ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4));
+    if (to != 0 && heap_unlikely((to & 15) != 0 || to - k.first >= k.span))
         heap_fatal("corrupted free list", range_payload(owner), fn);
     return range_at((uint8_t *)to);
 }
 
 static inline links_t *links_of(range_t *r) { return (links_t *)range_payload(r); }
 
-static inline void link_set_next(const wd_heap_t *h, range_t *r, range_t *to) {
+static inline void link_set_next(keys_t k, range_t *r, range_t *to) {
     links_t *l = links_of(r);
-    l->next = link_encode(h, &l->next, to);
+    l->next = link_encode(k, &l->next, to);
 }
 
-static inline void link_set_prev(const wd_heap_t *h, range_t *r, range_t *to) {
+static inline void link_set_prev(keys_t k, range_t *r, range_t *to) {
     links_t *l = links_of(r);
-    l->prev = link_encode(h, &l->prev, to);
+    l->prev = link_encode(k, &l->prev, to);
+}
+
+/* Whether r's link `slot` names `to`: compared encoded, so a back link is
+ * checked without decoding it. */
+static inline int link_is(keys_t k, const uint64_t *slot, range_t *to) {
+    WORK(links);
+    return *slot == link_encode(k, slot, to);
 }
 
 /* Lists free range r (header already written) at the head of its class. */
-static inline void list_insert(wd_heap_t *h, range_t *r, size_t size) {
+HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
     uint32_t *head = list_head(h, fl, sl);
     range_t *old = *head ? range_from_off(h, *head) : NULL;
-    link_set_next(h, r, old);
-    link_set_prev(h, r, NULL);
+    link_set_next(k, r, old);
+    link_set_prev(k, r, NULL);
     if (old)
-        link_set_prev(h, old, r);
+        link_set_prev(k, old, r);
+    else { /* the list was empty */
+        *sl_word(h, fl) |= 1u << sl;
+        h->fl_bitmap |= (uint64_t)1 << fl;
+    }
     *head = off_of(h, r);
-    sl_bitmap(h)[fl] |= 1u << sl;
-    h->fl_bitmap |= (uint64_t)1 << fl;
     h->nfree++;
 }
 
-/* Unlists free range r, after checking that both neighbours in the list
- * point back at it and are free (links replayed into a freed block, or
- * left in a live one, cannot make the unlink write into a live block), and
- * that only the head lacks a predecessor. */
-static inline void list_remove(wd_heap_t *h, range_t *r, size_t size, const char *fn) {
-    unsigned fl, sl;
-    class_of(size, &fl, &sl);
-    uint32_t *head = list_head(h, fl, sl);
+HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
+    heap_fatal("corrupted free list", range_payload(r), fn);
+}
+
+/* Clears the bits of list (fl, sl), which just became empty. */
+static inline void list_emptied(wd_heap_t *h, unsigned fl, unsigned sl) {
+    uint32_t map = *sl_word(h, fl) & ~(1u << sl);
+    *sl_word(h, fl) = map;
+    if (map == 0)
+        h->fl_bitmap &= ~((uint64_t)1 << fl);
+}
+
+/* The list neighbours of listed free range r, after checking that both
+ * point back at it and are free (links replayed into a freed block, or left
+ * in a live one, cannot make an unlink write into a live block), and that
+ * only the head lacks a predecessor. */
+HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head,
+                              range_t **pprev, range_t **pnext, const char *fn) {
     links_t *l = links_of(r);
-    range_t *next = link_decode(h, &l->next, r, fn);
-    range_t *prev = link_decode(h, &l->prev, r, fn);
+    range_t *next = link_decode(k, &l->next, r, fn);
+    range_t *prev = link_decode(k, &l->prev, r, fn);
     int linked = prev ? *head != off_of(h, r) && !info_allocated(prev->info) &&
-                            link_decode(h, &links_of(prev)->next, prev, fn) == r
+                            link_is(k, &links_of(prev)->next, r)
                       : *head == off_of(h, r);
     if (heap_unlikely(!linked || (next && (info_allocated(next->info) ||
-                                           link_decode(h, &links_of(next)->prev, next, fn) != r))))
-        heap_fatal("corrupted free list", range_payload(r), fn);
+                                           !link_is(k, &links_of(next)->prev, r)))))
+        list_corrupted(r, fn);
+    *pprev = prev;
+    *pnext = next;
+}
+
+/* Unlists free range r, of class (fl, sl). */
+HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                          const char *fn) {
+    uint32_t *head = list_head(h, fl, sl);
+    range_t *prev, *next;
+    list_neighbours(h, k, r, head, &prev, &next, fn);
     if (prev)
-        link_set_next(h, prev, next);
+        link_set_next(k, prev, next);
     else
         *head = next ? off_of(h, next) : 0;
     if (next)
-        link_set_prev(h, next, prev);
-    if (*head == 0) {
-        sl_bitmap(h)[fl] &= ~(1u << sl);
-        if (sl_bitmap(h)[fl] == 0)
-            h->fl_bitmap &= ~((uint64_t)1 << fl);
-    }
+        link_set_prev(k, next, prev);
+    if (*head == 0)
+        list_emptied(h, fl, sl);
     h->nfree--;
 }
 
-/* The list to take a range of at least `need` bytes from, or NULL.
+/* Puts `to` in listed range r's place in list (fl, sl): what a split or a
+ * merge does when the range keeps its class, without touching the bitmaps
+ * or the count. */
+HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
+                        unsigned sl, const char *fn) {
+    uint32_t *head = list_head(h, fl, sl);
+    range_t *prev, *next;
+    list_neighbours(h, k, r, head, &prev, &next, fn);
+    link_set_next(k, to, next);
+    link_set_prev(k, to, prev);
+    if (prev)
+        link_set_next(k, prev, to);
+    else
+        *head = off_of(h, to);
+    if (next)
+        link_set_prev(k, next, to);
+}
+
+/* Where to take a range of at least `need` bytes from: list (fl, sl).
  * Good fit: the first non-empty class at or above class_above(need), where
  * every range is big enough -- two bit scans.  When there is none, the
  * head of need's own class is the one candidate left that may be big
  * enough (it is the only range of that class in a heap that is nearly
  * full or freshly made); it is looked at, never the rest of its list.  So
  * malloc never walks: a request larger than every class start may fail
- * while a range of its own class that is not the head could hold it. */
-static inline uint32_t *list_find(wd_heap_t *h, size_t need, int *exact) {
+ * while a range of its own class that is not the head could hold it.
+ * Returns 0 when there is nothing to look at, 1 for a good fit, 2 for a
+ * head that may be too small. */
+HEAP_HOT int list_find(wd_heap_t *h, size_t need, unsigned *pfl, unsigned *psl) {
     unsigned fl, sl;
     class_above(need, &fl, &sl);
-    uint32_t sl_map = fl < h->fl_count ? sl_bitmap(h)[fl] & (~0u << sl) : 0;
+    uint32_t sl_map = fl < h->fl_count ? *sl_word(h, fl) & (~0u << sl) : 0;
     if (heap_unlikely(sl_map == 0)) {
         uint64_t fl_map = h->fl_bitmap & (~(uint64_t)1 << fl); /* levels above fl */
         if (heap_unlikely(fl_map == 0)) {
-            class_of(need, &fl, &sl);
-            *exact = 1;
-            return fl < h->fl_count && (sl_bitmap(h)[fl] >> sl & 1) ? list_head(h, fl, sl) : NULL;
+            class_of(need, pfl, psl);
+            return *pfl < h->fl_count && (*sl_word(h, *pfl) >> *psl & 1) ? 2 : 0;
         }
         fl = (unsigned)__builtin_ctzll(fl_map);
-        sl_map = sl_bitmap(h)[fl];
+        sl_map = *sl_word(h, fl);
     }
-    return list_head(h, fl, (unsigned)__builtin_ctz(sl_map));
+    *pfl = fl;
+    *psl = (unsigned)__builtin_ctz(sl_map);
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------
  * Taking, splitting and merging
  * ------------------------------------------------------------------------- */
 
-/* Marks the listed range at *head allocated with `need` bytes and lists
+HEAP_COLD static void header_corrupted(range_t *r, const char *fn) {
+    heap_fatal("corrupted block header", range_payload(r), fn);
+}
+
+/* Marks the head of list (fl, sl) allocated with `need` bytes and lists
  * what is left when it can stand alone:
  *
  *   [ r ...................... free ][ next ]
  *   [ r | need, allocated ][ rest|free ][ next ]   (next's tag: rest)
  *
  * Its right neighbour is allocated (free ranges never touch), so the rest
- * merges with nothing.  With `exact`, r is a head that may be too small:
- * NULL then, and nothing changes.  Returns r's payload. */
-static inline void *range_take(wd_heap_t *h, uint32_t *head, size_t need, int exact,
-                               const char *fn) {
-    range_t *r = range_from_off(h, *head);
+ * merges with nothing.  With `found` 2, r may be too small: NULL then, and
+ * nothing changes.  Returns r's payload. */
+HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int found,
+                          size_t need, const char *fn) {
+    range_t *r = range_from_off(h, *list_head(h, fl, sl));
     uint64_t info = r->info;
-    if (heap_unlikely(!range_holds(h, r, info)))
-        heap_fatal("corrupted block header", range_payload(r), fn);
+    if (heap_unlikely(!range_holds(k, r, info)))
+        header_corrupted(r, fn);
     size_t have = info_size(info);
     if (heap_unlikely(info_allocated(info) || have < need)) {
-        if (exact && !info_allocated(info))
+        if (found == 2 && !info_allocated(info))
             return NULL;
-        heap_fatal("corrupted free list", range_payload(r), fn);
+        list_corrupted(r, fn);
     }
-    list_remove(h, r, have, fn);
     if (have - need >= MIN_RANGE) {
         range_t *rest = range_plus(r, need);
+        unsigned rfl, rsl;
+        class_of(have - need, &rfl, &rsl);
+        if (rfl == fl && rsl == sl) {
+            list_swap(h, k, r, rest, fl, sl, fn);
+        } else {
+            list_remove(h, k, r, fl, sl, fn);
+            list_insert(h, k, rest, have - need);
+        }
         range_set_prev(range_plus(r, have), have - need);
-        range_write(h, rest, have - need, need);
-        list_insert(h, rest, have - need);
+        range_write(k, rest, have - need, need);
     } else {
+        list_remove(h, k, r, fl, sl, fn);
         need = have; /* too little left over to stand alone */
     }
-    range_rewrite(h, r, ALLOC_BIT | need);
+    range_rewrite(k, r, ALLOC_BIT | need);
     h->used += need;
     h->nalloc++;
     if (h->used > h->peak)
@@ -419,33 +502,70 @@ static inline size_t range_need(size_t size) {
 }
 
 /* A free range of at least `need` bytes, allocated; NULL when none. */
-static inline void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
-    int exact = 0;
-    uint32_t *head = need ? list_find(h, need, &exact) : NULL;
-    return head ? range_take(h, head, need, exact, fn) : NULL;
+HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
+    unsigned fl, sl;
+    int found = need ? list_find(h, need, &fl, &sl) : 0;
+    return found ? range_take(h, heap_keys(h), fl, sl, found, need, fn) : NULL;
+}
+
+/* Unlists free range r (size bytes, verified). */
+HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size, const char *fn) {
+    unsigned fl, sl;
+    class_of(size, &fl, &sl);
+    list_remove(h, k, r, fl, sl, fn);
+}
+
+/* The right neighbour of [r, r + size) when it is free; NULL when it is
+ * allocated.  Its header must hold either way: an overflow out of the
+ * block being freed (even one byte, into the checksum) is reported now,
+ * naming the header it hit, not when that neighbour is freed. */
+HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, size_t *next_size,
+                                   const char *fn) {
+    range_t *next = range_plus(r, size);
+    uint64_t info = next->info;
+    if (heap_unlikely(!range_holds(k, next, info)))
+        header_corrupted(next, fn);
+    if (info_allocated(info))
+        return NULL;
+    *next_size = info;
+    return next;
+}
+
+/* Makes [r, r + size) one free range, r's left neighbour allocated with
+ * prev_size bytes.  `listed` is a free range inside it that is still in
+ * its list (its class: lsize) or NULL: when the whole range keeps that
+ * class, r takes listed's place in the list, else listed leaves it and r
+ * is listed anew.  Then r's header, and the boundary tag after it. */
+HEAP_HOT void range_settle(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
+                           range_t *listed, size_t lsize, const char *fn) {
+    unsigned fl, sl, lfl, lsl;
+    class_of(size, &fl, &sl);
+    if (listed) {
+        class_of(lsize, &lfl, &lsl);
+        if (lfl == fl && lsl == sl) {
+            if (listed != r)
+                list_swap(h, k, listed, r, fl, sl, fn);
+        } else {
+            list_remove(h, k, listed, lfl, lsl, fn);
+            listed = NULL;
+        }
+    }
+    if (listed == NULL)
+        list_insert(h, k, r, size);
+    range_write(k, r, size, prev_size);
+    range_set_prev(range_plus(r, size), size);
 }
 
 /* Makes [r, r + size) a free range whose left neighbour is allocated and
  * has prev_size bytes, merging with the right neighbour when that is free:
  *
  *   [ r ......... ][ next|free ] -> [ r ...................... ]
- *
- * then fixes the boundary tag of the range after it and lists it.  A
- * neighbour is trusted only once its header holds. */
-static inline void range_release(wd_heap_t *h, range_t *r, size_t size, size_t prev_size,
-                                 const char *fn) {
-    range_t *next = range_plus(r, size);
-    uint64_t next_info = next->info;
-    if (!info_allocated(next_info)) {
-        if (heap_unlikely(!range_holds(h, next, next_info)))
-            heap_fatal("corrupted block header", range_payload(next), fn);
-        list_remove(h, next, next_info, fn);
-        size += next_info;
-        next = range_plus(r, size);
-    }
-    range_write(h, r, size, prev_size);
-    range_set_prev(next, size);
-    list_insert(h, r, size);
+ */
+HEAP_HOT void range_release(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
+                            const char *fn) {
+    size_t next_size = 0;
+    range_t *next = range_right_free(k, r, size, &next_size, fn);
+    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
 /* ---------------------------------------------------------------------------
@@ -455,8 +575,8 @@ static inline void range_release(wd_heap_t *h, range_t *r, size_t size, size_t p
 /* A header the heap left behind when its block merged into the free range
  * before it: the allocated bit cleared, the checksum of the allocated
  * header kept (see range_free). */
-static int range_was_merged(const wd_heap_t *h, range_t *r) {
-    return !info_allocated(r->info) && range_holds(h, r, r->info | ALLOC_BIT);
+static int range_was_merged(keys_t k, range_t *r) {
+    return !info_allocated(r->info) && range_holds(k, r, r->info | ALLOC_BIT);
 }
 
 /* p's header failed a check (bad checksum, or marked free): walk the heap
@@ -470,12 +590,13 @@ static int range_was_merged(const wd_heap_t *h, range_t *r) {
  * Only misuse reaches this, and it never returns: the walk is the abort
  * path's, not part of any operation's bound. */
 HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
+    keys_t k = heap_keys(h);
     const char *when_free = heap_freed_what(fn);
     range_t *target = range_of(p);
     for (uint8_t *at = h->first; at < h->end;) {
         range_t *r = range_at(at);
         uint64_t info = r->info;
-        if (!range_holds(h, r, info))
+        if (!range_holds(k, r, info))
             heap_fatal("corrupted block header", range_payload(r), fn);
         size_t size = info_size(info);
         if (size < MIN_RANGE)
@@ -483,8 +604,8 @@ HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
         if ((uintptr_t)target < (uintptr_t)(at + size)) {
             int freed = r == target ||
                         (!info_allocated(info) &&
-                         ((!info_allocated(target->info) && range_holds(h, target, target->info)) ||
-                          range_was_merged(h, target)));
+                         ((!info_allocated(target->info) && range_holds(k, target, target->info)) ||
+                          range_was_merged(k, target)));
             heap_fatal(freed ? when_free : "invalid pointer", p, fn);
         }
         at += size;
@@ -496,21 +617,16 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
     heap_fatal("invalid pointer", p, fn);
 }
 
-HEAP_COLD static void header_corrupted(range_t *r, const char *fn) {
-    heap_fatal("corrupted block header", range_payload(r), fn);
-}
-
 /* The header of the live block p, or an abort that says what p is:
  * outside the heap or misaligned, interior, corrupted, or already freed. */
-static inline range_t *block_checked(wd_heap_t *h, const void *p, uint64_t *info,
-                                     const char *fn) {
+HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
+                                const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - (uintptr_t)h->first - HDR >=
-                                           (uintptr_t)(h->end - h->first) - HDR))
+    if (heap_unlikely((u & 15) != 0 || u - k.first - HDR >= k.span - HDR))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
-    if (heap_unlikely(!info_allocated(*info) || !range_holds(h, r, *info)))
+    if (heap_unlikely(!info_allocated(*info) || !range_holds(k, r, *info)))
         diagnose(h, p, fn);
     return r;
 }
@@ -518,12 +634,11 @@ static inline range_t *block_checked(wd_heap_t *h, const void *p, uint64_t *info
 /* The left neighbour of live range r, named by r's boundary tag: it must
  * lie in the heap and its info must give the same size (a replayed or
  * overwritten tag fails here).  NULL for the first range. */
-static inline range_t *range_left(wd_heap_t *h, range_t *r, size_t prev_size, const char *fn) {
+HEAP_HOT range_t *range_left(keys_t k, range_t *r, size_t prev_size, const char *fn) {
     if (prev_size == 0)
         return NULL;
     range_t *prev = range_at(range_addr(r) - prev_size);
-    if (heap_unlikely(prev_size > (size_t)(range_addr(r) - h->first) ||
-                      info_size(prev->info) != prev_size))
+    if (heap_unlikely(prev_size > (uintptr_t)r - k.first || info_size(prev->info) != prev_size))
         header_corrupted(r, fn);
     return prev;
 }
@@ -532,7 +647,7 @@ static inline range_t *range_left(wd_heap_t *h, range_t *r, size_t prev_size, co
  * The malloc family (plain: what runs natively)
  * ------------------------------------------------------------------------- */
 
-static inline void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
     void *p = heap_take(h, range_need(size), fn);
     if (heap_unlikely(p == NULL))
         heap_set_errno(ENOMEM);
@@ -546,53 +661,58 @@ static inline void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
  * When r merges into prev, its own header stays behind inside the free
  * range with the allocated bit cleared (and so no longer holding): a
  * second free of p finds it and is named a double free. */
-static inline void range_free(wd_heap_t *h, range_t *r, uint64_t info, const char *fn) {
+HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
     size_t size = info_size(info), prev_size = tag_prev_size(r->tag);
     h->used -= size;
     h->nalloc--;
-    range_t *prev = range_left(h, r, prev_size, fn);
+    size_t next_size = 0;
+    range_t *next = range_right_free(k, r, size, &next_size, fn);
+    range_t *prev = range_left(k, r, prev_size, fn);
     if (prev && !info_allocated(prev->info)) {
-        if (heap_unlikely(!range_holds(h, prev, prev_size)))
+        if (heap_unlikely(!range_holds(k, prev, prev_size)))
             header_corrupted(prev, fn);
-        list_remove(h, prev, prev_size, fn);
         r->info = info & ~ALLOC_BIT;
-        r = prev;
-        size += prev_size;
-        prev_size = tag_prev_size(prev->tag);
+        if (next) /* three ranges become one: prev keeps its list place if it can */
+            list_remove_sized(h, k, next, next_size, fn);
+        range_settle(h, k, prev, prev_size + size + next_size, tag_prev_size(prev->tag), prev,
+                     prev_size, fn);
+        return;
     }
-    range_release(h, r, size, prev_size, fn);
+    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
-static inline void heap_free(wd_heap_t *h, void *p, const char *fn) {
+HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         return;
+    keys_t k = heap_keys(h);
     uint64_t info;
-    range_t *r = block_checked(h, p, &info, fn);
-    range_free(h, r, info, fn);
+    range_t *r = block_checked(h, k, p, &info, fn);
+    range_free(h, k, r, info, fn);
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
  * into a free right neighbour.  Returns 0 on success. */
 static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
+    keys_t k = heap_keys(h);
     size_t prev_size = tag_prev_size(r->tag);
     if (need > have) {
         range_t *next = range_plus(r, have);
         uint64_t next_info = next->info;
         if (info_allocated(next_info) || have + next_info < need)
             return -1;
-        if (heap_unlikely(!range_holds(h, next, next_info)))
+        if (heap_unlikely(!range_holds(k, next, next_info)))
             header_corrupted(next, fn);
-        list_remove(h, next, next_info, fn);
+        list_remove_sized(h, k, next, next_info, fn);
         h->used += next_info;
         have += next_info;
         range_set_prev(range_plus(r, have), have);
     }
     if (have - need < MIN_RANGE)
         need = have; /* too little left over to stand alone */
-    range_write(h, r, ALLOC_BIT | need, prev_size);
+    range_write(k, r, ALLOC_BIT | need, prev_size);
     if (need < have) {
         h->used -= have - need;
-        range_release(h, range_plus(r, need), have - need, need, fn);
+        range_release(h, k, range_plus(r, need), have - need, need, fn);
     }
     if (h->used > h->peak)
         h->peak = h->used;
@@ -603,7 +723,7 @@ static size_t heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
     if (p == NULL)
         return 0;
     uint64_t info;
-    block_checked(h, p, &info, fn);
+    block_checked(h, heap_keys(h), p, &info, fn);
     return info_size(info) - HDR;
 }
 
@@ -612,7 +732,7 @@ static size_t heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
 static void *heap_realloc(wd_heap_t *h, void *p, size_t size, int in_place, const char *fn) {
     uint64_t info;
     size_t need = range_need(size);
-    range_t *r = block_checked(h, p, &info, fn);
+    range_t *r = block_checked(h, heap_keys(h), p, &info, fn);
     if (heap_unlikely(need == 0)) {
         heap_set_errno(ENOMEM);
         return NULL;
@@ -628,14 +748,16 @@ static void *heap_realloc(wd_heap_t *h, void *p, size_t size, int in_place, cons
     return q;
 }
 
-/* Carves an aligned block out of free, unlisted range r (have bytes):
+/* Carves an aligned block out of the block at p, just taken with room for
+ * the worst gap:
  *
  *   [ r ....................................... ]
- *   [ gap|free ][ hdr | aligned payload ...... ][ rest|free ]
+ *   [ gap|free ][ hdr | aligned payload ...... ]
  *
- * The gap is 0 or at least MIN_RANGE so it can stand as a free range; r
- * was taken with room for the worst gap. */
-static void *range_align(wd_heap_t *h, void *p, size_t alignment, const char *fn) {
+ * The gap is 0 or at least MIN_RANGE so it can stand as a free range (its
+ * left neighbour is allocated: r was free). */
+static void *range_align(wd_heap_t *h, void *p, size_t alignment) {
+    keys_t k = heap_keys(h);
     range_t *r = range_of(p);
     uintptr_t at = ((uintptr_t)p + alignment - 1) & ~(uintptr_t)(alignment - 1);
     if (at != (uintptr_t)p && at - (uintptr_t)p < MIN_RANGE)
@@ -643,15 +765,12 @@ static void *range_align(wd_heap_t *h, void *p, size_t alignment, const char *fn
     size_t gap = (size_t)(at - (uintptr_t)p), have = info_size(r->info);
     if (gap == 0)
         return p;
-    /* [ gap | block ]: the block keeps the rest of r; the gap is released
-     * as a free range (its left neighbour is allocated: r was free). */
     range_t *b = range_plus(r, gap);
-    range_write(h, b, ALLOC_BIT | (have - gap), gap);
+    range_write(k, b, ALLOC_BIT | (have - gap), gap);
     range_set_prev(range_plus(r, have), have - gap);
     h->used -= gap;
-    range_write(h, r, gap, tag_prev_size(r->tag));
-    list_insert(h, r, gap);
-    (void)fn;
+    range_write(k, r, gap, tag_prev_size(r->tag));
+    list_insert(h, k, r, gap);
     return range_payload(b);
 }
 
@@ -671,7 +790,7 @@ static void *heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const ch
         heap_set_errno(ENOMEM);
         return NULL;
     }
-    p = range_align(h, p, alignment, fn);
+    p = range_align(h, p, alignment);
     /* Give back what the block does not need past its end. */
     range_t *r = range_of(p);
     range_resize(h, r, info_size(r->info), need, fn);
@@ -714,7 +833,7 @@ HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn) {
     VG_QUIET_BEGIN();
     uint64_t info;
     if (p)
-        block_checked(h, p, &info, fn); /* before memcheck forgets the block */
+        block_checked(h, heap_keys(h), p, &info, fn); /* before memcheck forgets the block */
     VG_QUIET_END();
     if (p)
         VALGRIND_FREELIKE_BLOCK(p, 0);
@@ -803,7 +922,7 @@ HEAP_INTERNAL size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const cha
 int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn) {
     uint64_t info;
     size_t need = range_need(size);
-    range_t *r = block_checked(h, p, &info, fn);
+    range_t *r = block_checked(h, heap_keys(h), p, &info, fn);
     if (need == 0 || VG_ON(h))
         return -1;
     return range_resize(h, r, info_size(info), need, fn);
@@ -853,9 +972,10 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->fl_count = fl_count;
     h->vg = vg_wanted();
     size_t span = (size_t)(h->end - h->first);
-    range_write(h, range_at(h->end), ALLOC_BIT, span);
-    range_write(h, range_at(h->first), span, 0);
-    list_insert(h, range_at(h->first), span);
+    keys_t k = heap_keys(h);
+    range_write(k, range_at(h->end), ALLOC_BIT, span);
+    range_write(k, range_at(h->first), span, 0);
+    list_insert(h, k, range_at(h->first), span);
     if (VG_ON(h))
         vg_init(h);
     return h;
@@ -909,7 +1029,7 @@ size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
 static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *prev_size) {
     *info = r->info;
     *prev_size = tag_prev_size(r->tag);
-    return range_holds(h, r, *info) ? 0 : -1;
+    return range_holds(heap_keys(h), r, *info) ? 0 : -1;
 }
 
 int wd_heap_walk(wd_heap_t *h, int (*visit)(void *start, size_t size, int allocated, void *arg),
@@ -1002,10 +1122,10 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     uint64_t fp = 0;
     for (unsigned fl = 0; fl < h->fl_count; fl++) {
         int fl_bit = (h->fl_bitmap >> fl) & 1;
-        if (fl_bit != (sl_bitmap(h)[fl] != 0) || (sl_bitmap(h)[fl] >> SL_COUNT) != 0)
+        if (fl_bit != (*sl_word(h, fl) != 0) || (*sl_word(h, fl) >> SL_COUNT) != 0)
             return -1;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            int sl_bit = (sl_bitmap(h)[fl] >> sl) & 1;
+            int sl_bit = (*sl_word(h, fl) >> sl) & 1;
             if (sl_bit != (*list_head(h, fl, sl) != 0) || check_list(h, fl, sl, &count, &fp) != 0)
                 return -1;
         }
@@ -1039,10 +1159,10 @@ static size_t largest_request(wd_heap_t *h) {
     if (h->fl_bitmap == 0)
         return 0;
     unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
-    unsigned sl = 31u - (unsigned)__builtin_clz(sl_bitmap(h)[fl]);
+    unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
     range_t *r = range_from_off(h, *list_head(h, fl, sl));
     uint64_t info = r->info;
-    if (!range_holds(h, r, info) || info_allocated(info))
+    if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
         heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
     return info_size(info) - HDR;
 }
