@@ -85,7 +85,9 @@
  * chooses, for size. */
 #ifdef __OPTIMIZE_SIZE__
 #define HEAP_HOT static inline
+#define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
 #else
+#define HEAP_SWAP 1
 #define HEAP_HOT static inline __attribute__((always_inline))
 #endif
 
@@ -473,7 +475,7 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
         range_t *rest = range_plus(r, need);
         unsigned rfl, rsl;
         class_of(have - need, &rfl, &rsl);
-        if (rfl == fl && rsl == sl) {
+        if (HEAP_SWAP && rfl == fl && rsl == sl) {
             list_swap(h, k, r, rest, fl, sl, fn);
         } else {
             list_remove(h, k, r, fl, sl, fn);
@@ -542,7 +544,7 @@ HEAP_HOT void range_settle(wd_heap_t *h, keys_t k, range_t *r, size_t size, size
     class_of(size, &fl, &sl);
     if (listed) {
         class_of(lsize, &lfl, &lsl);
-        if (lfl == fl && lsl == sl) {
+        if (HEAP_SWAP && lfl == fl && lsl == sl) {
             if (listed != r)
                 list_swap(h, k, listed, r, fl, sl, fn);
         } else {
