@@ -45,8 +45,9 @@
  *   - used + free bytes == end - first; counters match the ranges.
  *
  * Bounded work: malloc, free, realloc and memalign contain no loop at all
- * (memcpy and memset of the caller's bytes aside).  malloc reads at most two
- * headers and four links; free at most three headers and six links.  Only
+ * (memcpy and memset of the caller's bytes aside).  malloc checks at most
+ * one header and follows at most four links; free checks at most three
+ * headers and follows at most eight links (test_heap_bound).  Only
  * the abort path (diagnose) and the inspection calls (check, walk, dump)
  * visit every range.
  */
