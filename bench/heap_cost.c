@@ -6,6 +6,9 @@
  *                                        the worst case, the last N calls of
  *                                        the mix (default 20,000), each
  *                                        single-stepped: worst call, stack
+ *                                        (HEAP_COST_DUMP=1: the address of
+ *                                        every instruction of the 50th call,
+ *                                        on stderr, to read beside objdump)
  *
  * bench/heap_cost.sh runs each workload under callgrind with
  * --toggle-collect on the heap's entry points (WARDEN_VALGRIND=0, so that
@@ -365,7 +368,12 @@ static void steps_trace(pid_t pid, uintptr_t fmalloc, uintptr_t ffree, step_stat
             continue;
         unsigned long sp0 = regs.rsp, low = regs.rsp, n = 1;
         unsigned long ret = (unsigned long)ptrace(PTRACE_PEEKDATA, pid, (void *)sp0, 0);
+        static int dump = -1;
+        if (dump < 0)
+            dump = getenv("HEAP_COST_DUMP") != NULL;
         while (step_to(pid, &regs) == 0 && !(regs.rip == ret && regs.rsp > sp0)) {
+            if (dump && st[which].calls == 50)
+                fprintf(stderr, "rip %llx\n", (unsigned long long)regs.rip);
             n++;
             low = regs.rsp < low ? regs.rsp : low;
         }

@@ -87,7 +87,9 @@
 #ifdef __OPTIMIZE_SIZE__
 #define HEAP_HOT static inline
 #define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
+#define HEAP_LEAF static __attribute__((noinline)) /* -Os: one copy of each small helper */
 #else
+#define HEAP_LEAF static inline
 #define HEAP_SWAP 1
 #define HEAP_HOT static inline __attribute__((always_inline))
 #endif
@@ -181,16 +183,17 @@ struct wd_heap {
  * stores through range pointers could alias its fields, so read through h
  * they would be loaded again after every header written. */
 typedef struct heap_keys {
-    uint64_t secret; /* checksum key */
-    uint64_t link;   /* link encoding key */
-    uintptr_t first; /* header of the first range */
-    uintptr_t span;  /* end - first: a link must decode below first + span */
+    uint64_t secret;     /* checksum key */
+    uint64_t link;       /* link encoding key */
+    const wd_heap_t *h;  /* for the bounds, read when needed */
 } keys_t;
 
 static inline keys_t heap_keys(const wd_heap_t *h) {
-    keys_t k = {h->secret, h->link_key, (uintptr_t)h->first, (uintptr_t)(h->end - h->first)};
+    keys_t k = {h->secret, h->link_key, h};
     return k;
 }
+static inline uintptr_t keys_first(keys_t k) { return (uintptr_t)k.h->first; }
+static inline uintptr_t keys_span(keys_t k) { return (uintptr_t)(k.h->end - k.h->first); }
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -213,7 +216,7 @@ static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) <<
  * multiple of x, so the top half cannot be predicted from a header one has
  * read (with a constant multiplier, flipping the allocated bit would flip
  * one known bit of the checksum).  Two multiplies, about 10 instructions. */
-static inline uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
+HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
     uint64_t x = ((uint64_t)(uintptr_t)r ^ k.secret) * 0x9E3779B97F4A7C15ULL;
     uint64_t v = info << 1 | info >> 63;
     return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
@@ -250,7 +253,7 @@ static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
 static inline unsigned log2_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 
 /* The class that a range of `size` bytes is listed in. */
-static inline void class_of(size_t size, unsigned *fl, unsigned *sl) {
+HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
     if (size < SMALL_LIMIT) {
         *fl = 0;
         *sl = (unsigned)(size >> 4);
@@ -297,17 +300,17 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
     return range_at((uint8_t *)h + ((size_t)off << 4));
 }
 
-static inline uint64_t link_encode(keys_t k, const uint64_t *slot, range_t *to) {
+HEAP_LEAF uint64_t link_encode(keys_t k, const uint64_t *slot, range_t *to) {
     return (uint64_t)(uintptr_t)to ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4);
 }
 
 /* Decodes a link; aborts unless it is NULL or a 16-aligned range header
  * address inside the heap. */
-static inline range_t *link_decode(keys_t k, const uint64_t *slot, range_t *owner,
+HEAP_LEAF range_t *link_decode(keys_t k, const uint64_t *slot, range_t *owner,
                                    const char *fn) {
     WORK(links);
     uintptr_t to = (uintptr_t)(*slot ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4));
-    if (to != 0 && heap_unlikely((to & 15) != 0 || to - k.first >= k.span))
+    if (to != 0 && heap_unlikely((to & 15) != 0 || to - keys_first(k) >= keys_span(k)))
         heap_fatal("corrupted free list", range_payload(owner), fn);
     return range_at((uint8_t *)to);
 }
@@ -625,7 +628,7 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
 HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
                                 const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - k.first - HDR >= k.span - HDR))
+    if (heap_unlikely((u & 15) != 0 || u - keys_first(k) - HDR >= keys_span(k) - HDR))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
@@ -641,7 +644,7 @@ HEAP_HOT range_t *range_left(keys_t k, range_t *r, size_t prev_size, const char 
     if (prev_size == 0)
         return NULL;
     range_t *prev = range_at(range_addr(r) - prev_size);
-    if (heap_unlikely(prev_size > (uintptr_t)r - k.first || info_size(prev->info) != prev_size))
+    if (heap_unlikely(prev_size > (uintptr_t)r - keys_first(k) || info_size(prev->info) != prev_size))
         header_corrupted(r, fn);
     return prev;
 }
