@@ -151,10 +151,6 @@ typedef struct range_hdr {
     uint64_t info;
 } range_t;
 
-typedef struct range_links {
-    uint64_t next; /* encoded */
-    uint64_t prev; /* encoded */
-} links_t;
 
 /* The control block.  Its tail (`lists`) holds, per first level, its
  * second-level bitmap followed by its SL_COUNT list heads, each a 32-bit
@@ -175,6 +171,7 @@ struct wd_heap {
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
+    uint32_t end_off;    /* the end marker's offset: every link is below it */
     uint32_t vg;         /* decided at init: report blocks to valgrind */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
@@ -300,50 +297,44 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
     return range_at((uint8_t *)h + ((size_t)off << 4));
 }
 
-HEAP_LEAF uint64_t link_encode(keys_t k, const uint64_t *slot, range_t *to) {
-    return (uint64_t)(uintptr_t)to ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4);
+/* A free range's links: one word at the start of its payload, next in the
+ * low half and prev in the high half, each the neighbour's offset from the
+ * control block in 16-byte units (0: none), the word XOR-ed with the link
+ * key and its own address (safe-linking style: bytes written into a freed
+ * block never decode to a usable link).  The encoding is an XOR, so one
+ * half is changed in place without decoding the word. */
+static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
+
+static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
+    return k.link ^ ((uint64_t)(uintptr_t)word >> 4);
 }
 
-/* Decodes a link; aborts unless it is NULL or a 16-aligned range header
- * address inside the heap. */
-HEAP_LEAF range_t *link_decode(keys_t k, const uint64_t *slot, range_t *owner,
-                                   const char *fn) {
+static inline uint64_t links_read(keys_t k, range_t *r) {
     WORK(links);
-    uintptr_t to = (uintptr_t)(*slot ^ k.link ^ ((uint64_t)(uintptr_t)slot >> 4));
-    if (to != 0 && heap_unlikely((to & 15) != 0 || to - keys_first(k) >= keys_span(k)))
-        heap_fatal("corrupted free list", range_payload(owner), fn);
-    return range_at((uint8_t *)to);
+    uint64_t *w = links_of(r);
+    return *w ^ link_mask(k, w);
 }
 
-static inline links_t *links_of(range_t *r) { return (links_t *)range_payload(r); }
-
-static inline void link_set_next(keys_t k, range_t *r, range_t *to) {
-    links_t *l = links_of(r);
-    l->next = link_encode(k, &l->next, to);
+static inline void links_write(keys_t k, range_t *r, uint32_t next, uint32_t prev) {
+    uint64_t *w = links_of(r);
+    *w = ((uint64_t)prev << 32 | next) ^ link_mask(k, w);
 }
 
-static inline void link_set_prev(keys_t k, range_t *r, range_t *to) {
-    links_t *l = links_of(r);
-    l->prev = link_encode(k, &l->prev, to);
+/* Changes r's next (half 0) or prev (half 32) from `from` to `to`. */
+static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_t to) {
+    *links_of(r) ^= (uint64_t)(from ^ to) << half;
 }
-
-/* Whether r's link `slot` names `to`: compared encoded, so a back link is
- * checked without decoding it. */
-static inline int link_is(keys_t k, const uint64_t *slot, range_t *to) {
-    WORK(links);
-    return *slot == link_encode(k, slot, to);
-}
+#define NEXT_HALF 0u
+#define PREV_HALF 32u
 
 /* Lists free range r (header already written) at the head of its class. */
 HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
-    uint32_t *head = list_head(h, fl, sl);
-    range_t *old = *head ? range_from_off(h, *head) : NULL;
-    link_set_next(k, r, old);
-    link_set_prev(k, r, NULL);
+    uint32_t *head = list_head(h, fl, sl), old = *head, me = off_of(h, r);
+    links_write(k, r, old, 0);
     if (old)
-        link_set_prev(k, old, r);
+        links_patch(range_from_off(h, old), PREV_HALF, 0, me);
     else { /* the list was empty */
         *sl_word(h, fl) |= 1u << sl;
         h->fl_bitmap |= (uint64_t)1 << fl;
@@ -364,20 +355,29 @@ static inline void list_emptied(wd_heap_t *h, unsigned fl, unsigned sl) {
         h->fl_bitmap &= ~((uint64_t)1 << fl);
 }
 
-/* The list neighbours of listed free range r, after checking that both
- * point back at it and are free (links replayed into a freed block, or left
- * in a live one, cannot make an unlink write into a live block), and that
- * only the head lacks a predecessor. */
+/* The list neighbours of listed free range r (offsets, 0: none), after
+ * checking that both lie below the end marker, point back at r and are
+ * free (links replayed into a freed block, or left in a live one, cannot
+ * make an unlink write into a live block), and that only the head lacks a
+ * predecessor. */
 HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head,
-                              range_t **pprev, range_t **pnext, const char *fn) {
-    links_t *l = links_of(r);
-    range_t *next = link_decode(k, &l->next, r, fn);
-    range_t *prev = link_decode(k, &l->prev, r, fn);
-    int linked = prev ? *head != off_of(h, r) && !info_allocated(prev->info) &&
-                            link_is(k, &links_of(prev)->next, r)
-                      : *head == off_of(h, r);
-    if (heap_unlikely(!linked || (next && (info_allocated(next->info) ||
-                                           !link_is(k, &links_of(next)->prev, r)))))
+                              uint32_t *pprev, uint32_t *pnext, const char *fn) {
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32), me = off_of(h, r);
+    if (heap_unlikely(next >= h->end_off || prev >= h->end_off))
+        list_corrupted(r, fn);
+    int linked;
+    if (prev) {
+        range_t *p = range_from_off(h, prev);
+        linked = *head != me && !info_allocated(p->info) && (uint32_t)links_read(k, p) == me;
+    } else {
+        linked = *head == me;
+    }
+    if (next && linked) {
+        range_t *n = range_from_off(h, next);
+        linked = !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> 32) == me;
+    }
+    if (heap_unlikely(!linked))
         list_corrupted(r, fn);
     *pprev = prev;
     *pnext = next;
@@ -386,15 +386,14 @@ HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head
 /* Unlists free range r, of class (fl, sl). */
 HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
                           const char *fn) {
-    uint32_t *head = list_head(h, fl, sl);
-    range_t *prev, *next;
+    uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
     list_neighbours(h, k, r, head, &prev, &next, fn);
     if (prev)
-        link_set_next(k, prev, next);
+        links_patch(range_from_off(h, prev), NEXT_HALF, me, next);
     else
-        *head = next ? off_of(h, next) : 0;
+        *head = next;
     if (next)
-        link_set_prev(k, next, prev);
+        links_patch(range_from_off(h, next), PREV_HALF, me, prev);
     if (*head == 0)
         list_emptied(h, fl, sl);
     h->nfree--;
@@ -405,17 +404,15 @@ HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
  * or the count. */
 HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
                         unsigned sl, const char *fn) {
-    uint32_t *head = list_head(h, fl, sl);
-    range_t *prev, *next;
+    uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r), you = off_of(h, to);
     list_neighbours(h, k, r, head, &prev, &next, fn);
-    link_set_next(k, to, next);
-    link_set_prev(k, to, prev);
+    links_write(k, to, next, prev);
     if (prev)
-        link_set_next(k, prev, to);
+        links_patch(range_from_off(h, prev), NEXT_HALF, me, you);
     else
-        *head = off_of(h, to);
+        *head = you;
     if (next)
-        link_set_prev(k, next, to);
+        links_patch(range_from_off(h, next), PREV_HALF, me, you);
 }
 
 /* Where to take a range of at least `need` bytes from: list (fl, sl).
@@ -976,6 +973,7 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->end = (uint8_t *)start + bytes - HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
+    h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = vg_wanted();
     size_t span = (size_t)(h->end - h->first);
     keys_t k = heap_keys(h);
@@ -1099,8 +1097,8 @@ static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
 
 /* Checks one list's links without aborting; adds what it holds. */
 static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uint64_t *fp) {
-    uint32_t off = *list_head(h, fl, sl);
-    range_t *prev = NULL;
+    keys_t k = heap_keys(h);
+    uint32_t off = *list_head(h, fl, sl), prev = 0;
     while (off != 0) {
         range_t *r = range_from_off(h, off);
         uint64_t info;
@@ -1110,14 +1108,12 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
-        links_t *l = links_of(r);
-        uintptr_t next = (uintptr_t)(l->next ^ h->link_key ^ ((uint64_t)(uintptr_t)&l->next >> 4));
-        uintptr_t back = (uintptr_t)(l->prev ^ h->link_key ^ ((uint64_t)(uintptr_t)&l->prev >> 4));
-        if (rfl != fl || rsl != sl || back != (uintptr_t)prev || (next & 15) != 0)
+        uint64_t v = links_read(k, r);
+        if (rfl != fl || rsl != sl || (uint32_t)(v >> 32) != prev || (uint32_t)v >= h->end_off)
             return -1;
         *fp += fingerprint(r);
-        prev = r;
-        off = next ? off_of(h, (range_t *)next) : 0;
+        prev = off;
+        off = (uint32_t)v;
     }
     return 0;
 }
