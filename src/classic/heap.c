@@ -206,15 +206,15 @@ static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uin
 static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) << 4; }
 
 /* 32-bit keyed checksum of a header's address and info word.  x, the
- * address mixed with the secret through a multiply, is unknown without the
- * secret, so a header copied elsewhere cannot be fixed up.  info is
- * rotated so that the allocated bit lands at bit 0, then multiplied by x
- * itself: changing any bit of info moves the product by an unknown
- * multiple of x, so the top half cannot be predicted from a header one has
- * read (with a constant multiplier, flipping the allocated bit would flip
- * one known bit of the checksum).  Two multiplies, about 10 instructions. */
+ * address XOR the per-heap secret, is unknown without the secret.  info is
+ * rotated so that the allocated bit lands at bit 0, mixed into x and
+ * multiplied by x itself: changing any bit of info, or moving the header
+ * to another address, moves the product by an amount that depends on the
+ * unknown x, so the top half cannot be predicted from headers one has read
+ * (a constant multiplier would let anyone flip the allocated bit by
+ * flipping one known bit of the checksum).  One multiply. */
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
-    uint64_t x = ((uint64_t)(uintptr_t)r ^ k.secret) * 0x9E3779B97F4A7C15ULL;
+    uint64_t x = (uint64_t)(uintptr_t)r ^ k.secret;
     uint64_t v = info << 1 | info >> 63;
     return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
 }
