@@ -948,7 +948,7 @@ size_t wd_heap_min_size(void) {
 wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     uintptr_t start = ((uintptr_t)mem + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
     size_t lost = (size_t)(start - (uintptr_t)mem);
-    if (mem == NULL || size < lost || size - lost < wd_heap_min_size()) {
+    if (mem == NULL || size < lost) { /* too small: the check on `bytes` below */
         heap_set_errno(EINVAL);
         return NULL;
     }
@@ -962,12 +962,11 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     }
     wd_heap_t *h = (wd_heap_t *)start;
     __builtin_memset(h, 0, ctrl);
-    /* Two keys from one seed (splitmix64 steps): the checksum's and the
-     * links'. */
-    uint64_t s = seed + 0x9E3779B97F4A7C15ULL;
-    h->secret = (s ^ (s >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    s += 0x9E3779B97F4A7C15ULL;
-    h->link_key = ((s ^ (s >> 27)) * 0x94d049bb133111ebULL) & ~(uint64_t)15;
+    /* Two keys from one seed, each a mixed (xor-shift, multiply) step of
+     * the one before: the checksum's and the links'. */
+    seed += 0x9E3779B97F4A7C15ULL; /* a seed of 0 gives keys too */
+    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
     h->first = (uint8_t *)start + ctrl;
     h->end = (uint8_t *)start + bytes - HDR;
