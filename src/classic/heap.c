@@ -31,9 +31,10 @@
  * agrees with it (the size must match, and a free neighbour's header must
  * hold before it is merged).
  *
- * A free range also holds two links in its payload, stored encoded
- * (safe-linking style: XOR with a secret and the slot's address), so bytes
- * written into a freed block never decode to a usable address.
+ * A free range also holds its two list links in one word of its payload,
+ * stored encoded (safe-linking style: XOR with a secret and the word's
+ * address), so bytes written into a freed block never decode to usable
+ * links.
  *
  * Invariants (wd_heap_check verifies every one):
  *   - ranges tile [first, end) exactly; sizes are multiples of 16, >= 32;
@@ -136,7 +137,7 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
 
 #define ALIGN        ((size_t)16)   /* every payload, every range size */
 #define HDR          ((size_t)16)   /* range header bytes */
-#define MIN_RANGE    ((size_t)32)   /* header + two links of a free range */
+#define MIN_RANGE    ((size_t)32)   /* header + the link word of a free range, rounded */
 #define SL_LOG2      4u             /* 16 second-level lists per power of two */
 #define SL_COUNT     (1u << SL_LOG2)
 #define SMALL_LIMIT  ((size_t)1 << (SL_LOG2 + 4)) /* below: exact 16-byte classes */
