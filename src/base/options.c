@@ -167,6 +167,15 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS", name);
 }
 
+int wdi_env_flag(const char *name, int dflt) {
+    if (environ == NULL) /* too early in the process to read it */
+        return dflt;
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return dflt;
+    return strcmp(v, "0") != 0;
+}
+
 int wdi_options_init(void) {
     if (environ == NULL)
         return 0;
