@@ -12,6 +12,8 @@
 #include "core/page.h"
 #include "core/thread.h"
 #include "debug/check.h"
+#include "debug/fault.h"
+#include "debug/guard.h"
 #include "debug/harden.h"
 #include "debug/report.h"
 #include "debug/sample.h"
@@ -24,23 +26,37 @@ static wd_lock_t init_lock = WD_LOCK_INIT;
  * ask the tiers about a block, never the other way round); the child
  * resets the init lock (its holder may not exist there). */
 static void fork_prepare(void) {
-    if (wdi_checking)
+    if (wdi_checking) {
         wdi_check_fork_prepare();
+        wdi_guard_fork_prepare();
+    }
     wdi_heaps_fork_prepare();
 }
 
 static void fork_parent(void) {
     wdi_heaps_fork_parent();
-    if (wdi_checking)
+    if (wdi_checking) {
+        wdi_guard_fork_parent();
         wdi_check_fork_parent();
+    }
 }
 
 static void fork_child(void) {
     wdi_heaps_fork_child();
-    if (wdi_checking)
+    if (wdi_checking) {
+        wdi_guard_fork_child();
         wdi_check_fork_child();
+    }
     wdi_report_fork_child();
     wdi_lock_reset(&init_lock);
+}
+
+/* A thread's heap is given up at its exit: harden=2's quarantine first,
+ * and the alternate signal stack the guard gave the thread. */
+static void heap_exit(wd_theap_t *h) {
+    if (wdi_harden2)
+        wdi_hard_heap_exit(h);
+    wdi_fault_thread_exit();
 }
 
 /* Everything that needs no allocation, under the lock; returns 1 when the
@@ -50,8 +66,9 @@ static int start_locked(void) {
     wdi_harden_init(); /* level 1 when the options must wait */
     wdi_check_init();  /* off when the options must wait */
     wdi_sample_init();
+    wdi_guard_init();
     wdi_page_init_classes();
-    wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
+    wdi_heaps_init(heap_exit);
     return have_options;
 }
 
