@@ -140,6 +140,11 @@ void wdi_fault_arm(wd_fault_claim_t claim) {
         alt_stack_here();
 }
 
+void wdi_fault_arm_thread(wd_fault_claim_t claim) {
+    if (wd_unlikely(!tl_alt_checked))
+        wdi_fault_arm(claim);
+}
+
 /* The stack as libgcc's walk (or the fast walk) sees it from here: the
  * handler's frames, the signal frame, then the faulting instruction as
  * pc + 1 (stack.c adds one to a signal frame's address).  Everything above

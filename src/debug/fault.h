@@ -6,8 +6,9 @@
  *
  * The handler is installed when the first guarded block is handed out, and
  * put back in front whenever a later guarded block finds that the program
- * replaced it (sigaction is asked again at every guarded allocation): the
- * program's handler is then the one faults that are not warden's go to.
+ * replaced it (sigaction is asked again at every 16th sampled block and at
+ * every check=2 block): the program's handler is then the one faults that
+ * are not warden's go to.
  * It runs on an alternate signal stack of its own in every thread that
  * handed out a guarded block (64 KiB from os.h, with an inaccessible page
  * below; given back at the thread's exit), unless the thread has one of
@@ -52,6 +53,11 @@ typedef int (*wd_fault_claim_t)(const wd_fault_t *f);
  * One sigaction query (and sigaltstack once a thread); called at every
  * guarded allocation. */
 void wdi_fault_arm(wd_fault_claim_t claim);
+
+/* The calling thread's part of wdi_fault_arm alone (its alternate stack,
+ * and the handler when this thread never armed it): no system call once
+ * done.  The sampler arms fully at every 16th guarded block only. */
+void wdi_fault_arm_thread(wd_fault_claim_t claim);
 
 /* Inside claim: the stack of the faulting access, innermost first (the
  * faulting instruction's address plus one, so that symbol.h's pc - 1

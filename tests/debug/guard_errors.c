@@ -115,8 +115,8 @@ static char *own_page(void) {
     sa.sa_sigaction = own_handler;
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSEGV, &sa, NULL);
-    for (int i = 0; i < 8; i++)
-        free(alloc64()); /* warden's handler goes in front again */
+    for (int i = 0; i < 64; i++)
+        free(alloc64()); /* warden's handler goes in front again (every 16th) */
     char *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return page == MAP_FAILED ? NULL : page;
 }
