@@ -5,8 +5,11 @@
  * choice for everything else: harden=2's wrapper (harden.h) or the tiers
  * straight (raw.h, which picks the tier: small <= 64 KiB in thread-heap
  * pages, medium <= 1 MiB in shared classic-heap segments, large in their
- * own mapping).  Calls: raw.h, harden.h, thread.h / page.h / segment.h
- * (the fast paths), process.h, options.h (misuse reports). */
+ * own mapping).  Calls: raw.h, harden.h, check.h, thread.h / page.h /
+ * segment.h (the fast paths), sample.h and guard.h (sampled allocations:
+ * the countdown's next value, the guard's slots; blocks of kind
+ * WD_KIND_GUARD go to the guard from the slow paths), process.h,
+ * options.h (misuse reports). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
- * fork), harden.h, check.h and stats.h (what runs at a thread's exit and
- * at the process's; fork), report.h (fork). */
+ * fork), harden.h, check.h, guard.h, fault.h and stats.h (what runs at a
+ * thread's exit and at the process's; fork), report.h (fork), sample.h. */
 #include "api/process.h"
 
 #include <pthread.h>
