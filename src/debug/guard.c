@@ -203,6 +203,7 @@ static _Atomic(uint64_t) free_seq;
 static _Atomic(uint32_t) alternate; /* end- and start-aligned in turn */
 static _Atomic(uint32_t) arms;      /* sampled blocks: every 16th checks the handler */
 
+/* Before the first block (the process start): page_size is then only read. */
 void wdi_guard_init(void) {
     page_size = wdi_os_page_size();
 }
@@ -214,7 +215,6 @@ static int pool_ready(void) {
     int expected = 0;
     if (s != 0 || !atomic_compare_exchange_strong(&pool_state, &expected, 1))
         return 0; /* another thread maps it (its own block goes the usual way) */
-    page_size = wdi_os_page_size();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
     int ok = area_map(&pool, WDI_GUARD_SLOTS, WDI_GUARD_SAMPLE_MAX, 1) == 0;
     atomic_store_explicit(&pool_state, ok ? 2 : 3, memory_order_release);
@@ -504,8 +504,6 @@ static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area)
 
 void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, uint32_t stack,
                             uint8_t **raw, uint8_t **end) {
-    if (page_size == 0)
-        page_size = wdi_os_page_size();
     if (size > WDI_GUARD_CHECK_MAX || front > page_size)
         return NULL;
     size_t need = at_start ? (size ? size : 1) : wd_align_up(size, front) + front;
