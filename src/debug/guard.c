@@ -461,10 +461,12 @@ static _Atomic(size_t) areas_used;
 static _Atomic(size_t) freed_bytes; /* address space of freed cells kept closed */
 
 /* The oldest freed cell of class k when the freed cells hold more address
- * space than check_guard_mb; with the class lock held. */
-static guard_cell_t *class_reuse(guard_class_t *k, guard_area_t **area) {
-    size_t budget = (size_t)wdi_options.check_guard_mb << 20;
-    while (k->freed != NULL && atomic_load_explicit(&freed_bytes, memory_order_relaxed) > budget) {
+ * space than check_guard_mb (any: whatever they hold); with the class
+ * lock held. */
+static guard_cell_t *class_reuse(guard_class_t *k, guard_area_t **area, int any) {
+    size_t budget = any ? 0 : (size_t)wdi_options.check_guard_mb << 20;
+    while (k->freed != NULL &&
+           (any || atomic_load_explicit(&freed_bytes, memory_order_relaxed) > budget)) {
         guard_cell_t *c = k->freed;
         k->freed = c->next;
         if (k->freed == NULL)
@@ -482,9 +484,36 @@ static guard_cell_t *class_reuse(guard_class_t *k, guard_area_t **area) {
     return NULL;
 }
 
+/* Without guard markers (Linux before 6.13) every cell that was ever
+ * opened may stay mappings of its own in the kernel: closed cells do not
+ * always merge back with their neighbours (a run of a threaded program
+ * reached 50,000 of them), and past vm.max_map_count (65,530 by default)
+ * mmap fails for everything, the tiers included.  So then at most this
+ * many cells are carved; after that freed ones are reused whatever
+ * check_guard_mb says, or the block gets check=1's layout. */
+#define CARVE_MAX_MPROTECT 12000
+static _Atomic(size_t) carved_total;
+
+static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area);
+
+/* A cell of class k: a freed one past the budget, a fresh one, or (when no
+ * fresh one may be carved) the oldest freed one; with the lock held. */
+static guard_cell_t *class_take(guard_class_t *k, int cls, guard_area_t **area) {
+    guard_cell_t *c = class_reuse(k, area, 0);
+    if (c == NULL)
+        c = class_carve(k, cls, area);
+    if (c == NULL)
+        c = class_reuse(k, area, 1);
+    return c;
+}
+
 /* A fresh cell of class k (a new area when the current one is full); with
  * the class lock held. */
 static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area) {
+    if (!wdi_os_guard_markers() &&
+        atomic_load_explicit(&carved_total, memory_order_relaxed) >= CARVE_MAX_MPROTECT &&
+        k->current != NULL)
+        return NULL;
     guard_area_t *a = k->current;
     if (a == NULL || a->carved == a->capacity) {
         size_t n = atomic_fetch_add_explicit(&areas_used, 1, memory_order_relaxed);
@@ -497,6 +526,7 @@ static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area)
         k->current = a;
     }
     guard_cell_t *c = &a->cell[a->carved++];
+    atomic_fetch_add_explicit(&carved_total, 1, memory_order_relaxed);
     atomic_store_explicit(&c->state, CELL_BUSY, memory_order_relaxed);
     *area = a;
     return c;
@@ -515,9 +545,7 @@ void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, u
     guard_class_t *k = &classes[cls];
     guard_area_t *a = NULL;
     wdi_lock(&k->lock);
-    guard_cell_t *c = class_reuse(k, &a);
-    if (c == NULL)
-        c = class_carve(k, cls, &a);
+    guard_cell_t *c = class_take(k, cls, &a);
     wdi_unlock(&k->lock);
     if (c == NULL)
         return NULL;

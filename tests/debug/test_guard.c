@@ -299,7 +299,7 @@ static void test_programs(void) {
             const char *sq[] = {"sqlite3", ":memory:",
                                 "create table t(a, b); "
                                 "with recursive c(x) as (select 1 union all select x + 1 from c "
-                                "where x < 20000) insert into t select x, hex(randomblob(20)) "
+                                "where x < 5000) insert into t select x, hex(randomblob(20)) "
                                 "from c; create index i on t(b); select count(*), sum(a) from t;",
                                 NULL};
             compare(sq, NULL, modes[m]);
