@@ -27,7 +27,8 @@ static uint64_t next_random(uint64_t *rng) {
 }
 
 /* The guard sampler's first countdown in the process is 1: the first
- * heap's second allocation is sampled.  A program that damages the heap
+ * heap's third allocation is sampled (api.c: its first makes the heap,
+ * its second starts the clock).  A program that damages the heap
  * from its first blocks on (an off-by-one in a loop) is then caught in the
  * act, with the faulting line, before the always-on checks stop it at a
  * damaged free list with one line and no stack; and a short run gets one
