@@ -169,6 +169,7 @@ intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot) {
     intptr_t n = (intptr_t)slots;
     wdi_sample_mark = (size_t)(e - (double)n * m); /* r < s iff floor(r) < s */
     return n + 1;
+}
 
 /* The guard sampler's first countdown in the process is 1: the first
  * heap's third allocation is sampled (api.c: its first makes the heap,
