@@ -98,6 +98,15 @@ WD_API int wd_heap_check(wd_heap_t *h);
  * header included), then a one-line summary. */
 WD_API void wd_heap_dump(wd_heap_t *h, FILE *out);
 
+/* Draws the heap block by block as a self-contained SVG picture (the one
+ * of docs/map.md): the control block, each range's header and payload,
+ * allocated and free ranges in address order and to scale, with the
+ * figures of each in a tooltip.  Reads the heap as wd_heap_walk does (and
+ * aborts on a corrupted header as it does); writes to out (stdout when
+ * NULL) with stdio.  Not thread-safe, like every call on a heap.  0, or -1
+ * when the write failed. */
+WD_API int wd_heap_map_svg(wd_heap_t *h, FILE *out);
+
 /* Fills *out.  O(1) but for largest_free, which scans one free list (and
  * aborts with a `warden:` line if that list was corrupted). */
 WD_API void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out);

@@ -1,7 +1,8 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
- * fork), harden.h, check.h and stats.h (what runs at a thread's exit and
- * at the process's; fork), report.h (fork). */
+ * fork), harden.h, check.h, stats.h, json.h and map.h (what runs at a
+ * thread's exit and at the process's, the statistics thread; fork),
+ * report.h (fork). */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -13,6 +14,8 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/json.h"
+#include "debug/map.h"
 #include "debug/report.h"
 #include "debug/stats.h"
 
@@ -72,7 +75,11 @@ void wdi_process_start(void) {
         wdi_check_late();
     }
     if ((first || late) && state == 2 && wdi_options.stats)
-        atexit(wdi_stats_at_exit);
+        atexit(wdi_options.stats >= 2 ? wdi_stats_json_at_exit : wdi_stats_at_exit);
+    if ((first || late) && state == 2 && wdi_paths.map[0] != '\0')
+        atexit(wdi_map_at_exit);
+    if ((first || late) && state == 2)
+        wdi_stats_interval_start(); /* pthread_create: it allocates */
     if (first && wdi_harden2)
         atexit(wdi_hard_at_exit);
     if (first && wdi_checking)

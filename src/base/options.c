@@ -3,6 +3,7 @@
  * code runs when the heap may be corrupted, so it must not allocate. */
 #include "base/options.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +70,27 @@ size_t wdi_fmt(char *buf, size_t size, const char *fmt, ...) {
     return n;
 }
 
+int wdi_write_all(int fd, const char *buf, size_t n) {
+    int saved = errno;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            errno = saved;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    errno = saved;
+    return 0;
+}
+
 static void vprint_line(int fd, const char *fmt, va_list ap) {
     char line[512];
     size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
     line[n++] = '\n';
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, line + off, n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    wdi_write_all(fd, line, n);
 }
 
 void wdi_print_line(int fd, const char *fmt, ...) {
@@ -112,6 +124,8 @@ wd_options_t wdi_options = {
 #undef WD_OPTION_DEFAULT
 };
 
+wd_path_options_t wdi_paths;
+
 int wdi_harden2;
 int wdi_checking;
 
@@ -129,16 +143,40 @@ static long parse_number(const char *s, size_t len) {
     return v;
 }
 
+/* A path option: copied, since the environment may change later.  An
+ * empty value turns the option off. */
+static void path_set(char *dest, const char *name, const char *val, size_t vlen) {
+    if (vlen >= WD_PATH_MAX) {
+        wdi_print_line(2, "warden: the path of option '%s' in WARDEN_OPTIONS is too long", name);
+        return;
+    }
+    memcpy(dest, val, vlen);
+    dest[vlen] = '\0';
+}
+
+static int key_is(const char *opt, const char *key, size_t klen) {
+    return strlen(opt) == klen && memcmp(opt, key, klen) == 0;
+}
+
 static void option_set(const char *key, size_t klen, const char *val, size_t vlen) {
     char name[64];
     size_t n = klen < sizeof name - 1 ? klen : sizeof name - 1;
     memcpy(name, key, n);
     name[n] = '\0';
+#define WD_PATH_MATCH(opt, doc)                                                    \
+    if (key_is(#opt, key, klen)) {                                                 \
+        path_set(wdi_paths.opt, name, val, vlen);                                  \
+        return;                                                                    \
+    }
+    WD_PATH_OPTIONS(WD_PATH_MATCH)
+#undef WD_PATH_MATCH
     long v = parse_number(val, vlen);
     if (vlen == 3 && memcmp(val, "all", 3) == 0) /* leaks=all */
         v = 2;
+    if (vlen == 4 && memcmp(val, "json", 4) == 0) /* stats=json */
+        v = 2;
 #define WD_OPTION_MATCH(opt, def, doc)                                             \
-    if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
+    if (key_is(#opt, key, klen)) {                                                 \
         if (v < 0)                                                                 \
             wdi_print_line(2, "warden: bad value for option '%s' in WARDEN_OPTIONS", name); \
         else                                                                       \
@@ -166,7 +204,7 @@ int wdi_options_init(void) {
         }
         s = end ? end + 1 : NULL;
     }
-    if (wdi_options.stats || wdi_options.check) {
+    if (wdi_options.stats || wdi_options.stats_interval_ms || wdi_options.check) {
         /* Programs may close stderr in their own exit handlers (coreutils
          * does), which run before warden's: keep a private copy. */
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
@@ -174,13 +212,19 @@ int wdi_options_init(void) {
             wdi_stats_fd = fd;
     }
     if (wdi_options.verbose) {
-        char line[256];
+        char line[512 + 2 * WD_PATH_MAX];
         size_t n = wdi_fmt(line, sizeof line, "warden: options");
 #define WD_OPTION_SHOW(opt, def, doc)                                              \
         n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
         WD_OPTIONS(WD_OPTION_SHOW)
 #undef WD_OPTION_SHOW
-        wdi_print_line(2, "%s", line);
+#define WD_PATH_SHOW(opt, doc)                                                     \
+        if (wdi_paths.opt[0] != '\0')                                              \
+            n += wdi_fmt(line + n, sizeof line - n, " %s=%s", #opt, wdi_paths.opt);
+        WD_PATH_OPTIONS(WD_PATH_SHOW)
+#undef WD_PATH_SHOW
+        line[n++] = '\n'; /* wdi_fmt left room for it: one byte of the size for the NUL */
+        wdi_write_all(2, line, n);
     }
     return 1;
 }
