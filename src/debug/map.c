@@ -55,7 +55,8 @@ enum {
     K_LARGE_SLACK  /* the end of a mapping past the block (after a shrink) */
 };
 
-#define C_META "#505050"
+#define C_META "#6b7079"
+#define C_HEADER "#1e1e1e"
 #define C_GUARD "#000000"
 #define C_FREE "#cdcdcd"
 #define C_RETURNED "url(#returned)"
@@ -120,12 +121,12 @@ static unsigned percent(size_t part, size_t whole) {
 typedef struct item_s {
     uintptr_t addr;
     size_t size;
-    size_t aux;      /* region: heap id; K_MED_MIXED: allocated bytes */
+    size_t aux;      /* small region: heap id; K_PAGE: blocks carved; K_MED_MIXED: allocated bytes */
     uint32_t used;   /* K_PAGE: blocks in use; K_MED_MIXED: allocated ranges */
     uint32_t total;  /* K_PAGE: blocks the page holds; K_MED_MIXED: ranges */
     uint32_t block_size;
     uint8_t kind, cls;
-    uint8_t flag;    /* small region: its heap is abandoned; K_PAGE: capacity carved */
+    uint8_t flag;    /* small region: its heap is abandoned; large region: freed, cached */
 } item_t;
 
 typedef struct snap_s {
@@ -254,8 +255,10 @@ static void snap_medium(snap_t *s, wd_medium_segment_t *seg) {
 
 static void snap_large(snap_t *s, const wd_large_info_t *l) {
     uintptr_t payload = l->start + l->offset, end = l->start + l->map_size;
-    if (snap_add(s, K_REGION_LARGE, l->start, l->map_size) == NULL)
+    item_t *r = snap_add(s, K_REGION_LARGE, l->start, l->map_size);
+    if (r == NULL)
         return;
+    r->flag = (uint8_t)l->cached;
     snap_add(s, K_META, l->start, l->offset);
     if (l->cached) {
         snap_add(s, K_LARGE_FREE, payload, end - payload);
@@ -314,7 +317,7 @@ static void snap_release(snap_t *s) {
 #define ROW_STEP 20
 #define GAP_H 14
 #define LEGEND_TOP 64
-#define ROWS_TOP 176
+#define ROWS_TOP 150
 
 typedef struct draw_s {
     wd_sink_t *out;
@@ -441,7 +444,8 @@ static void region_label(draw_t *d, const item_t *r) {
     else if (r->kind == K_REGION_MEDIUM)
         wdi_sink_put(d->out, "medium");
     else
-        wdi_sink_fmt(d->out, "large %s", wdi_size_text(a, sizeof a, r->size));
+        wdi_sink_fmt(d->out, "large %s%s", wdi_size_text(a, sizeof a, r->size),
+                     r->flag ? ", freed" : "");
     wdi_sink_put(d->out, "</text>\n");
 }
 
@@ -521,8 +525,8 @@ static void draw_legend(wd_sink_t *o) {
     y += 22;
     legend_swatch(o, 8, y, rgb_text(fill, rgb_mix(RGB_FREE, RGB_MEDIUM, 50)),
                   "medium ranges under 4 KiB, merged (darker: more allocated)");
-    legend_swatch(o, 410, y, C_GUARD, "guard page (harden=2)");
-    wdi_sink_fmt(o, "<text x=\"560\" y=\"%d\" class=\"lbl\">one row: 4 MiB (a segment); "
+    legend_swatch(o, 450, y, C_GUARD, "guard (harden=2)");
+    wdi_sink_fmt(o, "<text x=\"620\" y=\"%d\" class=\"lbl\">one row: 4 MiB (a segment); "
                  "1 px: 4 KiB; hover for figures</text>\n", y + 10);
 }
 
@@ -668,7 +672,7 @@ static int heap_extent(void *start, size_t size, int allocated, void *arg) {
 /* Draws [lo, hi) clipped to the rows, with a label in its widest piece
  * when there is room. */
 static void heap_piece(heap_draw_t *h, uintptr_t lo, uintptr_t hi, const char *fill,
-                       const char *title, const char *label) {
+                       const char *title, const char *label, int dark_label) {
     size_t best_w = 0, best_x = 0;
     int best_y = 0;
     while (lo < hi) {
@@ -686,8 +690,9 @@ static void heap_piece(heap_draw_t *h, uintptr_t lo, uintptr_t hi, const char *f
         lo = end;
     }
     if (label != NULL && best_w >= strlen(label) * 7 + 4)
-        wdi_sink_fmt(h->out, "<text x=\"%zu\" y=\"%d\" class=\"in\">%s</text>\n",
-                     best_x + best_w / 2, best_y + HEAP_ROW_H / 2 + 4, label);
+        wdi_sink_fmt(h->out, "<text x=\"%zu\" y=\"%d\" class=\"%s\">%s</text>\n",
+                     best_x + best_w / 2, best_y + HEAP_ROW_H / 2 + 4, dark_label ? "ind" : "in",
+                     label);
 }
 
 static void heap_mix_flush(heap_draw_t *h) {
@@ -699,7 +704,7 @@ static void heap_mix_flush(heap_draw_t *h) {
             h->mix.aux, h->mix.size);
     heap_piece(h, h->mix.addr, h->mix.addr + h->mix.size,
                rgb_text(fill, rgb_mix(RGB_FREE, RGB_MEDIUM, percent(h->mix.aux, h->mix.size))),
-               title, NULL);
+               title, NULL, 0);
     h->mix.size = 0;
 }
 
@@ -721,23 +726,23 @@ static int heap_range(void *start, size_t size, int allocated, void *arg) {
     heap_mix_flush(h);
     wdi_fmt(title, sizeof title, "%p: header of the range at %p: its size (%zu bytes, header "
             "included) and its left neighbour's, checksummed", (void *)at, (void *)at, end - at);
-    heap_piece(h, at, (uintptr_t)start, "#2b2b2b", title, NULL);
+    heap_piece(h, at, (uintptr_t)start, C_HEADER, title, NULL, 0);
     if (allocated)
-        wdi_fmt(title, sizeof title, "block %zu at %p: allocated, %zu usable bytes (a %zu-byte "
+        wdi_fmt(title, sizeof title, "range %zu at %p: allocated, %zu usable bytes (a %zu-byte "
                 "range: 16-byte header + payload)", h->index, start, size, end - at);
     else
-        wdi_fmt(title, sizeof title, "free range at %p: %zu bytes after its header (%zu with it), "
-                "listed by size for malloc", start, size, end - at);
+        wdi_fmt(title, sizeof title, "range %zu at %p: free, %zu bytes after its header (%zu with "
+                "it), listed by size for malloc", h->index, start, size, end - at);
     wdi_fmt(label, sizeof label, "%zu", size);
     unsigned rgb = allocated ? rgb_mix(RGB_MEDIUM, RGB_WHITE, (h->index & 1) ? 30 : 0) : RGB_FREE;
-    heap_piece(h, (uintptr_t)start, end, rgb_text(fill, rgb), title, label);
+    heap_piece(h, (uintptr_t)start, end, rgb_text(fill, rgb), title, label, !allocated);
     h->index++;
     return 0;
 }
 
 static void heap_legend(heap_draw_t *h, int y) {
     char fill[16];
-    legend_swatch(h->out, 8, y, "#2b2b2b", "range header (16 bytes)");
+    legend_swatch(h->out, 8, y, C_HEADER, "range header (16 bytes)");
     legend_swatch(h->out, 230, y, rgb_text(fill, RGB_MEDIUM), "allocated (payload size)");
     legend_swatch(h->out, 460, y, C_FREE, "free range");
     legend_swatch(h->out, 600, y, C_META, "control block, end marker");
@@ -764,7 +769,8 @@ int wd_heap_map_svg(wd_heap_t *heap, FILE *out) {
     int height = HEAP_TOP + (int)h.rows * HEAP_ROW_STEP + 30;
     char title[256], a[32];
     svg_open(&sink, WIDTH, height, "warden classic heap");
-    wdi_sink_put(&sink, "<style>.in{font-size:10px;fill:#fff;text-anchor:middle}</style>\n");
+    wdi_sink_put(&sink, "<style>.in{font-size:10px;fill:#fff;text-anchor:middle}"
+                        ".ind{font-size:10px;fill:#333;text-anchor:middle}</style>\n");
     wdi_sink_fmt(&sink, "<text x=\"8\" y=\"22\" class=\"head\">wd_heap at %p: %s</text>\n",
                  (void *)heap, wdi_size_text(a, sizeof a, st.heap_size));
     wdi_sink_fmt(&sink, "<text x=\"8\" y=\"40\" class=\"sum\">%zu blocks allocated (%zu bytes "
@@ -779,14 +785,14 @@ int wd_heap_map_svg(wd_heap_t *heap, FILE *out) {
     if (h.first > h.base) {
         wdi_fmt(title, sizeof title, "%p: control block: free-list heads and bitmaps, %zu bytes",
                 (void *)h.base, (size_t)(h.first - h.base));
-        heap_piece(&h, h.base, h.first, C_META, title, NULL);
+        heap_piece(&h, h.base, h.first, C_META, title, NULL, 0);
     }
     wd_heap_walk(heap, heap_range, &h);
     heap_mix_flush(&h);
     if (h.end > 16) {
         wdi_fmt(title, sizeof title, "%p: end marker (16 bytes, always allocated)",
                 (void *)(h.end - 16));
-        heap_piece(&h, h.end - 16, h.end, C_META, title, NULL);
+        heap_piece(&h, h.end - 16, h.end, C_META, title, NULL, 0);
     }
     wdi_sink_put(&sink, "</svg>\n");
     return wdi_sink_flush(&sink);
