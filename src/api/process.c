@@ -42,6 +42,8 @@ static void fork_child(void) {
     if (wdi_checking)
         wdi_check_fork_child();
     wdi_report_fork_child();
+    wdi_stats_fork_child();
+    wdi_stats_json_fork_child();
     wdi_lock_reset(&init_lock);
 }
 
@@ -74,6 +76,8 @@ void wdi_process_start(void) {
         wdi_harden_late();
         wdi_check_late();
     }
+    if ((first || late) && state == 2)
+        wdi_stats_paths_settle();
     if ((first || late) && state == 2 && wdi_options.stats)
         atexit(wdi_options.stats >= 2 ? wdi_stats_json_at_exit : wdi_stats_at_exit);
     if ((first || late) && state == 2 && wdi_paths.map[0] != '\0')

@@ -140,6 +140,8 @@ void wdi_stats_json_fd(int fd) {
     wdi_unlock(&json_lock);
 }
 
+void wdi_stats_json_fork_child(void) { wdi_lock_reset(&json_lock); }
+
 void wd_stats_json(FILE *out) {
     wd_sink_t sink; /* on the caller's stack: several threads may ask at once */
     if (out == NULL)

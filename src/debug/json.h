@@ -14,6 +14,9 @@ void wdi_stats_json_fd(int fd);
  * registered with atexit. */
 void wdi_stats_json_at_exit(void);
 
+/* fork(): the child resets the lock of the lines. */
+void wdi_stats_json_fork_child(void);
+
 /* With stats_interval_ms=N: starts the thread that appends a line every N
  * ms.  Called once by the process start, outside any lock. */
 void wdi_stats_interval_start(void);

@@ -36,7 +36,7 @@
 /* --- geometry and colours ---------------------------------------------------------- */
 
 #define ROW_PX 1024       /* a row is 1024 px wide */
-#define LEFT 230          /* labels on the left of the rows */
+#define LEFT 256          /* labels on the left of the rows */
 #define WIDTH (LEFT + ROW_PX + 20)
 #define MAX_ROWS 4096     /* a picture of 16 GiB at most; the rest is summed up */
 
@@ -166,8 +166,9 @@ static int count_region(wd_region_t *region, uintptr_t start, void *arg) {
     return 0;
 }
 
-/* Heaps are numbered from the oldest, 0 up (as in the JSON statistics). */
-static size_t heap_id(const wd_small_heap_t *h, int *abandoned) {
+/* Heaps are numbered from the oldest, 0 up (as in the JSON statistics).
+ * Their flags are read as their counts are (page.c). */
+WD_TSAN_UNCHECKED static size_t heap_id(const wd_small_heap_t *h, int *abandoned) {
     size_t count = 0, index = 0, found = 0;
     for (wd_theap_t *t = wdi_heaps_first(); t != NULL; t = t->next_all, count++)
         if (&t->small == h) {

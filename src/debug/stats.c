@@ -168,6 +168,28 @@ int wdi_stats_out_fd(void) {
     return fd;
 }
 
+static void path_absolute(char *path) {
+    char cwd[WD_PATH_MAX];
+    size_t len = strlen(path);
+    if (path[0] == '\0' || path[0] == '/' || wdi_os_getcwd(cwd, sizeof cwd) != 0)
+        return;
+    size_t clen = strlen(cwd);
+    if (clen + 1 + len >= WD_PATH_MAX)
+        return; /* too long to make absolute: used as given */
+    memmove(path + clen + 1, path, len + 1);
+    memcpy(path, cwd, clen);
+    path[clen] = '/';
+}
+
+void wdi_stats_paths_settle(void) {
+    path_absolute(wdi_paths.map);
+    path_absolute(wdi_paths.stats_file);
+    if (wdi_paths.stats_file[0] != '\0' && (wdi_options.stats || wdi_options.stats_interval_ms))
+        wdi_stats_out_fd();
+}
+
+void wdi_stats_fork_child(void) { wdi_lock_reset(&out_lock); }
+
 void wdi_stats_at_exit(void) {
     int fd = wdi_stats_out_fd();
     if (fd >= 0)

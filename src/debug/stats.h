@@ -46,6 +46,15 @@ size_t wdi_heap_resident_bytes(void);
  * opened (said once on stderr). */
 int wdi_stats_out_fd(void);
 
+/* At the process start: the paths of map and stats_file made absolute (a
+ * program may change its directory before it exits), and stats_file
+ * opened when statistics will be written there. */
+void wdi_stats_paths_settle(void);
+
+/* fork(): the child resets the statistics' locks (a thread that held one
+ * at the fork does not exist there). */
+void wdi_stats_fork_child(void);
+
 /* path with each `%p` made the process id, into buf. */
 void wdi_path_expand(char *buf, size_t size, const char *path);
 

@@ -194,6 +194,13 @@ void wdi_os_close(int fd) {
     errno = saved;
 }
 
+int wdi_os_getcwd(char *buf, size_t size) {
+    int saved = errno;
+    int err = getcwd(buf, size) != NULL ? 0 : errno;
+    errno = saved;
+    return err;
+}
+
 int wdi_os_pid(void) { return (int)getpid(); }
 
 void wdi_os_sleep_ms(uint32_t ms) {

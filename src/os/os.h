@@ -57,6 +57,10 @@ size_t wdi_os_resident(const void *addr, size_t size);
 int wdi_os_open_output(const char *path, int append, int *fd);
 void wdi_os_close(int fd);
 
+/* The working directory into buf (getcwd, which allocates nothing when
+ * given a buffer); 0 or an errno value. */
+int wdi_os_getcwd(char *buf, size_t size);
+
 /* The calling process's id, and a sleep of ms milliseconds (the statistics
  * thread's clock: thread.c). */
 int wdi_os_pid(void);

@@ -34,7 +34,7 @@ def check(ok, what):
     return ok
 
 
-def run(args, options=None, lib=None, timeout=120):
+def run(args, options=None, lib=None, timeout=120, cwd=None):
     env = dict(os.environ)
     env.pop("WARDEN_OPTIONS", None)
     if options is not None:
@@ -43,7 +43,7 @@ def run(args, options=None, lib=None, timeout=120):
         env["LD_PRELOAD"] = lib
     else:
         env.pop("LD_PRELOAD", None)
-    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     if p.returncode != 0:
         sys.exit(f"FAIL: {' '.join(args)} exited {p.returncode}: {p.stderr[-2000:]}")
     return p
@@ -95,6 +95,10 @@ def part_json(a, tmp):
     check_object(d, 100, "stats=json at exit")
     print(f"ok: stats=json: bytes_in_use {d['bytes_in_use'] / MiB:.2f} MiB for 100 MiB held, "
           f"resident {d['resident_bytes'] / MiB:.1f} MiB, mapped {d['mapped_bytes'] / MiB:.1f} MiB")
+    # a relative path is the starting directory's; text stats go there too
+    run([a.prog, "hold", "1"], "stats=1:stats_file=rel.txt", a.lib, cwd=tmp)
+    text = open(os.path.join(tmp, "rel.txt")).read()
+    check(text.startswith("warden: stats live "), f"stats=1:stats_file=rel.txt wrote {text[:80]!r}")
     # default: stderr, one line among the program's own
     p = run([a.prog, "hold", "8"], "stats=json", a.lib)
     objs = [json.loads(l) for l in p.stderr.splitlines() if l.startswith("{")]
