@@ -492,7 +492,8 @@ WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blo
 
 /* --- looking from outside ------------------------------------------------------ */
 
-static uint8_t page_state(const wd_small_segment_t *seg, const wd_page_t *pg, unsigned i) {
+WD_TSAN_UNCHECKED static uint8_t page_state(const wd_small_segment_t *seg, const wd_page_t *pg,
+                                             unsigned i) {
     if (i == 0)
         return WD_PAGE_META;
     if (wdi_harden2 && i == WD_PAGES_PER_SEGMENT - 1)

@@ -270,13 +270,32 @@ static void snap_large(snap_t *s, const wd_large_info_t *l) {
         snap_add(s, K_LARGE_SLACK, payload + l->usable, end - payload - l->usable);
 }
 
+/* A segment the map names is read only once its tier has listed it: the
+ * map names it as soon as it is mapped, before its header is written (a
+ * medium segment's lock and heap, a small one's pages).  The lists are
+ * short (one entry per 4 MiB), so looking is cheap beside the drawing. */
+WD_TSAN_UNCHECKED static int small_listed(const wd_region_t *region) {
+    for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all)
+        for (wd_small_segment_t *seg = h->small.segments; seg != NULL; seg = seg->next)
+            if (&seg->region == region)
+                return 1;
+    return 0;
+}
+
+static int medium_listed(const wd_region_t *region) {
+    for (wd_medium_segment_t *seg = wdi_medium_first(); seg != NULL; seg = seg->next)
+        if (&seg->region == region)
+            return 1;
+    return 0;
+}
+
 static int fill_region(wd_region_t *region, uintptr_t start, void *arg) {
     snap_t *s = arg;
     unsigned kind = wdi_region_kind(region);
     wd_large_info_t l;
-    if (kind == WD_KIND_SMALL && (uintptr_t)region == start)
+    if (kind == WD_KIND_SMALL && (uintptr_t)region == start && small_listed(region))
         snap_small(s, (wd_small_segment_t *)region);
-    else if (kind == WD_KIND_MEDIUM && (uintptr_t)region == start)
+    else if (kind == WD_KIND_MEDIUM && (uintptr_t)region == start && medium_listed(region))
         snap_medium(s, (wd_medium_segment_t *)region);
     else if (kind == WD_KIND_LARGE && wdi_large_describe(region, &l) == 0 && l.start == start &&
              l.map_size > 0)

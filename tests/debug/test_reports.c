@@ -5,7 +5,9 @@
  *     small, medium and large blocks (each document whole, each time);
  *   - the figures of wd_stats_json against what this test holds;
  *   - wd_heap_map_svg on a classic heap: one tooltip per range, and on a
- *     64 MiB heap of 100,000 ranges a picture of bounded size.
+ *     64 MiB heap of 100,000 ranges a picture of bounded size;
+ *   - stats_interval_ms: this program again, with the option, its lines
+ *     written by warden's thread while four threads allocate.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -67,11 +69,12 @@ static void *churn(void *arg) {
     return NULL;
 }
 
-static void reports_under_load(void) {
+static void reports_under_load(int rounds) {
     pthread_t t[4];
+    atomic_store(&stop, 0);
     for (uintptr_t i = 0; i < 4; i++)
         CHECK(pthread_create(&t[i], NULL, churn, (void *)(i + 1)) == 0);
-    for (int round = 0; round < 12; round++) {
+    for (int round = 0; round < rounds; round++) {
         size_t n = capture(NULL, wd_stats_json);
         CHECK(n > 100 && text[0] == '{' && strcmp(text + n - 2, "}\n") == 0);
         CHECK(strchr(text, '\n') == text + n - 1); /* one line */
@@ -83,7 +86,7 @@ static void reports_under_load(void) {
     atomic_store(&stop, 1);
     for (int i = 0; i < 4; i++)
         CHECK(pthread_join(t[i], NULL) == 0);
-    printf("ok: wd_stats_json and wd_map_svg, 12 times each, while 4 threads allocate\n");
+    printf("ok: wd_stats_json and wd_map_svg, %d times each, while 4 threads allocate\n", rounds);
 }
 
 /* --- the figures ---------------------------------------------------------------- */
@@ -154,9 +157,63 @@ static void classic(void) {
     printf("ok: wd_heap_map_svg: a tooltip per range; 100,000 ranges in %zu bytes of SVG\n", n);
 }
 
-int main(void) {
+/* --- the statistics thread ---------------------------------------------------------- */
+
+static void interval(const char *self) {
+    char path[] = "/tmp/wd-test-interval-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        char opts[256];
+        snprintf(opts, sizeof opts, "stats_interval_ms=20:stats_file=%s", path);
+        setenv("WARDEN_OPTIONS", opts, 1);
+        execl(self, self, "--interval-child", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    int lines = 0;
+    static char line[1 << 16];
+    while (fgets(line, sizeof line, f) != NULL) {
+        size_t n = strlen(line);
+        CHECK(n > 2 && line[0] == '{' && strcmp(line + n - 2, "}\n") == 0);
+        CHECK(strstr(line, "\"bytes_in_use\":") != NULL);
+        lines++;
+    }
+    fclose(f);
+    unlink(path);
+    CHECK(lines >= 5);
+    printf("ok: stats_interval_ms=20: %d lines while 4 threads allocated for 0.5 s\n", lines);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2 && strcmp(argv[1], "--interval-child") == 0) {
+        wd_free(wd_malloc(1)); /* the process starts: options, statistics thread */
+        struct timespec t0, now;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        atomic_store(&stop, 0);
+        pthread_t t[4];
+        for (uintptr_t i = 0; i < 4; i++)
+            CHECK(pthread_create(&t[i], NULL, churn, (void *)(i + 1)) == 0);
+        do {
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+        } while ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 < 500);
+        atomic_store(&stop, 1);
+        for (int i = 0; i < 4; i++)
+            CHECK(pthread_join(t[i], NULL) == 0);
+        return 0;
+    }
     figures();
-    reports_under_load();
+    reports_under_load(12);
     classic();
+    interval(argv[0]);
     return test_failures; /* every check exits at once; test.h's counter stays 0 */
 }
