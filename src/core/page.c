@@ -245,7 +245,9 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
         seg->pages[i].start = (uint8_t *)seg + ((size_t)i << WD_PAGE_SHIFT);
     }
     seg->next = h->segments;
-    h->segments = seg;
+    /* Released: other threads walk the list (statistics, the map) and must
+     * see the header written above once they see the segment. */
+    __atomic_store_n(&h->segments, seg, __ATOMIC_RELEASE);
     wdi_stat_add(WD_STAT_COMMITTED, WD_SEGMENT_SIZE);
     return seg;
 }
@@ -479,7 +481,7 @@ size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t dela
  * head, never freed. */
 WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blocks,
                                            size_t *bytes) {
-    for (const wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
+    for (const wd_small_segment_t *seg = wdi_small_segments(h); seg; seg = seg->next) {
         for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
             const wd_page_t *pg = &seg->pages[i];
             if (pg->heap != WD_PAGE_UNUSED) {
@@ -526,7 +528,7 @@ WD_TSAN_UNCHECKED void wdi_page_segment_info(const wd_small_segment_t *seg,
 
 WD_TSAN_UNCHECKED void wdi_page_heap_summary(const wd_small_heap_t *h, wd_small_summary_t *sum) {
     wd_page_info_t info[WD_PAGES_PER_SEGMENT];
-    for (const wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
+    for (const wd_small_segment_t *seg = wdi_small_segments(h); seg; seg = seg->next) {
         sum->segments++;
         wdi_page_segment_info(seg, info);
         for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {

@@ -105,6 +105,14 @@ typedef struct wd_small_heap_s {
     uint64_t rng;    /* harden=2: random order in fresh pages */
 } wd_small_heap_t;
 
+/* h's first segment, for a thread other than the owner: the list only
+ * grows at its head, each segment published with its header written
+ * (release), and segments are never freed, so the walk from here along
+ * `next` needs no lock. */
+static inline wd_small_segment_t *wdi_small_segments(const wd_small_heap_t *h) {
+    return __atomic_load_n(&h->segments, __ATOMIC_ACQUIRE);
+}
+
 /* An empty heap: no page, every class at wdi_page_empty, a fresh secret. */
 void wdi_small_heap_init(wd_small_heap_t *h);
 

@@ -276,7 +276,8 @@ static void snap_large(snap_t *s, const wd_large_info_t *l) {
  * short (one entry per 4 MiB), so looking is cheap beside the drawing. */
 WD_TSAN_UNCHECKED static int small_listed(const wd_region_t *region) {
     for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all)
-        for (wd_small_segment_t *seg = h->small.segments; seg != NULL; seg = seg->next)
+        for (wd_small_segment_t *seg = wdi_small_segments(&h->small); seg != NULL;
+             seg = seg->next)
             if (&seg->region == region)
                 return 1;
     return 0;
