@@ -92,8 +92,12 @@ void wdi_process_start(void) {
 
 /* Runs after the C library set up the environment and before main: the
  * latest moment at which options a very early first call could not read
- * are read, whether or not the program allocates much afterwards. */
+ * are read, whether or not the program allocates much afterwards.  With
+ * WARDEN_OPTIONS set, a program that has not allocated yet starts warden
+ * here all the same: one that never calls malloc (true, a small C tool)
+ * still gets the statistics and the map it was asked for. */
 __attribute__((constructor)) static void options_at_start(void) {
-    if (__atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE) == 1)
+    int state = __atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE);
+    if (state == 1 || (state == 0 && wdi_options_given()))
         wdi_process_start();
 }

@@ -188,6 +188,11 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS", name);
 }
 
+int wdi_options_given(void) {
+    const char *s = environ != NULL ? getenv("WARDEN_OPTIONS") : NULL;
+    return s != NULL && *s != '\0';
+}
+
 int wdi_options_init(void) {
     if (environ == NULL)
         return 0;

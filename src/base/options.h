@@ -97,6 +97,10 @@ static inline int wdi_wrapped(void) { return wdi_harden2 | wdi_checking; }
  * (stats_file=PATH sends the statistics elsewhere: debug/json.c). */
 extern int wdi_stats_fd;
 
+/* 1 when WARDEN_OPTIONS is set and not empty (the environment is read
+ * with getenv: only once the C library has set it up). */
+int wdi_options_given(void);
+
 /* Reads WARDEN_OPTIONS once, without allocating; warns (one line each) about
  * unknown keys and bad values.  Returns 0 when the environment was not set up
  * yet (very early calls), so the caller can try again later. */
