@@ -1,7 +1,12 @@
 # Thin wrapper over CMake so that the README's commands work on a fresh machine.
 #   make            build build/libwarden.a and build/libwarden.so (and tests, examples)
 #   make test       build, then run every test with ctest
-#   make demo       build, then run a real program on warden, then the heap walkthrough
+#   make demo       build quietly (one line; the log in build/build.log), then run a
+#                   real program on warden, then the heap walkthrough
+#   make install    build, then install into PREFIX (default /usr/local), under
+#                   DESTDIR when given: lib/, include/, bin/warden, share/man/
+#   make deb        Debian packages (libwarden0, libwarden-dev, warden) with CPack,
+#                   built in build-deb/ for /usr; they land in build-deb/packages/
 #   make bench      build, then run the benchmark suite against glibc, jemalloc,
 #                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min;
 #                   BENCH_ARGS='--extra NAME=/path/to/lib.so' adds any allocator)
@@ -22,7 +27,9 @@ else
 BUILD   ?= build
 endif
 
-.PHONY: all build test demo bench bench-heap stress clean
+PREFIX  ?= /usr/local
+
+.PHONY: all build test demo install deb bench bench-heap stress clean
 all: build
 
 $(BUILD)/CMakeCache.txt:
@@ -34,8 +41,28 @@ build: $(BUILD)/CMakeCache.txt
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-demo: build
-	sh examples/demo.sh $(BUILD)
+# The build's output folded into one line; all of it, with the error, when
+# it fails.
+demo:
+	@mkdir -p $(BUILD)
+	@printf 'demo: building warden in $(BUILD)/ ... '
+	@if { [ -f $(BUILD)/CMakeCache.txt ] || cmake -S . -B $(BUILD) $(CMFLAGS); } \
+	    >$(BUILD)/build.log 2>&1 && cmake --build $(BUILD) -j $(JOBS) >>$(BUILD)/build.log 2>&1; \
+	then echo "done (log: $(BUILD)/build.log)"; \
+	else echo "failed:"; cat $(BUILD)/build.log; exit 1; fi
+	@sh examples/demo.sh $(BUILD)
+
+# Everything installed is relocatable (cmake/install.cmake), so the prefix
+# is chosen here, not when the build was configured.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+
+deb:
+	cmake -S . -B build-deb -DWD_DEB=ON -DWD_TESTS=OFF -DCMAKE_INSTALL_PREFIX=/usr \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMFLAGS)
+	cmake --build build-deb -j $(JOBS)
+	cd build-deb && cpack -G DEB
+	@ls build-deb/packages/*.deb
 
 bench: build
 	bench/run --build-dir $(BUILD) $(BENCH_ARGS)
@@ -50,4 +77,4 @@ stress: build
 	sh tests/stress_load.sh $(BUILD) $(STRESS_SECONDS)
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-deb

@@ -23,13 +23,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "warden/heap.h" /* the classic heap, usable on its own */
+#include "warden/heap.h"    /* the classic heap, usable on its own */
+#include "warden/version.h" /* WARDEN_VERSION "MAJOR.MINOR.PATCH", from the build */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define WARDEN_VERSION "0.1.0"
 
 /* --- the malloc family ---------------------------------------------------- */
 WD_API void *wd_malloc(size_t size);

@@ -20,6 +20,7 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/sample.h"
 #include "os/os.h"
 #include "warden.h"
 
@@ -71,6 +72,8 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
     return wdi_raw_alloc(WD_ALIGN, size, 0);
 }
 
+static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
+
 /* The class's page has no free block: the heap finds or carves one,
  * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
@@ -78,11 +81,13 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
                                       wd_alloc_kind_t kind) {
     if (wd_unlikely(h == &wdi_heap_none))
         return alloc_slow(size, kind);
+    if (wd_unlikely((h->small.sample_left -= 1) < 0))
+        return sample_alloc(h, size, kind);
     void *p = wdi_heap_refill(h, cls);
-    if (wd_likely(p != NULL))
-        h->small.allocs++;
-    else
+    if (wd_unlikely(p == NULL)) {
+        h->small.allocs_base--; /* not handed out after all */
         errno = ENOMEM;
+    }
     return p;
 }
 
@@ -95,15 +100,32 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
         wd_page_t *pg = h->small.current[cls];
         wd_block_t *b = pg->free;
         if (wd_likely(b != NULL)) {
-            /* No clock here: the upkeep runs from the slow path, which
-             * every page reaches when its free list runs dry (frees go to
-             * another list), so a steady program reaches it regularly. */
-            h->small.allocs++;
+            /* The sampler's countdown counts the block; sample_alloc is
+             * also where a steady program, whose pages never run dry,
+             * reaches the upkeep. */
+            if (wd_unlikely((h->small.sample_left -= 1) < 0))
+                return sample_alloc(h, size, kind);
             return wdi_page_pop(pg, b);
         }
         return small_refill(h, cls, size, kind); /* the page is empty: refill it */
     }
     return alloc_slow(size, kind);
+}
+
+/* The small malloc that took h's countdown below zero (it is counted
+ * already): runs the upkeep (a thread whose frees keep its pages stocked
+ * never reaches the refill path that otherwise paces it), starts the next
+ * countdown, then allocates as usual.  The sampled diagnostics take their
+ * blocks here. */
+WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    wdi_heap_upkeep(h);
+    intptr_t n = wdi_sample_next(&h->small.rng);
+    /* The malloc below decrements again (to n - 1, at least 0, so it is
+     * not sampled twice); allocs_base takes the n so that the block is
+     * counted once. */
+    h->small.allocs_base += (size_t)n;
+    h->small.sample_left = n;
+    return malloc_kind(size, kind);
 }
 
 void *wd_malloc(size_t size) { return malloc_kind(size, WD_FROM_MALLOC); }
@@ -132,10 +154,10 @@ static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
 }
 
 static WD_ALWAYS_INLINE void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
+    uintptr_t e = wdi_segmap_entry(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         wd_theap_t *h = wdi_tl_heap;
         if (wd_likely(pg->heap == &h->small)) {
             wdi_page_free_local(&h->small, pg, p, fn);
@@ -163,13 +185,13 @@ void wdi_delete(void *p, wd_alloc_kind_t kind) { free_kind(p, kind, "free"); }
  * for it around every malloc and free.  Not with harden=2 (wdi_tl_heap is
  * wdi_heap_none then): its blocks are not the tier's. */
 size_t wd_malloc_usable_size(const void *p) {
-    wd_region_t *r = wdi_region_of(p);
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL && wdi_tl_heap != &wdi_heap_none &&
+    uintptr_t e = wdi_segmap_entry(p);
+    if (wd_likely((e & WD_SEGMAP_SMALL) && wdi_tl_heap != &wdi_heap_none &&
                   ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         if (wd_likely(pg->heap != WD_PAGE_UNUSED &&
                       !wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p) &&
-                      !wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p)))
+                      !wdi_block_looks_free(pg->xkey, p)))
             return pg->xblock_size;
     }
     if (p == NULL)
@@ -223,16 +245,16 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
  * path frees it; anything else (and every misuse) takes the checked path
  * below, which reports it. */
 static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind_t kind, const char *fn) {
-    wd_region_t *r = wdi_region_of(p);
+    uintptr_t e = wdi_segmap_entry(p);
     /* No alignment test: a misaligned p fails both frees' block-start check. */
-    if (wd_likely(r != NULL && r->kind == WD_KIND_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
         wd_theap_t *h = wdi_tl_heap;
         uint32_t bs = pg->block_size;
         if (wd_likely(pg->heap == &h->small && size <= bs && (size >= bs / 2 || bs <= 32)
 #if WD_HARDEN
                       && !wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) &&
-                      !wdi_block_looks_free(pg->key, pg->start, pg->span, p)
+                      !wdi_block_looks_free(pg->key, p)
 #endif
                           )) {
             wdi_page_push_local(&h->small, pg, p);

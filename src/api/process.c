@@ -17,6 +17,7 @@
 #include "debug/json.h"
 #include "debug/map.h"
 #include "debug/report.h"
+#include "debug/sample.h"
 #include "debug/stats.h"
 
 int wdi_process_state;
@@ -53,6 +54,7 @@ static int start_locked(void) {
     int have_options = wdi_options_init();
     wdi_harden_init(); /* level 1 when the options must wait */
     wdi_check_init();  /* off when the options must wait */
+    wdi_sample_init();
     wdi_page_init_classes();
     wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
     return have_options;
@@ -75,6 +77,7 @@ void wdi_process_start(void) {
     if (late) {
         wdi_harden_late();
         wdi_check_late();
+        wdi_sample_init();
     }
     if ((first || late) && state == 2)
         wdi_stats_paths_settle();

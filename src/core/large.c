@@ -92,8 +92,18 @@ static void mapping_split(wd_large_t *l, size_t need) {
     cache_put(rest);
 }
 
+/* The unit in which cache_gather moves pages: the kernel moves an aligned
+ * 2 MiB run of pages as one page-table entry, and a run that is not
+ * aligned page by page (about 120 us a call for a few MiB in
+ * bench/suite/large_reuse, against a few us). */
+#define MOVE_UNIT ((size_t)2 << 20)
+
+/* A new mapping of at least need bytes.  Its size is rounded up to
+ * MOVE_UNIT (address space only: the tail is never touched), so that its
+ * pages can later be moved in whole units. */
 static wd_large_t *map_new(size_t need, size_t alignment) {
     size_t align = alignment > WD_SEGMENT_SIZE ? alignment : WD_SEGMENT_SIZE;
+    need = wd_align_up(need, MOVE_UNIT);
     void *base;
     int err = wdi_os_map_aligned(need, align, &base);
     if (err != 0) {
@@ -248,8 +258,11 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     if (l != NULL) {
         mapping_split(l, need);
     } else if ((l = map_new(need, alignment)) != NULL) {
-        dirty = cache_gather(l, need);
-        l->map_size = need; /* the header page may have been moved in */
+        /* The whole mapping, not just need: both are whole MOVE_UNITs
+         * then, as cached mappings are, so every piece moves aligned. */
+        size_t mapped = l->map_size;
+        dirty = cache_gather(l, mapped);
+        l->map_size = mapped; /* the header page may have been moved in */
     } else {
         errno = ENOMEM;
         return NULL;

@@ -69,20 +69,19 @@ static int list_holds(const wd_page_t *pg, const wd_block_t *list, const void *p
 
 /* p is not a block start, or its first word decodes like a free-list link:
  * then it is a double free if a list of the page holds p.  Run by the owner,
- * which alone changes the local lists; the remote list only grows at its
+ * which alone changes the page's own list; the remote list only grows at its
  * head, so a snapshot of it is safe to walk. */
 void wdi_page_check_live(wd_page_t *pg, const void *p, const wd_small_heap_t *mine,
                          const char *fn) {
     if (wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p))
         wdi_fatal("invalid pointer", p, fn);
-    if (!wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, p))
+    if (!wdi_block_looks_free(pg->xkey, p))
         return;
     if (pg->heap != mine)
         wdi_fatal(wdi_freed_what(fn), p, fn); /* not our lists to search: see free_remote */
     const wd_block_t *remote =
         (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
-    if (list_holds(pg, pg->free, p) || list_holds(pg, pg->local_free, p) ||
-        list_holds(pg, remote, p))
+    if (list_holds(pg, pg->free, p) || list_holds(pg, remote, p))
         wdi_fatal(wdi_freed_what(fn), p, fn);
 }
 
@@ -204,7 +203,7 @@ static uint32_t page_collect_remote(wd_page_t *pg) {
             wdi_page_corrupt(pg, last ? (void *)last : (void *)b);
         last = b;
     }
-    /* Local lists go after the remote ones: chain the remote tail to them. */
+    /* The remote blocks go first: chain their tail to the page's list. */
     wdi_block_set_next(pg, last, pg->free);
     pg->free = (wd_block_t *)head;
     pg->used -= count;
@@ -213,10 +212,6 @@ static uint32_t page_collect_remote(wd_page_t *pg) {
 
 /* Makes pg->free non-empty if anything can; returns 0 when the page is full. */
 static int page_refill(wd_page_t *pg) {
-    if (pg->free == NULL && pg->local_free != NULL) {
-        pg->free = pg->local_free;
-        pg->local_free = NULL;
-    }
     if (pg->free == NULL)
         page_collect_remote(pg);
     if (pg->free == NULL && pg->capacity < pg->reserved)
@@ -235,6 +230,7 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
     if (seg == NULL)
         return NULL;
     seg->region.kind = WD_KIND_SMALL;
+    wdi_segmap_set_small(seg);
     seg->heap = h;
     seg->free_mask = ~(uint64_t)1; /* page 0 holds this header */
     if (wdi_harden2) /* the last page is the segment's guard */
@@ -288,7 +284,7 @@ static wd_page_t *page_fresh(wd_small_heap_t *h, unsigned cls) {
     pg->xstart = pg->start;
     pg->xspan = pg->reserved * pg->block_size;
     pg->capacity = pg->span = pg->used = 0;
-    pg->free = pg->local_free = NULL;
+    pg->free = NULL;
     atomic_store_explicit(&pg->xthread_free, 0, memory_order_relaxed);
     /* Through a multiply, so that one page's key leaked does not give the
      * keys of the heap's other pages (an XOR with a public multiple of the
@@ -309,7 +305,7 @@ static void page_retire(wd_small_heap_t *h, wd_page_t *pg) {
     wd_small_segment_t *seg = segment_of(pg);
     list_remove(h, pg);
     pg->heap = WD_PAGE_UNUSED;
-    pg->free = pg->local_free = NULL;
+    pg->free = NULL;
     pg->capacity = pg->span = 0;
     seg->free_mask |= (uint64_t)1 << (pg - seg->pages);
     seg->used_pages--;
@@ -353,7 +349,7 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
      * probability of about 2^-47. */
     if (wd_unlikely(wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, b)))
         wdi_fatal("invalid pointer", b, "free");
-    if (wd_unlikely(wdi_block_looks_free(pg->xkey, pg->xstart, pg->xspan, b)))
+    if (wd_unlikely(wdi_block_looks_free(pg->xkey, b)))
         wdi_fatal("double free", b, "free");
 #endif
     uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
@@ -426,6 +422,7 @@ void wdi_small_heap_init(wd_small_heap_t *h) {
         h->current[c] = &wdi_page_empty;
     h->secret = wdi_os_random();
     h->rng = h->secret | 1;
+    /* sample_left = 0: the first malloc asks the sampler for a countdown. */
 }
 
 static void page_settle(wd_small_heap_t *h, wd_page_t *pg) {

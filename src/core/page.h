@@ -4,7 +4,8 @@
  * A small segment (4 MiB) belongs to one thread heap and holds 63 pages;
  * page 0's space holds the segment header and the page descriptors.
  * Malloc pops the page's `free` list and a free by the owning thread pushes
- * on `local_free`: no lock, no atomic.  A free by any other thread pushes
+ * on it: no lock, no atomic, and the block freed last is the next one
+ * handed out, while its line is still in the cache.  A free by any other thread pushes
  * on `xthread_free` with one compare-and-swap; the owner takes those back
  * in its slow path.  Links are stored encoded (XOR with the page's key and
  * the block's address) and checked when popped. */
@@ -31,18 +32,17 @@ typedef struct wd_block_s {
 
 /* A page of one size class.
  *   used == blocks handed out and not yet taken back by the owner
- *   |free| + |local_free| + used == capacity <= reserved
+ *   |free| + used == capacity <= reserved
  *   |xthread_free| <= used (frees by other threads, not yet collected)
  *   every listed block is in [start, start + capacity * block_size)
  * `heap` is the owner, or WD_PAGE_UNUSED when the page holds no blocks. */
 typedef struct wd_page_s {
     /* Line 1, written by the owner on every malloc and free. */
-    wd_block_t *free;   /* malloc pops here */
+    wd_block_t *free;   /* malloc pops here, the owner's frees push here */
     uintptr_t key;      /* link encoding key */
     uint8_t *start;
     uint32_t span;      /* capacity * block_size: where listed blocks may be */
     uint32_t used;
-    wd_block_t *local_free; /* the owner's frees push here */
     uint32_t block_size;
     uint32_t capacity, reserved;
     uint8_t cls;
@@ -93,7 +93,13 @@ _Static_assert(sizeof(wd_small_segment_t) <= WD_PAGE_SIZE, "segment header fits 
  * heap's own address. */
 typedef struct wd_small_heap_s {
     wd_page_t *current[WD_CLASSES]; /* page malloc pops from; &wdi_page_empty if none */
-    size_t allocs;                  /* blocks handed out, counted by malloc's fast path */
+    /* Countdown to the next sampled allocation: malloc decrements it, and
+     * the one that takes it below zero goes to the sampler (api.c), which
+     * starts the next countdown.  It doubles as the count of blocks handed
+     * out: allocs_base - sample_left, so the fast path pays one decrement
+     * for both. */
+    intptr_t sample_left;
+    size_t allocs_base;
     wd_page_t *avail[WD_CLASSES];   /* pages that may have free blocks */
     wd_page_t *full[WD_CLASSES];    /* pages that had none when last looked at */
     wd_page_t *retired, *retired_tail; /* unused pages, oldest first */
@@ -162,10 +168,13 @@ static inline void wdi_block_set_next(const wd_page_t *pg, wd_block_t *b, wd_blo
 WD_NORETURN WD_COLD void wdi_page_corrupt(const wd_page_t *pg, const void *block);
 
 /* Pops the first free block of pg (which must have one); the link it
- * follows is checked to stay inside the page.  A few instructions. */
+ * follows is checked to stay inside the block's 64 KiB page (the link and
+ * the block then differ in the low 16 bits only) or to be NULL (the
+ * decoded link xor the block is the block itself).  A few instructions. */
 static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
-    wd_block_t *next = wdi_block_decode(pg, b);
-    if (wd_unlikely((uintptr_t)next - (uintptr_t)pg->start >= pg->span && next != NULL))
+    uintptr_t link_xor_b = b->next ^ pg->key;
+    wd_block_t *next = (wd_block_t *)(link_xor_b ^ (uintptr_t)b);
+    if (wd_unlikely(link_xor_b >= WD_PAGE_SIZE) && wd_unlikely(next != NULL))
         wdi_page_corrupt(pg, b);
     pg->free = next;
     pg->used++;
@@ -177,7 +186,10 @@ static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
  * p must be the start of a block of the page and must not be free already.
  * A free block's first word decodes (with the page key) to a block of the
  * page or to NULL; a live block's first word almost never does (the key is
- * random, and malloc clears the word).  When it does, the page's lists are
+ * random, and malloc clears the word).  The test is by 64 KiB page rather
+ * than by the page's blocks: the link and the block share every address
+ * bit above the low 16, so (word ^ key) is below 2^16, or is the block's
+ * own address for NULL: one xor and two compares.  When it does, the page's lists are
  * searched to tell a double free from a coincidence.  On the fast path: a
  * multiply, a decode and a few compares. */
 
@@ -187,11 +199,10 @@ static inline int wdi_block_misplaced(const uint8_t *start, unsigned shift, uint
     return wd_item_index((uintptr_t)p - (uintptr_t)start, shift, inv) >= count;
 }
 
-static inline int wdi_block_looks_free(uintptr_t key, const uint8_t *start, uint32_t span,
-                                       const void *p) {
+static inline int wdi_block_looks_free(uintptr_t key, const void *p) {
     const wd_block_t *b = p;
-    uintptr_t to = b->next ^ key ^ (uintptr_t)b;
-    return to - (uintptr_t)start < span || to == 0;
+    uintptr_t link_xor_b = b->next ^ key; /* (decoded link) ^ b */
+    return link_xor_b < WD_PAGE_SIZE || link_xor_b == (uintptr_t)b;
 }
 
 /* The page just became empty after a local free (used == 0). */
@@ -200,11 +211,15 @@ void wdi_page_emptied(wd_small_heap_t *h, wd_page_t *pg);
 /* The block was freed into a page that was on the heap's full list. */
 void wdi_page_unfull(wd_small_heap_t *h, wd_page_t *pg);
 
-/* A free by the owning thread: push on local_free, no lock, no atomic. */
+/* A free by the owning thread: push on the list malloc pops (last in,
+ * first out: the next malloc of the class gets a block whose line is in the
+ * cache; with a second list for frees, as before, it got the block freed
+ * longest ago: bench/suite/objects took 27.0 M first-level data-cache
+ * misses that way under cachegrind, 6.8 M this way).  No lock, no atomic. */
 static inline void wdi_page_push_local(wd_small_heap_t *h, wd_page_t *pg, void *p) {
     wd_block_t *b = p;
-    wdi_block_set_next(pg, b, pg->local_free);
-    pg->local_free = b;
+    wdi_block_set_next(pg, b, pg->free);
+    pg->free = b;
     if (wd_unlikely(--pg->used == 0))
         wdi_page_emptied(h, pg);
     else if (wd_unlikely(pg->list == WD_LIST_FULL))
@@ -225,7 +240,7 @@ static inline void wdi_page_free_local(wd_small_heap_t *h, wd_page_t *pg, void *
                                        const char *fn) {
 #if WD_HARDEN
     if (wd_unlikely(wdi_block_misplaced(pg->start, pg->shift, pg->inv, pg->capacity, p) ||
-                    wdi_block_looks_free(pg->key, pg->start, pg->span, p))) {
+                    wdi_block_looks_free(pg->key, p))) {
         wdi_page_free_suspect(h, pg, p, fn);
         return;
     }

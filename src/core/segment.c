@@ -26,6 +26,10 @@ void wdi_segmap_set(void *start, size_t size, wd_region_t *region) {
         wdi_segmap[slot] = region;
 }
 
+void wdi_segmap_set_small(void *seg) {
+    wdi_segmap_set(seg, WD_SEGMENT_SIZE, (wd_region_t *)((uintptr_t)seg | WD_SEGMAP_SMALL));
+}
+
 void wdi_segmap_clear(void *start, size_t size) {
     wdi_segmap_set(start, size, NULL);
 }
@@ -51,7 +55,7 @@ WD_TSAN_UNCHECKED static int segmap_mapping(uintptr_t start, uintptr_t end, cons
     if (first < w->next_slot)
         first = w->next_slot; /* the slot shared with the mapping before */
     for (uintptr_t slot = first; slot <= last && slot < WD_SEGMAP_ENTRIES; slot++) {
-        wd_region_t *r = wdi_segmap[slot];
+        wd_region_t *r = (wd_region_t *)((uintptr_t)wdi_segmap[slot] & ~WD_SEGMAP_SMALL);
         if (r != NULL && r != w->last) {
             w->rc = w->fn(r, slot << WD_SEGMENT_SHIFT, w->arg);
             if (w->rc != 0)

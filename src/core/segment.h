@@ -49,9 +49,19 @@ extern wd_region_t *wdi_segmap[WD_SEGMAP_ENTRIES];
  * checks that p is a block of the region it finds before it reads p (a
  * block start of a page or range), so such an address is reported as an
  * invalid pointer all the same. */
-static inline wd_region_t *wdi_region_of(const void *p) {
+/* An entry of a small segment has this bit set too (wdi_segmap_set_small):
+ * free's fast path tells a small block from the entry alone, without
+ * reading the region's header. */
+#define WD_SEGMAP_SMALL ((uintptr_t)1)
+
+/* The entry for p as it is stored: a region's address, maybe | WD_SEGMAP_SMALL. */
+static inline uintptr_t wdi_segmap_entry(const void *p) {
     uintptr_t slot = ((uintptr_t)p >> WD_SEGMENT_SHIFT) & (WD_SEGMAP_ENTRIES - 1);
-    return wdi_segmap[slot];
+    return (uintptr_t)wdi_segmap[slot];
+}
+
+static inline wd_region_t *wdi_region_of(const void *p) {
+    return (wd_region_t *)(wdi_segmap_entry(p) & ~WD_SEGMAP_SMALL);
 }
 
 /* Calls fn(region, start, arg) once for each region the map names, in
@@ -66,6 +76,8 @@ int wdi_segmap_foreach(int (*fn)(wd_region_t *region, uintptr_t start, void *arg
 
 /* Registers [start, start + size) as owned by region (start 4 MiB-aligned). */
 void wdi_segmap_set(void *start, size_t size, wd_region_t *region);
+/* Marks the segment at seg (registered by wdi_segment_alloc) as a small one. */
+void wdi_segmap_set_small(void *seg);
 void wdi_segmap_clear(void *start, size_t size);
 
 /* For ThreadSanitizer (tsan.h), on every entry that covers [start, start +

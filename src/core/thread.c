@@ -197,7 +197,7 @@ void wdi_heaps_fork_child(void) {
  * counters: statistics, not decisions; see wdi_page_count_live.) */
 WD_TSAN_UNCHECKED static void heap_sum(wd_theap_t *h, void *arg) {
     wd_heaps_sum_t *sum = arg;
-    sum->allocs += h->small.allocs;
+    sum->allocs += h->small.allocs_base - (size_t)h->small.sample_left;
     sum->held_small += h->held_small;
     sum->held_large += h->held_large;
     wdi_page_count_live(&h->small, &sum->blocks, &sum->bytes);

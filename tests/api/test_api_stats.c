@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api_util.h"
@@ -182,6 +183,42 @@ static void t_wd_stats(void) {
 }
 
 /* --- main ------------------------------------------------------------------ */
+/* A thread whose frees keep its pages stocked never runs a page dry, so
+ * the refill path never comes: the idle pages of an earlier phase must go
+ * back to the OS all the same (decommit_ms after they emptied, 750 ms by
+ * default), from the upkeep that the sampler's countdown runs. */
+static void t_idle_pages_return_in_steady_loop(void) {
+    enum { NB = 200000 }; /* 12.8 MiB of 64-byte blocks */
+    static void *blk[NB];
+    for (int i = 0; i < NB; i++) {
+        blk[i] = malloc(hide(64));
+        CHECK(blk[i] != NULL);
+        memset(blk[i], 1, 64);
+    }
+    for (int i = 0; i < NB; i++)
+        free(blk[i]);
+    wd_stats_t s0, s1;
+    p_stats_get(&s0);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double waited = 0;
+    do { /* one block of another class, freed and taken again: never dry */
+        for (int i = 0; i < 100000; i++) {
+            void *p = malloc(hide(32));
+            CHECK(p != NULL);
+            free(p);
+        }
+        p_stats_get(&s1);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        waited = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9;
+    } while (s1.returned_bytes < s0.returned_bytes + 8 * MiB && waited < 10);
+    if (s1.returned_bytes < s0.returned_bytes + 8 * MiB) {
+        fprintf(stderr, "returned_bytes %zu -> %zu in %.1f s of a steady loop after freeing %zu bytes\n",
+                s0.returned_bytes, s1.returned_bytes, waited, (size_t)NB * 64);
+        exit(1);
+    }
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -190,6 +227,7 @@ int main(void) {
 
     SECTION(t_glibc_extras());
     SECTION(t_wd_stats());
+    SECTION(t_idle_pages_return_in_steady_loop());
 
     if (test_failures) {
         fprintf(stderr, "%d failure(s)\n", test_failures);

@@ -163,7 +163,9 @@ def part_map(a, tmp):
     check(len(fills) >= 8, f"map=: only {len(fills)} colours")
     check("url(#returned)" in fills or "#cdcdcd" in fills, "map=: no free memory drawn")
     labels = " ".join(t.text or "" for t in root.iter(SVG + "text"))
-    check("large 2.0 MiB" in labels, "map=: no row labelled 'large 2.0 MiB'")
+    check(" large " in labels, "map=: no row labelled as a large block")
+    large = [t for t in titles if "large block, 2097152 bytes usable" in t]
+    check(len(large) == 9, f"map=: {len(large)} large blocks of 2 MiB, not 9 (18 MiB)")
     print(f"ok: map=: {len(rects)} shapes, {len(titles)} tooltips, {len(fills)} colours")
     out = os.path.join(tmp, "call.svg")
     run([a.prog, "map", "20", out], None, a.lib)
