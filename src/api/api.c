@@ -6,7 +6,8 @@
  * straight (raw.h, which picks the tier: small <= 64 KiB in thread-heap
  * pages, medium <= 1 MiB in shared classic-heap segments, large in their
  * own mapping).  Calls: raw.h, harden.h, thread.h / page.h / segment.h
- * (the fast paths), process.h, options.h (misuse reports). */
+ * (the fast paths), process.h, options.h (misuse reports), sample.h and
+ * profile.h (the heap profiler's hooks, on the slow paths only). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "core/thread.h"
 #include "debug/check.h"
 #include "debug/harden.h"
+#include "debug/profile.h"
 #include "debug/sample.h"
 #include "os/os.h"
 #include "warden.h"
@@ -39,6 +41,8 @@ WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,
 }
 
 WD_NOINLINE static void wrap_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     if (wdi_checking)
         wdi_check_free(p, kind, fn);
     else
@@ -55,11 +59,50 @@ static size_t wrap_usable(const void *p, const char *fn) {
 
 static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
                             const char *fn) {
+    if (wd_unlikely(wdi_prof_on()))
+        wdi_prof_free(p);
     if (wdi_checking)
         wdi_check_free_sized(p, alignment, size, kind, fn);
     else
         wdi_hard_free_sized(p, alignment, size, fn);
 }
+
+/* --- the heap profiler (profile=PREFIX) ---------------------------------------- */
+
+/* A block for an allocation the sampler picked, recorded with its stack:
+ * a wrapper's as usual, else one apart from the small pages (raw.h), so
+ * that its free never takes the small fast path and comes down to
+ * free_any, where the profiler finds it. */
+WD_NOINLINE static void *prof_alloc(size_t alignment, size_t size, int zero,
+                                    wd_alloc_kind_t kind) {
+    void *p = wd_unlikely(wdi_wrapped()) ? wrap_alloc(alignment, size, zero, kind)
+                                         : wdi_raw_alloc_apart(alignment, size, zero);
+    if (p != NULL)
+        wdi_prof_alloc(p, size);
+    return p;
+}
+
+/* Whether p may be a sampled block: not when it is a small block and no
+ * wrapper is on (sampled blocks are placed apart from the small pages). */
+static inline int prof_maybe_sampled(const void *p) {
+    wd_region_t *r = wdi_region_of(p);
+    return r == NULL || r->kind != WD_KIND_SMALL || wdi_wrapped();
+}
+
+/* A slow free of p, when profiling: its sample, if it has one, goes. */
+static inline void prof_forget(void *p) {
+    if (wd_unlikely(wdi_prof_on()) && prof_maybe_sampled(p))
+        wdi_prof_free(p);
+}
+
+/* For an allocation the small countdown does not see: 1 when the
+ * profiler samples it (the chance p(size), sample.h). */
+static inline int prof_picks(size_t size) {
+    return wd_unlikely(wdi_prof_on()) && wdi_sample_pick(size);
+}
+
+static void prof_slot_check(void);
+static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size, wd_alloc_kind_t kind);
 
 /* --- allocating -------------------------------------------------------------- */
 
@@ -67,9 +110,14 @@ static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kin
  * and large sizes, the wrappers. */
 WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
     wdi_process_init();
+    if (prof_picks(size))
+        return prof_alloc(WD_ALIGN, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(WD_ALIGN, size, 0, kind);
-    return wdi_raw_alloc(WD_ALIGN, size, 0);
+    void *p = wdi_raw_alloc(WD_ALIGN, size, 0);
+    if (wd_unlikely(wdi_prof_on()))
+        prof_slot_check();
+    return p;
 }
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
@@ -79,8 +127,15 @@ static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
  * thread may have no heap at all (wdi_heap_none): then the detour. */
 WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
                                       wd_alloc_kind_t kind) {
-    if (wd_unlikely(h == &wdi_heap_none))
-        return alloc_slow(size, kind);
+    /* One test for two rare cases: the thread has no heap (wdi_heap_none,
+     * whose top_end is 0), or its heap never had a page of a class this
+     * large, which the profiler's countdown must hear of. */
+    if (wd_unlikely(cls >= h->small.top_end)) {
+        if (h == &wdi_heap_none)
+            return alloc_slow(size, kind);
+        if (wdi_prof_on())
+            return prof_new_class(h, cls, size, kind);
+    }
     if (wd_unlikely((h->small.sample_left -= 1) < 0))
         return sample_alloc(h, size, kind);
     void *p = wdi_heap_refill(h, cls);
@@ -112,13 +167,78 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
+/* Profiling: the countdown's slot (sample.h): the largest block h's pages
+ * hold (0 before its first page). */
+static inline size_t prof_slot(const wd_theap_t *h) {
+    return h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
+}
+
+/* Profiling: draws h's countdown again for its slot; allocs_base takes
+ * what keeps the count of small blocks (base - left) where it was. */
+static void prof_redraw(wd_theap_t *h) {
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    h->small.allocs_base += (size_t)(n - h->small.sample_left);
+    h->small.sample_left = n;
+    h->small.prof_end = h->small.top_end;
+}
+
+/* Profiling: a page of a larger class may have come in (a block from raw.h
+ * of the calling thread's heap): the countdown's slot grows with it,
+ * before any malloc of the fast path reaches that page. */
+static void prof_slot_check(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (h != NULL && wd_unlikely(h->small.top_end != h->small.prof_end))
+        prof_redraw(h);
+}
+
+/* Profiling: the small malloc the countdown stopped at (it is counted
+ * already).  Kept with the chance sample.h gives, from the draw that led
+ * here; then the next draw.  A kept one is not a small block: the
+ * countdown and the count move as malloc_kind would have moved them, less
+ * the block. */
+WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
+    int picked = wdi_sample_pick_small(size);
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    h->small.prof_end = h->small.top_end;
+    h->small.allocs_base += (size_t)n;
+    h->small.sample_left = n;
+    if (wd_unlikely(picked)) {
+        h->small.sample_left--;
+        h->small.allocs_base--;
+        return prof_alloc(WD_ALIGN, size, 0, kind);
+    }
+    return malloc_kind(size, kind);
+}
+
+/* Profiling: a small malloc of a class larger than any h had a page of,
+ * so beyond the countdown's slot: picked on its own (the chance p(size)),
+ * and the countdown drawn again for the larger slot once the page is in. */
+WD_NOINLINE static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size,
+                                        wd_alloc_kind_t kind) {
+    void *p;
+    if (wdi_sample_pick(size)) {
+        p = prof_alloc(WD_ALIGN, size, 0, kind);
+    } else {
+        p = wdi_heap_refill(h, cls);
+        if (wd_likely(p != NULL))
+            h->small.allocs_base++; /* counted, without moving the countdown */
+        else
+            errno = ENOMEM;
+    }
+    prof_redraw(h);
+    return p;
+}
+
 /* The small malloc that took h's countdown below zero (it is counted
- * already): runs the upkeep (a thread whose frees keep its pages stocked
- * never reaches the refill path that otherwise paces it), starts the next
- * countdown, then allocates as usual.  The sampled diagnostics take their
- * blocks here. */
+ * already): every 16th time runs the upkeep (a thread whose frees keep its
+ * pages stocked never reaches the refill path that otherwise paces it),
+ * then starts the next countdown and allocates as usual.  The sampled
+ * diagnostics take their blocks here. */
 WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
-    wdi_heap_upkeep(h);
+    if (wd_unlikely(++h->slow_count % 16 == 0))
+        wdi_heap_upkeep(h);
+    if (wd_unlikely(wdi_prof_on()))
+        return prof_stop(h, size, kind);
     intptr_t n = wdi_sample_next(&h->small.rng);
     /* The malloc below decrements again (to n - 1, at least 0, so it is
      * not sampled twice); allocs_base takes the n so that the block is
@@ -135,9 +255,14 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
     if (alignment <= WD_ALIGN)
         return malloc_kind(size, kind);
     wdi_process_init();
+    if (prof_picks(size))
+        return prof_alloc(alignment, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(alignment, size, 0, kind);
-    return wdi_raw_alloc(alignment, size, 0);
+    void *p = wdi_raw_alloc(alignment, size, 0);
+    if (wd_unlikely(wdi_prof_on()))
+        prof_slot_check();
+    return p;
 }
 
 void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
@@ -147,10 +272,12 @@ void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
 /* --- giving blocks back ---------------------------------------------------- */
 
 static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
-    if (wd_unlikely(wdi_wrapped()))
+    if (wd_unlikely(wdi_wrapped())) {
         wrap_free(p, kind, fn);
-    else
-        wdi_raw_free(p, fn);
+        return;
+    }
+    prof_forget(p);
+    wdi_raw_free(p, fn);
 }
 
 static WD_ALWAYS_INLINE void free_kind(void *p, wd_alloc_kind_t kind, const char *fn) {
@@ -209,16 +336,48 @@ void *wd_calloc(size_t n, size_t size) {
         return NULL;
     if (total > WD_SMALL_MAX) { /* the tiers know when memory is fresh, so zero */
         wdi_process_init();
+        if (prof_picks(total))
+            return prof_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         if (wd_unlikely(wdi_wrapped()))
             return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wdi_raw_alloc(WD_ALIGN, total, 1);
     }
-    if (wd_unlikely(wdi_wrapped())) /* zeroed by the wrapper, not twice */
+    if (wd_unlikely(wdi_wrapped())) { /* zeroed by the wrapper, not twice */
+        if (prof_picks(total))
+            return prof_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
+    }
     void *p = wd_malloc(total);
     if (p != NULL) /* a reused block is dirty */
         memset(p, 0, total);
     return p;
+}
+
+/* Profiling: realloc is a free of p (its sample, if any, goes) and an
+ * allocation of size bytes, which the sampler may pick; a picked one moves
+ * to a block of its own (prof_alloc).  p's sample comes back when the
+ * realloc fails. */
+WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
+    wdi_prof_sample_t was;
+    int sampled = prof_maybe_sampled(p) && wdi_prof_take(p, &was);
+    void *q;
+    if (wdi_sample_pick(size)) {
+        size_t old = wdi_wrapped() ? wrap_usable(p, "realloc") : wdi_raw_usable(p, "realloc");
+        q = prof_alloc(WD_ALIGN, size, 0, WD_FROM_MALLOC);
+        if (q != NULL) {
+            memcpy(q, p, old < size ? old : size);
+            if (wdi_wrapped())
+                wrap_free(p, WD_FROM_MALLOC, "realloc");
+            else
+                wdi_raw_free(p, "realloc");
+        }
+    } else {
+        q = wdi_wrapped() ? wrap_realloc(p, size) : wdi_raw_realloc(p, size, "realloc");
+        prof_slot_check();
+    }
+    if (q == NULL && sampled)
+        wdi_prof_put_back(p, &was);
+    return q;
 }
 
 void *wd_realloc(void *p, size_t size) {
@@ -228,6 +387,8 @@ void *wd_realloc(void *p, size_t size) {
         free_any(p, WD_FROM_MALLOC, "realloc");
         return NULL;
     }
+    if (wd_unlikely(wdi_prof_on()))
+        return prof_realloc(p, size);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_realloc(p, size);
     return wdi_raw_realloc(p, size, "realloc");
@@ -267,6 +428,7 @@ static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind
         wrap_free_sized(p, 0, size, kind, fn);
         return;
     }
+    prof_forget(p);
     wdi_raw_free_sized(p, size, fn);
 }
 
@@ -284,6 +446,7 @@ static void free_aligned_sized_kind(void *p, size_t alignment, size_t size, wd_a
         wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
     if (wd_unlikely(size > wdi_raw_usable(p, fn)))
         wdi_fatal("free_aligned_sized with a wrong size", p, fn);
+    prof_forget(p);
     wdi_raw_free(p, fn);
 }
 

@@ -16,6 +16,7 @@
 #include "debug/harden.h"
 #include "debug/json.h"
 #include "debug/map.h"
+#include "debug/profile.h"
 #include "debug/report.h"
 #include "debug/sample.h"
 #include "debug/stats.h"
@@ -27,6 +28,8 @@ static wd_lock_t init_lock = WD_LOCK_INIT;
  * ask the tiers about a block, never the other way round); the child
  * resets the init lock (its holder may not exist there). */
 static void fork_prepare(void) {
+    if (wdi_prof_on()) /* its locks are leaves: no allocator lock is taken under them */
+        wdi_prof_fork_prepare();
     if (wdi_checking)
         wdi_check_fork_prepare();
     wdi_heaps_fork_prepare();
@@ -36,12 +39,16 @@ static void fork_parent(void) {
     wdi_heaps_fork_parent();
     if (wdi_checking)
         wdi_check_fork_parent();
+    if (wdi_prof_on())
+        wdi_prof_fork_parent();
 }
 
 static void fork_child(void) {
     wdi_heaps_fork_child();
     if (wdi_checking)
         wdi_check_fork_child();
+    if (wdi_prof_on())
+        wdi_prof_fork_child();
     wdi_report_fork_child();
     wdi_stats_fork_child();
     wdi_stats_json_fork_child();
@@ -55,6 +62,7 @@ static int start_locked(void) {
     wdi_harden_init(); /* level 1 when the options must wait */
     wdi_check_init();  /* off when the options must wait */
     wdi_sample_init();
+    wdi_prof_init();
     wdi_page_init_classes();
     wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
     return have_options;
@@ -78,12 +86,13 @@ void wdi_process_start(void) {
         wdi_harden_late();
         wdi_check_late();
         wdi_sample_init();
+        wdi_prof_init();
     }
     if ((first || late) && state == 2)
         wdi_stats_paths_settle();
     if ((first || late) && state == 2 && wdi_options.stats)
         atexit(wdi_options.stats >= 2 ? wdi_stats_json_at_exit : wdi_stats_at_exit);
-    if ((first || late) && state == 2 && wdi_paths.map[0] != '\0')
+    if ((first || late) && state == 2 && wdi_options.map[0] != '\0')
         atexit(wdi_map_at_exit);
     if ((first || late) && state == 2)
         wdi_stats_interval_start(); /* pthread_create: it allocates */
@@ -91,6 +100,8 @@ void wdi_process_start(void) {
         atexit(wdi_hard_at_exit);
     if (first && wdi_checking)
         atexit(wdi_check_at_exit);
+    if ((first || late) && state == 2 && wdi_prof_on())
+        wdi_prof_start();
 }
 
 /* Runs after the C library set up the environment and before main: the

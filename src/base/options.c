@@ -124,8 +124,6 @@ wd_options_t wdi_options = {
 #undef WD_OPTION_DEFAULT
 };
 
-wd_path_options_t wdi_paths;
-
 int wdi_harden2;
 int wdi_checking;
 
@@ -143,19 +141,14 @@ static long parse_number(const char *s, size_t len) {
     return v;
 }
 
-/* A path option: copied, since the environment may change later.  An
- * empty value turns the option off. */
-static void path_set(char *dest, const char *name, const char *val, size_t vlen) {
-    if (vlen >= WD_PATH_MAX) {
-        wdi_print_line(2, "warden: the path of option '%s' in WARDEN_OPTIONS is too long", name);
+/* A string option: copied as it is, or refused when it does not fit. */
+static void option_set_string(char *to, const char *name, const char *val, size_t vlen) {
+    if (vlen >= WD_OPTION_STR_MAX) {
+        wdi_print_line(2, "warden: bad value for option '%s' in WARDEN_OPTIONS", name);
         return;
     }
-    memcpy(dest, val, vlen);
-    dest[vlen] = '\0';
-}
-
-static int key_is(const char *opt, const char *key, size_t klen) {
-    return strlen(opt) == klen && memcmp(opt, key, klen) == 0;
+    memcpy(to, val, vlen);
+    to[vlen] = '\0';
 }
 
 static void option_set(const char *key, size_t klen, const char *val, size_t vlen) {
@@ -163,20 +156,20 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     size_t n = klen < sizeof name - 1 ? klen : sizeof name - 1;
     memcpy(name, key, n);
     name[n] = '\0';
-#define WD_PATH_MATCH(opt, doc)                                                    \
-    if (key_is(#opt, key, klen)) {                                                 \
-        path_set(wdi_paths.opt, name, val, vlen);                                  \
+#define WD_OPTION_STR_MATCH(opt, doc)                                              \
+    if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
+        option_set_string(wdi_options.opt, name, val, vlen);                       \
         return;                                                                    \
     }
-    WD_PATH_OPTIONS(WD_PATH_MATCH)
-#undef WD_PATH_MATCH
+    WD_STRING_OPTIONS(WD_OPTION_STR_MATCH)
+#undef WD_OPTION_STR_MATCH
     long v = parse_number(val, vlen);
     if (vlen == 3 && memcmp(val, "all", 3) == 0) /* leaks=all */
         v = 2;
     if (vlen == 4 && memcmp(val, "json", 4) == 0) /* stats=json */
         v = 2;
 #define WD_OPTION_MATCH(opt, def, doc)                                             \
-    if (key_is(#opt, key, klen)) {                                                 \
+    if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
         if (v < 0)                                                                 \
             wdi_print_line(2, "warden: bad value for option '%s' in WARDEN_OPTIONS", name); \
         else                                                                       \
@@ -217,17 +210,17 @@ int wdi_options_init(void) {
             wdi_stats_fd = fd;
     }
     if (wdi_options.verbose) {
-        char line[512 + 2 * WD_PATH_MAX];
+        char line[512 + 3 * WD_OPTION_STR_MAX];
         size_t n = wdi_fmt(line, sizeof line, "warden: options");
 #define WD_OPTION_SHOW(opt, def, doc)                                              \
         n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
         WD_OPTIONS(WD_OPTION_SHOW)
 #undef WD_OPTION_SHOW
-#define WD_PATH_SHOW(opt, doc)                                                     \
-        if (wdi_paths.opt[0] != '\0')                                              \
-            n += wdi_fmt(line + n, sizeof line - n, " %s=%s", #opt, wdi_paths.opt);
-        WD_PATH_OPTIONS(WD_PATH_SHOW)
-#undef WD_PATH_SHOW
+#define WD_OPTION_STR_SHOW(opt, doc)                                               \
+        if (wdi_options.opt[0] != '\0')                                            \
+            n += wdi_fmt(line + n, sizeof line - n, " %s=%s", #opt, wdi_options.opt);
+        WD_STRING_OPTIONS(WD_OPTION_STR_SHOW)
+#undef WD_OPTION_STR_SHOW
         line[n++] = '\n'; /* wdi_fmt left room for it: one byte of the size for the NUL */
         wdi_write_all(2, line, n);
     }

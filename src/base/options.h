@@ -52,31 +52,30 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
     X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB)") \
     X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)") \
-    X(stack_depth, 16, "with check=1: frames kept of each allocation's and free's stack (at most 32)")
+    X(stack_depth, 16, "with check=1: frames kept of each allocation's and free's stack (at most 32)") \
+    X(profile_rate, 524288, "with profile=: mean bytes allocated between two samples (1: every allocation)") \
+    X(profile_signal, 0, "with profile=: dump the profile when this signal comes (0: none)")
+
+/* Options whose value is a string (at most WD_OPTION_STR_MAX - 1 bytes;
+ * no ':', which separates the options): the same table's other half.  A
+ * `%p` in the path of map or stats_file stands for the process id (a
+ * program that starts others under the same options). */
+#define WD_OPTION_STR_MAX 256
+#define WD_STRING_OPTIONS(X)                                                       \
+    X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profile.md)") \
+    X(map, "at exit, write a picture of the heap (SVG) to this file (docs/map.md)") \
+    X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;
     WD_OPTIONS(WD_OPTION_FIELD)
 #undef WD_OPTION_FIELD
+#define WD_OPTION_STR_FIELD(name, doc) char name[WD_OPTION_STR_MAX];
+    WD_STRING_OPTIONS(WD_OPTION_STR_FIELD)
+#undef WD_OPTION_STR_FIELD
 } wd_options_t;
 
 extern wd_options_t wdi_options;
-
-/* Options whose value is a path, kept as given (at most WD_PATH_MAX - 1
- * bytes; a longer one is refused).  A `%p` in a path stands for the
- * process id (a program that starts others under the same options). */
-#define WD_PATH_MAX 1024
-#define WD_PATH_OPTIONS(X)                                                         \
-    X(map, "at exit, write a picture of the heap (SVG) to this file (docs/map.md)") \
-    X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)")
-
-typedef struct wd_path_options_s {
-#define WD_PATH_FIELD(name, doc) char name[WD_PATH_MAX];
-    WD_PATH_OPTIONS(WD_PATH_FIELD)
-#undef WD_PATH_FIELD
-} wd_path_options_t;
-
-extern wd_path_options_t wdi_paths;
 
 /* 1 when harden=2 is in force.  Fixed once, before the first block is
  * handed out (harden.c decides), and read by every layer that adds its

@@ -411,6 +411,8 @@ void *wdi_page_malloc_slow(wd_small_heap_t *h, unsigned cls) {
     if (pg == NULL)
         return NULL;
     h->current[cls] = pg;
+    if (wd_unlikely(cls >= h->top_end))
+        h->top_end = (uint8_t)(cls + 1);
     return wdi_page_pop(pg, pg->free);
 }
 

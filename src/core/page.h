@@ -108,7 +108,13 @@ typedef struct wd_small_heap_s {
      * threads, drained by the owner in its slow path. */
     _Atomic(wd_page_t *) xpages;
     uint64_t secret; /* keys of its pages' link encoding */
-    uint64_t rng;    /* harden=2: random order in fresh pages */
+    uint64_t rng;    /* harden=2: random order in fresh pages; the sampler's draws */
+    /* One past the largest class the heap has had a page of (0: none
+     * yet, and always for wdi_heap_none), so no small block it hands out
+     * is of class top_end or above: the heap profiler's slot (sample.h).
+     * Only grows; set by the slow path that installs a page. */
+    uint8_t top_end;
+    uint8_t prof_end; /* the top_end the profiler's countdown was drawn for (api.c) */
 } wd_small_heap_t;
 
 /* h's first segment, for a thread other than the owner: the list only

@@ -75,6 +75,20 @@ void *wdi_raw_alloc(size_t alignment, size_t size, int zero) {
     return raw_alloc(alignment, size, zero);
 }
 
+void *wdi_raw_alloc_apart(size_t alignment, size_t size, int zero) {
+    if (wd_unlikely(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX) {
+        void *p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+        if (p != NULL && zero)
+            memset(p, 0, size);
+        return p;
+    }
+    return wdi_large_malloc(size, alignment, zero);
+}
+
 /* --- checking a pointer given back -------------------------------------------- */
 
 /* The region of p, or an abort when p is not a block warden handed out. */

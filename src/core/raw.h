@@ -15,6 +15,12 @@
  * failure. */
 void *wdi_raw_alloc(size_t alignment, size_t size, int zero);
 
+/* The same from the medium or large tier whatever the size: a block that
+ * malloc's and free's fast paths never see (small pages are theirs), so
+ * every free of it comes down to wdi_raw_free and the layers above can
+ * look at it there (the heap profiler's samples). */
+void *wdi_raw_alloc_apart(size_t alignment, size_t size, int zero);
+
 /* Frees p, a block of any tier. */
 void wdi_raw_free(void *p, const char *fn);
 

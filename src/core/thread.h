@@ -29,7 +29,11 @@ typedef struct wd_theap_s {
     size_t held_small, held_large;
     uint32_t slow_count;               /* refills, to pace the upkeep */
     uint32_t abandoned;
-} wd_theap_t;
+    /* Heaps are carved side by side (thread.c): whole 128-byte blocks (a
+     * line and the neighbour the prefetcher fetches with it), so that one
+     * thread's writes at the end of its heap never take the line of
+     * another's first size classes away from it. */
+} __attribute__((aligned(128))) wd_theap_t;
 
 /* The calling thread's heap, or NULL before its first allocation and after
  * its exit began.  initial-exec TLS: one load from the thread pointer, and

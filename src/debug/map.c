@@ -648,9 +648,9 @@ int wd_map_svg(FILE *out) {
 }
 
 void wdi_map_at_exit(void) {
-    char path[WD_PATH_MAX + 32];
+    char path[WD_OPTION_STR_MAX + 32];
     int fd;
-    wdi_path_expand(path, sizeof path, wdi_paths.map);
+    wdi_path_expand(path, sizeof path, wdi_options.map);
     int err = wdi_os_open_output(path, 0, &fd);
     if (err != 0) {
         wdi_print_line(2, "warden: cannot write the map to %s (errno %d)", path, err);

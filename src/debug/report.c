@@ -225,6 +225,13 @@ void wdi_report_end(void) {
     wdi_unlock(&report_lock);
 }
 
+int wdi_report_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *text, size_t cap) {
+    wdi_lock(&report_lock);
+    int missing = wdi_symbolize(pcs, n, out, text, cap);
+    wdi_unlock(&report_lock);
+    return missing;
+}
+
 size_t wdi_report_errors(void) {
     return atomic_load_explicit(&report_errors, memory_order_relaxed);
 }

@@ -57,6 +57,12 @@ void wdi_report_stack_id(const char *title, uint32_t id);
 /* Symbolizes the report's stacks, writes the report, releases the lock. */
 void wdi_report_end(void);
 
+/* wdi_symbolize (symbol.h) for a caller that prints no report (the heap
+ * profiler's dump), under the report lock: symbol.c's buffers serve one
+ * caller at a time. */
+struct wdi_sym_s;
+int wdi_report_symbolize(void *const *pcs, int n, struct wdi_sym_s *out, char *text, size_t cap);
+
 /* Reports begun in this process so far (check mode's summary at exit and
  * its exit status). */
 size_t wdi_report_errors(void);

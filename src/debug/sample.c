@@ -1,12 +1,19 @@
-/* sample.c -- owns the sampling policy (sample.h).  Calls nothing. */
+/* sample.c -- owns the sampling policy (sample.h).  Calls: os.h (a
+ * thread's seed), options.h (profile=, profile_rate=). */
 #include "debug/sample.h"
+
+#include "base/options.h"
+#include "os/os.h"
 
 /* The mean countdown; 0 when nothing samples. */
 static intptr_t sample_mean;
 
-void wdi_sample_init(void) {
-    sample_mean = 0; /* the sampled diagnostics set theirs here */
-}
+/* The heap profiler's mean bytes between samples (R); 0: not profiling.
+ * Fixed by wdi_sample_init before the malloc that reads it can run (the
+ * process start), and again only by a late start. */
+static double prof_rate;
+
+__thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec"))) = SIZE_MAX;
 
 /* xorshift64: a heap's private random stream. */
 static uint64_t next_random(uint64_t *rng) {
@@ -18,6 +25,146 @@ static uint64_t next_random(uint64_t *rng) {
     return x;
 }
 
+/* --- arithmetic without libm --------------------------------------------- */
+
+/* Uniform in (0, 1], 53 bits. */
+static double uniform(uint64_t *rng) {
+    return (double)(int64_t)((next_random(rng) >> 11) + 1) * 0x1p-53;
+}
+
+/* 1 - exp(-x) for 0 <= x < 0.5: x (1 - x/2 (1 - x/3 (1 - ...))), 15 terms
+ * (the first left out is below 0.5^16 / 16!). */
+static double expm1_neg_small(double x) {
+    double t = 1.0;
+    for (int k = 16; k >= 2; k--)
+        t = 1.0 - x / k * t;
+    return x * t;
+}
+
+/* 1 - exp(-x) for x >= 0: the series where x is small (no cancellation),
+ * else exp(-x) = exp(-x / 2^m)^(2^m) with x / 2^m below 0.5. */
+static double one_minus_exp_neg(double x) {
+    if (x < 0.5)
+        return expm1_neg_small(x);
+    if (x > 60.0)
+        return 1.0; /* exp(-60) is below a double's precision next to 1 */
+    int m = 0;
+    while (x >= 0.5) {
+        x *= 0.5;
+        m++;
+    }
+    double e = 1.0 - expm1_neg_small(x);
+    while (m-- > 0)
+        e *= e;
+    return 1.0 - e;
+}
+
+/* -ln(u) for u in (0, 1]: u = f 2^e with f in [0.5, 1) from the bits, and
+ * ln f = 2 atanh(t), t = (f - 1) / (f + 1) in [-1/3, 0): the odd series
+ * to t^21 (the rest is below 1e-11).  One division; some 40 instructions. */
+static double neg_log(double u) {
+    static const double inv_odd[] = {1.0,      1.0 / 3,  1.0 / 5,  1.0 / 7,
+                                     1.0 / 9,  1.0 / 11, 1.0 / 13, 1.0 / 15,
+                                     1.0 / 17, 1.0 / 19, 1.0 / 21};
+    union {
+        double d;
+        uint64_t b;
+    } v = {u};
+    int e = (int)((v.b >> 52) & 0x7ff) - 1022;
+    v.b = (v.b & ~((uint64_t)0x7ff << 52)) | ((uint64_t)1022 << 52);
+    double f = v.d, t = (f - 1.0) / (f + 1.0), t2 = t * t, s = 0.0;
+    for (int k = 10; k >= 0; k--)
+        s = inv_odd[k] + t2 * s;
+    return -((double)e * 0.69314718055994530942 + 2.0 * t * s);
+}
+
+/* -ln(u) for the draws, in some 15 instructions: u = m 2^e with m in
+ * [1, 2); m's first 8 bits choose c, the middle of their range, whose
+ * ln c and 1 / c come from tables filled by neg_log; then ln m =
+ * ln c + ln(1 + x), x = m / c - 1 within 1/513 of 0, three terms (the
+ * rest is below 1e-11). */
+#define LOG_BITS 8
+static double log_mid[1 << LOG_BITS], inv_mid[1 << LOG_BITS];
+
+static void fast_log_init(void) {
+    for (int i = 0; i < (1 << LOG_BITS); i++) {
+        double c = 1.0 + (i + 0.5) / (1 << LOG_BITS);
+        log_mid[i] = neg_log(1.0 / c);
+        inv_mid[i] = 1.0 / c;
+    }
+}
+
+static WD_ALWAYS_INLINE double fast_neg_log(double u) {
+    union {
+        double d;
+        uint64_t b;
+    } v = {u};
+    int e = (int)(v.b >> 52) - 1023; /* u > 0: no sign bit */
+    uint64_t frac = v.b & (((uint64_t)1 << 52) - 1);
+    size_t i = (size_t)(frac >> (52 - LOG_BITS));
+    v.b = frac | ((uint64_t)1023 << 52);
+    double x = v.d * inv_mid[i] - 1.0;
+    double ln_m = log_mid[i] + x * (1.0 - x * (0.5 - x * (1.0 / 3)));
+    return -((double)e * 0.69314718055994530942 + ln_m);
+}
+
+/* --- the policy ------------------------------------------------------------ */
+
+void wdi_sample_init(void) {
+    sample_mean = 0; /* the sampled diagnostics set theirs here */
+    prof_rate = 0.0;
+    if (wdi_options.profile[0] != '\0') {
+        fast_log_init();
+        prof_rate = wdi_options.profile_rate > 0 ? (double)wdi_options.profile_rate : 1.0;
+    }
+}
+
+/* Profiling.  Think of each small malloc as a slot of M bytes (M at
+ * least its size: the largest block the heap has handed out, so a
+ * malloc's slot needs no knowledge of its size), of which its block takes
+ * the first s, and of marks placed on the slots' bytes by a Poisson
+ * process of mean gap R.  A malloc is sampled when a mark falls in its s
+ * bytes: the chance p(s), each malloc on its own.  From the last mark the
+ * next one lies E bytes on, E exponential of mean R: in the slot
+ * 1 + floor(E / M) mallocs later (the countdown: geometric, each malloc's
+ * slot holding a mark with the chance q = 1 - exp(-M / R)), at
+ * r = E mod M bytes into it, and the malloc there is sampled when r < s,
+ * the chance p(s) / q given that its slot holds a mark: p(s) in all.
+ * floor(E / M) and E mod M are independent (E is memoryless), so r waits
+ * for its malloc in the thread's wdi_sample_mark: no second draw.  A heap
+ * whose mallocs stay small has a small M and few stops: M = 512 bytes
+ * stops once in 1,000 mallocs at the default R, M = 64 KiB once in 8.5.
+ *
+ * The exponentials are drawn DRAWS at a time, ahead: each is a chain of
+ * some 30 dependent floating-point operations, and a countdown waiting
+ * for its own chain holds up the mallocs after it (their decrements load
+ * it); a batch of independent chains runs at the processor's width. */
+#define DRAWS 16
+static __thread struct {
+    uint32_t left;
+    double e[DRAWS];
+} tl_draws __attribute__((tls_model("initial-exec")));
+
+WD_NOINLINE static void profile_refill(uint64_t *rng) {
+    for (int i = 0; i < DRAWS; i++)
+        tl_draws.e[i] = prof_rate * fast_neg_log(uniform(rng));
+    tl_draws.left = DRAWS;
+}
+
+intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot) {
+    if (wd_unlikely(tl_draws.left == 0))
+        profile_refill(rng);
+    double e = tl_draws.e[--tl_draws.left], m = (double)(slot != 0 ? slot : 16);
+    double slots = e / m;
+    if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
+        wdi_sample_mark = SIZE_MAX; /* too far: the stop is no mark */
+        return WD_SAMPLE_IDLE;
+    }
+    intptr_t n = (intptr_t)slots;
+    wdi_sample_mark = (size_t)(e - (double)n * m); /* r < s iff floor(r) < s */
+    return n + 1;
+}
+
 intptr_t wdi_sample_next(uint64_t *rng) {
     intptr_t mean = __atomic_load_n(&sample_mean, __ATOMIC_RELAXED);
     if (mean == 0)
@@ -25,4 +172,52 @@ intptr_t wdi_sample_next(uint64_t *rng) {
     /* Uniform in [1, 2 mean - 1]: mean on average, never two in a row
      * unless the mean is 1, and no floating point in the allocator. */
     return 1 + (intptr_t)(next_random(rng) % (uint64_t)(2 * mean - 1));
+}
+
+/* The allocations no heap's countdown sees (medium, large, aligned,
+ * realloc's new size, the wrappers' blocks) count bytes against a
+ * countdown of the calling thread's own, as tcmalloc does: the marks of
+ * the Poisson process on those bytes laid end to end.  tl_bytes is the
+ * distance to the next mark; a block it falls in is sampled, and the next
+ * mark lies an exponential draw beyond the block's end (the marks further
+ * in the block change nothing; beyond it the process starts afresh).
+ * The thread's first block draws from its own start. */
+static __thread uint64_t tl_rng __attribute__((tls_model("initial-exec")));
+static __thread int64_t tl_bytes __attribute__((tls_model("initial-exec")));
+static __thread int tl_drawn __attribute__((tls_model("initial-exec")));
+
+static int64_t bytes_draw(void) {
+    if (wd_unlikely(tl_rng == 0))
+        tl_rng = wdi_os_random() | 1;
+    double e = prof_rate * fast_neg_log(uniform(&tl_rng));
+    return e < 0x1p62 ? (int64_t)e : (int64_t)1 << 62; /* floor(E) < s iff E < s */
+}
+
+WD_NOINLINE static int pick_slow(size_t size) {
+    if (!tl_drawn) {
+        tl_drawn = 1;
+        tl_bytes = bytes_draw() - (int64_t)size;
+        if (tl_bytes >= 0)
+            return 0;
+    }
+    tl_bytes = bytes_draw();
+    return 1;
+}
+
+int wdi_sample_pick(size_t size) {
+    tl_bytes -= (int64_t)size;
+    if (wd_likely(tl_bytes >= 0))
+        return 0;
+    return pick_slow(size);
+}
+
+void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes) {
+    double p = one_minus_exp_neg((double)size / prof_rate);
+    if (p <= 0.0) { /* size 0: never picked; counted as one all the same */
+        *count = 1;
+        *bytes = size;
+        return;
+    }
+    *count = (uint64_t)(1.0 / p + 0.5);
+    *bytes = (uint64_t)((double)size / p + 0.5);
 }

@@ -4,10 +4,29 @@
  * Each small heap counts down (page.h: sample_left); the malloc that
  * takes its count below zero goes to api.c's sample_alloc, which asks here
  * for the next countdown.  The fast path pays one decrement, which also
- * counts the blocks handed out. */
+ * counts the blocks handed out.
+ *
+ * The heap profiler (profile=PREFIX, profile.h) samples by bytes: every
+ * allocation of s bytes is kept on its own with the chance
+ * p(s) = 1 - exp(-s / R), R = profile_rate.  That is what marking the
+ * bytes allocated with a Poisson process of mean gap R and keeping each
+ * allocation that holds a mark gives (tcmalloc, jemalloc): allocations
+ * are kept independently, a kept one stands for 1 / p(s) allocations and
+ * s / p(s) bytes, and the estimates are unbiased.  The countdown cannot
+ * see sizes, so it stops at small mallocs with the chance q = p(M), M the
+ * largest small block the heap has handed out (wdi_sample_profile_next:
+ * a geometric countdown, each malloc on its own), and
+ * wdi_sample_pick_small keeps the malloc it stops at with the chance
+ * p(s) / q (sample.c: with the remainder of the countdown's own draw, so
+ * no second one); the other tiers count their bytes against a countdown
+ * of the thread's own (wdi_sample_pick).  No libm: the logarithm comes from a table and a series,
+ * the exponential from a series.
+ *
+ * Calls: os.h (seeds), options.h (the policy's options). */
 #ifndef WARDEN_SAMPLE_H
 #define WARDEN_SAMPLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The countdown when nothing samples: long, so the sampler costs nothing,
@@ -23,5 +42,36 @@ void wdi_sample_init(void);
 /* The next countdown, at least 1, drawn with rng (a heap's own xorshift
  * state, so threads never share a sampler's state). */
 intptr_t wdi_sample_next(uint64_t *rng);
+
+/* Profiling: the next countdown of a heap whose small mallocs are at most
+ * slot bytes (a new draw whenever slot grows: a draw from any moment on is
+ * as good as the one it replaces), and where its mark falls
+ * (wdi_sample_mark). */
+intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot);
+
+/* Profiling: 1 when the small malloc of size bytes the countdown stopped
+ * at is to be sampled (the chance p(size) / q), 0 otherwise.  It rests on
+ * the draw that led to this malloc: ask before the next draw.  A thread's
+ * first stop follows no draw of its own: its malloc is never picked. */
+static inline int wdi_sample_pick_small(size_t size);
+
+/* Where the mark falls in the small malloc the countdown stops at next
+ * (bytes; SIZE_MAX: no countdown drawn yet, as at a thread's first
+ * malloc).  Written by wdi_sample_profile_next; sample.c says why one
+ * draw gives both. */
+extern __thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec")));
+
+static inline int wdi_sample_pick_small(size_t size) { return size > wdi_sample_mark; }
+
+/* Profiling: 1 when an allocation of size bytes that no heap's countdown
+ * sees (medium, large, aligned, realloc, the wrappers' blocks) is to be
+ * sampled: the chance p(size), from a byte countdown of the calling
+ * thread's own; a subtraction and a test when it is not. */
+int wdi_sample_pick(size_t size);
+
+/* What one sample of size bytes stands for: 1 / p(size) allocations and
+ * size / p(size) bytes, rounded; the same answer every time, so that a
+ * free takes back exactly what the allocation added. */
+void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes);
 
 #endif /* WARDEN_SAMPLE_H */

@@ -151,12 +151,12 @@ static wd_lock_t out_lock = WD_LOCK_INIT;
 static int out_fd = -2; /* -2: not opened yet; a fork child keeps the parent's */
 
 int wdi_stats_out_fd(void) {
-    if (wdi_paths.stats_file[0] == '\0')
+    if (wdi_options.stats_file[0] == '\0')
         return wdi_stats_fd;
     wdi_lock(&out_lock);
     if (out_fd == -2) {
-        char path[WD_PATH_MAX + 32];
-        wdi_path_expand(path, sizeof path, wdi_paths.stats_file);
+        char path[WD_OPTION_STR_MAX + 32];
+        wdi_path_expand(path, sizeof path, wdi_options.stats_file);
         int err = wdi_os_open_output(path, 1, &out_fd);
         if (err != 0) {
             out_fd = -1;
@@ -169,12 +169,12 @@ int wdi_stats_out_fd(void) {
 }
 
 static void path_absolute(char *path) {
-    char cwd[WD_PATH_MAX];
+    char cwd[WD_OPTION_STR_MAX];
     size_t len = strlen(path);
     if (path[0] == '\0' || path[0] == '/' || wdi_os_getcwd(cwd, sizeof cwd) != 0)
         return;
     size_t clen = strlen(cwd);
-    if (clen + 1 + len >= WD_PATH_MAX)
+    if (clen + 1 + len >= WD_OPTION_STR_MAX)
         return; /* too long to make absolute: used as given */
     memmove(path + clen + 1, path, len + 1);
     memcpy(path, cwd, clen);
@@ -182,9 +182,9 @@ static void path_absolute(char *path) {
 }
 
 void wdi_stats_paths_settle(void) {
-    path_absolute(wdi_paths.map);
-    path_absolute(wdi_paths.stats_file);
-    if (wdi_paths.stats_file[0] != '\0' && (wdi_options.stats || wdi_options.stats_interval_ms))
+    path_absolute(wdi_options.map);
+    path_absolute(wdi_options.stats_file);
+    if (wdi_options.stats_file[0] != '\0' && (wdi_options.stats || wdi_options.stats_interval_ms))
         wdi_stats_out_fd();
 }
 

@@ -325,3 +325,24 @@ int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *pe
     errno = saved;
     return 0;
 }
+
+int wdi_os_maps_copy(int (*fn)(const char *text, size_t len, void *arg), void *arg) {
+    int saved = errno;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        errno = saved;
+        return err;
+    }
+    char buf[8192];
+    for (;;) {
+        ssize_t got = read(fd, buf, sizeof buf);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0 || fn(buf, (size_t)got, arg) != 0)
+            break;
+    }
+    close(fd);
+    errno = saved;
+    return 0;
+}

@@ -91,4 +91,9 @@ int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *pe
                                   const char *path, void *arg),
                         void *arg);
 
+/* Calls fn(text, len, arg) on /proc/self/maps as it is, chunk after
+ * chunk, until fn returns non-zero (a heap profile copies it whole).  0,
+ * or an errno value when the file cannot be read. */
+int wdi_os_maps_copy(int (*fn)(const char *text, size_t len, void *arg), void *arg);
+
 #endif /* WARDEN_OS_H */
