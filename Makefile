@@ -10,7 +10,8 @@
 #   make bench      build, then run the benchmark suite against glibc, jemalloc,
 #                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min;
 #                   BENCH_ARGS='--extra NAME=/path/to/lib.so' adds any allocator)
-#   make bench-heap the classic heap's O(1) benchmark
+#   make bench-heap the classic heap's O(1) benchmark (time per pair against
+#                   the number of holes) and its instruction counts (callgrind)
 #   make stress     the threaded stress programs under load for 4 minutes
 #                   (STRESS_SECONDS=N to change it)
 #   SANITIZE=1      the same in build-asan/, with AddressSanitizer + UBSan
@@ -68,7 +69,8 @@ bench: build
 	bench/run --build-dir $(BUILD) $(BENCH_ARGS)
 
 bench-heap: build
-	./$(BUILD)/bench/heap_o1
+	./$(BUILD)/bench/heap_o1 --quick
+	sh bench/heap_cost.sh $(BUILD)
 
 # Opt-in: the threaded stress programs side by side, oversubscribed, for
 # STRESS_SECONDS (default 240).

@@ -186,6 +186,15 @@ int wdi_options_given(void) {
     return s != NULL && *s != '\0';
 }
 
+int wdi_env_flag(const char *name, int dflt) {
+    if (environ == NULL) /* too early in the process to read it */
+        return dflt;
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0')
+        return dflt;
+    return strcmp(v, "0") != 0;
+}
+
 int wdi_options_init(void) {
     if (environ == NULL)
         return 0;

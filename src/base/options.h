@@ -32,6 +32,10 @@ WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const cha
  * reads or resizes (realloc, malloc_usable_size ...). */
 const char *wdi_freed_what(const char *fn);
 
+/* A switch of its own in the environment (WARDEN_VALGRIND=0): 0 when NAME
+ * is "0", 1 when it is anything else, dflt when it is unset or empty. */
+int wdi_env_flag(const char *name, int dflt);
+
 /* Added to the address of every report; 0 except while harden=2 asks a tier
  * about the raw block under a program's pointer (harden.c), so the report
  * names the pointer the program passed. */

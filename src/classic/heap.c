@@ -2,8 +2,14 @@
  * found in O(1) through segregated free lists and a two-level bitmap (TLSF).
  *
  * Owns: the layout of a wd_heap inside caller memory and every check of its
- * metadata.  Calls: options.h (fatal report), os.h (the per-heap secret),
- * valgrind's client requests when built with them.  Never allocates.
+ * metadata.  Calls: platform.h (the fatal report, the per-heap secret,
+ * whether to talk to valgrind), valgrind's client requests when built with
+ * them.  Never allocates.
+ *
+ * Usable alone: compiled with -DWD_HEAP_FREESTANDING this file needs only
+ * include/warden/heap.h, <stddef.h>, <stdint.h> and memset/memcpy; the
+ * program then supplies wd_heap_fatal() and a seed (docs/heap.md,
+ * "Building the heap alone").
  *
  * Memory of a heap, low to high addresses:
  *
@@ -15,13 +21,20 @@
  *   tag  = (previous range's size / 16) << 32 | checksum32
  *   info = allocated << 63 | range size in bytes (header included)
  * `info` is the word the seed's log prints.  The previous size is the
- * boundary tag that lets free() find its left neighbour in O(1); the
- * checksum (keyed by a per-heap secret and the header's address) makes an
- * overwritten header abort instead of being followed.
+ * boundary tag that lets free() find its left neighbour in O(1).  The
+ * checksum covers the header's address and `info` (keyed by a per-heap
+ * secret): a header the heap acts on (the block being freed, a neighbour it
+ * merges, a range it takes from a list) must hold, so an overwritten or
+ * forged header aborts instead of being followed.  The boundary tag is
+ * left out of the checksum so that a split or a merge rewrites it with one
+ * store: it is trusted only as far as the left neighbour's own `info`
+ * agrees with it (the size must match, and a free neighbour's header must
+ * hold before it is merged).
  *
- * A free range also holds two links in its payload, stored encoded
- * (safe-linking style: XOR with a secret and the slot's address), so bytes
- * written into a freed block never decode to a usable address.
+ * A free range also holds its two list links in one word of its payload,
+ * stored encoded (safe-linking style: XOR with a secret and the word's
+ * address), so bytes written into a freed block never decode to usable
+ * links.
  *
  * Invariants (wd_heap_check verifies every one):
  *   - ranges tile [first, end) exactly; sizes are multiples of 16, >= 32;
@@ -31,33 +44,107 @@
  *   - each free range is in exactly the list of its size class, and a
  *     list's bit is set in the bitmaps exactly when the list is not empty;
  *   - used + free bytes == end - first; counters match the ranges.
+ *
+ * Bounded work: malloc, free, realloc and memalign contain no loop at all
+ * (memcpy and memset of the caller's bytes aside).  malloc checks at most
+ * one header and follows at most four links; free checks at most three
+ * headers and follows at most eight links (test_heap_bound).  Only
+ * the abort path (diagnose) and the inspection calls (check, walk, dump)
+ * visit every range.
  */
+#ifdef WD_HEAP_FREESTANDING
+#include "warden/heap.h"
+#else
 #include "classic/heap.h"
 
 #include <errno.h>
+#include <stdio.h>
+
+#include "classic/platform.h"
+#endif
+
+#include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
-#include "base/internal.h"
-#include "base/options.h"
-#include "os/os.h"
-
-#ifdef WD_HAVE_VALGRIND
+#if defined(WD_HAVE_VALGRIND) && !defined(WD_HEAP_FREESTANDING)
 #include <valgrind/memcheck.h>
+#define HEAP_VALGRIND 1
+#else
+#define HEAP_VALGRIND 0
+#endif
+
+/* ---------------------------------------------------------------------------
+ * What the heap needs from its platform: the warden build asks platform.c;
+ * the freestanding build asks the program (wd_heap_fatal) and has no errno.
+ * ------------------------------------------------------------------------- */
+
+#define heap_likely(x)   __builtin_expect(!!(x), 1)
+#define heap_unlikely(x) __builtin_expect(!!(x), 0)
+#define HEAP_COLD        __attribute__((cold, noinline, noreturn))
+#define HEAP_NOINLINE    __attribute__((noinline))
+/* The hot path is inlined into each entry at -O2 (calls and their saved
+ * registers were a fifth of a malloc/free pair); at -Os the compiler
+ * chooses, for size. */
+#ifdef __OPTIMIZE_SIZE__
+#define HEAP_HOT static inline
+#define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
+#define HEAP_LEAF static __attribute__((noinline)) /* -Os: one copy of each small helper */
+#else
+#define HEAP_LEAF static inline
+#define HEAP_SWAP 1
+#define HEAP_HOT static inline __attribute__((always_inline))
+#endif
+
+/* The public entries' names, as misuse reports print them. */
+static const char fn_malloc[] = "wd_heap_malloc";
+static const char fn_free[] = "wd_heap_free";
+
+#ifdef WD_HEAP_FREESTANDING
+#define heap_set_errno(e) ((void)0)
+#define HEAP_INTERNAL static
+HEAP_COLD static void heap_fatal(const char *what, const void *addr, const char *fn) {
+    wd_heap_fatal(what, addr, fn);
+    __builtin_trap(); /* wd_heap_fatal must not return; if it does, stop here */
+}
+static const char *heap_freed_what(const char *fn) {
+    return fn == fn_free ? "double free" : "use after free";
+}
+static void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn);
+static void *wdi_heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const char *fn);
+static void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn);
+static void wdi_heap_free(wd_heap_t *h, void *p, const char *fn);
+static size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn);
+#else
+#define heap_set_errno(e) (errno = (e))
+#define HEAP_INTERNAL
+#define heap_fatal wdi_heap_fatal
+#define heap_freed_what wdi_heap_freed_what
+#endif
+
+/* Work counters, only in a build made to count them (the bounded-work test
+ * compiles this file with -DWD_HEAP_COUNT_WORK): headers verified, headers
+ * written, links decoded. */
+#ifdef WD_HEAP_COUNT_WORK
+struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
+#define WORK(field) (wd_heap_work.field++)
+#else
+#define WORK(field) ((void)0)
 #endif
 
 /* ---------------------------------------------------------------------------
  * Geometry
  * ------------------------------------------------------------------------- */
 
+#define ALIGN        ((size_t)16)   /* every payload, every range size */
 #define HDR          ((size_t)16)   /* range header bytes */
-#define MIN_RANGE    ((size_t)32)   /* header + two links of a free range */
+#define MIN_RANGE    ((size_t)32)   /* header + the link word of a free range, rounded */
 #define SL_LOG2      4u             /* 16 second-level lists per power of two */
 #define SL_COUNT     (1u << SL_LOG2)
 #define SMALL_LIMIT  ((size_t)1 << (SL_LOG2 + 4)) /* below: exact 16-byte classes */
 #define FL_SHIFT     7u             /* fl of size 256 is 1; fl 0 is the small sizes */
 #define MAX_HEAP     ((size_t)1 << 36) /* 64 GiB: offsets fit 32 bits of 16-byte units */
 #define ALLOC_BIT    ((uint64_t)1 << 63)
+#define TAG_SUM      ((uint64_t)0xffffffffu) /* the checksum half of a tag */
 #define HEAP_MAGIC   0x77617264656e6870ULL /* "wardenhp" */
 
 typedef struct range_hdr {
@@ -65,56 +152,46 @@ typedef struct range_hdr {
     uint64_t info;
 } range_t;
 
-typedef struct range_links {
-    uint64_t next; /* encoded */
-    uint64_t prev; /* encoded */
-} links_t;
 
-/* The control block.  Its tail (`lists`) holds fl_count second-level bitmaps
- * followed by fl_count * SL_COUNT list heads, each a 32-bit offset from the
- * control block in 16-byte units (0 = empty), so a 4 KiB heap spends about
- * 400 bytes on it and a 1 GiB heap under 2 KiB. */
+/* The control block.  Its tail (`lists`) holds, per first level, its
+ * second-level bitmap followed by its SL_COUNT list heads, each a 32-bit
+ * offset from the control block in 16-byte units (0 = empty), so a 4 KiB
+ * heap spends about 400 bytes on it and a 1 GiB heap under 2 KiB; a
+ * list's place needs no load of fl_count.  The fields malloc and free
+ * read come first: one cache line. */
 struct wd_heap {
-    uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint64_t secret;     /* checksum key */
     uint64_t link_key;   /* free-list link encoding key */
     uint8_t *first;      /* header of the first range */
     uint8_t *end;        /* header of the end marker */
-    size_t heap_size;    /* bytes given to wd_heap_init (capped) */
+    uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
     size_t nalloc;       /* allocated ranges */
     size_t nfree;        /* free ranges (all listed) */
-    uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
+    size_t heap_size;    /* bytes given to wd_heap_init (capped) */
+    uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
-    uint32_t vg;         /* running under valgrind: report blocks to it */
+    uint32_t end_off;    /* the end marker's offset: every link is below it */
+    uint32_t vg;         /* decided at init: report blocks to valgrind */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
 
-/* ---------------------------------------------------------------------------
- * Valgrind: headers, links and slack are no-access for the program; the heap
- * opens them around its own accesses.  Natively each hook is one predictable
- * branch on h->vg.
- * ------------------------------------------------------------------------- */
+/* What every check needs, loaded once per call into registers: the heap's
+ * stores through range pointers could alias its fields, so read through h
+ * they would be loaded again after every header written. */
+typedef struct heap_keys {
+    uint64_t secret;     /* checksum key */
+    uint64_t link;       /* link encoding key */
+    const wd_heap_t *h;  /* for the bounds, read when needed */
+} keys_t;
 
-#ifdef WD_HAVE_VALGRIND
-#define VG_OPEN(h, p, n)   do { if (wd_unlikely((h)->vg)) VALGRIND_MAKE_MEM_DEFINED((p), (n)); } while (0)
-#define VG_CLOSE(h, p, n)  do { if (wd_unlikely((h)->vg)) VALGRIND_MAKE_MEM_NOACCESS((p), (n)); } while (0)
-#define VG_ALLOC(h, p, n, zero)                                                \
-    do { if (wd_unlikely((h)->vg)) VALGRIND_MALLOCLIKE_BLOCK((p), (n), 0, (zero)); } while (0)
-#define VG_FREE(h, p)      do { if (wd_unlikely((h)->vg)) VALGRIND_FREELIKE_BLOCK((p), 0); } while (0)
-#define VG_RUNNING()       ((uint32_t)RUNNING_ON_VALGRIND)
-#define VG_QUIET_BEGIN(h)  do { if (wd_unlikely((h)->vg)) VALGRIND_DISABLE_ERROR_REPORTING; } while (0)
-#define VG_QUIET_END(h)    do { if (wd_unlikely((h)->vg)) VALGRIND_ENABLE_ERROR_REPORTING; } while (0)
-#else
-#define VG_OPEN(h, p, n)   ((void)0)
-#define VG_CLOSE(h, p, n)  ((void)0)
-#define VG_ALLOC(h, p, n, zero) ((void)0)
-#define VG_FREE(h, p)      ((void)0)
-#define VG_RUNNING()       0u
-#define VG_QUIET_BEGIN(h)  ((void)0)
-#define VG_QUIET_END(h)    ((void)0)
-#endif
+static inline keys_t heap_keys(const wd_heap_t *h) {
+    keys_t k = {h->secret, h->link_key, h};
+    return k;
+}
+static inline uintptr_t keys_first(keys_t k) { return (uintptr_t)k.h->first; }
+static inline uintptr_t keys_span(keys_t k) { return (uintptr_t)(k.h->end - k.h->first); }
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -124,58 +201,47 @@ static inline size_t info_size(uint64_t info) { return (size_t)(info & ~ALLOC_BI
 static inline int info_allocated(uint64_t info) { return (info & ALLOC_BIT) != 0; }
 static inline range_t *range_at(uint8_t *addr) { return (range_t *)(void *)addr; }
 static inline uint8_t *range_addr(range_t *r) { return (uint8_t *)r; }
+static inline range_t *range_plus(range_t *r, size_t n) { return range_at(range_addr(r) + n); }
 static inline void *range_payload(range_t *r) { return range_addr(r) + HDR; }
 static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uintptr_t)p - HDR); }
+static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) << 4; }
 
-/* 32-bit keyed checksum of a header's content and address. */
-/* The address is mixed with the secret before anything else, through a
- * multiply: a header copied elsewhere cannot be fixed up without the
- * secret (XOR-ing the address in linearly would let anyone who reads one
- * valid header forge one at another address by adjusting its size). */
-static uint32_t range_sum(const wd_heap_t *h, const range_t *r, uint64_t info, uint32_t prev16) {
-    uint64_t x = ((uint64_t)(uintptr_t)r ^ h->secret) * 0x9E3779B97F4A7C15ULL;
-    x ^= info;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= prev16 ^ (x >> 31);
-    x *= 0x94d049bb133111ebULL;
-    return (uint32_t)(x >> 32);
+/* 32-bit keyed checksum of a header's address and info word.  x, the
+ * address XOR the per-heap secret, is unknown without the secret.  info is
+ * rotated so that the allocated bit lands at bit 0, mixed into x and
+ * multiplied by x itself: changing any bit of info, or moving the header
+ * to another address, moves the product by an amount that depends on the
+ * unknown x, so the top half cannot be predicted from headers one has read
+ * (a constant multiplier would let anyone flip the allocated bit by
+ * flipping one known bit of the checksum).  One multiply. */
+HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
+    uint64_t x = (uint64_t)(uintptr_t)r ^ k.secret;
+    uint64_t v = info << 1 | info >> 63;
+    return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
 }
 
-static void range_write(const wd_heap_t *h, range_t *r, uint64_t info, size_t prev_size) {
-    uint32_t prev16 = (uint32_t)(prev_size >> 4);
-    VG_OPEN(h, r, HDR);
-    r->tag = (uint64_t)prev16 << 32 | range_sum(h, r, info, prev16);
+static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
+    WORK(written);
+    r->tag = (uint64_t)(prev_size >> 4) << 32 | range_sum(k, r, info);
     r->info = info;
-    VG_CLOSE(h, r, HDR);
 }
 
-/* Reads a header; returns 0 and fills *info / *prev_size when its checksum
- * holds, -1 when it does not.  Never aborts (wd_heap_check uses it). */
-static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *prev_size) {
-    VG_OPEN(h, r, HDR);
-    uint64_t tag = r->tag, inf = r->info;
-    VG_CLOSE(h, r, HDR);
-    uint32_t prev16 = (uint32_t)(tag >> 32);
-    if (wd_unlikely((uint32_t)tag != range_sum(h, r, inf, prev16)))
-        return -1;
-    *info = inf;
-    *prev_size = (size_t)prev16 << 4;
-    return 0;
+/* Rewrites info, keeping the boundary tag. */
+static inline void range_rewrite(keys_t k, range_t *r, uint64_t info) {
+    WORK(written);
+    r->tag = (r->tag & ~TAG_SUM) | range_sum(k, r, info);
+    r->info = info;
 }
 
-/* Reads a header the heap is about to trust; aborts when it was overwritten. */
-static uint64_t range_load(const wd_heap_t *h, range_t *r, size_t *prev_size, const char *fn) {
-    uint64_t info;
-    if (wd_unlikely(range_read(h, r, &info, prev_size) != 0))
-        wdi_fatal("corrupted block header", range_payload(r), fn);
-    return info;
+/* Rewrites the boundary tag alone: the checksum does not cover it. */
+static inline void range_set_prev(range_t *r, size_t prev_size) {
+    r->tag = (uint64_t)(prev_size >> 4) << 32 | (r->tag & TAG_SUM);
 }
 
-/* Rewrites the boundary tag of r (its left neighbour's size). */
-static void range_set_prev(const wd_heap_t *h, range_t *r, size_t prev_size, const char *fn) {
-    size_t old_prev;
-    uint64_t info = range_load(h, r, &old_prev, fn);
-    range_write(h, r, info, prev_size);
+/* Whether r's header holds for `info` (read by the caller). */
+static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
+    WORK(verified);
+    return (uint32_t)r->tag == range_sum(k, r, info);
 }
 
 /* ---------------------------------------------------------------------------
@@ -185,7 +251,7 @@ static void range_set_prev(const wd_heap_t *h, range_t *r, size_t prev_size, con
 static inline unsigned log2_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 
 /* The class that a range of `size` bytes is listed in. */
-static inline void class_of(size_t size, unsigned *fl, unsigned *sl) {
+HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
     if (size < SMALL_LIMIT) {
         *fl = 0;
         *sl = (unsigned)(size >> 4);
@@ -204,14 +270,15 @@ static inline void class_above(size_t size, unsigned *fl, unsigned *sl) {
     class_of(size, fl, sl);
 }
 
-static inline uint32_t *sl_bitmap(wd_heap_t *h) { return h->lists; }
+#define FL_STRIDE (1 + SL_COUNT) /* a first level's words in `lists` */
+static inline uint32_t *sl_word(wd_heap_t *h, unsigned fl) { return &h->lists[fl * FL_STRIDE]; }
 static inline uint32_t *list_head(wd_heap_t *h, unsigned fl, unsigned sl) {
-    return &h->lists[h->fl_count + fl * SL_COUNT + sl];
+    return &h->lists[fl * FL_STRIDE + 1 + sl];
 }
 
 static size_t control_size(uint32_t fl_count) {
-    return wd_align_up(sizeof(struct wd_heap) + (size_t)fl_count * (1 + SL_COUNT) * sizeof(uint32_t),
-                       WD_ALIGN);
+    size_t bytes = sizeof(struct wd_heap) + (size_t)fl_count * (1 + SL_COUNT) * sizeof(uint32_t);
+    return (bytes + ALIGN - 1) & ~(ALIGN - 1);
 }
 
 static uint32_t fl_count_for(size_t heap_bytes) {
@@ -231,196 +298,198 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
     return range_at((uint8_t *)h + ((size_t)off << 4));
 }
 
-static inline uint64_t link_encode(const wd_heap_t *h, const uint64_t *slot, range_t *to) {
-    return (uint64_t)(uintptr_t)to ^ h->link_key ^ ((uint64_t)(uintptr_t)slot >> 4);
+/* A free range's links: one word at the start of its payload, next in the
+ * low half and prev in the high half, each the neighbour's offset from the
+ * control block in 16-byte units (0: none), the word XOR-ed with the link
+ * key and its own address (safe-linking style: bytes written into a freed
+ * block never decode to a usable link).  The encoding is an XOR, so one
+ * half is changed in place without decoding the word. */
+static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
+
+static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
+    return k.link ^ ((uint64_t)(uintptr_t)word >> 4);
 }
 
-/* Decodes a link; aborts unless it is NULL or a 16-aligned range header
- * address inside the heap. */
-static range_t *link_decode(const wd_heap_t *h, const uint64_t *slot, range_t *owner,
-                            const char *fn) {
-    uintptr_t to = (uintptr_t)(*slot ^ h->link_key ^ ((uint64_t)(uintptr_t)slot >> 4));
-    if (to == 0)
-        return NULL;
-    if (wd_unlikely((to & 15) != 0 || to < (uintptr_t)h->first || to >= (uintptr_t)h->end))
-        wdi_fatal("corrupted free list", range_payload(owner), fn);
-    return range_at((uint8_t *)to);
+static inline uint64_t links_read(keys_t k, range_t *r) {
+    WORK(links);
+    uint64_t *w = links_of(r);
+    return *w ^ link_mask(k, w);
 }
 
-static inline links_t *links_of(range_t *r) { return (links_t *)range_payload(r); }
-
-static range_t *link_next(const wd_heap_t *h, range_t *r, const char *fn) {
-    links_t *l = links_of(r);
-    VG_OPEN(h, l, sizeof *l);
-    range_t *n = link_decode(h, &l->next, r, fn);
-    VG_CLOSE(h, l, sizeof *l);
-    return n;
+static inline void links_write(keys_t k, range_t *r, uint32_t next, uint32_t prev) {
+    uint64_t *w = links_of(r);
+    *w = ((uint64_t)prev << 32 | next) ^ link_mask(k, w);
 }
 
-static range_t *link_prev(const wd_heap_t *h, range_t *r, const char *fn) {
-    links_t *l = links_of(r);
-    VG_OPEN(h, l, sizeof *l);
-    range_t *p = link_decode(h, &l->prev, r, fn);
-    VG_CLOSE(h, l, sizeof *l);
-    return p;
+/* Changes r's next (half 0) or prev (half 32) from `from` to `to`. */
+static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_t to) {
+    *links_of(r) ^= (uint64_t)(from ^ to) << half;
 }
-
-static void link_set_next(const wd_heap_t *h, range_t *r, range_t *to) {
-    links_t *l = links_of(r);
-    VG_OPEN(h, l, sizeof *l);
-    l->next = link_encode(h, &l->next, to);
-    VG_CLOSE(h, l, sizeof *l);
-}
-
-static void link_set_prev(const wd_heap_t *h, range_t *r, range_t *to) {
-    links_t *l = links_of(r);
-    VG_OPEN(h, l, sizeof *l);
-    l->prev = link_encode(h, &l->prev, to);
-    VG_CLOSE(h, l, sizeof *l);
-}
-
-/* The allocated bit of a list neighbour, read without its checksum: a
- * stale link replayed into a freed block points at a real header of a
- * live block, marked allocated.  (Its checksum is verified when the range
- * itself is taken or merged.) */
-static int range_is_free(const wd_heap_t *h, range_t *r) {
-    (void)h; /* used by VG_OPEN only in the WD_VALGRIND build */
-    VG_OPEN(h, r, HDR);
-    uint64_t info = r->info;
-    VG_CLOSE(h, r, HDR);
-    return !info_allocated(info);
-}
+#define NEXT_HALF 0u
+#define PREV_HALF 32u
 
 /* Lists free range r (header already written) at the head of its class. */
-static void list_insert(wd_heap_t *h, range_t *r, size_t size) {
+HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
-    uint32_t *head = list_head(h, fl, sl);
-    range_t *old = *head ? range_from_off(h, *head) : NULL;
-    link_set_next(h, r, old);
-    link_set_prev(h, r, NULL);
+    uint32_t *head = list_head(h, fl, sl), old = *head, me = off_of(h, r);
+    links_write(k, r, old, 0);
     if (old)
-        link_set_prev(h, old, r);
+        links_patch(range_from_off(h, old), PREV_HALF, 0, me);
+    else { /* the list was empty */
+        *sl_word(h, fl) |= 1u << sl;
+        h->fl_bitmap |= (uint64_t)1 << fl;
+    }
     *head = off_of(h, r);
-    sl_bitmap(h)[fl] |= 1u << sl;
-    h->fl_bitmap |= (uint64_t)1 << fl;
     h->nfree++;
 }
 
-/* Unlists free range r, after checking that both neighbours in the list
- * point back at it (a forged or overwritten link aborts here). */
-static void list_remove(wd_heap_t *h, range_t *r, size_t size, const char *fn) {
-    unsigned fl, sl;
-    class_of(size, &fl, &sl);
-    uint32_t *head = list_head(h, fl, sl);
-    range_t *next = link_next(h, r, fn);
-    range_t *prev = link_prev(h, r, fn);
-    /* Both neighbours must point back, be free ranges, and only the head
-     * may lack a predecessor: stale links replayed into a freed block (or
-     * left in a live one) cannot make the unlink write into a live block. */
-    int linked = prev ? link_next(h, prev, fn) == r && *head != off_of(h, r) && range_is_free(h, prev)
-                      : *head == off_of(h, r);
-    if (wd_unlikely(!linked || (next && (link_prev(h, next, fn) != r || !range_is_free(h, next)))))
-        wdi_fatal("corrupted free list", range_payload(r), fn);
-    if (prev)
-        link_set_next(h, prev, next);
-    else
-        *head = next ? off_of(h, next) : 0;
-    if (next)
-        link_set_prev(h, next, prev);
-    if (*head == 0) {
-        sl_bitmap(h)[fl] &= ~(1u << sl);
-        if (sl_bitmap(h)[fl] == 0)
-            h->fl_bitmap &= ~((uint64_t)1 << fl);
+HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
+    heap_fatal("corrupted free list", range_payload(r), fn);
+}
+
+/* Clears the bits of list (fl, sl), which just became empty. */
+static inline void list_emptied(wd_heap_t *h, unsigned fl, unsigned sl) {
+    uint32_t map = *sl_word(h, fl) & ~(1u << sl);
+    *sl_word(h, fl) = map;
+    if (map == 0)
+        h->fl_bitmap &= ~((uint64_t)1 << fl);
+}
+
+/* The list neighbours of listed free range r (offsets, 0: none), after
+ * checking that both lie below the end marker, point back at r and are
+ * free (links replayed into a freed block, or left in a live one, cannot
+ * make an unlink write into a live block), and that only the head lacks a
+ * predecessor. */
+HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head,
+                              uint32_t *pprev, uint32_t *pnext, const char *fn) {
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32), me = off_of(h, r);
+    if (heap_unlikely(next >= h->end_off || prev >= h->end_off))
+        list_corrupted(r, fn);
+    int linked;
+    if (prev) {
+        range_t *p = range_from_off(h, prev);
+        linked = *head != me && !info_allocated(p->info) && (uint32_t)links_read(k, p) == me;
+    } else {
+        linked = *head == me;
     }
+    if (next && linked) {
+        range_t *n = range_from_off(h, next);
+        linked = !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> 32) == me;
+    }
+    if (heap_unlikely(!linked))
+        list_corrupted(r, fn);
+    *pprev = prev;
+    *pnext = next;
+}
+
+/* Unlists free range r, of class (fl, sl). */
+HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                          const char *fn) {
+    uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
+    list_neighbours(h, k, r, head, &prev, &next, fn);
+    if (prev)
+        links_patch(range_from_off(h, prev), NEXT_HALF, me, next);
+    else
+        *head = next;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, me, prev);
+    if (*head == 0)
+        list_emptied(h, fl, sl);
     h->nfree--;
 }
 
-/* The head of the first non-empty list at class (fl, sl) or above; NULL when
- * there is none.  Two bit scans: this is what makes lookup O(1). */
-static range_t *list_find_from(wd_heap_t *h, unsigned fl, unsigned sl) {
-    if (fl >= h->fl_count)
-        return NULL;
-    uint32_t sl_map = sl_bitmap(h)[fl] & (~0u << sl);
-    if (sl_map == 0) {
-        uint64_t fl_map = fl + 1 < 64 ? h->fl_bitmap & (~(uint64_t)0 << (fl + 1)) : 0;
-        if (fl_map == 0)
-            return NULL;
-        fl = (unsigned)__builtin_ctzll(fl_map);
-        sl_map = sl_bitmap(h)[fl];
-    }
-    sl = (unsigned)__builtin_ctz(sl_map);
-    return range_from_off(h, *list_head(h, fl, sl));
+/* Puts `to` in listed range r's place in list (fl, sl): what a split or a
+ * merge does when the range keeps its class, without touching the bitmaps
+ * or the count. */
+HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
+                        unsigned sl, const char *fn) {
+    uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r), you = off_of(h, to);
+    list_neighbours(h, k, r, head, &prev, &next, fn);
+    links_write(k, to, next, prev);
+    if (prev)
+        links_patch(range_from_off(h, prev), NEXT_HALF, me, you);
+    else
+        *head = you;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, me, you);
 }
 
-/* Verifies a range taken from a list: its header holds, it is free and it
- * belongs to the list it was found in (else the list was corrupted). */
-static size_t listed_size(wd_heap_t *h, range_t *r, size_t *prev_size, const char *fn) {
-    uint64_t info = range_load(h, r, prev_size, fn);
-    if (wd_unlikely(info_allocated(info) || info_size(info) < MIN_RANGE))
-        wdi_fatal("corrupted free list", range_payload(r), fn);
-    return info_size(info);
-}
-
-/* Finds and unlists a free range of at least `need` bytes; NULL if none.
- * Good fit first (O(1)); when that finds nothing, the one list that may
- * still hold a big enough range (need's own class) is scanned, so that any
- * request up to the largest free range succeeds. */
-static range_t *take_free(wd_heap_t *h, size_t need, size_t *got, size_t *prev_size,
-                          const char *fn) {
+/* Where to take a range of at least `need` bytes from: list (fl, sl).
+ * Good fit: the first non-empty class at or above class_above(need), where
+ * every range is big enough -- two bit scans.  When there is none, the
+ * head of need's own class is the one candidate left that may be big
+ * enough (it is the only range of that class in a heap that is nearly
+ * full or freshly made); it is looked at, never the rest of its list.  So
+ * malloc never walks: a request larger than every class start may fail
+ * while a range of its own class that is not the head could hold it.
+ * Returns 0 when there is nothing to look at, 1 for a good fit, 2 for a
+ * head that may be too small. */
+HEAP_HOT int list_find(wd_heap_t *h, size_t need, unsigned *pfl, unsigned *psl) {
     unsigned fl, sl;
     class_above(need, &fl, &sl);
-    range_t *r = list_find_from(h, fl, sl);
-    if (r == NULL) {
-        class_of(need, &fl, &sl);
-        if (fl >= h->fl_count || !(sl_bitmap(h)[fl] & (1u << sl)))
-            return NULL;
-        for (r = range_from_off(h, *list_head(h, fl, sl)); r; r = link_next(h, r, fn))
-            if (listed_size(h, r, prev_size, fn) >= need)
-                break;
-        if (r == NULL)
-            return NULL;
+    uint32_t sl_map = fl < h->fl_count ? *sl_word(h, fl) & (~0u << sl) : 0;
+    if (heap_unlikely(sl_map == 0)) {
+        uint64_t fl_map = h->fl_bitmap & (~(uint64_t)1 << fl); /* levels above fl */
+        if (heap_unlikely(fl_map == 0)) {
+            class_of(need, pfl, psl);
+            return *pfl < h->fl_count && (*sl_word(h, *pfl) >> *psl & 1) ? 2 : 0;
+        }
+        fl = (unsigned)__builtin_ctzll(fl_map);
+        sl_map = *sl_word(h, fl);
     }
-    *got = listed_size(h, r, prev_size, fn);
-    list_remove(h, r, *got, fn);
-    return r;
+    *pfl = fl;
+    *psl = (unsigned)__builtin_ctz(sl_map);
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------
- * Splitting and merging
+ * Taking, splitting and merging
  * ------------------------------------------------------------------------- */
 
-/* Makes [r, r + size) a free range whose left neighbour is allocated and
- * has prev_size bytes, merging with the right neighbour when it is free:
- *
- *   [ r ......... ][ next|free ] -> [ r ...................... ]
- *
- * then fixes the boundary tag of the range after it and lists it. */
-static void range_release(wd_heap_t *h, range_t *r, size_t size, size_t prev_size, const char *fn) {
-    range_t *next = range_at(range_addr(r) + size);
-    size_t next_prev;
-    uint64_t next_info = range_load(h, next, &next_prev, fn);
-    if (!info_allocated(next_info)) {
-        list_remove(h, next, info_size(next_info), fn);
-        size += info_size(next_info);
-        next = range_at(range_addr(r) + size);
-    }
-    range_write(h, r, size, prev_size);
-    range_set_prev(h, next, size, fn);
-    list_insert(h, r, size);
+HEAP_COLD static void header_corrupted(range_t *r, const char *fn) {
+    heap_fatal("corrupted block header", range_payload(r), fn);
 }
 
-/* Marks free, unlisted range r (have bytes) allocated with `need` bytes and
- * releases the rest when it can hold a range of its own. */
-static void *range_use(wd_heap_t *h, range_t *r, size_t need, size_t have, size_t prev_size,
-                       const char *fn) {
-    if (have - need >= MIN_RANGE) {
-        range_write(h, r, ALLOC_BIT | need, prev_size);
-        range_release(h, range_at(range_addr(r) + need), have - need, need, fn);
-    } else {
-        need = have;
-        range_write(h, r, ALLOC_BIT | need, prev_size);
+/* Marks the head of list (fl, sl) allocated with `need` bytes and lists
+ * what is left when it can stand alone:
+ *
+ *   [ r ...................... free ][ next ]
+ *   [ r | need, allocated ][ rest|free ][ next ]   (next's tag: rest)
+ *
+ * Its right neighbour is allocated (free ranges never touch), so the rest
+ * merges with nothing.  With `found` 2, r may be too small: NULL then, and
+ * nothing changes.  Returns r's payload. */
+HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int found,
+                          size_t need, const char *fn) {
+    range_t *r = range_from_off(h, *list_head(h, fl, sl));
+    uint64_t info = r->info;
+    if (heap_unlikely(!range_holds(k, r, info)))
+        header_corrupted(r, fn);
+    size_t have = info_size(info);
+    if (heap_unlikely(info_allocated(info) || have < need)) {
+        if (found == 2 && !info_allocated(info))
+            return NULL;
+        list_corrupted(r, fn);
     }
+    if (have - need >= MIN_RANGE) {
+        range_t *rest = range_plus(r, need);
+        unsigned rfl, rsl;
+        class_of(have - need, &rfl, &rsl);
+        if (HEAP_SWAP && rfl == fl && rsl == sl) {
+            list_swap(h, k, r, rest, fl, sl, fn);
+        } else {
+            list_remove(h, k, r, fl, sl, fn);
+            list_insert(h, k, rest, have - need);
+        }
+        range_set_prev(range_plus(r, have), have - need);
+        range_write(k, rest, have - need, need);
+    } else {
+        list_remove(h, k, r, fl, sl, fn);
+        need = have; /* too little left over to stand alone */
+    }
+    range_rewrite(k, r, ALLOC_BIT | need);
     h->used += need;
     h->nalloc++;
     if (h->used > h->peak)
@@ -430,15 +499,89 @@ static void *range_use(wd_heap_t *h, range_t *r, size_t need, size_t have, size_
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
 static inline size_t range_need(size_t size) {
-    if (wd_unlikely(size > MAX_HEAP))
+    if (heap_unlikely(size > MAX_HEAP))
         return 0;
-    size_t need = wd_align_up(size + HDR, WD_ALIGN);
+    size_t need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
     return need < MIN_RANGE ? MIN_RANGE : need;
+}
+
+/* A free range of at least `need` bytes, allocated; NULL when none. */
+HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
+    unsigned fl, sl;
+    int found = need ? list_find(h, need, &fl, &sl) : 0;
+    return found ? range_take(h, heap_keys(h), fl, sl, found, need, fn) : NULL;
+}
+
+/* Unlists free range r (size bytes, verified). */
+HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size, const char *fn) {
+    unsigned fl, sl;
+    class_of(size, &fl, &sl);
+    list_remove(h, k, r, fl, sl, fn);
+}
+
+/* The right neighbour of [r, r + size) when it is free; NULL when it is
+ * allocated.  Its header must hold either way: an overflow out of the
+ * block being freed (even one byte, into the checksum) is reported now,
+ * naming the header it hit, not when that neighbour is freed. */
+HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, size_t *next_size,
+                                   const char *fn) {
+    range_t *next = range_plus(r, size);
+    uint64_t info = next->info;
+    if (heap_unlikely(!range_holds(k, next, info)))
+        header_corrupted(next, fn);
+    if (info_allocated(info))
+        return NULL;
+    *next_size = info;
+    return next;
+}
+
+/* Makes [r, r + size) one free range, r's left neighbour allocated with
+ * prev_size bytes.  `listed` is a free range inside it that is still in
+ * its list (its class: lsize) or NULL: when the whole range keeps that
+ * class, r takes listed's place in the list, else listed leaves it and r
+ * is listed anew.  Then r's header, and the boundary tag after it. */
+HEAP_HOT void range_settle(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
+                           range_t *listed, size_t lsize, const char *fn) {
+    unsigned fl, sl, lfl, lsl;
+    class_of(size, &fl, &sl);
+    if (listed) {
+        class_of(lsize, &lfl, &lsl);
+        if (HEAP_SWAP && lfl == fl && lsl == sl) {
+            if (listed != r)
+                list_swap(h, k, listed, r, fl, sl, fn);
+        } else {
+            list_remove(h, k, listed, lfl, lsl, fn);
+            listed = NULL;
+        }
+    }
+    if (listed == NULL)
+        list_insert(h, k, r, size);
+    range_write(k, r, size, prev_size);
+    range_set_prev(range_plus(r, size), size);
+}
+
+/* Makes [r, r + size) a free range whose left neighbour is allocated and
+ * has prev_size bytes, merging with the right neighbour when that is free:
+ *
+ *   [ r ......... ][ next|free ] -> [ r ...................... ]
+ */
+HEAP_HOT void range_release(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
+                            const char *fn) {
+    size_t next_size = 0;
+    range_t *next = range_right_free(k, r, size, &next_size, fn);
+    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
 /* ---------------------------------------------------------------------------
  * Checking a pointer the program hands back
  * ------------------------------------------------------------------------- */
+
+/* A header the heap left behind when its block merged into the free range
+ * before it: the allocated bit cleared, the checksum of the allocated
+ * header kept (see range_free). */
+static int range_was_merged(keys_t k, range_t *r) {
+    return !info_allocated(r->info) && range_holds(k, r, r->info | ALLOC_BIT);
+}
 
 /* p's header failed a check (bad checksum, or marked free): walk the heap
  * to say why.  p's header is a real range start, or p lies inside a range:
@@ -448,244 +591,352 @@ static inline size_t range_need(size_t size) {
  *   inside a free range, anywhere else          -> invalid pointer
  *   inside an allocated range                   -> invalid pointer
  *   a header that does not hold on the way      -> corrupted block header
- * Only misuse reaches this, so O(n) is fine; it always aborts. */
-WD_NORETURN WD_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
-    const char *when_free = wdi_freed_what(fn);
+ * Only misuse reaches this, and it never returns: the walk is the abort
+ * path's, not part of any operation's bound. */
+HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
+    keys_t k = heap_keys(h);
+    const char *when_free = heap_freed_what(fn);
     range_t *target = range_of(p);
     for (uint8_t *at = h->first; at < h->end;) {
         range_t *r = range_at(at);
-        uint64_t info;
-        size_t prev_size;
-        if (range_read(h, r, &info, &prev_size) != 0)
-            wdi_fatal("corrupted block header", range_payload(r), fn);
+        uint64_t info = r->info;
+        if (!range_holds(k, r, info))
+            heap_fatal("corrupted block header", range_payload(r), fn);
         size_t size = info_size(info);
         if (size < MIN_RANGE)
             break;
         if ((uintptr_t)target < (uintptr_t)(at + size)) {
-            uint64_t stale;
-            size_t stale_prev;
-            int freed = r == target || (!info_allocated(info) &&
-                                        range_read(h, target, &stale, &stale_prev) == 0);
-            wdi_fatal(freed ? when_free : "invalid pointer", p, fn);
+            int freed = r == target ||
+                        (!info_allocated(info) &&
+                         ((!info_allocated(target->info) && range_holds(k, target, target->info)) ||
+                          range_was_merged(k, target)));
+            heap_fatal(freed ? when_free : "invalid pointer", p, fn);
         }
         at += size;
     }
-    wdi_fatal("invalid pointer", p, fn);
+    heap_fatal("invalid pointer", p, fn);
+}
+
+HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
+    heap_fatal("invalid pointer", p, fn);
 }
 
 /* The header of the live block p, or an abort that says what p is:
  * outside the heap or misaligned, interior, corrupted, or already freed. */
-static range_t *block_checked(wd_heap_t *h, const void *p, uint64_t *info, size_t *prev_size,
-                              const char *fn) {
+HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
+                                const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (wd_unlikely((u & 15) != 0 || u < (uintptr_t)h->first + HDR || u >= (uintptr_t)h->end))
-        wdi_fatal("invalid pointer", p, fn);
+    if (heap_unlikely((u & 15) != 0 || u - keys_first(k) - HDR >= keys_span(k) - HDR))
+        pointer_invalid(p, fn);
     range_t *r = range_of(p);
-    if (wd_unlikely(range_read(h, r, info, prev_size) != 0 || !info_allocated(*info)))
+    *info = r->info;
+    if (heap_unlikely(!info_allocated(*info) || !range_holds(k, r, *info)))
         diagnose(h, p, fn);
     return r;
 }
 
+/* The left neighbour of live range r, named by r's boundary tag: it must
+ * lie in the heap and its info must give the same size (a replayed or
+ * overwritten tag fails here).  NULL for the first range. */
+HEAP_HOT range_t *range_left(keys_t k, range_t *r, size_t prev_size, const char *fn) {
+    if (prev_size == 0)
+        return NULL;
+    range_t *prev = range_at(range_addr(r) - prev_size);
+    if (heap_unlikely(prev_size > (uintptr_t)r - keys_first(k) || info_size(prev->info) != prev_size))
+        header_corrupted(r, fn);
+    return prev;
+}
+
 /* ---------------------------------------------------------------------------
- * The malloc family
+ * The malloc family (plain: what runs natively)
  * ------------------------------------------------------------------------- */
 
-void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
-    size_t need = range_need(size), have, prev_size;
-    range_t *r = need ? take_free(h, need, &have, &prev_size, fn) : NULL;
-    if (wd_unlikely(r == NULL)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    void *p = range_use(h, r, need, have, prev_size, fn);
-    VG_ALLOC(h, p, size, 0); /* free payloads are no-access: so stays the slack */
+HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    void *p = heap_take(h, range_need(size), fn);
+    if (heap_unlikely(p == NULL))
+        heap_set_errno(ENOMEM);
     return p;
 }
 
-/* Frees the live range r of `size` bytes:
+/* Frees the live range r:
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
- * r's own header is rewritten as free first, so that a second free of p,
- * even after the merge, finds a valid header marked free: a double free. */
-static void range_free(wd_heap_t *h, range_t *r, size_t size, size_t prev_size, const char *fn) {
-    range_write(h, r, size, prev_size);
+ * When r merges into prev, its own header stays behind inside the free
+ * range with the allocated bit cleared (and so no longer holding): a
+ * second free of p finds it and is named a double free. */
+HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
+    size_t size = info_size(info), prev_size = tag_prev_size(r->tag);
     h->used -= size;
     h->nalloc--;
-    if (prev_size != 0) {
-        range_t *prev = range_at(range_addr(r) - prev_size);
-        size_t prev_prev;
-        uint64_t prev_info = range_load(h, prev, &prev_prev, fn);
-        if (wd_unlikely(info_size(prev_info) != prev_size))
-            wdi_fatal("corrupted block header", range_payload(r), fn);
-        if (!info_allocated(prev_info)) {
-            list_remove(h, prev, prev_size, fn);
-            r = prev;
-            size += prev_size;
-            prev_size = prev_prev;
-        }
+    size_t next_size = 0;
+    range_t *next = range_right_free(k, r, size, &next_size, fn);
+    range_t *prev = range_left(k, r, prev_size, fn);
+    if (prev && !info_allocated(prev->info)) {
+        if (heap_unlikely(!range_holds(k, prev, prev_size)))
+            header_corrupted(prev, fn);
+        r->info = info & ~ALLOC_BIT;
+        if (next) /* three ranges become one: prev keeps its list place if it can */
+            list_remove_sized(h, k, next, next_size, fn);
+        range_settle(h, k, prev, prev_size + size + next_size, tag_prev_size(prev->tag), prev,
+                     prev_size, fn);
+        return;
     }
-    range_release(h, r, size, prev_size, fn);
+    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
-void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         return;
+    keys_t k = heap_keys(h);
     uint64_t info;
-    size_t prev_size;
-    range_t *r = block_checked(h, p, &info, &prev_size, fn);
-    VG_FREE(h, p);
-    range_free(h, r, info_size(info), prev_size, fn);
-}
-
-size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
-    if (p == NULL)
-        return 0;
-    uint64_t info;
-    size_t prev_size;
-    block_checked(h, p, &info, &prev_size, fn);
-    return info_size(info) - HDR;
+    range_t *r = block_checked(h, k, p, &info, fn);
+    range_free(h, k, r, info, fn);
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
  * into a free right neighbour.  Returns 0 on success. */
-static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, size_t prev_size,
-                        const char *fn) {
+static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
+    keys_t k = heap_keys(h);
+    size_t prev_size = tag_prev_size(r->tag);
     if (need > have) {
-        range_t *next = range_at(range_addr(r) + have);
-        size_t next_prev;
-        uint64_t next_info = range_load(h, next, &next_prev, fn);
-        if (info_allocated(next_info) || have + info_size(next_info) < need)
+        range_t *next = range_plus(r, have);
+        uint64_t next_info = next->info;
+        if (info_allocated(next_info) || have + next_info < need)
             return -1;
-        list_remove(h, next, info_size(next_info), fn);
-        h->used += info_size(next_info);
-        have += info_size(next_info);
-        range_set_prev(h, range_at(range_addr(r) + have), have, fn);
+        if (heap_unlikely(!range_holds(k, next, next_info)))
+            header_corrupted(next, fn);
+        list_remove_sized(h, k, next, next_info, fn);
+        h->used += next_info;
+        have += next_info;
+        range_set_prev(range_plus(r, have), have);
     }
     if (have - need < MIN_RANGE)
         need = have; /* too little left over to stand alone */
-    range_write(h, r, ALLOC_BIT | need, prev_size);
+    range_write(k, r, ALLOC_BIT | need, prev_size);
     if (need < have) {
         h->used -= have - need;
-        range_release(h, range_at(range_addr(r) + need), have - need, need, fn);
+        range_release(h, k, range_plus(r, need), have - need, need, fn);
     }
     if (h->used > h->peak)
         h->peak = h->used;
     return 0;
 }
 
-int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn) {
+static size_t heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
+    if (p == NULL)
+        return 0;
     uint64_t info;
-    size_t prev_size, need = range_need(size);
-    range_t *r = block_checked(h, p, &info, &prev_size, fn);
-    if (need == 0 || h->vg)
-        return -1;
-    return range_resize(h, r, info_size(info), need, prev_size, fn);
+    block_checked(h, heap_keys(h), p, &info, fn);
+    return info_size(info) - HDR;
 }
 
-void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
+/* realloc; `in_place` is 0 under valgrind, where every resize moves so that
+ * memcheck sees exact block sizes. */
+static void *heap_realloc(wd_heap_t *h, void *p, size_t size, int in_place, const char *fn) {
+    uint64_t info;
+    size_t need = range_need(size);
+    range_t *r = block_checked(h, heap_keys(h), p, &info, fn);
+    if (heap_unlikely(need == 0)) {
+        heap_set_errno(ENOMEM);
+        return NULL;
+    }
+    if (in_place && range_resize(h, r, info_size(info), need, fn) == 0)
+        return p;
+    void *q = heap_malloc(h, size, fn);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    size_t keep = info_size(info) - HDR;
+    __builtin_memcpy(q, p, keep < size ? keep : size);
+    heap_free(h, p, fn);
+    return q;
+}
+
+/* Carves an aligned block out of the block at p, just taken with room for
+ * the worst gap:
+ *
+ *   [ r ....................................... ]
+ *   [ gap|free ][ hdr | aligned payload ...... ]
+ *
+ * The gap is 0 or at least MIN_RANGE so it can stand as a free range (its
+ * left neighbour is allocated: r was free). */
+static void *range_align(wd_heap_t *h, void *p, size_t alignment) {
+    keys_t k = heap_keys(h);
+    range_t *r = range_of(p);
+    uintptr_t at = ((uintptr_t)p + alignment - 1) & ~(uintptr_t)(alignment - 1);
+    if (at != (uintptr_t)p && at - (uintptr_t)p < MIN_RANGE)
+        at += alignment; /* alignment >= 32 here, so the gap is now >= 32 */
+    size_t gap = (size_t)(at - (uintptr_t)p), have = info_size(r->info);
+    if (gap == 0)
+        return p;
+    range_t *b = range_plus(r, gap);
+    range_write(k, b, ALLOC_BIT | (have - gap), gap);
+    range_set_prev(range_plus(r, have), have - gap);
+    h->used -= gap;
+    range_write(k, r, gap, tag_prev_size(r->tag));
+    list_insert(h, k, r, gap);
+    return range_payload(b);
+}
+
+static void *heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
+    if (heap_unlikely(alignment == 0 || (alignment & (alignment - 1)) != 0)) {
+        heap_set_errno(EINVAL);
+        return NULL;
+    }
+    if (alignment <= ALIGN)
+        return heap_malloc(h, size, fn);
+    size_t need = range_need(size);
+    void *p = NULL;
+    /* Worst-case padding: a gap that must itself hold a free range. */
+    if (need != 0 && alignment <= MAX_HEAP)
+        p = heap_take(h, need + alignment + MIN_RANGE, fn);
+    if (p == NULL) {
+        heap_set_errno(ENOMEM);
+        return NULL;
+    }
+    p = range_align(h, p, alignment);
+    /* Give back what the block does not need past its end. */
+    range_t *r = range_of(p);
+    range_resize(h, r, info_size(r->info), need, fn);
+    return p;
+}
+
+/* ---------------------------------------------------------------------------
+ * Valgrind: chosen once, at init.  A heap made under valgrind (unless
+ * WARDEN_VALGRIND=0) takes the instrumented entries below, which run the
+ * plain code with memcheck's reports switched off around it (the heap's
+ * own reads and writes of headers and links are not the program's) and
+ * describe blocks to memcheck as malloc does: every byte that is not a live
+ * block's request is no-access, so overflows into headers or slack, reads
+ * after free and leaks are reported.  Natively the choice costs one
+ * predictable branch per call and nothing else.
+ * ------------------------------------------------------------------------- */
+
+#if HEAP_VALGRIND
+#define VG_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
+#define VG_QUIET_END()   VALGRIND_ENABLE_ERROR_REPORTING
+
+static uint32_t vg_wanted(void) {
+    return RUNNING_ON_VALGRIND && wdi_heap_valgrind_allowed();
+}
+
+static void vg_init(wd_heap_t *h) {
+    VALGRIND_MAKE_MEM_NOACCESS(h->first, (size_t)(h->end - h->first) + HDR);
+}
+
+HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
+    VG_QUIET_BEGIN();
+    void *p = heap_memalign(h, alignment, size, fn);
+    VG_QUIET_END();
+    if (p)
+        VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, 0);
+    return p;
+}
+
+HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn) {
+    VG_QUIET_BEGIN();
+    uint64_t info;
+    if (p)
+        block_checked(h, heap_keys(h), p, &info, fn); /* before memcheck forgets the block */
+    VG_QUIET_END();
+    if (p)
+        VALGRIND_FREELIKE_BLOCK(p, 0);
+    VG_QUIET_BEGIN();
+    heap_free(h, p, fn);
+    VG_QUIET_END();
+}
+
+HEAP_NOINLINE static void *vg_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
+    VG_QUIET_BEGIN();
+    size_t keep = heap_usable_size(h, p, fn);
+    VG_QUIET_END();
+    void *q = vg_malloc(h, ALIGN, size, fn);
+    if (q == NULL)
+        return NULL;
+    VG_QUIET_BEGIN(); /* the old slack is no-access but harmless to copy */
+    __builtin_memcpy(q, p, keep < size ? keep : size);
+    VG_QUIET_END();
+    vg_free(h, p, fn);
+    return q;
+}
+
+HEAP_NOINLINE static size_t vg_usable_size(wd_heap_t *h, const void *p, const char *fn) {
+    VG_QUIET_BEGIN();
+    size_t n = heap_usable_size(h, p, fn);
+    VG_QUIET_END();
+    return n;
+}
+#define VG_ON(h) heap_unlikely((h)->vg)
+#else
+#define VG_QUIET_BEGIN() ((void)0)
+#define VG_QUIET_END()   ((void)0)
+#define VG_ON(h)         0
+#define vg_wanted()      0u
+#define vg_init(h)       ((void)0)
+#define vg_malloc(h, a, n, fn)   NULL
+#define vg_free(h, p, fn)        ((void)0)
+#define vg_realloc(h, p, n, fn)  NULL
+#define vg_usable_size(h, p, fn) 0
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Entry points shared with the rest of warden (classic/heap.h)
+ * ------------------------------------------------------------------------- */
+
+HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    if (VG_ON(h))
+        return vg_malloc(h, ALIGN, size, fn);
+    return heap_malloc(h, size, fn);
+}
+
+HEAP_INTERNAL void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+    if (VG_ON(h)) {
+        vg_free(h, p, fn);
+        return;
+    }
+    heap_free(h, p, fn);
+}
+
+HEAP_INTERNAL void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
     if (p == NULL)
         return wdi_heap_malloc(h, size, fn);
     if (size == 0) { /* glibc: realloc(p, 0) frees p and returns NULL */
         wdi_heap_free(h, p, fn);
         return NULL;
     }
+    if (VG_ON(h))
+        return vg_realloc(h, p, size, fn);
+    return heap_realloc(h, p, size, 1, fn);
+}
+
+HEAP_INTERNAL void *wdi_heap_memalign(wd_heap_t *h, size_t alignment, size_t size,
+                                      const char *fn) {
+    if (VG_ON(h))
+        return vg_malloc(h, alignment, size, fn);
+    return heap_memalign(h, alignment, size, fn);
+}
+
+HEAP_INTERNAL size_t wdi_heap_usable_size(wd_heap_t *h, const void *p, const char *fn) {
+    if (VG_ON(h))
+        return vg_usable_size(h, p, fn);
+    return heap_usable_size(h, p, fn);
+}
+
+#ifndef WD_HEAP_FREESTANDING
+int wdi_heap_resize(wd_heap_t *h, void *p, size_t size, const char *fn) {
     uint64_t info;
-    size_t prev_size, need = range_need(size);
-    range_t *r = block_checked(h, p, &info, &prev_size, fn);
-    if (wd_unlikely(need == 0)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    /* Under valgrind every resize moves, so memcheck sees exact block sizes. */
-    if (!h->vg && range_resize(h, r, info_size(info), need, prev_size, fn) == 0)
-        return p;
-    void *q = wdi_heap_malloc(h, size, fn);
-    if (q == NULL)
-        return NULL; /* errno is ENOMEM; p is untouched */
-    size_t keep = info_size(info) - HDR;
-    VG_QUIET_BEGIN(h); /* the old slack is no-access but harmless to copy */
-    memcpy(q, p, keep < size ? keep : size);
-    VG_QUIET_END(h);
-    wdi_heap_free(h, p, fn);
-    return q;
+    size_t need = range_need(size);
+    range_t *r = block_checked(h, heap_keys(h), p, &info, fn);
+    if (need == 0 || VG_ON(h))
+        return -1;
+    return range_resize(h, r, info_size(info), need, fn);
 }
 
-/* Carves an aligned block out of free, unlisted range r (have bytes):
- *
- *   [ r ....................................... ]
- *   [ gap|free ][ hdr | aligned payload ...... ][ rest|free ]
- *
- * The gap is 0 or at least MIN_RANGE so it can stand as a free range.
- * Returns NULL (r untouched) when r cannot hold it. */
-static void *range_use_aligned(wd_heap_t *h, range_t *r, size_t have, size_t prev_size,
-                               size_t alignment, size_t need, const char *fn) {
-    uintptr_t start = (uintptr_t)range_payload(r);
-    uintptr_t at = wd_ptr_align_up(start, alignment);
-    if (at != start && at - start < MIN_RANGE)
-        at += alignment; /* alignment >= 32 here, so the gap is now >= 32 */
-    size_t gap = (size_t)(at - start);
-    if (gap > have || have - gap < need)
-        return NULL;
-    if (gap == 0)
-        return range_use(h, r, need, have, prev_size, fn);
-    range_write(h, r, gap, prev_size); /* left neighbour is allocated */
-    list_insert(h, r, gap);
-    r = range_at(range_addr(r) + gap);
-    have -= gap;
-    void *p = range_use(h, r, need, have, gap, fn);
-    /* A released remainder retagged what follows it; without one, the
-     * block ends where the old range did and its right neighbour still
-     * names the old size. */
-    if (have - need < MIN_RANGE)
-        range_set_prev(h, range_at(range_addr(r) + have), have, fn);
-    return p;
+/* The usable bytes of the allocated blocks (their ranges less headers). */
+size_t wdi_heap_used_bytes(const wd_heap_t *h) {
+    return h->used - (size_t)h->nalloc * HDR;
 }
-
-/* Slow path of memalign: when no good-fit class is big enough for the
- * worst-case padding, look at every free range.  O(n), used only when the
- * heap is nearly full or the alignment is huge. */
-static void *memalign_scan(wd_heap_t *h, size_t alignment, size_t need, const char *fn) {
-    for (uint8_t *at = h->first; at < h->end;) {
-        range_t *r = range_at(at);
-        size_t prev_size;
-        uint64_t info = range_load(h, r, &prev_size, fn);
-        size_t size = info_size(info);
-        if (!info_allocated(info) && size >= need) {
-            list_remove(h, r, size, fn);
-            void *p = range_use_aligned(h, r, size, prev_size, alignment, need, fn);
-            if (p)
-                return p;
-            range_write(h, r, size, prev_size);
-            list_insert(h, r, size);
-        }
-        at += size;
-    }
-    return NULL;
-}
-
-void *wdi_heap_memalign(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
-    if (wd_unlikely(!wd_is_pow2(alignment))) {
-        errno = EINVAL;
-        return NULL;
-    }
-    if (alignment <= WD_ALIGN)
-        return wdi_heap_malloc(h, size, fn);
-    size_t need = range_need(size), have, prev_size;
-    void *p = NULL;
-    if (need != 0 && alignment <= MAX_HEAP) {
-        /* Worst-case padding: a gap that must itself hold a free range. */
-        range_t *r = take_free(h, need + alignment + MIN_RANGE, &have, &prev_size, fn);
-        p = r ? range_use_aligned(h, r, have, prev_size, alignment, need, fn)
-              : memalign_scan(h, alignment, need, fn);
-    }
-    if (p == NULL) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    VG_ALLOC(h, p, size, 0);
-    return p;
-}
+#endif
 
 /* ---------------------------------------------------------------------------
  * Public entry points
@@ -695,50 +946,64 @@ size_t wd_heap_min_size(void) {
     return control_size(1) + MIN_RANGE + HDR;
 }
 
-wd_heap_t *wd_heap_init(void *mem, size_t size) {
-    uintptr_t start = wd_ptr_align_up((uintptr_t)mem, WD_ALIGN);
+wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
+    uintptr_t start = ((uintptr_t)mem + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1);
     size_t lost = (size_t)(start - (uintptr_t)mem);
-    if (mem == NULL || size < lost || size - lost < wd_heap_min_size()) {
-        errno = EINVAL;
+    if (mem == NULL || size < lost) { /* too small: the check on `bytes` below */
+        heap_set_errno(EINVAL);
         return NULL;
     }
     size_t given = size < MAX_HEAP ? size : MAX_HEAP;
-    size_t bytes = (given - lost) & ~(WD_ALIGN - 1);
+    size_t bytes = (given - lost) & ~(ALIGN - 1);
     uint32_t fl_count = fl_count_for(bytes);
     size_t ctrl = control_size(fl_count);
     if (bytes < ctrl + MIN_RANGE + HDR) {
-        errno = EINVAL;
+        heap_set_errno(EINVAL);
         return NULL;
     }
     wd_heap_t *h = (wd_heap_t *)start;
-    memset(h, 0, ctrl);
+    __builtin_memset(h, 0, ctrl);
+    /* Two keys from one seed, each a mixed (xor-shift, multiply) step of
+     * the one before: the checksum's and the links'. */
+    seed += 0x9E3779B97F4A7C15ULL; /* a seed of 0 gives keys too */
+    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
-    h->secret = wdi_os_random();
-    h->link_key = wdi_os_random() & ~(uint64_t)15;
     h->first = (uint8_t *)start + ctrl;
     h->end = (uint8_t *)start + bytes - HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
-    h->vg = VG_RUNNING();
-    VG_CLOSE(h, h->first, bytes - ctrl);
+    h->end_off = (uint32_t)((bytes - HDR) >> 4);
+    h->vg = vg_wanted();
     size_t span = (size_t)(h->end - h->first);
-    range_write(h, range_at(h->end), ALLOC_BIT, span);
-    range_write(h, range_at(h->first), span, 0);
-    list_insert(h, range_at(h->first), span);
+    keys_t k = heap_keys(h);
+    range_write(k, range_at(h->end), ALLOC_BIT, span);
+    range_write(k, range_at(h->first), span, 0);
+    list_insert(h, k, range_at(h->first), span);
+    if (VG_ON(h))
+        vg_init(h);
     return h;
 }
 
+#ifndef WD_HEAP_FREESTANDING
+wd_heap_t *wd_heap_init(void *mem, size_t size) {
+    return wd_heap_init_seeded(mem, size, wdi_heap_seed());
+}
+#endif
+
 void *wd_heap_malloc(wd_heap_t *h, size_t size) {
-    return wdi_heap_malloc(h, size, "wd_heap_malloc");
+    return wdi_heap_malloc(h, size, fn_malloc);
 }
 
 void *wd_heap_calloc(wd_heap_t *h, size_t n, size_t size) {
     size_t total;
-    if (wd_mul_size(n, size, &total) != 0)
+    if (heap_unlikely(__builtin_mul_overflow(n, size, &total))) {
+        heap_set_errno(ENOMEM);
         return NULL;
+    }
     void *p = wdi_heap_malloc(h, total, "wd_heap_calloc");
     if (p) /* a reused range is dirty: always clear */
-        memset(p, 0, total);
+        __builtin_memset(p, 0, total);
     return p;
 }
 
@@ -750,10 +1015,9 @@ void *wd_heap_memalign(wd_heap_t *h, size_t alignment, size_t size) {
     return wdi_heap_memalign(h, alignment, size, "wd_heap_memalign");
 }
 
+/* Leaves errno alone: nothing on its path sets it. */
 void wd_heap_free(wd_heap_t *h, void *p) {
-    int saved = errno; /* free leaves errno as it found it */
-    wdi_heap_free(h, p, "wd_heap_free");
-    errno = saved;
+    wdi_heap_free(h, p, fn_free);
 }
 
 size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
@@ -761,15 +1025,28 @@ size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
 }
 
 /* ---------------------------------------------------------------------------
- * Inspection: walk, check, stats, dump
+ * Inspection: walk, check, stats, dump.  Under valgrind each runs with
+ * memcheck's reports off around the heap's own reads.
  * ------------------------------------------------------------------------- */
+
+/* Reads a header; returns 0 and fills *info / *prev_size when it holds. */
+static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *prev_size) {
+    *info = r->info;
+    *prev_size = tag_prev_size(r->tag);
+    return range_holds(heap_keys(h), r, *info) ? 0 : -1;
+}
 
 int wd_heap_walk(wd_heap_t *h, int (*visit)(void *start, size_t size, int allocated, void *arg),
                  void *arg) {
     for (uint8_t *at = h->first; at < h->end;) {
+        uint64_t info;
         size_t prev_size;
-        uint64_t info = range_load(h, range_at(at), &prev_size, "wd_heap_walk");
-        int rc = visit(at + HDR, info_size(info) - HDR, info_allocated(info), arg);
+        VG_QUIET_BEGIN();
+        int rc = range_read(h, range_at(at), &info, &prev_size);
+        VG_QUIET_END();
+        if (rc != 0)
+            heap_fatal("corrupted block header", at + HDR, "wd_heap_walk");
+        rc = visit(at + HDR, info_size(info) - HDR, info_allocated(info), arg);
         if (rc != 0)
             return rc;
         at += info_size(info);
@@ -820,8 +1097,8 @@ static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
 
 /* Checks one list's links without aborting; adds what it holds. */
 static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uint64_t *fp) {
-    uint32_t off = *list_head(h, fl, sl);
-    range_t *prev = NULL;
+    keys_t k = heap_keys(h);
+    uint32_t off = *list_head(h, fl, sl), prev = 0;
     while (off != 0) {
         range_t *r = range_from_off(h, off);
         uint64_t info;
@@ -831,16 +1108,12 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
-        links_t *l = links_of(r);
-        VG_OPEN(h, l, sizeof *l);
-        uintptr_t next = (uintptr_t)(l->next ^ h->link_key ^ ((uint64_t)(uintptr_t)&l->next >> 4));
-        uintptr_t back = (uintptr_t)(l->prev ^ h->link_key ^ ((uint64_t)(uintptr_t)&l->prev >> 4));
-        VG_CLOSE(h, l, sizeof *l);
-        if (rfl != fl || rsl != sl || back != (uintptr_t)prev || (next & 15) != 0)
+        uint64_t v = links_read(k, r);
+        if (rfl != fl || rsl != sl || (uint32_t)(v >> 32) != prev || (uint32_t)v >= h->end_off)
             return -1;
         *fp += fingerprint(r);
-        prev = r;
-        off = next ? off_of(h, (range_t *)next) : 0;
+        prev = off;
+        off = (uint32_t)v;
     }
     return 0;
 }
@@ -851,10 +1124,10 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     uint64_t fp = 0;
     for (unsigned fl = 0; fl < h->fl_count; fl++) {
         int fl_bit = (h->fl_bitmap >> fl) & 1;
-        if (fl_bit != (sl_bitmap(h)[fl] != 0) || (sl_bitmap(h)[fl] >> SL_COUNT) != 0)
+        if (fl_bit != (*sl_word(h, fl) != 0) || (*sl_word(h, fl) >> SL_COUNT) != 0)
             return -1;
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            int sl_bit = (sl_bitmap(h)[fl] >> sl) & 1;
+            int sl_bit = (*sl_word(h, fl) >> sl) & 1;
             if (sl_bit != (*list_head(h, fl, sl) != 0) || check_list(h, fl, sl, &count, &fp) != 0)
                 return -1;
         }
@@ -864,7 +1137,7 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     return count == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
 }
 
-int wd_heap_check(wd_heap_t *h) {
+static int heap_check(wd_heap_t *h) {
     if (h == NULL || h->magic != (HEAP_MAGIC ^ (uint64_t)(uintptr_t)h))
         return -1;
     size_t nfree = 0;
@@ -874,39 +1147,44 @@ int wd_heap_check(wd_heap_t *h) {
     return check_lists(h, nfree, free_fp);
 }
 
-/* The largest free range: the biggest listed in the highest non-empty class. */
-static size_t largest_range(wd_heap_t *h) {
+int wd_heap_check(wd_heap_t *h) {
+    VG_QUIET_BEGIN();
+    int rc = heap_check(h);
+    VG_QUIET_END();
+    return rc;
+}
+
+/* The largest request malloc serves now: the head of the highest non-empty
+ * class (see list_find: a request above every class start is served by that
+ * head only), less its header.  O(1). */
+static size_t largest_request(wd_heap_t *h) {
     if (h->fl_bitmap == 0)
         return 0;
     unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
-    unsigned sl = 31u - (unsigned)__builtin_clz(sl_bitmap(h)[fl]);
-    size_t best = 0;
-    for (range_t *r = range_from_off(h, *list_head(h, fl, sl)); r; r = link_next(h, r, "wd_heap_stats")) {
-        size_t prev_size, size = listed_size(h, r, &prev_size, "wd_heap_stats");
-        best = size > best ? size : best;
-    }
-    return best;
-}
-
-/* The usable bytes of the allocated blocks (their ranges less headers). */
-size_t wdi_heap_used_bytes(const wd_heap_t *h) {
-    return h->used - (size_t)h->nalloc * HDR;
+    unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
+    range_t *r = range_from_off(h, *list_head(h, fl, sl));
+    uint64_t info = r->info;
+    if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
+        heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
+    return info_size(info) - HDR;
 }
 
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
     size_t span = (size_t)(h->end - h->first);
-    size_t largest = largest_range(h);
+    VG_QUIET_BEGIN();
+    out->largest_free = largest_request(h);
+    VG_QUIET_END();
     out->heap_size = h->heap_size;
     out->used_bytes = h->used;
     out->free_bytes = span - h->used;
-    out->largest_free = largest ? largest - HDR : 0;
     out->allocated_blocks = h->nalloc;
     out->free_blocks = h->nfree;
     out->peak_used_bytes = h->peak;
     out->overhead_bytes = h->heap_size - span;
 }
 
-void wd_heap_dump(wd_heap_t *h, FILE *out) {
+#ifndef WD_HEAP_FREESTANDING
+static void dump_ranges(wd_heap_t *h, FILE *out) {
     for (uint8_t *at = h->first; at < h->end;) {
         uint64_t info;
         size_t prev_size;
@@ -932,3 +1210,10 @@ void wd_heap_dump(wd_heap_t *h, FILE *out) {
             st.used_bytes, st.allocated_blocks, st.free_bytes, st.free_blocks, st.largest_free,
             frag);
 }
+
+void wd_heap_dump(wd_heap_t *h, FILE *out) {
+    VG_QUIET_BEGIN();
+    dump_ranges(h, out);
+    VG_QUIET_END();
+}
+#endif

@@ -1,6 +1,6 @@
 /* tests/classic/test_heap_corrupt.c -- wd_heap_check on deliberately
  * corrupted headers: each flipped bit of a tag, an info word or a free
- * list link, an overwritten control block tail and replayed stale headers
+ * range's link word (both halves), an overwritten control block tail and replayed stale headers
  * must make it fail (in a forked child, so a crash shows as such), and
  * undoing the damage must make it pass again. */
 #define _GNU_SOURCE
@@ -149,10 +149,11 @@ static void test_check_corruption(void) {
         {"free block: info allocated bit", 1, -1, 63},
         {"free block: tag checksum bit 7", 1, -2, 7},
         {"free block: tag prev-size bit 35", 1, -2, 35},
-        {"free block: first link bit 4", 1, 0, 4},
-        {"free block: first link bit 44", 1, 0, 44},
-        {"free block: second link bit 4", 1, 1, 4},
-        {"free block: second link bit 60", 1, 1, 60},
+        /* the link word: next in the low half, prev in the high half */
+        {"free block: link word, next bit 4", 1, 0, 4},
+        {"free block: link word, next bit 20", 1, 0, 20},
+        {"free block: link word, prev bit 44", 1, 0, 44},
+        {"free block: link word, prev bit 60", 1, 0, 60},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         test_failures += check_catches(cases[i].what, cases[i].which, cases[i].word, cases[i].bit);
