@@ -5,9 +5,12 @@
  * choice for everything else: harden=2's wrapper (harden.h) or the tiers
  * straight (raw.h, which picks the tier: small <= 64 KiB in thread-heap
  * pages, medium <= 1 MiB in shared classic-heap segments, large in their
- * own mapping).  Calls: raw.h, harden.h, thread.h / page.h / segment.h
- * (the fast paths), process.h, options.h (misuse reports), sample.h and
- * profile.h (the heap profiler's hooks, on the slow paths only). */
+ * own mapping).  Calls: raw.h, harden.h, check.h, thread.h / page.h /
+ * segment.h (the fast paths), sample.h, guard.h and profile.h (sampled
+ * allocations: the countdown's next value, the guard's slots, the heap
+ * profiler's hooks, on the slow paths only; blocks of kind WD_KIND_GUARD
+ * go to the guard from the slow paths), process.h, options.h (misuse
+ * reports). */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
@@ -20,11 +23,61 @@
 #include "core/segment.h"
 #include "core/thread.h"
 #include "debug/check.h"
+#include "debug/guard.h"
 #include "debug/harden.h"
 #include "debug/profile.h"
 #include "debug/sample.h"
 #include "os/os.h"
 #include "warden.h"
+
+/* --- the guard sampler's share of the sampled allocations ------------------ */
+
+/* A thread's first countdown only starts its clock (a heap starts at 0,
+ * page.c): without this, every thread's first allocation would be
+ * sampled. */
+static __thread int tl_sampling __attribute__((tls_model("initial-exec")));
+
+/* The block of a sampled allocation from the guard's pool, or NULL (the
+ * thread's first countdown, the pool full, a size it does not cover). */
+static void *guard_take(size_t alignment, size_t size, wd_alloc_kind_t kind) {
+    if (wd_unlikely(!tl_sampling)) {
+        tl_sampling = 1;
+        return NULL;
+    }
+    return wdi_guard_sample(alignment, size, (int)kind);
+}
+
+/* The slow paths' share of the countdown (medium sizes, aligned blocks,
+ * calloc above the small sizes, harden=2's wrapper): the same clock as
+ * the fast path, but their blocks are not small ones, so allocs_base
+ * moves with it and the count of small blocks stays.  h may be NULL (no
+ * heap yet) or wdi_heap_none. */
+static WD_ALWAYS_INLINE int slow_sample_due(wd_theap_t *h) {
+    /* While profiling the countdown is the profiler's (its slots are small
+     * mallocs): the slow paths then leave it alone. */
+    if (h == NULL || h == &wdi_heap_none || wdi_prof_on())
+        return 0;
+    if (wd_unlikely((h->small.sample_left -= 1) < 0))
+        return 1;
+    h->small.allocs_base--;
+    return 0;
+}
+
+/* A slow path's allocation that brought h's countdown below zero: the
+ * next countdown, this allocation being its first step as in the fast
+ * path (the count unchanged: allocs_base moves as sample_left does). */
+WD_NOINLINE static void *sample_slow(wd_theap_t *h, size_t alignment, size_t size, int zero,
+                                     wd_alloc_kind_t kind) {
+    intptr_t n = wdi_sample_next(&h->small.rng);
+    h->small.allocs_base += (size_t)n - 1;
+    h->small.sample_left = n - 1;
+    void *p = guard_take(alignment, size, kind); /* fresh pages: zero */
+    if (p != NULL)
+        return p;
+    if (wdi_wrapped())
+        return wdi_hard_alloc(alignment, size, zero);
+    return wdi_raw_alloc(alignment, size, zero);
+}
 
 /* --- the wrappers: harden=2 and check mode ----------------------------------- */
 
@@ -37,14 +90,22 @@ WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,
                                     wd_alloc_kind_t kind) {
     if (wdi_checking)
         return wdi_check_alloc(alignment, size, zero, kind);
+    if (wd_unlikely(slow_sample_due(wdi_tl_home))) /* harden=2 samples too */
+        return sample_slow(wdi_tl_home, alignment, size, zero, kind);
     return wdi_hard_alloc(alignment, size, zero);
 }
+
+/* Sampled blocks (harden=2's or not) are the guard's; check mode's
+ * guarded blocks are check mode's. */
+static inline int sampled_block(const void *p) { return !wdi_checking && wdi_guard_owns(p); }
 
 WD_NOINLINE static void wrap_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     if (wd_unlikely(wdi_prof_on()))
         wdi_prof_free(p);
     if (wdi_checking)
         wdi_check_free(p, kind, fn);
+    else if (wdi_guard_owns(p))
+        wdi_guard_free(p, fn);
     else
         wdi_hard_free(p, fn);
 }
@@ -114,6 +175,8 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
         return prof_alloc(WD_ALIGN, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(WD_ALIGN, size, 0, kind);
+    if (wd_unlikely(slow_sample_due(wdi_tl_home)))
+        return sample_slow(wdi_tl_home, WD_ALIGN, size, 0, kind);
     void *p = wdi_raw_alloc(WD_ALIGN, size, 0);
     if (wd_unlikely(wdi_prof_on()))
         prof_slot_check();
@@ -229,6 +292,8 @@ WD_NOINLINE static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size
     return p;
 }
 
+/* --- sampled allocations --------------------------------------------------- */
+
 /* The small malloc that took h's countdown below zero (it is counted
  * already): every 16th time runs the upkeep (a thread whose frees keep its
  * pages stocked never reaches the refill path that otherwise paces it),
@@ -245,6 +310,11 @@ WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_
      * counted once. */
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
+    void *p = guard_take(WD_ALIGN, size, kind);
+    if (p != NULL) {
+        h->small.sample_left = n - 1; /* counted as the malloc below would */
+        return p;
+    }
     return malloc_kind(size, kind);
 }
 
@@ -259,6 +329,8 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
         return prof_alloc(alignment, size, 0, kind);
     if (wd_unlikely(wdi_wrapped()))
         return wrap_alloc(alignment, size, 0, kind);
+    if (wd_unlikely(slow_sample_due(wdi_tl_home)))
+        return sample_slow(wdi_tl_home, alignment, size, 0, kind);
     void *p = wdi_raw_alloc(alignment, size, 0);
     if (wd_unlikely(wdi_prof_on()))
         prof_slot_check();
@@ -274,6 +346,10 @@ void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
 static void free_any(void *p, wd_alloc_kind_t kind, const char *fn) {
     if (wd_unlikely(wdi_wrapped())) {
         wrap_free(p, kind, fn);
+        return;
+    }
+    if (wd_unlikely(wdi_guard_owns(p))) {
+        wdi_guard_free(p, fn);
         return;
     }
     prof_forget(p);
@@ -323,6 +399,8 @@ size_t wd_malloc_usable_size(const void *p) {
     }
     if (p == NULL)
         return 0;
+    if (wd_unlikely(sampled_block(p)))
+        return wdi_guard_usable(p, "malloc_usable_size");
     if (wd_unlikely(wdi_wrapped()))
         return wrap_usable(p, "malloc_usable_size");
     return wdi_raw_usable(p, "malloc_usable_size");
@@ -340,6 +418,8 @@ void *wd_calloc(size_t n, size_t size) {
             return prof_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
         if (wd_unlikely(wdi_wrapped()))
             return wrap_alloc(WD_ALIGN, total, 1, WD_FROM_MALLOC);
+        if (wd_unlikely(slow_sample_due(wdi_tl_home)))
+            return sample_slow(wdi_tl_home, WD_ALIGN, total, 1, WD_FROM_MALLOC);
         return wdi_raw_alloc(WD_ALIGN, total, 1);
     }
     if (wd_unlikely(wdi_wrapped())) { /* zeroed by the wrapper, not twice */
@@ -380,6 +460,21 @@ WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
     return q;
 }
 
+/* A sampled block always moves (to a block that may be sampled again). */
+WD_NOINLINE static void *sampled_realloc(void *p, size_t size) {
+    size_t old = wdi_guard_usable(p, "realloc");
+    if (old == 0 && size != 0) { /* reported; the program goes on (guard_continue=1) */
+        errno = EINVAL;
+        return NULL;
+    }
+    void *q = wd_malloc(size);
+    if (q == NULL)
+        return NULL; /* errno is ENOMEM; p is untouched */
+    memcpy(q, p, old < size ? old : size);
+    wdi_guard_free(p, "realloc");
+    return q;
+}
+
 void *wd_realloc(void *p, size_t size) {
     if (p == NULL)
         return wd_malloc(size);
@@ -387,6 +482,8 @@ void *wd_realloc(void *p, size_t size) {
         free_any(p, WD_FROM_MALLOC, "realloc");
         return NULL;
     }
+    if (wd_unlikely(sampled_block(p)))
+        return sampled_realloc(p, size);
     if (wd_unlikely(wdi_prof_on()))
         return prof_realloc(p, size);
     if (wd_unlikely(wdi_wrapped()))
@@ -399,6 +496,22 @@ void *wd_reallocarray(void *p, size_t n, size_t size) {
     if (wd_mul_size(n, size, &total) != 0)
         return NULL;
     return wd_realloc(p, total);
+}
+
+/* free_sized and free_aligned_sized of a sampled block: the size must be
+ * the one asked for (the block has no other), the alignment one the
+ * pointer has. */
+WD_NOINLINE static void sampled_free_sized(void *p, int aligned, size_t alignment, size_t size,
+                                           const char *fn) {
+    size_t n = wdi_guard_usable(p, fn);
+    if (n == 0 && size != 0)
+        return; /* reported; the program goes on (guard_continue=1) */
+    if (aligned && (!wd_is_pow2(alignment) || ((uintptr_t)p & (alignment - 1)) != 0))
+        wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
+    if (size != n)
+        wdi_fatal(aligned ? "free_aligned_sized with a wrong size" : "free_sized with a wrong size",
+                  p, fn);
+    wdi_guard_free(p, fn);
 }
 
 /* C++ sized delete ends here on every delete: a small block of the
@@ -424,6 +537,10 @@ static WD_ALWAYS_INLINE void free_sized_kind(void *p, size_t size, wd_alloc_kind
     }
     if (p == NULL)
         return;
+    if (wd_unlikely(sampled_block(p))) {
+        sampled_free_sized(p, 0, 0, size, fn);
+        return;
+    }
     if (wd_unlikely(wdi_wrapped())) {
         wrap_free_sized(p, 0, size, kind, fn);
         return;
@@ -438,6 +555,10 @@ static void free_aligned_sized_kind(void *p, size_t alignment, size_t size, wd_a
                                     const char *fn) {
     if (p == NULL)
         return;
+    if (wd_unlikely(sampled_block(p))) {
+        sampled_free_sized(p, 1, alignment, size, fn);
+        return;
+    }
     if (wd_unlikely(wdi_wrapped() && wd_is_pow2(alignment))) {
         wrap_free_sized(p, alignment, size, kind, fn);
         return;

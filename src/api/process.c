@@ -1,8 +1,8 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
- * fork), harden.h, check.h, stats.h, json.h and map.h (what runs at a
- * thread's exit and at the process's, the statistics thread; fork),
- * report.h (fork). */
+ * fork), harden.h, check.h, guard.h, fault.h, profile.h, stats.h, json.h
+ * and map.h (what runs at a thread's exit and at the process's, the
+ * statistics thread; fork), report.h (fork), sample.h. */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -13,6 +13,8 @@
 #include "core/page.h"
 #include "core/thread.h"
 #include "debug/check.h"
+#include "debug/fault.h"
+#include "debug/guard.h"
 #include "debug/harden.h"
 #include "debug/json.h"
 #include "debug/map.h"
@@ -30,29 +32,43 @@ static wd_lock_t init_lock = WD_LOCK_INIT;
 static void fork_prepare(void) {
     if (wdi_prof_on()) /* its locks are leaves: no allocator lock is taken under them */
         wdi_prof_fork_prepare();
-    if (wdi_checking)
+    if (wdi_checking) {
         wdi_check_fork_prepare();
+        wdi_guard_fork_prepare();
+    }
     wdi_heaps_fork_prepare();
 }
 
 static void fork_parent(void) {
     wdi_heaps_fork_parent();
-    if (wdi_checking)
+    if (wdi_checking) {
+        wdi_guard_fork_parent();
         wdi_check_fork_parent();
+    }
     if (wdi_prof_on())
         wdi_prof_fork_parent();
 }
 
 static void fork_child(void) {
     wdi_heaps_fork_child();
-    if (wdi_checking)
+    if (wdi_checking) {
+        wdi_guard_fork_child();
         wdi_check_fork_child();
+    }
     if (wdi_prof_on())
         wdi_prof_fork_child();
     wdi_report_fork_child();
     wdi_stats_fork_child();
     wdi_stats_json_fork_child();
     wdi_lock_reset(&init_lock);
+}
+
+/* A thread's heap is given up at its exit: harden=2's quarantine first,
+ * and the alternate signal stack the guard gave the thread. */
+static void heap_exit(wd_theap_t *h) {
+    if (wdi_harden2)
+        wdi_hard_heap_exit(h);
+    wdi_fault_thread_exit();
 }
 
 /* Everything that needs no allocation, under the lock; returns 1 when the
@@ -63,8 +79,9 @@ static int start_locked(void) {
     wdi_check_init();  /* off when the options must wait */
     wdi_sample_init();
     wdi_prof_init();
+    wdi_guard_init();
     wdi_page_init_classes();
-    wdi_heaps_init(wdi_harden2 ? wdi_hard_heap_exit : NULL);
+    wdi_heaps_init(heap_exit);
     return have_options;
 }
 

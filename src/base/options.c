@@ -168,6 +168,13 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
         v = 2;
     if (vlen == 4 && memcmp(val, "json", 4) == 0) /* stats=json */
         v = 2;
+    /* check_align=end, start or both */
+    if (vlen == 3 && memcmp(val, "end", 3) == 0)
+        v = 0;
+    if (vlen == 5 && memcmp(val, "start", 5) == 0)
+        v = 1;
+    if (vlen == 4 && memcmp(val, "both", 4) == 0)
+        v = 2;
 #define WD_OPTION_MATCH(opt, def, doc)                                             \
     if (strlen(#opt) == klen && memcmp(#opt, key, klen) == 0) {                    \
         if (v < 0)                                                                 \

@@ -57,6 +57,10 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB)") \
     X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)") \
     X(stack_depth, 16, "with check=1: frames kept of each allocation's and free's stack (at most 32)") \
+    X(guard_sample, 50000, "one allocation in N on average goes to a guarded slot (0: none; docs/guard.md)") \
+    X(guard_continue, 0, "1: the program goes on after a guarded slot's report (0: abort)") \
+    X(check_align, 0, "with check=2: blocks end at the protected page (0, end), start after it (1, start) or alternate (2, both)") \
+    X(check_guard_mb, 1024, "with check=2: MiB of address space of freed blocks kept inaccessible") \
     X(profile_rate, 524288, "with profile=: mean bytes allocated between two samples (1: every allocation)") \
     X(profile_signal, 0, "with profile=: dump the profile when this signal comes (0: none)")
 

@@ -26,7 +26,15 @@
  * the next one.  (A small segment's last page; the medium heap ends there.) */
 #define WD_SEGMENT_GUARD ((size_t)64 << 10)
 
-typedef enum { WD_KIND_SMALL = 0x5a11, WD_KIND_MEDIUM = 0x3ed1, WD_KIND_LARGE = 0x1a76 } wd_kind_t;
+/* WD_KIND_GUARD: blocks placed against inaccessible pages (debug/guard.c:
+ * the guard sampler's slots and check=2's blocks); the tiers never see
+ * them, the malloc family (api.c) hands them to the guard. */
+typedef enum {
+    WD_KIND_SMALL = 0x5a11,
+    WD_KIND_MEDIUM = 0x3ed1,
+    WD_KIND_LARGE = 0x1a76,
+    WD_KIND_GUARD = 0x6a4d
+} wd_kind_t;
 
 /* The first field of every region header: which tier owns the region. */
 typedef struct wd_region_s {

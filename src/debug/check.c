@@ -18,6 +18,7 @@
 #include "base/options.h"
 #include "core/raw.h"
 #include "debug/blocks.h"
+#include "debug/guard.h"
 #include "debug/leaks.h"
 #include "debug/report.h"
 #include "debug/stack.h"
@@ -80,8 +81,27 @@ static void report_block(const wd_block_info_t *b, int freed) {
 
 static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
 
-/* The raw block under the program's pointer. */
-static uint8_t *raw_of(const wd_block_info_t *b) { return (uint8_t *)b->p - front_of(b); }
+/* check=2: blocks placed against an inaccessible page (guard.h). */
+static int check2;
+static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
+
+/* The raw block under the program's pointer (for a guarded block, the
+ * first byte of its open pages that check mode fills). */
+static uint8_t *raw_of(const wd_block_info_t *b) {
+    if (wdi_guard_owns((const void *)b->p)) {
+        uint8_t *raw, *end;
+        wdi_guard_bounds((const void *)b->p, &raw, &end);
+        return raw;
+    }
+    return (uint8_t *)b->p - front_of(b);
+}
+
+/* Where the left redzone starts: RZ bytes before the block, or less for a
+ * guarded block that starts right after its guard page. */
+static const uint8_t *left_rz(const wd_block_info_t *b) {
+    const uint8_t *p = (const uint8_t *)b->p, *raw = raw_of(b);
+    return p - raw < RZ ? raw : p - RZ;
+}
 
 /* The first byte of [from, to) that is not `byte`, or to. */
 static const uint8_t *first_not(const uint8_t *from, const uint8_t *to, uint8_t byte) {
@@ -102,6 +122,11 @@ static const uint8_t *last_not(const uint8_t *from, const uint8_t *to, uint8_t b
  * that found it ("free", ...; at "exit" no stack is shown: it says
  * nothing). */
 static const uint8_t *raw_end(const wd_block_info_t *b, const char *fn) {
+    if (wdi_guard_owns((const void *)b->p)) {
+        uint8_t *raw, *end;
+        wdi_guard_bounds((const void *)b->p, &raw, &end);
+        return end;
+    }
     const uint8_t *raw = raw_of(b);
     return raw + wdi_raw_usable_known(raw, fn);
 }
@@ -110,8 +135,9 @@ static const uint8_t *raw_end(const wd_block_info_t *b, const char *fn) {
  * two vectorised compares). */
 static int redzones_intact(const wd_block_info_t *b, const uint8_t *end) {
     const uint8_t *p = (const uint8_t *)b->p;
+    const uint8_t *left = left_rz(b);
     return wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE) &&
-           wdi_bytes_are(p - RZ, RZ, REDZONE);
+           wdi_bytes_are(left, (size_t)(p - left), REDZONE);
 }
 
 /* The rest of a redzone report, once its headline is out. */
@@ -135,13 +161,14 @@ static void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzone_report_end(b, fn);
         memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
     }
-    const uint8_t *under = first_not(p - RZ, p, REDZONE);
+    const uint8_t *left = left_rz(b);
+    const uint8_t *under = first_not(left, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
                          "at 0x%zx were written (found in %s)",
                          (size_t)(p - under), (size_t)b->size, (size_t)b->p, fn);
         redzone_report_end(b, fn);
-        memset((void *)(p - RZ), REDZONE, RZ); /* reported once */
+        memset((void *)left, REDZONE, (size_t)(p - left)); /* reported once */
     }
 }
 
@@ -195,7 +222,10 @@ static void block_release(uintptr_t p, const char *fn) {
     wd_block_info_t b = *e;
     e->state = WD_BLOCK_RELEASED;
     wdi_blocks_release(s);
-    wdi_raw_free(raw_of(&b), fn);
+    if (wdi_guard_owns((const void *)p))
+        wdi_guard_check_free((void *)p, b.free_stack); /* its pages close */
+    else
+        wdi_raw_free(raw_of(&b), fn);
     if (history == NULL)
         return;
     if (h_count == HISTORY_SLOTS) { /* forget the oldest, unless it was reused */
@@ -246,9 +276,7 @@ static void quarantine_push(const wd_block_info_t *b, const char *fn) {
 void wdi_check_init(void) {
     if (wdi_options.check == 0)
         return;
-    if (wdi_options.check > 1)
-        wdi_print_line(2, "warden: check=%zu: only check=1 is built so far; it is on",
-                       (size_t)wdi_options.check);
+    check2 = wdi_options.check >= 2;
     wdi_checking = 1;
     wdi_harden2 = 0; /* check mode has redzones and a quarantine of its own */
     q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
@@ -343,27 +371,47 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
 
 /* --- the malloc family ------------------------------------------------------ */
 
+/* check=2: the block against a guard page, end-aligned or start-aligned
+ * as check_align says; NULL when the guard has no cell for it (then
+ * check=1's layout).  Its pages are fresh (zero). */
+static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, uint32_t stack,
+                              uint8_t **raw, uint8_t **end) {
+    unsigned align = wdi_options.check_align;
+    int at_start = align == 1 ||
+                   (align == 2 && (atomic_fetch_add_explicit(&check2_turn, 1,
+                                                             memory_order_relaxed) & 1));
+    return wdi_guard_check_alloc(front, size, at_start, (int)kind, stack, raw, end);
+}
+
 void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind) {
     size_t front = alignment > RZ ? alignment : RZ;
     if (wd_unlikely(size >= SIZE_MAX_CHECK || front >= SIZE_MAX_CHECK)) {
         errno = ENOMEM;
         return NULL;
     }
-    uint8_t *raw = wdi_raw_alloc(front, front + size + RZ, zero);
-    if (raw == NULL)
-        return NULL;
-    uint8_t *p = raw + front;
-    uint8_t *end = raw + wdi_raw_usable_known(raw, "malloc");
-    memset(raw, REDZONE, front);
+    uint32_t stack = stack_here(); /* before the stripe's lock: the unwinder is slow */
+    uint8_t *raw = NULL, *end = NULL, *p = NULL;
+    if (check2)
+        p = guarded_alloc(front, size, kind, stack, &raw, &end);
+    if (p == NULL) {
+        raw = wdi_raw_alloc(front, front + size + RZ, zero);
+        if (raw == NULL)
+            return NULL;
+        p = raw + front;
+        end = raw + wdi_raw_usable_known(raw, "malloc");
+    }
+    memset(raw, REDZONE, (size_t)(p - raw));
     if (!zero)
         memset(p, JUNK, size);
     memset(p + size, REDZONE, (size_t)(end - (p + size)));
-    uint32_t stack = stack_here(); /* before the stripe's lock: the unwinder is slow */
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
     if (b == NULL) { /* no memory for the table: no block either */
         wdi_blocks_release(s);
-        wdi_raw_free(raw, "malloc");
+        if (wdi_guard_owns(p))
+            wdi_guard_check_free(p, stack);
+        else
+            wdi_raw_free(raw, "malloc");
         errno = ENOMEM;
         return NULL;
     }
@@ -402,6 +450,12 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
     *b = *e;
     wdi_blocks_release(s);
     atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
+    if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
+        wdi_lock(&quarantine_lock);
+        block_release(b->p, fn);
+        wdi_unlock(&quarantine_lock);
+        return;
+    }
     memset((void *)b->p, FREED, b->size);
     quarantine_push(b, fn);
 }

@@ -15,6 +15,12 @@ static double prof_rate;
 
 __thread size_t wdi_sample_mark __attribute__((tls_model("initial-exec"))) = SIZE_MAX;
 
+/* The guard sampler's mean: guard_sample=N, one allocation in N (not in
+ * check mode, which has check=2 for that). */
+static intptr_t guard_mean(void) {
+    return wdi_checking ? 0 : (intptr_t)wdi_options.guard_sample;
+}
+
 /* xorshift64: a heap's private random stream. */
 static uint64_t next_random(uint64_t *rng) {
     uint64_t x = *rng;
@@ -111,7 +117,7 @@ static WD_ALWAYS_INLINE double fast_neg_log(double u) {
 /* --- the policy ------------------------------------------------------------ */
 
 void wdi_sample_init(void) {
-    sample_mean = 0; /* the sampled diagnostics set theirs here */
+    sample_mean = guard_mean();
     prof_rate = 0.0;
     if (wdi_options.profile[0] != '\0') {
         fast_log_init();
@@ -165,10 +171,26 @@ intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot) {
     return n + 1;
 }
 
+/* The guard sampler's first countdown in the process is 1: the first
+ * heap's third allocation is sampled (api.c: its first makes the heap,
+ * its second starts the clock).  A program that damages the heap
+ * from its first blocks on (an off-by-one in a loop) is then caught in the
+ * act, with the faulting line, before the always-on checks stop it at a
+ * damaged free list with one line and no stack; and a short run gets one
+ * guarded block at least.  It costs one slot, once. */
+static int guard_first_taken;
+
+static int guard_first(void) {
+    return wdi_options.guard_sample != 0 && !wdi_checking &&
+           !__atomic_exchange_n(&guard_first_taken, 1, __ATOMIC_RELAXED);
+}
+
 intptr_t wdi_sample_next(uint64_t *rng) {
     intptr_t mean = __atomic_load_n(&sample_mean, __ATOMIC_RELAXED);
     if (mean == 0)
         return WD_SAMPLE_IDLE;
+    if (wd_unlikely(guard_first()))
+        return 1;
     /* Uniform in [1, 2 mean - 1]: mean on average, never two in a row
      * unless the mean is 1, and no floating point in the allocator. */
     return 1 + (intptr_t)(next_random(rng) % (uint64_t)(2 * mean - 1));

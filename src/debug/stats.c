@@ -1,10 +1,10 @@
 /* stats.c -- owns the statistics report and the figures every report
  * shares.  Calls: thread.h (the heaps' sums), page.h, medium.h, large.h
  * and segment.h (the tiers' views), counters.h, ownmem.h, harden.h (the
- * quarantine's bounds), options.h (the formatter), os.h (residency, the
- * statistics file).  Printing uses write(2)
- * on the stream's descriptor, so the report never allocates and works at
- * exit. */
+ * quarantine's bounds), guard.h (sampled blocks' bytes), options.h (the
+ * formatter), os.h (residency, the statistics file).  Printing uses
+ * write(2) on the stream's descriptor, so the report never allocates and
+ * works at exit. */
 #include "debug/stats.h"
 
 #include <stdio.h>
@@ -18,16 +18,28 @@
 #include "core/large.h"
 #include "core/medium.h"
 #include "core/thread.h"
+#include "debug/guard.h"
 #include "debug/harden.h"
 #include "os/os.h"
 #include "warden.h"
 
 void wd_stats_get(wd_stats_t *out) {
     wd_heaps_sum_t sum;
-    out->live_bytes = wdi_live_sample(&sum);
+    out->live_bytes = wdi_live_sample(&sum) + wdi_guard_live_bytes(); /* sampled blocks too */
     out->quarantined_bytes = sum.held_small + sum.held_large;
     out->quarantined_large_bytes = sum.held_large;
-    out->peak_live_bytes = wdi_stat_get(WD_STAT_PEAK_LIVE);
+    /* The tiers' peak counts no sampled block: the peak is also at least
+     * any live count handed out here. */
+    static size_t peak_seen;
+    size_t peak = wdi_stat_get(WD_STAT_PEAK_LIVE), seen;
+    do {
+        seen = __atomic_load_n(&peak_seen, __ATOMIC_RELAXED);
+        if (seen >= out->live_bytes)
+            break;
+    } while (!__atomic_compare_exchange_n(&peak_seen, &seen, out->live_bytes, 1, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    seen = __atomic_load_n(&peak_seen, __ATOMIC_RELAXED);
+    out->peak_live_bytes = peak > seen ? peak : seen;
     out->mapped_bytes = wdi_stat_get(WD_STAT_MAPPED);
     out->committed_bytes = wdi_stat_get(WD_STAT_COMMITTED);
     out->returned_bytes = wdi_stat_get(WD_STAT_RETURNED);

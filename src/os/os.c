@@ -138,6 +138,53 @@ int wdi_os_protect(void *addr, size_t size, int prot) {
     return mprotect(addr, size, native) == 0 ? 0 : errno;
 }
 
+/* Linux 6.13's guard markers (uapi asm-generic/mman-common.h); Debian 12's
+ * headers predate them. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* 0 unknown, 1 markers work, 2 they do not (EINVAL: an older kernel). */
+static int guard_markers;
+
+int wdi_os_guard(void *addr, size_t size) {
+    int saved = errno, err = 0;
+    int mode = __atomic_load_n(&guard_markers, __ATOMIC_RELAXED);
+    if (mode != 2) {
+        if (madvise(addr, size, MADV_GUARD_INSTALL) == 0) {
+            __atomic_store_n(&guard_markers, 1, __ATOMIC_RELAXED);
+            errno = saved;
+            return 0;
+        }
+        err = errno;
+        if (err != EINVAL || mode == 1) {
+            errno = saved;
+            return err;
+        }
+        __atomic_store_n(&guard_markers, 2, __ATOMIC_RELAXED);
+    }
+    err = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
+    if (err == 0)
+        madvise(addr, size, MADV_DONTNEED);
+    errno = saved;
+    return err;
+}
+
+int wdi_os_unguard(void *addr, size_t size) {
+    int saved = errno, err;
+    if (__atomic_load_n(&guard_markers, __ATOMIC_RELAXED) == 1)
+        err = madvise(addr, size, MADV_GUARD_REMOVE) == 0 ? 0 : errno;
+    else
+        err = mprotect(addr, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
+    errno = saved;
+    return err;
+}
+
+int wdi_os_guard_markers(void) {
+    return __atomic_load_n(&guard_markers, __ATOMIC_RELAXED) == 1;
+}
+
 size_t wdi_os_resident_bytes(void) {
     int saved = errno;
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

@@ -40,6 +40,21 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released);
 enum { WD_PROT_NONE = 0, WD_PROT_READ = 1, WD_PROT_RW = 3 };
 int wdi_os_protect(void *addr, size_t size, int prot);
 
+/* Guard pages: [addr, addr + size) (page-aligned, inside a read-write
+ * mapping) becomes inaccessible, any access faults (SIGSEGV) and its
+ * contents are dropped (the memory goes back to the OS).  With Linux 6.13
+ * or later this is MADV_GUARD_INSTALL: a marker in the page tables, no new
+ * mapping in the kernel (no VMA), so a process may have millions; older
+ * kernels get mprotect(PROT_NONE) and MADV_DONTNEED, each run of pages with
+ * other rights around it a mapping of its own (vm.max_map_count: 65530
+ * by default), which may fail with ENOMEM.  wdi_os_unguard makes the
+ * range read-write again, reading as zeros.  Markers and rights survive
+ * fork. */
+int wdi_os_guard(void *addr, size_t size);
+int wdi_os_unguard(void *addr, size_t size);
+/* 1 when wdi_os_guard uses page-table markers (no mapping per range). */
+int wdi_os_guard_markers(void);
+
 /* The process's resident memory in bytes (/proc/self/statm), 0 when it
  * cannot be read.  For statistics only: two system calls. */
 size_t wdi_os_resident_bytes(void);

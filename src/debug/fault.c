@@ -1,0 +1,175 @@
+/* fault.c -- owns warden's SIGSEGV/SIGBUS handler, its chaining to the
+ * program's handler and the alternate signal stacks (fault.h).  Calls:
+ * stack.h (the faulting access's stack), os.h, sigaction,
+ * sigaltstack, raise. */
+#define _GNU_SOURCE
+#include "debug/fault.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "base/internal.h"
+#include "debug/stack.h"
+#include "os/os.h"
+
+#define ALT_STACK ((size_t)64 << 10)
+
+static _Atomic(wd_fault_claim_t) fault_claim;
+/* What the program had for SIGSEGV and SIGBUS before warden stood in front. */
+static struct sigaction chained[2];
+static _Atomic(uint64_t) claimed;
+
+/* The calling thread's alternate stack (warden's own), its fault in progress. */
+static __thread uint8_t *tl_alt __attribute__((tls_model("initial-exec")));
+static __thread int tl_alt_checked __attribute__((tls_model("initial-exec")));
+static __thread int tl_in_fault __attribute__((tls_model("initial-exec")));
+static __thread uintptr_t tl_fault_pc __attribute__((tls_model("initial-exec")));
+
+static struct sigaction *chained_for(int sig) { return &chained[sig == SIGBUS]; }
+
+/* Hands a fault that is not warden's to what the program had: its
+ * handler, or the default action (restored, then the access is retried
+ * and faults again, or for a signal sent by kill, raised again). */
+static void chain(int sig, siginfo_t *si, void *uc) {
+    struct sigaction *p = chained_for(sig);
+    if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction != NULL) {
+        p->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+        p->sa_handler(sig);
+        return;
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigaction(sig, &dfl, NULL);
+    if (si->si_code <= 0) /* sent, not a fault: retrying would not repeat it */
+        raise(sig);
+}
+
+static int fault_is_write(const void *ucv) {
+#if defined(__x86_64__) && defined(__linux__)
+    const ucontext_t *uc = ucv;
+    return (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0; /* page fault error code: W/R */
+#else
+    (void)ucv;
+    return -1;
+#endif
+}
+
+static uintptr_t fault_pc(const void *ucv) {
+#if defined(__x86_64__) && defined(__linux__)
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__) && defined(__linux__)
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.pc;
+#else
+    (void)ucv;
+    return 0;
+#endif
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc) {
+    int saved = errno;
+    wd_fault_claim_t claim = atomic_load_explicit(&fault_claim, memory_order_acquire);
+    /* A fault inside warden's own report of a fault is not claimed again. */
+    if (claim != NULL && !tl_in_fault && si->si_code > 0) {
+        tl_in_fault = 1;
+        wd_fault_t f = {(uintptr_t)si->si_addr, fault_pc(uc), fault_is_write(uc)};
+        tl_fault_pc = f.pc;
+        int mine = claim(&f);
+        tl_in_fault = 0;
+        if (mine) {
+            atomic_fetch_add_explicit(&claimed, 1, memory_order_relaxed);
+            errno = saved;
+            return;
+        }
+    }
+    chain(sig, si, uc);
+    errno = saved;
+}
+
+static int is_ours(const struct sigaction *sa) {
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_fault;
+}
+
+/* Puts the handler in front for sig, keeping what the kernel says was
+ * there, unless it is warden's own: two threads may both have found it
+ * missing, and the second must not chain to the first's.  No lock (a
+ * fork child could inherit it held): the swap itself is the kernel's. */
+static void install(int sig) {
+    struct sigaction cur, old;
+    if (sigaction(sig, NULL, &cur) != 0 || is_ours(&cur))
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, &old) == 0 && !is_ours(&old))
+        *chained_for(sig) = old;
+}
+
+/* The calling thread's own alternate stack, unless it has one already. */
+static void alt_stack_here(void) {
+    tl_alt_checked = 1;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) != 0 || !(cur.ss_flags & SS_DISABLE))
+        return;
+    size_t page = wdi_os_page_size();
+    void *mem;
+    if (wdi_os_map(ALT_STACK + page, &mem) != 0)
+        return;
+    wdi_os_protect(mem, page, WD_PROT_NONE); /* a handler that overflows faults */
+    stack_t ss = {.ss_sp = (uint8_t *)mem + page, .ss_size = ALT_STACK, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0) {
+        wdi_os_unmap(mem, ALT_STACK + page);
+        return;
+    }
+    tl_alt = mem;
+}
+
+void wdi_fault_arm(wd_fault_claim_t claim) {
+    atomic_store_explicit(&fault_claim, claim, memory_order_release);
+    install(SIGSEGV);
+    install(SIGBUS);
+    if (!tl_alt_checked)
+        alt_stack_here();
+}
+
+void wdi_fault_arm_thread(wd_fault_claim_t claim) {
+    if (wd_unlikely(!tl_alt_checked))
+        wdi_fault_arm(claim);
+}
+
+/* The stack as libgcc's walk (or the fast walk) sees it from here: the
+ * handler's frames, the signal frame, then the faulting instruction as
+ * pc + 1 (stack.c adds one to a signal frame's address).  Everything above
+ * that frame goes. */
+int wdi_fault_stack(void **pcs, int max) {
+    void *all[WD_STACK_MAX];
+    int n = wdi_stack_capture(all, WD_STACK_MAX, 0);
+    int k = 0;
+    while (k < n && (uintptr_t)all[k] != tl_fault_pc + 1)
+        k++;
+    if (k == n) /* not found: keep it all (a report drops libwarden.so's frames) */
+        k = 0;
+    int m = 0;
+    for (; k < n && m < max; k++)
+        pcs[m++] = all[k];
+    return m;
+}
+
+void wdi_fault_thread_exit(void) {
+    if (tl_alt == NULL)
+        return;
+    stack_t ss = {.ss_sp = NULL, .ss_size = 0, .ss_flags = SS_DISABLE};
+    if (sigaltstack(&ss, NULL) == 0)
+        wdi_os_unmap(tl_alt, ALT_STACK + wdi_os_page_size());
+    tl_alt = NULL;
+}
+
+uint64_t wdi_fault_count(void) { return atomic_load_explicit(&claimed, memory_order_relaxed); }

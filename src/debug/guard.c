@@ -1,0 +1,695 @@
+/* guard.c -- owns guarded cells (guard.h): the sampler's pool of slots,
+ * check=2's cells, their records, the faults in them and the reports.
+ * Calls: fault.h (the handler), stack.h, report.h, symbol.h, segment.h,
+ * ownmem.h, os.h, lock.h, options.h. */
+#include "debug/guard.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/bytes.h"
+#include "base/lock.h"
+#include "base/options.h"
+#include "base/ownmem.h"
+#include "debug/fault.h"
+#include "debug/report.h"
+#include "debug/stack.h"
+#include "debug/symbol.h"
+#include "os/os.h"
+
+#define SLACK 0xfa /* the bytes between a block and its pages' ends (check mode's redzone byte) */
+
+enum { CELL_EMPTY, CELL_BUSY, CELL_LIVE, CELL_FREED, CELL_DEAD };
+
+static const char *const kind_name[] = {"malloc", "new", "new[]"};
+
+/* What is known of the block in a cell: written by the thread that holds
+ * the cell (BUSY), published by the state's release store. */
+typedef struct guard_cell_s {
+    _Atomic(uint32_t) state;
+    uint32_t pages;        /* pages open for the block */
+    uintptr_t p, raw, end; /* the block; the open bytes around it */
+    size_t size;
+    uint32_t alloc_stack, free_stack;
+    uint8_t kind, at_start;
+    _Atomic(uint64_t) freed_seq; /* the pool reuses the slot freed longest ago */
+    struct guard_cell_s *next;   /* check=2: its size's queue of freed cells */
+} guard_cell_t;
+
+/* A mapping of cells of one size:
+ *     [guard][cell 0 data][guard][cell 1 data][guard] ...
+ * The segment map points to its first field. */
+typedef struct guard_area_s {
+    wd_region_t region; /* kind == WD_KIND_GUARD */
+    uint8_t *map;
+    size_t map_size;
+    uint8_t *first;     /* cell 0's data */
+    size_t stride;      /* a cell's data and its guard page */
+    size_t cell_bytes;
+    uint32_t capacity, carved;
+    int pool;           /* 1: the sampler's; 0: check=2's */
+    guard_cell_t *cell; /* capacity records */
+} guard_area_t;
+
+static size_t page_size;
+static uintptr_t warden_lo, warden_hi; /* libwarden.so's code: dropped from stacks */
+
+/* --- stacks ---------------------------------------------------------------- */
+
+static uint32_t stack_here(void) {
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_stack_capture(pcs, WD_STACK_MAX, 1);
+    int k = 0;
+    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
+        k++;
+    int depth = wdi_options.stack_depth < WD_STACK_MAX ? (int)wdi_options.stack_depth : WD_STACK_MAX;
+    return wdi_stack_save(pcs + k, n - k < depth ? n - k : depth);
+}
+
+/* The stack of the call being reported, without warden's frames (the
+ * report drops libwarden.so's; this drops them when warden is linked in,
+ * as far as it can tell them: an entry point jumped to is a frame less). */
+static void report_stack_here(const char *title) {
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_stack_capture(pcs, WD_STACK_MAX, 0);
+    int k = 0;
+    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
+        k++;
+    wdi_report_stack(title, pcs + k, n - k);
+}
+
+/* --- areas and cells -------------------------------------------------------- */
+
+static int fault_claim(const wd_fault_t *f);
+
+static guard_cell_t *cell_of_index(guard_area_t *a, size_t i) { return &a->cell[i]; }
+
+/* Opening and closing pages.  The sampler's pool uses mprotect and keeps
+ * a freed slot's page resident (zeroed, inaccessible): a slot is opened
+ * and closed at every sample, and dropping the page at each close costs a
+ * page fault at the next open, 9.6 us a cycle against 2.6 us here; 32
+ * slots are few mappings.  check=2's cells are closed with guard markers
+ * where the kernel has them (no mapping per cell), their memory dropped. */
+static int area_open(const guard_area_t *a, void *at, size_t len) {
+    return a->pool ? wdi_os_protect(at, len, WD_PROT_RW) : wdi_os_unguard(at, len);
+}
+
+static void area_close(const guard_area_t *a, void *at, size_t len) {
+    if (a->pool)
+        wdi_os_protect(at, len, WD_PROT_NONE);
+    else
+        wdi_os_guard(at, len);
+}
+static uint8_t *cell_data(const guard_area_t *a, size_t i) { return a->first + i * a->stride; }
+
+/* Maps an area of `cells` cells of cell_bytes each, every page of it
+ * inaccessible, its records beside it; registers it.  0 on success. */
+static int area_map(guard_area_t *a, size_t cells, size_t cell_bytes, int pool) {
+    size_t stride = cell_bytes + page_size;
+    size_t size = wd_align_up(page_size + cells * stride, WD_SEGMENT_SIZE);
+    size_t rec = wd_align_up(cells * sizeof(guard_cell_t), page_size);
+    void *map, *cell;
+    if (wdi_os_map_aligned(size, WD_SEGMENT_SIZE, &map) != 0)
+        return -1;
+    int closed = pool ? wdi_os_protect(map, size, WD_PROT_NONE) : wdi_os_guard(map, size);
+    if (closed != 0 || wdi_os_map(rec, &cell) != 0) {
+        wdi_os_unmap(map, size);
+        return -1;
+    }
+    wdi_own_add(cell, rec); /* the records hold blocks' addresses: no root */
+    a->region.kind = WD_KIND_GUARD;
+    a->map = map;
+    a->map_size = size;
+    a->first = (uint8_t *)map + page_size;
+    a->stride = stride;
+    a->cell_bytes = cell_bytes;
+    a->capacity = (uint32_t)((size - page_size) / stride);
+    a->carved = 0;
+    a->pool = pool;
+    a->cell = cell;
+    wdi_segmap_acquire(map, size);
+    wdi_segmap_set(map, size, &a->region);
+    return 0;
+}
+
+/* Places a block of size bytes in cell i of a (alignment and front as in
+ * guard.h), opens its pages and fills in the record (state still BUSY). */
+static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size_t size,
+                     int at_start) {
+    guard_cell_t *c = cell_of_index(a, i);
+    uint8_t *data = cell_data(a, i), *p, *lo, *hi;
+    if (at_start) {
+        p = lo = data;
+        hi = data + wd_align_up(size ? size : 1, page_size);
+    } else {
+        hi = data + a->cell_bytes;
+        p = (uint8_t *)(((uintptr_t)hi - size) & ~(uintptr_t)(align - 1));
+        lo = (uint8_t *)((uintptr_t)(p - front) & ~(uintptr_t)(page_size - 1));
+    }
+    if (lo < data || area_open(a, lo, (size_t)(hi - lo)) != 0)
+        return -1;
+    c->pages = (uint32_t)((size_t)(hi - lo) / page_size);
+    c->p = (uintptr_t)p;
+    c->raw = at_start ? (uintptr_t)p : (uintptr_t)(p - front);
+    c->end = (uintptr_t)hi;
+    c->size = size;
+    c->at_start = (uint8_t)at_start;
+    c->free_stack = 0;
+    return 0;
+}
+
+static size_t window_of(uintptr_t from, uintptr_t to);
+
+/* The cell's open pages become inaccessible again.  A pool slot of one
+ * page keeps it, zeroed again (the block and the windows of slack were
+ * all that was written, or slack_check said otherwise), so that it opens
+ * as fresh; a larger one and check=2's cells give their memory back. */
+static void cell_close(guard_area_t *a, guard_cell_t *c) {
+    size_t i = (size_t)(c - a->cell);
+    uint8_t *data = cell_data(a, i);
+    uint8_t *lo = c->at_start ? data : data + a->cell_bytes - (size_t)c->pages * page_size;
+    size_t len = (size_t)c->pages * page_size;
+    if (a->pool && c->pages == 1) {
+        uintptr_t from = c->p - window_of((uintptr_t)lo, c->p);
+        uintptr_t to = c->p + c->size + window_of(c->p + c->size, c->end);
+        memset((void *)from, 0, (size_t)(to - from));
+        area_close(a, lo, len);
+        return;
+    }
+    area_close(a, lo, len);
+    if (a->pool) {
+        size_t released;
+        wdi_os_decommit(lo, len, &released);
+    }
+}
+
+/* The area and cell of an address of a guarded area, or NULL. */
+static guard_cell_t *cell_at(guard_area_t *a, uintptr_t addr, size_t *in) {
+    if (addr < (uintptr_t)a->first)
+        return NULL;
+    size_t off = (size_t)(addr - (uintptr_t)a->first);
+    size_t i = off / a->stride;
+    *in = off % a->stride;
+    return i < a->capacity ? &a->cell[i] : NULL;
+}
+
+/* --- the sampler's pool ----------------------------------------------------- */
+
+static guard_area_t pool;
+static _Atomic(int) pool_state; /* 0 not mapped, 1 mapping, 2 ready, 3 failed */
+static _Atomic(size_t) pool_pages, sampled, live, live_bytes;
+static _Atomic(uint64_t) free_seq;
+static _Atomic(uint32_t) alternate; /* end- and start-aligned in turn */
+static _Atomic(uint32_t) arms;      /* sampled blocks: every 16th checks the handler */
+
+/* Before the first block (the process start): page_size is then only read. */
+void wdi_guard_init(void) {
+    page_size = wdi_os_page_size();
+}
+
+static int pool_ready(void) {
+    int s = atomic_load_explicit(&pool_state, memory_order_acquire);
+    if (wd_likely(s == 2))
+        return 1;
+    int expected = 0;
+    if (s != 0 || !atomic_compare_exchange_strong(&pool_state, &expected, 1))
+        return 0; /* another thread maps it (its own block goes the usual way) */
+    wdi_symbol_warden_code(&warden_lo, &warden_hi);
+    int ok = area_map(&pool, WDI_GUARD_SLOTS, WDI_GUARD_SAMPLE_MAX, 1) == 0;
+    atomic_store_explicit(&pool_state, ok ? 2 : 3, memory_order_release);
+    return ok;
+}
+
+/* A free slot: one never used, else the one freed longest ago; claimed
+ * (BUSY) with a compare-and-swap.  -1 when none is free. */
+static int slot_claim(void) {
+    for (int tries = 0; tries < 4; tries++) {
+        int best = -1;
+        uint64_t best_seq = UINT64_MAX;
+        for (int i = 0; i < (int)pool.capacity && i < WDI_GUARD_SLOTS; i++) {
+            guard_cell_t *c = &pool.cell[i];
+            uint32_t st = atomic_load_explicit(&c->state, memory_order_relaxed);
+            uint64_t seq = st == CELL_EMPTY ? 0
+                           : st == CELL_FREED ? atomic_load_explicit(&c->freed_seq, memory_order_relaxed)
+                                              : UINT64_MAX;
+            if (seq < best_seq || (seq == best_seq && seq != UINT64_MAX && best < 0)) {
+                best = i;
+                best_seq = seq;
+                if (seq == 0)
+                    break;
+            }
+        }
+        if (best < 0)
+            return -1;
+        uint32_t expected = best_seq == 0 ? CELL_EMPTY : CELL_FREED;
+        if (atomic_compare_exchange_strong_explicit(&pool.cell[best].state, &expected, CELL_BUSY,
+                                                    memory_order_acquire, memory_order_relaxed))
+            return best;
+    }
+    return -1;
+}
+
+/* The slack: the bytes of a block's open pages that are not the block.
+ * The WINDOW bytes next to the block get the slack byte, the rest stay as
+ * the fresh pages came (zero): filling a whole page for a 64-byte block
+ * was two thirds of a sample's instructions.  Both are checked at free. */
+#define WINDOW 64
+
+static size_t window_of(uintptr_t from, uintptr_t to) {
+    return to - from < WINDOW ? (size_t)(to - from) : WINDOW;
+}
+
+/* The last byte of the slack after a block, [after, end), that is not
+ * what it was given, or 0. */
+static uintptr_t slack_last_bad(uintptr_t after, uintptr_t end) {
+    uintptr_t win = after + window_of(after, end);
+    if (!wdi_bytes_are((const void *)win, (size_t)(end - win), 0)) {
+        const uint8_t *b = (const uint8_t *)end;
+        while (b[-1] == 0)
+            b--;
+        return (uintptr_t)b - 1;
+    }
+    const uint8_t *b = (const uint8_t *)win;
+    while (b > (const uint8_t *)after && b[-1] == SLACK)
+        b--;
+    return b > (const uint8_t *)after ? (uintptr_t)b - 1 : 0;
+}
+
+/* The first byte of the slack before a block, [first, p), that is not
+ * what it was given, or 0. */
+static uintptr_t slack_first_bad(uintptr_t first, uintptr_t p) {
+    uintptr_t win = p - window_of(first, p);
+    if (!wdi_bytes_are((const void *)first, (size_t)(win - first), 0)) {
+        const uint8_t *b = (const uint8_t *)first;
+        while (*b == 0)
+            b++;
+        return (uintptr_t)b;
+    }
+    const uint8_t *b = (const uint8_t *)win;
+    while (b < (const uint8_t *)p && *b == SLACK)
+        b++;
+    return b < (const uint8_t *)p ? (uintptr_t)b : 0;
+}
+
+void *wdi_guard_sample(size_t alignment, size_t size, int kind) {
+    if (wdi_options.guard_sample == 0 || wdi_checking || size > WDI_GUARD_SAMPLE_MAX ||
+        alignment > wdi_os_page_size() || !pool_ready())
+        return NULL;
+    size_t need = (wd_align_up(size ? size : 1, alignment) + page_size - 1) / page_size + 1;
+    size_t used = atomic_fetch_add_explicit(&pool_pages, need, memory_order_relaxed);
+    if (used + need > WDI_GUARD_POOL_BYTES / page_size) {
+        atomic_fetch_sub_explicit(&pool_pages, need, memory_order_relaxed);
+        return NULL;
+    }
+    int i = slot_claim();
+    int at_start = (int)(atomic_fetch_add_explicit(&alternate, 1, memory_order_relaxed) & 1);
+    if (i < 0 || cell_open(&pool, (size_t)i, alignment, 0, size, at_start) != 0) {
+        if (i >= 0) /* no page could be opened: the slot is not reused */
+            atomic_store_explicit(&pool.cell[i].state, CELL_DEAD, memory_order_release);
+        atomic_fetch_sub_explicit(&pool_pages, need, memory_order_relaxed);
+        return NULL;
+    }
+    guard_cell_t *c = &pool.cell[i];
+    /* The estimate `need` may be a page above the pages opened. */
+    atomic_fetch_sub_explicit(&pool_pages, need - c->pages, memory_order_relaxed);
+    uintptr_t first = c->raw & ~(uintptr_t)(page_size - 1); /* before an end-aligned block */
+    memset((void *)(c->p - window_of(first, c->p)), SLACK, window_of(first, c->p));
+    memset((void *)(c->p + size), SLACK, window_of(c->p + size, c->end));
+    c->kind = (uint8_t)kind;
+    c->alloc_stack = stack_here();
+    atomic_store_explicit(&c->state, CELL_LIVE, memory_order_release);
+    atomic_fetch_add_explicit(&sampled, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&live_bytes, size, memory_order_relaxed);
+    if (atomic_fetch_add_explicit(&arms, 1, memory_order_relaxed) % 16 == 0)
+        wdi_fault_arm(fault_claim); /* two system calls: not at every sample */
+    else
+        wdi_fault_arm_thread(fault_claim);
+    return (void *)c->p;
+}
+
+/* --- reports ------------------------------------------------------------- */
+
+static void report_block(const guard_cell_t *c, int freed) {
+    wdi_report_line("0x%zx is the start of a %zu-byte block (from %s)", (size_t)c->p, c->size,
+                    kind_name[c->kind < 3 ? c->kind : 0]);
+    wdi_report_stack_id("allocated at", c->alloc_stack);
+    if (freed)
+        wdi_report_stack_id("freed at", c->free_stack);
+}
+
+/* After a report: the sampler aborts unless guard_continue=1, check=2
+ * goes on unless abort_on_error=1.  Returns when the program goes on. */
+static void report_done(int pool_block) {
+    wdi_report_end();
+    if (pool_block ? !wdi_options.guard_continue : wdi_options.abort_on_error)
+        abort();
+}
+
+/* The slack of pool block c (end-aligned: also the bytes before it in its
+ * first page) still holds its byte; else a report per side. */
+static void slack_check(const guard_cell_t *c, const char *fn) {
+    uintptr_t first = c->raw & ~(uintptr_t)(page_size - 1);
+    uintptr_t after = c->p + c->size;
+    uintptr_t bad = slack_last_bad(after, c->end);
+    if (bad != 0) {
+        wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at "
+                         "0x%zx were written (found in %s)",
+                         (size_t)(bad + 1 - after), c->size, (size_t)c->p, fn);
+        report_stack_here("found at");
+        report_block(c, 0);
+        report_done(1);
+    }
+    bad = c->at_start ? 0 : slack_first_bad(first, c->p);
+    if (bad != 0) {
+        wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
+                         "at 0x%zx were written (found in %s)",
+                         (size_t)(c->p - bad), c->size, (size_t)c->p, fn);
+        report_stack_here("found at");
+        report_block(c, 0);
+        report_done(1);
+    }
+}
+
+/* p is no live sampled block: a double free, or a pointer into a slot
+ * that is not its block's start. */
+static void report_bad_free(const guard_cell_t *c, uintptr_t p, const char *fn) {
+    uint32_t st = c ? atomic_load_explicit(&c->state, memory_order_acquire) : CELL_EMPTY;
+    if (c != NULL && c->p == p && (st == CELL_FREED || st == CELL_DEAD)) {
+        /* The headline is the fatal line of the tiers' own checks. */
+        wdi_report_begin("%s at 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
+        report_stack_here(NULL);
+        wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
+                        c->size, kind_name[c->kind < 3 ? c->kind : 0]);
+        wdi_report_stack_id("allocated at", c->alloc_stack);
+        wdi_report_stack_id("first freed at", c->free_stack);
+    } else {
+        wdi_report_begin("invalid pointer at 0x%zx in %s", (size_t)p, fn);
+        report_stack_here(NULL);
+        if (c != NULL && st == CELL_LIVE && p > c->p && p < c->p + c->size) {
+            wdi_report_line("0x%zx is %zu bytes inside a %zu-byte block at 0x%zx (from %s)",
+                            (size_t)p, (size_t)(p - c->p), c->size, (size_t)c->p,
+                            kind_name[c->kind < 3 ? c->kind : 0]);
+            wdi_report_stack_id("allocated at", c->alloc_stack);
+        } else {
+            wdi_report_line("0x%zx is not in a block that warden handed out", (size_t)p);
+        }
+    }
+    report_done(1);
+}
+
+/* The record of live sampled block p, or NULL after a report. */
+static guard_cell_t *pool_live(const void *p, const char *fn) {
+    size_t in;
+    guard_area_t *a = (guard_area_t *)wdi_region_of(p);
+    guard_cell_t *c = a == &pool ? cell_at(a, (uintptr_t)p, &in) : NULL;
+    if (c != NULL && atomic_load_explicit(&c->state, memory_order_acquire) == CELL_LIVE &&
+        c->p == (uintptr_t)p)
+        return c;
+    report_bad_free(c, (uintptr_t)p, fn);
+    return NULL;
+}
+
+void wdi_guard_free(void *p, const char *fn) {
+    guard_cell_t *c = pool_live(p, fn);
+    if (c == NULL)
+        return;
+    uint32_t expected = CELL_LIVE;
+    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, CELL_BUSY,
+                                                 memory_order_acquire, memory_order_relaxed)) {
+        report_bad_free(c, (uintptr_t)p, fn); /* another thread freed it meanwhile */
+        return;
+    }
+    slack_check(c, fn);
+    c->free_stack = stack_here();
+    cell_close(&pool, c);
+    atomic_fetch_sub_explicit(&pool_pages, c->pages, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&live_bytes, c->size, memory_order_relaxed);
+    atomic_store_explicit(&c->freed_seq,
+                          atomic_fetch_add_explicit(&free_seq, 1, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->state, CELL_FREED, memory_order_release);
+}
+
+size_t wdi_guard_usable(const void *p, const char *fn) {
+    guard_cell_t *c = pool_live(p, fn);
+    return c != NULL ? c->size : 0;
+}
+
+size_t wdi_guard_sampled(void) { return atomic_load_explicit(&sampled, memory_order_relaxed); }
+size_t wdi_guard_live(void) { return atomic_load_explicit(&live, memory_order_relaxed); }
+size_t wdi_guard_live_bytes(void) { return atomic_load_explicit(&live_bytes, memory_order_relaxed); }
+
+/* --- check=2 --------------------------------------------------------------- */
+
+/* Cells of 1, 2, 4 ... 256 pages, each size in areas of AREA_BYTES. */
+#define CLASSES 9
+#define AREA_BYTES ((size_t)64 << 20)
+#define AREAS_MAX 1024
+
+typedef struct {
+    wd_lock_t lock;
+    guard_area_t *current;             /* cells are carved from it */
+    guard_cell_t *freed, *freed_tail;  /* freed cells, oldest first */
+} guard_class_t;
+
+static guard_class_t classes[CLASSES];
+static guard_area_t areas[AREAS_MAX];
+static _Atomic(size_t) areas_used;
+static _Atomic(size_t) freed_bytes; /* address space of freed cells kept closed */
+
+/* The oldest freed cell of class k when the freed cells hold more address
+ * space than check_guard_mb (any: whatever they hold); with the class
+ * lock held. */
+static guard_cell_t *class_reuse(guard_class_t *k, guard_area_t **area, int any) {
+    size_t budget = any ? 0 : (size_t)wdi_options.check_guard_mb << 20;
+    while (k->freed != NULL &&
+           (any || atomic_load_explicit(&freed_bytes, memory_order_relaxed) > budget)) {
+        guard_cell_t *c = k->freed;
+        k->freed = c->next;
+        if (k->freed == NULL)
+            k->freed_tail = NULL;
+        guard_area_t *a = (guard_area_t *)wdi_region_of((const void *)c->p);
+        atomic_fetch_sub_explicit(&freed_bytes, a->cell_bytes, memory_order_relaxed);
+        uint32_t expected = CELL_FREED;
+        if (atomic_compare_exchange_strong_explicit(&c->state, &expected, CELL_BUSY,
+                                                    memory_order_acquire, memory_order_relaxed)) {
+            *area = a;
+            return c;
+        }
+        /* DEAD: a fault opened its pages; never reused */
+    }
+    return NULL;
+}
+
+/* Without guard markers (Linux before 6.13) every cell that was ever
+ * opened may stay mappings of its own in the kernel: closed cells do not
+ * always merge back with their neighbours (a run of a threaded program
+ * reached 50,000 of them), and past vm.max_map_count (65,530 by default)
+ * mmap fails for everything, the tiers included.  So then at most this
+ * many cells are carved; after that freed ones are reused whatever
+ * check_guard_mb says, or the block gets check=1's layout. */
+#define CARVE_MAX_MPROTECT 12000
+static _Atomic(size_t) carved_total;
+
+static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area);
+
+/* A cell of class k: a freed one past the budget, a fresh one, or (when no
+ * fresh one may be carved) the oldest freed one; with the lock held. */
+static guard_cell_t *class_take(guard_class_t *k, int cls, guard_area_t **area) {
+    guard_cell_t *c = class_reuse(k, area, 0);
+    if (c == NULL)
+        c = class_carve(k, cls, area);
+    if (c == NULL)
+        c = class_reuse(k, area, 1);
+    return c;
+}
+
+/* A fresh cell of class k (a new area when the current one is full); with
+ * the class lock held. */
+static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area) {
+    if (!wdi_os_guard_markers() &&
+        atomic_load_explicit(&carved_total, memory_order_relaxed) >= CARVE_MAX_MPROTECT &&
+        k->current != NULL)
+        return NULL;
+    guard_area_t *a = k->current;
+    if (a == NULL || a->carved == a->capacity) {
+        size_t n = atomic_fetch_add_explicit(&areas_used, 1, memory_order_relaxed);
+        if (n >= AREAS_MAX)
+            return NULL;
+        a = &areas[n];
+        size_t cell = page_size << cls;
+        if (area_map(a, (AREA_BYTES - page_size) / (cell + page_size), cell, 0) != 0)
+            return NULL;
+        k->current = a;
+    }
+    guard_cell_t *c = &a->cell[a->carved++];
+    atomic_fetch_add_explicit(&carved_total, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->state, CELL_BUSY, memory_order_relaxed);
+    *area = a;
+    return c;
+}
+
+void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, uint32_t stack,
+                            uint8_t **raw, uint8_t **end) {
+    if (size > WDI_GUARD_CHECK_MAX || front > page_size)
+        return NULL;
+    size_t need = at_start ? (size ? size : 1) : wd_align_up(size, front) + front;
+    int cls = 0;
+    while ((page_size << cls) < need)
+        cls++;
+    if (cls >= CLASSES)
+        return NULL;
+    guard_class_t *k = &classes[cls];
+    guard_area_t *a = NULL;
+    wdi_lock(&k->lock);
+    guard_cell_t *c = class_take(k, cls, &a);
+    wdi_unlock(&k->lock);
+    if (c == NULL)
+        return NULL;
+    if (cell_open(a, (size_t)(c - a->cell), front, front, size, at_start) != 0) {
+        atomic_store_explicit(&c->state, CELL_DEAD, memory_order_release);
+        return NULL;
+    }
+    c->kind = (uint8_t)kind;
+    c->alloc_stack = stack;
+    atomic_store_explicit(&c->state, CELL_LIVE, memory_order_release);
+    wdi_fault_arm(fault_claim);
+    *raw = (uint8_t *)c->raw;
+    *end = (uint8_t *)c->end;
+    return (void *)c->p;
+}
+
+static guard_cell_t *check_cell(const void *p, guard_area_t **area) {
+    size_t in;
+    guard_area_t *a = (guard_area_t *)wdi_region_of(p);
+    *area = a;
+    return cell_at(a, (uintptr_t)p, &in);
+}
+
+void wdi_guard_bounds(const void *p, uint8_t **raw, uint8_t **end) {
+    guard_area_t *a;
+    guard_cell_t *c = check_cell(p, &a);
+    *raw = (uint8_t *)c->raw;
+    *end = (uint8_t *)c->end;
+}
+
+void wdi_guard_check_free(void *p, uint32_t stack) {
+    guard_area_t *a;
+    guard_cell_t *c = check_cell(p, &a);
+    uint32_t expected = CELL_LIVE;
+    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, CELL_BUSY,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return; /* check mode reported it already */
+    c->free_stack = stack;
+    cell_close(a, c);
+    size_t cls = 0;
+    while ((page_size << cls) < a->cell_bytes)
+        cls++;
+    guard_class_t *k = &classes[cls];
+    c->next = NULL;
+    atomic_store_explicit(&c->state, CELL_FREED, memory_order_release);
+    wdi_lock(&k->lock);
+    if (k->freed_tail != NULL)
+        k->freed_tail->next = c;
+    else
+        k->freed = c;
+    k->freed_tail = c;
+    atomic_fetch_add_explicit(&freed_bytes, a->cell_bytes, memory_order_relaxed);
+    wdi_unlock(&k->lock);
+}
+
+void wdi_guard_fork_prepare(void) {
+    for (int i = 0; i < CLASSES; i++)
+        wdi_lock(&classes[i].lock);
+}
+
+void wdi_guard_fork_parent(void) {
+    for (int i = CLASSES - 1; i >= 0; i--)
+        wdi_unlock(&classes[i].lock);
+}
+
+void wdi_guard_fork_child(void) {
+    for (int i = 0; i < CLASSES; i++)
+        wdi_lock_reset(&classes[i].lock);
+}
+
+/* --- faults ------------------------------------------------------------------ */
+
+/* The block a fault at addr concerns: the cell it lies in, or for an
+ * address in a guard page, whichever neighbour's block is nearer. */
+static guard_cell_t *fault_cell(guard_area_t *a, uintptr_t addr) {
+    size_t in = 0;
+    guard_cell_t *c = cell_at(a, addr, &in);
+    if (addr < (uintptr_t)a->first)
+        return &a->cell[0];
+    if (c == NULL)
+        return NULL;
+    if (in < a->cell_bytes)
+        return c;
+    guard_cell_t *next = c + 1 < a->cell + a->capacity ? c + 1 : NULL;
+    uint32_t st = atomic_load_explicit(&c->state, memory_order_acquire);
+    uint32_t nst = next ? atomic_load_explicit(&next->state, memory_order_acquire) : CELL_EMPTY;
+    int here = st == CELL_LIVE || st == CELL_FREED;
+    int there = nst == CELL_LIVE || nst == CELL_FREED;
+    if (here && there)
+        return addr - (c->p + c->size) <= next->p - addr ? c : next;
+    return there ? next : c;
+}
+
+static int fault_claim(const wd_fault_t *f) {
+    wd_region_t *r = wdi_region_of((const void *)f->addr);
+    if (r == NULL || r->kind != WD_KIND_GUARD)
+        return 0;
+    guard_area_t *a = (guard_area_t *)r;
+    guard_cell_t *c = fault_cell(a, f->addr);
+    uint32_t st = c ? atomic_load_explicit(&c->state, memory_order_acquire) : CELL_EMPTY;
+    const char *how = f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
+    uintptr_t addr = f->addr;
+    if (c == NULL || st == CELL_EMPTY) {
+        wdi_report_begin("wild %s at 0x%zx: in warden's guarded memory, in no block", how,
+                         (size_t)addr);
+    } else if (st != CELL_LIVE) {
+        if (addr >= c->p && addr < c->p + c->size)
+            wdi_report_begin("use after free: %s at 0x%zx, %zu bytes inside a freed %zu-byte "
+                             "block at 0x%zx",
+                             how, (size_t)addr, (size_t)(addr - c->p), c->size, (size_t)c->p);
+        else if (addr >= c->p)
+            wdi_report_begin("use after free: %s at 0x%zx, %zu bytes past the end of a freed "
+                             "%zu-byte block at 0x%zx",
+                             how, (size_t)addr, (size_t)(addr - c->p - c->size), c->size,
+                             (size_t)c->p);
+        else
+            wdi_report_begin("use after free: %s at 0x%zx, %zu bytes before the start of a freed "
+                             "%zu-byte block at 0x%zx",
+                             how, (size_t)addr, (size_t)(c->p - addr), c->size, (size_t)c->p);
+    } else if (addr >= c->p + c->size) {
+        wdi_report_begin("heap buffer overflow: %s at 0x%zx, %zu bytes past the end of a "
+                         "%zu-byte block at 0x%zx",
+                         how, (size_t)addr, (size_t)(addr - c->p - c->size), c->size,
+                         (size_t)c->p);
+    } else {
+        wdi_report_begin("heap buffer underflow: %s at 0x%zx, %zu bytes before the start of a "
+                         "%zu-byte block at 0x%zx",
+                         how, (size_t)addr, (size_t)(c->p - (addr < c->p ? addr : c->p)),
+                         c->size, (size_t)c->p);
+    }
+    void *pcs[WD_STACK_MAX];
+    int n = wdi_fault_stack(pcs, WD_STACK_MAX);
+    wdi_report_stack(NULL, pcs, n);
+    if (c != NULL && st != CELL_EMPTY)
+        report_block(c, st != CELL_LIVE);
+    report_done(a->pool);
+    /* The program goes on: the page is opened so that the access succeeds
+     * (once reported, later accesses to it are not), and a freed cell
+     * whose page it was is never reused. */
+    uintptr_t page = addr & ~(uintptr_t)(page_size - 1);
+    area_open(a, (void *)page, page_size);
+    if (c != NULL && st == CELL_FREED) {
+        uint32_t expected = CELL_FREED;
+        atomic_compare_exchange_strong(&c->state, &expected, CELL_DEAD);
+    }
+    return 1;
+}

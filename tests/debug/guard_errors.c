@@ -1,0 +1,300 @@
+/* guard_errors.c -- memory errors for the guard sampler and check=2
+ * (test_guard.c runs it under LD_PRELOAD=libwarden.so with
+ * WARDEN_OPTIONS=guard_sample=1, every allocation sampled, or check=2).
+ * One case per run, named by argv[1]; each line a report must name
+ * carries a marker comment (G_...).  Built -g -O0, not linked with warden.
+ *
+ * A sampled block is end-aligned or start-aligned, in turn, so the cases
+ * that need one or the other make the error on two blocks in a row: the
+ * first block that faults is the one reported. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* gcc sees these misuses and says so; they are what is tested. */
+#pragma GCC diagnostic ignored "-Wuse-after-free"
+
+static volatile char sink;
+
+__attribute__((noinline)) static char *alloc64(void) {
+    return malloc(64); /* G_ALLOC */
+}
+
+__attribute__((noinline)) static void overflow_one(char *p) {
+    p[64] = 'x'; /* G_OVERFLOW: one byte past the end */
+}
+
+__attribute__((noinline)) static void underflow_one(char *p) {
+    p[-1] = 'x'; /* G_UNDERFLOW: one byte before the start */
+}
+
+__attribute__((noinline)) static void read_past(char *p) {
+    sink = p[64]; /* G_READ_PAST */
+}
+
+static void overflow(void) {
+    char *a = alloc64(), *b = alloc64();
+    overflow_one(a);
+    overflow_one(b);
+    puts("overflow: not caught");
+}
+
+static void underflow(void) {
+    char *a = alloc64(), *b = alloc64();
+    underflow_one(a);
+    underflow_one(b);
+    puts("underflow: not caught");
+}
+
+static void overflow_read(void) {
+    char *a = alloc64(), *b = alloc64();
+    read_past(a);
+    read_past(b);
+    puts("overflow_read: not caught");
+}
+
+static void read_after_free(void) {
+    char *p = alloc64();
+    p[3] = 1;
+    free(p); /* G_FREE */
+    sink = p[3]; /* G_READ_FREED */
+    puts("read_after_free: not caught");
+}
+
+static void write_after_free(void) {
+    char *p = alloc64();
+    free(p); /* G_FREE2 */
+    p[8] = 1; /* G_WRITE_FREED */
+    puts("write_after_free: not caught");
+}
+
+/* 61 bytes: whichever the alignment, byte 61 is slack, found at free. */
+static void slack(void) {
+    char *p = malloc(61); /* G_SLACK_ALLOC */
+    p[61] = 'x';
+    free(p); /* G_SLACK_FREE */
+    puts("slack: not caught");
+}
+
+static void double_free(void) {
+    char *p = alloc64();
+    free(p);
+    free(p); /* G_DOUBLE_FREE */
+    puts("double_free: not caught");
+}
+
+/* guard_continue=1: the reports come and the program goes on. */
+static void go_on(void) {
+    char *a = alloc64(), *b = alloc64();
+    overflow_one(a);
+    overflow_one(b);
+    free(a);
+    free(b);
+    puts("go_on: went on");
+}
+
+/* A SIGSEGV handler of the program's own, installed after warden's (which
+ * comes with the first sampled block and puts itself in front again at the
+ * next): a fault in memory that is not warden's reaches it. */
+static void own_handler(int sig, siginfo_t *si, void *uc) {
+    (void)sig, (void)si, (void)uc;
+    static const char msg[] = "own handler\n";
+    write(1, msg, sizeof msg - 1);
+    _exit(42);
+}
+
+static char *own_page(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = own_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    for (int i = 0; i < 64; i++)
+        free(alloc64()); /* warden's handler goes in front again (every 16th) */
+    char *page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return page == MAP_FAILED ? NULL : page;
+}
+
+static void chain(void) {
+    char *page = own_page();
+    page[0] = 1; /* not warden's: the program's handler exits 42 */
+    puts("chain: no fault");
+}
+
+/* The same program's own handler, and a fault that is warden's. */
+static void chain_warden(void) {
+    own_page();
+    char *a = alloc64(), *b = alloc64();
+    overflow_one(a);
+    overflow_one(b);
+    puts("chain_warden: not caught");
+}
+
+/* The child of a fork makes the error; the parent says how it ended. */
+static void forked(void) {
+    char *keep = alloc64(); /* a sampled block from before the fork */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *a = alloc64(), *b = alloc64();
+        free(keep);
+        overflow_one(a);
+        overflow_one(b);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    printf("child: %s %d\n", WIFSIGNALED(status) ? "signal" : "exit",
+           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    free(keep);
+}
+
+static void *thread_error(void *arg) {
+    (void)arg;
+    free(malloc(1)); /* the thread's heap, then its clock, as in main */
+    free(malloc(1));
+    char *a = malloc(64), *b = malloc(64); /* G_THREAD_ALLOC */
+    a[64] = 'x'; /* G_THREAD_OVERFLOW */
+    b[64] = 'x'; /* G_THREAD_OVERFLOW2 */
+    return NULL;
+}
+
+static void thread(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, thread_error, NULL);
+    pthread_join(t, NULL);
+    puts("thread: not caught");
+}
+
+/* With the default options: each of many 64-byte blocks is written one
+ * byte past its end right after it is allocated (and kept). */
+static char *volatile keep[100000];
+
+static void many(void) {
+    for (int i = 0; i < 100000; i++) {
+        char *p = malloc(64); /* G_MANY_ALLOC */
+        p[64] = 'x';          /* G_MANY */
+        keep[i] = p;
+    }
+    puts("many: not caught");
+}
+
+/* A correct program: threads, cross-thread frees, realloc, calloc,
+ * aligned blocks, small, medium and large sizes, fork.  No report. */
+#define CLEAN_THREADS 4
+#define CLEAN_SLOTS 256
+static char *handoff[CLEAN_THREADS][CLEAN_SLOTS];
+
+static void *clean_worker(void *arg) {
+    int id = (int)(long)arg;
+    unsigned seed = (unsigned)id * 2654435761u + 1;
+    char *mine[64] = {0};
+    size_t sizes[64] = {0};
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)(seed >> 16) % 64;
+        size_t size = (seed >> 8) % 7 == 0 ? 70000 + (seed % 100000) : 1 + (seed >> 4) % 600;
+        if (mine[k] != NULL) {
+            for (size_t j = 0; j < sizes[k]; j++)
+                if (mine[k][j] != (char)(k + j)) {
+                    fprintf(stderr, "clean: block contents changed\n");
+                    abort();
+                }
+            if (i % 3 == 0) {
+                char *q = realloc(mine[k], size);
+                size_t keep = sizes[k] < size ? sizes[k] : size;
+                for (size_t j = keep; j < size; j++)
+                    q[j] = (char)(k + j);
+                mine[k] = q;
+                sizes[k] = size;
+                continue;
+            }
+            free(mine[k]);
+        }
+        if (i % 5 == 0) {
+            void *a = NULL;
+            if (posix_memalign(&a, 64, size) != 0)
+                abort();
+            mine[k] = a;
+        } else if (i % 7 == 0) {
+            mine[k] = calloc(1, size);
+        } else {
+            mine[k] = malloc(size);
+        }
+        for (size_t j = 0; j < size; j++)
+            mine[k][j] = (char)(k + j);
+        sizes[k] = size;
+        /* hand a block to the next thread, free the one handed to us */
+        int slot = i % CLEAN_SLOTS;
+        char *given = __atomic_exchange_n(&handoff[(id + 1) % CLEAN_THREADS][slot],
+                                          malloc(48), __ATOMIC_ACQ_REL);
+        free(given);
+        given = __atomic_exchange_n(&handoff[id][slot], NULL, __ATOMIC_ACQ_REL);
+        free(given);
+    }
+    for (int k = 0; k < 64; k++)
+        free(mine[k]);
+    return NULL;
+}
+
+static void clean(void) {
+    pthread_t t[CLEAN_THREADS];
+    for (long i = 0; i < CLEAN_THREADS; i++)
+        pthread_create(&t[i], NULL, clean_worker, (void *)i);
+    for (int i = 0; i < CLEAN_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < CLEAN_THREADS; i++)
+        for (int s = 0; s < CLEAN_SLOTS; s++) {
+            free(handoff[i][s]);
+            handoff[i][s] = NULL;
+        }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        clean_worker((void *)0);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char *line = NULL;
+    size_t cap = 0;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f != NULL && getline(&line, &cap, f) > 0)
+        ;
+    if (f != NULL)
+        fclose(f);
+    free(line);
+    printf("clean: done, child %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+}
+
+int main(int argc, char **argv) {
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } cases[] = {
+        {"overflow", overflow},     {"underflow", underflow},
+        {"overflow_read", overflow_read}, {"read_after_free", read_after_free},
+        {"write_after_free", write_after_free}, {"slack", slack},
+        {"double_free", double_free}, {"go_on", go_on},
+        {"chain", chain},           {"chain_warden", chain_warden},
+        {"fork", forked},           {"thread", thread},
+        {"many", many},             {"clean", clean},
+    };
+    /* The first allocation makes the heap, the second starts the sampler's
+     * clock: every one after it is sampled (guard_sample=1). */
+    free(malloc(1));
+    free(malloc(1));
+    for (size_t i = 0; argc > 1 && i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(argv[1], cases[i].name) == 0) {
+            cases[i].fn();
+            return 0;
+        }
+    fprintf(stderr, "guard_errors: unknown case\n");
+    return 2;
+}

@@ -1,0 +1,357 @@
+/* test_guard.c -- the guard sampler (guard_sample=N, docs/guard.md) and
+ * check=2's guarded blocks (docs/check.md) seen from outside: each program
+ * runs in a child under LD_PRELOAD=libwarden.so with its output captured,
+ * and the reports are compared with what the program did.  Not linked with
+ * warden.  Three parts, one ctest each:
+ *
+ *   test_guard sampler    guard_errors.c's cases with guard_sample=1 (every
+ *                         allocation sampled): overflow and underflow writes,
+ *                         an overflow read, reads and writes after free,
+ *                         damaged slack found at free, a double free,
+ *                         guard_continue=1, the program's own SIGSEGV
+ *                         handler (faults that are not warden's reach it),
+ *                         fork, a thread, harden=2; with the default
+ *                         options, a program that overflows each of many
+ *                         64-byte blocks by one byte; a correct threaded
+ *                         program with no report
+ *   test_guard check2     the same errors under check=2 (check_align=start
+ *                         for the underflow), where the program goes on
+ *                         after each report, and abort_on_error=1
+ *   test_guard programs   python3, sqlite3 (skipped when missing), sort and
+ *                         the C++ STL program: the same output with the
+ *                         default options (the sampler on), with
+ *                         guard_sample=1 and with check=2, and no report
+ *
+ * The lines a report must name are found by their marker comments (G_...
+ * in guard_errors.c).  Arguments after the part: as test_check's, plus
+ * --guard PROGRAM (guard_errors). */
+#define _GNU_SOURCE
+#include "check_harness.h"
+
+static const char *guard_bin;
+
+#define TS cfg.tests_src
+#define GSRC "guard_errors.c"
+
+static run_t guard_run(const char *options, const char *which) {
+    const char *argv[] = {guard_bin, which, NULL};
+    return run(PRELOAD, options, NULL, 60, argv);
+}
+
+/* One report of an access that faulted: headline, the access's stack at
+ * marker, the allocation's at alloc, the free's at freed (or NULL). */
+static void expect_fault(run_t *r, const char *head, const char *detail, const char *marker,
+                         const char *alloc, const char *freed) {
+    span_t rep = expect_report(r, head, 0);
+    if (rep.start == NULL)
+        return;
+    EXPECT(r, detail == NULL || span_has(rep, detail), "the report does not say `%s`", detail);
+    expect_frame(r, rep, NULL, TS, GSRC, marker);
+    expect_frame(r, rep, "allocated at", TS, GSRC, alloc);
+    if (freed != NULL)
+        expect_frame(r, rep, "freed at", TS, GSRC, freed);
+}
+
+/* --- the sampler ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *which, *head, *detail, *marker, *alloc, *freed;
+} gcase_t;
+
+static const gcase_t sampler_cases[] = {
+    {"overflow", "heap buffer overflow: write at 0x", ", 0 bytes past the end of a 64-byte block",
+     "G_OVERFLOW", "G_ALLOC", NULL},
+    {"underflow", "heap buffer underflow: write at 0x",
+     ", 1 bytes before the start of a 64-byte block", "G_UNDERFLOW", "G_ALLOC", NULL},
+    {"overflow_read", "heap buffer overflow: read at 0x",
+     ", 0 bytes past the end of a 64-byte block", "G_READ_PAST", "G_ALLOC", NULL},
+    {"read_after_free", "use after free: read at 0x", ", 3 bytes inside a freed 64-byte block",
+     "G_READ_FREED", "G_ALLOC", "G_FREE"},
+    {"write_after_free", "use after free: write at 0x", ", 8 bytes inside a freed 64-byte block",
+     "G_WRITE_FREED", "G_ALLOC", "G_FREE2"},
+};
+
+/* Each fault with guard_sample=1 (and harden=2): one report, then abort. */
+static void sampler_faults(const char *options) {
+    for (size_t i = 0; i < sizeof sampler_cases / sizeof sampler_cases[0]; i++) {
+        const gcase_t *c = &sampler_cases[i];
+        run_t r = guard_run(options, c->which);
+        EXPECT(&r, aborted(&r), "did not abort");
+        EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 1, "%d reports, not 1",
+               report_count(r.err, r.err + strlen(r.err)));
+        expect_fault(&r, c->head, c->detail, c->marker, c->alloc, c->freed);
+        printf("%s: %s\n", test_failures ? "so far failed" : "ok", r.name);
+        run_free(&r);
+    }
+}
+
+static void sampler_slack_and_frees(void) {
+    run_t r = guard_run("guard_sample=1", "slack");
+    EXPECT(&r, aborted(&r), "did not abort");
+    span_t rep = expect_report(
+        &r, "heap buffer overflow: 1 bytes past the end of a 61-byte block at 0x", 0);
+    if (rep.start != NULL) {
+        EXPECT(&r, span_has(rep, "were written (found in free)\n"), "not found in free");
+        expect_frame(&r, rep, "found at", TS, GSRC, "G_SLACK_FREE");
+        expect_frame(&r, rep, "allocated at", TS, GSRC, "G_SLACK_ALLOC");
+    }
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+
+    r = guard_run("guard_sample=1", "double_free");
+    EXPECT(&r, aborted(&r), "did not abort");
+    rep = expect_report(&r, "double free at 0x", 0);
+    if (rep.start != NULL) {
+        expect_frame(&r, rep, NULL, TS, GSRC, "G_DOUBLE_FREE");
+        expect_frame(&r, rep, "allocated at", TS, GSRC, "G_ALLOC");
+    }
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+/* guard_continue=1: both overflows reported (one faults, the other's slack
+ * is found at free), and the program finishes. */
+static void sampler_continue(void) {
+    run_t r = guard_run("guard_sample=1:guard_continue=1", "go_on");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "go_on: went on");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 2, "%d reports, not 2",
+           report_count(r.err, r.err + strlen(r.err)));
+    expect_report(&r, "heap buffer overflow: write at 0x", 0);
+    expect_report(&r, "heap buffer overflow: 1 bytes past the end of a 64-byte block", 0);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+/* A fault in the program's own inaccessible page goes to its handler
+ * (which exits 42); a fault in a sampled block is still warden's. */
+static void sampler_chain(void) {
+    run_t r = guard_run("guard_sample=1", "chain");
+    EXPECT(&r, exited(&r, 42), "the program's handler did not run");
+    EXPECT(&r, strstr(r.err, "warden:") == NULL, "warden reported the program's own fault");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    r = guard_run("guard_sample=1", "chain_warden");
+    EXPECT(&r, aborted(&r), "did not abort");
+    expect_fault(&r, "heap buffer overflow: write at 0x", NULL, "G_OVERFLOW", "G_ALLOC", NULL);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+static void sampler_fork_thread(void) {
+    run_t r = guard_run("guard_sample=1", "fork");
+    EXPECT(&r, exited(&r, 0), "the parent did not exit 0");
+    expect_last_line(&r, "child: signal 6");
+    expect_fault(&r, "heap buffer overflow: write at 0x", NULL, "G_OVERFLOW", "G_ALLOC", NULL);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    r = guard_run("guard_sample=1", "thread");
+    EXPECT(&r, aborted(&r), "did not abort");
+    span_t rep = expect_report(&r, "heap buffer overflow: write at 0x", 0);
+    if (rep.start != NULL && have_lines) {
+        char path[1024], a[64], b[64];
+        snprintf(path, sizeof path, "%s/%s", TS, GSRC);
+        snprintf(a, sizeof a, GSRC ":%d\n", marker_line(path, "G_THREAD_OVERFLOW"));
+        snprintf(b, sizeof b, GSRC ":%d\n", marker_line(path, "G_THREAD_OVERFLOW2"));
+        EXPECT(&r, span_has(rep, a) || span_has(rep, b), "the thread's write is not named");
+        expect_frame(&r, rep, "allocated at", TS, GSRC, "G_THREAD_ALLOC");
+    }
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+/* Default options: the sampler is on, and the process's first sampled
+ * block comes early, so a program that overflows every block is stopped
+ * with the faulting line, before the damaged free lists are found. */
+static void sampler_default(void) {
+    for (int i = 0; i < 5; i++) {
+        run_t r = guard_run("", "many");
+        EXPECT(&r, aborted(&r), "did not abort");
+        expect_fault(&r, "heap buffer overflow: write at 0x", NULL, "G_MANY", "G_MANY_ALLOC",
+                     NULL);
+        printf("ok: %s (run %d)\n", r.name, i + 1);
+        run_free(&r);
+    }
+}
+
+static void expect_clean(const char *options) {
+    run_t r = guard_run(options, "clean");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "clean: done, child 0");
+    EXPECT(&r, strstr(r.err, "warden:") == NULL || strstr(options, "check=") != NULL,
+           "a report from a correct program");
+    if (strstr(options, "check=") != NULL)
+        expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+static void test_sampler(void) {
+    sampler_faults("guard_sample=1");
+    sampler_faults("guard_sample=1:harden=2");
+    sampler_slack_and_frees();
+    sampler_continue();
+    sampler_chain();
+    sampler_fork_thread();
+    sampler_default();
+    expect_clean("");
+    expect_clean("guard_sample=1");
+    expect_clean("guard_sample=1:harden=2");
+    expect_clean("guard_sample=7");
+}
+
+/* --- check=2 ---------------------------------------------------------------------- */
+
+/* check mode goes on after a report: both blocks of a case fault (each
+ * is end-aligned, or with check_align=start each starts after its guard). */
+static void check2_case(const char *options, const gcase_t *c, int reports, const char *done) {
+    run_t r = guard_run(options, c->which);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, done);
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == reports, "%d reports, not %d",
+           report_count(r.err, r.err + strlen(r.err)), reports);
+    expect_fault(&r, c->head, c->detail, c->marker, c->alloc, c->freed);
+    char counts[64];
+    snprintf(counts, sizeof counts, "%d errors", reports);
+    expect_summary(&r, counts);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
+static void test_check2(void) {
+    const gcase_t *over = &sampler_cases[0], *under = &sampler_cases[1];
+    check2_case("check=2:leaks=0", over, 2, "overflow: not caught");
+    check2_case("check=2:leaks=0:check_align=start", under, 2, "underflow: not caught");
+    check2_case("check=2:leaks=0", &sampler_cases[2], 2, "overflow_read: not caught");
+    check2_case("check=2:leaks=0", &sampler_cases[3], 1, "read_after_free: not caught");
+    check2_case("check=2:leaks=0", &sampler_cases[4], 1, "write_after_free: not caught");
+    /* end-aligned, an underflow lands in the left redzone: found at exit */
+    run_t r = guard_run("check=2:leaks=0", "underflow");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_report(&r, "heap buffer underflow: 1 bytes before the start of a 64-byte block", 0);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    /* both: one block of two faults each way */
+    r = guard_run("check=2:leaks=0:check_align=both", "overflow");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_fault(&r, over->head, over->detail, over->marker, over->alloc, NULL);
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    r = guard_run("check=2:abort_on_error=1", "overflow");
+    EXPECT(&r, aborted(&r), "did not abort");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 1, "%d reports, not 1",
+           report_count(r.err, r.err + strlen(r.err)));
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    expect_clean("check=2:leaks=0");
+    expect_clean("check=2:leaks=0:check_align=both");
+}
+
+/* --- real programs ----------------------------------------------------------------- */
+
+/* Same status and stdout as without warden, stderr too (but for check
+ * mode's summary, which says 0 errors). */
+static void compare(const char *const *argv, const char *input, const char *options) {
+    run_t ref = run(NO_WARDEN, "", input, 240, argv);
+    run_t r = run(PRELOAD, options, input, 240, argv);
+    EXPECT(&r, r.status == ref.status, "status 0x%x, without warden 0x%x", (unsigned)r.status,
+           (unsigned)ref.status);
+    EXPECT(&r, strcmp(r.out, ref.out) == 0, "stdout differs from the run without warden");
+    if (strstr(options, "check=") != NULL) {
+        expect_summary(&r, "0 errors");
+        /* drop the summary */
+        char *s = strstr(r.err, "warden: check: ");
+        if (s != NULL)
+            *s = '\0';
+    }
+    EXPECT(&r, strcmp(r.err, ref.err) == 0, "stderr differs from the run without warden");
+    printf("ok: %s\n", r.name);
+    run_free(&ref);
+    run_free(&r);
+}
+
+static void test_programs(void) {
+    static const char *const modes[] = {"", "guard_sample=1", "check=2:leaks=0"};
+    /* python3 itself, not a wrapper script that would run other programs
+     * first (each printing its summary) */
+    char exe[1024] = "";
+    if (on_path("python3")) {
+        const char *which[] = {"python3", "-c", "import sys; print(sys.executable)", NULL};
+        run_t w = run(NO_WARDEN, "", NULL, 60, which);
+        last_line(w.out, exe, sizeof exe);
+        if (!exited(&w, 0) || exe[0] != '/')
+            exe[0] = '\0';
+        run_free(&w);
+    }
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        if (exe[0] != '\0') {
+            const char *py[] = {exe, "-c",
+                                "import json, re\n"
+                                "d = {str(i): [i] * (i % 7) for i in range(3000)}\n"
+                                "s = json.dumps(d)\n"
+                                "print(len(s), len(re.findall(r'[0-9]+', s)))\n",
+                                NULL};
+            compare(py, NULL, modes[m]);
+        } else {
+            printf("skip: python3 is not installed (or has no sys.executable)\n");
+        }
+        if (on_path("sqlite3")) {
+            const char *sq[] = {"sqlite3", ":memory:",
+                                "create table t(a, b); "
+                                "with recursive c(x) as (select 1 union all select x + 1 from c "
+                                "where x < 5000) insert into t select x, hex(randomblob(20)) "
+                                "from c; create index i on t(b); select count(*), sum(a) from t;",
+                                NULL};
+            compare(sq, NULL, modes[m]);
+        } else {
+            printf("skip: sqlite3 is not installed\n");
+        }
+        const char *sort[] = {"sort", NULL};
+        compare(sort, "pear\napple\nfig\nbanana\napple\n", modes[m]);
+        if (cfg.stl != NULL) {
+            const char *stl[] = {cfg.stl, NULL};
+            compare(stl, NULL, modes[m]);
+        }
+    }
+}
+
+/* --- main ---------------------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+    const char *part = argc > 1 ? argv[1] : "";
+    for (int i = 2; i + 1 < argc; i += 2) {
+        const char *k = argv[i], *v = argv[i + 1];
+        if (strcmp(k, "--lib") == 0)
+            cfg.lib = v;
+        else if (strcmp(k, "--tests-src") == 0)
+            cfg.tests_src = v;
+        else if (strcmp(k, "--guard") == 0)
+            guard_bin = v;
+        else if (strcmp(k, "--stl") == 0)
+            cfg.stl = v;
+    }
+    if (cfg.lib == NULL || cfg.tests_src == NULL || guard_bin == NULL ||
+        (strcmp(part, "sampler") != 0 && strcmp(part, "check2") != 0 &&
+         strcmp(part, "programs") != 0)) {
+        fprintf(stderr, "usage: test_guard sampler|check2|programs --lib LIB --tests-src DIR "
+                        "--guard PROGRAM [--stl PROGRAM]\n");
+        return 2;
+    }
+    have_lines = on_path("llvm-symbolizer") || on_path("addr2line");
+    if (!have_lines)
+        printf("note: neither llvm-symbolizer nor addr2line on PATH: file:line not asserted\n");
+    helper_wrappers();
+    atexit(helper_wrappers_remove);
+    if (strcmp(part, "sampler") == 0)
+        test_sampler();
+    else if (strcmp(part, "check2") == 0)
+        test_check2();
+    else
+        test_programs();
+    if (test_failures) {
+        fprintf(stderr, "test_guard %s: %d failures\n", part, test_failures);
+        return 1;
+    }
+    printf("test_guard %s: all passed\n", part);
+    return 0;
+}
