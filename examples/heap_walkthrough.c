@@ -6,7 +6,10 @@
  * ranges" that its heap cannot then place 249 bytes or more there, because
  * the two free ranges stay separate.  warden's heap merges them on free, so
  * malloc(400) lands where the 240-byte block was.  Then a short tour of the
- * rest of the API.  Exits 1 if the heap does not behave as shown. */
+ * rest of the API.  Exits 1 if the heap does not behave as shown.
+ *
+ * heap_walkthrough --svg DIR also draws the heap after each step into
+ * DIR/walkthrough-N.svg with wd_heap_map_svg (the pictures of docs/map.md). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,8 @@ static unsigned char memory[4096] __attribute__((aligned(16)));
 static wd_heap_t *heap;
 static int step;
 
+static const char *svg_dir; /* --svg DIR */
+
 static void heading(const char *what) { printf("\n== %d. %s\n", ++step, what); }
 
 static void expect(int ok, const char *claim) {
@@ -38,6 +43,18 @@ static void expect(int ok, const char *claim) {
         printf("FAILED: %s\n", claim);
         exit(1);
     }
+}
+
+/* With --svg: the heap as it is at the end of this step. */
+static void picture(void) {
+    if (svg_dir == NULL)
+        return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/walkthrough-%d.svg", svg_dir, step);
+    FILE *out = fopen(path, "w");
+    expect(out != NULL, "the picture's file can be written");
+    expect(wd_heap_map_svg(heap, out) == 0 && fclose(out) == 0, "wd_heap_map_svg writes it");
+    printf("(picture: %s)\n", path);
 }
 
 static void *logged_malloc(size_t n) {
@@ -65,22 +82,27 @@ static int find_range(void *start, size_t size, int allocated, void *arg) {
     return 1;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--svg") == 0)
+        svg_dir = argv[2];
     heading("wd_heap_init on a 4 KiB static array");
     heap = wd_heap_init(memory, sizeof memory);
     expect(heap != NULL, "wd_heap_init succeeds");
     wd_heap_dump(heap, stdout);
+    picture();
 
     heading("the tutorial's four allocations: 100, 240, 256 and 333 bytes");
     void *a = logged_malloc(100);
     void *b = logged_malloc(240);
     void *c = logged_malloc(256);
     void *d = logged_malloc(333);
+    picture();
 
     heading("free the 240 and 256 byte blocks");
     wd_heap_free(heap, b);
     wd_heap_free(heap, c);
     wd_heap_dump(heap, stdout);
+    picture();
 
     heading("Further work: merging free ranges -- done on free");
     found_t f = {b, 0, 0, 0};
@@ -93,6 +115,7 @@ int main(void) {
            e == b ? "lands where the 240-byte block was" : "does NOT land where the 240 block was");
     expect(e == b, "malloc(400) reuses the merged range");
     wd_heap_dump(heap, stdout);
+    picture();
 
     heading("realloc, calloc, memalign");
     memset(e, 'x', 400);
@@ -112,6 +135,7 @@ int main(void) {
     void *m = wd_heap_memalign(heap, 256, 64);
     expect(m != NULL && (uintptr_t)m % 256 == 0, "memalign(256, 64) is 256-byte aligned");
     printf("memalign(256, 64) = %p: 256-byte aligned\n", m);
+    picture();
 
     heading("wd_heap_stats");
     wd_heap_stats_t st;
@@ -129,6 +153,7 @@ int main(void) {
     wd_heap_stats(heap, &st);
     int check = wd_heap_check(heap);
     printf("wd_heap_check = %d, free ranges = %zu\n", check, st.free_blocks);
+    picture();
     expect(check == 0 && st.free_blocks == 1 && st.allocated_blocks == 0,
            "the heap is one free range and passes wd_heap_check");
     return 0;

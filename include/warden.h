@@ -86,6 +86,25 @@ WD_API void wd_stats_get(wd_stats_t *out);
  * stdout, so it is safe at exit and never allocates. */
 WD_API void wd_stats_print(FILE *out);
 
+/* The statistics for machines: one JSON object on one line (the schema is
+ * docs/stats.md): bytes in use and their peak, resident, mapped and
+ * returned bytes of the whole process heap as of the call, each tier's
+ * figures, counts by size class, the thread heaps.  Collects every figure
+ * first and then writes to out (stderr when NULL) with stdio, holding no
+ * lock of warden's.  Thread-safe; O(heap size / 4 MiB) system calls for
+ * the resident bytes. */
+WD_API void wd_stats_json(FILE *out);
+
+/* The heap as a picture: a self-contained SVG of every region of warden's
+ * heap in address order, one row per 4 MiB segment (docs/map.md): small
+ * pages coloured by size class and shaded by how full they are, medium
+ * ranges and large blocks to scale, free memory and memory returned to the
+ * OS told apart, a legend, a tooltip (<title>) on every shape.  Collects
+ * the layout first (into memory mapped for the purpose, never malloc),
+ * then writes to out (stdout when NULL) with no lock held.  0, or -1 with
+ * errno set when the memory for the layout or the write failed. */
+WD_API int wd_map_svg(FILE *out);
+
 /* With WARDEN_OPTIONS=check=1: scans for leaks now and reports them as the
  * report at exit does; returns the bytes lost (0 when check mode is off). */
 WD_API size_t wd_check_leaks(void);

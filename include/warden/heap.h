@@ -142,6 +142,18 @@ WD_API int wd_heap_check(wd_heap_t *h);
 WD_API void wd_heap_dump(wd_heap_t *h, FILE *out);
 #endif
 
+#ifndef WD_HEAP_FREESTANDING
+/* Draws the heap block by block as a self-contained SVG picture (the one
+ * of docs/map.md): the control block, each range's header and payload,
+ * allocated and free ranges in address order and to scale, with the
+ * figures of each in a tooltip.  Reads the heap as wd_heap_walk does (and
+ * aborts on a corrupted header as it does); writes to out (stdout when
+ * NULL) with stdio.  Not thread-safe, like every call on a heap.  0, or -1
+ * when the write failed.  In libwarden only (not in a freestanding build
+ * of the heap alone). */
+WD_API int wd_heap_map_svg(wd_heap_t *h, FILE *out);
+#endif
+
 /* Fills *out.  O(1); largest_free is the largest request malloc serves now
  * (aborts with a `warden:` line if the free range it reads was corrupted). */
 WD_API void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out);

@@ -23,6 +23,7 @@
 
 #include "api/api.h"
 #include "base/internal.h"
+#include "debug/info.h"
 #include "warden.h"
 
 #define WD_EXPORT __attribute__((visibility("default")))
@@ -59,28 +60,42 @@ WD_EXPORT void *__libc_pvalloc(size_t size) { return wd_pvalloc(size); }
 
 /* --- glibc's introspection ------------------------------------------------- */
 
+/* mallinfo2 and malloc_info come from one collection (debug/info.h), so
+ * the figures of one agree with the other's (docs/stats.md). */
 WD_EXPORT struct mallinfo2 mallinfo2(void) {
-    wd_stats_t st;
-    wd_stats_get(&st);
+    wd_mallinfo_t w;
+    wdi_mallinfo(&w);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof mi);
-    mi.arena = st.mapped_bytes;
-    mi.uordblks = st.live_bytes;
-    mi.fordblks = st.committed_bytes > st.live_bytes ? st.committed_bytes - st.live_bytes : 0;
-    mi.hblks = st.large_live;
-    mi.usmblks = st.peak_live_bytes;
+    mi.arena = w.arena;
+    mi.ordblks = w.ordblks;
+    mi.smblks = w.smblks;
+    mi.hblks = w.hblks;
+    mi.hblkhd = w.hblkhd;
+    mi.usmblks = w.usmblks;
+    mi.fsmblks = w.fsmblks;
+    mi.uordblks = w.uordblks;
+    mi.fordblks = w.fordblks;
+    mi.keepcost = w.keepcost;
     return mi;
 }
 
 /* The old int-sized form, clamped rather than wrapped. */
+static int clamp_int(size_t v) { return v > (size_t)INT32_MAX ? INT32_MAX : (int)v; }
+
 WD_EXPORT struct mallinfo mallinfo(void) {
     struct mallinfo2 m2 = mallinfo2();
     struct mallinfo mi;
-    memset(&mi, 0, sizeof mi);
-    mi.arena = m2.arena > (size_t)INT32_MAX ? INT32_MAX : (int)m2.arena;
-    mi.uordblks = m2.uordblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.uordblks;
-    mi.fordblks = m2.fordblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.fordblks;
-    mi.hblks = m2.hblks > (size_t)INT32_MAX ? INT32_MAX : (int)m2.hblks;
+    mi.arena = clamp_int(m2.arena);
+    mi.ordblks = clamp_int(m2.ordblks);
+    mi.smblks = clamp_int(m2.smblks);
+    mi.hblks = clamp_int(m2.hblks);
+    mi.hblkhd = clamp_int(m2.hblkhd);
+    mi.usmblks = clamp_int(m2.usmblks);
+    mi.fsmblks = clamp_int(m2.fsmblks);
+    mi.uordblks = clamp_int(m2.uordblks);
+    mi.fordblks = clamp_int(m2.fordblks);
+    mi.keepcost = clamp_int(m2.keepcost);
     return mi;
 }
 
@@ -97,16 +112,7 @@ WD_EXPORT int malloc_info(int options, FILE *out) {
         errno = EINVAL;
         return -1;
     }
-    wd_stats_t st;
-    wd_stats_get(&st);
-    fprintf(out,
-            "<malloc version=\"warden-%s\">\n"
-            "<total type=\"live\" size=\"%zu\"/>\n<total type=\"mapped\" size=\"%zu\"/>\n"
-            "<total type=\"committed\" size=\"%zu\"/>\n<total type=\"returned\" size=\"%zu\"/>\n"
-            "</malloc>\n",
-            WARDEN_VERSION, st.live_bytes, st.mapped_bytes, st.committed_bytes,
-            st.returned_bytes);
-    return 0;
+    return wdi_malloc_info(out);
 }
 
 /* --- C++ ----------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* process.c -- owns the start of the allocator in a process (process.h).
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
- * fork), harden.h, check.h, guard.h, fault.h, profile.h and stats.h (what runs at a
- * thread's exit and at the process's; fork), report.h (fork), sample.h. */
+ * fork), harden.h, check.h, guard.h, fault.h, profile.h, stats.h, json.h
+ * and map.h (what runs at a thread's exit and at the process's, the
+ * statistics thread; fork), report.h (fork), sample.h. */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -15,6 +16,8 @@
 #include "debug/fault.h"
 #include "debug/guard.h"
 #include "debug/harden.h"
+#include "debug/json.h"
+#include "debug/map.h"
 #include "debug/profile.h"
 #include "debug/report.h"
 #include "debug/sample.h"
@@ -55,6 +58,8 @@ static void fork_child(void) {
     if (wdi_prof_on())
         wdi_prof_fork_child();
     wdi_report_fork_child();
+    wdi_stats_fork_child();
+    wdi_stats_json_fork_child();
     wdi_lock_reset(&init_lock);
 }
 
@@ -100,8 +105,14 @@ void wdi_process_start(void) {
         wdi_sample_init();
         wdi_prof_init();
     }
+    if ((first || late) && state == 2)
+        wdi_stats_paths_settle();
     if ((first || late) && state == 2 && wdi_options.stats)
-        atexit(wdi_stats_at_exit);
+        atexit(wdi_options.stats >= 2 ? wdi_stats_json_at_exit : wdi_stats_at_exit);
+    if ((first || late) && state == 2 && wdi_options.map[0] != '\0')
+        atexit(wdi_map_at_exit);
+    if ((first || late) && state == 2)
+        wdi_stats_interval_start(); /* pthread_create: it allocates */
     if (first && wdi_harden2)
         atexit(wdi_hard_at_exit);
     if (first && wdi_checking)
@@ -112,8 +123,12 @@ void wdi_process_start(void) {
 
 /* Runs after the C library set up the environment and before main: the
  * latest moment at which options a very early first call could not read
- * are read, whether or not the program allocates much afterwards. */
+ * are read, whether or not the program allocates much afterwards.  With
+ * WARDEN_OPTIONS set, a program that has not allocated yet starts warden
+ * here all the same: one that never calls malloc (true, a small C tool)
+ * still gets the statistics and the map it was asked for. */
 __attribute__((constructor)) static void options_at_start(void) {
-    if (__atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE) == 1)
+    int state = __atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE);
+    if (state == 1 || (state == 0 && wdi_options_given()))
         wdi_process_start();
 }

@@ -3,10 +3,15 @@
 
 _Atomic(size_t) wdi_stats[WD_STAT_COUNT];
 
-void wdi_stats_note_live(size_t live) {
-    size_t peak = wdi_stat_get(WD_STAT_PEAK_LIVE);
-    while (live > peak &&
-           !atomic_compare_exchange_weak_explicit(&wdi_stats[WD_STAT_PEAK_LIVE], &peak, live,
+static void stat_raise(wd_stat_t s, size_t value) {
+    size_t peak = wdi_stat_get(s);
+    while (value > peak &&
+           !atomic_compare_exchange_weak_explicit(&wdi_stats[s], &peak, value,
                                                   memory_order_relaxed, memory_order_relaxed))
         ;
+}
+
+void wdi_stats_note_live(size_t live) {
+    stat_raise(WD_STAT_PEAK_LIVE, live);
+    stat_raise(WD_STAT_PEAK_COMMITTED, wdi_stat_get(WD_STAT_COMMITTED));
 }

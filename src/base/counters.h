@@ -22,6 +22,7 @@ typedef enum {
     WD_STAT_MEDIUM_BYTES,
     WD_STAT_THREADS,
     WD_STAT_PEAK_LIVE,
+    WD_STAT_PEAK_COMMITTED, /* highest WD_STAT_COMMITTED seen when live bytes are sampled */
     WD_STAT_COUNT
 } wd_stat_t;
 
@@ -37,7 +38,8 @@ static inline size_t wdi_stat_get(wd_stat_t s) {
     return atomic_load_explicit(&wdi_stats[s], memory_order_relaxed);
 }
 
-/* Raises the recorded peak of live bytes to `live` when it is higher. */
+/* Raises the recorded peak of live bytes to `live` when it is higher, and
+ * the peak of committed bytes to what is committed now. */
 void wdi_stats_note_live(size_t live);
 
 #endif /* WARDEN_COUNTERS_H */

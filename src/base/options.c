@@ -3,6 +3,7 @@
  * code runs when the heap may be corrupted, so it must not allocate. */
 #include "base/options.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,16 +70,27 @@ size_t wdi_fmt(char *buf, size_t size, const char *fmt, ...) {
     return n;
 }
 
+int wdi_write_all(int fd, const char *buf, size_t n) {
+    int saved = errno;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, buf + off, n - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            errno = saved;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    errno = saved;
+    return 0;
+}
+
 static void vprint_line(int fd, const char *fmt, va_list ap) {
     char line[512];
     size_t n = wdi_vfmt(line, sizeof line - 1, fmt, ap);
     line[n++] = '\n';
-    for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, line + off, n - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    wdi_write_all(fd, line, n);
 }
 
 void wdi_print_line(int fd, const char *fmt, ...) {
@@ -154,6 +166,8 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     long v = parse_number(val, vlen);
     if (vlen == 3 && memcmp(val, "all", 3) == 0) /* leaks=all */
         v = 2;
+    if (vlen == 4 && memcmp(val, "json", 4) == 0) /* stats=json */
+        v = 2;
     /* check_align=end, start or both */
     if (vlen == 3 && memcmp(val, "end", 3) == 0)
         v = 0;
@@ -172,6 +186,11 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     WD_OPTIONS(WD_OPTION_MATCH)
 #undef WD_OPTION_MATCH
     wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS", name);
+}
+
+int wdi_options_given(void) {
+    const char *s = environ != NULL ? getenv("WARDEN_OPTIONS") : NULL;
+    return s != NULL && *s != '\0';
 }
 
 int wdi_env_flag(const char *name, int dflt) {
@@ -199,7 +218,7 @@ int wdi_options_init(void) {
         }
         s = end ? end + 1 : NULL;
     }
-    if (wdi_options.stats || wdi_options.check) {
+    if (wdi_options.stats || wdi_options.stats_interval_ms || wdi_options.check) {
         /* Programs may close stderr in their own exit handlers (coreutils
          * does), which run before warden's: keep a private copy. */
         int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
@@ -207,7 +226,7 @@ int wdi_options_init(void) {
             wdi_stats_fd = fd;
     }
     if (wdi_options.verbose) {
-        char line[512];
+        char line[512 + 3 * WD_OPTION_STR_MAX];
         size_t n = wdi_fmt(line, sizeof line, "warden: options");
 #define WD_OPTION_SHOW(opt, def, doc)                                              \
         n += wdi_fmt(line + n, sizeof line - n, " %s=%zu", #opt, (size_t)wdi_options.opt);
@@ -218,7 +237,8 @@ int wdi_options_init(void) {
             n += wdi_fmt(line + n, sizeof line - n, " %s=%s", #opt, wdi_options.opt);
         WD_STRING_OPTIONS(WD_OPTION_STR_SHOW)
 #undef WD_OPTION_STR_SHOW
-        wdi_print_line(2, "%s", line);
+        line[n++] = '\n'; /* wdi_fmt left room for it: one byte of the size for the NUL */
+        wdi_write_all(2, line, n);
     }
     return 1;
 }

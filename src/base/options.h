@@ -15,6 +15,10 @@
 size_t wdi_fmt(char *buf, size_t size, const char *fmt, ...);
 size_t wdi_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
 
+/* Writes all n bytes at buf to fd with write(2) (again after a short
+ * write or EINTR); 0, or -1 when the descriptor refuses them. */
+int wdi_write_all(int fd, const char *buf, size_t n);
+
 /* Formats one line (wdi_fmt's conversions), adds a newline and writes it
  * to fd with write(2). */
 void wdi_print_line(int fd, const char *fmt, ...);
@@ -40,7 +44,8 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
 /* The options, from WARDEN_OPTIONS=key=value:key=value (sanitizer style).
  * One table (WD_OPTIONS below) gives the struct, the parser and the docs. */
 #define WD_OPTIONS(X)                                                              \
-    X(stats, 0, "print statistics to stderr at exit")                             \
+    X(stats, 0, "statistics at exit: 1 text lines, 2 (or json) one JSON object (docs/stats.md)") \
+    X(stats_interval_ms, 0, "append one JSON line of statistics every N ms (0: never)") \
     X(verbose, 0, "report option parsing and OS failures on stderr")              \
     X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)") \
     X(harden, 1, "1: checks that cost almost nothing; 2: also canaries, quarantine, guard pages") \
@@ -60,10 +65,14 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(profile_signal, 0, "with profile=: dump the profile when this signal comes (0: none)")
 
 /* Options whose value is a string (at most WD_OPTION_STR_MAX - 1 bytes;
- * no ':', which separates the options): the same table's other half. */
+ * no ':', which separates the options): the same table's other half.  A
+ * `%p` in the path of map or stats_file stands for the process id (a
+ * program that starts others under the same options). */
 #define WD_OPTION_STR_MAX 256
 #define WD_STRING_OPTIONS(X)                                                       \
-    X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profile.md)")
+    X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profile.md)") \
+    X(map, "at exit, write a picture of the heap (SVG) to this file (docs/map.md)") \
+    X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;
@@ -91,8 +100,13 @@ extern int wdi_checking;
 static inline int wdi_wrapped(void) { return wdi_harden2 | wdi_checking; }
 
 /* Where the statistics at exit and the reports go: a copy of stderr made
- * when stats=1 or check=1 was read, or stderr itself. */
+ * when stats, stats_interval_ms or check=1 was read, or stderr itself
+ * (stats_file=PATH sends the statistics elsewhere: debug/json.c). */
 extern int wdi_stats_fd;
+
+/* 1 when WARDEN_OPTIONS is set and not empty (the environment is read
+ * with getenv: only once the C library has set it up). */
+int wdi_options_given(void);
 
 /* Reads WARDEN_OPTIONS once, without allocating; warns (one line each) about
  * unknown keys and bad values.  Returns 0 when the environment was not set up

@@ -43,12 +43,14 @@ static uint64_t large_secret(void) {
  * to a cached (freed) block, does not match.  The address goes through a
  * multiply with the secret first, as in the classic heap's checksums, so a
  * header copied elsewhere cannot be fixed up without the secret. */
-static uint64_t header_check(const wd_large_t *l) {
-    uint64_t x = ((uint64_t)(uintptr_t)l ^ large_secret()) * 0x9E3779B97F4A7C15ULL;
+static uint64_t check_of(uintptr_t at, const wd_large_t *l) {
+    uint64_t x = ((uint64_t)at ^ large_secret()) * 0x9E3779B97F4A7C15ULL;
     x ^= l->usable ^ ((uint64_t)l->offset << 20) ^ l->map_size ^ l->cached;
     x *= 0xbf58476d1ce4e5b9ULL;
     return x ^ (x >> 31);
 }
+
+static uint64_t header_check(const wd_large_t *l) { return check_of((uintptr_t)l, l); }
 
 static void *payload_of(wd_large_t *l) { return (uint8_t *)l + l->offset; }
 
@@ -451,6 +453,32 @@ void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
         unmap_block(expired);
         expired = next;
     }
+}
+
+/* --- looking from outside ------------------------------------------------------ */
+
+/* A copy through wdi_os_read_self: the mapping may be unmapped or moved by
+ * another thread while it is read, and then the copy fails or its check
+ * word does not match. */
+int wdi_large_describe(const wd_region_t *region, wd_large_info_t *out) {
+    wd_large_t copy;
+    if (wdi_os_read_self(&copy, region, sizeof copy) != sizeof copy)
+        return -1;
+    if (copy.region.kind != WD_KIND_LARGE || copy.check != check_of((uintptr_t)region, &copy))
+        return -1;
+    out->start = (uintptr_t)region;
+    out->map_size = copy.map_size;
+    out->offset = copy.offset;
+    out->usable = copy.usable;
+    out->cached = copy.cached != 0;
+    return 0;
+}
+
+void wdi_large_cache_summary(size_t *blocks, size_t *bytes) {
+    wdi_lock(&cache_lock);
+    *blocks = cache_blocks;
+    *bytes = cache_bytes;
+    wdi_unlock(&cache_lock);
 }
 
 void wdi_large_fork_prepare(void) { wdi_lock(&cache_lock); }

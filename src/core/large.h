@@ -33,6 +33,24 @@ int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn);
  * NULL (p untouched) when the OS refuses. */
 void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn);
 
+/* A large mapping as a picture or a statistic sees it. */
+typedef struct wd_large_info_s {
+    uintptr_t start;  /* the mapping (its header) */
+    size_t map_size;  /* bytes mapped */
+    size_t offset;    /* where the payload starts */
+    size_t usable;    /* payload bytes */
+    int cached;       /* 1: freed, kept for reuse */
+} wd_large_info_t;
+
+/* Reads the header of the large region the segment map names (found by
+ * wdi_segmap_foreach) without trusting that it is still mapped: another
+ * thread may unmap it at any moment.  0 when it is a valid header, -1
+ * when it is gone or changing. */
+int wdi_large_describe(const wd_region_t *region, wd_large_info_t *out);
+
+/* Mappings waiting in the cache, and their bytes. */
+void wdi_large_cache_summary(size_t *blocks, size_t *bytes);
+
 /* Unmaps cached blocks older than delay_ms (all when delay_ms is 0). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms);
 

@@ -145,6 +145,16 @@ size_t wdi_medium_live_bytes(void) {
     return total;
 }
 
+wd_medium_segment_t *wdi_medium_first(void) { return segments_head(); }
+
+void wdi_medium_segment_walk(wd_medium_segment_t *seg,
+                             int (*visit)(void *start, size_t size, int allocated, void *arg),
+                             void *arg) {
+    wdi_lock(&seg->lock);
+    wd_heap_walk(seg->heap, visit, arg);
+    wdi_unlock(&seg->lock);
+}
+
 /* --- returning memory ------------------------------------------------------- */
 
 /* Visits one range: the pages inside a free range, past its links, go back

@@ -40,6 +40,17 @@ int wdi_medium_resize(wd_medium_segment_t *seg, void *p, size_t size, const char
 /* Bytes of live medium blocks (headers included), summed over segments. */
 size_t wdi_medium_live_bytes(void);
 
+/* The first medium segment; each one's `next` leads to the others.  The
+ * list only grows at its head and segments are never freed, so the walk
+ * needs no lock. */
+wd_medium_segment_t *wdi_medium_first(void);
+
+/* Under seg's lock, calls visit on each range of seg's heap in address
+ * order, as wd_heap_walk does (visit must neither allocate nor lock). */
+void wdi_medium_segment_walk(wd_medium_segment_t *seg,
+                             int (*visit)(void *start, size_t size, int allocated, void *arg),
+                             void *arg);
+
 /* Returns the interior pages of free ranges freed more than delay_ms ago
  * (all when delay_ms is 0) to the OS. */
 void wdi_medium_maintain(uint32_t now_ms, uint32_t delay_ms);

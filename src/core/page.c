@@ -241,7 +241,9 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
         seg->pages[i].start = (uint8_t *)seg + ((size_t)i << WD_PAGE_SHIFT);
     }
     seg->next = h->segments;
-    h->segments = seg;
+    /* Released: other threads walk the list (statistics, the map) and must
+     * see the header written above once they see the segment. */
+    __atomic_store_n(&h->segments, seg, __ATOMIC_RELEASE);
     wdi_stat_add(WD_STAT_COMMITTED, WD_SEGMENT_SIZE);
     return seg;
 }
@@ -478,13 +480,68 @@ size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t dela
  * head, never freed. */
 WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blocks,
                                            size_t *bytes) {
-    for (const wd_small_segment_t *seg = h->segments; seg; seg = seg->next) {
+    for (const wd_small_segment_t *seg = wdi_small_segments(h); seg; seg = seg->next) {
         for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
             const wd_page_t *pg = &seg->pages[i];
             if (pg->heap != WD_PAGE_UNUSED) {
                 *blocks += pg->used;
                 *bytes += (size_t)pg->used * pg->block_size;
             }
+        }
+    }
+}
+
+/* --- looking from outside ------------------------------------------------------ */
+
+WD_TSAN_UNCHECKED static uint8_t page_state(const wd_small_segment_t *seg, const wd_page_t *pg,
+                                             unsigned i) {
+    if (i == 0)
+        return WD_PAGE_META;
+    if (wdi_harden2 && i == WD_PAGES_PER_SEGMENT - 1)
+        return WD_PAGE_GUARD;
+    if (pg->heap == WD_PAGE_UNUSED || (seg->free_mask >> i & 1))
+        return pg->committed ? WD_PAGE_IDLE : WD_PAGE_RETURNED;
+    return WD_PAGE_IN_USE;
+}
+
+/* Racy reads, as in wdi_page_count_live; a page caught while its owner
+ * changes it may show a count from before and a class from after. */
+WD_TSAN_UNCHECKED void wdi_page_segment_info(const wd_small_segment_t *seg,
+                                             wd_page_info_t out[WD_PAGES_PER_SEGMENT]) {
+    for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {
+        const wd_page_t *pg = &seg->pages[i];
+        wd_page_info_t *info = &out[i];
+        memset(info, 0, sizeof *info);
+        info->state = page_state(seg, pg, i);
+        if (info->state != WD_PAGE_IN_USE)
+            continue;
+        info->cls = pg->cls;
+        info->block_size = pg->block_size;
+        info->used = pg->used;
+        info->capacity = pg->capacity;
+        info->reserved = pg->reserved;
+        if (info->used > info->reserved) /* torn read: a count from another moment */
+            info->used = info->reserved;
+    }
+}
+
+WD_TSAN_UNCHECKED void wdi_page_heap_summary(const wd_small_heap_t *h, wd_small_summary_t *sum) {
+    wd_page_info_t info[WD_PAGES_PER_SEGMENT];
+    for (const wd_small_segment_t *seg = wdi_small_segments(h); seg; seg = seg->next) {
+        sum->segments++;
+        wdi_page_segment_info(seg, info);
+        for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {
+            if (info[i].state == WD_PAGE_IDLE)
+                sum->pages_idle++;
+            else if (info[i].state == WD_PAGE_RETURNED)
+                sum->pages_returned++;
+            if (info[i].state != WD_PAGE_IN_USE || info[i].cls >= WD_CLASSES)
+                continue;
+            sum->pages_in_use++;
+            wd_class_count_t *c = &sum->cls[info[i].cls];
+            c->pages++;
+            c->blocks += info[i].used;
+            c->reserved += info[i].reserved;
         }
     }
 }

@@ -117,6 +117,14 @@ typedef struct wd_small_heap_s {
     uint8_t prof_end; /* the top_end the profiler's countdown was drawn for (api.c) */
 } wd_small_heap_t;
 
+/* h's first segment, for a thread other than the owner: the list only
+ * grows at its head, each segment published with its header written
+ * (release), and segments are never freed, so the walk from here along
+ * `next` needs no lock. */
+static inline wd_small_segment_t *wdi_small_segments(const wd_small_heap_t *h) {
+    return __atomic_load_n(&h->segments, __ATOMIC_ACQUIRE);
+}
+
 /* An empty heap: no page, every class at wdi_page_empty, a fresh secret. */
 void wdi_small_heap_init(wd_small_heap_t *h);
 
@@ -267,5 +275,40 @@ size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t dela
 /* Adds the blocks and bytes that h's pages hold to *blocks and *bytes.
  * Any thread may ask (statistics): see page.c for why the read is safe. */
 void wdi_page_count_live(const wd_small_heap_t *h, size_t *blocks, size_t *bytes);
+
+/* --- looking at pages from outside (pictures, statistics) ---------------------
+ * Any thread may ask, about any heap: the counts are read without the
+ * owner's consent and may be a moment old (see wdi_page_count_live). */
+
+/* One page of a small segment, as a picture shows it. */
+enum {
+    WD_PAGE_META = 0,     /* page 0: the segment header and the descriptors */
+    WD_PAGE_IN_USE = 1,   /* blocks of class cls */
+    WD_PAGE_IDLE = 2,     /* no block, memory kept (retired, or never used) */
+    WD_PAGE_RETURNED = 3, /* no block, memory given back to the OS */
+    WD_PAGE_GUARD = 4     /* harden=2: no access */
+};
+typedef struct wd_page_info_s {
+    uint8_t state, cls;
+    uint32_t block_size; /* in use: */
+    uint32_t used;       /* blocks handed out (other threads' frees not yet collected count) */
+    uint32_t capacity;   /* blocks carved so far */
+    uint32_t reserved;   /* blocks the page can hold */
+} wd_page_info_t;
+
+void wdi_page_segment_info(const wd_small_segment_t *seg, wd_page_info_t out[WD_PAGES_PER_SEGMENT]);
+
+/* What a small heap holds, by class (pages in use, blocks handed out and
+ * blocks the pages can hold) and overall; wdi_page_heap_summary adds h's
+ * figures to *sum, so that it can sum several heaps. */
+typedef struct wd_class_count_s {
+    size_t pages, blocks, reserved;
+} wd_class_count_t;
+typedef struct wd_small_summary_s {
+    size_t segments, pages_in_use, pages_idle, pages_returned;
+    wd_class_count_t cls[WD_CLASSES];
+} wd_small_summary_t;
+
+void wdi_page_heap_summary(const wd_small_heap_t *h, wd_small_summary_t *sum);
 
 #endif /* WARDEN_PAGE_H */

@@ -8,6 +8,7 @@
 #include "base/counters.h"
 #include "base/lock.h"
 #include "base/options.h"
+#include "base/tsan.h"
 #include "os/os.h"
 
 wd_region_t *wdi_segmap[WD_SEGMAP_ENTRIES];
@@ -31,6 +32,45 @@ void wdi_segmap_set_small(void *seg) {
 
 void wdi_segmap_clear(void *start, size_t size) {
     wdi_segmap_set(start, size, NULL);
+}
+
+/* --- walking the map ------------------------------------------------------- */
+
+typedef struct segmap_walk_s {
+    int (*fn)(wd_region_t *region, uintptr_t start, void *arg);
+    void *arg;
+    wd_region_t *last; /* a region covers several slots, maybe several mappings */
+    uintptr_t next_slot;
+    int rc;
+} segmap_walk_t;
+
+/* One mapping: the entries of its slots (racy reads of entries other
+ * threads set and clear: the caller treats what it finds with care). */
+WD_TSAN_UNCHECKED static int segmap_mapping(uintptr_t start, uintptr_t end, const char *perms,
+                                            const char *path, void *arg) {
+    segmap_walk_t *w = arg;
+    (void)perms;
+    (void)path;
+    uintptr_t first = start >> WD_SEGMENT_SHIFT, last = (end - 1) >> WD_SEGMENT_SHIFT;
+    if (first < w->next_slot)
+        first = w->next_slot; /* the slot shared with the mapping before */
+    for (uintptr_t slot = first; slot <= last && slot < WD_SEGMAP_ENTRIES; slot++) {
+        wd_region_t *r = (wd_region_t *)((uintptr_t)wdi_segmap[slot] & ~WD_SEGMAP_SMALL);
+        if (r != NULL && r != w->last) {
+            w->rc = w->fn(r, slot << WD_SEGMENT_SHIFT, w->arg);
+            if (w->rc != 0)
+                return 1;
+        }
+        w->last = r;
+    }
+    w->next_slot = last + 1;
+    return 0;
+}
+
+int wdi_segmap_foreach(int (*fn)(wd_region_t *region, uintptr_t start, void *arg), void *arg) {
+    segmap_walk_t w = {fn, arg, NULL, 0, 0};
+    wdi_os_maps_foreach(segmap_mapping, &w);
+    return w.rc;
 }
 
 void *wdi_segment_alloc(void) {

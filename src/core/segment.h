@@ -72,6 +72,16 @@ static inline wd_region_t *wdi_region_of(const void *p) {
     return (wd_region_t *)(wdi_segmap_entry(p) & ~WD_SEGMAP_SMALL);
 }
 
+/* Calls fn(region, start, arg) once for each region the map names, in
+ * address order, start being the first 4 MiB slot it covers; stops when fn
+ * returns non-zero and returns that value.  Found through the process's
+ * mappings (/proc/self/maps), whose slots are the only ones that can be
+ * set, so the walk costs a load per 4 MiB mapped, not a read of the whole
+ * map.  No lock: a region freed meanwhile may still be named, so fn must
+ * read a region's header as memory that can vanish (large.h says how).
+ * Pictures and statistics only. */
+int wdi_segmap_foreach(int (*fn)(wd_region_t *region, uintptr_t start, void *arg), void *arg);
+
 /* Registers [start, start + size) as owned by region (start 4 MiB-aligned). */
 void wdi_segmap_set(void *start, size_t size, wd_region_t *region);
 /* Marks the segment at seg (registered by wdi_segment_alloc) as a small one. */

@@ -5,6 +5,7 @@
 #include "core/thread.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #include "base/counters.h"
@@ -114,6 +115,45 @@ void wdi_heaps_foreach(void (*fn)(wd_theap_t *h, void *arg), void *arg) {
     for (wd_theap_t *h = all_heaps; h; h = h->next_all)
         fn(h, arg);
     wdi_unlock(&heaps_lock);
+}
+
+wd_theap_t *wdi_heaps_first(void) {
+    wdi_lock(&heaps_lock);
+    wd_theap_t *h = all_heaps;
+    wdi_unlock(&heaps_lock);
+    return h;
+}
+
+/* --- the ticker ---------------------------------------------------------------- */
+
+static void (*ticker_fn)(void);
+static uint32_t ticker_ms;
+
+static void *ticker_main(void *arg) {
+    (void)arg;
+    for (;;) {
+        wdi_os_sleep_ms(ticker_ms);
+        ticker_fn();
+    }
+    return NULL;
+}
+
+int wdi_ticker_start(void (*fn)(void), uint32_t period_ms) {
+    ticker_fn = fn;
+    ticker_ms = period_ms ? period_ms : 1;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+    /* Signals meant for the program's threads never land here. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t tid;
+    int err = pthread_create(&tid, &attr, ticker_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return err;
 }
 
 /* --- fork ------------------------------------------------------------------- */

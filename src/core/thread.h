@@ -87,6 +87,19 @@ static inline void *wdi_heap_refill(wd_theap_t *h, unsigned cls) {
 /* Calls fn on every heap (live or abandoned), under the heap-list lock. */
 void wdi_heaps_foreach(void (*fn)(wd_theap_t *h, void *arg), void *arg);
 
+/* The most recent heap; each one's next_all leads to the older ones.  A
+ * heap's next_all never changes once it is listed and heaps are never
+ * freed, so the walk from this snapshot needs no lock (the heaps' counts
+ * are read as wdi_page_count_live reads them). */
+wd_theap_t *wdi_heaps_first(void);
+
+/* Starts a thread that calls fn every period_ms milliseconds for the rest
+ * of the process (the statistics lines of stats_interval_ms); fn must not
+ * allocate.  The thread has every signal blocked.  Called once, from
+ * outside any lock of warden's: pthread_create allocates.  0, or an errno
+ * value. */
+int wdi_ticker_start(void (*fn)(void), uint32_t period_ms);
+
 /* What the heaps hold: small blocks handed out, live small blocks and
  * their bytes (counted from the pages, so the fast paths keep no byte
  * counter; blocks freed by other threads count as live until the owner

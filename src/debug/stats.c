@@ -1,14 +1,22 @@
-/* stats.c -- owns the statistics report.  Calls: thread.h (the heaps'
- * sums), counters.h, harden.h (the quarantine's bounds), guard.h (sampled
- * blocks' bytes), options.h (the
- * formatter).  Printing uses write(2) on the stream's descriptor, so the
- * report never allocates and works at exit. */
+/* stats.c -- owns the statistics report and the figures every report
+ * shares.  Calls: thread.h (the heaps' sums), page.h, medium.h, large.h
+ * and segment.h (the tiers' views), counters.h, ownmem.h, harden.h (the
+ * quarantine's bounds), guard.h (sampled blocks' bytes), options.h (the
+ * formatter), os.h (residency, the statistics file).  Printing uses
+ * write(2) on the stream's descriptor, so the report never allocates and
+ * works at exit. */
 #include "debug/stats.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "base/counters.h"
+#include "base/lock.h"
 #include "base/options.h"
+#include "base/ownmem.h"
+#include "base/tsan.h"
+#include "core/large.h"
+#include "core/medium.h"
 #include "core/thread.h"
 #include "debug/guard.h"
 #include "debug/harden.h"
@@ -73,6 +81,129 @@ void wd_stats_print(FILE *out) {
     stats_write(fileno(out));
 }
 
+/* --- the figures every report shares ------------------------------------------ */
+
+static int medium_count(void *start, size_t size, int allocated, void *arg) {
+    wd_figures_t *f = arg;
+    (void)start;
+    if (!allocated) {
+        f->medium_free_ranges++;
+        f->medium_free_bytes += size;
+    }
+    return 0;
+}
+
+/* The heaps' flags are read as their counts are (page.c). */
+WD_TSAN_UNCHECKED void wdi_figures_get(wd_figures_t *f, int resident) {
+    memset(f, 0, sizeof *f);
+    wd_stats_get(&f->st);
+    for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all) {
+        f->heaps++;
+        f->heaps_abandoned += __atomic_load_n(&h->abandoned, __ATOMIC_RELAXED) != 0;
+        wdi_page_heap_summary(&h->small, &f->small);
+    }
+    for (wd_medium_segment_t *seg = wdi_medium_first(); seg != NULL; seg = seg->next) {
+        f->medium_segments++;
+        wdi_medium_segment_walk(seg, medium_count, f);
+    }
+    wdi_large_cache_summary(&f->large_cached_blocks, &f->large_cached_bytes);
+    f->committed_peak = wdi_stat_get(WD_STAT_PEAK_COMMITTED);
+    if (f->committed_peak < f->st.committed_bytes)
+        f->committed_peak = f->st.committed_bytes;
+    if (resident)
+        f->heap_resident = wdi_heap_resident_bytes();
+}
+
+unsigned wdi_region_kind(const wd_region_t *region) {
+    wd_region_t copy;
+    if (wdi_os_read_self(&copy, region, sizeof copy) != sizeof copy)
+        return 0;
+    return copy.kind;
+}
+
+static int region_resident(wd_region_t *region, uintptr_t start, void *arg) {
+    size_t *total = arg;
+    unsigned kind = wdi_region_kind(region);
+    if (kind == WD_KIND_SMALL || kind == WD_KIND_MEDIUM) {
+        *total += wdi_os_resident(region, WD_SEGMENT_SIZE);
+    } else if (kind == WD_KIND_LARGE) {
+        wd_large_info_t info;
+        if (wdi_large_describe(region, &info) == 0 && info.start == start)
+            *total += wdi_os_resident((void *)info.start, info.map_size);
+    }
+    return 0;
+}
+
+size_t wdi_heap_resident_bytes(void) {
+    size_t total = 0;
+    wdi_segmap_foreach(region_resident, &total);
+    uintptr_t start[256], end[256];
+    size_t n = wdi_own_list(start, end, 256);
+    for (size_t i = 0; i < n; i++)
+        total += wdi_os_resident((void *)start[i], end[i] - start[i]);
+    return total;
+}
+
+/* --- where the statistics go ----------------------------------------------------- */
+
+void wdi_path_expand(char *buf, size_t size, const char *path) {
+    size_t n = 0;
+    for (; *path && n + 1 < size; path++) {
+        if (path[0] == '%' && path[1] == 'p') {
+            n += wdi_fmt(buf + n, size - n, "%d", wdi_os_pid());
+            path++;
+        } else {
+            buf[n++] = *path;
+        }
+    }
+    buf[n] = '\0';
+}
+
+static wd_lock_t out_lock = WD_LOCK_INIT;
+static int out_fd = -2; /* -2: not opened yet; a fork child keeps the parent's */
+
+int wdi_stats_out_fd(void) {
+    if (wdi_options.stats_file[0] == '\0')
+        return wdi_stats_fd;
+    wdi_lock(&out_lock);
+    if (out_fd == -2) {
+        char path[WD_OPTION_STR_MAX + 32];
+        wdi_path_expand(path, sizeof path, wdi_options.stats_file);
+        int err = wdi_os_open_output(path, 1, &out_fd);
+        if (err != 0) {
+            out_fd = -1;
+            wdi_print_line(2, "warden: cannot open stats_file %s (errno %d)", path, err);
+        }
+    }
+    int fd = out_fd;
+    wdi_unlock(&out_lock);
+    return fd;
+}
+
+static void path_absolute(char *path) {
+    char cwd[WD_OPTION_STR_MAX];
+    size_t len = strlen(path);
+    if (path[0] == '\0' || path[0] == '/' || wdi_os_getcwd(cwd, sizeof cwd) != 0)
+        return;
+    size_t clen = strlen(cwd);
+    if (clen + 1 + len >= WD_OPTION_STR_MAX)
+        return; /* too long to make absolute: used as given */
+    memmove(path + clen + 1, path, len + 1);
+    memcpy(path, cwd, clen);
+    path[clen] = '/';
+}
+
+void wdi_stats_paths_settle(void) {
+    path_absolute(wdi_options.map);
+    path_absolute(wdi_options.stats_file);
+    if (wdi_options.stats_file[0] != '\0' && (wdi_options.stats || wdi_options.stats_interval_ms))
+        wdi_stats_out_fd();
+}
+
+void wdi_stats_fork_child(void) { wdi_lock_reset(&out_lock); }
+
 void wdi_stats_at_exit(void) {
-    stats_write(wdi_stats_fd);
+    int fd = wdi_stats_out_fd();
+    if (fd >= 0)
+        stats_write(fd);
 }

@@ -205,6 +205,65 @@ size_t wdi_os_resident_bytes(void) {
     return pages * wdi_os_page_size();
 }
 
+size_t wdi_os_resident(const void *addr, size_t size) {
+    size_t page = wdi_os_page_size();
+    uintptr_t lo = (uintptr_t)addr & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)addr + size + page - 1) & ~(uintptr_t)(page - 1);
+    unsigned char vec[1024]; /* one byte a page: 4 MiB a call */
+    size_t pages = 0;
+    int saved = errno;
+    for (uintptr_t at = lo; at < hi;) {
+        size_t n = (hi - at) / page < sizeof vec ? (hi - at) / page : sizeof vec;
+        if (mincore((void *)at, n * page, vec) == 0)
+            for (size_t i = 0; i < n; i++)
+                pages += vec[i] & 1;
+        at += n * page;
+    }
+    errno = saved;
+    size_t bytes = pages * page;
+    return bytes < size ? bytes : size;
+}
+
+int wdi_os_open_output(const char *path, int append, int *fd) {
+    int saved = errno;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+    int got = open(path, flags, 0666);
+    int err = got < 0 ? errno : 0;
+    errno = saved;
+    if (err == 0)
+        *fd = got;
+    return err;
+}
+
+void wdi_os_close(int fd) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+}
+
+int wdi_os_getcwd(char *buf, size_t size) {
+    int saved = errno;
+    int err = getcwd(buf, size) != NULL ? 0 : errno;
+    errno = saved;
+    return err;
+}
+
+int wdi_os_pid(void) { return (int)getpid(); }
+
+void wdi_os_sleep_ms(uint32_t ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    int saved = errno;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    errno = saved;
+}
+
+uint64_t wdi_os_wall_ms(void) {
+    struct timespec ts = {0, 0};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 uint64_t wdi_os_now_ms(void) {
     struct timespec ts = {0, 0};
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);

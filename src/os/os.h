@@ -59,6 +59,32 @@ int wdi_os_guard_markers(void);
  * cannot be read.  For statistics only: two system calls. */
 size_t wdi_os_resident_bytes(void);
 
+/* How many bytes of [addr, addr + size) are resident now (mincore), counted
+ * in whole pages of the system that overlap the range, at most size; 0
+ * where the range is not mapped.  Reads the page tables only: touches no
+ * byte of the range, so it may be asked about memory another thread is
+ * unmapping.  For pictures and statistics: a system call per 4 MiB. */
+size_t wdi_os_resident(const void *addr, size_t size);
+
+/* Opens path for writing (created with mode 0666 less the umask; appended
+ * to when append is non-zero, else emptied first), close-on-exec.  *fd is
+ * set only on success. */
+int wdi_os_open_output(const char *path, int append, int *fd);
+void wdi_os_close(int fd);
+
+/* The working directory into buf (getcwd, which allocates nothing when
+ * given a buffer); 0 or an errno value. */
+int wdi_os_getcwd(char *buf, size_t size);
+
+/* The calling process's id, and a sleep of ms milliseconds (the statistics
+ * thread's clock: thread.c). */
+int wdi_os_pid(void);
+void wdi_os_sleep_ms(uint32_t ms);
+
+/* Milliseconds since 1970 (CLOCK_REALTIME): when a statistics line was
+ * written. */
+uint64_t wdi_os_wall_ms(void);
+
 /* Milliseconds from a coarse monotonic clock (cheap: no syscall on Linux). */
 uint64_t wdi_os_now_ms(void);
 
