@@ -338,16 +338,22 @@ static int maps_line(char *line, int (*fn)(uintptr_t, uintptr_t, const char *, c
     return fn(start, end, perms, s, arg);
 }
 
+/* Opens /proc/self/maps: the descriptor, or -1 with the error in *err
+ * (errno is put back to saved either way). */
+static int maps_open(int saved, int *err) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    *err = fd < 0 ? errno : 0;
+    errno = saved;
+    return fd;
+}
+
 int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *perms,
                                   const char *path, void *arg),
                         void *arg) {
-    int saved = errno;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        errno = saved;
+    int saved = errno, err;
+    int fd = maps_open(saved, &err);
+    if (fd < 0)
         return err;
-    }
     char buf[8192];
     size_t have = 0;
     int stop = 0;
@@ -374,13 +380,10 @@ int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *pe
 }
 
 int wdi_os_maps_copy(int (*fn)(const char *text, size_t len, void *arg), void *arg) {
-    int saved = errno;
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        errno = saved;
+    int saved = errno, err;
+    int fd = maps_open(saved, &err);
+    if (fd < 0)
         return err;
-    }
     char buf[8192];
     for (;;) {
         ssize_t got = read(fd, buf, sizeof buf);
