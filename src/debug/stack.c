@@ -75,43 +75,36 @@ static int walk_fast(walk_t *w, wdi_unwind_t *u) {
 }
 #endif
 
-/* Both captures read their own registers and call libgcc's unwinder
- * themselves (no shared helper the compiler could inline or jump to), so
- * the frame counts are exact: the fast walk starts in the capture's own
- * frame and takes its return address first, libgcc's starts one frame
- * lower.  Walking the whole stack again with libgcc when one frame needs
- * it is simpler than handing it the fast walk's state halfway, and the
- * result is libgcc's in either case. */
-WD_NOINLINE int wdi_stack_capture(void **pcs, int max, int skip) {
+/* Both captures run this inlined (never called or jumped to), so each
+ * reads its own registers and calls libgcc's unwinder itself and the frame
+ * counts are exact: the fast walk starts in the capture's own frame and
+ * takes its return address first, libgcc's starts one frame lower.
+ * Walking the whole stack again with libgcc when one frame needs it is
+ * simpler than handing it the fast walk's state halfway, and the result
+ * is libgcc's in either case.  first: see wdi_stack_capture_from (0:
+ * none). */
+static WD_ALWAYS_INLINE int capture(void **pcs, int max, int skip, uintptr_t first) {
     if (max <= 0)
         return 0;
 #if WD_FAST_UNWIND
-    walk_t fast = {pcs, max, 0, skip, 0};
+    walk_t fast = {pcs, max, 0, skip, first};
     wdi_unwind_t u;
     WDI_UNWIND_HERE(&u);
     if (walk_fast(&fast, &u))
         return fast.n;
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
 #endif
-    walk_t w = {pcs, max, 0, skip + 1, 0};
+    walk_t w = {pcs, max, 0, skip + 1, first};
     _Unwind_Backtrace(walk_frame, &w);
     return w.n;
 }
 
+WD_NOINLINE int wdi_stack_capture(void **pcs, int max, int skip) {
+    return capture(pcs, max, skip, 0);
+}
+
 WD_NOINLINE int wdi_stack_capture_from(void **pcs, int max, const void *first) {
-    if (max <= 0)
-        return 0;
-#if WD_FAST_UNWIND
-    walk_t fast = {pcs, max, 0, 0, (uintptr_t)first};
-    wdi_unwind_t u;
-    WDI_UNWIND_HERE(&u);
-    if (walk_fast(&fast, &u))
-        return fast.n;
-    atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
-#endif
-    walk_t w = {pcs, max, 0, 1, (uintptr_t)first};
-    _Unwind_Backtrace(walk_frame, &w);
-    return w.n;
+    return capture(pcs, max, 0, (uintptr_t)first);
 }
 
 uint64_t wdi_stack_slow_captures(void) {
