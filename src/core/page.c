@@ -80,7 +80,7 @@ void wdi_page_check_live(wd_page_t *pg, const void *p, const wd_small_heap_t *mi
     if (pg->heap != mine)
         wdi_fatal(wdi_freed_what(fn), p, fn); /* not our lists to search: see free_remote */
     const wd_block_t *remote =
-        (const wd_block_t *)atomic_load_explicit(&pg->xthread_free, memory_order_acquire);
+        WD_REMOTE_HEAD(atomic_load_explicit(&pg->xthread_free, memory_order_acquire));
     if (list_holds(pg, pg->free, p) || list_holds(pg, remote, p))
         wdi_fatal(wdi_freed_what(fn), p, fn);
 }
@@ -191,21 +191,33 @@ static void page_extend(wd_page_t *pg) {
 }
 
 /* Takes the frees of other threads; returns how many blocks came back.
- * Every link is checked on the way, since the count needs the walk anyway. */
+ * The count comes with the list (WD_REMOTE_COUNT), so when the page's own
+ * list is empty, as it is whenever malloc comes here, the list is taken
+ * whole and its links are checked one by one as malloc pops them (as the
+ * page's own list is).  A count above the blocks handed out means the
+ * word was overwritten. */
 static uint32_t page_collect_remote(wd_page_t *pg) {
-    uintptr_t head = atomic_exchange_explicit(&pg->xthread_free, 0, memory_order_acquire);
-    if (head == 0)
+    uintptr_t word = atomic_exchange_explicit(&pg->xthread_free, 0, memory_order_acquire);
+    if (word == 0)
         return 0;
-    uint32_t count = 0;
-    wd_block_t *last = NULL;
-    for (wd_block_t *b = (wd_block_t *)head; b; b = wdi_block_decode(pg, b)) {
-        if (wd_unlikely((uintptr_t)b - (uintptr_t)pg->start >= pg->span || ++count > pg->used))
-            wdi_page_corrupt(pg, last ? (void *)last : (void *)b);
-        last = b;
+    wd_block_t *head = WD_REMOTE_HEAD(word);
+    uint32_t count = WD_REMOTE_COUNT(word);
+    if (wd_unlikely(count == 0 || count > pg->used ||
+                    (uintptr_t)head - (uintptr_t)pg->start >= pg->span))
+        wdi_page_corrupt(pg, head);
+    if (pg->free != NULL) {
+        /* Both lists hold blocks: the remote one goes first, its tail
+         * found by a walk that checks each link on the way. */
+        wd_block_t *last = head;
+        for (uint32_t i = 1; i < count; i++) {
+            wd_block_t *next = wdi_block_decode(pg, last);
+            if (wd_unlikely((uintptr_t)next - (uintptr_t)pg->start >= pg->span))
+                wdi_page_corrupt(pg, last);
+            last = next;
+        }
+        wdi_block_set_next(pg, last, pg->free);
     }
-    /* The remote blocks go first: chain their tail to the page's list. */
-    wdi_block_set_next(pg, last, pg->free);
-    pg->free = (wd_block_t *)head;
+    pg->free = head;
     pg->used -= count;
     return count;
 }
@@ -352,10 +364,12 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     if (wd_unlikely(wdi_block_looks_free(pg->xkey, b)))
         wdi_fatal("double free", b, "free");
 #endif
-    uintptr_t head = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
+    uintptr_t word = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed), next;
     do {
-        b->next = head ^ pg->xkey ^ (uintptr_t)b; /* as wdi_block_set_next, from line 2 */
-    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &head, (uintptr_t)b,
+        /* as wdi_block_set_next, from line 2 */
+        b->next = (uintptr_t)WD_REMOTE_HEAD(word) ^ pg->xkey ^ (uintptr_t)b;
+        next = ((uintptr_t)WD_REMOTE_COUNT(word) + 1) << WD_REMOTE_SHIFT | (uintptr_t)b;
+    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &word, next,
                                                     memory_order_release, memory_order_relaxed));
     page_notify_owner(pg);
 }

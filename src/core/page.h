@@ -62,7 +62,7 @@ typedef struct wd_page_s {
     uint8_t xshift;      /* == shift */
     uint8_t list;        /* which heap list holds it (page.c) */
     /* Line 3, written by other threads. */
-    _Atomic(uintptr_t) xthread_free __attribute__((aligned(64))); /* encoded */
+    _Atomic(uintptr_t) xthread_free __attribute__((aligned(64))); /* count << 48 | first block */
     struct wd_page_s *xnext;         /* link in the owner's xpages stack */
     atomic_uint xnotified;           /* 1 while on that stack */
 } __attribute__((aligned(256))) wd_page_t;
@@ -70,6 +70,15 @@ typedef struct wd_page_s {
 _Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 
 #define WD_PAGE_UNUSED ((struct wd_small_heap_s *)1)
+
+/* xthread_free holds the first block of the other threads' frees in its
+ * low 48 bits (user addresses on x86-64 and arm64 fit) and how many blocks
+ * the list holds above them: the owner takes the list back without walking
+ * it (page.c), and walking it cost a cache miss per block freed by another
+ * thread. */
+#define WD_REMOTE_SHIFT 48
+#define WD_REMOTE_HEAD(w) ((wd_block_t *)((w) & (((uintptr_t)1 << WD_REMOTE_SHIFT) - 1)))
+#define WD_REMOTE_COUNT(w) ((uint32_t)((w) >> WD_REMOTE_SHIFT))
 
 /* Where a page is (wd_page_t.list): its heap's lists, see page.c. */
 enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
