@@ -206,6 +206,8 @@ static _Atomic(uint32_t) arms;      /* sampled blocks: every 16th checks the han
 /* Before the first block (the process start): page_size is then only read. */
 void wdi_guard_init(void) {
     page_size = wdi_os_page_size();
+    if (wdi_options.guard_markers == 0) /* check=2 as on Linux before 6.13 */
+        wdi_os_guard_markers_off();
 }
 
 static int pool_ready(void) {

@@ -185,6 +185,8 @@ int wdi_os_guard_markers(void) {
     return __atomic_load_n(&guard_markers, __ATOMIC_RELAXED) == 1;
 }
 
+void wdi_os_guard_markers_off(void) { __atomic_store_n(&guard_markers, 2, __ATOMIC_RELAXED); }
+
 size_t wdi_os_resident_bytes(void) {
     int saved = errno;
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);

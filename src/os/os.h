@@ -54,6 +54,10 @@ int wdi_os_guard(void *addr, size_t size);
 int wdi_os_unguard(void *addr, size_t size);
 /* 1 when wdi_os_guard uses page-table markers (no mapping per range). */
 int wdi_os_guard_markers(void);
+/* From now on wdi_os_guard uses mprotect, as on a kernel without markers:
+ * how that path is tested on any kernel (guard_markers=0).  Called before
+ * the first wdi_os_guard. */
+void wdi_os_guard_markers_off(void);
 
 /* The process's resident memory in bytes (/proc/self/statm), 0 when it
  * cannot be read.  For statistics only: two system calls. */

@@ -23,6 +23,10 @@ static int have_lines; /* a symbolizer on PATH: frames name file:line */
  * examples2 runs the examples with "check=2". */
 static const char *check_level = "check=1";
 
+/* Appended to every run's WARDEN_OPTIONS (a driver's --options): how a
+ * part runs again in another mode, e.g. check=2 without guard markers. */
+static const char *extra_options = "";
+
 /* PATH for the programs under check mode: a directory of wrappers first
  * (see helper_wrappers), then the driver's own. */
 static char child_path[8192];
@@ -88,10 +92,11 @@ static run_t run(int how, const char *options, const char *input, int seconds,
         if (how == PRELOAD)
             setenv("LD_PRELOAD", cfg.lib, 1);
         char opts[512];
+        const char *sep = options[0] != '\0' && extra_options[0] != '\0' ? ":" : "";
         if (strncmp(options, "check=1", 7) == 0)
-            snprintf(opts, sizeof opts, "%s%s", check_level, options + 7);
+            snprintf(opts, sizeof opts, "%s%s%s%s", check_level, options + 7, sep, extra_options);
         else
-            snprintf(opts, sizeof opts, "%s", options);
+            snprintf(opts, sizeof opts, "%s%s%s", options, sep, extra_options);
         if (how != NO_WARDEN)
             setenv("WARDEN_OPTIONS", opts, 1);
         setenv("LC_ALL", "C", 1);

@@ -24,7 +24,8 @@
  *
  * The lines a report must name are found by their marker comments (G_...
  * in guard_errors.c).  Arguments after the part: as test_check's, plus
- * --guard PROGRAM (guard_errors). */
+ * --guard PROGRAM (guard_errors) and --options OPTIONS, appended to every
+ * run's WARDEN_OPTIONS. */
 #define _GNU_SOURCE
 #include "check_harness.h"
 
@@ -329,12 +330,14 @@ int main(int argc, char **argv) {
             guard_bin = v;
         else if (strcmp(k, "--stl") == 0)
             cfg.stl = v;
+        else if (strcmp(k, "--options") == 0)
+            extra_options = v;
     }
     if (cfg.lib == NULL || cfg.tests_src == NULL || guard_bin == NULL ||
         (strcmp(part, "sampler") != 0 && strcmp(part, "check2") != 0 &&
          strcmp(part, "programs") != 0)) {
         fprintf(stderr, "usage: test_guard sampler|check2|programs --lib LIB --tests-src DIR "
-                        "--guard PROGRAM [--stl PROGRAM]\n");
+                        "--guard PROGRAM [--stl PROGRAM] [--options OPTIONS]\n");
         return 2;
     }
     have_lines = on_path("llvm-symbolizer") || on_path("addr2line");
