@@ -47,16 +47,28 @@ static void *guard_take(size_t alignment, size_t size, wd_alloc_kind_t kind) {
     return wdi_guard_sample(alignment, size, (int)kind);
 }
 
+/* While profiling: the guard sampler's own countdown takes `mallocs`
+ * more allocations; 1 when it ran out (then it starts again), so that
+ * the guard sampler goes on beside the profiler at its usual rate. */
+static int guard_due_profiling(wd_theap_t *h, intptr_t mallocs) {
+    if ((h->small.guard_left -= mallocs) > 0)
+        return 0;
+    h->small.guard_left = wdi_sample_next(&h->small.rng);
+    return 1;
+}
+
 /* The slow paths' share of the countdown (medium sizes, aligned blocks,
  * calloc above the small sizes, harden=2's wrapper): the same clock as
  * the fast path, but their blocks are not small ones, so allocs_base
  * moves with it and the count of small blocks stays.  h may be NULL (no
  * heap yet) or wdi_heap_none. */
 static WD_ALWAYS_INLINE int slow_sample_due(wd_theap_t *h) {
-    /* While profiling the countdown is the profiler's (its slots are small
-     * mallocs): the slow paths then leave it alone. */
-    if (h == NULL || h == &wdi_heap_none || wdi_prof_on())
+    if (h == NULL || h == &wdi_heap_none)
         return 0;
+    /* While profiling the countdown is the profiler's (its slots are small
+     * mallocs): the slow paths count on the guard's own. */
+    if (wd_unlikely(wdi_prof_on()))
+        return guard_due_profiling(h, 1);
     if (wd_unlikely((h->small.sample_left -= 1) < 0))
         return 1;
     h->small.allocs_base--;
@@ -65,12 +77,15 @@ static WD_ALWAYS_INLINE int slow_sample_due(wd_theap_t *h) {
 
 /* A slow path's allocation that brought h's countdown below zero: the
  * next countdown, this allocation being its first step as in the fast
- * path (the count unchanged: allocs_base moves as sample_left does). */
+ * path (the count unchanged: allocs_base moves as sample_left does);
+ * while profiling, the guard's countdown was drawn already. */
 WD_NOINLINE static void *sample_slow(wd_theap_t *h, size_t alignment, size_t size, int zero,
                                      wd_alloc_kind_t kind) {
-    intptr_t n = wdi_sample_next(&h->small.rng);
-    h->small.allocs_base += (size_t)n - 1;
-    h->small.sample_left = n - 1;
+    if (!wdi_prof_on()) {
+        intptr_t n = wdi_sample_next(&h->small.rng);
+        h->small.allocs_base += (size_t)n - 1;
+        h->small.sample_left = n - 1;
+    }
     void *p = guard_take(alignment, size, kind); /* fresh pages: zero */
     if (p != NULL)
         return p;
@@ -240,6 +255,8 @@ static inline size_t prof_slot(const wd_theap_t *h) {
  * what keeps the count of small blocks (base - left) where it was. */
 static void prof_redraw(wd_theap_t *h) {
     intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    h->small.guard_left -= h->small.prof_drawn - h->small.sample_left; /* mallocs so far */
+    h->small.prof_drawn = n;
     h->small.allocs_base += (size_t)(n - h->small.sample_left);
     h->small.sample_left = n;
     h->small.prof_end = h->small.top_end;
@@ -258,17 +275,29 @@ static void prof_slot_check(void) {
  * already).  Kept with the chance sample.h gives, from the draw that led
  * here; then the next draw.  A kept one is not a small block: the
  * countdown and the count move as malloc_kind would have moved them, less
- * the block. */
+ * the block.  One the profiler does not keep goes to the guard sampler
+ * when the guard's own countdown has run out (the profiler's samples are
+ * never taken from it, so its estimates stay unbiased). */
 WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
     int picked = wdi_sample_pick_small(size);
+    intptr_t since = h->small.prof_drawn + 1; /* mallocs since the last stop */
     intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    h->small.prof_drawn = n;
     h->small.prof_end = h->small.top_end;
     h->small.allocs_base += (size_t)n;
     h->small.sample_left = n;
     if (wd_unlikely(picked)) {
+        h->small.guard_left -= since; /* a guard sample due waits for the next stop */
         h->small.sample_left--;
         h->small.allocs_base--;
         return prof_alloc(WD_ALIGN, size, 0, kind);
+    }
+    if (wd_unlikely(guard_due_profiling(h, since))) {
+        void *p = guard_take(WD_ALIGN, size, kind);
+        if (p != NULL) {
+            h->small.sample_left--; /* counted as the malloc below would */
+            return p;
+        }
     }
     return malloc_kind(size, kind);
 }

@@ -124,6 +124,11 @@ typedef struct wd_small_heap_s {
      * Only grows; set by the slow path that installs a page. */
     uint8_t top_end;
     uint8_t prof_end; /* the top_end the profiler's countdown was drawn for (api.c) */
+    /* While profiling, sample_left is the profiler's; the guard sampler
+     * then counts down guard_left, by the mallocs of each of the
+     * profiler's countdowns (prof_drawn: the last one's length) and by
+     * the slow paths' allocations (api.c). */
+    intptr_t guard_left, prof_drawn;
 } wd_small_heap_t;
 
 /* h's first segment, for a thread other than the owner: the list only

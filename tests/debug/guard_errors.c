@@ -185,6 +185,28 @@ static void many(void) {
     puts("many: not caught");
 }
 
+/* Under the heap profiler, with the sampler's default rate: one block of
+ * the largest small class first (the profiler's countdown then stops
+ * every few mallocs and keeps few of the small ones), then many blocks of
+ * 16 to 256 bytes, kept; then each is written one byte past its end and
+ * one before its start, so a guarded one faults whichever way it is
+ * aligned (the others write into live neighbours, and no malloc comes
+ * after to mind). */
+#define PROFILED_BLOCKS 200000
+static char *volatile keep_profiled[PROFILED_BLOCKS];
+
+static void profiled(void) {
+    char *volatile big = malloc(65536);
+    big[0] = 1;
+    for (int i = 0; i < PROFILED_BLOCKS; i++)
+        keep_profiled[i] = malloc(16 * (size_t)(1 + i % 16)); /* G_PROF_ALLOC */
+    for (int i = 0; i < PROFILED_BLOCKS; i++) {
+        char *p = keep_profiled[i];
+        p[16 * (1 + i % 16)] = 'x', p[-1] = 'y'; /* G_PROF */
+    }
+    puts("profiled: not caught");
+}
+
 /* A correct program: threads, cross-thread frees, realloc, calloc,
  * aligned blocks, small, medium and large sizes, fork.  No report. */
 #define CLEAN_THREADS 4
@@ -285,6 +307,7 @@ int main(int argc, char **argv) {
         {"chain", chain},           {"chain_warden", chain_warden},
         {"fork", forked},           {"thread", thread},
         {"many", many},             {"clean", clean},
+        {"profiled", profiled},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

@@ -175,6 +175,28 @@ static void sampler_default(void) {
     }
 }
 
+/* The heap profiler on, the sampler at its default rate: a guarded block
+ * still comes early, and its fault is reported at the faulting line. */
+static void sampler_profiling(void) {
+    char dir[] = "/tmp/wd-guard-prof-XXXXXX", options[96];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(options, sizeof options, "profile=%s/p", dir);
+    for (int i = 0; i < 3; i++) {
+        run_t r = guard_run(options, "profiled");
+        EXPECT(&r, aborted(&r), "did not abort");
+        span_t rep = expect_report(&r, "heap buffer ", 0);
+        if (rep.start != NULL) {
+            expect_frame(&r, rep, NULL, TS, GSRC, "G_PROF");
+            expect_frame(&r, rep, "allocated at", TS, GSRC, "G_PROF_ALLOC");
+        }
+        printf("ok: %s (run %d)\n", r.name, i + 1);
+        run_free(&r);
+    }
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 static void expect_clean(const char *options) {
     run_t r = guard_run(options, "clean");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
@@ -195,6 +217,7 @@ static void test_sampler(void) {
     sampler_chain();
     sampler_fork_thread();
     sampler_default();
+    sampler_profiling();
     expect_clean("");
     expect_clean("guard_sample=1");
     expect_clean("guard_sample=1:harden=2");
