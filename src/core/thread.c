@@ -4,6 +4,7 @@
  * large.h (upkeep, fork), segment.h, options.h, os.h, counters.h. */
 #include "core/thread.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -126,21 +127,30 @@ wd_theap_t *wdi_heaps_first(void) {
 
 /* --- the ticker ---------------------------------------------------------------- */
 
-static void (*ticker_fn)(void);
-static uint32_t ticker_ms;
+/* One slot a ticker: the statistics lines, the profile's signal. */
+#define TICKERS 4
+static struct ticker_s {
+    void (*fn)(void);
+    uint32_t ms;
+} tickers[TICKERS];
+static unsigned tickers_used;
 
 static void *ticker_main(void *arg) {
-    (void)arg;
+    const struct ticker_s *t = arg;
     for (;;) {
-        wdi_os_sleep_ms(ticker_ms);
-        ticker_fn();
+        wdi_os_sleep_ms(t->ms);
+        t->fn();
     }
     return NULL;
 }
 
 int wdi_ticker_start(void (*fn)(void), uint32_t period_ms) {
-    ticker_fn = fn;
-    ticker_ms = period_ms ? period_ms : 1;
+    unsigned slot = __atomic_fetch_add(&tickers_used, 1, __ATOMIC_RELAXED);
+    if (slot >= TICKERS)
+        return EAGAIN;
+    struct ticker_s *t = &tickers[slot];
+    t->fn = fn;
+    t->ms = period_ms ? period_ms : 1;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -150,7 +160,7 @@ int wdi_ticker_start(void (*fn)(void), uint32_t period_ms) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t tid;
-    int err = pthread_create(&tid, &attr, ticker_main, NULL);
+    int err = pthread_create(&tid, &attr, ticker_main, t);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return err;

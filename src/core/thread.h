@@ -94,7 +94,8 @@ void wdi_heaps_foreach(void (*fn)(wd_theap_t *h, void *arg), void *arg);
 wd_theap_t *wdi_heaps_first(void);
 
 /* Starts a thread that calls fn every period_ms milliseconds for the rest
- * of the process (the statistics lines of stats_interval_ms); fn must not
+ * of the process (the statistics lines of stats_interval_ms, the heap
+ * profile asked for by a signal); at most 4 of them; fn must not
  * allocate.  The thread has every signal blocked.  Called once, from
  * outside any lock of warden's: pthread_create allocates.  0, or an errno
  * value. */

@@ -1,7 +1,8 @@
 /* profile.c -- owns the heap profiler (profile.h): the samples' table, the
  * sites' counters, the signal, when and where to dump.  Calls:
- * profile_out.h (writing the files), sample.h, stack.h, os.h, ownmem.h,
- * lock.h, options.h. */
+ * profile_out.h (writing the files), sample.h, stack.h, thread.h (a
+ * ticker thread for the signal's dump), os.h, ownmem.h, lock.h,
+ * options.h. */
 #define _GNU_SOURCE
 #include "debug/profile.h"
 
@@ -15,6 +16,7 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "base/ownmem.h"
+#include "core/thread.h"
 #include "debug/profile_out.h"
 #include "debug/sample.h"
 #include "debug/stack.h"
@@ -223,7 +225,8 @@ static int dump(const char *prefix) {
 
 /* Signals seen and not dumped yet (profile_signal): the handler only
  * counts; the next sample, in whatever thread, dumps (a dump takes locks
- * and starts a process: nothing a handler may do).  The n-th such dump
+ * and starts a process: nothing a handler may do), or a ticker thread
+ * within SIGNAL_POLL_MS when the program allocates nothing meanwhile.  The n-th such dump
  * writes PREFIX.n.prof ..., so that the one at exit does not replace it. */
 static _Atomic(unsigned) signals_pending;
 static _Atomic(unsigned) signal_dumps;
@@ -290,6 +293,14 @@ static void on_signal(int sig) {
     atomic_fetch_add_explicit(&signals_pending, 1, memory_order_relaxed);
 }
 
+/* An idle program (a server waiting for requests) still gets its dump. */
+#define SIGNAL_POLL_MS 50
+
+static void signal_tick(void) {
+    if (atomic_load_explicit(&signals_pending, memory_order_relaxed) != 0)
+        dump_signalled();
+}
+
 void wdi_prof_start(void) {
     int sig = (int)wdi_options.profile_signal;
     if (sig > 0 && sig < NSIG) {
@@ -300,6 +311,8 @@ void wdi_prof_start(void) {
         sigemptyset(&sa.sa_mask);
         if (sigaction(sig, &sa, NULL) != 0)
             wdi_print_line(2, "warden: profile_signal=%d: no handler could be installed", sig);
+        else if (wdi_ticker_start(signal_tick, SIGNAL_POLL_MS) != 0)
+            wdi_print_line(2, "warden: profile_signal=%d: no thread to dump while idle", sig);
     }
     atexit(wdi_prof_at_exit);
 }

@@ -14,7 +14,8 @@
  *                          and churning meanwhile
  *   profile_prog fork      hold_small's part, then a child that holds more
  *                          from child_hold and calls exit(), then the rest
- *   profile_prog signal S  hold_small's part, raise(S), more allocations
+ *   profile_prog signal S FILE  hold_small's part, raise(S), no allocation
+ *                          until FILE (the dump) exists, then more
  *   profile_prog realloc   blocks grown by realloc in grow_hold, others
  *                          grown and freed
  *
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef PROF_WD
@@ -221,12 +224,24 @@ static int mode_fork(void) {
     return 0;
 }
 
-static int mode_signal(int sig) {
+/* The dump comes without another allocation: the program waits for
+ * `file` (PREFIX.1.prof) with stat, which allocates nothing, up to 10 s. */
+static int mode_signal(int sig, const char *file) {
     static void *smalls[MAX_KEEP];
     size_t ns = 0;
     size_t small = hold_small((size_t)8 << 20, smalls, &ns);
     raise(sig);
-    /* The dump happens at the next sample: allocate until one comes. */
+    struct stat st;
+    int waited = 0;
+    while (stat(file, &st) != 0 && waited < 1000) {
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+        waited++;
+    }
+    if (waited == 1000) {
+        fprintf(stderr, "profile_prog: no %s 10 s after the signal\n", file);
+        return 5;
+    }
     small += hold_small((size_t)8 << 20, smalls, &ns);
     print_truth("hold_small", small);
     return 0;
@@ -278,8 +293,8 @@ int main(int argc, char **argv) {
         return mode_threads();
     if (strcmp(argv[1], "fork") == 0)
         return mode_fork();
-    if (strcmp(argv[1], "signal") == 0 && argc > 2)
-        return mode_signal(atoi(argv[2]));
+    if (strcmp(argv[1], "signal") == 0 && argc > 3)
+        return mode_signal(atoi(argv[2]), argv[3]);
     if (strcmp(argv[1], "realloc") == 0)
         return mode_realloc();
     return 2;

@@ -25,6 +25,7 @@
  *             PREFIX.PID.*, with child_hold, and the parent's profile is
  *             its own, intact
  *   signal    profile_signal=12 and raise(SIGUSR2): PREFIX.1.* is written
+ *             while the program allocates nothing
  *   realloc   blocks grown by realloc and kept (grow_hold) or freed
  *             (grow_free): only the kept ones are in use
  *   wrapped   (preload only) hold at profile_rate=65536 with harden=2 and
@@ -324,7 +325,9 @@ static void part_signal(void) {
     snprintf(options, sizeof options, "profile=%s:profile_signal=%d", prefix, SIGUSR2);
     char sig[16];
     snprintf(sig, sizeof sig, "%d", SIGUSR2);
-    const char *args[] = {"signal", sig, NULL};
+    char file[192];
+    snprintf(file, sizeof file, "%s.prof", first);
+    const char *args[] = {"signal", sig, file, NULL};
     run_ok(options, args, out, sizeof out);
     folded_t s = folded(first, "hold_small"), e = folded(prefix, "hold_small");
     printf("signal: %.0f bytes in the signal's dump, %.0f at exit\n", s.total, e.total);
