@@ -5,8 +5,8 @@
  *
  * - the guard sampler (guard_sample=N, on by default; docs/guard.md): one
  *   allocation in N on average takes a slot of a fixed pool (32 slots,
- *   at most 192 KiB of memory in them, blocks up to 192 KiB); the other
- *   blocks never know;
+ *   at most 4 MiB of memory in them, blocks up to 1 MiB: the small and
+ *   medium tiers); the other blocks never know;
  * - check=2 (docs/check.md): every block of check mode up to 1 MiB, in
  *   cells of 1 to 256 pages, with check=1's redzones and table besides.
  *
@@ -48,11 +48,13 @@
 
 #include "core/segment.h"
 
-/* The sampler's pool: slots, the largest block one takes, and the pages
- * open in all of them at once at most (4 KiB pages: 192 KiB). */
+/* The sampler's pool: slots, the largest block one takes (the small and
+ * the medium tiers' blocks: up to 1 MiB), and the bytes of the pages open
+ * in all of them at once at most (the sampled blocks themselves: memory
+ * the program would hold anyway, with a page's rounding each). */
 #define WDI_GUARD_SLOTS 32
-#define WDI_GUARD_SAMPLE_MAX ((size_t)192 << 10)
-#define WDI_GUARD_POOL_BYTES ((size_t)192 << 10)
+#define WDI_GUARD_SAMPLE_MAX ((size_t)1 << 20)
+#define WDI_GUARD_POOL_BYTES ((size_t)4 << 20)
 
 /* check=2: the largest block in a cell (the largest cell, 256 pages); a
  * larger one gets check=1's redzones only. */

@@ -38,6 +38,22 @@ __attribute__((noinline)) static void read_past(char *p) {
     sink = p[64]; /* G_READ_PAST */
 }
 
+/* A block of the medium tier (16 KiB to 1 MiB). */
+__attribute__((noinline)) static char *alloc_medium(void) {
+    return malloc(300000); /* G_MEDIUM_ALLOC */
+}
+
+__attribute__((noinline)) static void overflow_medium(char *p) {
+    p[300000] = 'x'; /* G_MEDIUM_OVERFLOW */
+}
+
+static void medium(void) {
+    char *a = alloc_medium(), *b = alloc_medium();
+    overflow_medium(a);
+    overflow_medium(b);
+    puts("medium: not caught");
+}
+
 static void overflow(void) {
     char *a = alloc64(), *b = alloc64();
     overflow_one(a);
@@ -307,7 +323,7 @@ int main(int argc, char **argv) {
         {"chain", chain},           {"chain_warden", chain_warden},
         {"fork", forked},           {"thread", thread},
         {"many", many},             {"clean", clean},
-        {"profiled", profiled},
+        {"profiled", profiled},     {"medium", medium},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

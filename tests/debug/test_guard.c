@@ -70,6 +70,8 @@ static const gcase_t sampler_cases[] = {
      "G_READ_FREED", "G_ALLOC", "G_FREE"},
     {"write_after_free", "use after free: write at 0x", ", 8 bytes inside a freed 64-byte block",
      "G_WRITE_FREED", "G_ALLOC", "G_FREE2"},
+    {"medium", "heap buffer overflow: write at 0x", ", 0 bytes past the end of a 300000-byte block",
+     "G_MEDIUM_OVERFLOW", "G_MEDIUM_ALLOC", NULL},
 };
 
 /* Each fault with guard_sample=1 (and harden=2): one report, then abort. */
