@@ -89,10 +89,12 @@
 #define HEAP_HOT static inline
 #define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
 #define HEAP_LEAF static __attribute__((noinline)) /* -Os: one copy of each small helper */
+#define HEAP_MERGE HEAP_HOT
 #else
 #define HEAP_LEAF static inline
 #define HEAP_SWAP 1
 #define HEAP_HOT static inline __attribute__((always_inline))
+#define HEAP_MERGE static __attribute__((noinline)) /* free's rarer half, tail-called */
 #endif
 
 /* The public entries' names, as misuse reports print them. */
@@ -162,8 +164,10 @@ typedef struct range_hdr {
 struct wd_heap {
     uint64_t secret;     /* checksum key */
     uint64_t link_key;   /* free-list link encoding key */
-    uint8_t *first;      /* header of the first range */
-    uint8_t *end;        /* header of the end marker */
+    uint8_t *first;      /* header of the first range (never a block's address,
+                          * which would hide a leak of that block from memcheck) */
+    size_t span;         /* end marker - first - HDR: a header r can be a block's
+                          * only when r - first < span (one compare) */
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
@@ -177,21 +181,21 @@ struct wd_heap {
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
 
-/* What every check needs, loaded once per call into registers: the heap's
- * stores through range pointers could alias its fields, so read through h
- * they would be loaded again after every header written. */
+/* What every check needs: the heap, whose keys are read where they are
+ * used.  A load folded into the instruction that uses it costs nothing
+ * more than a register; keeping the keys in registers across a call cost
+ * spills and saved registers instead. */
 typedef struct heap_keys {
-    uint64_t secret;     /* checksum key */
-    uint64_t link;       /* link encoding key */
-    const wd_heap_t *h;  /* for the bounds, read when needed */
+    const wd_heap_t *h;
 } keys_t;
 
 static inline keys_t heap_keys(const wd_heap_t *h) {
-    keys_t k = {h->secret, h->link_key, h};
+    keys_t k = {h};
     return k;
 }
-static inline uintptr_t keys_first(keys_t k) { return (uintptr_t)k.h->first; }
-static inline uintptr_t keys_span(keys_t k) { return (uintptr_t)(k.h->end - k.h->first); }
+/* The first range's header and the end marker's. */
+static inline uint8_t *heap_first(const wd_heap_t *h) { return h->first; }
+static inline uint8_t *heap_end(const wd_heap_t *h) { return h->first + h->span + HDR; }
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -215,7 +219,7 @@ static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) <<
  * (a constant multiplier would let anyone flip the allocated bit by
  * flipping one known bit of the checksum).  One multiply. */
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
-    uint64_t x = (uint64_t)(uintptr_t)r ^ k.secret;
+    uint64_t x = (uint64_t)(uintptr_t)r ^ k.h->secret;
     uint64_t v = info << 1 | info >> 63;
     return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
 }
@@ -262,12 +266,18 @@ HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
     }
 }
 
-/* The first class whose every range is >= size ("good fit"): round the
- * request up to the next class boundary, then map it. */
+/* The first class whose every range is >= size ("good fit"): size rounded
+ * up to the next class boundary, then mapped, with one bit scan: t is size
+ * in units of its class width, rounded up (16..32; 32 is the next power). */
 static inline void class_above(size_t size, unsigned *fl, unsigned *sl) {
-    if (size >= SMALL_LIMIT)
-        size += ((size_t)1 << (log2_floor(size) - SL_LOG2)) - 1;
-    class_of(size, fl, sl);
+    if (size < SMALL_LIMIT) { /* exact classes: size is a multiple of 16 */
+        class_of(size, fl, sl);
+        return;
+    }
+    unsigned f = log2_floor(size), shift = f - SL_LOG2;
+    size_t t = (size + ((size_t)1 << shift) - 1) >> shift;
+    *fl = f - FL_SHIFT + (unsigned)(t >> (SL_LOG2 + 1));
+    *sl = (unsigned)t & (SL_COUNT - 1);
 }
 
 #define FL_STRIDE (1 + SL_COUNT) /* a first level's words in `lists` */
@@ -307,7 +317,7 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
 static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
 
 static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
-    return k.link ^ ((uint64_t)(uintptr_t)word >> 4);
+    return k.h->link_key ^ ((uint64_t)(uintptr_t)word >> 4);
 }
 
 static inline uint64_t links_read(keys_t k, range_t *r) {
@@ -356,6 +366,13 @@ static inline void list_emptied(wd_heap_t *h, unsigned fl, unsigned sl) {
         h->fl_bitmap &= ~((uint64_t)1 << fl);
 }
 
+/* Whether range `off`, a list neighbour of r, is free and links back to r
+ * (`half`: the half of its link word that must name r). */
+HEAP_HOT int list_links_back(wd_heap_t *h, keys_t k, uint32_t off, unsigned half, uint32_t me) {
+    range_t *n = range_from_off(h, off);
+    return !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> half) == me;
+}
+
 /* The list neighbours of listed free range r (offsets, 0: none), after
  * checking that both lie below the end marker, point back at r and are
  * free (links replayed into a freed block, or left in a live one, cannot
@@ -367,18 +384,13 @@ HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head
     uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32), me = off_of(h, r);
     if (heap_unlikely(next >= h->end_off || prev >= h->end_off))
         list_corrupted(r, fn);
-    int linked;
     if (prev) {
-        range_t *p = range_from_off(h, prev);
-        linked = *head != me && !info_allocated(p->info) && (uint32_t)links_read(k, p) == me;
-    } else {
-        linked = *head == me;
+        if (heap_unlikely(*head == me || !list_links_back(h, k, prev, NEXT_HALF, me)))
+            list_corrupted(r, fn);
+    } else if (heap_unlikely(*head != me)) {
+        list_corrupted(r, fn);
     }
-    if (next && linked) {
-        range_t *n = range_from_off(h, next);
-        linked = !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> 32) == me;
-    }
-    if (heap_unlikely(!linked))
+    if (next && heap_unlikely(!list_links_back(h, k, next, PREV_HALF, me)))
         list_corrupted(r, fn);
     *pprev = prev;
     *pnext = next;
@@ -389,14 +401,15 @@ HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
                           const char *fn) {
     uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
     list_neighbours(h, k, r, head, &prev, &next, fn);
-    if (prev)
+    if (prev) {
         links_patch(range_from_off(h, prev), NEXT_HALF, me, next);
-    else
+    } else {
         *head = next;
+        if (next == 0)
+            list_emptied(h, fl, sl);
+    }
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, prev);
-    if (*head == 0)
-        list_emptied(h, fl, sl);
     h->nfree--;
 }
 
@@ -415,6 +428,44 @@ HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigne
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, you);
 }
+
+#if HEAP_SWAP
+/* The list successor of r, the head of its list (offset, 0: none), with
+ * list_neighbours' checks, which for a head are fewer: it has no
+ * predecessor.  malloc takes ranges from list heads only. */
+HEAP_HOT uint32_t list_head_next(wd_heap_t *h, keys_t k, range_t *r, const char *fn) {
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v;
+    if (heap_unlikely((v >> 32) != 0 || next >= h->end_off ||
+                      (next && !list_links_back(h, k, next, PREV_HALF, off_of(h, r)))))
+        list_corrupted(r, fn);
+    return next;
+}
+
+/* Unlists r, the head of list (fl, sl). */
+HEAP_HOT void list_pop(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                       const char *fn) {
+    uint32_t next = list_head_next(h, k, r, fn);
+    *list_head(h, fl, sl) = next;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), 0);
+    else
+        list_emptied(h, fl, sl);
+    h->nfree--;
+}
+
+/* Puts `to` in the place of r, the head of list (fl, sl). */
+HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
+                             unsigned sl, const char *fn) {
+    uint32_t next = list_head_next(h, k, r, fn), you = off_of(h, to);
+    links_write(k, to, next, 0);
+    *list_head(h, fl, sl) = you;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), you);
+}
+#else /* -Os: one unlink for every case */
+#define list_pop(h, k, r, fl, sl, fn) list_remove(h, k, r, fl, sl, fn)
+#endif
 
 /* Where to take a range of at least `need` bytes from: list (fl, sl).
  * Good fit: the first non-empty class at or above class_above(need), where
@@ -477,16 +528,19 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
         range_t *rest = range_plus(r, need);
         unsigned rfl, rsl;
         class_of(have - need, &rfl, &rsl);
-        if (HEAP_SWAP && rfl == fl && rsl == sl) {
-            list_swap(h, k, r, rest, fl, sl, fn);
-        } else {
-            list_remove(h, k, r, fl, sl, fn);
+#if HEAP_SWAP
+        if (rfl == fl && rsl == sl) {
+            list_swap_head(h, k, r, rest, fl, sl, fn);
+        } else
+#endif
+        {
+            list_pop(h, k, r, fl, sl, fn);
             list_insert(h, k, rest, have - need);
         }
         range_set_prev(range_plus(r, have), have - need);
         range_write(k, rest, have - need, need);
     } else {
-        list_remove(h, k, r, fl, sl, fn);
+        list_pop(h, k, r, fl, sl, fn);
         need = have; /* too little left over to stand alone */
     }
     range_rewrite(k, r, ALLOC_BIT | need);
@@ -597,7 +651,7 @@ HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
     keys_t k = heap_keys(h);
     const char *when_free = heap_freed_what(fn);
     range_t *target = range_of(p);
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         range_t *r = range_at(at);
         uint64_t info = r->info;
         if (!range_holds(k, r, info))
@@ -626,7 +680,7 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
 HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
                                 const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - keys_first(k) - HDR >= keys_span(k) - HDR))
+    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)k.h->first >= k.h->span))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
@@ -635,16 +689,18 @@ HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t 
     return r;
 }
 
-/* The left neighbour of live range r, named by r's boundary tag: it must
- * lie in the heap and its info must give the same size (a replayed or
- * overwritten tag fails here).  NULL for the first range. */
-HEAP_HOT range_t *range_left(keys_t k, range_t *r, size_t prev_size, const char *fn) {
+/* The info word of live range r's left neighbour, named by r's boundary
+ * tag: it must lie in the heap and its info must give the same size (a
+ * replayed or overwritten tag fails here).  For the first range, which has
+ * none, an allocated info: nothing to merge with. */
+HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const char *fn) {
     if (prev_size == 0)
-        return NULL;
-    range_t *prev = range_at(range_addr(r) - prev_size);
-    if (heap_unlikely(prev_size > (uintptr_t)r - keys_first(k) || info_size(prev->info) != prev_size))
+        return ALLOC_BIT;
+    uint64_t info = range_at(range_addr(r) - prev_size)->info;
+    if (heap_unlikely(prev_size > (uintptr_t)r - (uintptr_t)k.h->first ||
+                      info_size(info) != prev_size))
         header_corrupted(r, fn);
-    return prev;
+    return info;
 }
 
 /* ---------------------------------------------------------------------------
@@ -658,24 +714,27 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
     return p;
 }
 
-/* Frees the live range r:
+/* Frees live range r (size bytes, its header's tag `tag`) when a
+ * neighbour is free:
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
  * When r merges into prev, its own header stays behind inside the free
  * range with the allocated bit cleared (and so no longer holding): a
- * second free of p finds it and is named a double free. */
-HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
-    size_t size = info_size(info), prev_size = tag_prev_size(r->tag);
-    h->used -= size;
-    h->nalloc--;
-    size_t next_size = 0;
-    range_t *next = range_right_free(k, r, size, &next_size, fn);
-    range_t *prev = range_left(k, r, prev_size, fn);
-    if (prev && !info_allocated(prev->info)) {
-        if (heap_unlikely(!range_holds(k, prev, prev_size)))
+ * second free of p finds it and is named a double free.  Out of line (at
+ * -O2 a tail call): the free of a range between two allocated ones, the
+ * common case, then needs few registers. */
+HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                            uint64_t prev_info, const char *fn) {
+    keys_t k = heap_keys(h);
+    size_t prev_size = tag_prev_size(r->tag);
+    size_t next_size = info_allocated(next_info) ? 0 : next_info;
+    range_t *next = next_size ? range_plus(r, size) : NULL;
+    if (!info_allocated(prev_info)) {
+        range_t *prev = range_at(range_addr(r) - prev_size);
+        if (heap_unlikely(!range_holds(k, prev, prev_info)))
             header_corrupted(prev, fn);
-        r->info = info & ~ALLOC_BIT;
+        r->info = ALLOC_BIT ^ r->info;
         if (next) /* three ranges become one: prev keeps its list place if it can */
             list_remove_sized(h, k, next, next_size, fn);
         range_settle(h, k, prev, prev_size + size + next_size, tag_prev_size(prev->tag), prev,
@@ -683,6 +742,31 @@ HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, cons
         return;
     }
     range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
+}
+
+/* Frees the live range r.  Both neighbours' headers are checked first: the
+ * right one's checksum (an overflow out of r, even of one byte, is
+ * reported now) and the left one's size against r's boundary tag.  Between
+ * two allocated ranges, r only joins its class's list and its header
+ * changes state; its size, so the next range's tag, stays. */
+HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
+    size_t size = info_size(info);
+    uint64_t tag = r->tag;
+    h->used -= size;
+    h->nalloc--;
+    range_t *next = range_plus(r, size);
+    uint64_t next_info = next->info;
+    if (heap_unlikely(!range_holds(k, next, next_info)))
+        header_corrupted(next, fn);
+    uint64_t prev_info = range_left_info(k, r, tag_prev_size(tag), fn);
+    if (heap_unlikely(!info_allocated(next_info & prev_info))) {
+        range_merge(h, r, size, next_info, prev_info, fn);
+        return;
+    }
+    list_insert(h, k, r, size);
+    WORK(written);
+    r->tag = (tag & ~TAG_SUM) | range_sum(k, r, size);
+    r->info = size;
 }
 
 HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
@@ -821,7 +905,7 @@ static uint32_t vg_wanted(void) {
 }
 
 static void vg_init(wd_heap_t *h) {
-    VALGRIND_MAKE_MEM_NOACCESS(h->first, (size_t)(h->end - h->first) + HDR);
+    VALGRIND_MAKE_MEM_NOACCESS(heap_first(h), (size_t)(heap_end(h) - heap_first(h)) + HDR);
 }
 
 HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
@@ -970,16 +1054,16 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
     h->first = (uint8_t *)start + ctrl;
-    h->end = (uint8_t *)start + bytes - HDR;
+    h->span = bytes - ctrl - 2 * HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = vg_wanted();
-    size_t span = (size_t)(h->end - h->first);
+    size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
-    range_write(k, range_at(h->end), ALLOC_BIT, span);
-    range_write(k, range_at(h->first), span, 0);
-    list_insert(h, k, range_at(h->first), span);
+    range_write(k, range_at(heap_end(h)), ALLOC_BIT, span);
+    range_write(k, range_at(heap_first(h)), span, 0);
+    list_insert(h, k, range_at(heap_first(h)), span);
     if (VG_ON(h))
         vg_init(h);
     return h;
@@ -1038,7 +1122,7 @@ static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *pr
 
 int wd_heap_walk(wd_heap_t *h, int (*visit)(void *start, size_t size, int allocated, void *arg),
                  void *arg) {
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         uint64_t info;
         size_t prev_size;
         VG_QUIET_BEGIN();
@@ -1065,14 +1149,14 @@ static uint64_t fingerprint(const void *p) {
 static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
     size_t last = 0, used = 0, nalloc = 0;
     int last_free = 0;
-    uint8_t *at = h->first;
-    while (at < h->end) {
+    uint8_t *at = heap_first(h);
+    while (at < heap_end(h)) {
         uint64_t info;
         size_t prev_size;
         if (range_read(h, range_at(at), &info, &prev_size) != 0 || prev_size != last)
             return -1;
         size_t size = info_size(info);
-        if (size < MIN_RANGE || size % 16 != 0 || size > (size_t)(h->end - at))
+        if (size < MIN_RANGE || size % 16 != 0 || size > (size_t)(heap_end(h) - at))
             return -1;
         if (info_allocated(info)) {
             used += size;
@@ -1089,7 +1173,7 @@ static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
     }
     uint64_t end_info;
     size_t end_prev;
-    if (at != h->end || range_read(h, range_at(h->end), &end_info, &end_prev) != 0 ||
+    if (at != heap_end(h) || range_read(h, range_at(heap_end(h)), &end_info, &end_prev) != 0 ||
         end_info != ALLOC_BIT || end_prev != last)
         return -1;
     return used == h->used && nalloc == h->nalloc ? 0 : -1;
@@ -1104,7 +1188,7 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
         uint64_t info;
         size_t prev_size;
         unsigned rfl, rsl;
-        if ((uint8_t *)r < h->first || (uint8_t *)r >= h->end || ++*count > h->nfree ||
+        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) || ++*count > h->nfree ||
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
@@ -1170,7 +1254,7 @@ static size_t largest_request(wd_heap_t *h) {
 }
 
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
-    size_t span = (size_t)(h->end - h->first);
+    size_t span = (size_t)(heap_end(h) - heap_first(h));
     VG_QUIET_BEGIN();
     out->largest_free = largest_request(h);
     VG_QUIET_END();
@@ -1185,7 +1269,7 @@ void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
 
 #ifndef WD_HEAP_FREESTANDING
 static void dump_ranges(wd_heap_t *h, FILE *out) {
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         uint64_t info;
         size_t prev_size;
         if (range_read(h, range_at(at), &info, &prev_size) != 0) {
