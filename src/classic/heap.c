@@ -763,10 +763,14 @@ HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, cons
         range_merge(h, r, size, next_info, prev_info, fn);
         return;
     }
+#if HEAP_SWAP
     list_insert(h, k, r, size);
     WORK(written);
     r->tag = (tag & ~TAG_SUM) | range_sum(k, r, size);
     r->info = size;
+#else /* -Os: the code every case shares, smaller */
+    range_settle(h, k, r, size, tag_prev_size(tag), NULL, 0, fn);
+#endif
 }
 
 HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
