@@ -88,13 +88,17 @@
 #ifdef __OPTIMIZE_SIZE__
 #define HEAP_HOT static inline
 #define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
+#define HEAP_TOP 0  /* -Os: no top range; every free range is listed */
 #define HEAP_LEAF static __attribute__((noinline)) /* -Os: one copy of each small helper */
 #define HEAP_MERGE HEAP_HOT
+#define HEAP_SHARED static __attribute__((noinline)) /* -Os: one copy of code two paths share */
 #else
 #define HEAP_LEAF static inline
 #define HEAP_SWAP 1
+#define HEAP_TOP 1
 #define HEAP_HOT static inline __attribute__((always_inline))
 #define HEAP_MERGE static __attribute__((noinline)) /* free's rarer half, tail-called */
+#define HEAP_SHARED HEAP_HOT
 #endif
 
 /* The public entries' names, as misuse reports print them. */
@@ -172,12 +176,13 @@ struct wd_heap {
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
     size_t nalloc;       /* allocated ranges */
-    size_t nfree;        /* free ranges (all listed) */
+    size_t nfree;        /* listed free ranges (all but the top) */
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
     uint32_t end_off;    /* the end marker's offset: every link is below it */
     uint32_t vg;         /* decided at init: report blocks to valgrind */
+    uint32_t top;        /* the top range's offset (0: none), see range_take_top */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
 
@@ -503,6 +508,16 @@ HEAP_COLD static void header_corrupted(range_t *r, const char *fn) {
     heap_fatal("corrupted block header", range_payload(r), fn);
 }
 
+/* Marks r allocated with `size` bytes (its boundary tag kept) and counts it. */
+HEAP_SHARED void *range_allot(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+    range_rewrite(k, r, ALLOC_BIT | size);
+    h->used += size;
+    h->nalloc++;
+    if (h->used > h->peak)
+        h->peak = h->used;
+    return range_payload(r);
+}
+
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
  * what is left when it can stand alone:
  *
@@ -543,12 +558,7 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
         list_pop(h, k, r, fl, sl, fn);
         need = have; /* too little left over to stand alone */
     }
-    range_rewrite(k, r, ALLOC_BIT | need);
-    h->used += need;
-    h->nalloc++;
-    if (h->used > h->peak)
-        h->peak = h->used;
-    return range_payload(r);
+    return range_allot(h, k, r, need);
 }
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
@@ -559,10 +569,58 @@ static inline size_t range_need(size_t size) {
     return need < MIN_RANGE ? MIN_RANGE : need;
 }
 
-/* A free range of at least `need` bytes, allocated; NULL when none. */
+/* Makes [r, r + size) the top: a free range kept out of the lists, so
+ * that malloc carves from it and free merges into it with no list work.
+ * Its left neighbour is allocated (prev_size bytes). */
+/* Whether free range r is the top (never at -Os, which has none). */
+static inline int range_is_top(const wd_heap_t *h, const range_t *r) {
+    return HEAP_TOP && off_of(h, r) == h->top;
+}
+
+HEAP_SHARED void range_make_top(wd_heap_t *h, keys_t k, range_t *r, size_t size,
+                                  size_t prev_size) {
+    range_write(k, r, size, prev_size);
+    range_set_prev(range_plus(r, size), size);
+    h->top = off_of(h, r);
+}
+
+/* Carves `need` bytes from the front of the top, r (its info read by the
+ * caller, at least need bytes), the top moving up by as much:
+ *
+ *   [ r = top ..................... ][ end or allocated ]
+ *   [ r | need, allocated ][ top .. ][ ... ]
+ *
+ * The top starts as the whole heap and stays at its end (free merges into
+ * it), so a heap that is not full serves what no list can from here. */
+HEAP_HOT void *range_take_top(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, size_t need,
+                              const char *fn) {
+    if (heap_unlikely(!range_holds(k, r, info) || info_allocated(info)))
+        header_corrupted(r, fn);
+    size_t have = info_size(info);
+    if (have - need >= MIN_RANGE) {
+        range_make_top(h, k, range_plus(r, need), have - need, need);
+    } else {
+        h->top = 0; /* too little left over to stand alone: no top until one merges */
+        need = have;
+    }
+    return range_allot(h, k, r, need);
+}
+
+/* A free range of at least `need` bytes, allocated; NULL when none.  Good
+ * fit from the lists first; then the top; then the head of need's own
+ * class.  The top's info is read to choose, and checked when taken: one
+ * header checked either way. */
 HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
     unsigned fl, sl;
-    int found = need ? list_find(h, need, &fl, &sl) : 0;
+    if (heap_unlikely(need == 0))
+        return NULL;
+    int found = list_find(h, need, &fl, &sl);
+    if (HEAP_TOP && heap_likely(found != 1) && h->top) {
+        range_t *top = range_from_off(h, h->top);
+        uint64_t info = top->info;
+        if (info_size(info) >= need)
+            return range_take_top(h, heap_keys(h), top, info, need, fn);
+    }
     return found ? range_take(h, heap_keys(h), fl, sl, found, need, fn) : NULL;
 }
 
@@ -623,7 +681,10 @@ HEAP_HOT void range_release(wd_heap_t *h, keys_t k, range_t *r, size_t size, siz
                             const char *fn) {
     size_t next_size = 0;
     range_t *next = range_right_free(k, r, size, &next_size, fn);
-    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
+    if (next && range_is_top(h, next))
+        range_make_top(h, k, r, size + next_size, prev_size);
+    else
+        range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
 /* ---------------------------------------------------------------------------
@@ -727,21 +788,43 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
 HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
                             uint64_t prev_info, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = tag_prev_size(r->tag);
-    size_t next_size = info_allocated(next_info) ? 0 : next_info;
-    range_t *next = next_size ? range_plus(r, size) : NULL;
+    size_t prev_size = tag_prev_size(r->tag), total = size, lsize = 0;
+    range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
+    int top = 0;                         /* whether the top is in it */
+    if (!info_allocated(next_info)) {
+        range_t *next = range_plus(r, size);
+        total += next_info;
+        if (range_is_top(h, next)) {
+            top = 1;
+        } else {
+            listed = next;
+            lsize = next_info;
+        }
+    }
     if (!info_allocated(prev_info)) {
         range_t *prev = range_at(range_addr(r) - prev_size);
         if (heap_unlikely(!range_holds(k, prev, prev_info)))
             header_corrupted(prev, fn);
         r->info = ALLOC_BIT ^ r->info;
-        if (next) /* three ranges become one: prev keeps its list place if it can */
-            list_remove_sized(h, k, next, next_size, fn);
-        range_settle(h, k, prev, prev_size + size + next_size, tag_prev_size(prev->tag), prev,
-                     prev_size, fn);
-        return;
+        if (listed) /* three ranges become one: prev keeps its list place if it can */
+            list_remove_sized(h, k, listed, lsize, fn);
+        listed = prev;
+        lsize = prev_size;
+        total += prev_size;
+        start = prev;
+        prev_size = tag_prev_size(prev->tag);
+        if (range_is_top(h, prev)) {
+            top = 1;
+            listed = NULL;
+        }
     }
-    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
+    if (top) { /* the merged range is the top: in no list */
+        if (listed)
+            list_remove_sized(h, k, listed, lsize, fn);
+        range_make_top(h, k, start, total, prev_size);
+    } else {
+        range_settle(h, k, start, total, prev_size, listed, lsize, fn);
+    }
 }
 
 /* Frees the live range r.  Both neighbours' headers are checked first: the
@@ -787,6 +870,7 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
 static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
     keys_t k = heap_keys(h);
     size_t prev_size = tag_prev_size(r->tag);
+    int was_top = 0;
     if (need > have) {
         range_t *next = range_plus(r, have);
         uint64_t next_info = next->info;
@@ -794,7 +878,12 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, cons
             return -1;
         if (heap_unlikely(!range_holds(k, next, next_info)))
             header_corrupted(next, fn);
-        list_remove_sized(h, k, next, next_info, fn);
+        if (range_is_top(h, next)) {
+            h->top = 0; /* what is left of it becomes the top again below */
+            was_top = 1;
+        }
+        else
+            list_remove_sized(h, k, next, next_info, fn);
         h->used += next_info;
         have += next_info;
         range_set_prev(range_plus(r, have), have);
@@ -804,7 +893,10 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, cons
     range_write(k, r, ALLOC_BIT | need, prev_size);
     if (need < have) {
         h->used -= have - need;
-        range_release(h, k, range_plus(r, need), have - need, need, fn);
+        if (h->top == 0 && was_top)
+            range_make_top(h, k, range_plus(r, need), have - need, need);
+        else
+            range_release(h, k, range_plus(r, need), have - need, need, fn);
     }
     if (h->used > h->peak)
         h->peak = h->used;
@@ -1066,8 +1158,12 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
     range_write(k, range_at(heap_end(h)), ALLOC_BIT, span);
+#if HEAP_TOP
+    range_make_top(h, k, range_at(heap_first(h)), span, 0);
+#else
     range_write(k, range_at(heap_first(h)), span, 0);
     list_insert(h, k, range_at(heap_first(h)), span);
+#endif
     if (VG_ON(h))
         vg_init(h);
     return h;
@@ -1193,6 +1289,7 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
         size_t prev_size;
         unsigned rfl, rsl;
         if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) || ++*count > h->nfree ||
+            off == h->top ||
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
@@ -1222,7 +1319,19 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     }
     if ((h->fl_bitmap >> h->fl_count) != 0)
         return -1;
-    return count == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
+    /* The top is the one free range no list holds. */
+    size_t top = 0;
+    if (h->top != 0) {
+        range_t *r = range_from_off(h, h->top);
+        uint64_t info;
+        size_t prev_size;
+        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) ||
+            range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
+            return -1;
+        top = 1;
+        fp += fingerprint(r);
+    }
+    return count + top == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
 }
 
 static int heap_check(wd_heap_t *h) {
@@ -1246,15 +1355,25 @@ int wd_heap_check(wd_heap_t *h) {
  * class (see list_find: a request above every class start is served by that
  * head only), less its header.  O(1). */
 static size_t largest_request(wd_heap_t *h) {
-    if (h->fl_bitmap == 0)
-        return 0;
-    unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
-    unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
-    range_t *r = range_from_off(h, *list_head(h, fl, sl));
-    uint64_t info = r->info;
-    if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
-        heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
-    return info_size(info) - HDR;
+    size_t largest = 0;
+    if (h->fl_bitmap != 0) {
+        unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
+        unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
+        range_t *r = range_from_off(h, *list_head(h, fl, sl));
+        uint64_t info = r->info;
+        if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
+            heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
+        largest = info_size(info);
+    }
+    if (h->top != 0) { /* or the top, which malloc tries before that head */
+        range_t *r = range_from_off(h, h->top);
+        uint64_t info = r->info;
+        if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
+            heap_fatal("corrupted block header", range_payload(r), "wd_heap_stats");
+        if (info_size(info) > largest)
+            largest = info_size(info);
+    }
+    return largest ? largest - HDR : 0;
 }
 
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
@@ -1266,7 +1385,7 @@ void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
     out->used_bytes = h->used;
     out->free_bytes = span - h->used;
     out->allocated_blocks = h->nalloc;
-    out->free_blocks = h->nfree;
+    out->free_blocks = h->nfree + (h->top != 0);
     out->peak_used_bytes = h->peak;
     out->overhead_bytes = h->heap_size - span;
 }
