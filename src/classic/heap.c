@@ -31,7 +31,11 @@
  * agrees with it (the size must match, and a free neighbour's header must
  * hold before it is merged).
  *
- * A free range also holds its two list links in one word of its payload,
+ * The top is the free range at the end of the heap (the whole heap after
+ * init), kept out of the lists: malloc carves from it when no class has a
+ * good fit, free merges into it with no list work (range_take_top).
+ *
+ * A listed free range holds its two list links in one word of its payload,
  * stored encoded (safe-linking style: XOR with a secret and the word's
  * address), so bytes written into a freed block never decode to usable
  * links.
@@ -41,8 +45,9 @@
  *   - every header's checksum matches and its prev size is its left
  *     neighbour's size (0 for the first range);
  *   - no two free ranges touch (merging is immediate);
- *   - each free range is in exactly the list of its size class, and a
- *     list's bit is set in the bitmaps exactly when the list is not empty;
+ *   - each free range but the top is in exactly the list of its size
+ *     class, and a list's bit is set in the bitmaps exactly when the list
+ *     is not empty; the top (h->top; none at -Os) is free and in no list;
  *   - used + free bytes == end - first; counters match the ranges.
  *
  * Bounded work: malloc, free, realloc and memalign contain no loop at all
@@ -226,7 +231,7 @@ static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) <<
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
     uint64_t x = (uint64_t)(uintptr_t)r ^ k.h->secret;
     uint64_t v = info << 1 | info >> 63;
-    return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
+    return (uint32_t)(((x ^ v) * x) >> 32); /* x is odd: see wd_heap_init_seeded */
 }
 
 static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
@@ -615,7 +620,7 @@ HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
     if (heap_unlikely(need == 0))
         return NULL;
     int found = list_find(h, need, &fl, &sl);
-    if (HEAP_TOP && heap_likely(found != 1) && h->top) {
+    if (HEAP_TOP && heap_unlikely(found != 1) && h->top) {
         range_t *top = range_from_off(h, h->top);
         uint64_t info = top->info;
         if (info_size(info) >= need)
@@ -1063,18 +1068,28 @@ HEAP_NOINLINE static size_t vg_usable_size(wd_heap_t *h, const void *p, const ch
  * Entry points shared with the rest of warden (classic/heap.h)
  * ------------------------------------------------------------------------- */
 
-HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+/* The bodies of malloc and free, shared by wdi_ and (at -O2, where a jump
+ * between the two is a tenth of a call) wd_ entries. */
+HEAP_HOT void *entry_malloc(wd_heap_t *h, size_t size, const char *fn) {
     if (VG_ON(h))
         return vg_malloc(h, ALIGN, size, fn);
     return heap_malloc(h, size, fn);
 }
 
-HEAP_INTERNAL void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+HEAP_HOT void entry_free(wd_heap_t *h, void *p, const char *fn) {
     if (VG_ON(h)) {
         vg_free(h, p, fn);
         return;
     }
     heap_free(h, p, fn);
+}
+
+HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    return entry_malloc(h, size, fn);
+}
+
+HEAP_INTERNAL void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+    entry_free(h, p, fn);
 }
 
 HEAP_INTERNAL void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
@@ -1146,7 +1161,9 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     /* Two keys from one seed, each a mixed (xor-shift, multiply) step of
      * the one before: the checksum's and the links'. */
     seed += 0x9E3779B97F4A7C15ULL; /* a seed of 0 gives keys too */
-    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    /* Odd, as headers are 16-aligned: x in range_sum is odd, a multiplier
+     * that loses no bit of the product. */
+    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL | 1;
     h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
     h->first = (uint8_t *)start + ctrl;
@@ -1176,7 +1193,11 @@ wd_heap_t *wd_heap_init(void *mem, size_t size) {
 #endif
 
 void *wd_heap_malloc(wd_heap_t *h, size_t size) {
+#if HEAP_SWAP
+    return entry_malloc(h, size, fn_malloc);
+#else /* -Os: one copy */
     return wdi_heap_malloc(h, size, fn_malloc);
+#endif
 }
 
 void *wd_heap_calloc(wd_heap_t *h, size_t n, size_t size) {
@@ -1201,7 +1222,11 @@ void *wd_heap_memalign(wd_heap_t *h, size_t alignment, size_t size) {
 
 /* Leaves errno alone: nothing on its path sets it. */
 void wd_heap_free(wd_heap_t *h, void *p) {
+#if HEAP_SWAP
+    entry_free(h, p, fn_free);
+#else /* -Os: one copy */
     wdi_heap_free(h, p, fn_free);
+#endif
 }
 
 size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
