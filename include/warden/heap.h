@@ -32,7 +32,7 @@
  * bench-heap`, x86-64, gcc -O2, every check on): a malloc that fails
  * against 5,000 free ranges of its class costs 126 instructions, the mean
  * malloc of a random mix 148, the mean free 146 (the dearest free of the
- * mix, one that merges both ways, 364), a malloc(4000) + free pair 277;
+ * mix, one that merges, 367), a malloc(4000) + free pair 279;
  * stack 96 B (malloc) and 112 B (free).  The free range at the end of the
  * heap, the top, is in no list: malloc carves from it when no size class
  * has a good fit, and free merges into it without list work.  The price

@@ -31,9 +31,11 @@
  * agrees with it (the size must match, and a free neighbour's header must
  * hold before it is merged).
  *
- * The top is the free range at the end of the heap (the whole heap after
- * init), kept out of the lists: malloc carves from it when no class has a
- * good fit, free merges into it with no list work (range_take_top).
+ * The top is the last range when it is free (the whole heap after init),
+ * kept out of the lists: malloc carves from it when no class has a good
+ * fit, free merges into it with no list work (range_take_top).  The end
+ * marker says free and 0 bytes (END_INFO), so that freeing the last range
+ * takes the merging path, which makes it the top.
  *
  * A listed free range holds its two list links in one word of its payload,
  * stored encoded (safe-linking style: XOR with a secret and the word's
@@ -47,7 +49,8 @@
  *   - no two free ranges touch (merging is immediate);
  *   - each free range but the top is in exactly the list of its size
  *     class, and a list's bit is set in the bitmaps exactly when the list
- *     is not empty; the top (h->top; none at -Os) is free and in no list;
+ *     is not empty; the top (h->top; none at -Os) is the last range when
+ *     that is free, and in no list;
  *   - used + free bytes == end - first; counters match the ranges.
  *
  * Bounded work: malloc, free, realloc and memalign contain no loop at all
@@ -155,6 +158,11 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
 #define FL_SHIFT     7u             /* fl of size 256 is 1; fl 0 is the small sizes */
 #define MAX_HEAP     ((size_t)1 << 36) /* 64 GiB: offsets fit 32 bits of 16-byte units */
 #define ALLOC_BIT    ((uint64_t)1 << 63)
+/* The end marker's info: free and 0 bytes, so that freeing the last range
+ * takes free's merging path, where it becomes the top, at no cost to the
+ * common path, and merges with nothing; at -Os, which has no top,
+ * allocated. */
+#define END_INFO     (HEAP_TOP ? (uint64_t)0 : ALLOC_BIT)
 #define TAG_SUM      ((uint64_t)0xffffffffu) /* the checksum half of a tag */
 #define HEAP_MAGIC   0x77617264656e6870ULL /* "wardenhp" */
 
@@ -574,16 +582,16 @@ static inline size_t range_need(size_t size) {
     return need < MIN_RANGE ? MIN_RANGE : need;
 }
 
-/* Makes [r, r + size) the top: a free range kept out of the lists, so
- * that malloc carves from it and free merges into it with no list work.
- * Its left neighbour is allocated (prev_size bytes). */
 /* Whether free range r is the top (never at -Os, which has none). */
 static inline int range_is_top(const wd_heap_t *h, const range_t *r) {
     return HEAP_TOP && off_of(h, r) == h->top;
 }
 
+/* Makes [r, r + size), the last range, the top: a free range kept out of
+ * the lists, so that malloc carves from it and free merges into it with no
+ * list work.  Its left neighbour is allocated (prev_size bytes). */
 HEAP_SHARED void range_make_top(wd_heap_t *h, keys_t k, range_t *r, size_t size,
-                                  size_t prev_size) {
+                                size_t prev_size) {
     range_write(k, r, size, prev_size);
     range_set_prev(range_plus(r, size), size);
     h->top = off_of(h, r);
@@ -605,7 +613,8 @@ HEAP_HOT void *range_take_top(wd_heap_t *h, keys_t k, range_t *r, uint64_t info,
     if (have - need >= MIN_RANGE) {
         range_make_top(h, k, range_plus(r, need), have - need, need);
     } else {
-        h->top = 0; /* too little left over to stand alone: no top until one merges */
+        h->top = 0; /* too little left over to stand alone: no top until the last
+                     * range is freed */
         need = have;
     }
     return range_allot(h, k, r, need);
@@ -636,20 +645,19 @@ HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size,
     list_remove(h, k, r, fl, sl, fn);
 }
 
-/* The right neighbour of [r, r + size) when it is free; NULL when it is
- * allocated.  Its header must hold either way: an overflow out of the
- * block being freed (even one byte, into the checksum) is reported now,
- * naming the header it hit, not when that neighbour is freed. */
-HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, size_t *next_size,
+/* The right neighbour of [r, r + size) when it is a free range; NULL
+ * when it is allocated or the end marker.  Its header must hold either way
+ * (an overflow out of the block being freed, even one byte, into the
+ * checksum is reported now, naming the header it hit); *next_info is its
+ * info. */
+HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, uint64_t *next_info,
                                    const char *fn) {
     range_t *next = range_plus(r, size);
     uint64_t info = next->info;
     if (heap_unlikely(!range_holds(k, next, info)))
         header_corrupted(next, fn);
-    if (info_allocated(info))
-        return NULL;
-    *next_size = info;
-    return next;
+    *next_info = info;
+    return info_allocated(info) || info == END_INFO ? NULL : next;
 }
 
 /* Makes [r, r + size) one free range, r's left neighbour allocated with
@@ -684,10 +692,11 @@ HEAP_HOT void range_settle(wd_heap_t *h, keys_t k, range_t *r, size_t size, size
  */
 HEAP_HOT void range_release(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
                             const char *fn) {
-    size_t next_size = 0;
-    range_t *next = range_right_free(k, r, size, &next_size, fn);
-    if (next && range_is_top(h, next))
-        range_make_top(h, k, r, size + next_size, prev_size);
+    uint64_t next_info;
+    range_t *next = range_right_free(k, r, size, &next_info, fn);
+    size_t next_size = next ? next_info : 0;
+    if (HEAP_TOP && (next_info == END_INFO || (next && range_is_top(h, next))))
+        range_make_top(h, k, r, size + next_size, prev_size); /* r is the last range */
     else
         range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
@@ -795,11 +804,13 @@ HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next
     keys_t k = heap_keys(h);
     size_t prev_size = tag_prev_size(r->tag), total = size, lsize = 0;
     range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
-    int top = 0;                         /* whether the top is in it */
+    int top = 0;                         /* whether it is the top */
     if (!info_allocated(next_info)) {
         range_t *next = range_plus(r, size);
         total += next_info;
-        if (range_is_top(h, next)) {
+        if (next_info == END_INFO) { /* r is the last range: the top now */
+            top = HEAP_TOP;
+        } else if (range_is_top(h, next)) {
             top = 1;
         } else {
             listed = next;
@@ -1174,7 +1185,7 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->vg = vg_wanted();
     size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
-    range_write(k, range_at(heap_end(h)), ALLOC_BIT, span);
+    range_write(k, range_at(heap_end(h)), END_INFO, span);
 #if HEAP_TOP
     range_make_top(h, k, range_at(heap_first(h)), span, 0);
 #else
@@ -1270,8 +1281,9 @@ static uint64_t fingerprint(const void *p) {
     return x ^ (x >> 29);
 }
 
-/* Ranges in address order: tiling, checksums, boundary tags, merging. */
-static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
+/* Ranges in address order: tiling, checksums, boundary tags, merging; and
+ * the last range when it is free (the top). */
+static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp, range_t **tail_free) {
     size_t last = 0, used = 0, nalloc = 0;
     int last_free = 0;
     uint8_t *at = heap_first(h);
@@ -1298,8 +1310,9 @@ static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
     }
     uint64_t end_info;
     size_t end_prev;
+    *tail_free = last_free ? range_at(at - last) : NULL; /* the last range, if free */
     if (at != heap_end(h) || range_read(h, range_at(heap_end(h)), &end_info, &end_prev) != 0 ||
-        end_info != ALLOC_BIT || end_prev != last)
+        end_info != END_INFO || end_prev != last)
         return -1;
     return used == h->used && nalloc == h->nalloc ? 0 : -1;
 }
@@ -1329,7 +1342,7 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
 }
 
 /* Lists and bitmaps agree with each other and with the ranges. */
-static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
+static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp, range_t *tail_free) {
     size_t count = 0;
     uint64_t fp = 0;
     for (unsigned fl = 0; fl < h->fl_count; fl++) {
@@ -1344,19 +1357,14 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     }
     if ((h->fl_bitmap >> h->fl_count) != 0)
         return -1;
-    /* The top is the one free range no list holds. */
-    size_t top = 0;
-    if (h->top != 0) {
-        range_t *r = range_from_off(h, h->top);
-        uint64_t info;
-        size_t prev_size;
-        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) ||
-            range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
-            return -1;
-        top = 1;
-        fp += fingerprint(r);
-    }
-    return count + top == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
+    /* The top is the last range when that is free (none at -Os), the one
+     * free range no list holds. */
+    range_t *top = h->top ? range_from_off(h, h->top) : NULL;
+    if (top != (HEAP_TOP ? tail_free : NULL))
+        return -1;
+    if (top)
+        fp += fingerprint(top);
+    return count + (top != NULL) == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
 }
 
 static int heap_check(wd_heap_t *h) {
@@ -1364,9 +1372,10 @@ static int heap_check(wd_heap_t *h) {
         return -1;
     size_t nfree = 0;
     uint64_t free_fp = 0;
-    if (check_ranges(h, &nfree, &free_fp) != 0)
+    range_t *tail_free;
+    if (check_ranges(h, &nfree, &free_fp, &tail_free) != 0)
         return -1;
-    return check_lists(h, nfree, free_fp);
+    return check_lists(h, nfree, free_fp, tail_free);
 }
 
 int wd_heap_check(wd_heap_t *h) {
