@@ -30,12 +30,15 @@
  * a malloc plus the copy, or a resize in place; memalign a malloc plus one
  * split and one resize.  Measured with callgrind (docs/heap.md, `make
  * bench-heap`, x86-64, gcc -O2, every check on): a malloc that fails
- * against 5,000 free ranges of its class costs 130 instructions, the mean
- * malloc of a random mix 162, the mean free 170, a malloc(4000) + free
- * pair 448; stack 144 B (malloc) and 160 B (free).  The price of the bound:
- * a request larger than the start of every non-empty size class is served
- * only by the head of its own class (largest_free in wd_heap_stats says
- * exactly what succeeds).  Only the abort path of a misuse and the
+ * against 5,000 free ranges of its class costs 126 instructions, the mean
+ * malloc of a random mix 148, the mean free 146 (the dearest free of the
+ * mix, one that merges, 367), a malloc(4000) + free pair 279;
+ * stack 96 B (malloc) and 112 B (free).  The free range at the end of the
+ * heap, the top, is in no list: malloc carves from it when no size class
+ * has a good fit, and free merges into it without list work.  The price
+ * of the bound: a request larger than the start of every non-empty size
+ * class is served only by the top or the head of its own class
+ * (largest_free in wd_heap_stats says exactly what succeeds).  Only the abort path of a misuse and the
  * inspection calls (check, walk, dump) visit every range.
  *
  * Not thread-safe: a heap is meant for one thread or for callers that hold

@@ -31,7 +31,13 @@
  * agrees with it (the size must match, and a free neighbour's header must
  * hold before it is merged).
  *
- * A free range also holds its two list links in one word of its payload,
+ * The top is the last range when it is free (the whole heap after init),
+ * kept out of the lists: malloc carves from it when no class has a good
+ * fit, free merges into it with no list work (range_take_top).  The end
+ * marker says free and 0 bytes (END_INFO), so that freeing the last range
+ * takes the merging path, which makes it the top.
+ *
+ * A listed free range holds its two list links in one word of its payload,
  * stored encoded (safe-linking style: XOR with a secret and the word's
  * address), so bytes written into a freed block never decode to usable
  * links.
@@ -41,8 +47,10 @@
  *   - every header's checksum matches and its prev size is its left
  *     neighbour's size (0 for the first range);
  *   - no two free ranges touch (merging is immediate);
- *   - each free range is in exactly the list of its size class, and a
- *     list's bit is set in the bitmaps exactly when the list is not empty;
+ *   - each free range but the top is in exactly the list of its size
+ *     class, and a list's bit is set in the bitmaps exactly when the list
+ *     is not empty; the top (h->top; none at -Os) is the last range when
+ *     that is free, and in no list;
  *   - used + free bytes == end - first; counters match the ranges.
  *
  * Bounded work: malloc, free, realloc and memalign contain no loop at all
@@ -88,11 +96,17 @@
 #ifdef __OPTIMIZE_SIZE__
 #define HEAP_HOT static inline
 #define HEAP_SWAP 0 /* -Os: no list_swap; a range that keeps its class is relisted */
+#define HEAP_TOP 0  /* -Os: no top range; every free range is listed */
 #define HEAP_LEAF static __attribute__((noinline)) /* -Os: one copy of each small helper */
+#define HEAP_MERGE HEAP_HOT
+#define HEAP_SHARED static __attribute__((noinline)) /* -Os: one copy of code two paths share */
 #else
 #define HEAP_LEAF static inline
 #define HEAP_SWAP 1
+#define HEAP_TOP 1
 #define HEAP_HOT static inline __attribute__((always_inline))
+#define HEAP_MERGE static __attribute__((noinline)) /* free's rarer half, tail-called */
+#define HEAP_SHARED HEAP_HOT
 #endif
 
 /* The public entries' names, as misuse reports print them. */
@@ -144,6 +158,11 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
 #define FL_SHIFT     7u             /* fl of size 256 is 1; fl 0 is the small sizes */
 #define MAX_HEAP     ((size_t)1 << 36) /* 64 GiB: offsets fit 32 bits of 16-byte units */
 #define ALLOC_BIT    ((uint64_t)1 << 63)
+/* The end marker's info: free and 0 bytes, so that freeing the last range
+ * takes free's merging path, where it becomes the top, at no cost to the
+ * common path, and merges with nothing; at -Os, which has no top,
+ * allocated. */
+#define END_INFO     (HEAP_TOP ? (uint64_t)0 : ALLOC_BIT)
 #define TAG_SUM      ((uint64_t)0xffffffffu) /* the checksum half of a tag */
 #define HEAP_MAGIC   0x77617264656e6870ULL /* "wardenhp" */
 
@@ -162,36 +181,39 @@ typedef struct range_hdr {
 struct wd_heap {
     uint64_t secret;     /* checksum key */
     uint64_t link_key;   /* free-list link encoding key */
-    uint8_t *first;      /* header of the first range */
-    uint8_t *end;        /* header of the end marker */
+    uint8_t *first;      /* header of the first range (never a block's address,
+                          * which would hide a leak of that block from memcheck) */
+    size_t span;         /* end marker - first - HDR: a header r can be a block's
+                          * only when r - first < span (one compare) */
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
     size_t nalloc;       /* allocated ranges */
-    size_t nfree;        /* free ranges (all listed) */
+    size_t nfree;        /* listed free ranges (all but the top) */
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
     uint32_t end_off;    /* the end marker's offset: every link is below it */
     uint32_t vg;         /* decided at init: report blocks to valgrind */
+    uint32_t top;        /* the top range's offset (0: none), see range_take_top */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
 
-/* What every check needs, loaded once per call into registers: the heap's
- * stores through range pointers could alias its fields, so read through h
- * they would be loaded again after every header written. */
+/* What every check needs: the heap, whose keys are read where they are
+ * used.  A load folded into the instruction that uses it costs nothing
+ * more than a register; keeping the keys in registers across a call cost
+ * spills and saved registers instead. */
 typedef struct heap_keys {
-    uint64_t secret;     /* checksum key */
-    uint64_t link;       /* link encoding key */
-    const wd_heap_t *h;  /* for the bounds, read when needed */
+    const wd_heap_t *h;
 } keys_t;
 
 static inline keys_t heap_keys(const wd_heap_t *h) {
-    keys_t k = {h->secret, h->link_key, h};
+    keys_t k = {h};
     return k;
 }
-static inline uintptr_t keys_first(keys_t k) { return (uintptr_t)k.h->first; }
-static inline uintptr_t keys_span(keys_t k) { return (uintptr_t)(k.h->end - k.h->first); }
+/* The first range's header and the end marker's. */
+static inline uint8_t *heap_first(const wd_heap_t *h) { return h->first; }
+static inline uint8_t *heap_end(const wd_heap_t *h) { return h->first + h->span + HDR; }
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -215,9 +237,9 @@ static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) <<
  * (a constant multiplier would let anyone flip the allocated bit by
  * flipping one known bit of the checksum).  One multiply. */
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
-    uint64_t x = (uint64_t)(uintptr_t)r ^ k.secret;
+    uint64_t x = (uint64_t)(uintptr_t)r ^ k.h->secret;
     uint64_t v = info << 1 | info >> 63;
-    return (uint32_t)(((x ^ v) * (x | 1)) >> 32);
+    return (uint32_t)(((x ^ v) * x) >> 32); /* x is odd: see wd_heap_init_seeded */
 }
 
 static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
@@ -262,12 +284,18 @@ HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
     }
 }
 
-/* The first class whose every range is >= size ("good fit"): round the
- * request up to the next class boundary, then map it. */
+/* The first class whose every range is >= size ("good fit"): size rounded
+ * up to the next class boundary, then mapped, with one bit scan: t is size
+ * in units of its class width, rounded up (16..32; 32 is the next power). */
 static inline void class_above(size_t size, unsigned *fl, unsigned *sl) {
-    if (size >= SMALL_LIMIT)
-        size += ((size_t)1 << (log2_floor(size) - SL_LOG2)) - 1;
-    class_of(size, fl, sl);
+    if (size < SMALL_LIMIT) { /* exact classes: size is a multiple of 16 */
+        class_of(size, fl, sl);
+        return;
+    }
+    unsigned f = log2_floor(size), shift = f - SL_LOG2;
+    size_t t = (size + ((size_t)1 << shift) - 1) >> shift;
+    *fl = f - FL_SHIFT + (unsigned)(t >> (SL_LOG2 + 1));
+    *sl = (unsigned)t & (SL_COUNT - 1);
 }
 
 #define FL_STRIDE (1 + SL_COUNT) /* a first level's words in `lists` */
@@ -307,7 +335,7 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
 static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
 
 static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
-    return k.link ^ ((uint64_t)(uintptr_t)word >> 4);
+    return k.h->link_key ^ ((uint64_t)(uintptr_t)word >> 4);
 }
 
 static inline uint64_t links_read(keys_t k, range_t *r) {
@@ -356,6 +384,13 @@ static inline void list_emptied(wd_heap_t *h, unsigned fl, unsigned sl) {
         h->fl_bitmap &= ~((uint64_t)1 << fl);
 }
 
+/* Whether range `off`, a list neighbour of r, is free and links back to r
+ * (`half`: the half of its link word that must name r). */
+HEAP_HOT int list_links_back(wd_heap_t *h, keys_t k, uint32_t off, unsigned half, uint32_t me) {
+    range_t *n = range_from_off(h, off);
+    return !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> half) == me;
+}
+
 /* The list neighbours of listed free range r (offsets, 0: none), after
  * checking that both lie below the end marker, point back at r and are
  * free (links replayed into a freed block, or left in a live one, cannot
@@ -367,18 +402,13 @@ HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head
     uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32), me = off_of(h, r);
     if (heap_unlikely(next >= h->end_off || prev >= h->end_off))
         list_corrupted(r, fn);
-    int linked;
     if (prev) {
-        range_t *p = range_from_off(h, prev);
-        linked = *head != me && !info_allocated(p->info) && (uint32_t)links_read(k, p) == me;
-    } else {
-        linked = *head == me;
+        if (heap_unlikely(*head == me || !list_links_back(h, k, prev, NEXT_HALF, me)))
+            list_corrupted(r, fn);
+    } else if (heap_unlikely(*head != me)) {
+        list_corrupted(r, fn);
     }
-    if (next && linked) {
-        range_t *n = range_from_off(h, next);
-        linked = !info_allocated(n->info) && (uint32_t)(links_read(k, n) >> 32) == me;
-    }
-    if (heap_unlikely(!linked))
+    if (next && heap_unlikely(!list_links_back(h, k, next, PREV_HALF, me)))
         list_corrupted(r, fn);
     *pprev = prev;
     *pnext = next;
@@ -389,14 +419,15 @@ HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
                           const char *fn) {
     uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
     list_neighbours(h, k, r, head, &prev, &next, fn);
-    if (prev)
+    if (prev) {
         links_patch(range_from_off(h, prev), NEXT_HALF, me, next);
-    else
+    } else {
         *head = next;
+        if (next == 0)
+            list_emptied(h, fl, sl);
+    }
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, prev);
-    if (*head == 0)
-        list_emptied(h, fl, sl);
     h->nfree--;
 }
 
@@ -415,6 +446,44 @@ HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigne
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, you);
 }
+
+#if HEAP_SWAP
+/* The list successor of r, the head of its list (offset, 0: none), with
+ * list_neighbours' checks, which for a head are fewer: it has no
+ * predecessor.  malloc takes ranges from list heads only. */
+HEAP_HOT uint32_t list_head_next(wd_heap_t *h, keys_t k, range_t *r, const char *fn) {
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v;
+    if (heap_unlikely((v >> 32) != 0 || next >= h->end_off ||
+                      (next && !list_links_back(h, k, next, PREV_HALF, off_of(h, r)))))
+        list_corrupted(r, fn);
+    return next;
+}
+
+/* Unlists r, the head of list (fl, sl). */
+HEAP_HOT void list_pop(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                       const char *fn) {
+    uint32_t next = list_head_next(h, k, r, fn);
+    *list_head(h, fl, sl) = next;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), 0);
+    else
+        list_emptied(h, fl, sl);
+    h->nfree--;
+}
+
+/* Puts `to` in the place of r, the head of list (fl, sl). */
+HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
+                             unsigned sl, const char *fn) {
+    uint32_t next = list_head_next(h, k, r, fn), you = off_of(h, to);
+    links_write(k, to, next, 0);
+    *list_head(h, fl, sl) = you;
+    if (next)
+        links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), you);
+}
+#else /* -Os: one unlink for every case */
+#define list_pop(h, k, r, fl, sl, fn) list_remove(h, k, r, fl, sl, fn)
+#endif
 
 /* Where to take a range of at least `need` bytes from: list (fl, sl).
  * Good fit: the first non-empty class at or above class_above(need), where
@@ -452,6 +521,16 @@ HEAP_COLD static void header_corrupted(range_t *r, const char *fn) {
     heap_fatal("corrupted block header", range_payload(r), fn);
 }
 
+/* Marks r allocated with `size` bytes (its boundary tag kept) and counts it. */
+HEAP_SHARED void *range_allot(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+    range_rewrite(k, r, ALLOC_BIT | size);
+    h->used += size;
+    h->nalloc++;
+    if (h->used > h->peak)
+        h->peak = h->used;
+    return range_payload(r);
+}
+
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
  * what is left when it can stand alone:
  *
@@ -477,24 +556,22 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
         range_t *rest = range_plus(r, need);
         unsigned rfl, rsl;
         class_of(have - need, &rfl, &rsl);
-        if (HEAP_SWAP && rfl == fl && rsl == sl) {
-            list_swap(h, k, r, rest, fl, sl, fn);
-        } else {
-            list_remove(h, k, r, fl, sl, fn);
+#if HEAP_SWAP
+        if (rfl == fl && rsl == sl) {
+            list_swap_head(h, k, r, rest, fl, sl, fn);
+        } else
+#endif
+        {
+            list_pop(h, k, r, fl, sl, fn);
             list_insert(h, k, rest, have - need);
         }
         range_set_prev(range_plus(r, have), have - need);
         range_write(k, rest, have - need, need);
     } else {
-        list_remove(h, k, r, fl, sl, fn);
+        list_pop(h, k, r, fl, sl, fn);
         need = have; /* too little left over to stand alone */
     }
-    range_rewrite(k, r, ALLOC_BIT | need);
-    h->used += need;
-    h->nalloc++;
-    if (h->used > h->peak)
-        h->peak = h->used;
-    return range_payload(r);
+    return range_allot(h, k, r, need);
 }
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
@@ -505,10 +582,59 @@ static inline size_t range_need(size_t size) {
     return need < MIN_RANGE ? MIN_RANGE : need;
 }
 
-/* A free range of at least `need` bytes, allocated; NULL when none. */
+/* Whether free range r is the top (never at -Os, which has none). */
+static inline int range_is_top(const wd_heap_t *h, const range_t *r) {
+    return HEAP_TOP && off_of(h, r) == h->top;
+}
+
+/* Makes [r, r + size), the last range, the top: a free range kept out of
+ * the lists, so that malloc carves from it and free merges into it with no
+ * list work.  Its left neighbour is allocated (prev_size bytes). */
+HEAP_SHARED void range_make_top(wd_heap_t *h, keys_t k, range_t *r, size_t size,
+                                size_t prev_size) {
+    range_write(k, r, size, prev_size);
+    range_set_prev(range_plus(r, size), size);
+    h->top = off_of(h, r);
+}
+
+/* Carves `need` bytes from the front of the top, r (its info read by the
+ * caller, at least need bytes), the top moving up by as much:
+ *
+ *   [ r = top ..................... ][ end or allocated ]
+ *   [ r | need, allocated ][ top .. ][ ... ]
+ *
+ * The top starts as the whole heap and stays at its end (free merges into
+ * it), so a heap that is not full serves what no list can from here. */
+HEAP_HOT void *range_take_top(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, size_t need,
+                              const char *fn) {
+    if (heap_unlikely(!range_holds(k, r, info) || info_allocated(info)))
+        header_corrupted(r, fn);
+    size_t have = info_size(info);
+    if (have - need >= MIN_RANGE) {
+        range_make_top(h, k, range_plus(r, need), have - need, need);
+    } else {
+        h->top = 0; /* too little left over to stand alone: no top until the last
+                     * range is freed */
+        need = have;
+    }
+    return range_allot(h, k, r, need);
+}
+
+/* A free range of at least `need` bytes, allocated; NULL when none.  Good
+ * fit from the lists first; then the top; then the head of need's own
+ * class.  The top's info is read to choose, and checked when taken: one
+ * header checked either way. */
 HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
     unsigned fl, sl;
-    int found = need ? list_find(h, need, &fl, &sl) : 0;
+    if (heap_unlikely(need == 0))
+        return NULL;
+    int found = list_find(h, need, &fl, &sl);
+    if (HEAP_TOP && heap_unlikely(found != 1) && h->top) {
+        range_t *top = range_from_off(h, h->top);
+        uint64_t info = top->info;
+        if (info_size(info) >= need)
+            return range_take_top(h, heap_keys(h), top, info, need, fn);
+    }
     return found ? range_take(h, heap_keys(h), fl, sl, found, need, fn) : NULL;
 }
 
@@ -519,20 +645,19 @@ HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size,
     list_remove(h, k, r, fl, sl, fn);
 }
 
-/* The right neighbour of [r, r + size) when it is free; NULL when it is
- * allocated.  Its header must hold either way: an overflow out of the
- * block being freed (even one byte, into the checksum) is reported now,
- * naming the header it hit, not when that neighbour is freed. */
-HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, size_t *next_size,
+/* The right neighbour of [r, r + size) when it is a free range; NULL
+ * when it is allocated or the end marker.  Its header must hold either way
+ * (an overflow out of the block being freed, even one byte, into the
+ * checksum is reported now, naming the header it hit); *next_info is its
+ * info. */
+HEAP_HOT range_t *range_right_free(keys_t k, range_t *r, size_t size, uint64_t *next_info,
                                    const char *fn) {
     range_t *next = range_plus(r, size);
     uint64_t info = next->info;
     if (heap_unlikely(!range_holds(k, next, info)))
         header_corrupted(next, fn);
-    if (info_allocated(info))
-        return NULL;
-    *next_size = info;
-    return next;
+    *next_info = info;
+    return info_allocated(info) || info == END_INFO ? NULL : next;
 }
 
 /* Makes [r, r + size) one free range, r's left neighbour allocated with
@@ -567,9 +692,13 @@ HEAP_HOT void range_settle(wd_heap_t *h, keys_t k, range_t *r, size_t size, size
  */
 HEAP_HOT void range_release(wd_heap_t *h, keys_t k, range_t *r, size_t size, size_t prev_size,
                             const char *fn) {
-    size_t next_size = 0;
-    range_t *next = range_right_free(k, r, size, &next_size, fn);
-    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
+    uint64_t next_info;
+    range_t *next = range_right_free(k, r, size, &next_info, fn);
+    size_t next_size = next ? next_info : 0;
+    if (HEAP_TOP && (next_info == END_INFO || (next && range_is_top(h, next))))
+        range_make_top(h, k, r, size + next_size, prev_size); /* r is the last range */
+    else
+        range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
 }
 
 /* ---------------------------------------------------------------------------
@@ -597,7 +726,7 @@ HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
     keys_t k = heap_keys(h);
     const char *when_free = heap_freed_what(fn);
     range_t *target = range_of(p);
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         range_t *r = range_at(at);
         uint64_t info = r->info;
         if (!range_holds(k, r, info))
@@ -626,7 +755,7 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
 HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
                                 const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - keys_first(k) - HDR >= keys_span(k) - HDR))
+    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)k.h->first >= k.h->span))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
@@ -635,16 +764,18 @@ HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t 
     return r;
 }
 
-/* The left neighbour of live range r, named by r's boundary tag: it must
- * lie in the heap and its info must give the same size (a replayed or
- * overwritten tag fails here).  NULL for the first range. */
-HEAP_HOT range_t *range_left(keys_t k, range_t *r, size_t prev_size, const char *fn) {
+/* The info word of live range r's left neighbour, named by r's boundary
+ * tag: it must lie in the heap and its info must give the same size (a
+ * replayed or overwritten tag fails here).  For the first range, which has
+ * none, an allocated info: nothing to merge with. */
+HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const char *fn) {
     if (prev_size == 0)
-        return NULL;
-    range_t *prev = range_at(range_addr(r) - prev_size);
-    if (heap_unlikely(prev_size > (uintptr_t)r - keys_first(k) || info_size(prev->info) != prev_size))
+        return ALLOC_BIT;
+    uint64_t info = range_at(range_addr(r) - prev_size)->info;
+    if (heap_unlikely(prev_size > (uintptr_t)r - (uintptr_t)k.h->first ||
+                      info_size(info) != prev_size))
         header_corrupted(r, fn);
-    return prev;
+    return info;
 }
 
 /* ---------------------------------------------------------------------------
@@ -658,31 +789,87 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
     return p;
 }
 
-/* Frees the live range r:
+/* Frees live range r (size bytes, its header's tag `tag`) when a
+ * neighbour is free:
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
  * When r merges into prev, its own header stays behind inside the free
  * range with the allocated bit cleared (and so no longer holding): a
- * second free of p finds it and is named a double free. */
+ * second free of p finds it and is named a double free.  Out of line (at
+ * -O2 a tail call): the free of a range between two allocated ones, the
+ * common case, then needs few registers. */
+HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                            uint64_t prev_info, const char *fn) {
+    keys_t k = heap_keys(h);
+    size_t prev_size = tag_prev_size(r->tag), total = size, lsize = 0;
+    range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
+    int top = 0;                         /* whether it is the top */
+    if (!info_allocated(next_info)) {
+        range_t *next = range_plus(r, size);
+        total += next_info;
+        if (next_info == END_INFO) { /* r is the last range: the top now */
+            top = HEAP_TOP;
+        } else if (range_is_top(h, next)) {
+            top = 1;
+        } else {
+            listed = next;
+            lsize = next_info;
+        }
+    }
+    if (!info_allocated(prev_info)) {
+        range_t *prev = range_at(range_addr(r) - prev_size);
+        if (heap_unlikely(!range_holds(k, prev, prev_info)))
+            header_corrupted(prev, fn);
+        r->info = ALLOC_BIT ^ r->info;
+        if (listed) /* three ranges become one: prev keeps its list place if it can */
+            list_remove_sized(h, k, listed, lsize, fn);
+        listed = prev;
+        lsize = prev_size;
+        total += prev_size;
+        start = prev;
+        prev_size = tag_prev_size(prev->tag);
+        if (range_is_top(h, prev)) {
+            top = 1;
+            listed = NULL;
+        }
+    }
+    if (top) { /* the merged range is the top: in no list */
+        if (listed)
+            list_remove_sized(h, k, listed, lsize, fn);
+        range_make_top(h, k, start, total, prev_size);
+    } else {
+        range_settle(h, k, start, total, prev_size, listed, lsize, fn);
+    }
+}
+
+/* Frees the live range r.  Both neighbours' headers are checked first: the
+ * right one's checksum (an overflow out of r, even of one byte, is
+ * reported now) and the left one's size against r's boundary tag.  Between
+ * two allocated ranges, r only joins its class's list and its header
+ * changes state; its size, so the next range's tag, stays. */
 HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
-    size_t size = info_size(info), prev_size = tag_prev_size(r->tag);
+    size_t size = info_size(info);
+    uint64_t tag = r->tag;
     h->used -= size;
     h->nalloc--;
-    size_t next_size = 0;
-    range_t *next = range_right_free(k, r, size, &next_size, fn);
-    range_t *prev = range_left(k, r, prev_size, fn);
-    if (prev && !info_allocated(prev->info)) {
-        if (heap_unlikely(!range_holds(k, prev, prev_size)))
-            header_corrupted(prev, fn);
-        r->info = info & ~ALLOC_BIT;
-        if (next) /* three ranges become one: prev keeps its list place if it can */
-            list_remove_sized(h, k, next, next_size, fn);
-        range_settle(h, k, prev, prev_size + size + next_size, tag_prev_size(prev->tag), prev,
-                     prev_size, fn);
+    range_t *next = range_plus(r, size);
+    uint64_t next_info = next->info;
+    if (heap_unlikely(!range_holds(k, next, next_info)))
+        header_corrupted(next, fn);
+    uint64_t prev_info = range_left_info(k, r, tag_prev_size(tag), fn);
+    if (heap_unlikely(!info_allocated(next_info & prev_info))) {
+        range_merge(h, r, size, next_info, prev_info, fn);
         return;
     }
-    range_settle(h, k, r, size + next_size, prev_size, next, next_size, fn);
+#if HEAP_SWAP
+    list_insert(h, k, r, size);
+    WORK(written);
+    r->tag = (tag & ~TAG_SUM) | range_sum(k, r, size);
+    r->info = size;
+#else /* -Os: the code every case shares, smaller */
+    range_settle(h, k, r, size, tag_prev_size(tag), NULL, 0, fn);
+#endif
 }
 
 HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
@@ -699,6 +886,7 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
 static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
     keys_t k = heap_keys(h);
     size_t prev_size = tag_prev_size(r->tag);
+    int was_top = 0;
     if (need > have) {
         range_t *next = range_plus(r, have);
         uint64_t next_info = next->info;
@@ -706,7 +894,12 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, cons
             return -1;
         if (heap_unlikely(!range_holds(k, next, next_info)))
             header_corrupted(next, fn);
-        list_remove_sized(h, k, next, next_info, fn);
+        if (range_is_top(h, next)) {
+            h->top = 0; /* what is left of it becomes the top again below */
+            was_top = 1;
+        }
+        else
+            list_remove_sized(h, k, next, next_info, fn);
         h->used += next_info;
         have += next_info;
         range_set_prev(range_plus(r, have), have);
@@ -716,7 +909,10 @@ static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, cons
     range_write(k, r, ALLOC_BIT | need, prev_size);
     if (need < have) {
         h->used -= have - need;
-        range_release(h, k, range_plus(r, need), have - need, need, fn);
+        if (h->top == 0 && was_top)
+            range_make_top(h, k, range_plus(r, need), have - need, need);
+        else
+            range_release(h, k, range_plus(r, need), have - need, need, fn);
     }
     if (h->used > h->peak)
         h->peak = h->used;
@@ -821,7 +1017,7 @@ static uint32_t vg_wanted(void) {
 }
 
 static void vg_init(wd_heap_t *h) {
-    VALGRIND_MAKE_MEM_NOACCESS(h->first, (size_t)(h->end - h->first) + HDR);
+    VALGRIND_MAKE_MEM_NOACCESS(heap_first(h), (size_t)(heap_end(h) - heap_first(h)) + HDR);
 }
 
 HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
@@ -883,18 +1079,28 @@ HEAP_NOINLINE static size_t vg_usable_size(wd_heap_t *h, const void *p, const ch
  * Entry points shared with the rest of warden (classic/heap.h)
  * ------------------------------------------------------------------------- */
 
-HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+/* The bodies of malloc and free, shared by wdi_ and (at -O2, where a jump
+ * between the two is a tenth of a call) wd_ entries. */
+HEAP_HOT void *entry_malloc(wd_heap_t *h, size_t size, const char *fn) {
     if (VG_ON(h))
         return vg_malloc(h, ALIGN, size, fn);
     return heap_malloc(h, size, fn);
 }
 
-HEAP_INTERNAL void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+HEAP_HOT void entry_free(wd_heap_t *h, void *p, const char *fn) {
     if (VG_ON(h)) {
         vg_free(h, p, fn);
         return;
     }
     heap_free(h, p, fn);
+}
+
+HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    return entry_malloc(h, size, fn);
+}
+
+HEAP_INTERNAL void wdi_heap_free(wd_heap_t *h, void *p, const char *fn) {
+    entry_free(h, p, fn);
 }
 
 HEAP_INTERNAL void *wdi_heap_realloc(wd_heap_t *h, void *p, size_t size, const char *fn) {
@@ -966,20 +1172,26 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     /* Two keys from one seed, each a mixed (xor-shift, multiply) step of
      * the one before: the checksum's and the links'. */
     seed += 0x9E3779B97F4A7C15ULL; /* a seed of 0 gives keys too */
-    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    /* Odd, as headers are 16-aligned: x in range_sum is odd, a multiplier
+     * that loses no bit of the product. */
+    h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL | 1;
     h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
     h->first = (uint8_t *)start + ctrl;
-    h->end = (uint8_t *)start + bytes - HDR;
+    h->span = bytes - ctrl - 2 * HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = vg_wanted();
-    size_t span = (size_t)(h->end - h->first);
+    size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
-    range_write(k, range_at(h->end), ALLOC_BIT, span);
-    range_write(k, range_at(h->first), span, 0);
-    list_insert(h, k, range_at(h->first), span);
+    range_write(k, range_at(heap_end(h)), END_INFO, span);
+#if HEAP_TOP
+    range_make_top(h, k, range_at(heap_first(h)), span, 0);
+#else
+    range_write(k, range_at(heap_first(h)), span, 0);
+    list_insert(h, k, range_at(heap_first(h)), span);
+#endif
     if (VG_ON(h))
         vg_init(h);
     return h;
@@ -992,7 +1204,11 @@ wd_heap_t *wd_heap_init(void *mem, size_t size) {
 #endif
 
 void *wd_heap_malloc(wd_heap_t *h, size_t size) {
+#if HEAP_SWAP
+    return entry_malloc(h, size, fn_malloc);
+#else /* -Os: one copy */
     return wdi_heap_malloc(h, size, fn_malloc);
+#endif
 }
 
 void *wd_heap_calloc(wd_heap_t *h, size_t n, size_t size) {
@@ -1017,7 +1233,11 @@ void *wd_heap_memalign(wd_heap_t *h, size_t alignment, size_t size) {
 
 /* Leaves errno alone: nothing on its path sets it. */
 void wd_heap_free(wd_heap_t *h, void *p) {
+#if HEAP_SWAP
+    entry_free(h, p, fn_free);
+#else /* -Os: one copy */
     wdi_heap_free(h, p, fn_free);
+#endif
 }
 
 size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
@@ -1038,7 +1258,7 @@ static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *pr
 
 int wd_heap_walk(wd_heap_t *h, int (*visit)(void *start, size_t size, int allocated, void *arg),
                  void *arg) {
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         uint64_t info;
         size_t prev_size;
         VG_QUIET_BEGIN();
@@ -1061,18 +1281,19 @@ static uint64_t fingerprint(const void *p) {
     return x ^ (x >> 29);
 }
 
-/* Ranges in address order: tiling, checksums, boundary tags, merging. */
-static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
+/* Ranges in address order: tiling, checksums, boundary tags, merging; and
+ * the last range when it is free (the top). */
+static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp, range_t **tail_free) {
     size_t last = 0, used = 0, nalloc = 0;
     int last_free = 0;
-    uint8_t *at = h->first;
-    while (at < h->end) {
+    uint8_t *at = heap_first(h);
+    while (at < heap_end(h)) {
         uint64_t info;
         size_t prev_size;
         if (range_read(h, range_at(at), &info, &prev_size) != 0 || prev_size != last)
             return -1;
         size_t size = info_size(info);
-        if (size < MIN_RANGE || size % 16 != 0 || size > (size_t)(h->end - at))
+        if (size < MIN_RANGE || size % 16 != 0 || size > (size_t)(heap_end(h) - at))
             return -1;
         if (info_allocated(info)) {
             used += size;
@@ -1089,8 +1310,9 @@ static int check_ranges(wd_heap_t *h, size_t *nfree, uint64_t *free_fp) {
     }
     uint64_t end_info;
     size_t end_prev;
-    if (at != h->end || range_read(h, range_at(h->end), &end_info, &end_prev) != 0 ||
-        end_info != ALLOC_BIT || end_prev != last)
+    *tail_free = last_free ? range_at(at - last) : NULL; /* the last range, if free */
+    if (at != heap_end(h) || range_read(h, range_at(heap_end(h)), &end_info, &end_prev) != 0 ||
+        end_info != END_INFO || end_prev != last)
         return -1;
     return used == h->used && nalloc == h->nalloc ? 0 : -1;
 }
@@ -1104,7 +1326,8 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
         uint64_t info;
         size_t prev_size;
         unsigned rfl, rsl;
-        if ((uint8_t *)r < h->first || (uint8_t *)r >= h->end || ++*count > h->nfree ||
+        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) || ++*count > h->nfree ||
+            off == h->top ||
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
@@ -1119,7 +1342,7 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
 }
 
 /* Lists and bitmaps agree with each other and with the ranges. */
-static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
+static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp, range_t *tail_free) {
     size_t count = 0;
     uint64_t fp = 0;
     for (unsigned fl = 0; fl < h->fl_count; fl++) {
@@ -1134,7 +1357,14 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp) {
     }
     if ((h->fl_bitmap >> h->fl_count) != 0)
         return -1;
-    return count == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
+    /* The top is the last range when that is free (none at -Os), the one
+     * free range no list holds. */
+    range_t *top = h->top ? range_from_off(h, h->top) : NULL;
+    if (top != (HEAP_TOP ? tail_free : NULL))
+        return -1;
+    if (top)
+        fp += fingerprint(top);
+    return count + (top != NULL) == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
 }
 
 static int heap_check(wd_heap_t *h) {
@@ -1142,9 +1372,10 @@ static int heap_check(wd_heap_t *h) {
         return -1;
     size_t nfree = 0;
     uint64_t free_fp = 0;
-    if (check_ranges(h, &nfree, &free_fp) != 0)
+    range_t *tail_free;
+    if (check_ranges(h, &nfree, &free_fp, &tail_free) != 0)
         return -1;
-    return check_lists(h, nfree, free_fp);
+    return check_lists(h, nfree, free_fp, tail_free);
 }
 
 int wd_heap_check(wd_heap_t *h) {
@@ -1158,19 +1389,29 @@ int wd_heap_check(wd_heap_t *h) {
  * class (see list_find: a request above every class start is served by that
  * head only), less its header.  O(1). */
 static size_t largest_request(wd_heap_t *h) {
-    if (h->fl_bitmap == 0)
-        return 0;
-    unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
-    unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
-    range_t *r = range_from_off(h, *list_head(h, fl, sl));
-    uint64_t info = r->info;
-    if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
-        heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
-    return info_size(info) - HDR;
+    size_t largest = 0;
+    if (h->fl_bitmap != 0) {
+        unsigned fl = 63u - (unsigned)__builtin_clzll(h->fl_bitmap);
+        unsigned sl = 31u - (unsigned)__builtin_clz(*sl_word(h, fl));
+        range_t *r = range_from_off(h, *list_head(h, fl, sl));
+        uint64_t info = r->info;
+        if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
+            heap_fatal("corrupted free list", range_payload(r), "wd_heap_stats");
+        largest = info_size(info);
+    }
+    if (h->top != 0) { /* or the top, which malloc tries before that head */
+        range_t *r = range_from_off(h, h->top);
+        uint64_t info = r->info;
+        if (!range_holds(heap_keys(h), r, info) || info_allocated(info))
+            heap_fatal("corrupted block header", range_payload(r), "wd_heap_stats");
+        if (info_size(info) > largest)
+            largest = info_size(info);
+    }
+    return largest ? largest - HDR : 0;
 }
 
 void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
-    size_t span = (size_t)(h->end - h->first);
+    size_t span = (size_t)(heap_end(h) - heap_first(h));
     VG_QUIET_BEGIN();
     out->largest_free = largest_request(h);
     VG_QUIET_END();
@@ -1178,14 +1419,14 @@ void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
     out->used_bytes = h->used;
     out->free_bytes = span - h->used;
     out->allocated_blocks = h->nalloc;
-    out->free_blocks = h->nfree;
+    out->free_blocks = h->nfree + (h->top != 0);
     out->peak_used_bytes = h->peak;
     out->overhead_bytes = h->heap_size - span;
 }
 
 #ifndef WD_HEAP_FREESTANDING
 static void dump_ranges(wd_heap_t *h, FILE *out) {
-    for (uint8_t *at = h->first; at < h->end;) {
+    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
         uint64_t info;
         size_t prev_size;
         if (range_read(h, range_at(at), &info, &prev_size) != 0) {

@@ -2,7 +2,7 @@
  * freeing five neighbours, a 4 KiB heap that still serves malloc(3500) after
  * any mix of calls freed in any order, and heaps of 4 KiB, 1 MiB and 1 GiB
  * filled and emptied in random order until one range is left (and the
- * 64 GiB cap).  Skips (77) when the big heaps cannot be mapped, after
+ * 64 GiB cap); the top range coming back when the last block is freed.  Skips (77) when the big heaps cannot be mapped, after
  * running everything else. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -137,6 +137,47 @@ static void test_coalesce_permutations(void) {
         } while (next_perm(order, 5));
         CHECK_EQ(count, 120);
     }
+}
+
+/* ---- the top: the last range, when free, is in no list ----------------- */
+
+/* A heap filled to its end has no top; freeing its last block makes the
+ * last range free again, and wd_heap_check holds only if that range is the
+ * top.  The block before it merges into it, a listed range elsewhere does
+ * not change it, and a request for the whole top is carved at its start. */
+static void test_top_returns(void) {
+    wd_heap_t *h = fresh(heap4k, sizeof heap4k);
+    char *b[3];
+    for (int i = 0; i < 3; i++) {
+        b[i] = wd_heap_malloc(h, 100); /* 128-byte ranges, side by side */
+        CHECK(b[i] != NULL);
+    }
+    void *rest[64];
+    CHECK_EQ(hu_fill_rest(h, rest, 64), 1); /* the top, whole */
+    wd_heap_stats_t st;
+    wd_heap_stats(h, &st);
+    CHECK_EQ(st.free_blocks, 0);
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_free(h, rest[0]); /* the last range: the top again */
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_free(h, b[2]); /* merges into the top */
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_stats(h, &st);
+    CHECK_EQ(st.free_blocks, 1);
+    size_t whole = st.largest_free;
+    wd_heap_free(h, b[0]); /* a listed range */
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_stats(h, &st);
+    CHECK_EQ(st.free_blocks, 2);
+    CHECK_EQ(st.largest_free, whole);
+    char *p = wd_heap_malloc(h, whole);
+    CHECK(p == b[2]);
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_free(h, p);
+    wd_heap_free(h, b[1]); /* b[0], b[1] and the top: one range */
+    CHECK_EQ(wd_heap_check(h), 0);
+    wd_heap_stats(h, &st);
+    CHECK_EQ(st.free_blocks, 1);
 }
 
 /* ---- the 4096-byte array serves malloc(3500) after any free order -------- */
@@ -303,6 +344,7 @@ static void test_big_heaps(void) {
 int main(void) {
     rng = test_seed();
     test_coalesce_permutations();
+    test_top_returns();
     test_4096_reuse();
     test_big_heaps();
     if (test_failures) {
