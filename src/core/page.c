@@ -498,8 +498,12 @@ WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blo
         for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
             const wd_page_t *pg = &seg->pages[i];
             if (pg->heap != WD_PAGE_UNUSED) {
-                *blocks += pg->used;
-                *bytes += (size_t)pg->used * pg->block_size;
+                /* Less what other threads freed and the owner has not
+                 * taken back yet (the list's length is in its head). */
+                uintptr_t word = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
+                uint32_t live = pg->used - WD_REMOTE_COUNT(word);
+                *blocks += live;
+                *bytes += (size_t)live * pg->block_size;
             }
         }
     }
