@@ -17,6 +17,7 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "core/raw.h"
+#include "core/thread.h"
 #include "debug/blocks.h"
 #include "debug/guard.h"
 #include "debug/leaks.h"
@@ -40,18 +41,25 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
 /* libwarden.so's code, whose frames top every stack captured here. */
 static uintptr_t warden_lo, warden_hi;
 
+/* The calling thread's memory of its latest captures (stack.h), kept with
+ * its heap (a heap outlives its thread and goes to the next one: the
+ * memory of another thread's walks is no error, only of no use); NULL
+ * before the thread's first block. */
+static wd_stack_memo_t *memo_here(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (h == NULL)
+        return NULL;
+    if (wd_unlikely(h->check_memo == NULL))
+        h->check_memo = wdi_check_map(sizeof(wd_stack_memo_t));
+    return h->check_memo;
+}
+
 /* The calling thread's stack, kept in the depot: stack_depth frames of the
  * program, after warden's own (up to 8 more, dropped here so they take no
  * room; when warden is linked into the program they stay, and take some). */
 static uint32_t stack_here(void) {
-    void *pcs[WD_STACK_MAX];
-    int want = (int)wdi_options.stack_depth + 8;
-    int n = wdi_stack_capture(pcs, want < WD_STACK_MAX ? want : WD_STACK_MAX, 1);
-    int k = 0;
-    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
-        k++;
-    int keep = n - k < (int)wdi_options.stack_depth ? n - k : (int)wdi_options.stack_depth;
-    return wdi_stack_save(pcs + k, keep);
+    int depth = (int)wdi_options.stack_depth;
+    return wdi_stack_id_here(memo_here(), 1, depth + 8, depth, warden_lo, warden_hi);
 }
 
 /* The stack of the call that is being reported, straight into it. */
@@ -190,15 +198,21 @@ static void freed_check(const wd_block_info_t *b, const char *fn) {
 /* --- the quarantine ---------------------------------------------------------- */
 
 /* A ring of freed blocks, oldest first, bounded by bytes (check_quarantine_mb)
- * and slots; then a ring of blocks already given back, whose entries stay
- * in the table so that a late double free is still named.  One lock: the
+ * and slots; then a ring of blocks already given back, so that a late
+ * double free is still named.  Both hold copies of the blocks' entries:
+ * a block leaves the quarantine without a look into the table, and the
+ * table holds only the blocks that are live or quarantined.  One lock: the
  * checker is not the fast mode. */
 #define QUARANTINE_SLOTS ((size_t)1 << 20)
+#define QUARANTINE_FIRST ((size_t)1 << 10) /* slots of the ring's first mapping */
 #define HISTORY_SLOTS ((size_t)1 << 16)
 
 static wd_lock_t quarantine_lock = WD_LOCK_INIT;
-static uintptr_t *quarantine;        /* QUARANTINE_SLOTS pointers */
-static size_t q_head, q_count, q_bytes, q_budget;
+/* q_cap copies (a power of two, 0 before the first free), doubled when
+ * full up to QUARANTINE_SLOTS: the ring's memory follows what it holds,
+ * and not what it may hold. */
+static wd_block_info_t *quarantine;
+static size_t q_cap, q_head, q_count, q_bytes, q_budget;
 /* Bytes of live blocks: the quarantine holds at most half as much again
  * (and 1 MiB more), so that a small program does not pay the whole budget
  * in memory (peak RSS is the cost check mode is judged by, beside time). */
@@ -210,50 +224,86 @@ static size_t quarantine_room(void) {
     size_t scaled = atomic_load_explicit(&live_bytes, memory_order_relaxed) / 2 + QUARANTINE_FLOOR;
     return scaled < q_budget ? scaled : q_budget;
 }
-static uintptr_t *history;           /* HISTORY_SLOTS pointers */
+static wd_block_info_t *history;     /* HISTORY_SLOTS copies, state RELEASED */
 static size_t h_head, h_count;
 
-/* Gives b's memory back to the tiers; its entry stays, RELEASED, until the
- * history forgets it.  The state changes before the memory goes: once it
- * is back, another thread may get the same address and put its own entry. */
-static void block_release(uintptr_t p, const char *fn) {
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t *e = wdi_blocks_get(s, p);
-    wd_block_info_t b = *e;
-    e->state = WD_BLOCK_RELEASED;
-    wdi_blocks_release(s);
-    if (wdi_guard_owns((const void *)p))
-        wdi_guard_check_free((void *)p, b.free_stack); /* its pages close */
-    else
-        wdi_raw_free(raw_of(&b), fn);
-    if (history == NULL)
-        return;
-    if (h_count == HISTORY_SLOTS) { /* forget the oldest, unless it was reused */
-        uintptr_t old = history[h_head];
-        h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
-        h_count--;
-        s = wdi_blocks_acquire(old);
-        e = wdi_blocks_get(s, old);
-        if (e != NULL && e->state == WD_BLOCK_RELEASED)
-            wdi_blocks_del(s, old);
-        wdi_blocks_release(s);
+/* The entry of p as it was given back, the latest if p was given back
+ * more than once; 0 when the history does not have it.  For reports only:
+ * a walk over the whole ring. */
+static int history_find(uintptr_t p, wd_block_info_t *out) {
+    int found = 0;
+    wdi_lock(&quarantine_lock);
+    for (size_t i = h_count; i-- > 0;) {
+        const wd_block_info_t *e = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
+        if (e->p == p) {
+            *out = *e;
+            found = 1;
+            break;
+        }
     }
-    history[(h_head + h_count++) & (HISTORY_SLOTS - 1)] = p;
+    wdi_unlock(&quarantine_lock);
+    return found;
+}
+
+/* Gives b's memory back to the tiers, with quarantine_lock held.  Its
+ * copy goes into the history before its entry leaves the table, and both
+ * before the memory goes: once it is back, another thread may get the
+ * same address and put its own entry, and a double free meanwhile finds
+ * one or the other. */
+static void block_release(const wd_block_info_t *b, const char *fn) {
+    if (history != NULL) {
+        if (h_count == HISTORY_SLOTS) { /* forget the oldest */
+            h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
+            h_count--;
+        }
+        wd_block_info_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
+        *h = *b;
+        h->state = WD_BLOCK_RELEASED;
+    }
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
+    wd_block_info_t *e = wdi_blocks_get(s, b->p);
+    if (e != NULL && e->state == WD_BLOCK_QUARANTINED)
+        wdi_blocks_del(s, b->p);
+    wdi_blocks_release(s);
+    if (wdi_guard_owns((const void *)b->p))
+        wdi_guard_check_free((void *)b->p, b->free_stack); /* its pages close */
+    else
+        wdi_raw_free(raw_of(b), fn);
 }
 
 /* The oldest quarantined block leaves: checked, then given back.  With
  * quarantine_lock held. */
 static void quarantine_evict(const char *fn) {
-    uintptr_t p = quarantine[q_head];
-    q_head = (q_head + 1) & (QUARANTINE_SLOTS - 1);
+    wd_block_info_t b = quarantine[q_head];
+    q_head = (q_head + 1) & (q_cap - 1);
     q_count--;
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t b = *wdi_blocks_get(s, p);
-    wdi_blocks_release(s);
     q_bytes -= b.size;
     freed_check(&b, fn);
     redzones_check(&b, fn);
-    block_release(p, fn);
+    block_release(&b, fn);
+}
+
+/* A free slot in the ring, which doubles when it is full; 0, or -1 when
+ * it is full and may not (or the OS refused).  With quarantine_lock held:
+ * the one system call made under it, about 10 times in a program's
+ * life. */
+static int quarantine_slot(void) {
+    if (q_count < q_cap)
+        return 0;
+    if (q_cap == QUARANTINE_SLOTS)
+        return -1;
+    size_t cap = q_cap != 0 ? 2 * q_cap : QUARANTINE_FIRST;
+    wd_block_info_t *fresh = wdi_check_map(cap * sizeof *fresh);
+    if (fresh == NULL)
+        return -1;
+    for (size_t i = 0; i < q_count; i++)
+        fresh[i] = quarantine[(q_head + i) & (q_cap - 1)];
+    if (quarantine != NULL)
+        wdi_check_unmap(quarantine, q_cap * sizeof *quarantine);
+    quarantine = fresh;
+    q_cap = cap;
+    q_head = 0;
+    return 0;
 }
 
 /* A freed block (state QUARANTINED, filled) waits; blocks larger than an
@@ -261,14 +311,22 @@ static void quarantine_evict(const char *fn) {
 static void quarantine_push(const wd_block_info_t *b, const char *fn) {
     wdi_lock(&quarantine_lock);
     size_t room = quarantine_room();
-    if (quarantine == NULL || b->size > room / 8) {
-        block_release(b->p, fn);
+    if (q_budget == 0 || b->size > room / 8) {
+        block_release(b, fn);
         wdi_unlock(&quarantine_lock);
         return;
     }
-    while (q_count > 0 && (q_count == QUARANTINE_SLOTS || q_bytes + b->size > room))
+    while (q_count > 0 && q_bytes + b->size > room)
         quarantine_evict(fn);
-    quarantine[(q_head + q_count++) & (QUARANTINE_SLOTS - 1)] = b->p;
+    if (quarantine_slot() != 0) {
+        if (q_count == 0) {
+            block_release(b, fn);
+            wdi_unlock(&quarantine_lock);
+            return;
+        }
+        quarantine_evict(fn);
+    }
+    quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
     q_bytes += b->size;
     wdi_unlock(&quarantine_lock);
 }
@@ -282,8 +340,6 @@ void wdi_check_init(void) {
     q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
-    if (q_budget != 0)
-        quarantine = wdi_check_map(QUARANTINE_SLOTS * sizeof *quarantine);
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
 }
@@ -351,6 +407,21 @@ static void report_not_live(uintptr_t p, const wd_block_info_t *known, const cha
     report_done();
 }
 
+/* Releases stripe s, whose entry e (NULL: none) for p is not live, and
+ * reports p: the entry says what p was, or the history when the table
+ * has forgotten it. */
+static void block_not_live(wd_blocks_stripe_t *s, uintptr_t p, const wd_block_info_t *e,
+                           const char *fn) {
+    wd_block_info_t known;
+    int have = e != NULL;
+    if (have)
+        known = *e;
+    wdi_blocks_release(s);
+    if (!have)
+        have = history_find(p, &known);
+    report_not_live(p, have ? &known : NULL, fn);
+}
+
 /* The entry of p if it is a live block (copied to *out); else reports and
  * returns 0. */
 static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
@@ -361,11 +432,24 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
         wdi_blocks_release(s);
         return 1;
     }
-    wd_block_info_t known;
-    if (e != NULL)
-        known = *e;
-    wdi_blocks_release(s);
-    report_not_live(p, e != NULL ? &known : NULL, fn);
+    block_not_live(s, p, e, fn);
+    return 0;
+}
+
+/* For a free: when p is a live block, copies its entry to *out (state
+ * LIVE) and marks it freed, with the stack of the free, in one visit to
+ * the table; else reports and returns 0. */
+static int block_take(uintptr_t p, uint32_t stack, wd_block_info_t *out, const char *fn) {
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+    wd_block_info_t *e = wdi_blocks_get(s, p);
+    if (e != NULL && e->state == WD_BLOCK_LIVE) {
+        *out = *e;
+        e->state = WD_BLOCK_QUARANTINED;
+        e->free_stack = stack;
+        wdi_blocks_release(s);
+        return 1;
+    }
+    block_not_live(s, p, e, fn);
     return 0;
 }
 
@@ -426,8 +510,11 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     return p;
 }
 
-/* Frees a live block b: checks its redzones, fills it, and quarantines it. */
-static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
+/* What follows a free of live block b (a copy of its entry as it was,
+ * which the table now has as QUARANTINED, freed at `stack`): the checks
+ * of the release, the fill, the quarantine. */
+static void block_freed(wd_block_info_t *b, wd_alloc_kind_t kind, uint32_t stack,
+                        const char *fn) {
     if (b->kind != kind) {
         wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
                          kind_name[b->kind], release_name[kind]);
@@ -436,23 +523,12 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
         report_done();
     }
     redzones_check(b, fn);
-    uint32_t stack = stack_here();
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
-    wd_block_info_t *e = wdi_blocks_get(s, b->p);
-    if (e == NULL || e->state != WD_BLOCK_LIVE) { /* another thread freed it meanwhile */
-        wd_block_info_t known = e ? *e : *b;
-        wdi_blocks_release(s);
-        report_not_live(b->p, &known, fn);
-        return;
-    }
-    e->state = WD_BLOCK_QUARANTINED;
-    e->free_stack = stack;
-    *b = *e;
-    wdi_blocks_release(s);
+    b->state = WD_BLOCK_QUARANTINED;
+    b->free_stack = stack;
     atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
     if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
         wdi_lock(&quarantine_lock);
-        block_release(b->p, fn);
+        block_release(b, fn);
         wdi_unlock(&quarantine_lock);
         return;
     }
@@ -460,10 +536,19 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
     quarantine_push(b, fn);
 }
 
+/* Frees b, a block found live a moment ago (realloc, free_sized): it is
+ * taken again, as another thread may have freed it meanwhile. */
+static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
+    uint32_t stack = stack_here();
+    if (block_take(b->p, stack, b, fn))
+        block_freed(b, kind, stack, fn);
+}
+
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    uint32_t stack = stack_here();
     wd_block_info_t b;
-    if (block_live((uintptr_t)p, &b, fn))
-        block_free(&b, kind, fn);
+    if (block_take((uintptr_t)p, stack, &b, fn))
+        block_freed(&b, kind, stack, fn);
 }
 
 /* Always moves (valgrind does too): a stale pointer to the old block then
@@ -536,10 +621,7 @@ static void live_check(wd_block_info_t *b, void *arg) {
 void wdi_check_at_exit(void) {
     wdi_lock(&quarantine_lock);
     for (size_t i = 0; i < q_count; i++) {
-        uintptr_t p = quarantine[(q_head + i) & (QUARANTINE_SLOTS - 1)];
-        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-        wd_block_info_t b = *wdi_blocks_get(s, p);
-        wdi_blocks_release(s);
+        wd_block_info_t b = quarantine[(q_head + i) & (q_cap - 1)];
         freed_check(&b, "exit");
         redzones_check(&b, "exit");
     }
