@@ -17,6 +17,7 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "core/raw.h"
+#include "core/segment.h"
 #include "core/thread.h"
 #include "debug/blocks.h"
 #include "debug/guard.h"
@@ -93,22 +94,28 @@ static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b-
 static int check2;
 static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
 
-/* The raw block under the program's pointer (for a guarded block, the
- * first byte of its open pages that check mode fills). */
-static uint8_t *raw_of(const wd_block_info_t *b) {
-    if (wdi_guard_owns((const void *)b->p)) {
-        uint8_t *raw, *end;
-        wdi_guard_bounds((const void *)b->p, &raw, &end);
-        return raw;
-    }
-    return (uint8_t *)b->p - front_of(b);
-}
+/* Where a block's memory lies: the raw block (for a guarded block, the
+ * first byte of its open pages that check mode fills), its left redzone
+ * (RZ bytes before the block, or less for a guarded block that starts
+ * right after its guard page) and the end of its right one. */
+typedef struct {
+    uint8_t *raw, *left, *end;
+} bounds_t;
 
-/* Where the left redzone starts: RZ bytes before the block, or less for a
- * guarded block that starts right after its guard page. */
-static const uint8_t *left_rz(const wd_block_info_t *b) {
-    const uint8_t *p = (const uint8_t *)b->p, *raw = raw_of(b);
-    return p - raw < RZ ? raw : p - RZ;
+/* b's bounds, from one look at the region that holds it. */
+static void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out) {
+    uint8_t *p = (uint8_t *)b->p;
+    wd_region_t *r = wdi_region_of(p);
+    if (r != NULL && r->kind == WD_KIND_GUARD) {
+        wdi_guard_bounds(p, &out->raw, &out->end);
+    } else {
+        out->raw = p - front_of(b);
+        if (r != NULL && r->kind == WD_KIND_SMALL && wdi_region_of(out->raw) == r)
+            out->end = out->raw + wdi_page_of((wd_small_segment_t *)r, out->raw)->block_size;
+        else
+            out->end = out->raw + wdi_raw_usable_known(out->raw, fn);
+    }
+    out->left = p - out->raw < RZ ? out->raw : p - RZ;
 }
 
 /* The first byte of [from, to) that is not `byte`, or to. */
@@ -125,27 +132,38 @@ static const uint8_t *last_not(const uint8_t *from, const uint8_t *to, uint8_t b
     return to > from ? to - 1 : NULL;
 }
 
-/* Checks both redzones of block b; reports what was written there (and
- * then mends them, so that a damage is reported once).  fn names the call
- * that found it ("free", ...; at "exit" no stack is shown: it says
- * nothing). */
-static const uint8_t *raw_end(const wd_block_info_t *b, const char *fn) {
-    if (wdi_guard_owns((const void *)b->p)) {
-        uint8_t *raw, *end;
-        wdi_guard_bounds((const void *)b->p, &raw, &end);
-        return end;
-    }
-    const uint8_t *raw = raw_of(b);
-    return raw + wdi_raw_usable_known(raw, fn);
+typedef uint64_t vec2_t __attribute__((vector_size(16)));
+
+/* wdi_bytes_are, with the 16 to 32 bytes of most redzones compared here:
+ * two 16-byte loads, which may overlap. */
+static inline int bytes_are(const void *p, size_t n, uint8_t byte) {
+    if (n < 16 || n > 32)
+        return wdi_bytes_are(p, n, byte);
+    uint64_t w = byte * 0x0101010101010101ULL;
+    vec2_t want = {w, w}, a, z;
+    memcpy(&a, p, 16);
+    memcpy(&z, (const uint8_t *)p + n - 16, 16);
+    vec2_t d = (a ^ want) | (z ^ want);
+    return (d[0] | d[1]) == 0;
 }
 
-/* Whether both redzones of b still hold their pattern (the common case:
- * two vectorised compares). */
-static int redzones_intact(const wd_block_info_t *b, const uint8_t *end) {
+/* memset, with 16 to 32 bytes written here (two 16-byte stores). */
+static inline void bytes_fill(void *p, uint8_t byte, size_t n) {
+    if (n < 16 || n > 32) {
+        memset(p, byte, n);
+        return;
+    }
+    uint64_t w = byte * 0x0101010101010101ULL;
+    vec2_t v = {w, w};
+    memcpy(p, &v, 16);
+    memcpy((uint8_t *)p + n - 16, &v, 16);
+}
+
+/* Whether both redzones of b still hold their pattern. */
+static int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *left = left_rz(b);
-    return wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE) &&
-           wdi_bytes_are(left, (size_t)(p - left), REDZONE);
+    return bytes_are(p + b->size, (size_t)(bd->end - (p + b->size)), REDZONE) &&
+           bytes_are(bd->left, (size_t)(p - bd->left), REDZONE);
 }
 
 /* The rest of a redzone report, once its headline is out. */
@@ -156,11 +174,17 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
     report_done();
 }
 
+/* Checks both redzones of block b; reports what was written there (and
+ * then mends them, so that a damage is reported once).  fn names the call
+ * that found it ("free", ...; at "exit" no stack is shown: it says
+ * nothing). */
 static void redzones_check(const wd_block_info_t *b, const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *end = raw_end(b, fn);
-    if (redzones_intact(b, end))
+    bounds_t bd;
+    block_bounds(b, fn, &bd);
+    if (redzones_intact(b, &bd))
         return;
+    const uint8_t *end = bd.end;
     const uint8_t *over = last_not(p + b->size, end, REDZONE);
     if (over != NULL) {
         wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
@@ -169,7 +193,7 @@ static void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzone_report_end(b, fn);
         memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
     }
-    const uint8_t *left = left_rz(b);
+    const uint8_t *left = bd.left;
     const uint8_t *under = first_not(left, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
@@ -245,42 +269,62 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
     return found;
 }
 
-/* Gives b's memory back to the tiers, with quarantine_lock held.  Its
- * copy goes into the history before its entry leaves the table, and both
- * before the memory goes: once it is back, another thread may get the
- * same address and put its own entry, and a double free meanwhile finds
- * one or the other. */
-static void block_release(const wd_block_info_t *b, const char *fn) {
+/* Gives the memory of the n blocks of b back to the tiers (without
+ * quarantine_lock).  Their copies go into the history before their entries
+ * leave the table, and both before the memory goes: once it is back,
+ * another thread may get the same address and put its own entry, and a
+ * double free meanwhile finds one or the other. */
+static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
     if (history != NULL) {
-        if (h_count == HISTORY_SLOTS) { /* forget the oldest */
-            h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
-            h_count--;
+        wdi_lock(&quarantine_lock);
+        for (size_t i = 0; i < n; i++) {
+            if (h_count == HISTORY_SLOTS) { /* forget the oldest */
+                h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
+                h_count--;
+            }
+            wd_block_info_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
+            *h = b[i];
+            h->state = WD_BLOCK_RELEASED;
         }
-        wd_block_info_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
-        *h = *b;
-        h->state = WD_BLOCK_RELEASED;
+        wdi_unlock(&quarantine_lock);
     }
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
-    wd_block_info_t *e = wdi_blocks_get(s, b->p);
-    if (e != NULL && e->state == WD_BLOCK_QUARANTINED)
-        wdi_blocks_del(s, b->p);
-    wdi_blocks_release(s);
-    if (wdi_guard_owns((const void *)b->p))
-        wdi_guard_check_free((void *)b->p, b->free_stack); /* its pages close */
-    else
-        wdi_raw_free(raw_of(b), fn);
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t p = b[i].p;
+        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+        wd_block_info_t *e = wdi_blocks_get(s, p);
+        if (e != NULL && e->state == WD_BLOCK_QUARANTINED)
+            wdi_blocks_del(s, p);
+        wdi_blocks_release(s);
+        if (wdi_guard_owns((const void *)p))
+            wdi_guard_check_free((void *)p, b[i].free_stack); /* its pages close */
+        else
+            wdi_raw_free((uint8_t *)p - front_of(&b[i]), fn);
+    }
 }
 
-/* The oldest quarantined block leaves: checked, then given back.  With
- * quarantine_lock held. */
-static void quarantine_evict(const char *fn) {
+/* The oldest quarantined block leaves the ring (to be checked and given
+ * back by the caller, after it lets the lock go).  With quarantine_lock
+ * held. */
+static wd_block_info_t quarantine_pop(void) {
     wd_block_info_t b = quarantine[q_head];
     q_head = (q_head + 1) & (q_cap - 1);
     q_count--;
     q_bytes -= b.size;
-    freed_check(&b, fn);
-    redzones_check(&b, fn);
-    block_release(&b, fn);
+    return b;
+}
+
+/* Checks blocks that left the quarantine, then gives them back. */
+static void evicted(wd_block_info_t *b, size_t n, const char *fn) {
+    for (size_t i = 0; i < n; i++) {
+        bounds_t bd;
+        block_bounds(&b[i], fn, &bd);
+        if (!wdi_bytes_are((const void *)b[i].p, b[i].size, FREED) ||
+            !redzones_intact(&b[i], &bd)) {
+            freed_check(&b[i], fn);
+            redzones_check(&b[i], fn);
+        }
+    }
+    blocks_release(b, n, fn);
 }
 
 /* A free slot in the ring, which doubles when it is full; 0, or -1 when
@@ -306,29 +350,37 @@ static int quarantine_slot(void) {
     return 0;
 }
 
+/* Blocks that leave the quarantine at one push at most: the budget may be
+ * passed by a block's size meanwhile, until the next pushes catch up. */
+#define EVICT_MAX 32
+
 /* A freed block (state QUARANTINED, filled) waits; blocks larger than an
- * eighth of the budget go back at once. */
+ * eighth of the budget go back at once.  The blocks it pushes out are
+ * checked and given back after the lock is let go. */
 static void quarantine_push(const wd_block_info_t *b, const char *fn) {
+    wd_block_info_t out[EVICT_MAX + 1];
+    size_t n = 0;
+    int back = 0; /* b goes back at once */
     wdi_lock(&quarantine_lock);
     size_t room = quarantine_room();
     if (q_budget == 0 || b->size > room / 8) {
-        block_release(b, fn);
-        wdi_unlock(&quarantine_lock);
-        return;
-    }
-    while (q_count > 0 && q_bytes + b->size > room)
-        quarantine_evict(fn);
-    if (quarantine_slot() != 0) {
-        if (q_count == 0) {
-            block_release(b, fn);
-            wdi_unlock(&quarantine_lock);
-            return;
+        back = 1;
+    } else {
+        while (q_count > 0 && q_bytes + b->size > room && n < EVICT_MAX)
+            out[n++] = quarantine_pop();
+        if (quarantine_slot() != 0 && q_count > 0)
+            out[n++] = quarantine_pop();
+        if (q_count < q_cap) {
+            quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
+            q_bytes += b->size;
+        } else {
+            back = 1; /* no ring */
         }
-        quarantine_evict(fn);
     }
-    quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
-    q_bytes += b->size;
     wdi_unlock(&quarantine_lock);
+    evicted(out, n, fn);
+    if (back)
+        blocks_release(b, 1, fn);
 }
 
 void wdi_check_init(void) {
@@ -484,10 +536,11 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
         p = raw + front;
         end = raw + wdi_raw_usable_known(raw, "malloc");
     }
-    memset(raw, REDZONE, (size_t)(p - raw));
+    uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
+    bytes_fill(left, REDZONE, (size_t)(p - left));
     if (!zero)
         memset(p, JUNK, size);
-    memset(p + size, REDZONE, (size_t)(end - (p + size)));
+    bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
     if (b == NULL) { /* no memory for the table: no block either */
@@ -527,9 +580,7 @@ static void block_freed(wd_block_info_t *b, wd_alloc_kind_t kind, uint32_t stack
     b->free_stack = stack;
     atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
     if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
-        wdi_lock(&quarantine_lock);
-        block_release(b, fn);
-        wdi_unlock(&quarantine_lock);
+        blocks_release(b, 1, fn);
         return;
     }
     memset((void *)b->p, FREED, b->size);
@@ -614,7 +665,11 @@ typedef struct {
 
 static void live_check(wd_block_info_t *b, void *arg) {
     damaged_t *d = arg;
-    if (b->state == WD_BLOCK_LIVE && d->n < DAMAGED_MAX && !redzones_intact(b, raw_end(b, "exit")))
+    if (b->state != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
+        return;
+    bounds_t bd;
+    block_bounds(b, "exit", &bd);
+    if (!redzones_intact(b, &bd))
         d->b[d->n++] = *b;
 }
 
