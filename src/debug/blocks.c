@@ -16,7 +16,7 @@ static inline size_t home_of(const wd_blocks_stripe_t *s, uintptr_t p) {
 wd_blocks_stripe_t wdi_blocks_stripes[WD_BLOCKS_STRIPES];
 #define stripes wdi_blocks_stripes
 #define STRIPES WD_BLOCKS_STRIPES
-#define FIRST_SLOTS 1024    /* slots of a stripe's first table */
+#define FIRST_SLOTS 128     /* slots of a stripe's first table: 3 KiB, so that 64 stripes start small */
 
 /* --- the checker's own mappings ---------------------------------------------- */
 

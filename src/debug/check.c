@@ -354,28 +354,25 @@ static int quarantine_slot(void) {
  * passed by a block's size meanwhile, until the next pushes catch up. */
 #define EVICT_MAX 32
 
-/* A freed block (state QUARANTINED, filled) waits; blocks larger than an
- * eighth of the budget go back at once.  The blocks it pushes out are
- * checked and given back after the lock is let go. */
+/* A freed block (state QUARANTINED, filled) waits; block_freed gives
+ * blocks larger than an eighth of what the quarantine may hold back at
+ * once, unfilled.  The blocks it pushes out are checked and given back
+ * after the lock is let go. */
 static void quarantine_push(const wd_block_info_t *b, const char *fn) {
     wd_block_info_t out[EVICT_MAX + 1];
     size_t n = 0;
     int back = 0; /* b goes back at once */
     wdi_lock(&quarantine_lock);
     size_t room = quarantine_room();
-    if (q_budget == 0 || b->size > room / 8) {
-        back = 1;
+    while (q_count > 0 && q_bytes + b->size > room && n < EVICT_MAX)
+        out[n++] = quarantine_pop();
+    if (quarantine_slot() != 0 && q_count > 0)
+        out[n++] = quarantine_pop();
+    if (q_count < q_cap) {
+        quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
+        q_bytes += b->size;
     } else {
-        while (q_count > 0 && q_bytes + b->size > room && n < EVICT_MAX)
-            out[n++] = quarantine_pop();
-        if (quarantine_slot() != 0 && q_count > 0)
-            out[n++] = quarantine_pop();
-        if (q_count < q_cap) {
-            quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
-            q_bytes += b->size;
-        } else {
-            back = 1; /* no ring */
-        }
+        back = 1; /* no ring */
     }
     wdi_unlock(&quarantine_lock);
     evicted(out, n, fn);
@@ -581,6 +578,10 @@ static void block_freed(wd_block_info_t *b, wd_alloc_kind_t kind, uint32_t stack
     atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
     if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
         blocks_release(b, 1, fn);
+        return;
+    }
+    if (q_budget == 0 || b->size > quarantine_room() / 8) {
+        blocks_release(b, 1, fn); /* too large to wait: back at once, and not filled */
         return;
     }
     memset((void *)b->p, FREED, b->size);
