@@ -139,8 +139,9 @@ static inline int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
 /* Remembers a finished walk that started at (sp, bp) and read what note
  * says, as stack id. */
 static void memo_put(wd_stack_memo_t *m, wd_stack_memo_entry_t *set, uintptr_t sp, uintptr_t ret,
-                     uintptr_t bp, const wdi_unwind_note_t *note, uint32_t id) {
-    if (note->full || id == 0)
+                     uintptr_t bp, const wdi_unwind_note_t *note, uint32_t id, int skip, int max,
+                     int keep) {
+    if (note->full || id == 0 || skip < 0 || skip > 255 || keep < 0 || keep > 255)
         return;
     unsigned way = 0;
     while (way < WD_MEMO_WAYS && set[way].sp != 0)
@@ -165,7 +166,10 @@ static void memo_put(wd_stack_memo_t *m, wd_stack_memo_entry_t *set, uintptr_t s
     e->n = (uint16_t)n;
     e->ret = ret;
     e->bp = bp;
-    e->bp_used = (uint16_t)note->bp_used;
+    e->bp_used = (uint8_t)note->bp_used;
+    e->skip = (uint8_t)skip;
+    e->max = (uint8_t)max;
+    e->keep = (uint8_t)keep;
     e->id = id;
     atomic_signal_fence(memory_order_seq_cst);
     e->sp = sp;
@@ -188,7 +192,8 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
         set = memo_set(m, sp, ret);
         for (unsigned i = 0; i < WD_MEMO_WAYS; i++) {
             const wd_stack_memo_entry_t *e = &set[i];
-            if (e->sp == sp && e->ret == ret && (!e->bp_used || e->bp == bp) && memo_same(e, sp))
+            if (e->sp == sp && e->ret == ret && (!e->bp_used || e->bp == bp) &&
+                e->skip == skip && e->max == max && e->keep == keep && memo_same(e, sp))
                 return e->id;
         }
     }
@@ -206,7 +211,7 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
             break;
         uint32_t id = save_kept(pcs, w.n, keep, lo, hi);
         if (m != NULL)
-            memo_put(m, set, sp, ret, bp, &note, id);
+            memo_put(m, set, sp, ret, bp, &note, id, skip, max, keep);
         return id;
     }
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);

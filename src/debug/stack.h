@@ -73,7 +73,8 @@ typedef struct wd_stack_memo_entry_s {
     uintptr_t bp;  /* RBP where it started, when the walk used it */
     uint32_t id;   /* the stack's id in the depot */
     uint16_t n;    /* words the result depends on */
-    uint16_t bp_used;
+    uint8_t bp_used;
+    uint8_t skip, max, keep; /* the capture's arguments */
     uint32_t off[WD_MEMO_READS]; /* where each was read, above sp */
     uintptr_t value[WD_MEMO_READS];
 } wd_stack_memo_entry_t;
@@ -88,7 +89,8 @@ typedef struct wd_stack_memo_s {
  * frames whose address lies in (lo, hi] dropped from the top (warden's
  * own), then at most keep of the rest stored.  memo: the thread's own
  * (NULL: none), consulted first and updated after a walk.  An id from the
- * memo is the one the walk would have given. */
+ * memo is the one the walk would have given (for the same lo and hi: a
+ * memo is meant for one caller, whose range does not change). */
 uint32_t wdi_stack_id_here(wd_stack_memo_t *memo, int skip, int max, int keep, uintptr_t lo,
                            uintptr_t hi);
 
