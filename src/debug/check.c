@@ -248,23 +248,96 @@ static size_t quarantine_room(void) {
     size_t scaled = atomic_load_explicit(&live_bytes, memory_order_relaxed) / 2 + QUARANTINE_FLOOR;
     return scaled < q_budget ? scaled : q_budget;
 }
-static wd_block_info_t *history;     /* HISTORY_SLOTS copies, state RELEASED */
-static size_t h_head, h_count;
+/* The history: what is known of each block given back, in 16 bytes (a
+ * third less than a table entry, which also says the block's state and
+ * alignment): its address / 16 (user addresses lie below 2^47, blocks are
+ * 16-byte aligned), size, kind and stacks (ids below 2^24, stack.h).  A
+ * block of 32 GiB or more, or at an address above 2^47, is kept whole in
+ * the few slots of `big`, and its slot in the history (when its address
+ * fits) says so, so that the newest record of an address is found
+ * first. */
+#define H_SIZE_BITS 35
+#define H_SIZE_BIG (((uint64_t)1 << H_SIZE_BITS) - 1) /* see `big` */
+#define BIG_SLOTS 16
 
-/* The entry of p as it was given back, the latest if p was given back
- * more than once; 0 when the history does not have it.  For reports only:
- * a walk over the whole ring. */
+typedef struct {
+    uint64_t p16 : 43; /* the address / 16 */
+    uint64_t kind : 2;
+    uint64_t alloc_lo : 19;
+    uint64_t size : H_SIZE_BITS;
+    uint64_t alloc_hi : 5;
+    uint64_t free_stack : 24;
+} history_t;
+
+_Static_assert(sizeof(history_t) == 16, "a history slot is 16 bytes");
+_Static_assert(WD_STACK_DEPOT_MIB <= 128, "stack ids fit in 24 bits");
+
+static history_t *history;           /* HISTORY_SLOTS, with quarantine_lock */
+static size_t h_head, h_count;
+static wd_block_info_t big[BIG_SLOTS];
+static size_t big_next;
+
+/* Keeps b (given back) in the history, the oldest one forgotten when it is
+ * full.  With quarantine_lock held. */
+static void history_put(const wd_block_info_t *b) {
+    int fits = b->p >> 47 == 0 && (b->p & 15) == 0;
+    if (!fits || b->size >= H_SIZE_BIG) {
+        big[big_next++ % BIG_SLOTS] = *b;
+        if (!fits)
+            return;
+    }
+    if (h_count == HISTORY_SLOTS) { /* forget the oldest */
+        h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
+        h_count--;
+    }
+    history_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
+    h->p16 = (b->p >> 4) & (((uint64_t)1 << 43) - 1);
+    h->kind = b->kind & 3u;
+    h->size = (b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG) & H_SIZE_BIG;
+    h->alloc_lo = b->alloc_stack & ((1u << 19) - 1);
+    h->alloc_hi = (b->alloc_stack >> 19) & 31u;
+    h->free_stack = b->free_stack & ((1u << 24) - 1);
+}
+
+/* The newest of big's records of p; 0 when it has none. */
+static int big_find(uintptr_t p, wd_block_info_t *out) {
+    size_t n = big_next < BIG_SLOTS ? big_next : BIG_SLOTS;
+    for (size_t i = 1; i <= n; i++) {
+        const wd_block_info_t *e = &big[(big_next - i) % BIG_SLOTS];
+        if (e->p == p) {
+            *out = *e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The entry of p as it was given back (state RELEASED), the latest if p
+ * was given back more than once; 0 when the history does not have it.
+ * For reports only: a walk over the whole ring. */
 static int history_find(uintptr_t p, wd_block_info_t *out) {
     int found = 0;
     wdi_lock(&quarantine_lock);
-    for (size_t i = h_count; i-- > 0;) {
-        const wd_block_info_t *e = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
-        if (e->p == p) {
-            *out = *e;
-            found = 1;
+    for (size_t i = h_count; p >> 47 == 0 && i-- > 0;) {
+        const history_t *h = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
+        if (h->p16 != p >> 4 || (p & 15) != 0)
+            continue;
+        if (h->size == H_SIZE_BIG) {
+            found = big_find(p, out);
             break;
         }
+        memset(out, 0, sizeof *out);
+        out->p = p;
+        out->size = h->size;
+        out->kind = h->kind;
+        out->state = WD_BLOCK_RELEASED;
+        out->alloc_stack = (uint32_t)h->alloc_hi << 19 | h->alloc_lo;
+        out->free_stack = h->free_stack;
+        found = 1;
+        break;
     }
+    if (!found && p >> 47 != 0)
+        found = big_find(p, out);
     wdi_unlock(&quarantine_lock);
     return found;
 }
@@ -277,15 +350,8 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
 static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
     if (history != NULL) {
         wdi_lock(&quarantine_lock);
-        for (size_t i = 0; i < n; i++) {
-            if (h_count == HISTORY_SLOTS) { /* forget the oldest */
-                h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
-                h_count--;
-            }
-            wd_block_info_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
-            *h = b[i];
-            h->state = WD_BLOCK_RELEASED;
-        }
+        for (size_t i = 0; i < n; i++)
+            history_put(&b[i]);
         wdi_unlock(&quarantine_lock);
     }
     for (size_t i = 0; i < n; i++) {
