@@ -343,12 +343,13 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
 }
 
 /* Gives the memory of the n blocks of b back to the tiers (without
- * quarantine_lock).  Their copies go into the history before their entries
- * leave the table, and both before the memory goes: once it is back,
- * another thread may get the same address and put its own entry, and a
- * double free meanwhile finds one or the other. */
-static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
-    if (history != NULL) {
+ * quarantine_lock).  Their copies go into the history (here when keep,
+ * else they are there already) before their entries leave the table, and
+ * both before the memory goes: once it is back, another thread may get
+ * the same address and put its own entry, and a double free meanwhile
+ * finds one or the other. */
+static void blocks_return(const wd_block_info_t *b, size_t n, int keep, const char *fn) {
+    if (keep && history != NULL) {
         wdi_lock(&quarantine_lock);
         for (size_t i = 0; i < n; i++)
             history_put(&b[i]);
@@ -368,6 +369,11 @@ static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
     }
 }
 
+/* blocks_return, for blocks not yet in the history. */
+static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
+    blocks_return(b, n, 1, fn);
+}
+
 /* The oldest quarantined block leaves the ring (to be checked and given
  * back by the caller, after it lets the lock go).  With quarantine_lock
  * held. */
@@ -379,7 +385,8 @@ static wd_block_info_t quarantine_pop(void) {
     return b;
 }
 
-/* Checks blocks that left the quarantine, then gives them back. */
+/* Checks blocks that left the quarantine (and went into the history),
+ * then gives them back. */
 static void evicted(wd_block_info_t *b, size_t n, const char *fn) {
     for (size_t i = 0; i < n; i++) {
         bounds_t bd;
@@ -390,7 +397,7 @@ static void evicted(wd_block_info_t *b, size_t n, const char *fn) {
             redzones_check(&b[i], fn);
         }
     }
-    blocks_release(b, n, fn);
+    blocks_return(b, n, 0, fn);
 }
 
 /* A free slot in the ring, which doubles when it is full; 0, or -1 when
@@ -434,6 +441,8 @@ static void quarantine_push(const wd_block_info_t *b, const char *fn) {
         out[n++] = quarantine_pop();
     if (quarantine_slot() != 0 && q_count > 0)
         out[n++] = quarantine_pop();
+    for (size_t i = 0; history != NULL && i < n; i++)
+        history_put(&out[i]); /* in the same hold of the lock */
     if (q_count < q_cap) {
         quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
         q_bytes += b->size;
