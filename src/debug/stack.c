@@ -119,9 +119,17 @@ static uint32_t save_kept(void *const *pcs, int n, int keep, uintptr_t lo, uintp
 }
 
 #if WD_FAST_UNWIND
-static inline wd_stack_memo_entry_t *memo_set(wd_stack_memo_t *m, uintptr_t sp, uintptr_t ret) {
+static inline unsigned memo_set(uintptr_t sp, uintptr_t ret) {
     uint64_t h = (uint64_t)(ret ^ (sp >> 4)) * 0x9E3779B97F4A7C15ULL;
-    return &m->entry[(h >> 60) % WD_MEMO_SETS * WD_MEMO_WAYS];
+    return (unsigned)(h >> 58) % WD_MEMO_SETS;
+}
+
+/* Way k of a set's order moves to its front (the latest used). */
+static inline void memo_touch(uint8_t *order, unsigned k) {
+    uint8_t way = order[k];
+    for (; k > 0; k--)
+        order[k] = order[k - 1];
+    order[0] = way;
 }
 
 /* Whether entry e's words still hold their values, from a walk that
@@ -138,17 +146,16 @@ static inline int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
 
 /* Remembers a finished walk that started at (sp, bp) and read what note
  * says, as stack id. */
-static void memo_put(wd_stack_memo_t *m, wd_stack_memo_entry_t *set, uintptr_t sp, uintptr_t ret,
-                     uintptr_t bp, const wdi_unwind_note_t *note, uint32_t id, int skip, int max,
-                     int keep) {
+static void memo_put(wd_stack_memo_t *m, unsigned set, uintptr_t sp, uintptr_t ret, uintptr_t bp,
+                     const wdi_unwind_note_t *note, uint32_t id, int skip, int max, int keep) {
     if (note->full || id == 0 || skip < 0 || skip > 255 || keep < 0 || keep > 255)
         return;
-    unsigned way = 0;
-    while (way < WD_MEMO_WAYS && set[way].sp != 0)
-        way++;
-    if (way == WD_MEMO_WAYS)
-        way = m->turn++ % WD_MEMO_WAYS;
-    wd_stack_memo_entry_t *e = &set[way];
+    uint8_t *order = m->order[set];
+    if (order[0] == order[1]) /* a fresh memo: every set's order is 0, 1, 2 ... */
+        for (unsigned i = 0; i < WD_MEMO_WAYS; i++)
+            order[i] = (uint8_t)i;
+    memo_touch(order, WD_MEMO_WAYS - 1); /* the least recently used way */
+    wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[0]];
     e->sp = 0; /* empty while it is written (a signal handler may allocate meanwhile) */
     atomic_signal_fence(memory_order_seq_cst);
     unsigned n = 0;
@@ -187,14 +194,18 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
     wdi_unwind_t u;
     WDI_UNWIND_HERE(&u);
     uintptr_t sp = u.sp, bp = u.bp, ret = (uintptr_t)__builtin_return_address(0);
-    wd_stack_memo_entry_t *set = NULL;
+    unsigned set = 0;
     if (m != NULL) {
-        set = memo_set(m, sp, ret);
-        for (unsigned i = 0; i < WD_MEMO_WAYS; i++) {
-            const wd_stack_memo_entry_t *e = &set[i];
+        set = memo_set(sp, ret);
+        uint8_t *order = m->order[set];
+        for (unsigned k = 0; k < WD_MEMO_WAYS; k++) {
+            const wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[k]];
             if (e->sp == sp && e->ret == ret && (!e->bp_used || e->bp == bp) &&
-                e->skip == skip && e->max == max && e->keep == keep && memo_same(e, sp))
+                e->skip == skip && e->max == max && e->keep == keep && memo_same(e, sp)) {
+                if (k != 0)
+                    memo_touch(order, k);
                 return e->id;
+            }
         }
     }
     walk_t w = {pcs, max, 0, skip, 0};

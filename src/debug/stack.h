@@ -63,8 +63,8 @@ int wdi_stack_capture_from(void **pcs, int max, const void *first);
  * where that one read them is that walk: its id comes back after a few
  * compares instead of a walk, a hash and a lookup in the depot.  One per
  * thread (check mode keeps it with the thread's heap); zeroed: empty. */
-#define WD_MEMO_SETS 4
-#define WD_MEMO_WAYS 4
+#define WD_MEMO_SETS 8
+#define WD_MEMO_WAYS 8
 #define WD_MEMO_READS 40
 
 typedef struct wd_stack_memo_entry_s {
@@ -81,7 +81,9 @@ typedef struct wd_stack_memo_entry_s {
 
 typedef struct wd_stack_memo_s {
     wd_stack_memo_entry_t entry[WD_MEMO_SETS * WD_MEMO_WAYS];
-    unsigned turn; /* the way replaced next */
+    /* Each set's ways, the latest used first: looked at in this order,
+     * the last one replaced. */
+    uint8_t order[WD_MEMO_SETS][WD_MEMO_WAYS];
 } wd_stack_memo_t;
 
 /* The id of the calling thread's stack (wdi_stack_save's): up to max
