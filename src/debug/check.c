@@ -42,6 +42,29 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
 /* libwarden.so's code, whose frames top every stack captured here. */
 static uintptr_t warden_lo, warden_hi;
 
+/* Memos are carved MEMOS_PER_MAP at a time from one mapping (33 KiB each,
+ * touched as they are used): one mapping each would take a slot of
+ * ownmem.h's list per thread, and a full list would leave the table to
+ * the leak scan.  They are never given back, like the heaps that hold
+ * them. */
+#define MEMOS_PER_MAP 64
+static wd_lock_t memo_lock = WD_LOCK_INIT;
+static wd_stack_memo_t *memo_map;
+static size_t memo_used;
+
+static WD_NOINLINE wd_stack_memo_t *memo_new(void) {
+    wd_stack_memo_t *m = NULL;
+    wdi_lock(&memo_lock);
+    if (memo_map == NULL || memo_used == MEMOS_PER_MAP) {
+        memo_map = wdi_check_map(MEMOS_PER_MAP * sizeof *memo_map);
+        memo_used = 0;
+    }
+    if (memo_map != NULL)
+        m = &memo_map[memo_used++];
+    wdi_unlock(&memo_lock);
+    return m;
+}
+
 /* The calling thread's memory of its latest captures (stack.h), kept with
  * its heap (a heap outlives its thread and goes to the next one: the
  * memory of another thread's walks is no error, only of no use); NULL
@@ -51,7 +74,7 @@ static wd_stack_memo_t *memo_here(void) {
     if (h == NULL)
         return NULL;
     if (wd_unlikely(h->check_memo == NULL))
-        h->check_memo = wdi_check_map(sizeof(wd_stack_memo_t));
+        h->check_memo = memo_new();
     return h->check_memo;
 }
 
@@ -336,7 +359,7 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
         found = 1;
         break;
     }
-    if (!found && p >> 47 != 0)
+    if (!found && (p >> 47 != 0 || (p & 15) != 0))
         found = big_find(p, out);
     wdi_unlock(&quarantine_lock);
     return found;
@@ -794,6 +817,7 @@ size_t wd_check_leaks(void) {
 /* --- fork ------------------------------------------------------------------ */
 
 void wdi_check_fork_prepare(void) {
+    wdi_lock(&memo_lock);
     wdi_lock(&quarantine_lock);
     wdi_blocks_fork_prepare();
 }
@@ -801,9 +825,11 @@ void wdi_check_fork_prepare(void) {
 void wdi_check_fork_parent(void) {
     wdi_blocks_fork_parent();
     wdi_unlock(&quarantine_lock);
+    wdi_unlock(&memo_lock);
 }
 
 void wdi_check_fork_child(void) {
     wdi_blocks_fork_child();
     wdi_lock_reset(&quarantine_lock);
+    wdi_lock_reset(&memo_lock);
 }
