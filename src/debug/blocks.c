@@ -64,7 +64,10 @@ wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p) {
     wd_block_info_t *b = wdi_blocks_get(s, p);
     if (b != NULL)
         return b;
-    if ((s->count + 1) * 2 > (s->mask ? s->mask + 1 : 0) && stripe_grow(s) != 0)
+    /* Up to three quarters full: linear probing still finds an entry in
+     * two or three probes, and the table (24 bytes an entry, every live
+     * and quarantined block) is a good part of check mode's memory. */
+    if ((s->count + 1) * 4 > (s->mask ? s->mask + 1 : 0) * 3 && stripe_grow(s) != 0)
         return NULL;
     size_t i = home_of(s, p);
     while (s->slot[i].p != 0)
