@@ -10,6 +10,8 @@
 #   make bench      build, then run the benchmark suite against glibc, jemalloc,
 #                   tcmalloc and mimalloc (bench/run; BENCH_ARGS=--quick for 3 min;
 #                   BENCH_ARGS='--extra NAME=/path/to/lib.so' adds any allocator)
+#   make bench-check warden's check mode (check=1) and valgrind memcheck against
+#                   default warden, quick sizes, 3 runs (bench/run --check)
 #   make bench-heap the classic heap's O(1) benchmark (time per pair against
 #                   the number of holes) and its instruction counts (callgrind)
 #   make stress     the threaded stress programs under load for 4 minutes
@@ -30,7 +32,7 @@ endif
 
 PREFIX  ?= /usr/local
 
-.PHONY: all build test demo install deb bench bench-heap stress clean
+.PHONY: all build test demo install deb bench bench-check bench-heap stress clean
 all: build
 
 $(BUILD)/CMakeCache.txt:
@@ -67,6 +69,11 @@ deb:
 
 bench: build
 	bench/run --build-dir $(BUILD) $(BENCH_ARGS)
+
+# Check mode's cost: warden with check=1 and valgrind memcheck beside
+# default warden, on the quick sizes (docs/check.md#cost).
+bench-check: build
+	bench/run --build-dir $(BUILD) --quick --check --alloc warden --runs 3 $(BENCH_ARGS)
 
 bench-heap: build
 	./$(BUILD)/bench/heap_o1 --quick

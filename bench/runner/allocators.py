@@ -10,7 +10,7 @@ import shutil
 import subprocess
 
 from .build import build
-from .common import LIBDIR, ROOT, warn
+from .common import LIBDIR, MEMCHECK, MEMCHECK_ARGV, ROOT, warn
 from .measure import clean_env
 from .packages import dpkg_version
 
@@ -122,6 +122,14 @@ def choose_allocators(ap, args, allocs, build_dir, tmp):
         warden = warden_library(ap, args, build_dir, tmp)
     entries = ALLOCATORS + [(x, path, None) for x, path in args.extra] + \
         [(v, None, None) for v in variants]
+    if MEMCHECK in allocs:
+        valgrind = shutil.which("valgrind")
+        if valgrind is None:
+            warn("skipping %s: valgrind is not installed" % MEMCHECK)
+        else:
+            libs[MEMCHECK] = None
+            shown[MEMCHECK] = "%s, no preload, valgrind %s" % (
+                " ".join(MEMCHECK_ARGV), dpkg_version("valgrind"))
     for name, lib, pkg in entries:
         if name not in allocs:
             continue

@@ -12,12 +12,12 @@ import time
 
 from .allocators import ALLOCATORS, choose_allocators, parse_extra, parse_variant, sha256_of
 from .build import build
-from .common import RESULTS, ROOT, log, warn
+from .common import CHECK_VARIANT, MEMCHECK, RESULTS, ROOT, log, warn
 from .measure import Runner, run_all
 from .packages import install_packages
 from .plots import charts
-from .report import CSV_HEAD, fmt_ratio, machine_info, write_report
-from .workloads import WORKLOADS
+from .report import CSV_HEAD, check_means, fmt_ratio, machine_info, write_report
+from .workloads import HEAVY, WORKLOADS
 
 
 def parse_args(doc):
@@ -28,8 +28,9 @@ def parse_args(doc):
                                      "  %-14s %s" % (w.name, w.what) for w in WORKLOADS))
     ap.add_argument("--only", help="workloads to run, comma-separated")
     ap.add_argument("--alloc", default=",".join(a[0] for a in ALLOCATORS),
-                    help="allocators, comma-separated (default: all five, every extra and "
-                    "every variant; extras or variants named here: only those)")
+                    help="allocators, comma-separated (default: all five, every extra, "
+                    "every variant, and with --check warden-check and memcheck; extras, "
+                    "variants or memcheck named here: only those)")
     ap.add_argument("--runs", type=int, help="runs of each (workload, allocator); default 5, "
                     "1 with --quick")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
@@ -51,8 +52,27 @@ def parse_args(doc):
                     metavar="NAME=KEY=VALUE[,KEY=VALUE...]",
                     help="one more column NAME: warden's library run with these environment "
                     "variables, e.g. warden-h2=WARDEN_OPTIONS=harden=2 (repeatable)")
+    ap.add_argument("--check", action="store_true",
+                    help="two more columns: warden-check (warden with WARDEN_OPTIONS=check=1) and "
+                    "memcheck (the workload under valgrind --tool=memcheck -q, no preload), "
+                    "and the report's table of both against warden; best with --quick "
+                    "(memcheck is 15 to 100 times slower than warden)")
+    ap.add_argument("--memcheck-only", metavar="NAME[,NAME]",
+                    help="with --check: the workloads memcheck runs (default: the "
+                    "allocation-heavy ones, %s; redis never)" % ", ".join(HEAVY))
     args = ap.parse_args()
-    seen = [a[0] for a in ALLOCATORS]
+    if args.check and not any(name == CHECK_VARIANT[0] for name, _ in args.variant):
+        args.variant.append(CHECK_VARIANT)
+    names = [w.name for w in WORKLOADS]
+    if args.memcheck_only is not None and not args.check:
+        ap.error("--memcheck-only needs --check")
+    want = HEAVY if args.memcheck_only is None else \
+        [x.strip() for x in args.memcheck_only.split(",") if x.strip()]
+    bad = [x for x in want if x not in names]
+    if bad:
+        ap.error("--memcheck-only: unknown workload %s" % ",".join(bad))
+    args.memcheck_on = set(want) if args.check else set()
+    seen = [a[0] for a in ALLOCATORS] + ([MEMCHECK] if args.check else [])
     for opt, items in (("--extra", args.extra), ("--variant", args.variant)):
         for name, _ in items:
             if name in seen:
@@ -78,14 +98,17 @@ def select(ap, args):
     extras = [x[0] for x in args.extra]
     builtin = [a[0] for a in ALLOCATORS]
     # the peers first, then warden and its variants
-    known = builtin[:builtin.index("warden")] + extras + ["warden"] + variants
+    checks = [MEMCHECK] if args.check else []
+    known = builtin[:builtin.index("warden")] + extras + ["warden"] + variants + checks
     allocs = [x.strip() for x in args.alloc.split(",") if x.strip()]
     bad = [x for x in allocs if x not in known]
     if bad or not allocs:
         ap.error("unknown allocator %s (known: %s)" % (",".join(bad), ", ".join(known)))
-    for group in (extras, variants):
+    for group in (extras, variants, checks):
         if not any(x in allocs for x in group):
             allocs += group      # --alloc names none of them: all of them run
+    if args.check and "warden" not in allocs:
+        allocs.append("warden")  # --check's ratios are to warden
     return workloads, [a for a in known if a in allocs]   # canonical order
 
 
@@ -99,6 +122,8 @@ def main(doc):
 
     if not args.no_install:
         pkgs = [a[2] for a in ALLOCATORS if a[0] in allocs and a[2]]
+        if MEMCHECK in allocs:
+            pkgs.append("valgrind")
         for w in workloads:
             pkgs += list(w.packages)
         if shutil.which("gnuplot") is None:
@@ -137,7 +162,7 @@ def main(doc):
     ours = [a for a in allocs if a == "warden" or a in variants]
     med, gm, best = write_report(base, args, workloads, allocs, shown, results, info, started,
                                  elapsed, loads, ours)
-    charts(base, workloads, allocs, med)
+    charts(base, workloads, [a for a in allocs if a != MEMCHECK], med)
     for ref in ("mimalloc", "glibc"):
         if ref in allocs:
             log("geometric means, ratio to %s: " % ref + "; ".join(
@@ -150,4 +175,11 @@ def main(doc):
             "%s time %s (%d) rss %s (%d)" % (o, fmt_ratio(best[1][o][0]), best[1][o][1],
                                              fmt_ratio(best[2][o][0]), best[2][o][1])
             for o in ours))
+    if args.check:
+        cm = check_means(workloads, allocs, med)
+        if cm:
+            log("against warden, geometric means over the allocation-heavy workloads: " +
+                "; ".join("%s time %s cpu %s rss %s (%d)" % (
+                    a, fmt_ratio(m["time"][0]), fmt_ratio(m["cpu"][0]), fmt_ratio(m["rss"][0]),
+                    m["time"][1]) for a, m in cm.items()))
     log("bench/run: %d runs in %.1f min; wrote %s.{csv,md}" % (k, elapsed / 60, base))

@@ -11,6 +11,13 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 LIBDIR = "/usr/lib/x86_64-linux-gnu"
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
+# --check's two columns: warden's check mode (a variant: warden's library
+# with these variables), and valgrind's memcheck (no preload: the workload
+# runs under valgrind, whose memcheck replaces glibc's malloc with its own).
+CHECK_VARIANT = ("warden-check", {"WARDEN_OPTIONS": "check=1"})
+MEMCHECK = "memcheck"
+MEMCHECK_ARGV = ["valgrind", "--tool=memcheck", "-q"]
+
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from .common import LIBC, SUITE, log, warn
+from .common import LIBC, MEMCHECK, MEMCHECK_ARGV, SUITE, log, warn
 from .report import csv_row, fmt_num
 from .workloads import REDIS_TESTS
 
@@ -150,6 +150,8 @@ class Runner:
             run = self.run_redis(w, alloc, lib, out, err, extra_env)
         else:
             argv, stdin = self.command(w)
+            if alloc == MEMCHECK:
+                argv = MEMCHECK_ARGV + argv
             run, text = spawn_measured(self.measure, argv, lib, stdin, self.timeout, out, err,
                                        extra_env)
             parse_result(text, w.name, run)
@@ -270,17 +272,25 @@ def loadavg():
         return float(f.read().split()[0])
 
 
+def takes_part(args, w, a):
+    """Whether allocator a runs workload w: memcheck runs only the workloads
+    of args.memcheck_on (a set of names), and never redis."""
+    return a != MEMCHECK or (w.name in args.memcheck_on and w.kind != "redis")
+
+
 def run_all(args, workloads, allocs, libs, envs, runner, csv, date, host):
     """Every run, allocators alternating: for each workload, run 1 of every
     allocator, then run 2 of every allocator, ...  Returns {(w, a): [Run]}."""
     results = {}
-    total = len(workloads) * args.runs * len(allocs)
+    total = sum(args.runs for w in workloads for a in allocs if takes_part(args, w, a))
     k = 0
     try:
         for w in workloads:
             runner.prepare(w)
             for i in range(1, args.runs + 1):
                 for a in allocs:
+                    if not takes_part(args, w, a):
+                        continue
                     k += 1
                     print("[%d/%d] %s %s run %d ..." % (k, total, w.name, a, i),
                           end="", file=sys.stderr, flush=True)

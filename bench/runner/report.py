@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 
+from .common import CHECK_VARIANT, MEMCHECK
 from .packages import dpkg_version
 
 
@@ -127,7 +128,7 @@ def best_peers(workloads, allocs, med, ours, key):
     """For each workload: (the peer with the lowest median of key, that
     median, {o: median of o / that} for each of ours), peers being the
     columns not in ours; and {o: (geometric mean of those ratios, n)}."""
-    peers = [a for a in allocs if a not in ours]
+    peers = [a for a in allocs if a not in ours and a != MEMCHECK]
     rows, means = [], {}
     for w in workloads:
         have = [(med[(w.name, a)][key], a) for a in peers
@@ -166,6 +167,69 @@ def best_table(workloads, allocs, med, ours):
         " | ".join("**%s** (%d)" % (fmt_ratio(g), n) if g else "—" for g, n in
                    (rss_gm[o] for o in ours))))
     return L, time_gm, rss_gm
+
+
+def check_columns(allocs):
+    """--check's columns present in allocs: warden-check, memcheck."""
+    return [a for a in (CHECK_VARIANT[0], MEMCHECK) if a in allocs]
+
+
+def check_means(workloads, allocs, med):
+    """{column: {key: (geometric mean of its ratios to warden, n)}} for each
+    of --check's columns, key in time, cpu, rss, over the allocation-heavy
+    workloads where both have a median."""
+    if "warden" not in allocs:
+        return {}
+    out = {}
+    for a in check_columns(allocs):
+        out[a] = {}
+        for key in ("time", "cpu", "rss"):
+            rs = [ratio(med, w.name, a, "warden", key) for w in workloads if w.heavy]
+            rs = [r for r in rs if r is not None]
+            out[a][key] = (geomean(rs), len(rs))
+    return out
+
+
+def check_table(workloads, allocs, med, results):
+    """Markdown lines: warden's check mode and valgrind memcheck against
+    default warden, per workload, with the geometric means over the
+    allocation-heavy workloads; nothing without --check's columns."""
+    cols = check_columns(allocs)
+    if not cols or "warden" not in allocs:
+        return []
+    L = ["", "## %s against warden" % " and ".join(cols), "",
+         "Median wall time and peak RSS of default warden, and of %s as ratios to them "
+         "(time, CPU time = user + sys, peak RSS; for a workload of fixed duration, its "
+         "time per operation). The means count the allocation-heavy workloads (marked *): "
+         "programs whose loop is malloc and free." %
+         " and ".join(cols), "",
+         "| workload | warden time | warden RSS | " +
+         " | ".join("%s time / CPU / RSS" % a for a in cols) + " |",
+         "|---|---:|---:|" + "---:|" * len(cols)]
+    for w in workloads:
+        m = med.get((w.name, "warden"))
+        if not m:
+            continue
+        cells = []
+        for a in cols:
+            x = med.get((w.name, a))
+            if not x:
+                cells.append("FAIL" if (w.name, a) in results else "—")
+                continue
+            cells.append("%s: %sx / %sx / %sx" % (
+                fmt_time(x) + ("" if x["rate"] else " s"),
+                fmt_ratio(ratio(med, w.name, a, "warden", "time")),
+                fmt_ratio(ratio(med, w.name, a, "warden", "cpu")),
+                fmt_ratio(ratio(med, w.name, a, "warden", "rss"))))
+        L.append("| %s%s | %s | %.1f MiB | %s |" % (
+            w.name, " *" if w.heavy else "", fmt_time(m) + ("" if m["rate"] else " s"),
+            m["rss"] / 1024, " | ".join(cells)))
+    cm = check_means(workloads, allocs, med)
+    L.append("| **geometric mean*** | | | %s |" % " | ".join(
+        "**%s / %s / %s** (%d)" % (fmt_ratio(cm[a]["time"][0]), fmt_ratio(cm[a]["cpu"][0]),
+                                   fmt_ratio(cm[a]["rss"][0]), cm[a]["time"][1])
+        if cm[a]["time"][0] else "—" for a in cols))
+    return L
 
 
 def machine_info():
@@ -207,7 +271,7 @@ def write_report(base, args, workloads, allocs, libs, results, info, started, el
               "average up to %.1f on %s cores); single cells are noisy, the medians and "
               "geometric means less so." % (max(load), info["nproc"])]
     best = None
-    peers = [a for a in allocs if a not in ours]
+    peers = [a for a in allocs if a not in ours and a != MEMCHECK]
     if ours and peers:
         best = best_table(workloads, allocs, med, ours)
         L += ["", "## %s against the best peer" % " and ".join(ours), "",
@@ -216,6 +280,7 @@ def write_report(base, args, workloads, allocs, libs, results, info, started, el
               "theirs: below 1.00 beats every peer on that workload. The geometric mean "
               "of the time ratios is the figure the project is judged on."
               % (", ".join(peers), " and of ".join(ours)), ""] + best[0]
+    L += check_table(workloads, allocs, med, results)
     L += ["", "Each cell below: median of the runs, then (ratio to mimalloc, ratio to glibc). "
           "Lower is better for times and RSS; for the workload's own figure, "
           "higher is better unless its unit is s.", ""]

@@ -3,17 +3,31 @@ kinds, full and quick sizes, the Debian packages each needs) and the tests
 redis-benchmark runs.  Imports nothing of the package."""
 
 
+# The allocation-heavy workloads: programs of bench/suite whose loop is
+# malloc and free (and realloc) and little else, so that the cost of an
+# allocator's mode shows whole.  Left out: the fixed-duration ones (server,
+# server_sized, fragment), thread creation (thread_churn), false sharing
+# (cache_thrash, cache_scratch: a few blocks), large blocks (malloc_large,
+# large_reuse: the system's page faults more than the allocator), the _mt
+# copies of small_loop and mixed_sizes, and the real programs.
+HEAVY = ("churn", "larson", "xmalloc", "mstress", "realloc_vec", "aligned", "stl",
+         "small_loop", "mixed_sizes", "objects")
+
+
 class Workload:
     """One entry of the suite.  kind: 'bin' (a program of bench/suite), 'cmd'
     (a real program), 'redis'.  size/quick: the size argument of a full and
     of a quick run.  threaded: takes the thread count.  fixed_time: its wall
-    time is set by the workload (left out of the time geometric mean)."""
+    time is set by the workload (left out of the time geometric mean).  heavy:
+    one of the allocation-heavy workloads that --check's means count and that
+    valgrind memcheck runs by default (see HEAVY)."""
 
     def __init__(self, name, kind, size, quick, threaded=False, fixed_time=False,
                  packages=(), what=""):
         self.name, self.kind, self.size, self.quick = name, kind, size, quick
         self.threaded, self.fixed_time = threaded, fixed_time
         self.packages, self.what = packages, what
+        self.heavy = name in HEAVY
 
 
 WORKLOADS = [

@@ -4,29 +4,19 @@
 
 #include <string.h>
 
-#include "base/lock.h"
 #include "base/ownmem.h"
 #include "os/os.h"
 
-#define STRIPES 64          /* a power of two */
-#define FIRST_SLOTS 1024    /* slots of a stripe's first table */
-
-struct wd_blocks_stripe_s {
-    wd_lock_t lock;
-    size_t mask;            /* slots - 1; 0 before the first table */
-    size_t count;           /* entries in use */
-    wd_block_info_t *slot;
-} __attribute__((aligned(64)));
-
-static wd_blocks_stripe_t stripes[STRIPES];
-
 /* A multiplicative hash of the address: the stripe from its top bits, the
- * slot from the middle ones, so the two are independent. */
-static inline uint64_t hash_of(uintptr_t p) { return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ULL; }
-static inline size_t stripe_of(uintptr_t p) { return (size_t)(hash_of(p) >> 58) & (STRIPES - 1); }
+ * slot from the middle ones, so the two are independent (blocks.h). */
 static inline size_t home_of(const wd_blocks_stripe_t *s, uintptr_t p) {
-    return (size_t)(hash_of(p) >> 20) & s->mask;
+    return wdi_blocks_home(s, p);
 }
+
+wd_blocks_stripe_t wdi_blocks_stripes[WD_BLOCKS_STRIPES];
+#define stripes wdi_blocks_stripes
+#define STRIPES WD_BLOCKS_STRIPES
+#define FIRST_SLOTS 128     /* slots of a stripe's first table: 3 KiB, so that 64 stripes start small */
 
 /* --- the checker's own mappings ---------------------------------------------- */
 
@@ -44,25 +34,6 @@ void wdi_check_unmap(void *p, size_t size) {
 }
 
 /* --- one stripe: open addressing, linear probing ------------------------------ */
-
-wd_blocks_stripe_t *wdi_blocks_acquire(uintptr_t p) {
-    wd_blocks_stripe_t *s = &stripes[stripe_of(p)];
-    wdi_lock(&s->lock);
-    return s;
-}
-
-void wdi_blocks_release(wd_blocks_stripe_t *s) { wdi_unlock(&s->lock); }
-
-wd_block_info_t *wdi_blocks_get(wd_blocks_stripe_t *s, uintptr_t p) {
-    if (s->mask == 0)
-        return NULL;
-    for (size_t i = home_of(s, p);; i = (i + 1) & s->mask) {
-        if (s->slot[i].p == p)
-            return &s->slot[i];
-        if (s->slot[i].p == 0)
-            return NULL;
-    }
-}
 
 /* Doubles the stripe's table (or makes its first).  The one system call
  * made with a lock held: rare (a stripe doubles about 20 times in a
@@ -93,7 +64,10 @@ wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p) {
     wd_block_info_t *b = wdi_blocks_get(s, p);
     if (b != NULL)
         return b;
-    if ((s->count + 1) * 2 > (s->mask ? s->mask + 1 : 0) && stripe_grow(s) != 0)
+    /* Up to three quarters full: linear probing still finds an entry in
+     * two or three probes, and the table (24 bytes an entry, every live
+     * and quarantined block) is a good part of check mode's memory. */
+    if ((s->count + 1) * 4 > (s->mask ? s->mask + 1 : 0) * 3 && stripe_grow(s) != 0)
         return NULL;
     size_t i = home_of(s, p);
     while (s->slot[i].p != 0)

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/lock.h"
+
 enum {
     WD_BLOCK_LIVE = 1,        /* handed out, not freed */
     WD_BLOCK_QUARANTINED = 2, /* freed, held filled with a pattern */
@@ -25,15 +27,50 @@ typedef struct wd_block_info_s {
     uint32_t free_stack;
 } wd_block_info_t;
 
-typedef struct wd_blocks_stripe_s wd_blocks_stripe_t;
+#define WD_BLOCKS_STRIPES 64 /* a power of two */
+
+typedef struct wd_blocks_stripe_s {
+    wd_lock_t lock;
+    size_t mask;  /* slots - 1; 0 before the first table */
+    size_t count; /* entries in use */
+    wd_block_info_t *slot;
+} __attribute__((aligned(64))) wd_blocks_stripe_t;
+
+/* The stripes, here so that the calls below are inlined in check.c. */
+extern wd_blocks_stripe_t wdi_blocks_stripes[WD_BLOCKS_STRIPES];
+
+/* A multiplicative hash of the address: the stripe from its top bits, the
+ * slot from the middle ones, so the two are independent. */
+static inline uint64_t wdi_blocks_hash(uintptr_t p) {
+    return (uint64_t)(p >> 4) * 0x9E3779B97F4A7C15ULL;
+}
+static inline size_t wdi_blocks_home(const wd_blocks_stripe_t *s, uintptr_t p) {
+    return (size_t)(wdi_blocks_hash(p) >> 20) & s->mask;
+}
 
 /* Locks the stripe of p and returns it; every call below on it must come
  * before wdi_blocks_release. */
-wd_blocks_stripe_t *wdi_blocks_acquire(uintptr_t p);
-void wdi_blocks_release(wd_blocks_stripe_t *s);
+static inline wd_blocks_stripe_t *wdi_blocks_acquire(uintptr_t p) {
+    wd_blocks_stripe_t *s =
+        &wdi_blocks_stripes[(size_t)(wdi_blocks_hash(p) >> 58) & (WD_BLOCKS_STRIPES - 1)];
+    wdi_lock(&s->lock);
+    return s;
+}
+
+static inline void wdi_blocks_release(wd_blocks_stripe_t *s) { wdi_unlock(&s->lock); }
 
 /* The entry of p, or NULL.  Valid until the stripe is released or changed. */
-wd_block_info_t *wdi_blocks_get(wd_blocks_stripe_t *s, uintptr_t p);
+static inline wd_block_info_t *wdi_blocks_get(wd_blocks_stripe_t *s, uintptr_t p) {
+    if (s->mask == 0)
+        return NULL;
+    for (size_t i = wdi_blocks_home(s, p);; i = (i + 1) & s->mask) {
+        if (s->slot[i].p == p)
+            return &s->slot[i];
+        if (s->slot[i].p == 0)
+            return NULL;
+    }
+}
+
 /* The entry of p, made (zeroed but for p) when there is none; NULL when no
  * memory is left for the table. */
 wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p);

@@ -17,6 +17,8 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "core/raw.h"
+#include "core/segment.h"
+#include "core/thread.h"
 #include "debug/blocks.h"
 #include "debug/guard.h"
 #include "debug/leaks.h"
@@ -40,18 +42,48 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
 /* libwarden.so's code, whose frames top every stack captured here. */
 static uintptr_t warden_lo, warden_hi;
 
+/* Memos are carved MEMOS_PER_MAP at a time from one mapping (33 KiB each,
+ * touched as they are used): one mapping each would take a slot of
+ * ownmem.h's list per thread, and a full list would leave the table to
+ * the leak scan.  They are never given back, like the heaps that hold
+ * them. */
+#define MEMOS_PER_MAP 64
+static wd_lock_t memo_lock = WD_LOCK_INIT;
+static wd_stack_memo_t *memo_map;
+static size_t memo_used;
+
+static WD_NOINLINE wd_stack_memo_t *memo_new(void) {
+    wd_stack_memo_t *m = NULL;
+    wdi_lock(&memo_lock);
+    if (memo_map == NULL || memo_used == MEMOS_PER_MAP) {
+        memo_map = wdi_check_map(MEMOS_PER_MAP * sizeof *memo_map);
+        memo_used = 0;
+    }
+    if (memo_map != NULL)
+        m = &memo_map[memo_used++];
+    wdi_unlock(&memo_lock);
+    return m;
+}
+
+/* The calling thread's memory of its latest captures (stack.h), kept with
+ * its heap (a heap outlives its thread and goes to the next one: the
+ * memory of another thread's walks is no error, only of no use); NULL
+ * before the thread's first block. */
+static wd_stack_memo_t *memo_here(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (h == NULL)
+        return NULL;
+    if (wd_unlikely(h->check_memo == NULL))
+        h->check_memo = memo_new();
+    return h->check_memo;
+}
+
 /* The calling thread's stack, kept in the depot: stack_depth frames of the
  * program, after warden's own (up to 8 more, dropped here so they take no
  * room; when warden is linked into the program they stay, and take some). */
 static uint32_t stack_here(void) {
-    void *pcs[WD_STACK_MAX];
-    int want = (int)wdi_options.stack_depth + 8;
-    int n = wdi_stack_capture(pcs, want < WD_STACK_MAX ? want : WD_STACK_MAX, 1);
-    int k = 0;
-    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
-        k++;
-    int keep = n - k < (int)wdi_options.stack_depth ? n - k : (int)wdi_options.stack_depth;
-    return wdi_stack_save(pcs + k, keep);
+    int depth = (int)wdi_options.stack_depth;
+    return wdi_stack_id_here(memo_here(), 1, depth + 8, depth, warden_lo, warden_hi);
 }
 
 /* The stack of the call that is being reported, straight into it. */
@@ -85,22 +117,28 @@ static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b-
 static int check2;
 static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
 
-/* The raw block under the program's pointer (for a guarded block, the
- * first byte of its open pages that check mode fills). */
-static uint8_t *raw_of(const wd_block_info_t *b) {
-    if (wdi_guard_owns((const void *)b->p)) {
-        uint8_t *raw, *end;
-        wdi_guard_bounds((const void *)b->p, &raw, &end);
-        return raw;
-    }
-    return (uint8_t *)b->p - front_of(b);
-}
+/* Where a block's memory lies: the raw block (for a guarded block, the
+ * first byte of its open pages that check mode fills), its left redzone
+ * (RZ bytes before the block, or less for a guarded block that starts
+ * right after its guard page) and the end of its right one. */
+typedef struct {
+    uint8_t *raw, *left, *end;
+} bounds_t;
 
-/* Where the left redzone starts: RZ bytes before the block, or less for a
- * guarded block that starts right after its guard page. */
-static const uint8_t *left_rz(const wd_block_info_t *b) {
-    const uint8_t *p = (const uint8_t *)b->p, *raw = raw_of(b);
-    return p - raw < RZ ? raw : p - RZ;
+/* b's bounds, from one look at the region that holds it. */
+static void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out) {
+    uint8_t *p = (uint8_t *)b->p;
+    wd_region_t *r = wdi_region_of(p);
+    if (r != NULL && r->kind == WD_KIND_GUARD) {
+        wdi_guard_bounds(p, &out->raw, &out->end);
+    } else {
+        out->raw = p - front_of(b);
+        if (r != NULL && r->kind == WD_KIND_SMALL && wdi_region_of(out->raw) == r)
+            out->end = out->raw + wdi_page_of((wd_small_segment_t *)r, out->raw)->block_size;
+        else
+            out->end = out->raw + wdi_raw_usable_known(out->raw, fn);
+    }
+    out->left = p - out->raw < RZ ? out->raw : p - RZ;
 }
 
 /* The first byte of [from, to) that is not `byte`, or to. */
@@ -117,27 +155,38 @@ static const uint8_t *last_not(const uint8_t *from, const uint8_t *to, uint8_t b
     return to > from ? to - 1 : NULL;
 }
 
-/* Checks both redzones of block b; reports what was written there (and
- * then mends them, so that a damage is reported once).  fn names the call
- * that found it ("free", ...; at "exit" no stack is shown: it says
- * nothing). */
-static const uint8_t *raw_end(const wd_block_info_t *b, const char *fn) {
-    if (wdi_guard_owns((const void *)b->p)) {
-        uint8_t *raw, *end;
-        wdi_guard_bounds((const void *)b->p, &raw, &end);
-        return end;
-    }
-    const uint8_t *raw = raw_of(b);
-    return raw + wdi_raw_usable_known(raw, fn);
+typedef uint64_t vec2_t __attribute__((vector_size(16)));
+
+/* wdi_bytes_are, with the 16 to 32 bytes of most redzones compared here:
+ * two 16-byte loads, which may overlap. */
+static inline int bytes_are(const void *p, size_t n, uint8_t byte) {
+    if (n < 16 || n > 32)
+        return wdi_bytes_are(p, n, byte);
+    uint64_t w = byte * 0x0101010101010101ULL;
+    vec2_t want = {w, w}, a, z;
+    memcpy(&a, p, 16);
+    memcpy(&z, (const uint8_t *)p + n - 16, 16);
+    vec2_t d = (a ^ want) | (z ^ want);
+    return (d[0] | d[1]) == 0;
 }
 
-/* Whether both redzones of b still hold their pattern (the common case:
- * two vectorised compares). */
-static int redzones_intact(const wd_block_info_t *b, const uint8_t *end) {
+/* memset, with 16 to 32 bytes written here (two 16-byte stores). */
+static inline void bytes_fill(void *p, uint8_t byte, size_t n) {
+    if (n < 16 || n > 32) {
+        memset(p, byte, n);
+        return;
+    }
+    uint64_t w = byte * 0x0101010101010101ULL;
+    vec2_t v = {w, w};
+    memcpy(p, &v, 16);
+    memcpy((uint8_t *)p + n - 16, &v, 16);
+}
+
+/* Whether both redzones of b still hold their pattern. */
+static int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *left = left_rz(b);
-    return wdi_bytes_are(p + b->size, (size_t)(end - (p + b->size)), REDZONE) &&
-           wdi_bytes_are(left, (size_t)(p - left), REDZONE);
+    return bytes_are(p + b->size, (size_t)(bd->end - (p + b->size)), REDZONE) &&
+           bytes_are(bd->left, (size_t)(p - bd->left), REDZONE);
 }
 
 /* The rest of a redzone report, once its headline is out. */
@@ -148,11 +197,17 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
     report_done();
 }
 
+/* Checks both redzones of block b; reports what was written there (and
+ * then mends them, so that a damage is reported once).  fn names the call
+ * that found it ("free", ...; at "exit" no stack is shown: it says
+ * nothing). */
 static void redzones_check(const wd_block_info_t *b, const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *end = raw_end(b, fn);
-    if (redzones_intact(b, end))
+    bounds_t bd;
+    block_bounds(b, fn, &bd);
+    if (redzones_intact(b, &bd))
         return;
+    const uint8_t *end = bd.end;
     const uint8_t *over = last_not(p + b->size, end, REDZONE);
     if (over != NULL) {
         wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
@@ -161,7 +216,7 @@ static void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzone_report_end(b, fn);
         memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
     }
-    const uint8_t *left = left_rz(b);
+    const uint8_t *left = bd.left;
     const uint8_t *under = first_not(left, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
@@ -190,15 +245,21 @@ static void freed_check(const wd_block_info_t *b, const char *fn) {
 /* --- the quarantine ---------------------------------------------------------- */
 
 /* A ring of freed blocks, oldest first, bounded by bytes (check_quarantine_mb)
- * and slots; then a ring of blocks already given back, whose entries stay
- * in the table so that a late double free is still named.  One lock: the
+ * and slots; then a ring of blocks already given back, so that a late
+ * double free is still named.  Both hold copies of the blocks' entries:
+ * a block leaves the quarantine without a look into the table, and the
+ * table holds only the blocks that are live or quarantined.  One lock: the
  * checker is not the fast mode. */
 #define QUARANTINE_SLOTS ((size_t)1 << 20)
+#define QUARANTINE_FIRST ((size_t)1 << 10) /* slots of the ring's first mapping */
 #define HISTORY_SLOTS ((size_t)1 << 16)
 
 static wd_lock_t quarantine_lock = WD_LOCK_INIT;
-static uintptr_t *quarantine;        /* QUARANTINE_SLOTS pointers */
-static size_t q_head, q_count, q_bytes, q_budget;
+/* q_cap copies (a power of two, 0 before the first free), doubled when
+ * full up to QUARANTINE_SLOTS: the ring's memory follows what it holds,
+ * and not what it may hold. */
+static wd_block_info_t *quarantine;
+static size_t q_cap, q_head, q_count, q_bytes, q_budget;
 /* Bytes of live blocks: the quarantine holds at most half as much again
  * (and 1 MiB more), so that a small program does not pay the whole budget
  * in memory (peak RSS is the cost check mode is judged by, beside time). */
@@ -210,67 +271,211 @@ static size_t quarantine_room(void) {
     size_t scaled = atomic_load_explicit(&live_bytes, memory_order_relaxed) / 2 + QUARANTINE_FLOOR;
     return scaled < q_budget ? scaled : q_budget;
 }
-static uintptr_t *history;           /* HISTORY_SLOTS pointers */
-static size_t h_head, h_count;
+/* The history: what is known of each block given back, in 16 bytes (a
+ * third less than a table entry, which also says the block's state and
+ * alignment): its address / 16 (user addresses lie below 2^47, blocks are
+ * 16-byte aligned), size, kind and stacks (ids below 2^24, stack.h).  A
+ * block of 32 GiB or more, or at an address above 2^47, is kept whole in
+ * the few slots of `big`, and its slot in the history (when its address
+ * fits) says so, so that the newest record of an address is found
+ * first. */
+#define H_SIZE_BITS 35
+#define H_SIZE_BIG (((uint64_t)1 << H_SIZE_BITS) - 1) /* see `big` */
+#define BIG_SLOTS 16
 
-/* Gives b's memory back to the tiers; its entry stays, RELEASED, until the
- * history forgets it.  The state changes before the memory goes: once it
- * is back, another thread may get the same address and put its own entry. */
-static void block_release(uintptr_t p, const char *fn) {
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t *e = wdi_blocks_get(s, p);
-    wd_block_info_t b = *e;
-    e->state = WD_BLOCK_RELEASED;
-    wdi_blocks_release(s);
-    if (wdi_guard_owns((const void *)p))
-        wdi_guard_check_free((void *)p, b.free_stack); /* its pages close */
-    else
-        wdi_raw_free(raw_of(&b), fn);
-    if (history == NULL)
-        return;
-    if (h_count == HISTORY_SLOTS) { /* forget the oldest, unless it was reused */
-        uintptr_t old = history[h_head];
+typedef struct {
+    uint64_t p16 : 43; /* the address / 16 */
+    uint64_t kind : 2;
+    uint64_t alloc_lo : 19;
+    uint64_t size : H_SIZE_BITS;
+    uint64_t alloc_hi : 5;
+    uint64_t free_stack : 24;
+} history_t;
+
+_Static_assert(sizeof(history_t) == 16, "a history slot is 16 bytes");
+_Static_assert(WD_STACK_DEPOT_MIB <= 128, "stack ids fit in 24 bits");
+
+static history_t *history;           /* HISTORY_SLOTS, with quarantine_lock */
+static size_t h_head, h_count;
+static wd_block_info_t big[BIG_SLOTS];
+static size_t big_next;
+
+/* Keeps b (given back) in the history, the oldest one forgotten when it is
+ * full.  With quarantine_lock held. */
+static void history_put(const wd_block_info_t *b) {
+    int fits = b->p >> 47 == 0 && (b->p & 15) == 0;
+    if (!fits || b->size >= H_SIZE_BIG) {
+        big[big_next++ % BIG_SLOTS] = *b;
+        if (!fits)
+            return;
+    }
+    if (h_count == HISTORY_SLOTS) { /* forget the oldest */
         h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
         h_count--;
-        s = wdi_blocks_acquire(old);
-        e = wdi_blocks_get(s, old);
-        if (e != NULL && e->state == WD_BLOCK_RELEASED)
-            wdi_blocks_del(s, old);
-        wdi_blocks_release(s);
     }
-    history[(h_head + h_count++) & (HISTORY_SLOTS - 1)] = p;
+    history_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
+    h->p16 = (b->p >> 4) & (((uint64_t)1 << 43) - 1);
+    h->kind = b->kind & 3u;
+    h->size = (b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG) & H_SIZE_BIG;
+    h->alloc_lo = b->alloc_stack & ((1u << 19) - 1);
+    h->alloc_hi = (b->alloc_stack >> 19) & 31u;
+    h->free_stack = b->free_stack & ((1u << 24) - 1);
 }
 
-/* The oldest quarantined block leaves: checked, then given back.  With
- * quarantine_lock held. */
-static void quarantine_evict(const char *fn) {
-    uintptr_t p = quarantine[q_head];
-    q_head = (q_head + 1) & (QUARANTINE_SLOTS - 1);
+/* The newest of big's records of p; 0 when it has none. */
+static int big_find(uintptr_t p, wd_block_info_t *out) {
+    size_t n = big_next < BIG_SLOTS ? big_next : BIG_SLOTS;
+    for (size_t i = 1; i <= n; i++) {
+        const wd_block_info_t *e = &big[(big_next - i) % BIG_SLOTS];
+        if (e->p == p) {
+            *out = *e;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The entry of p as it was given back (state RELEASED), the latest if p
+ * was given back more than once; 0 when the history does not have it.
+ * For reports only: a walk over the whole ring. */
+static int history_find(uintptr_t p, wd_block_info_t *out) {
+    int found = 0;
+    wdi_lock(&quarantine_lock);
+    for (size_t i = h_count; p >> 47 == 0 && i-- > 0;) {
+        const history_t *h = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
+        if (h->p16 != p >> 4 || (p & 15) != 0)
+            continue;
+        if (h->size == H_SIZE_BIG) {
+            found = big_find(p, out);
+            break;
+        }
+        memset(out, 0, sizeof *out);
+        out->p = p;
+        out->size = h->size;
+        out->kind = h->kind;
+        out->state = WD_BLOCK_RELEASED;
+        out->alloc_stack = (uint32_t)h->alloc_hi << 19 | h->alloc_lo;
+        out->free_stack = h->free_stack;
+        found = 1;
+        break;
+    }
+    if (!found && (p >> 47 != 0 || (p & 15) != 0))
+        found = big_find(p, out);
+    wdi_unlock(&quarantine_lock);
+    return found;
+}
+
+/* Gives the memory of the n blocks of b back to the tiers (without
+ * quarantine_lock).  Their copies go into the history (here when keep,
+ * else they are there already) before their entries leave the table, and
+ * both before the memory goes: once it is back, another thread may get
+ * the same address and put its own entry, and a double free meanwhile
+ * finds one or the other. */
+static void blocks_return(const wd_block_info_t *b, size_t n, int keep, const char *fn) {
+    if (keep && history != NULL) {
+        wdi_lock(&quarantine_lock);
+        for (size_t i = 0; i < n; i++)
+            history_put(&b[i]);
+        wdi_unlock(&quarantine_lock);
+    }
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t p = b[i].p;
+        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+        wd_block_info_t *e = wdi_blocks_get(s, p);
+        if (e != NULL && e->state == WD_BLOCK_QUARANTINED)
+            wdi_blocks_del(s, p);
+        wdi_blocks_release(s);
+        if (wdi_guard_owns((const void *)p))
+            wdi_guard_check_free((void *)p, b[i].free_stack); /* its pages close */
+        else
+            wdi_raw_free((uint8_t *)p - front_of(&b[i]), fn);
+    }
+}
+
+/* blocks_return, for blocks not yet in the history. */
+static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
+    blocks_return(b, n, 1, fn);
+}
+
+/* The oldest quarantined block leaves the ring (to be checked and given
+ * back by the caller, after it lets the lock go).  With quarantine_lock
+ * held. */
+static wd_block_info_t quarantine_pop(void) {
+    wd_block_info_t b = quarantine[q_head];
+    q_head = (q_head + 1) & (q_cap - 1);
     q_count--;
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t b = *wdi_blocks_get(s, p);
-    wdi_blocks_release(s);
     q_bytes -= b.size;
-    freed_check(&b, fn);
-    redzones_check(&b, fn);
-    block_release(p, fn);
+    return b;
 }
 
-/* A freed block (state QUARANTINED, filled) waits; blocks larger than an
- * eighth of the budget go back at once. */
+/* Checks blocks that left the quarantine (and went into the history),
+ * then gives them back. */
+static void evicted(wd_block_info_t *b, size_t n, const char *fn) {
+    for (size_t i = 0; i < n; i++) {
+        bounds_t bd;
+        block_bounds(&b[i], fn, &bd);
+        if (!wdi_bytes_are((const void *)b[i].p, b[i].size, FREED) ||
+            !redzones_intact(&b[i], &bd)) {
+            freed_check(&b[i], fn);
+            redzones_check(&b[i], fn);
+        }
+    }
+    blocks_return(b, n, 0, fn);
+}
+
+/* A free slot in the ring, which doubles when it is full; 0, or -1 when
+ * it is full and may not (or the OS refused).  With quarantine_lock held:
+ * the one system call made under it, about 10 times in a program's
+ * life. */
+static int quarantine_slot(void) {
+    if (q_count < q_cap)
+        return 0;
+    if (q_cap == QUARANTINE_SLOTS)
+        return -1;
+    size_t cap = q_cap != 0 ? 2 * q_cap : QUARANTINE_FIRST;
+    wd_block_info_t *fresh = wdi_check_map(cap * sizeof *fresh);
+    if (fresh == NULL)
+        return -1;
+    for (size_t i = 0; i < q_count; i++)
+        fresh[i] = quarantine[(q_head + i) & (q_cap - 1)];
+    if (quarantine != NULL)
+        wdi_check_unmap(quarantine, q_cap * sizeof *quarantine);
+    quarantine = fresh;
+    q_cap = cap;
+    q_head = 0;
+    return 0;
+}
+
+/* Blocks that leave the quarantine at one push at most: the budget may be
+ * passed by a block's size meanwhile, until the next pushes catch up. */
+#define EVICT_MAX 32
+
+/* A freed block (state QUARANTINED, filled) waits; block_freed gives
+ * blocks larger than an eighth of what the quarantine may hold back at
+ * once, unfilled.  The blocks it pushes out are checked and given back
+ * after the lock is let go. */
 static void quarantine_push(const wd_block_info_t *b, const char *fn) {
+    wd_block_info_t out[EVICT_MAX + 1];
+    size_t n = 0;
+    int back = 0; /* b goes back at once */
     wdi_lock(&quarantine_lock);
     size_t room = quarantine_room();
-    if (quarantine == NULL || b->size > room / 8) {
-        block_release(b->p, fn);
-        wdi_unlock(&quarantine_lock);
-        return;
+    while (q_count > 0 && q_bytes + b->size > room && n < EVICT_MAX)
+        out[n++] = quarantine_pop();
+    if (quarantine_slot() != 0 && q_count > 0)
+        out[n++] = quarantine_pop();
+    for (size_t i = 0; history != NULL && i < n; i++)
+        history_put(&out[i]); /* in the same hold of the lock */
+    if (q_count < q_cap) {
+        quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
+        q_bytes += b->size;
+    } else {
+        back = 1; /* no ring */
     }
-    while (q_count > 0 && (q_count == QUARANTINE_SLOTS || q_bytes + b->size > room))
-        quarantine_evict(fn);
-    quarantine[(q_head + q_count++) & (QUARANTINE_SLOTS - 1)] = b->p;
-    q_bytes += b->size;
     wdi_unlock(&quarantine_lock);
+    evicted(out, n, fn);
+    if (back)
+        blocks_release(b, 1, fn);
 }
 
 void wdi_check_init(void) {
@@ -282,8 +487,6 @@ void wdi_check_init(void) {
     q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
-    if (q_budget != 0)
-        quarantine = wdi_check_map(QUARANTINE_SLOTS * sizeof *quarantine);
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
 }
@@ -351,6 +554,21 @@ static void report_not_live(uintptr_t p, const wd_block_info_t *known, const cha
     report_done();
 }
 
+/* Releases stripe s, whose entry e (NULL: none) for p is not live, and
+ * reports p: the entry says what p was, or the history when the table
+ * has forgotten it. */
+static void block_not_live(wd_blocks_stripe_t *s, uintptr_t p, const wd_block_info_t *e,
+                           const char *fn) {
+    wd_block_info_t known;
+    int have = e != NULL;
+    if (have)
+        known = *e;
+    wdi_blocks_release(s);
+    if (!have)
+        have = history_find(p, &known);
+    report_not_live(p, have ? &known : NULL, fn);
+}
+
 /* The entry of p if it is a live block (copied to *out); else reports and
  * returns 0. */
 static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
@@ -361,11 +579,24 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
         wdi_blocks_release(s);
         return 1;
     }
-    wd_block_info_t known;
-    if (e != NULL)
-        known = *e;
-    wdi_blocks_release(s);
-    report_not_live(p, e != NULL ? &known : NULL, fn);
+    block_not_live(s, p, e, fn);
+    return 0;
+}
+
+/* For a free: when p is a live block, copies its entry to *out (state
+ * LIVE) and marks it freed, with the stack of the free, in one visit to
+ * the table; else reports and returns 0. */
+static int block_take(uintptr_t p, uint32_t stack, wd_block_info_t *out, const char *fn) {
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+    wd_block_info_t *e = wdi_blocks_get(s, p);
+    if (e != NULL && e->state == WD_BLOCK_LIVE) {
+        *out = *e;
+        e->state = WD_BLOCK_QUARANTINED;
+        e->free_stack = stack;
+        wdi_blocks_release(s);
+        return 1;
+    }
+    block_not_live(s, p, e, fn);
     return 0;
 }
 
@@ -400,10 +631,11 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
         p = raw + front;
         end = raw + wdi_raw_usable_known(raw, "malloc");
     }
-    memset(raw, REDZONE, (size_t)(p - raw));
+    uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
+    bytes_fill(left, REDZONE, (size_t)(p - left));
     if (!zero)
         memset(p, JUNK, size);
-    memset(p + size, REDZONE, (size_t)(end - (p + size)));
+    bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
     if (b == NULL) { /* no memory for the table: no block either */
@@ -426,8 +658,11 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     return p;
 }
 
-/* Frees a live block b: checks its redzones, fills it, and quarantines it. */
-static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
+/* What follows a free of live block b (a copy of its entry as it was,
+ * which the table now has as QUARANTINED, freed at `stack`): the checks
+ * of the release, the fill, the quarantine. */
+static void block_freed(wd_block_info_t *b, wd_alloc_kind_t kind, uint32_t stack,
+                        const char *fn) {
     if (b->kind != kind) {
         wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
                          kind_name[b->kind], release_name[kind]);
@@ -436,34 +671,34 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
         report_done();
     }
     redzones_check(b, fn);
-    uint32_t stack = stack_here();
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
-    wd_block_info_t *e = wdi_blocks_get(s, b->p);
-    if (e == NULL || e->state != WD_BLOCK_LIVE) { /* another thread freed it meanwhile */
-        wd_block_info_t known = e ? *e : *b;
-        wdi_blocks_release(s);
-        report_not_live(b->p, &known, fn);
-        return;
-    }
-    e->state = WD_BLOCK_QUARANTINED;
-    e->free_stack = stack;
-    *b = *e;
-    wdi_blocks_release(s);
+    b->state = WD_BLOCK_QUARANTINED;
+    b->free_stack = stack;
     atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
     if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
-        wdi_lock(&quarantine_lock);
-        block_release(b->p, fn);
-        wdi_unlock(&quarantine_lock);
+        blocks_release(b, 1, fn);
+        return;
+    }
+    if (q_budget == 0 || b->size > quarantine_room() / 8) {
+        blocks_release(b, 1, fn); /* too large to wait: back at once, and not filled */
         return;
     }
     memset((void *)b->p, FREED, b->size);
     quarantine_push(b, fn);
 }
 
+/* Frees b, a block found live a moment ago (realloc, free_sized): it is
+ * taken again, as another thread may have freed it meanwhile. */
+static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
+    uint32_t stack = stack_here();
+    if (block_take(b->p, stack, b, fn))
+        block_freed(b, kind, stack, fn);
+}
+
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    uint32_t stack = stack_here();
     wd_block_info_t b;
-    if (block_live((uintptr_t)p, &b, fn))
-        block_free(&b, kind, fn);
+    if (block_take((uintptr_t)p, stack, &b, fn))
+        block_freed(&b, kind, stack, fn);
 }
 
 /* Always moves (valgrind does too): a stale pointer to the old block then
@@ -529,17 +764,18 @@ typedef struct {
 
 static void live_check(wd_block_info_t *b, void *arg) {
     damaged_t *d = arg;
-    if (b->state == WD_BLOCK_LIVE && d->n < DAMAGED_MAX && !redzones_intact(b, raw_end(b, "exit")))
+    if (b->state != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
+        return;
+    bounds_t bd;
+    block_bounds(b, "exit", &bd);
+    if (!redzones_intact(b, &bd))
         d->b[d->n++] = *b;
 }
 
 void wdi_check_at_exit(void) {
     wdi_lock(&quarantine_lock);
     for (size_t i = 0; i < q_count; i++) {
-        uintptr_t p = quarantine[(q_head + i) & (QUARANTINE_SLOTS - 1)];
-        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-        wd_block_info_t b = *wdi_blocks_get(s, p);
-        wdi_blocks_release(s);
+        wd_block_info_t b = quarantine[(q_head + i) & (q_cap - 1)];
         freed_check(&b, "exit");
         redzones_check(&b, "exit");
     }
@@ -581,6 +817,7 @@ size_t wd_check_leaks(void) {
 /* --- fork ------------------------------------------------------------------ */
 
 void wdi_check_fork_prepare(void) {
+    wdi_lock(&memo_lock);
     wdi_lock(&quarantine_lock);
     wdi_blocks_fork_prepare();
 }
@@ -588,9 +825,11 @@ void wdi_check_fork_prepare(void) {
 void wdi_check_fork_parent(void) {
     wdi_blocks_fork_parent();
     wdi_unlock(&quarantine_lock);
+    wdi_unlock(&memo_lock);
 }
 
 void wdi_check_fork_child(void) {
     wdi_blocks_fork_child();
     wdi_lock_reset(&quarantine_lock);
+    wdi_lock_reset(&memo_lock);
 }

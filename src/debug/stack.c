@@ -107,6 +107,133 @@ WD_NOINLINE int wdi_stack_capture_from(void **pcs, int max, const void *first) {
     return capture(pcs, max, 0, (uintptr_t)first);
 }
 
+/* --- captures remembered ------------------------------------------------------ */
+
+/* The stored id of pcs[0 .. n) without its top frames in (lo, hi], at most
+ * keep frames. */
+static uint32_t save_kept(void *const *pcs, int n, int keep, uintptr_t lo, uintptr_t hi) {
+    int k = 0;
+    while (k < n && (uintptr_t)pcs[k] > lo && (uintptr_t)pcs[k] <= hi)
+        k++;
+    return wdi_stack_save(pcs + k, n - k < keep ? n - k : keep);
+}
+
+#if WD_FAST_UNWIND
+static inline unsigned memo_set(uintptr_t sp, uintptr_t ret) {
+    uint64_t h = (uint64_t)(ret ^ (sp >> 4)) * 0x9E3779B97F4A7C15ULL;
+    return (unsigned)(h >> 58) % WD_MEMO_SETS;
+}
+
+/* Way k of a set's order moves to its front (the latest used). */
+static inline void memo_touch(uint8_t *order, unsigned k) {
+    uint8_t way = order[k];
+    for (; k > 0; k--)
+        order[k] = order[k - 1];
+    order[0] = way;
+}
+
+/* Whether entry e's words still hold their values, from a walk that
+ * starts at sp.  They are compared in the order the walk read them: the
+ * first that differs stops the compare, so every word read is one the
+ * walk itself would read now (the addresses of the later ones follow from
+ * the values of the earlier). */
+static inline int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
+    for (unsigned i = 0; i < e->n; i++)
+        if (*(const uintptr_t *)(sp + e->off[i]) != e->value[i])
+            return 0;
+    return 1;
+}
+
+/* Remembers a finished walk that started at (sp, bp) and read what note
+ * says, as stack id. */
+static void memo_put(wd_stack_memo_t *m, unsigned set, uintptr_t sp, uintptr_t ret, uintptr_t bp,
+                     const wdi_unwind_note_t *note, uint32_t id, int skip, int max, int keep) {
+    if (note->full || id == 0 || skip < 0 || skip > 255 || keep < 0 || keep > 255)
+        return;
+    uint8_t *order = m->order[set];
+    if (order[0] == order[1]) /* a fresh memo: every set's order is 0, 1, 2 ... */
+        for (unsigned i = 0; i < WD_MEMO_WAYS; i++)
+            order[i] = (uint8_t)i;
+    memo_touch(order, WD_MEMO_WAYS - 1); /* the least recently used way */
+    wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[0]];
+    e->sp = 0; /* empty while it is written (a signal handler may allocate meanwhile) */
+    atomic_signal_fence(memory_order_seq_cst);
+    unsigned n = 0;
+    for (int i = 0; i < note->n; i++) {
+        if (!note->used[i])
+            continue;
+        uintptr_t off = note->addr[i] - sp;
+        if (n == WD_MEMO_READS || off > UINT32_MAX)
+            return; /* stays empty */
+        e->off[n] = (uint32_t)off;
+        e->value[n++] = note->value[i];
+    }
+    if (n == 0)
+        return;
+    e->n = (uint16_t)n;
+    e->ret = ret;
+    e->bp = bp;
+    e->bp_used = (uint8_t)note->bp_used;
+    e->skip = (uint8_t)skip;
+    e->max = (uint8_t)max;
+    e->keep = (uint8_t)keep;
+    e->id = id;
+    atomic_signal_fence(memory_order_seq_cst);
+    e->sp = sp;
+}
+#endif
+
+WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, int keep,
+                                       uintptr_t lo, uintptr_t hi) {
+    void *pcs[WD_STACK_MAX];
+    if (max > WD_STACK_MAX)
+        max = WD_STACK_MAX;
+    if (max < 1)
+        max = 1;
+#if WD_FAST_UNWIND
+    wdi_unwind_t u;
+    WDI_UNWIND_HERE(&u);
+    uintptr_t sp = u.sp, bp = u.bp, ret = (uintptr_t)__builtin_return_address(0);
+    unsigned set = 0;
+    if (m != NULL) {
+        set = memo_set(sp, ret);
+        uint8_t *order = m->order[set];
+        for (unsigned k = 0; k < WD_MEMO_WAYS; k++) {
+            const wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[k]];
+            if (e->sp == sp && e->ret == ret && (!e->bp_used || e->bp == bp) &&
+                e->skip == skip && e->max == max && e->keep == keep && memo_same(e, sp)) {
+                if (k != 0)
+                    memo_touch(order, k);
+                return e->id;
+            }
+        }
+    }
+    walk_t w = {pcs, max, 0, skip, 0};
+    wdi_unwind_note_t note;
+    note.n = 0;
+    note.bp_from = -1;
+    note.bp_used = 0;
+    note.full = 0;
+    for (;;) {
+        int step = wdi_unwind_step_noted(&u, &note);
+        if (step == WDI_UNWIND_NEXT && walk_take(&w, u.pc))
+            continue;
+        if (step == WDI_UNWIND_SLOW)
+            break;
+        uint32_t id = save_kept(pcs, w.n, keep, lo, hi);
+        if (m != NULL)
+            memo_put(m, set, sp, ret, bp, &note, id, skip, max, keep);
+        return id;
+    }
+    atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
+#else
+    (void)m;
+#endif
+    walk_t slow = {pcs, max, 0, skip + 1, 0};
+    _Unwind_Backtrace(walk_frame, &slow);
+    return save_kept(pcs, slow.n, keep, lo, hi);
+}
+
 uint64_t wdi_stack_slow_captures(void) {
     return atomic_load_explicit(&slow_captures, memory_order_relaxed);
 }

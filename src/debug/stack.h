@@ -57,6 +57,45 @@ int wdi_stack_capture(void **pcs, int max, int skip);
  * whole stack from the caller of this function is given. */
 int wdi_stack_capture_from(void **pcs, int max, const void *first);
 
+/* A thread's memory of its latest walks, for wdi_stack_id_here: what each
+ * read from the stack (unwind.h's note) and the id its stack got.  A walk
+ * that starts where a remembered one started and finds the same words
+ * where that one read them is that walk: its id comes back after a few
+ * compares instead of a walk, a hash and a lookup in the depot.  One per
+ * thread (check mode keeps it with the thread's heap); zeroed: empty. */
+#define WD_MEMO_SETS 8
+#define WD_MEMO_WAYS 8
+#define WD_MEMO_READS 40
+
+typedef struct wd_stack_memo_entry_s {
+    uintptr_t sp;  /* RSP where the walk started; 0: an empty entry */
+    uintptr_t ret; /* the capture's return address (the first word read) */
+    uintptr_t bp;  /* RBP where it started, when the walk used it */
+    uint32_t id;   /* the stack's id in the depot */
+    uint16_t n;    /* words the result depends on */
+    uint8_t bp_used;
+    uint8_t skip, max, keep; /* the capture's arguments */
+    uint32_t off[WD_MEMO_READS]; /* where each was read, above sp */
+    uintptr_t value[WD_MEMO_READS];
+} wd_stack_memo_entry_t;
+
+typedef struct wd_stack_memo_s {
+    wd_stack_memo_entry_t entry[WD_MEMO_SETS * WD_MEMO_WAYS];
+    /* Each set's ways, the latest used first: looked at in this order,
+     * the last one replaced. */
+    uint8_t order[WD_MEMO_SETS][WD_MEMO_WAYS];
+} wd_stack_memo_t;
+
+/* The id of the calling thread's stack (wdi_stack_save's): up to max
+ * frames captured as wdi_stack_capture(pcs, max, skip) would, then the
+ * frames whose address lies in (lo, hi] dropped from the top (warden's
+ * own), then at most keep of the rest stored.  memo: the thread's own
+ * (NULL: none), consulted first and updated after a walk.  An id from the
+ * memo is the one the walk would have given (for the same lo and hi: a
+ * memo is meant for one caller, whose range does not change). */
+uint32_t wdi_stack_id_here(wd_stack_memo_t *memo, int skip, int max, int keep, uintptr_t lo,
+                           uintptr_t hi);
+
 /* Captures since the process started that the fast walk could not finish
  * and libgcc's unwinder made instead (relaxed; for tests and statistics). */
 uint64_t wdi_stack_slow_captures(void);

@@ -621,14 +621,34 @@ static WD_NOINLINE uint32_t rule_miss(uintptr_t pc, unsigned victim) {
 #define MAX_STEP ((uintptr_t)16 << 20)
 #define MAX_SPAN ((uintptr_t)1 << 30)
 
+static WD_ALWAYS_INLINE void note_read(wdi_unwind_note_t *note, uintptr_t addr, uintptr_t value,
+                                       int used) {
+    if (note->n == WDI_NOTE_MAX) {
+        note->full = 1;
+        return;
+    }
+    note->addr[note->n] = addr;
+    note->value[note->n] = value;
+    note->used[note->n] = (uint8_t)used;
+    note->n++;
+}
+
 /* Applies a RULE_STEP rule to *u.  Its reads are of the return address
  * and saved RBP slots of the thread's own frames: no sanitizer attribute
  * is needed, as AddressSanitizer never poisons those slots and
- * ThreadSanitizer sees no other thread write them. */
-static inline int step_by(wdi_unwind_t *u, uint32_t rule) {
+ * ThreadSanitizer sees no other thread write them.
+ * note: NULL, or where the reads are noted (wdi_unwind_step_noted); the
+ * plain step is compiled without any of it. */
+static WD_ALWAYS_INLINE int step_by(wdi_unwind_t *u, uint32_t rule, wdi_unwind_note_t *note) {
     uintptr_t cfa, slot = rule_bp_slot(rule);
     if (rule & RULE_CFA_RBP) {
         cfa = u->bp + (uintptr_t)rule_cfa_off(rule);
+        if (note != NULL) { /* the current RBP counts from now on */
+            if (note->bp_from < 0)
+                note->bp_used = 1;
+            else if (note->bp_from < WDI_NOTE_MAX)
+                note->used[note->bp_from] = 1;
+        }
         /* Above this frame by 8 * slot (the saved RBP is in this frame,
          * the return address too) .. 16 MiB, below the span's end. */
         uintptr_t low = slot != 0 ? 8 * slot : 8;
@@ -638,8 +658,15 @@ static inline int step_by(wdi_unwind_t *u, uint32_t rule) {
         cfa = u->sp + (uintptr_t)rule_cfa_off(rule);
     }
     u->pc = *(const uintptr_t *)(cfa - 8);
-    if (slot != 0)
+    if (note != NULL)
+        note_read(note, cfa - 8, u->pc, 1);
+    if (slot != 0) {
         u->bp = *(const uintptr_t *)(cfa - 8 * slot);
+        if (note != NULL) {
+            note->bp_from = note->n;
+            note_read(note, cfa - 8 * slot, u->bp, 0);
+        }
+    }
     u->sp = cfa;
     return u->pc != 0 ? WDI_UNWIND_NEXT : WDI_UNWIND_END;
 }
@@ -650,7 +677,7 @@ static WD_NOINLINE int step_slow(wdi_unwind_t *u, uint32_t rule) {
         rule = rule_miss(u->pc, (unsigned)(u->sp >> 4));
     switch (rule_kind(rule)) {
     case RULE_STEP:
-        return step_by(u, rule);
+        return step_by(u, rule, NULL);
     case RULE_LAST:
         return WDI_UNWIND_END;
     default:
@@ -663,7 +690,21 @@ int wdi_unwind_step(wdi_unwind_t *u) {
     uint32_t rule = rule_cached(u->pc);
     if (wd_unlikely(rule_kind(rule) != RULE_STEP))
         return step_slow(u, rule);
-    return step_by(u, rule);
+    return step_by(u, rule, NULL);
+}
+
+int wdi_unwind_step_noted(wdi_unwind_t *u, wdi_unwind_note_t *note) {
+    uint32_t rule = rule_cached(u->pc);
+    if (rule_kind(rule) == RULE_NONE)
+        rule = rule_miss(u->pc, (unsigned)(u->sp >> 4));
+    switch (rule_kind(rule)) {
+    case RULE_STEP:
+        return step_by(u, rule, note);
+    case RULE_LAST:
+        return WDI_UNWIND_END;
+    default:
+        return WDI_UNWIND_SLOW;
+    }
 }
 
 #endif /* WD_FAST_UNWIND */

@@ -77,6 +77,31 @@ enum {
  * before it reads there). */
 int wdi_unwind_step(wdi_unwind_t *u);
 
+#if WD_FAST_UNWIND
+/* What a walk read, for a walk that is to be remembered (stack.c's memo):
+ * every word read from the stack, and which of them the walk's result
+ * depends on.  The walk is a function of its start (RSP, RBP, PC) and of
+ * those words: a later walk from the same start that finds the same
+ * values at the same addresses is the same walk.  A return address always
+ * counts; a saved RBP only once a CFA is computed from it (a function
+ * that saves its caller's RBP, used there as a general register, gives a
+ * different value at every call, which no CFA may ever use). */
+#define WDI_NOTE_MAX 80
+typedef struct wdi_unwind_note_s {
+    int n;           /* words read so far */
+    int bp_from;     /* the read that the walk's RBP came from; -1: the starting RBP */
+    int bp_used;     /* the starting RBP was used for a CFA */
+    int full;        /* more than WDI_NOTE_MAX reads: nothing noted is complete */
+    uintptr_t addr[WDI_NOTE_MAX];
+    uintptr_t value[WDI_NOTE_MAX];
+    uint8_t used[WDI_NOTE_MAX];
+} wdi_unwind_note_t;
+
+/* wdi_unwind_step that also notes its reads in *note (n, bp_from and
+ * bp_used set to 0, -1 and 0 before the first step). */
+int wdi_unwind_step_noted(wdi_unwind_t *u, wdi_unwind_note_t *note);
+#endif
+
 /* Counts since the process started (relaxed; for tests and statistics). */
 typedef struct wdi_unwind_counts_s {
     uint64_t rules;      /* rules computed from the unwind tables */

@@ -18,7 +18,9 @@
  *     compute no new rule (the cache holds them);
  *   - frames it cannot follow (a realigned frame whose CFA is a DWARF
  *     expression, a signal handler's, one without unwind information):
- *     those captures fall back to libgcc, and the stacks are still equal.
+ *     those captures fall back to libgcc, and the stacks are still equal;
+ *   - check mode's wdi_stack_id_here, with and without the thread's memo
+ *     of its walks, gives the id of the stack wdi_stack_capture got.
  *
  * test_unwind.c is built with -O2 whatever the build type. */
 #define _GNU_SOURCE
@@ -125,6 +127,31 @@ static void expect_same(const char *what, void *const *fast, int nf, void *const
     atomic_fetch_add(&frames_compared, nf - from);
 }
 
+/* The thread's memory of its walks, as check mode keeps one per thread. */
+static __thread wd_stack_memo_t memo;
+static atomic_long ids_compared;
+
+/* wdi_stack_id_here, called from the same frame as the capture (so with
+ * the same skip it walks the same frames), gives the id of the stack the
+ * capture got: without a memo, and twice with the thread's memo (the
+ * second time at least is remembered, the first may be a walk
+ * remembered from another stack at the same place, which must not match). */
+NOINLINE static void compare_ids(void *const *fast, int nf, int max, int skip) {
+    uint32_t want = wdi_stack_save(fast, nf);
+    int m = max < WD_STACK_MAX ? max : WD_STACK_MAX;
+    CHECK(want != 0);
+    for (volatile int i = 0; i < 3; i++) {
+        uint32_t got = wdi_stack_id_here(i == 0 ? NULL : &memo, skip + 1, m, m, 0, 0);
+        if (got != want) {
+            fprintf(stderr, "wdi_stack_id_here (%s): id %u, the capture's %u\n",
+                    i == 0 ? "no memo" : "memo", got, want);
+            print_stack("capture", fast, nf);
+            exit(1);
+        }
+    }
+    atomic_fetch_add(&ids_compared, 3);
+}
+
 /* A random max: mostly all frames, one time in four a short stack. */
 static int max_of(uint32_t seed) { return seed % 4 == 0 ? 1 + (int)((seed >> 2) % MAXF) : MAXF; }
 
@@ -136,6 +163,7 @@ NOINLINE static void compare_here(uint32_t seed) {
     int nf = wdi_stack_capture(fast, max, skip);
     int nr = ref_capture(ref, max, skip);
     expect_same("wdi_stack_capture", fast, nf, ref, nr, 0);
+    compare_ids(fast, nf, max, skip);
     KEEP(fast);
 }
 
@@ -450,7 +478,8 @@ int main(void) {
     test_fast_path_taken();
     test_fork();
     test_slow_frames();
-    printf("ok: %ld stacks, %ld frames equal to libgcc's\n", atomic_load(&stacks_compared),
-           atomic_load(&frames_compared));
+    printf("ok: %ld stacks, %ld frames equal to libgcc's; %ld ids of wdi_stack_id_here equal "
+           "to the captures'\n", atomic_load(&stacks_compared), atomic_load(&frames_compared),
+           atomic_load(&ids_compared));
     return 0;
 }
