@@ -185,6 +185,20 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
 
+/* A malloc of a thread without a published heap: with harden=2 (when not
+ * profiling) and a heap of its own, the wrapper's malloc without
+ * alloc_slow's detour, the countdown moved as wrap_alloc moves it; else
+ * alloc_slow. */
+static WD_ALWAYS_INLINE void *hard_or_slow(size_t size, wd_alloc_kind_t kind) {
+    wd_theap_t *home = wdi_tl_home;
+    if (wdi_harden2 && home != NULL && !wdi_prof_on()) {
+        if (wd_unlikely((home->small.sample_left -= 1) < 0))
+            return sample_slow(home, WD_ALIGN, size, 0, kind);
+        return wdi_hard_malloc(home, size);
+    }
+    return alloc_slow(size, kind);
+}
+
 /* The class's page has no free block: the heap finds or carves one,
  * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
@@ -195,7 +209,7 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
      * large, which the profiler's countdown must hear of. */
     if (wd_unlikely(cls >= h->small.top_end)) {
         if (h == &wdi_heap_none)
-            return alloc_slow(size, kind);
+            return hard_or_slow(size, kind);
         if (wdi_prof_on())
             return prof_new_class(h, cls, size, kind);
     }

@@ -44,6 +44,9 @@ void wdi_harden_late(void);
 
 /* The malloc family at level 2; fn names the API entry for reports. */
 void *wdi_hard_alloc(size_t alignment, size_t size, int zero);
+/* malloc(size) for the thread whose heap is h (wdi_tl_home), its sampler's
+ * countdown moved already (api.c): the small blocks' fast path. */
+void *wdi_hard_malloc(struct wd_theap_s *h, size_t size);
 void wdi_hard_free(void *p, const char *fn);
 void *wdi_hard_realloc(void *p, size_t size);
 size_t wdi_hard_usable(const void *p, const char *fn);
