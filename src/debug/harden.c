@@ -31,7 +31,7 @@ static uint64_t secret, freed_key;
  * to this many bytes from their start (docs/security.md). */
 #define FILL_MAX ((size_t)FILL_MAX_BYTES)
 #ifndef FILL_MAX_BYTES
-#define FILL_MAX_BYTES 1024
+#define FILL_MAX_BYTES 256
 #endif
 
 static inline size_t fill_len(size_t n) { return n < FILL_MAX ? n : FILL_MAX; }
@@ -77,14 +77,15 @@ void wdi_harden_late(void) {
 
 /* Whether the prefix of p can be read without faulting: not in a segment's
  * guard, and in a large block only where a prefix can be (at a power of two
- * from the payload: the rest of a quarantined large block is protected). */
-static int prefix_readable(wd_region_t *r, const void *p) {
+ * from the payload, below its guard page). */
+static int prefix_readable(wd_region_t *r, const void *p, const char *fn) {
     uintptr_t u = (uintptr_t)p;
     if (r->kind != WD_KIND_LARGE) {
         uintptr_t off = u & (WD_SEGMENT_SIZE - 1);
         return off >= PREFIX && off <= WD_SEGMENT_SIZE - WD_SEGMENT_GUARD;
     }
     wd_large_t *l = (wd_large_t *)r;
+    wdi_large_check_header(l, p, fn); /* before trusting its offset and size */
     uintptr_t payload = (uintptr_t)l + l->offset;
     return u > payload && wd_is_pow2(u - payload) && u - payload >= PREFIX &&
            u <= payload + l->usable;
@@ -105,7 +106,7 @@ WD_NORETURN WD_COLD static void diagnose(const void *p, const char *fn) {
  * says what p is; the tail canary is checked too. */
 static prefix_t *block_live(const void *p, wd_region_t **region, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
-    if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p)))
+    if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p, fn)))
         wdi_fatal("invalid pointer", p, fn);
     *region = r;
     prefix_t *pre = prefix_of(p);
@@ -189,8 +190,8 @@ static prefix_t *quarantined_check(const void *p, int large, const char *fn) {
     prefix_t *pre = prefix_of(p);
     if (wd_unlikely((pre->word & FREED) == 0 || pre->tag != tag_of(p, pre->word)))
         wdi_fatal("write after free", p, fn);
-    if (!large) /* a large block's pages are protected instead */
-        pattern_check(p, word_size(pre->word), fn);
+    (void)large;
+    pattern_check(p, word_size(pre->word), fn);
     return pre;
 }
 
@@ -253,18 +254,6 @@ static inline void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, si
     }
 }
 
-/* A large block waits with its pages inaccessible: a later access faults.
- * The page that holds its prefix stays readable.  (Its pages stay
- * resident, at most WDI_QUARANTINE_LARGE_BYTES a thread, so that the mapping
- * is reused from the cache without faulting every page in again.) */
-static void large_park(void *p) {
-    wd_large_t *l = (wd_large_t *)wdi_region_of(p);
-    uintptr_t from = wd_ptr_align_up((uintptr_t)p, wdi_os_page_size());
-    uintptr_t end = (uintptr_t)l + l->offset + l->usable;
-    if (from < end)
-        wdi_os_protect((void *)from, end - from, WD_PROT_NONE);
-}
-
 /* The usable size of the raw block of p (front bytes before it), live and
  * checked: for a small one, its page's block size. */
 static inline size_t raw_size(wd_region_t *r, void *p, size_t front, const char *fn) {
@@ -288,7 +277,7 @@ static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn)
         raw_release((uint8_t *)p - word_front(word), fn);
     } else if (wd_unlikely(r->kind == WD_KIND_LARGE)) {
         size_t raw = raw_size(r, p, word_front(word), fn);
-        large_park(p);
+        wdi_bytes_fill(p, fill_len(n), PATTERN);
         quarantine_push(q, p, 0, raw, 1, fn);
     } else if (wd_likely(n <= q->budget / 8)) {
         size_t raw = raw_size(r, p, word_front(word), fn);
