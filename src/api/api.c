@@ -82,8 +82,9 @@ WD_NOINLINE static void *sample_slow(wd_theap_t *h, size_t alignment, size_t siz
 /* --- the wrappers: harden=2 and check mode ----------------------------------- */
 
 /* Either one hides the thread heaps (wdi_tl_heap is wdi_heap_none), so
- * every call comes down a slow path to these; fast mode pays one test of
- * wdi_wrapped() there and nothing on the fast paths.  kind says whether
+ * every call comes down a slow path to these (harden=2's small mallocs
+ * from small_refill straight to wdi_hard_malloc: hard_or_slow); fast mode
+ * pays one test of wdi_wrapped() there and nothing on the fast paths.  kind says whether
  * malloc, new or new[] made (or is to free) the block: check mode reports
  * a mismatch. */
 WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,

@@ -1,8 +1,10 @@
 /* harden.c -- owns level 2 of the hardening (see harden.h): the prefix and
  * tail canaries of every block, the fill pattern and the per-thread
- * quarantine of freed blocks.  Calls: the tiers' raw interface for memory,
- * segment.h and large.h to know which addresses may be read, thread.h for
- * the calling thread's heap, os.h, options.h. */
+ * quarantine of freed blocks.  Calls: page.h for small blocks of the
+ * calling thread's pages (taken and given back as the fast paths do), the
+ * tiers' raw interface for the rest, segment.h and large.h to know which
+ * addresses may be read, thread.h for the calling thread's heap, bytes.h,
+ * os.h, options.h. */
 #include "debug/harden.h"
 
 #include <stdlib.h>

@@ -15,10 +15,15 @@
  * exit), so a write after free is caught.  The level is chosen once, at the
  * first allocation: blocks of both kinds never coexist.
  *
+ * Freed blocks are filled over their first FILL_MAX (256) bytes only, and
+ * the same bytes are checked (docs/security.md says what that leaves out).
+ * Small requests come straight from the thread's pages (wdi_hard_malloc,
+ * called by api.c's refill path), the rest through raw.h.
+ *
  * The tiers add their part when wdi_harden2 is set: allocation order
  * inside small pages is random (page.c), the last 64 KiB of every segment
- * is a guard (segment.c), and large blocks get a guard page after them and
- * a read-only header page before them (large.c). */
+ * is a guard (segment.c), and large blocks get a guard page after them,
+ * set once per mapping and kept while it is cached (large.c). */
 #ifndef WARDEN_HARDEN_H
 #define WARDEN_HARDEN_H
 
