@@ -3,14 +3,18 @@
 
 #include <string.h>
 
-/* Two versions of each, chosen once when the library is loaded (an ifunc
- * the compiler builds from target_clones): AVX2 where the processor has it,
- * the baseline (SSE2 on x86-64, NEON on arm64) elsewhere.  The code is the
- * same: 32-byte vectors, which the baseline splits in two 16-byte ones. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__ELF__)
-#define WD_CLONES __attribute__((target_clones("avx2", "default")))
+#include "base/internal.h"
+
+/* Two versions of each, chosen once by wdi_bytes_init: AVX2 where the
+ * processor has it, the baseline (SSE2 on x86-64, NEON on arm64)
+ * elsewhere.  One body, compiled twice: 32-byte vectors, which the
+ * baseline splits in two 16-byte ones.  A plain pointer rather than an
+ * ifunc: a resolver runs while the program is being relocated, before a
+ * sanitizer's runtime is up (ThreadSanitizer crashed there). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WD_BYTES_AVX2 1
 #else
-#define WD_CLONES
+#define WD_BYTES_AVX2 0
 #endif
 
 typedef uint64_t wd_vec4 __attribute__((vector_size(32)));
@@ -22,7 +26,7 @@ typedef uint64_t wd_vec2 __attribute__((vector_size(16)));
  * overlaps bytes already read: no loop over the last odd bytes (a third of
  * the check's instructions on small_loop's 16-512-byte blocks).  A call to
  * memcmp cost more. */
-WD_CLONES int wdi_bytes_are(const void *p, size_t n, uint8_t byte) {
+static WD_ALWAYS_INLINE int bytes_are(const void *p, size_t n, uint8_t byte) {
     const uint8_t *b = p;
     uint64_t want, diff = 0;
     memset(&want, byte, sizeof want);
@@ -64,8 +68,7 @@ WD_CLONES int wdi_bytes_are(const void *p, size_t n, uint8_t byte) {
 /* The same shape: 32-byte stores, the last one ending at n.  Not a call
  * to memset, which gcc inlines as `rep stos` when it sees the size is
  * bounded (slow to start on short blocks). */
-WD_CLONES __attribute__((optimize("no-tree-loop-distribute-patterns"))) void
-wdi_bytes_fill(void *p, size_t n, uint8_t byte) {
+static WD_ALWAYS_INLINE void bytes_fill(void *p, size_t n, uint8_t byte) {
     uint8_t *b = p;
     uint64_t want;
     memset(&want, byte, sizeof want);
@@ -92,4 +95,40 @@ wdi_bytes_fill(void *p, size_t n, uint8_t byte) {
         for (size_t i = 0; i < n; i++)
             b[i] = byte;
     }
+}
+
+/* gcc turns the fill's loops into a call to memset otherwise. */
+#define WD_NO_MEMSET __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+static int are_base(const void *p, size_t n, uint8_t byte) { return bytes_are(p, n, byte); }
+static WD_NO_MEMSET void fill_base(void *p, size_t n, uint8_t byte) { bytes_fill(p, n, byte); }
+#if WD_BYTES_AVX2
+__attribute__((target("avx2"))) static int are_avx2(const void *p, size_t n, uint8_t byte) {
+    return bytes_are(p, n, byte);
+}
+__attribute__((target("avx2"))) WD_NO_MEMSET static void fill_avx2(void *p, size_t n,
+                                                                    uint8_t byte) {
+    bytes_fill(p, n, byte);
+}
+#endif
+
+static int (*are_impl)(const void *, size_t, uint8_t) = are_base;
+static void (*fill_impl)(void *, size_t, uint8_t) = fill_base;
+
+void wdi_bytes_init(void) {
+#if WD_BYTES_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        __atomic_store_n(&are_impl, are_avx2, __ATOMIC_RELAXED);
+        __atomic_store_n(&fill_impl, fill_avx2, __ATOMIC_RELAXED);
+    }
+#endif
+}
+
+int wdi_bytes_are(const void *p, size_t n, uint8_t byte) {
+    return __atomic_load_n(&are_impl, __ATOMIC_RELAXED)(p, n, byte);
+}
+
+void wdi_bytes_fill(void *p, size_t n, uint8_t byte) {
+    __atomic_load_n(&fill_impl, __ATOMIC_RELAXED)(p, n, byte);
 }

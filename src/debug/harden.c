@@ -60,6 +60,7 @@ static inline uint64_t tag_of(const void *p, uint64_t word) {
 }
 
 void wdi_harden_init(void) {
+    wdi_bytes_init(); /* the fill and its check, for check mode too */
     if (wdi_options.harden != 1 && wdi_options.harden != 2) {
         wdi_print_line(2, "warden: bad value for option 'harden' in WARDEN_OPTIONS");
         wdi_options.harden = 1;
