@@ -192,7 +192,10 @@ static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
  * alloc_slow. */
 static WD_ALWAYS_INLINE void *hard_or_slow(size_t size, wd_alloc_kind_t kind) {
     wd_theap_t *home = wdi_tl_home;
-    if (wdi_harden2 && home != NULL && !wdi_prof_on()) {
+    /* home first: a thread with a heap went through wdi_process_init, so
+     * the level it reads next is the one fixed there (a thread's first
+     * malloc may run while another thread starts the process). */
+    if (home != NULL && wdi_harden2 && !wdi_prof_on()) {
         if (wd_unlikely((home->small.sample_left -= 1) < 0))
             return sample_slow(home, WD_ALIGN, size, 0, kind);
         return wdi_hard_malloc(home, size);
