@@ -201,6 +201,18 @@ static void large_guard_after(void) {
     p[5 * MiB + 4096] = 1;
 }
 
+/* The guard stays with a freed mapping (large.c): blocks of 8 MiB pass
+ * through the quarantine into the cache of freed mappings, and a 5 MiB
+ * block placed in one of them ends right at the guard its last block
+ * left there. */
+static void large_guard_after_reuse(void) {
+    for (int i = 0; i < 40; i++)
+        wd_free(must(8 * MiB));
+    char *p = must(5 * MiB);
+    expect_fault();
+    p[5 * MiB + 4096] = 1;
+}
+
 static void segment_guard_small(void) {
     char *p = must(48);
     char *end = (char *)(((uintptr_t)p | (4 * MiB - 1)) + 1);
@@ -343,6 +355,7 @@ int main(int argc, char **argv) {
     RUN(underflow_small_1);
     RUN(underflow_large_8);
     RUN(large_guard_after);
+    RUN(large_guard_after_reuse);
     RUN(segment_guard_small);
     RUN(segment_guard_medium);
     RUN(free_sized_not_exact);
