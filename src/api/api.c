@@ -97,8 +97,9 @@ WD_NOINLINE static void *sample_slow(wd_theap_t *h, size_t alignment, size_t siz
 /* --- the wrappers: harden=2 and check mode ----------------------------------- */
 
 /* Either one hides the thread heaps (wdi_tl_heap is wdi_heap_none), so
- * every call comes down a slow path to these; fast mode pays one test of
- * wdi_wrapped() there and nothing on the fast paths.  kind says whether
+ * every call comes down a slow path to these (harden=2's small mallocs
+ * from small_refill straight to wdi_hard_malloc: hard_or_slow); fast mode
+ * pays one test of wdi_wrapped() there and nothing on the fast paths.  kind says whether
  * malloc, new or new[] made (or is to free) the block: check mode reports
  * a mismatch. */
 WD_NOINLINE static void *wrap_alloc(size_t alignment, size_t size, int zero,
@@ -200,6 +201,23 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
 
+/* A malloc of a thread without a published heap: with harden=2 (when not
+ * profiling) and a heap of its own, the wrapper's malloc without
+ * alloc_slow's detour, the countdown moved as wrap_alloc moves it; else
+ * alloc_slow. */
+static WD_ALWAYS_INLINE void *hard_or_slow(size_t size, wd_alloc_kind_t kind) {
+    wd_theap_t *home = wdi_tl_home;
+    /* home first: a thread with a heap went through wdi_process_init, so
+     * the level it reads next is the one fixed there (a thread's first
+     * malloc may run while another thread starts the process). */
+    if (home != NULL && wdi_harden2 && !wdi_prof_on()) {
+        if (wd_unlikely((home->small.sample_left -= 1) < 0))
+            return sample_slow(home, WD_ALIGN, size, 0, kind);
+        return wdi_hard_malloc(home, size);
+    }
+    return alloc_slow(size, kind);
+}
+
 /* The class's page has no free block: the heap finds or carves one,
  * without alloc_slow's detour (a quarter of python's mallocs).  The
  * thread may have no heap at all (wdi_heap_none): then the detour. */
@@ -210,7 +228,7 @@ WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls, size_t size,
      * large, which the profiler's countdown must hear of. */
     if (wd_unlikely(cls >= h->small.top_end)) {
         if (h == &wdi_heap_none)
-            return alloc_slow(size, kind);
+            return hard_or_slow(size, kind);
         if (wdi_prof_on())
             return prof_new_class(h, cls, size, kind);
     }

@@ -8,7 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Chooses the versions below for the processor (AVX2 or not); called by
+ * the process start, before any block is checked.  Until then, and
+ * without it, the baseline versions run. */
+void wdi_bytes_init(void);
+
 /* 1 when every byte of [p, p + n) is `byte`. */
 int wdi_bytes_are(const void *p, size_t n, uint8_t byte);
+
+/* Sets every byte of [p, p + n) to `byte` (harden=2's fill of freed
+ * blocks: short ones, where this beats a call to memset). */
+void wdi_bytes_fill(void *p, size_t n, uint8_t byte);
 
 #endif /* WARDEN_BYTES_H */

@@ -87,6 +87,7 @@ static void mapping_split(wd_large_t *l, size_t need) {
     rest->map_size = l->map_size - keep;
     rest->offset = wdi_os_page_size();
     rest->usable = rest->map_size - rest->offset;
+    rest->guard = 0; /* harden=2: the caller moved l's guard below keep */
     l->map_size = keep;
     wdi_segmap_set(rest, rest->map_size, &rest->region);
     cache_put(rest);
@@ -186,6 +187,10 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
     unsigned i = 0;
     for (; i < n && moved < need; i++) {
         wd_large_t *c = pieces[i];
+        if (c->guard != 0) { /* harden=2: no inaccessible page moves into a block */
+            wdi_os_protect((uint8_t *)c + c->guard, wdi_os_page_size(), WD_PROT_RW);
+            c->guard = 0;
+        }
         size_t part = c->map_size < need - moved ? c->map_size : need - moved;
         int whole = part == c->map_size; /* then c's header moves too */
         if (piece_move(c, part, (uint8_t *)l + moved) != 0)
@@ -209,30 +214,87 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
     return moved;
 }
 
-/* harden=2: a block with a guard page after its last page and its header
- * page read-only: an overflow past the end or an underflow past the header
- * faults.  Cached mappings serve it as they serve any block (a fresh
- * mapping each time cost 8 times the page faults in mstress); freeing
- * gives the whole mapping read-write access back before it is cached. */
+/* harden=2: a cached mapping for a block of need bytes from its start
+ * (offset of them in front: a power of two, at least a page).  Best is
+ * the one whose guard page, left in place by its last block, lies at need
+ * bytes or more and at most twice need (the pages between its header and
+ * the new payload are resident and unused): the block is moved up to end
+ * right at that guard, no system call.  Else the smallest mapping of need
+ * bytes and a page, its guard (if any) taken away: *moved is set and the
+ * caller places a new one. */
+#ifndef GUARD_FIT
+#define GUARD_FIT 2
+#endif
+static wd_large_t *guarded_take(size_t need, size_t offset, int *moved) {
+    wd_large_t **fit = NULL, **any = NULL;
+    wdi_lock(&cache_lock);
+    for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
+        wd_large_t *c = *at;
+        if (c->guard >= need && c->guard <= GUARD_FIT * need && (fit == NULL || c->guard < (*fit)->guard))
+            fit = at;
+        if (c->map_size >= need + wdi_os_page_size() &&
+            (any == NULL || c->map_size < (*any)->map_size))
+            any = at;
+    }
+    wd_large_t **best = fit != NULL ? fit : any;
+    wd_large_t *found = best ? *best : NULL;
+    if (found != NULL) {
+        *best = found->next;
+        cache_blocks--;
+        cache_bytes -= found->map_size;
+    }
+    wdi_unlock(&cache_lock);
+    *moved = found != NULL && fit == NULL;
+    if (found == NULL)
+        return NULL;
+    if (fit != NULL) {
+        size_t start = (found->guard - (need - offset)) & ~(offset - 1);
+        found->offset = start;
+        found->usable = found->guard - start;
+    } else if (found->guard != 0) {
+        wdi_os_protect((uint8_t *)found + found->guard, wdi_os_page_size(), WD_PROT_RW);
+        found->guard = 0;
+    }
+    return found;
+}
+
+/* harden=2: a block with an inaccessible page right after its last page:
+ * an overflow past the end faults.  The guard stays when the block is
+ * freed: the mapping is cached with it (merged with a cached neighbour, it
+ * keeps the higher one's), and a later block of about its size is placed
+ * to end at it (guarded_take), so most blocks cost no system call; one of
+ * another size moves the guard (two mprotect calls).  Before 2026-12-06 every block
+ * cost four: the guard, a read-only header page, and giving both back. */
 static void *guarded_malloc(size_t need, size_t offset, size_t alignment, int zero) {
     size_t page = wdi_os_page_size();
-    wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need + page) : NULL;
-    int fresh = l == NULL;
-    if (fresh && (l = map_new(need + page, alignment)) == NULL) {
-        errno = ENOMEM;
-        return NULL;
+    int moved;
+    wd_large_t *l = guarded_take(need, offset, &moved);
+    if (l != NULL && zero)
+        memset((uint8_t *)l + (moved ? offset : l->offset), 0,
+               moved ? need - offset : l->usable);
+    if (l == NULL) { /* a fresh one, with the resident pages of cached ones moved in */
+        if ((l = map_new(need + page, alignment)) == NULL) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        size_t mapped = l->map_size;
+        size_t dirty = cache_gather(l, mapped);
+        l->map_size = mapped; /* the header page may have been moved in */
+        l->guard = 0;
+        if (zero && dirty > offset)
+            memset((uint8_t *)l + offset, 0, dirty - offset < need - offset ? dirty - offset : need - offset);
     }
-    if (!fresh)
-        mapping_split(l, need + page);
-    if (zero && !fresh)
-        memset((uint8_t *)l + offset, 0, need - offset);
+    if (l->guard == 0) { /* fresh, or moved */
+        if (moved)
+            mapping_split(l, need + page);
+        l->offset = offset;
+        l->usable = need - offset;
+        l->guard = need;
+        wdi_os_protect((uint8_t *)l + need, page, WD_PROT_NONE);
+    }
     l->region.kind = WD_KIND_LARGE;
-    l->offset = offset;
-    l->usable = need - offset;
     l->cached = 0;
     l->check = header_check(l);
-    wdi_os_protect((uint8_t *)l + need, page, WD_PROT_NONE);
-    wdi_os_protect(l, page, WD_PROT_READ);
     wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
     wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_add(WD_STAT_LARGE_BYTES, l->usable);
@@ -281,6 +343,11 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     return p;
 }
 
+void wdi_large_check_header(const wd_large_t *l, const void *p, const char *fn) {
+    if (wd_unlikely(l->check != header_check(l)))
+        wdi_fatal("corrupted block header", p, fn);
+}
+
 /* Checks that p is exactly the payload of the live block l. */
 static void large_checked(wd_large_t *l, const void *p, const char *fn) {
     if (wd_unlikely(l->check != header_check(l)))
@@ -322,6 +389,12 @@ static wd_large_t *cache_merge(wd_large_t *l) {
         *at = c->next;
         cache_blocks--;
         cache_bytes -= c->map_size;
+        if (low->guard != 0) { /* harden=2: one guard a mapping, the high one's */
+            wdi_os_protect((uint8_t *)low + low->guard, wdi_os_page_size(), WD_PROT_RW);
+            low->guard = 0;
+        }
+        if (high->guard != 0)
+            low->guard = low->map_size + high->guard;
         low->map_size += high->map_size;
         low->offset = wdi_os_page_size();
         low->usable = low->map_size - low->offset;
@@ -341,7 +414,7 @@ static void cache_put(wd_large_t *l) {
     int keep = 0;
     wdi_lock(&cache_lock);
     l = cache_merge(l);
-    if (l->offset <= WD_SEGMENT_SIZE && cache_blocks < CACHE_MAX_BLOCKS &&
+    if ((l->offset <= WD_SEGMENT_SIZE || wdi_harden2) && cache_blocks < CACHE_MAX_BLOCKS &&
         cache_bytes + l->map_size <= CACHE_MAX_BYTES) {
         l->next = cache;
         cache = l;
@@ -358,9 +431,7 @@ void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
     large_checked(l, p, fn);
     wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
-    if (wdi_harden2) /* the header, the guard, pages the quarantine parked */
-        wdi_os_protect(l, l->map_size, WD_PROT_RW);
-    cache_put(l);
+    cache_put(l); /* harden=2: with its guard */
 }
 
 size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn) {

@@ -18,6 +18,7 @@ typedef struct wd_large_s {
     uint64_t freed_ms;  /* when it entered the cache */
     struct wd_large_s *next; /* cache list */
     uint32_t cached;
+    size_t guard;       /* harden=2: where its guard page is, from the header (0: none) */
 } wd_large_t;
 
 /* A large block; zeroed when zero != 0 (fresh mappings are not cleared
@@ -25,6 +26,10 @@ typedef struct wd_large_s {
 void *wdi_large_malloc(size_t size, size_t alignment, int zero);
 void wdi_large_free(wd_large_t *l, void *p, const char *fn);
 size_t wdi_large_usable(wd_large_t *l, const void *p, const char *fn);
+/* Aborts with "corrupted block header" at p unless l's header matches its
+ * check word (harden=2 reads the header before its block's prefix: the
+ * header page is no longer read-only there). */
+void wdi_large_check_header(const wd_large_t *l, const void *p, const char *fn);
 /* Resizes in place inside the mapping; 0 on success, -1 when it must move. */
 int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn);
 

@@ -1,8 +1,10 @@
 /* harden.c -- owns level 2 of the hardening (see harden.h): the prefix and
  * tail canaries of every block, the fill pattern and the per-thread
- * quarantine of freed blocks.  Calls: the tiers' raw interface for memory,
- * segment.h and large.h to know which addresses may be read, thread.h for
- * the calling thread's heap, os.h, options.h. */
+ * quarantine of freed blocks.  Calls: page.h for small blocks of the
+ * calling thread's pages (taken and given back as the fast paths do), the
+ * tiers' raw interface for the rest, segment.h and large.h to know which
+ * addresses may be read, thread.h for the calling thread's heap, bytes.h,
+ * os.h, options.h. */
 #include "debug/harden.h"
 
 #include <stdlib.h>
@@ -11,18 +13,30 @@
 #include "base/bytes.h"
 #include "base/options.h"
 #include "core/large.h"
+#include "core/page.h"
 #include "core/raw.h"
 #include "core/segment.h"
 #include "core/thread.h"
 #include "os/os.h"
 
-static uint64_t secret;
+static uint64_t secret, freed_key;
 
 #define PREFIX 16
 #define TAIL 8
 #define PATTERN 0xdf          /* freed bytes, as the program's memory shows them */
 #define FREED ((uint64_t)1 << 7) /* in the word: the block was freed */
 #define SIZE_MAX_HARD ((size_t)1 << 55)
+/* The largest request served by the small fast path: prefix, request and
+ * tail fit a small block. */
+#define SMALL_FAST (WD_SMALL_MAX - PREFIX - TAIL)
+/* Freed blocks are filled, and checked when they leave the quarantine, up
+ * to this many bytes from their start (docs/security.md). */
+#define FILL_MAX ((size_t)FILL_MAX_BYTES)
+#ifndef FILL_MAX_BYTES
+#define FILL_MAX_BYTES 256
+#endif
+
+static inline size_t fill_len(size_t n) { return n < FILL_MAX ? n : FILL_MAX; }
 
 /* The 16 bytes before every pointer handed out at level 2. */
 typedef struct {
@@ -35,21 +49,25 @@ static inline size_t word_size(uint64_t w) { return (size_t)(w >> 8); }
 static inline size_t word_front(uint64_t w) { return (size_t)1 << (w & 63); }
 
 /* Keyed by the secret: a prefix copied to another address, or rebuilt by
- * an overflow that does not know the secret, does not match. */
-static uint64_t tag_of(const void *p, uint64_t word) {
+ * an overflow that does not know the secret, does not match.  The FREED
+ * bit flips the tag by a second key, so that free turns a checked live
+ * tag into the freed one with an xor. */
+static inline uint64_t tag_of(const void *p, uint64_t word) {
     uint64_t x = ((uint64_t)(uintptr_t)p ^ secret) * 0x9E3779B97F4A7C15ULL;
-    x ^= word;
+    x ^= word & ~FREED;
     x *= 0xbf58476d1ce4e5b9ULL;
-    return x ^ (x >> 31);
+    return x ^ (x >> 31) ^ (((uint64_t)0 - ((word >> 7) & 1)) & freed_key);
 }
 
 void wdi_harden_init(void) {
+    wdi_bytes_init(); /* the fill and its check, for check mode too */
     if (wdi_options.harden != 1 && wdi_options.harden != 2) {
         wdi_print_line(2, "warden: bad value for option 'harden' in WARDEN_OPTIONS");
         wdi_options.harden = 1;
     }
     wdi_harden2 = wdi_options.harden == 2;
     secret = wdi_os_random();
+    freed_key = wdi_os_random() | 1; /* never 0: a freed tag is never the live one */
 }
 
 void wdi_harden_late(void) {
@@ -62,14 +80,15 @@ void wdi_harden_late(void) {
 
 /* Whether the prefix of p can be read without faulting: not in a segment's
  * guard, and in a large block only where a prefix can be (at a power of two
- * from the payload: the rest of a quarantined large block is protected). */
-static int prefix_readable(wd_region_t *r, const void *p) {
+ * from the payload, below its guard page). */
+static int prefix_readable(wd_region_t *r, const void *p, const char *fn) {
     uintptr_t u = (uintptr_t)p;
     if (r->kind != WD_KIND_LARGE) {
         uintptr_t off = u & (WD_SEGMENT_SIZE - 1);
         return off >= PREFIX && off <= WD_SEGMENT_SIZE - WD_SEGMENT_GUARD;
     }
     wd_large_t *l = (wd_large_t *)r;
+    wdi_large_check_header(l, p, fn); /* before trusting its offset and size */
     uintptr_t payload = (uintptr_t)l + l->offset;
     return u > payload && wd_is_pow2(u - payload) && u - payload >= PREFIX &&
            u <= payload + l->usable;
@@ -88,11 +107,11 @@ WD_NORETURN WD_COLD static void diagnose(const void *p, const char *fn) {
 
 /* The prefix of p, a live block handed out at level 2, or an abort that
  * says what p is; the tail canary is checked too. */
-static prefix_t *block_live(const void *p, int *large, const char *fn) {
+static prefix_t *block_live(const void *p, wd_region_t **region, const char *fn) {
     wd_region_t *r = wdi_region_of(p);
-    if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p)))
+    if (wd_unlikely(r == NULL || ((uintptr_t)p & 15) != 0 || !prefix_readable(r, p, fn)))
         wdi_fatal("invalid pointer", p, fn);
-    *large = r->kind == WD_KIND_LARGE;
+    *region = r;
     prefix_t *pre = prefix_of(p);
     uint64_t word = pre->word;
     if (wd_unlikely(pre->tag != tag_of(p, word) || (word & FREED) != 0)) {
@@ -109,7 +128,7 @@ static prefix_t *block_live(const void *p, int *large, const char *fn) {
 
 
 /* Writes the prefix and the tail canary of a block of n bytes. */
-static void block_seal(void *p, size_t n, size_t front) {
+static WD_ALWAYS_INLINE void block_seal(void *p, size_t n, size_t front) {
     prefix_t *pre = prefix_of(p);
     pre->word = (uint64_t)n << 8 | (uint64_t)__builtin_ctzll(front);
     pre->tag = tag_of(p, pre->word);
@@ -120,10 +139,12 @@ static void block_seal(void *p, size_t n, size_t front) {
 
 #define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
 
+/* A ring of pointers, oldest at head; each slot also keeps the raw block's
+ * size, so that neither push nor evict asks the tiers for it again. */
 typedef struct wd_quarantine_s {
     wd_theap_t *owner;      /* its thread's heap: the held bytes go there */
     size_t budget;          /* quarantine_kb in bytes */
-    size_t bytes;           /* filled bytes held */
+    size_t bytes;           /* requested bytes of the small and medium blocks held */
     size_t head, count;     /* a ring: oldest at head */
     size_t large, large_bytes; /* large blocks held, their usable bytes */
     struct {
@@ -134,40 +155,67 @@ typedef struct wd_quarantine_s {
 
 static inline size_t ring_at(size_t i) { return i & (QUARANTINE_SLOTS - 1); }
 
-/* The calling thread's quarantine, mapped at its first use; NULL when there
- * is none (quarantine_kb=0, an exiting thread, no memory): blocks are then
- * freed at once. */
-static wd_quarantine_t *quarantine_mine(void) {
-    wd_theap_t *h = wdi_tl_home ? wdi_tl_home : wdi_heap_get_slow();
-    if (h == NULL || wdi_options.quarantine_kb == 0)
+#define PREFETCH_AHEAD 8 /* blocks: about a microsecond of frees ahead */
+
+
+/* Maps h's quarantine at its first use; NULL when there can be none (no
+ * memory). */
+WD_NOINLINE static wd_quarantine_t *quarantine_new(wd_theap_t *h) {
+    void *mem;
+    if (wdi_os_map(wd_align_up(sizeof(wd_quarantine_t), wdi_os_page_size()), &mem) != 0)
         return NULL;
-    if (h->quarantine == NULL) {
-        void *mem;
-        if (wdi_os_map(wd_align_up(sizeof(wd_quarantine_t), wdi_os_page_size()), &mem) != 0)
-            return NULL;
-        h->quarantine = mem;
-        h->quarantine->owner = h;
-        h->quarantine->budget = (size_t)wdi_options.quarantine_kb << 10;
-    }
+    h->quarantine = mem;
+    h->quarantine->owner = h;
+    h->quarantine->budget = (size_t)wdi_options.quarantine_kb << 10;
     return h->quarantine;
 }
 
+/* The calling thread's quarantine; NULL when there is none (quarantine_kb=0,
+ * an exiting thread, no memory): blocks are then freed at once. */
+static inline wd_quarantine_t *quarantine_mine(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (wd_likely(h != NULL && h->quarantine != NULL))
+        return h->quarantine;
+    if (h == NULL && (h = wdi_heap_get_slow()) == NULL)
+        return NULL;
+    if (h->quarantine != NULL)
+        return h->quarantine;
+    return wdi_options.quarantine_kb == 0 ? NULL : quarantine_new(h);
+}
 
-/* Aborts unless every byte of [p, p + n) still holds the pattern. */
-static void pattern_check(const void *p, size_t n, const char *fn) {
-    if (wd_unlikely(!wdi_bytes_are(p, n, PATTERN)))
+/* Aborts unless the first fill_len(n) bytes of p still hold the pattern. */
+static inline void pattern_check(const void *p, size_t n, const char *fn) {
+    if (wd_unlikely(!wdi_bytes_are(p, fill_len(n), PATTERN)))
         wdi_fatal("write after free", p, fn);
 }
 
 /* Checks a block leaving the quarantine (or still in it, at exit): its
- * prefix must still say freed, and its bytes the pattern. */
-static prefix_t *quarantined_check(const void *p, int large, const char *fn) {
+ * prefix must still say freed, and its filled bytes the pattern. */
+static inline prefix_t *quarantined_check(const void *p, int large, const char *fn) {
     prefix_t *pre = prefix_of(p);
     if (wd_unlikely((pre->word & FREED) == 0 || pre->tag != tag_of(p, pre->word)))
         wdi_fatal("write after free", p, fn);
-    if (!large) /* a large block's pages are protected instead */
-        pattern_check(p, word_size(pre->word), fn);
+    (void)large;
+    pattern_check(p, word_size(pre->word), fn);
     return pre;
+}
+
+/* Gives a raw block back to its tier.  A small one of the calling
+ * thread's pages (the common case) goes straight on its page's list: its
+ * prefix matched its keyed tag, so it is a block this level handed out
+ * and freed once (the page's block-start and double-free checks could
+ * not fail); anything else through raw.h, which checks it. */
+static inline void raw_release(void *raw, const char *fn) {
+    uintptr_t e = wdi_segmap_entry(raw);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
+        wd_small_heap_t *mine = wdi_small_here();
+        if (wd_likely(pg->heap == mine && mine != NULL)) {
+            wdi_page_push_local(mine, pg, raw);
+            return;
+        }
+    }
+    wdi_raw_free(raw, fn);
 }
 
 static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
@@ -185,12 +233,23 @@ static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
         q->bytes -= word_size(pre->word);
         q->owner->held_small -= raw;
     }
-    wdi_raw_free((uint8_t *)p - word_front(pre->word), fn);
+    raw_release((uint8_t *)p - word_front(pre->word), fn);
 }
 
-static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large, const char *fn) {
-    size_t raw = wdi_raw_usable_known((uint8_t *)p - word_front(prefix_of(p)->word), fn);
-    while (q->count > 0 &&
+/* Holds p (its raw block raw bytes) back, letting the oldest go while the
+ * ring is full or over its budget. */
+static inline void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, size_t raw, int large,
+                                   const char *fn) {
+    /* The ring knows which blocks leave next, and their lines have left
+     * the cache since they were filled: the one PREFETCH_AHEAD places
+     * behind the oldest is fetched now, its prefix and the FILL_MAX bytes
+     * its check reads (8 % less time on small_loop). */
+    if (wd_likely(q->count > PREFETCH_AHEAD)) {
+        const uint8_t *b = (const uint8_t *)q->slot[ring_at(q->head + PREFETCH_AHEAD)].p - PREFIX;
+        for (size_t i = 0; i < PREFIX + FILL_MAX; i += 64)
+            __builtin_prefetch(b + i);
+    }
+    while (wd_unlikely(q->count > 0) &&
            (q->count == QUARANTINE_SLOTS || q->bytes + bytes > q->budget ||
             (large && (q->large == WDI_QUARANTINE_LARGE ||
                        q->large_bytes + raw > WDI_QUARANTINE_LARGE_BYTES))))
@@ -209,33 +268,37 @@ static void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, int large
     }
 }
 
-/* A large block waits with its pages inaccessible: a later access faults.
- * The page that holds its prefix stays readable.  (Its pages stay
- * resident, at most WDI_QUARANTINE_LARGE_BYTES a thread, so that the mapping
- * is reused from the cache without faulting every page in again.) */
-static void large_park(void *p) {
-    wd_large_t *l = (wd_large_t *)wdi_region_of(p);
-    uintptr_t from = wd_ptr_align_up((uintptr_t)p, wdi_os_page_size());
-    uintptr_t end = (uintptr_t)l + l->offset + l->usable;
-    if (from < end)
-        wdi_os_protect((void *)from, end - from, WD_PROT_NONE);
+/* The usable size of the raw block of p (front bytes before it), live and
+ * checked: for a small one, its page's block size. */
+static inline size_t raw_size(wd_region_t *r, void *p, size_t front, const char *fn) {
+    uint8_t *raw = (uint8_t *)p - front;
+    if (wd_likely(r->kind == WD_KIND_SMALL))
+        return wdi_page_of((wd_small_segment_t *)r, raw)->block_size;
+    return wdi_raw_usable_known(raw, fn);
 }
 
-/* A block that passed its checks goes: into the quarantine, filled, when it
- * is small enough; else back to its tier at once. */
-static void block_retire(void *p, prefix_t *pre, int large, const char *fn) {
-    size_t n = word_size(pre->word);
-    pre->word |= FREED;
-    pre->tag = tag_of(p, pre->word);
+/* A block that passed its checks goes: into the quarantine, filled (its
+ * first FILL_MAX bytes), when it is small enough; else back to its tier at
+ * once. */
+static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn) {
+    uint64_t word = pre->word; /* checked live by the caller */
+    size_t n = word_size(word);
+    word |= FREED;
+    pre->word = word;
+    pre->tag ^= freed_key; /* == tag_of(p, word) */
     wd_quarantine_t *q = quarantine_mine();
-    if (q != NULL && large) {
-        large_park(p);
-        quarantine_push(q, p, 0, 1, fn);
-    } else if (q != NULL && n <= q->budget / 8) {
-        memset(p, PATTERN, n);
-        quarantine_push(q, p, n, 0, fn);
+    if (wd_unlikely(q == NULL)) {
+        raw_release((uint8_t *)p - word_front(word), fn);
+    } else if (wd_unlikely(r->kind == WD_KIND_LARGE)) {
+        size_t raw = raw_size(r, p, word_front(word), fn);
+        wdi_bytes_fill(p, fill_len(n), PATTERN);
+        quarantine_push(q, p, 0, raw, 1, fn);
+    } else if (wd_likely(n <= q->budget / 8)) {
+        size_t raw = raw_size(r, p, word_front(word), fn);
+        wdi_bytes_fill(p, fill_len(n), PATTERN);
+        quarantine_push(q, p, n, raw, 0, fn);
     } else {
-        wdi_raw_free((uint8_t *)p - word_front(pre->word), fn);
+        raw_release((uint8_t *)p - word_front(word), fn);
     }
 }
 
@@ -263,7 +326,8 @@ void wdi_hard_at_exit(void) { wdi_heaps_foreach(quarantine_verify, NULL); }
 
 /* --- the malloc family ------------------------------------------------------ */
 
-void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
+/* Any block, through the tiers' interface. */
+WD_NOINLINE static void *hard_alloc_raw(size_t alignment, size_t size, int zero) {
     size_t front = alignment > PREFIX ? alignment : PREFIX;
     if (wd_unlikely(size >= SIZE_MAX_HARD || front >= SIZE_MAX_HARD)) {
         errno = ENOMEM;
@@ -277,33 +341,78 @@ void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
     return p;
 }
 
+/* A small block from h's pages, as malloc's fast path takes one at level
+ * 1: the class of prefix + request + tail.  Not counted here. */
+static WD_ALWAYS_INLINE void *hard_small(wd_theap_t *h, size_t size) {
+    unsigned cls = wdi_small_class(size + PREFIX + TAIL);
+    wd_page_t *pg = h->small.current[cls];
+    wd_block_t *b = pg->free;
+    uint8_t *raw = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_heap_refill(h, cls);
+    if (wd_unlikely(raw == NULL)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = raw + PREFIX;
+    block_seal(p, size, PREFIX);
+    return p;
+}
+
+void *wdi_hard_malloc(wd_theap_t *h, size_t size) {
+    if (wd_likely(size <= SMALL_FAST)) {
+        void *p = hard_small(h, size);
+        if (wd_unlikely(p == NULL))
+            h->small.allocs_base--; /* not handed out after all */
+        return p;
+    }
+    /* Not a small block: allocs_base moves as the countdown did, so the
+     * count of small blocks stays (as api.c's slow paths keep it). */
+    h->small.allocs_base--;
+    return hard_alloc_raw(PREFIX, size, 0);
+}
+
+/* Small requests without an alignment of their own (nearly all) are taken
+ * from the calling thread's pages here. */
+void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
+    wd_theap_t *h = wdi_tl_home;
+    if (wd_likely(alignment <= PREFIX && size <= SMALL_FAST && h != NULL)) {
+        void *p = hard_small(h, size);
+        if (wd_unlikely(p == NULL))
+            return NULL;
+        h->small.allocs_base++; /* counted, without moving the sampler's countdown */
+        if (zero)
+            memset(p, 0, size);
+        return p;
+    }
+    return hard_alloc_raw(alignment, size, zero);
+}
+
 void wdi_hard_free(void *p, const char *fn) {
-    int large;
-    prefix_t *pre = block_live(p, &large, fn);
-    block_retire(p, pre, large, fn);
+    wd_region_t *r;
+    prefix_t *pre = block_live(p, &r, fn);
+    block_retire(p, pre, r, fn);
 }
 
 size_t wdi_hard_usable(const void *p, const char *fn) {
-    int large;
-    return word_size(block_live(p, &large, fn)->word);
+    wd_region_t *r;
+    return word_size(block_live(p, &r, fn)->word);
 }
 
 void wdi_hard_free_sized(void *p, size_t alignment, size_t size, const char *fn) {
-    int large;
-    prefix_t *pre = block_live(p, &large, fn);
+    wd_region_t *r;
+    prefix_t *pre = block_live(p, &r, fn);
     if (alignment != 0 && (alignment > PREFIX ? alignment : PREFIX) != word_front(pre->word))
         wdi_fatal("free_aligned_sized with a wrong alignment", p, fn);
     if (size != word_size(pre->word))
         wdi_fatal(alignment ? "free_aligned_sized with a wrong size" : "free_sized with a wrong size",
                   p, fn);
-    block_retire(p, pre, large, fn);
+    block_retire(p, pre, r, fn);
 }
 
 /* In place while the new size fits the raw block and uses at least half of
  * it; else moved, so that a stale pointer to the old block is caught. */
 void *wdi_hard_realloc(void *p, size_t size) {
-    int large;
-    prefix_t *pre = block_live(p, &large, "realloc");
+    wd_region_t *r;
+    prefix_t *pre = block_live(p, &r, "realloc");
     size_t n = word_size(pre->word), front = word_front(pre->word);
     if (wd_unlikely(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
@@ -318,6 +427,6 @@ void *wdi_hard_realloc(void *p, size_t size) {
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
     memcpy(q, p, n < size ? n : size);
-    block_retire(p, pre, large, "realloc");
+    block_retire(p, pre, r, "realloc");
     return q;
 }

@@ -15,10 +15,15 @@
  * exit), so a write after free is caught.  The level is chosen once, at the
  * first allocation: blocks of both kinds never coexist.
  *
+ * Freed blocks are filled over their first FILL_MAX (256) bytes only, and
+ * the same bytes are checked (docs/security.md says what that leaves out).
+ * Small requests come straight from the thread's pages (wdi_hard_malloc,
+ * called by api.c's refill path), the rest through raw.h.
+ *
  * The tiers add their part when wdi_harden2 is set: allocation order
  * inside small pages is random (page.c), the last 64 KiB of every segment
- * is a guard (segment.c), and large blocks get a guard page after them and
- * a read-only header page before them (large.c). */
+ * is a guard (segment.c), and large blocks get a guard page after them,
+ * set once per mapping and kept while it is cached (large.c). */
 #ifndef WARDEN_HARDEN_H
 #define WARDEN_HARDEN_H
 
@@ -44,6 +49,9 @@ void wdi_harden_late(void);
 
 /* The malloc family at level 2; fn names the API entry for reports. */
 void *wdi_hard_alloc(size_t alignment, size_t size, int zero);
+/* malloc(size) for the thread whose heap is h (wdi_tl_home), its sampler's
+ * countdown moved already (api.c): the small blocks' fast path. */
+void *wdi_hard_malloc(struct wd_theap_s *h, size_t size);
 void wdi_hard_free(void *p, const char *fn);
 void *wdi_hard_realloc(void *p, size_t size);
 size_t wdi_hard_usable(const void *p, const char *fn);
