@@ -224,8 +224,10 @@ static int rows_fill(wdi_prof_site_t *sites, size_t n, uint32_t lost) {
         r->in_n = an > fn ? an - fn : 0;
         r->in_b = ab > fb ? ab - fb : 0;
         r->lost = i == lost;
+        /* Acquire: the id was published (release) after its stack was
+         * written into the depot, maybe by another thread than this one. */
         r->depth = r->lost ? 0
-                           : wdi_stack_load(atomic_load_explicit(&s->id, memory_order_relaxed),
+                           : wdi_stack_load(atomic_load_explicit(&s->id, memory_order_acquire),
                                             r->pcs, WD_STACK_MAX);
         r->first = 0;
         d.in_n += r->in_n, d.in_b += r->in_b, d.al_n += r->al_n, d.al_b += r->al_b;
