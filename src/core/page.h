@@ -79,6 +79,8 @@ _Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 #define WD_REMOTE_SHIFT 48
 #define WD_REMOTE_HEAD(w) ((wd_block_t *)((w) & (((uintptr_t)1 << WD_REMOTE_SHIFT) - 1)))
 #define WD_REMOTE_COUNT(w) ((uint32_t)((w) >> WD_REMOTE_SHIFT))
+_Static_assert(WD_SEGMAP_BITS <= WD_REMOTE_SHIFT, "every block address fits below the count");
+_Static_assert(WD_PAGE_SIZE / 16 < ((uintptr_t)1 << (64 - WD_REMOTE_SHIFT)), "a page's blocks fit the count");
 
 /* Where a page is (wd_page_t.list): its heap's lists, see page.c. */
 enum { WD_LIST_NONE = 0, WD_LIST_AVAIL = 1, WD_LIST_FULL = 2, WD_LIST_RETIRED = 3 };
