@@ -109,7 +109,7 @@ WD_API int wd_map_svg(FILE *out);
  * report at exit does; returns the bytes lost (0 when check mode is off). */
 WD_API size_t wd_check_leaks(void);
 
-/* With WARDEN_OPTIONS=profile=PREFIX (docs/profile.md): writes the heap
+/* With WARDEN_OPTIONS=profile=PREFIX (docs/profiling.md): writes the heap
  * profile now to prefix.prof (google-pprof's heap format), prefix.folded
  * (in-use bytes by stack, root first) and prefix.svg (a flame graph);
  * prefix NULL means the option's PREFIX.  Each file is replaced whole.

@@ -71,7 +71,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
  * program that starts others under the same options). */
 #define WD_OPTION_STR_MAX 256
 #define WD_STRING_OPTIONS(X)                                                       \
-    X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profile.md)") \
+    X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profiling.md)") \
     X(map, "at exit, write a picture of the heap (SVG) to this file (docs/map.md)") \
     X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)")
 

@@ -15,7 +15,7 @@
  * names, it writes PREFIX.prof (gperftools' heap profile, for google-pprof
  * and jeprof), PREFIX.folded (in-use bytes by symbolized stack, root
  * first, for flamegraph.pl and speedscope) and PREFIX.svg (a flame graph
- * of the in-use bytes); docs/profile.md.  Nothing here allocates: tables
+ * of the in-use bytes); docs/profiling.md.  Nothing here allocates: tables
  * and the dump's scratch space come from os.h, files are written with
  * write(2), names come from symbol.h's helper process.
  *

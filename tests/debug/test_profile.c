@@ -1,5 +1,5 @@
 /* test_profile.c -- the heap profiler (WARDEN_OPTIONS=profile=PREFIX,
- * docs/profile.md) from outside: runs the workloads of profile_prog.c,
+ * docs/profiling.md) from outside: runs the workloads of profile_prog.c,
  * each of which prints what it holds from which function (`truth NAME
  * BYTES`), and checks the files the profiler wrote against that.
  *
