@@ -32,6 +32,28 @@ static const char *extra_options = "";
 static char child_path[8192];
 static char wrap_dir[64];
 
+/* Takes a driver's argument k with its value v when it is one that the
+ * drivers share; 0 when it is not. */
+static int harness_arg(const char *k, const char *v) {
+    if (strcmp(k, "--lib") == 0)
+        cfg.lib = v;
+    else if (strcmp(k, "--errors-bin") == 0)
+        cfg.errors_bin = v;
+    else if (strcmp(k, "--errors-src") == 0)
+        cfg.errors_src = v;
+    else if (strcmp(k, "--tests-bin") == 0)
+        cfg.tests_bin = v;
+    else if (strcmp(k, "--tests-src") == 0)
+        cfg.tests_src = v;
+    else if (strcmp(k, "--stl") == 0)
+        cfg.stl = v;
+    else if (strcmp(k, "--options") == 0)
+        extra_options = v;
+    else
+        return 0;
+    return 1;
+}
+
 /* --- running a program ----------------------------------------------------- */
 
 typedef struct {

@@ -655,21 +655,8 @@ static void test_programs(void) {
 
 int main(int argc, char **argv) {
     const char *part = argc > 1 ? argv[1] : "";
-    for (int i = 2; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--lib") == 0)
-            cfg.lib = v;
-        else if (strcmp(k, "--errors-bin") == 0)
-            cfg.errors_bin = v;
-        else if (strcmp(k, "--errors-src") == 0)
-            cfg.errors_src = v;
-        else if (strcmp(k, "--tests-bin") == 0)
-            cfg.tests_bin = v;
-        else if (strcmp(k, "--tests-src") == 0)
-            cfg.tests_src = v;
-        else if (strcmp(k, "--stl") == 0)
-            cfg.stl = v;
-    }
+    for (int i = 2; i + 1 < argc; i += 2)
+        harness_arg(argv[i], argv[i + 1]);
     if (cfg.lib == NULL || cfg.errors_bin == NULL || cfg.errors_src == NULL ||
         cfg.tests_bin == NULL || cfg.tests_src == NULL) {
         fprintf(stderr, "usage: test_check examples|scan|programs --lib LIB --errors-bin DIR "

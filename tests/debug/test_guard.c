@@ -186,11 +186,8 @@ static void sampler_profiling(void) {
     for (int i = 0; i < 3; i++) {
         run_t r = guard_run(options, "profiled");
         EXPECT(&r, aborted(&r), "did not abort");
-        span_t rep = expect_report(&r, "heap buffer ", 0);
-        if (rep.start != NULL) {
-            expect_frame(&r, rep, NULL, TS, GSRC, "G_PROF");
-            expect_frame(&r, rep, "allocated at", TS, GSRC, "G_PROF_ALLOC");
-        }
+        /* An overflow or an underflow, as the block's slot was aligned. */
+        expect_fault(&r, "heap buffer ", NULL, "G_PROF", "G_PROF_ALLOC", NULL);
         printf("ok: %s (run %d)\n", r.name, i + 1);
         run_free(&r);
     }
@@ -346,17 +343,8 @@ static void test_programs(void) {
 int main(int argc, char **argv) {
     const char *part = argc > 1 ? argv[1] : "";
     for (int i = 2; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--lib") == 0)
-            cfg.lib = v;
-        else if (strcmp(k, "--tests-src") == 0)
-            cfg.tests_src = v;
-        else if (strcmp(k, "--guard") == 0)
-            guard_bin = v;
-        else if (strcmp(k, "--stl") == 0)
-            cfg.stl = v;
-        else if (strcmp(k, "--options") == 0)
-            extra_options = v;
+        if (!harness_arg(argv[i], argv[i + 1]) && strcmp(argv[i], "--guard") == 0)
+            guard_bin = argv[i + 1];
     }
     if (cfg.lib == NULL || cfg.tests_src == NULL || guard_bin == NULL ||
         (strcmp(part, "sampler") != 0 && strcmp(part, "check2") != 0 &&
