@@ -22,8 +22,8 @@
 /* Frames looked at for warden's own entry point when warden is linked
  * into the program (its frames above the entry are few). */
 #define ENTRY_SCAN 16
-/* Addresses symbolized per call (each call is one helper run per module
- * and WDI_SYM_BATCH addresses). */
+/* Addresses symbolized per call (each call is one helper run, or one per
+ * module with addr2line: symbol.h). */
 #define SYM_CHUNK 2048
 /* Bytes of names kept per address (function, file, module strings). */
 #define SYM_TEXT 1024

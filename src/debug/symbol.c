@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,7 +33,7 @@ extern char **environ;
 #define HELPER_DEADLINE_MS 20000
 
 /* out[i].state */
-enum { SYM_NONE = 0, SYM_ASK = 1, SYM_ASKED = 2 }; /* below 0: same pc as out[-state - 1] */
+enum { SYM_NONE = 0, SYM_ASK = 1, SYM_RUN = 2, SYM_DONE = 3 }; /* below 0: same pc as out[-state - 1] */
 
 /* --- text kept for the caller ---------------------------------------------- */
 
@@ -205,7 +206,7 @@ static int find_on_path(const char *name, char *path, size_t cap) {
  * installed are set back to the default before signals are let through
  * (the handler would run on the parent's memory), as posix_spawn does. */
 WD_NORETURN static void helper_child(const char *path, char *const argv[], char *const env[],
-                                     int out_fd, int err_fd, const sigset_t *mask) {
+                                     const int fds[3], const sigset_t *mask) {
     for (int sig = 1; sig < NSIG; sig++) {
         struct sigaction sa;
         if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler != SIG_DFL &&
@@ -216,7 +217,7 @@ WD_NORETURN static void helper_child(const char *path, char *const argv[], char 
         }
     }
     sigprocmask(SIG_SETMASK, mask, NULL);
-    if (dup2(out_fd, 1) < 0 || (err_fd >= 0 && dup2(err_fd, 2) < 0))
+    if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || (fds[2] >= 0 && dup2(fds[2], 2) < 0))
         _exit(127);
     execve(path, argv, env);
     _exit(127);
@@ -239,17 +240,18 @@ static char *const *helper_environ(void) {
     return helper_env;
 }
 
-/* Starts path with argv, its output on out_fd and its error messages on
- * err_fd (when >= 0); returns its pid or -1.  Every signal is blocked
- * around vfork so that none runs a handler in the child. */
-static pid_t helper_start(const char *path, char *const argv[], int out_fd, int err_fd) {
+/* Starts path with argv, reading fds[0], its output on fds[1] and its
+ * error messages on fds[2] (when >= 0); returns its pid or -1.  Every
+ * signal is blocked around vfork so that none runs a handler in the
+ * child. */
+static pid_t helper_start(const char *path, char *const argv[], const int fds[3]) {
     char *const *env = helper_environ();
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = vfork();
     if (pid == 0)
-        helper_child(path, argv, env, out_fd, err_fd, &old);
+        helper_child(path, argv, env, fds, &old);
     sigprocmask(SIG_SETMASK, &old, NULL);
     return pid;
 }
@@ -258,35 +260,6 @@ static uint64_t now_ms(void) {
     struct timespec ts = {0, 0};
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* Reads fd into buf (cap bytes) until end of file; returns the bytes read
- * and sets *done when end of file was reached (not a full buffer or the
- * deadline). */
-static size_t helper_read(int fd, char *buf, size_t cap, int *done) {
-    size_t len = 0;
-    uint64_t deadline = now_ms() + HELPER_DEADLINE_MS;
-    *done = 0;
-    while (len < cap) {
-        uint64_t now = now_ms();
-        if (now >= deadline)
-            break;
-        struct pollfd pfd = {fd, POLLIN, 0};
-        int r = poll(&pfd, 1, (int)(deadline - now));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        ssize_t got = read(fd, buf + len, cap - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            *done = got == 0;
-            break;
-        }
-        len += (size_t)got;
-    }
-    return len;
 }
 
 static void helper_reap(pid_t pid, int finished) {
@@ -325,87 +298,189 @@ static void add_level(wdi_sym_t *s, const char *func, size_t flen, const char *l
     l->line = l->file != NULL ? line : 0;
 }
 
-/* With -a the helper prints each address asked for ("0x" and hex digits),
- * then a function line and a location line per inlining level. */
-static void helper_parse(const char *buf, size_t len, wdi_sym_t *out, const int *idx, int k,
-                         text_t *text) {
-    const char *line = buf, *end = buf + len, *func = NULL;
-    size_t flen = 0;
-    wdi_sym_t *s = NULL;
-    int answer = -1;
-    for (;;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (nl == NULL)
-            return; /* a cut last line is left out */
-        size_t ll = (size_t)(nl - line);
-        if (ll > 2 && line[0] == '0' && line[1] == 'x') {
-            if (++answer >= k)
-                return;
-            s = &out[idx[answer]];
-            func = NULL;
-        } else if (s != NULL && func == NULL) {
-            func = line, flen = ll;
-        } else if (s != NULL) {
-            add_level(s, func, flen, line, ll, text);
-            func = NULL;
-        }
-        line = nl + 1;
-    }
-}
-
 /* The helpers, first found first used.  Both take the same options and,
  * with llvm-symbolizer's GNU style, answer alike.  llvm-symbolizer comes
  * first where it is installed: addr2line 2.40 (Debian 12) names the wrong
  * file, the compilation unit's own, for code that comes from a header
- * when gcc 12 wrote DWARF 5, its default (the line is right). */
+ * when gcc 12 wrote DWARF 5, its default (the line is right).  Both read
+ * the addresses from their standard input when the command line names
+ * none, and llvm-symbolizer takes the module on each line, so that one
+ * run answers for every module: a run costs a process start and a read of
+ * each module's debug information, 30 to 100 ms, which a profile written
+ * at exit adds to the program's time. */
 static const struct helper_s {
     const char *name;
     const char *style;
+    int any_module; /* reads `"MODULE" 0xOFF` lines: one run for all */
 } helpers[] = {
-    {"llvm-symbolizer", "--output-style=GNU"},
-    {"addr2line", NULL},
+    {"llvm-symbolizer", "--output-style=GNU", 1},
+    {"addr2line", NULL, 0},
 };
 
 static const struct helper_s *helper;
 static char helper_path[4096];
+static char helper_in[8192];
 static char helper_out[32768];
-static char helper_addrs[WDI_SYM_BATCH][24];
 
-/* One run of the helper for out[idx[0 .. k)), all of one module:
- * `helper [style] -C -f -i -a -e MODULE 0xOFF-1 ...`. */
-static void helper_run(wdi_sym_t *out, const int *idx, int k, text_t *text) {
-    const char *argv[8 + WDI_SYM_BATCH + 1];
-    int a = 0;
-    argv[a++] = helper->name;
-    if (helper->style != NULL)
-        argv[a++] = helper->style;
-    argv[a++] = "-C";
-    argv[a++] = "-f";
-    argv[a++] = "-i";
-    argv[a++] = "-a";
-    argv[a++] = "-e";
-    argv[a++] = out[idx[0]].module;
-    for (int m = 0; m < k; m++) {
-        wdi_fmt(helper_addrs[m], sizeof helper_addrs[m], "0x%zx", (size_t)(out[idx[m]].offset - 1));
-        argv[a++] = helper_addrs[m];
+/* --- the questions ---------------------------------------------------------- */
+
+/* A file in memory for the helper's standard input, written whole before
+ * it starts, so that neither side waits on a full pipe; an unlinked file
+ * in /tmp where memfd_create is refused. */
+static int input_open(void) {
+    int fd = memfd_create("warden-symbolize", MFD_CLOEXEC);
+    if (fd < 0)
+        fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    return fd;
+}
+
+/* One line per frame in state SYM_RUN: `"MODULE" 0xOFF` for a helper that
+ * reads modules, `0xOFF` for one run with -e MODULE (OFF: the frame's
+ * offset less one, its call instruction).  Returns the file, read from its
+ * start, or -1. */
+static int questions_write(const wdi_sym_t *out, int n) {
+    int fd = input_open();
+    if (fd < 0)
+        return -1;
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        if (out[i].state != SYM_RUN)
+            continue;
+        if (sizeof helper_in - used < strlen(out[i].module) + 32) {
+            if (wdi_write_all(fd, helper_in, used) != 0)
+                break;
+            used = 0;
+        }
+        size_t off = (size_t)(out[i].offset - 1), room = sizeof helper_in - used;
+        used += helper->any_module
+                    ? wdi_fmt(helper_in + used, room, "\"%s\" 0x%zx\n", out[i].module, off)
+                    : wdi_fmt(helper_in + used, room, "0x%zx\n", off);
     }
-    argv[a] = NULL;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    if (wdi_write_all(fd, helper_in, used) != 0 || lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* --- the answers ------------------------------------------------------------ */
+
+/* With -a the helper prints each address asked for ("0x" and hex digits),
+ * then a function line and a location line per inlining level; the
+ * answers come in the order of the questions, the frames in state SYM_RUN
+ * from the first on.  Read as they come, a line at a time. */
+typedef struct answers_s {
+    wdi_sym_t *out;
+    int n, next;    /* the next frame asked is at next or after it */
+    wdi_sym_t *s;   /* the frame being answered, or NULL */
+    int have_func;  /* func holds the level's function line */
+    size_t flen;
+    char func[512]; /* longer names are cut */
+    text_t *text;
+} answers_t;
+
+static void answer_line(answers_t *a, const char *line, size_t len) {
+    if (len == 0)
         return;
-    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    pid_t pid = helper_start(helper_path, (char *const *)argv, fds[1], null_fd);
-    close(fds[1]);
-    if (null_fd >= 0)
-        close(null_fd);
-    size_t len = 0;
-    int done = 0;
-    if (pid > 0) {
-        len = helper_read(fds[0], helper_out, sizeof helper_out, &done);
-        helper_reap(pid, done);
+    if (len > 2 && line[0] == '0' && line[1] == 'x') { /* no function name starts so */
+        a->s = NULL;
+        a->have_func = 0;
+        while (a->next < a->n && a->out[a->next].state != SYM_RUN)
+            a->next++;
+        if (a->next < a->n) {
+            a->s = &a->out[a->next++];
+            a->s->state = SYM_DONE;
+        }
+    } else if (a->s != NULL && !a->have_func) {
+        a->flen = len < sizeof a->func ? len : sizeof a->func - 1;
+        memcpy(a->func, line, a->flen);
+        a->have_func = 1;
+    } else if (a->s != NULL) {
+        add_level(a->s, a->func, a->flen, line, len, a->text);
+        a->have_func = 0;
     }
-    close(fds[0]);
-    helper_parse(helper_out, len, out, idx, k, text);
+}
+
+/* Reads the helper's output from fd until end of file or the deadline,
+ * answering each complete line; a line longer than the buffer is answered
+ * with its start.  Returns 1 when end of file was reached. */
+static int answers_read(int fd, answers_t *a) {
+    size_t len = 0;
+    int skip = 0; /* the rest of a line too long is dropped */
+    uint64_t deadline = now_ms() + HELPER_DEADLINE_MS;
+    for (;;) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return 0;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, (int)(deadline - now));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        ssize_t got = read(fd, helper_out + len, sizeof helper_out - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got == 0;
+        len += (size_t)got;
+        size_t at = 0;
+        for (;;) {
+            const char *nl = memchr(helper_out + at, '\n', len - at);
+            if (nl == NULL)
+                break;
+            if (!skip)
+                answer_line(a, helper_out + at, (size_t)(nl - helper_out) - at);
+            skip = 0;
+            at = (size_t)(nl - helper_out) + 1;
+        }
+        if (at == 0 && len == sizeof helper_out) {
+            if (!skip)
+                answer_line(a, helper_out, len);
+            skip = 1;
+            at = len;
+        }
+        memmove(helper_out, helper_out + at, len - at);
+        len -= at;
+    }
+}
+
+/* One run of the helper for the frames in state SYM_RUN, all of module
+ * (NULL: a helper that reads modules, any module):
+ * `helper [style] -C -f -i -a [-e MODULE] < questions`. */
+static void helper_run(wdi_sym_t *out, int n, const char *module, text_t *text) {
+    const char *argv[10];
+    int k = 0;
+    argv[k++] = helper->name;
+    if (helper->style != NULL)
+        argv[k++] = helper->style;
+    argv[k++] = "-C";
+    argv[k++] = "-f";
+    argv[k++] = "-i";
+    argv[k++] = "-a";
+    if (module != NULL) {
+        argv[k++] = "-e";
+        argv[k++] = module;
+    }
+    argv[k] = NULL;
+    int in = questions_write(out, n);
+    int pipe_fds[2];
+    if (in < 0)
+        return;
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        close(in);
+        return;
+    }
+    int fds[3] = {in, pipe_fds[1], open("/dev/null", O_WRONLY | O_CLOEXEC)};
+    pid_t pid = helper_start(helper_path, (char *const *)argv, fds);
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (pid > 0) {
+        answers_t a = {.out = out, .n = n, .text = text};
+        helper_reap(pid, answers_read(pipe_fds[0], &a));
+    }
+    close(pipe_fds[0]);
 }
 
 /* Looks for each helper on PATH (again at every report: PATH may change). */
@@ -419,21 +494,25 @@ static int find_helper(void) {
     return 0;
 }
 
-/* Every frame still to ask, a module at a time, WDI_SYM_BATCH addresses a
- * run. */
+/* Every frame still to ask: one run for all (a helper that reads modules),
+ * else one run per module.  A module whose path a question line cannot
+ * hold (a quote or a newline in it) keeps module+offset. */
 static void ask_helper(wdi_sym_t *out, int n, text_t *text) {
-    int idx[WDI_SYM_BATCH];
     for (int i = 0; i < n; i++) {
         if (out[i].state != SYM_ASK)
             continue;
-        int k = 0;
-        for (int j = i; j < n && k < WDI_SYM_BATCH; j++) {
-            if (out[j].state == SYM_ASK && out[j].base == out[i].base) {
-                out[j].state = SYM_ASKED;
-                idx[k++] = j;
-            }
+        for (int j = i; j < n; j++) {
+            if (out[j].state != SYM_ASK)
+                continue;
+            if (helper->any_module && strpbrk(out[j].module, "\"\n") != NULL)
+                out[j].state = SYM_DONE;
+            else if (helper->any_module || out[j].base == out[i].base)
+                out[j].state = SYM_RUN;
         }
-        helper_run(out, idx, k, text);
+        helper_run(out, n, helper->any_module ? NULL : out[i].module, text);
+        for (int j = i; j < n; j++)
+            if (out[j].state == SYM_RUN) /* no answer came */
+                out[j].state = SYM_DONE;
     }
 }
 

@@ -8,15 +8,16 @@
  * object), where it is loaded, and the function's name when the module
  * exports it (dladdr reads the dynamic symbol table and does not
  * allocate).  Function names of static functions and file:line come from
- * a helper process, `addr2line -C -f -i -a -e MODULE ADDR ...` (binutils),
- * or llvm-symbolizer with the same options when it is on PATH (preferred:
- * symbol.c says why), one run per module for all the addresses asked for
- * at once.  It is
- * started with vfork and execve (the child only redirects its output and
+ * a helper process: llvm-symbolizer when it is on PATH (preferred:
+ * symbol.c says why), one run for all the addresses of every module asked
+ * for at once, or else `addr2line -C -f -i -a -e MODULE` (binutils), one
+ * run per module.  The addresses go to the helper's standard input in a
+ * file in memory (memfd), written before it starts.  It is started with
+ * vfork and execve (the child only redirects its input and output and
  * executes, as posix_spawn does, which would allocate), found on PATH by
- * hand in a fixed buffer, read through a pipe into fixed buffers with a
- * deadline, and reaped with waitpid.  No malloc anywhere, so a report may
- * be printed from inside the allocator.
+ * hand in a fixed buffer, read through a pipe a line at a time into fixed
+ * buffers with a deadline, and reaped with waitpid.  No malloc anywhere,
+ * so a report may be printed from inside the allocator.
  *
  * Without the helper (not on PATH, WARDEN_OPTIONS=symbolize=0, a setuid
  * program) or without debug information in a module, a frame keeps what
@@ -26,7 +27,7 @@
  * lock); the helper's output goes through a static buffer.
  *
  * Calls: options.h (symbolize=, the formatter), os.h (the page size),
- * dladdr, vfork, execve, pipe2, poll, read, waitpid. */
+ * dladdr, memfd_create, vfork, execve, pipe2, poll, read, waitpid. */
 #ifndef WARDEN_SYMBOL_H
 #define WARDEN_SYMBOL_H
 
@@ -37,9 +38,6 @@
  * innermost inlined function first, then the functions it was inlined
  * into, up to the real one). */
 #define WDI_SYM_INLINE 4
-
-/* Addresses one helper run is asked for at most (one command line). */
-#define WDI_SYM_BATCH 64
 
 typedef struct wdi_sym_level_s {
     const char *func; /* demangled; NULL when unknown */

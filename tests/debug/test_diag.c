@@ -9,6 +9,8 @@
  *     are module+offset, and the offset is what addr2line wants;
  *   - PATH without addr2line: module+offset and the hint, once; a frame
  *     without debug information: its name, module+offset, the hint;
+ *   - 1,024 addresses in 64 functions named in one call (an answer longer
+ *     than the symbolizer's read buffer), with each helper;
  *   - the depot: equal stacks one id, different stacks different ids,
  *     round trips, truncation to WD_STACK_MAX, a full depot;
  *   - 8 threads capturing and saving at once: ids stable and shared.
@@ -20,6 +22,7 @@
 
 #include "debug/report.h"
 #include "debug/stack.h"
+#include "debug/symbol.h"
 
 #define NOINLINE __attribute__((noinline))
 
@@ -251,6 +254,65 @@ static void test_no_lines(void) {
     }
 }
 
+/* --- many addresses at once ---------------------------------------------------- */
+
+/* 64 functions of some 40 bytes or more each (-O0), named many_0 ... many_63. */
+#define MANY_BODY(N)                                                                          \
+    NOINLINE static int many_##N(volatile int *x) {                                           \
+        for (int i = 0; i < N + 3; i++)                                                       \
+            *x += i * (N + 1);                                                                \
+        return *x;                                                                            \
+    }
+#define MANY_8(A) MANY_BODY(A##0) MANY_BODY(A##1) MANY_BODY(A##2) MANY_BODY(A##3) \
+    MANY_BODY(A##4) MANY_BODY(A##5) MANY_BODY(A##6) MANY_BODY(A##7)
+MANY_8(1) MANY_8(2) MANY_8(3) MANY_8(4) MANY_8(5) MANY_8(6) MANY_8(7) MANY_8(8)
+#define MANY_REF(N) {many_##N, "many_" #N}
+#define MANY_REF8(A) MANY_REF(A##0), MANY_REF(A##1), MANY_REF(A##2), MANY_REF(A##3), \
+    MANY_REF(A##4), MANY_REF(A##5), MANY_REF(A##6), MANY_REF(A##7)
+
+static const struct {
+    int (*fn)(volatile int *);
+    const char *name;
+} many[64] = {MANY_REF8(1), MANY_REF8(2), MANY_REF8(3), MANY_REF8(4),
+              MANY_REF8(5), MANY_REF8(6), MANY_REF8(7), MANY_REF8(8)};
+
+#define MANY_PCS 1024
+static void *many_pcs[MANY_PCS];
+static wdi_sym_t many_syms[MANY_PCS];
+static char many_text[MANY_PCS * 96];
+
+/* arg: the child's PATH.  Asks for 16 addresses inside each function,
+ * interleaved (many_0 + 2, many_1 + 2, ..., many_0 + 3, ...), so that an
+ * answer taken for the wrong question names the wrong function. */
+static void many_child(const void *arg) {
+    setenv("PATH", arg, 1);
+    volatile int x = 0;
+    for (int f = 0; f < 64; f++)
+        many[f].fn(&x);
+    for (int i = 0; i < MANY_PCS; i++)
+        many_pcs[i] = (char *)(uintptr_t)many[i % 64].fn + 2 + i / 64;
+    int missing = wdi_report_symbolize(many_pcs, MANY_PCS, many_syms, many_text, sizeof many_text);
+    CHECK_EQ(missing, 0);
+    for (int i = 0; i < MANY_PCS; i++) {
+        const wdi_sym_t *s = &many_syms[i];
+        const char *fn = s->levels > 0 ? s->at[0].func : NULL;
+        if (fn == NULL || strcmp(fn, many[i % 64].name) != 0 || s->at[0].line <= 0) {
+            fprintf(stderr, "address %d: wanted %s with a line, got %s:%d\n", i,
+                    many[i % 64].name, fn ? fn : "(none)", s->levels > 0 ? s->at[0].line : 0);
+            exit(1);
+        }
+    }
+}
+
+static void test_many(const char *path) {
+    char out[4096];
+    int status = test_run_piped(many_child, path, 0, NULL, 0, out, sizeof out);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        fprintf(stderr, "many addresses (PATH=%s): status 0x%x\n%s", path, (unsigned)status, out);
+        exit(1);
+    }
+}
+
 /* --- the depot --------------------------------------------------------------- */
 
 NOINLINE static int site_a(void **pcs) {
@@ -445,12 +507,14 @@ int main(int argc, char **argv) {
     }
     test_report_lines(NULL);
     test_no_lines();
+    test_many(getenv("PATH"));
     /* addr2line alone, even where llvm-symbolizer would be preferred. */
     char dir[] = "/tmp/test_diag.XXXXXX", link[sizeof dir + 16];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(link, sizeof link, "%s/addr2line", dir);
     CHECK(symlink(addr2line, link) == 0);
     test_report_lines(dir);
+    test_many(dir);
     unlink(link);
     rmdir(dir);
     printf("ok\n");
