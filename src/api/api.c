@@ -150,13 +150,19 @@ static void wrap_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kin
  * a wrapper's as usual, else one apart from the small pages (raw.h), so
  * that its free never takes the small fast path and comes down to
  * free_any, where the profiler finds it. */
-WD_NOINLINE static void *prof_alloc(size_t alignment, size_t size, int zero,
-                                    wd_alloc_kind_t kind) {
+WD_NOINLINE static void *prof_alloc_as(size_t alignment, size_t size, int zero,
+                                       wd_alloc_kind_t kind, size_t chance) {
     void *p = wd_unlikely(wdi_wrapped()) ? wrap_alloc(alignment, size, zero, kind)
                                          : wdi_raw_alloc_apart(alignment, size, zero);
     if (p != NULL)
-        wdi_prof_alloc(p, size);
+        wdi_prof_alloc(p, size, chance);
     return p;
+}
+
+/* The same for an allocation picked with the chance p(size): every one
+ * but the small countdown's (prof_stop). */
+static void *prof_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind) {
+    return prof_alloc_as(alignment, size, zero, kind, size);
 }
 
 /* Whether p may be a sampled block: not when it is a small block and no
@@ -264,9 +270,10 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
 }
 
 /* Profiling: the countdown's slot (sample.h): the largest block h's pages
- * hold (0 before its first page). */
+ * hold (0 before its first page), at most WDI_PROF_SLOT_MAX. */
 static inline size_t prof_slot(const wd_theap_t *h) {
-    return h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
+    size_t top = h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
+    return top < WDI_PROF_SLOT_MAX ? top : WDI_PROF_SLOT_MAX;
 }
 
 /* Profiling: draws h's countdown again for its slot; allocs_base takes
@@ -291,15 +298,17 @@ static void prof_slot_check(void) {
 
 /* Profiling: the small malloc the countdown stopped at (it is counted
  * already).  Kept with the chance sample.h gives, from the draw that led
- * here; then the next draw.  A kept one is not a small block: the
+ * here (p(size), or p(slot) for a block larger than the slot, which its
+ * weight then says); then the next draw.  A kept one is not a small block: the
  * countdown and the count move as malloc_kind would have moved them, less
  * the block.  One the profiler does not keep goes to the guard sampler
  * when the guard's own countdown has run out (the profiler's samples are
  * never taken from it, so its estimates stay unbiased). */
 WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
     int picked = wdi_sample_pick_small(size);
+    size_t slot = prof_slot(h); /* what the draw that led here was cut for */
     intptr_t since = h->small.prof_drawn + 1; /* mallocs since the last stop */
-    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, slot);
     h->small.prof_drawn = n;
     h->small.prof_end = h->small.top_end;
     h->small.allocs_base += (size_t)n;
@@ -308,7 +317,7 @@ WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t k
         h->small.guard_left -= since; /* a guard sample due waits for the next stop */
         h->small.sample_left--;
         h->small.allocs_base--;
-        return prof_alloc(WD_ALIGN, size, 0, kind);
+        return prof_alloc_as(WD_ALIGN, size, 0, kind, size < slot ? size : slot);
     }
     if (wd_unlikely(guard_due_profiling(h, since))) {
         void *p = guard_take(WD_ALIGN, size, kind);

@@ -74,10 +74,11 @@ static uint32_t site_of(wdi_prof_site_t *tab, uint32_t id) {
     return SITE_LOST;
 }
 
-static void site_count(uint32_t site, size_t size, int freed, int undo) {
-    wdi_prof_site_t *s = &atomic_load_explicit(&sites, memory_order_acquire)[site];
-    uint64_t n, b;
-    wdi_sample_weight(size, &n, &b);
+/* Adds what sample w stands for to its site's allocated or freed counts
+ * (undo: takes it off again). */
+static void site_count(const wdi_prof_sample_t *w, int freed, int undo) {
+    wdi_prof_site_t *s = &atomic_load_explicit(&sites, memory_order_acquire)[w->site];
+    uint64_t n = w->count, b = w->bytes;
     _Atomic(uint64_t) *cn = freed ? &s->free_n : &s->alloc_n;
     _Atomic(uint64_t) *cb = freed ? &s->free_b : &s->alloc_b;
     if (undo) {
@@ -99,13 +100,11 @@ static void site_count(uint32_t site, size_t size, int freed, int undo) {
  * load.  (It cannot read zero while p's own sample is there: the insert
  * happened before the program could hand p to the free.) */
 #define STRIPES 64
-#define STRIPE_FIRST_LG 9 /* 512 entries, 12 KiB, at a stripe's first sample */
+#define STRIPE_FIRST_LG 9 /* 512 entries, 16 KiB, at a stripe's first sample */
 
 typedef struct entry_s {
     uintptr_t p; /* 0: empty */
-    size_t size;
-    uint32_t site;
-    uint32_t unused;
+    wdi_prof_sample_t s;
 } entry_t;
 
 typedef struct stripe_s {
@@ -243,16 +242,19 @@ WD_NOINLINE static void dump_signalled(void) {
 
 /* --- the hooks ---------------------------------------------------------------- */
 
-void wdi_prof_alloc(void *p, size_t size) {
+void wdi_prof_alloc(void *p, size_t size, size_t chance) {
     int saved = errno;
     wdi_prof_site_t *tab = sites_map();
     if (tab != NULL) {
         void *pcs[WD_STACK_MAX];
         int n = wdi_stack_capture(pcs, WD_STACK_MAX, 0);
-        entry_t e = {(uintptr_t)p, size, site_of(tab, wdi_stack_save(pcs, n)), 0};
-        site_count(e.site, size, 0, 0);
+        entry_t e = {(uintptr_t)p, {size, 0, 0, site_of(tab, wdi_stack_save(pcs, n))}};
+        uint64_t count;
+        wdi_sample_weight(size, chance, &count, &e.s.bytes);
+        e.s.count = count < UINT32_MAX ? (uint32_t)count : UINT32_MAX;
+        site_count(&e.s, 0, 0);
         if (sample_insert(&e) != 0)
-            site_count(e.site, size, 1, 0); /* no room to follow it: counted as freed */
+            site_count(&e.s, 1, 0); /* no room to follow it: counted as freed */
     }
     if (wd_unlikely(atomic_load_explicit(&signals_pending, memory_order_relaxed) != 0))
         dump_signalled();
@@ -262,23 +264,22 @@ void wdi_prof_alloc(void *p, size_t size) {
 void wdi_prof_free(void *p) {
     entry_t e;
     if (sample_remove((uintptr_t)p, &e))
-        site_count(e.site, e.size, 1, 0);
+        site_count(&e.s, 1, 0);
 }
 
 int wdi_prof_take(const void *p, wdi_prof_sample_t *out) {
     entry_t e;
     if (!sample_remove((uintptr_t)p, &e))
         return 0;
-    site_count(e.site, e.size, 1, 0);
-    out->size = e.size;
-    out->site = e.site;
+    site_count(&e.s, 1, 0);
+    *out = e.s;
     return 1;
 }
 
 void wdi_prof_put_back(const void *p, const wdi_prof_sample_t *s) {
-    entry_t e = {(uintptr_t)p, s->size, s->site, 0};
+    entry_t e = {(uintptr_t)p, *s};
     if (sample_insert(&e) == 0)
-        site_count(e.site, e.size, 1, 1); /* the free is undone */
+        site_count(&e.s, 1, 1); /* the free is undone */
 }
 
 /* --- options, signal, exit, fork -------------------------------------------------- */

@@ -44,10 +44,10 @@ void wdi_prof_start(void);
 /* The dump at exit (atexit). */
 void wdi_prof_at_exit(void);
 
-/* p, a block of size bytes that the sampler picked, from the tier apart
- * (or a wrapper): records it with the calling thread's stack.  Leaves
- * errno as it was. */
-void wdi_prof_alloc(void *p, size_t size);
+/* p, a block of size bytes that the sampler picked with the chance
+ * p(chance) (sample.h), from the tier apart (or a wrapper): records it
+ * with the calling thread's stack.  Leaves errno as it was. */
+void wdi_prof_alloc(void *p, size_t size, size_t chance);
 
 /* p is being freed (any slow free): forgets its sample if it has one.
  * One relaxed load when its stripe holds no sample. */
@@ -57,6 +57,8 @@ void wdi_prof_free(void *p);
  * realloc fails after all, puts it back as it was. */
 typedef struct wdi_prof_sample_s {
     size_t size;
+    uint64_t bytes; /* what it stands for (sample.h's weight), reckoned once */
+    uint32_t count; /* so that its free takes back exactly that */
     uint32_t site;
 } wdi_prof_sample_t;
 int wdi_prof_take(const void *p, wdi_prof_sample_t *out);

@@ -308,8 +308,9 @@ static int is_entry(const char *f) {
  * the entry's own frame may be gone and these be all that is left. */
 static int is_own(const char *f) {
     static const char *const names[] = {
-        "prof_alloc", "prof_small",    "prof_realloc", "sample_alloc", "small_refill",
-        "alloc_slow", "alloc_aligned", "malloc_kind",  "cxx_new",
+        "prof_alloc",   "prof_alloc_as", "prof_small",  "prof_realloc", "prof_stop",
+        "sample_alloc", "small_refill",  "alloc_slow",  "alloc_aligned", "malloc_kind",
+        "cxx_new",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(f, names[i]) == 0)

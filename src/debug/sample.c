@@ -38,13 +38,19 @@ static double uniform(uint64_t *rng) {
     return (double)(int64_t)((next_random(rng) >> 11) + 1) * 0x1p-53;
 }
 
-/* 1 - exp(-x) for 0 <= x < 0.5: x (1 - x/2 (1 - x/3 (1 - ...))), 15 terms
- * (the first left out is below 0.5^16 / 16!). */
+/* 1 - exp(-x) for 0 <= x < 0.5: x - x^2/2! + x^3/3! - ..., summed until a
+ * term no longer changes the sum (six terms for a block of 512 bytes at
+ * the default rate, 17 at most). */
 static double expm1_neg_small(double x) {
-    double t = 1.0;
-    for (int k = 16; k >= 2; k--)
-        t = 1.0 - x / k * t;
-    return x * t;
+    double term = x, sum = x;
+    for (int k = 2; k <= 18; k++) {
+        term *= -x / k;
+        double next = sum + term;
+        if (next == sum)
+            break;
+        sum = next;
+    }
+    return sum;
 }
 
 /* 1 - exp(-x) for x >= 0: the series where x is small (no cancellation),
@@ -141,34 +147,56 @@ void wdi_sample_init(void) {
  * whose mallocs stay small has a small M and few stops: M = 512 bytes
  * stops once in 1,000 mallocs at the default R, M = 64 KiB once in 8.5.
  *
- * The exponentials are drawn DRAWS at a time, ahead: each is a chain of
- * some 30 dependent floating-point operations, and a countdown waiting
- * for its own chain holds up the mallocs after it (their decrements load
- * it); a batch of independent chains runs at the processor's width. */
+ * The stops are drawn DRAWS at a time, ahead, for the slot of the call
+ * that asks: the exponential (some 30 dependent floating-point operations)
+ * and its cut into a countdown and a mark (a division) would otherwise
+ * hold up the mallocs after a stop, whose decrements load the countdown;
+ * a batch of independent chains runs at the processor's width, and a
+ * stop then costs a few loads.  A slot that grew since the batch was
+ * drawn throws the rest away (each draw is independent of the past: the
+ * new ones are as good). */
 #define DRAWS 16
 static __thread struct {
     uint32_t left;
-    double e[DRAWS];
+    size_t slot; /* what the batch was cut for */
+    intptr_t n[DRAWS];
+    size_t mark[DRAWS];
 } tl_draws __attribute__((tls_model("initial-exec")));
 
-WD_NOINLINE static void profile_refill(uint64_t *rng) {
-    for (int i = 0; i < DRAWS; i++)
-        tl_draws.e[i] = prof_rate * fast_neg_log(uniform(rng));
+WD_NOINLINE static void profile_refill(uint64_t *rng, size_t slot) {
+    double m = (double)slot, per_slot = 1.0 / m;
+    for (int i = 0; i < DRAWS; i++) {
+        double e = prof_rate * fast_neg_log(uniform(rng));
+        double slots = e * per_slot;
+        if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
+            tl_draws.n[i] = WD_SAMPLE_IDLE; /* too far: the stop is no mark */
+            tl_draws.mark[i] = SIZE_MAX;
+            continue;
+        }
+        intptr_t n = (intptr_t)slots;
+        double r = e - (double)n * m;
+        if (r < 0.0) { /* the product by 1 / m rounded n up */
+            n--;
+            r += m;
+        } else if (r >= m) {
+            n++;
+            r -= m;
+        }
+        tl_draws.n[i] = n + 1;
+        tl_draws.mark[i] = (size_t)r; /* r < s iff floor(r) < s */
+    }
     tl_draws.left = DRAWS;
+    tl_draws.slot = slot;
 }
 
 intptr_t wdi_sample_profile_next(uint64_t *rng, size_t slot) {
-    if (wd_unlikely(tl_draws.left == 0))
-        profile_refill(rng);
-    double e = tl_draws.e[--tl_draws.left], m = (double)(slot != 0 ? slot : 16);
-    double slots = e / m;
-    if (slots >= (double)(WD_SAMPLE_IDLE - 1)) {
-        wdi_sample_mark = SIZE_MAX; /* too far: the stop is no mark */
-        return WD_SAMPLE_IDLE;
-    }
-    intptr_t n = (intptr_t)slots;
-    wdi_sample_mark = (size_t)(e - (double)n * m); /* r < s iff floor(r) < s */
-    return n + 1;
+    if (slot == 0)
+        slot = 16; /* no page yet: a slot as small as a block gets */
+    if (wd_unlikely(tl_draws.left == 0 || tl_draws.slot != slot))
+        profile_refill(rng, slot);
+    uint32_t i = --tl_draws.left;
+    wdi_sample_mark = tl_draws.mark[i];
+    return tl_draws.n[i];
 }
 
 /* The guard sampler's first countdown in the process is 1: the first
@@ -233,8 +261,8 @@ int wdi_sample_pick(size_t size) {
     return pick_slow(size);
 }
 
-void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes) {
-    double p = one_minus_exp_neg((double)size / prof_rate);
+void wdi_sample_weight(size_t size, size_t chance, uint64_t *count, uint64_t *bytes) {
+    double p = one_minus_exp_neg((double)chance / prof_rate);
     if (p <= 0.0) { /* size 0: never picked; counted as one all the same */
         *count = 1;
         *bytes = size;

@@ -14,12 +14,14 @@
  * are kept independently, a kept one stands for 1 / p(s) allocations and
  * s / p(s) bytes, and the estimates are unbiased.  The countdown cannot
  * see sizes, so it stops at small mallocs with the chance q = p(M), M the
- * largest small block the heap has handed out (wdi_sample_profile_next:
- * a geometric countdown, each malloc on its own), and
- * wdi_sample_pick_small keeps the malloc it stops at with the chance
- * p(s) / q (sample.c: with the remainder of the countdown's own draw, so
- * no second one); the other tiers count their bytes against a countdown
- * of the thread's own (wdi_sample_pick).  No libm: the logarithm comes from a table and a series,
+ * slot: the largest small block the heap has handed out, at most
+ * WDI_PROF_SLOT_MAX (wdi_sample_profile_next: a geometric countdown, each
+ * malloc on its own), and wdi_sample_pick_small keeps the malloc it stops
+ * at with the chance p(s) / q (sample.c: with the remainder of the
+ * countdown's own draw, so no second one), or always when s > M: such a
+ * block is kept with the chance p(M), and its weight says so, so the
+ * estimates stay unbiased.  The other tiers count their bytes against a
+ * countdown of the thread's own (wdi_sample_pick).  No libm: the logarithm comes from a table and a series,
  * the exponential from a series.
  *
  * Calls: os.h (seeds), options.h (the policy's options). */
@@ -28,6 +30,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The profiler's largest slot: a heap that hands out blocks up to 64 KiB
+ * would stop once in 8.5 small mallocs with M = 64 KiB; with M = 4 KiB it
+ * stops once in 128 at the default rate, and its blocks above 4 KiB are
+ * kept once in 128 (rather than with p(s): 1 in 16 for 32 KiB), each
+ * standing for 128 allocations.  Fewer samples of those, the same
+ * expectation. */
+#define WDI_PROF_SLOT_MAX ((size_t)4096)
 
 /* The countdown when nothing samples: long, so the sampler costs nothing,
  * yet finite, so options read after a heap's first malloc (a very early
@@ -69,9 +79,10 @@ static inline int wdi_sample_pick_small(size_t size) { return size > wdi_sample_
  * thread's own; a subtraction and a test when it is not. */
 int wdi_sample_pick(size_t size);
 
-/* What one sample of size bytes stands for: 1 / p(size) allocations and
- * size / p(size) bytes, rounded; the same answer every time, so that a
- * free takes back exactly what the allocation added. */
-void wdi_sample_weight(size_t size, uint64_t *count, uint64_t *bytes);
+/* What one sample of size bytes, kept with the chance p(chance), stands
+ * for: 1 / p(chance) allocations and size / p(chance) bytes, rounded
+ * (chance is size but for a small block larger than its heap's slot).
+ * Reckoned once per sample, which keeps it for its free. */
+void wdi_sample_weight(size_t size, size_t chance, uint64_t *count, uint64_t *bytes);
 
 #endif /* WARDEN_SAMPLE_H */

@@ -18,6 +18,9 @@
  *                          until FILE (the dump) exists, then more
  *   profile_prog realloc   blocks grown by realloc in grow_hold, others
  *                          grown and freed
+ *   profile_prog wide      small blocks above the profiler's largest slot
+ *                          (4 KiB to 64 KiB) from hold_wide, 32 MiB, amid
+ *                          8 MiB of blocks up to 4 KiB from hold_small
  *
  * Each mode prints `truth NAME BYTES` for every function it holds bytes
  * from (requested bytes still live at exit or at the dump). */
@@ -275,6 +278,33 @@ __attribute__((noinline)) static void grow_free(void) {
     }
 }
 
+/* Small blocks larger than the profiler's slot (sample.h), which its
+ * countdown keeps with the chance of a 4 KiB block. */
+__attribute__((noinline)) static size_t hold_wide(size_t bytes) {
+    size_t got = 0;
+    while (got < bytes) {
+        size_t s = 4200 + (size_t)(next() % (60 << 10));
+        char *p = XMALLOC(s);
+        p[0] = 1;
+        kept[nkept++] = p;
+        got += s;
+        churn();
+    }
+    return got;
+}
+
+static int mode_wide(void) {
+    static void *smalls[MAX_KEEP];
+    size_t ns = 0, wide = 0, small = 0;
+    for (size_t slice = 1; slice <= 8; slice++) {
+        small += hold_small((slice << 20) - small, smalls, &ns);
+        wide += hold_wide((slice * 4 << 20) - wide);
+    }
+    print_truth("hold_wide", wide);
+    print_truth("hold_small", small);
+    return 0;
+}
+
 static int mode_realloc(void) {
     size_t got = grow_hold();
     grow_free();
@@ -297,5 +327,7 @@ int main(int argc, char **argv) {
         return mode_signal(atoi(argv[2]), argv[3]);
     if (strcmp(argv[1], "realloc") == 0)
         return mode_realloc();
+    if (strcmp(argv[1], "wide") == 0)
+        return mode_wide();
     return 2;
 }

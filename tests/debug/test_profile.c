@@ -28,6 +28,11 @@
  *             while the program allocates nothing
  *   realloc   blocks grown by realloc and kept (grow_hold) or freed
  *             (grow_free): only the kept ones are in use
+ *   wide      small blocks of 4 to 64 KiB, above the countdown's largest
+ *             slot (kept with the chance of a 4 KiB block and weighted
+ *             so), beside blocks up to 4 KiB, at profile_rate=16384:
+ *             each function's part within 30 % (a weight of p(s) would
+ *             put hold_wide at a quarter of the truth)
  *   wrapped   (preload only) hold at profile_rate=65536 with harden=2 and
  *             with check=1: the same figures within 15 %
  *
@@ -363,6 +368,18 @@ static void part_realloc(void) {
     CHECK(fr.named == 0);
 }
 
+static void part_wide(void) {
+    char prefix[128], options[256], out[4096];
+    prefix_of(prefix, sizeof prefix, "wide");
+    snprintf(options, sizeof options, "profile=%s:profile_rate=16384", prefix);
+    const char *args[] = {"wide", NULL};
+    run_ok(options, args, out, sizeof out);
+    folded_t w = folded(prefix, "hold_wide"), sm = folded(prefix, "hold_small");
+    printf("wide:\n");
+    expect_near("under hold_wide", w.named, truth(out, "hold_wide"), 0.3);
+    expect_near("under hold_small", sm.named, truth(out, "hold_small"), 0.3);
+}
+
 int main(int argc, char **argv) {
     (void)test_failures; /* every failure exits at once */
     CHECK(argc >= 2);
@@ -388,6 +405,7 @@ int main(int argc, char **argv) {
     part_fork();
     part_signal();
     part_realloc();
+    part_wide();
     if (cfg.preload)
         part_wrapped();
     /* Everything passed: the files go (a failure leaves them to look at). */
