@@ -61,6 +61,7 @@ static void fork_child(void) {
     wdi_stats_fork_child();
     wdi_stats_json_fork_child();
     wdi_lock_reset(&init_lock);
+    wdi_tickers_fork_child(); /* last: it allocates */
 }
 
 /* A thread's heap is given up at its exit: harden=2's quarantine first,

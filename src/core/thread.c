@@ -132,6 +132,7 @@ wd_theap_t *wdi_heaps_first(void) {
 static struct ticker_s {
     void (*fn)(void);
     uint32_t ms;
+    uint8_t in_children; /* started again in a fork child */
 } tickers[TICKERS];
 static unsigned tickers_used;
 
@@ -144,13 +145,7 @@ static void *ticker_main(void *arg) {
     return NULL;
 }
 
-int wdi_ticker_start(void (*fn)(void), uint32_t period_ms) {
-    unsigned slot = __atomic_fetch_add(&tickers_used, 1, __ATOMIC_RELAXED);
-    if (slot >= TICKERS)
-        return EAGAIN;
-    struct ticker_s *t = &tickers[slot];
-    t->fn = fn;
-    t->ms = period_ms ? period_ms : 1;
+static int ticker_spawn(struct ticker_s *t) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -164,6 +159,31 @@ int wdi_ticker_start(void (*fn)(void), uint32_t period_ms) {
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     return err;
+}
+
+int wdi_ticker_start(void (*fn)(void), uint32_t period_ms, int in_children) {
+    unsigned slot = __atomic_fetch_add(&tickers_used, 1, __ATOMIC_RELAXED);
+    if (slot >= TICKERS)
+        return EAGAIN;
+    struct ticker_s *t = &tickers[slot];
+    t->fn = fn;
+    t->ms = period_ms ? period_ms : 1;
+    t->in_children = (uint8_t)(in_children != 0);
+    return ticker_spawn(t);
+}
+
+/* fork() copies only the calling thread: the tickers a child needs are
+ * started again, once the child's allocator is usable (pthread_create
+ * allocates the thread's TLS).  Not under ThreadSanitizer, which kills a
+ * child that starts a thread after a multi-threaded fork, and runs vfork
+ * as fork (the symbolizer's helper would die before its execve). */
+void wdi_tickers_fork_child(void) {
+    if (WD_TSAN)
+        return;
+    unsigned used = __atomic_load_n(&tickers_used, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < used && i < TICKERS; i++)
+        if (tickers[i].in_children && tickers[i].fn != NULL)
+            ticker_spawn(&tickers[i]);
 }
 
 /* --- fork ------------------------------------------------------------------- */

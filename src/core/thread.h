@@ -96,11 +96,16 @@ wd_theap_t *wdi_heaps_first(void);
 
 /* Starts a thread that calls fn every period_ms milliseconds for the rest
  * of the process (the statistics lines of stats_interval_ms, the heap
- * profile asked for by a signal); at most 4 of them; fn must not
- * allocate.  The thread has every signal blocked.  Called once, from
- * outside any lock of warden's: pthread_create allocates.  0, or an errno
- * value. */
-int wdi_ticker_start(void (*fn)(void), uint32_t period_ms);
+ * profile asked for by a signal), and with in_children in every child
+ * made by fork() as well (wdi_tickers_fork_child); at most 4 of them; fn
+ * must not allocate.  The thread has every signal blocked.  Called once,
+ * from outside any lock of warden's: pthread_create allocates.  0, or an
+ * errno value. */
+int wdi_ticker_start(void (*fn)(void), uint32_t period_ms, int in_children);
+
+/* In a fork child, last of its fork handlers: the tickers started with
+ * in_children run again. */
+void wdi_tickers_fork_child(void);
 
 /* What the heaps hold: small blocks handed out, live small blocks and
  * their bytes (counted from the pages, so the fast paths keep no byte

@@ -164,7 +164,7 @@ void wdi_stats_interval_start(void) {
     static int started;
     if (wdi_options.stats_interval_ms == 0 || __atomic_exchange_n(&started, 1, __ATOMIC_RELAXED))
         return;
-    int err = wdi_ticker_start(json_to_output, wdi_options.stats_interval_ms);
+    int err = wdi_ticker_start(json_to_output, wdi_options.stats_interval_ms, 0);
     if (err != 0)
         wdi_print_line(2, "warden: stats_interval_ms: no thread for the statistics (errno %d)", err);
 }

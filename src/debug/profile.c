@@ -312,7 +312,7 @@ void wdi_prof_start(void) {
         sigemptyset(&sa.sa_mask);
         if (sigaction(sig, &sa, NULL) != 0)
             wdi_print_line(2, "warden: profile_signal=%d: no handler could be installed", sig);
-        else if (wdi_ticker_start(signal_tick, SIGNAL_POLL_MS) != 0)
+        else if (wdi_ticker_start(signal_tick, SIGNAL_POLL_MS, 1) != 0)
             wdi_print_line(2, "warden: profile_signal=%d: no thread to dump while idle", sig);
     }
     atexit(wdi_prof_at_exit);

@@ -16,6 +16,11 @@
  *                          from child_hold and calls exit(), then the rest
  *   profile_prog signal S FILE  hold_small's part, raise(S), no allocation
  *                          until FILE (the dump) exists, then more
+ *   profile_prog signal_child S P  a fork child holds from child_hold,
+ *                          raises S, allocates nothing until its dump
+ *                          P.PID.1.prof exists and leaves with _exit (no
+ *                          profile at exit): only the signal's dump, by a
+ *                          ticker of the child's own, writes it
  *   profile_prog realloc   blocks grown by realloc in grow_hold, others
  *                          grown and freed
  *   profile_prog wide      small blocks above the profiler's largest slot
@@ -227,6 +232,20 @@ static int mode_fork(void) {
     return 0;
 }
 
+/* Waits for file with stat, which allocates nothing, up to 10 s; 0 when
+ * it came. */
+static int wait_for(const char *file) {
+    struct stat st;
+    for (int waited = 0; waited < 1000; waited++) {
+        if (stat(file, &st) == 0)
+            return 0;
+        struct timespec ten_ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ten_ms, NULL);
+    }
+    fprintf(stderr, "profile_prog: no %s 10 s after the signal\n", file);
+    return -1;
+}
+
 /* The dump comes without another allocation: the program waits for
  * `file` (PREFIX.1.prof) with stat, which allocates nothing, up to 10 s. */
 static int mode_signal(int sig, const char *file) {
@@ -234,18 +253,33 @@ static int mode_signal(int sig, const char *file) {
     size_t ns = 0;
     size_t small = hold_small((size_t)8 << 20, smalls, &ns);
     raise(sig);
-    struct stat st;
-    int waited = 0;
-    while (stat(file, &st) != 0 && waited < 1000) {
-        struct timespec ten_ms = {0, 10 * 1000 * 1000};
-        nanosleep(&ten_ms, NULL);
-        waited++;
-    }
-    if (waited == 1000) {
-        fprintf(stderr, "profile_prog: no %s 10 s after the signal\n", file);
+    if (wait_for(file) != 0)
         return 5;
-    }
     small += hold_small((size_t)8 << 20, smalls, &ns);
+    print_truth("hold_small", small);
+    return 0;
+}
+
+static int mode_signal_child(int sig, const char *prefix) {
+    static void *smalls[MAX_KEEP];
+    size_t ns = 0;
+    size_t small = hold_small((size_t)8 << 20, smalls, &ns);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 3;
+    if (pid == 0) {
+        char file[4096];
+        child_hold();
+        snprintf(file, sizeof file, "%s.%d.1.prof", prefix, (int)getpid());
+        raise(sig);
+        _exit(wait_for(file) == 0 ? 0 : 5);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return 4;
+    printf("child %d\n", (int)pid);
     print_truth("hold_small", small);
     return 0;
 }
@@ -327,6 +361,8 @@ int main(int argc, char **argv) {
         return mode_signal(atoi(argv[2]), argv[3]);
     if (strcmp(argv[1], "realloc") == 0)
         return mode_realloc();
+    if (strcmp(argv[1], "signal_child") == 0 && argc > 3)
+        return mode_signal_child(atoi(argv[2]), argv[3]);
     if (strcmp(argv[1], "wide") == 0)
         return mode_wide();
     return 2;

@@ -25,7 +25,9 @@
  *             PREFIX.PID.*, with child_hold, and the parent's profile is
  *             its own, intact
  *   signal    profile_signal=12 and raise(SIGUSR2): PREFIX.1.* is written
- *             while the program allocates nothing
+ *             while the program allocates nothing; in a fork child that
+ *             raises it and then allocates nothing and leaves with _exit,
+ *             PREFIX.PID.1.* is written too, with child_hold in it
  *   realloc   blocks grown by realloc and kept (grow_hold) or freed
  *             (grow_free): only the kept ones are in use
  *   wide      small blocks of 4 to 64 KiB, above the countdown's largest
@@ -337,6 +339,25 @@ static void part_signal(void) {
     folded_t s = folded(first, "hold_small"), e = folded(prefix, "hold_small");
     printf("signal: %.0f bytes in the signal's dump, %.0f at exit\n", s.total, e.total);
     CHECK(s.named > 0 && e.named > 0);
+
+    /* The same in an idle fork child: its own ticker writes the dump.
+     * Not under ThreadSanitizer, which lets no thread start in a child
+     * of a multi-threaded process (thread.c). */
+    if (TEST_TSAN) {
+        printf("signal in an idle fork child: not under ThreadSanitizer\n");
+        return;
+    }
+    prefix_of(prefix, sizeof prefix, "signal-child");
+    snprintf(options, sizeof options, "profile=%s:profile_signal=%d", prefix, SIGUSR2);
+    const char *cargs[] = {"signal_child", sig, prefix, NULL};
+    run_ok(options, cargs, out, sizeof out);
+    const char *c = strstr(out, "child ");
+    CHECK(c != NULL);
+    char child[192];
+    snprintf(child, sizeof child, "%s.%d.1", prefix, atoi(c + 6));
+    folded_t k = folded(child, "child_hold");
+    printf("signal in an idle fork child: %.0f under child_hold in %s.folded\n", k.named, child);
+    CHECK(k.named > 0);
 }
 
 /* With the wrappers (preloaded only: the sanitizer builds run no
