@@ -351,18 +351,30 @@ static void info_set(pcinfo_t *pi, const wdi_sym_t *s, uintptr_t pc) {
     }
 }
 
-/* Every distinct address of the rows' program frames, named. */
+/* Whether row r's frames need names: those of the flame graph's rows
+ * (bytes in use) do; with libwarden.a every row's do, since warden's
+ * frames are told from the program's by name (rows_trim_linked).  A
+ * program that frees everything before it exits then starts no
+ * symbolizer at exit. */
+static int row_named(const row_t *r, int linked) { return linked || r->in_b != 0; }
+
+/* Every distinct address of the program frames of the rows that need
+ * names (row_named), named. */
 static int names_find(void) {
+    uintptr_t lo, hi;
+    int linked = !wdi_symbol_warden_code(&lo, &hi);
     size_t total = 0;
     for (size_t i = 0; i < d.nrows; i++)
-        total += (size_t)(d.rows[i].depth - d.rows[i].first);
+        if (row_named(&d.rows[i], linked))
+            total += (size_t)(d.rows[i].depth - d.rows[i].first);
     d.pcs = scratch_take(total + 1, sizeof(uintptr_t));
     if (d.pcs == NULL)
         return ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < d.nrows; i++)
-        for (int f = d.rows[i].first; f < d.rows[i].depth; f++)
-            d.pcs[n++] = (uintptr_t)d.rows[i].pcs[f];
+        if (row_named(&d.rows[i], linked))
+            for (int f = d.rows[i].first; f < d.rows[i].depth; f++)
+                d.pcs[n++] = (uintptr_t)d.rows[i].pcs[f];
     sort_addresses(d.pcs, n);
     d.npcs = 0;
     for (size_t i = 0; i < n; i++)

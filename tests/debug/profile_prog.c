@@ -23,6 +23,7 @@
  *                          ticker of the child's own, writes it
  *   profile_prog realloc   blocks grown by realloc in grow_hold, others
  *                          grown and freed
+ *   profile_prog freed     hold, then every block freed before exit
  *   profile_prog wide      small blocks above the profiler's largest slot
  *                          (4 KiB to 64 KiB) from hold_wide, 32 MiB, amid
  *                          8 MiB of blocks up to 4 KiB from hold_small
@@ -146,6 +147,16 @@ static int mode_hold(void) {
     hold(&big, &small, &nbig);
     print_truth("hold_big", big);
     print_truth("hold_small", small);
+    return 0;
+}
+
+static int mode_freed(void) {
+    size_t big, small, nbig;
+    hold(&big, &small, &nbig);
+    for (size_t i = 0; i < nkept; i++)
+        XFREE(kept[i]);
+    nkept = 0;
+    print_truth("allocated", big + small);
     return 0;
 }
 
@@ -365,5 +376,7 @@ int main(int argc, char **argv) {
         return mode_signal_child(atoi(argv[2]), argv[3]);
     if (strcmp(argv[1], "wide") == 0)
         return mode_wide();
+    if (strcmp(argv[1], "freed") == 0)
+        return mode_freed();
     return 2;
 }

@@ -35,6 +35,11 @@
  *             so), beside blocks up to 4 KiB, at profile_rate=16384:
  *             each function's part within 30 % (a weight of p(s) would
  *             put hold_wide at a quarter of the truth)
+ *   freed     hold, then everything freed before exit, with a PATH whose
+ *             llvm-symbolizer and addr2line leave a mark when run: no
+ *             mark (nothing in use, nothing to name), and a .prof whose
+ *             header counts the allocations; the same PATH with hold
+ *             leaves the mark (the control)
  *   wrapped   (preload only) hold at profile_rate=65536 with harden=2 and
  *             with check=1: the same figures within 15 %
  *
@@ -401,6 +406,58 @@ static void part_wide(void) {
     expect_near("under hold_small", sm.named, truth(out, "hold_small"), 0.3);
 }
 
+/* Runs mode with PATH starting with a directory whose llvm-symbolizer and
+ * addr2line create `mark` and print nothing; 1 when the mark was made. */
+static int symbolizer_ran(const char *mode, const char *prefix, char *out, size_t cap) {
+    char dir[160], mark[192], options[256];
+    snprintf(dir, sizeof dir, "%s/fake-bin", cfg.dir);
+    snprintf(mark, sizeof mark, "%s/symbolizer-ran", cfg.dir);
+    mkdir(dir, 0755);
+    unlink(mark);
+    static const char *const names[] = {"llvm-symbolizer", "addr2line"};
+    for (int i = 0; i < 2; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        fprintf(f, "#!/bin/sh\ntouch '%s'\n", mark);
+        CHECK(fclose(f) == 0 && chmod(path, 0755) == 0);
+    }
+    const char *old = getenv("PATH");
+    char *saved = strdup(old != NULL ? old : "/usr/bin:/bin");
+    char path[4096];
+    snprintf(path, sizeof path, "%s:%s", dir, saved);
+    setenv("PATH", path, 1);
+    snprintf(options, sizeof options, "profile=%s", prefix);
+    const char *args[] = {mode, NULL};
+    run_ok(options, args, out, cap);
+    setenv("PATH", saved, 1);
+    free(saved);
+    return access(mark, F_OK) == 0;
+}
+
+static void part_freed(void) {
+    char prefix[128], out[4096], path[192];
+    prefix_of(prefix, sizeof prefix, "freed");
+    int ran = symbolizer_ran("freed", prefix, out, sizeof out);
+    printf("freed: the symbolizer %s at exit\n", ran ? "ran" : "did not run");
+    CHECK(!ran);
+    snprintf(path, sizeof path, "%s.prof", prefix);
+    char *text = slurp(path);
+    CHECK(text != NULL);
+    /* "heap profile: 0: 0 [N: B] @ heapprofile": nothing in use, N > 0 allocated. */
+    unsigned long in_n, in_b, al_n, al_b;
+    CHECK(sscanf(text, "heap profile: %lu: %lu [%lu: %lu]", &in_n, &in_b, &al_n, &al_b) == 4);
+    printf("  in use %lu blocks, allocated %lu blocks, %lu bytes (truth %.0f)\n", in_n, al_n,
+           al_b, truth(out, "allocated"));
+    CHECK(in_n == 0 && in_b == 0 && al_n > 0);
+    free(text);
+    prefix_of(prefix, sizeof prefix, "freed-control");
+    ran = symbolizer_ran("hold", prefix, out, sizeof out);
+    printf("  with blocks in use at exit the symbolizer %s\n", ran ? "ran" : "did not run");
+    CHECK(ran);
+}
+
 int main(int argc, char **argv) {
     (void)test_failures; /* every failure exits at once */
     CHECK(argc >= 2);
@@ -427,6 +484,8 @@ int main(int argc, char **argv) {
     part_signal();
     part_realloc();
     part_wide();
+    if (cfg.preload) /* with libwarden.a every row is named (profile_out.c) */
+        part_freed();
     if (cfg.preload)
         part_wrapped();
     /* Everything passed: the files go (a failure leaves them to look at). */
