@@ -221,21 +221,34 @@ __attribute__((noinline)) static size_t child_hold(void) {
     return got;
 }
 
+/* fork(): the child runs body, which never returns; the parent waits for
+ * it.  The child's pid, or -1 when there is none or it did not exit with 0. */
+static pid_t fork_and_wait(void (*body)(const char *), const char *arg) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        body(arg);
+        _exit(3); /* not reached */
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? pid : -1;
+}
+
+static void child_exits(const char *unused) {
+    (void)unused;
+    child_hold();
+    exit(0); /* atexit handlers run: the child writes its own profile */
+}
+
 static int mode_fork(void) {
     static void *smalls[MAX_KEEP];
     size_t ns = 0;
     size_t small = hold_small((size_t)8 << 20, smalls, &ns);
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = fork_and_wait(child_exits, NULL);
     if (pid < 0)
-        return 3;
-    if (pid == 0) {
-        child_hold();
-        exit(0); /* atexit handlers run: the child writes its own profile */
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return 4;
     small += hold_small((size_t)8 << 20, smalls, &ns);
     printf("child %d\n", (int)pid);
@@ -271,24 +284,23 @@ static int mode_signal(int sig, const char *file) {
     return 0;
 }
 
+static int child_sig;
+
+static void child_signals(const char *prefix) {
+    char file[4096];
+    child_hold();
+    snprintf(file, sizeof file, "%s.%d.1.prof", prefix, (int)getpid());
+    raise(child_sig);
+    _exit(wait_for(file) == 0 ? 0 : 5); /* no profile at exit */
+}
+
 static int mode_signal_child(int sig, const char *prefix) {
     static void *smalls[MAX_KEEP];
     size_t ns = 0;
     size_t small = hold_small((size_t)8 << 20, smalls, &ns);
-    fflush(stdout);
-    pid_t pid = fork();
+    child_sig = sig;
+    pid_t pid = fork_and_wait(child_signals, prefix);
     if (pid < 0)
-        return 3;
-    if (pid == 0) {
-        char file[4096];
-        child_hold();
-        snprintf(file, sizeof file, "%s.%d.1.prof", prefix, (int)getpid());
-        raise(sig);
-        _exit(wait_for(file) == 0 ? 0 : 5);
-    }
-    int status;
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return 4;
     printf("child %d\n", (int)pid);
     print_truth("hold_small", small);

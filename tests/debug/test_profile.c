@@ -187,6 +187,18 @@ static void prefix_of(char *buf, size_t cap, const char *part) {
     snprintf(buf, cap, "%s/%s", cfg.dir, part);
 }
 
+/* Runs `profile_prog mode` with profile=PREFIX (PREFIX: the part's, into
+ * prefix, 128 bytes) and `extra` options after it ("" for none); its
+ * output goes into out (4096 bytes). */
+static void run_mode(const char *part, const char *mode, const char *extra, char *prefix,
+                     char *out) {
+    char options[256];
+    prefix_of(prefix, 128, part);
+    snprintf(options, sizeof options, "profile=%s%s", prefix, extra);
+    const char *args[] = {mode, NULL};
+    run_ok(options, args, out, 4096);
+}
+
 static void expect_near(const char *what, double got, double want, double tolerance) {
     double ratio = want > 0 ? got / want : 0;
     printf("  %s: %.0f estimated, %.0f true (%.3f)\n", what, got, want, ratio);
@@ -250,11 +262,8 @@ static void check_svg(const char *prefix, const char *name) {
 /* --- the parts ------------------------------------------------------------------ */
 
 static void part_hold(void) {
-    char prefix[128], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "hold");
-    snprintf(options, sizeof options, "profile=%s", prefix);
-    const char *args[] = {"hold", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], out[4096];
+    run_mode("hold", "hold", "", prefix, out);
     double big = truth(out, "hold_big"), small = truth(out, "hold_small");
     folded_t f = folded(prefix, "hold_big");
     printf("hold: %d stacks\n", f.lines);
@@ -266,11 +275,8 @@ static void part_hold(void) {
 }
 
 static void part_precise(void) {
-    char prefix[128], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "precise");
-    snprintf(options, sizeof options, "profile=%s:profile_rate=65536", prefix);
-    const char *args[] = {"hold", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], out[4096];
+    run_mode("precise", "hold", ":profile_rate=65536", prefix, out);
     double big = truth(out, "hold_big"), small = truth(out, "hold_small");
     folded_t f = folded(prefix, "hold_big");
     printf("precise (profile_rate=65536):\n");
@@ -300,11 +306,8 @@ static void part_dump(void) {
 }
 
 static void part_threads(void) {
-    char prefix[128], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "threads");
-    snprintf(options, sizeof options, "profile=%s:profile_rate=65536", prefix);
-    const char *args[] = {"threads", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], out[4096];
+    run_mode("threads", "threads", ":profile_rate=65536", prefix, out);
     folded_t f = folded(prefix, "thread_hold");
     printf("threads:\n");
     expect_near("under thread_hold", f.named, truth(out, "thread_hold"), 0.25);
@@ -312,11 +315,8 @@ static void part_threads(void) {
 }
 
 static void part_fork(void) {
-    char prefix[128], child[160], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "fork");
-    snprintf(options, sizeof options, "profile=%s:profile_rate=65536", prefix);
-    const char *args[] = {"fork", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], child[160], out[4096];
+    run_mode("fork", "fork", ":profile_rate=65536", prefix, out);
     const char *c = strstr(out, "child ");
     CHECK(c != NULL);
     snprintf(child, sizeof child, "%s.%d", prefix, atoi(c + 6));
@@ -383,11 +383,8 @@ static void part_wrapped(void) {
 }
 
 static void part_realloc(void) {
-    char prefix[128], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "realloc");
-    snprintf(options, sizeof options, "profile=%s:profile_rate=65536", prefix);
-    const char *args[] = {"realloc", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], out[4096];
+    run_mode("realloc", "realloc", ":profile_rate=65536", prefix, out);
     folded_t g = folded(prefix, "grow_hold"), fr = folded(prefix, "grow_free");
     printf("realloc:\n");
     expect_near("under grow_hold", g.named, truth(out, "grow_hold"), 0.25);
@@ -395,21 +392,18 @@ static void part_realloc(void) {
 }
 
 static void part_wide(void) {
-    char prefix[128], options[256], out[4096];
-    prefix_of(prefix, sizeof prefix, "wide");
-    snprintf(options, sizeof options, "profile=%s:profile_rate=16384", prefix);
-    const char *args[] = {"wide", NULL};
-    run_ok(options, args, out, sizeof out);
+    char prefix[128], out[4096];
+    run_mode("wide", "wide", ":profile_rate=16384", prefix, out);
     folded_t w = folded(prefix, "hold_wide"), sm = folded(prefix, "hold_small");
     printf("wide:\n");
     expect_near("under hold_wide", w.named, truth(out, "hold_wide"), 0.3);
     expect_near("under hold_small", sm.named, truth(out, "hold_small"), 0.3);
 }
 
-/* Runs mode with PATH starting with a directory whose llvm-symbolizer and
- * addr2line create `mark` and print nothing; 1 when the mark was made. */
-static int symbolizer_ran(const char *mode, const char *prefix, char *out, size_t cap) {
-    char dir[160], mark[192], options[256];
+/* run_mode with PATH starting with a directory whose llvm-symbolizer and
+ * addr2line create a mark and print nothing; 1 when the mark was made. */
+static int symbolizer_ran(const char *part, const char *mode, char *prefix, char *out) {
+    char dir[160], mark[192];
     snprintf(dir, sizeof dir, "%s/fake-bin", cfg.dir);
     snprintf(mark, sizeof mark, "%s/symbolizer-ran", cfg.dir);
     mkdir(dir, 0755);
@@ -428,9 +422,7 @@ static int symbolizer_ran(const char *mode, const char *prefix, char *out, size_
     char path[4096];
     snprintf(path, sizeof path, "%s:%s", dir, saved);
     setenv("PATH", path, 1);
-    snprintf(options, sizeof options, "profile=%s", prefix);
-    const char *args[] = {mode, NULL};
-    run_ok(options, args, out, cap);
+    run_mode(part, mode, "", prefix, out);
     setenv("PATH", saved, 1);
     free(saved);
     return access(mark, F_OK) == 0;
@@ -438,8 +430,7 @@ static int symbolizer_ran(const char *mode, const char *prefix, char *out, size_
 
 static void part_freed(void) {
     char prefix[128], out[4096], path[192];
-    prefix_of(prefix, sizeof prefix, "freed");
-    int ran = symbolizer_ran("freed", prefix, out, sizeof out);
+    int ran = symbolizer_ran("freed", "freed", prefix, out);
     printf("freed: the symbolizer %s at exit\n", ran ? "ran" : "did not run");
     CHECK(!ran);
     snprintf(path, sizeof path, "%s.prof", prefix);
@@ -452,8 +443,7 @@ static void part_freed(void) {
            al_b, truth(out, "allocated"));
     CHECK(in_n == 0 && in_b == 0 && al_n > 0);
     free(text);
-    prefix_of(prefix, sizeof prefix, "freed-control");
-    ran = symbolizer_ran("hold", prefix, out, sizeof out);
+    ran = symbolizer_ran("freed-control", "hold", prefix, out);
     printf("  with blocks in use at exit the symbolizer %s\n", ran ? "ran" : "did not run");
     CHECK(ran);
 }
