@@ -4,7 +4,7 @@
  * access, of the allocation and of the free.  One mechanism for two users:
  *
  * - the guard sampler (guard_sample=N, on by default; docs/guard.md): one
- *   allocation in N on average takes a slot of a fixed pool (32 slots,
+ *   allocation in N on average takes a slot of a fixed pool (16 slots,
  *   at most 4 MiB of memory in them, blocks up to 1 MiB: the small and
  *   medium tiers); the other blocks never know;
  * - check=2 (docs/check.md): every block of check mode up to 1 MiB, in
@@ -51,8 +51,12 @@
 /* The sampler's pool: slots, the largest block one takes (the small and
  * the medium tiers' blocks: up to 1 MiB), and the bytes of the pages open
  * in all of them at once at most (the sampled blocks themselves: memory
- * the program would hold anyway, with a page's rounding each). */
-#define WDI_GUARD_SLOTS 32
+ * the program would hold anyway, with a page's rounding each).  16 slots,
+ * as LLVM's GWP-ASan has by default: a closed one-page slot keeps its page
+ * (guard.c says why), so each slot is 4 KiB of a small program's resident
+ * memory; a freed slot stays closed for 15 samples, some 750,000
+ * allocations at the default rate. */
+#define WDI_GUARD_SLOTS 16
 #define WDI_GUARD_SAMPLE_MAX ((size_t)1 << 20)
 #define WDI_GUARD_POOL_BYTES ((size_t)4 << 20)
 

@@ -11,6 +11,7 @@
 
 #include "base/counters.h"
 #include "base/internal.h"
+#include "base/options.h"
 #include "base/ownmem.h"
 #include "debug/unwind.h"
 #include "os/os.h"
@@ -248,9 +249,14 @@ uint64_t wdi_stack_slow_captures(void) {
 #define DEPOT_CHUNK ((size_t)1 << 20)
 #define DEPOT_CHUNKS WD_STACK_DEPOT_MIB
 #define DEPOT_BYTES (DEPOT_CHUNKS * DEPOT_CHUNK)
-/* 2^18 chains (a 1 MiB table, mapped with the first stack): a full depot
- * of 20-frame stacks has chains of about 1.3 stacks. */
-#define DEPOT_BUCKETS ((size_t)1 << 18)
+/* The chains' heads, mapped with the first stack: 2^18 (1 MiB) when
+ * check mode or the profiler is on, which keep stacks by the hundred
+ * thousand (a full depot of 20-frame stacks has chains of about 1.3
+ * stacks); 2^12 (16 KiB) when only the guard sampler keeps them, a few
+ * dozen a run, each of whose heads would otherwise lie on a page of its
+ * own and add that page to a small program's resident memory. */
+#define DEPOT_BUCKETS_LG_MANY 18
+#define DEPOT_BUCKETS_LG_FEW 12
 
 _Static_assert(WD_STACK_DEPOT_MIB >= 1 && WD_STACK_DEPOT_MIB <= 128,
                "ids must fit in 24 bits");
@@ -265,6 +271,7 @@ typedef struct depot_entry_s {
 
 static _Atomic(char *) depot_chunks[DEPOT_CHUNKS];
 static _Atomic(_Atomic(uint32_t) *) depot_heads;
+static _Atomic(uint32_t) depot_mask; /* buckets - 1, fixed before they are mapped */
 static _Atomic(size_t) depot_cursor;
 
 /* *slot's mapping of size bytes, mapped now when nobody did yet.  Threads
@@ -288,8 +295,19 @@ static void *map_once(void *_Atomic *slot, size_t size) {
     return have;
 }
 
-static _Atomic(uint32_t) *depot_table(void) {
-    return map_once((void *_Atomic *)&depot_heads, DEPOT_BUCKETS * sizeof(uint32_t));
+/* The heads and their mask (*mask), mapped now with the first stack. */
+static _Atomic(uint32_t) *depot_table(uint32_t *mask) {
+    uint32_t m = atomic_load_explicit(&depot_mask, memory_order_acquire);
+    if (wd_unlikely(m == 0)) {
+        int many = wdi_options.check != 0 || wdi_options.profile[0] != '\0';
+        uint32_t want = ((uint32_t)1 << (many ? DEPOT_BUCKETS_LG_MANY : DEPOT_BUCKETS_LG_FEW)) - 1;
+        if (!atomic_compare_exchange_strong_explicit(&depot_mask, &m, want, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            want = m; /* another thread chose first */
+        m = want;
+    }
+    *mask = m;
+    return map_once((void *_Atomic *)&depot_heads, ((size_t)m + 1) * sizeof(uint32_t));
 }
 
 /* Where id's stack lies, or NULL when id names no place handed out. */
@@ -354,11 +372,12 @@ uint32_t wdi_stack_save(void *const *pcs, int n) {
         n = 0;
     if (n > WD_STACK_MAX)
         n = WD_STACK_MAX;
-    _Atomic(uint32_t) *heads = depot_table();
+    uint32_t mask;
+    _Atomic(uint32_t) *heads = depot_table(&mask);
     if (heads == NULL)
         return 0;
     uint32_t hash = stack_hash(pcs, n);
-    _Atomic(uint32_t) *head = &heads[hash & (DEPOT_BUCKETS - 1)];
+    _Atomic(uint32_t) *head = &heads[hash & mask];
     uint32_t first = atomic_load_explicit(head, memory_order_acquire);
     uint32_t found = chain_find(first, 0, hash, pcs, n);
     if (found != 0)

@@ -523,20 +523,23 @@ static WD_NOINLINE uint32_t rule_compute(uintptr_t pc) {
 
 /* 2^14 buckets of 4 words: 64 Ki rules in 512 KiB, mapped at the first
  * step.  A word is a rule (low 31 bits) and the tag of its address (high
- * 33 bits).  User addresses of x86-64 Linux lie below 2^47; h, the
- * address times an odd constant modulo 2^47, is a bijection of them, whose
- * high 14 bits choose the bucket (a multiplicative hash: every bit of the
- * address moves them) and whose low 33 bits are the tag.  Bucket and tag
- * together give h, hence the address: a word that matches belongs to this
+ * 33 bits).  User addresses of x86-64 Linux lie below 2^47.  The bucket
+ * is the address's bits 4 to 17 (16 bytes of code a bucket, 256 KiB of
+ * code over the table, then again), the tag its other 33 bits: bucket and
+ * tag together give the address, so a word that matches belongs to this
  * address and no other, and since it is one atomic word it is never half
- * of one rule and half of another.  Words are read and written relaxed:
- * a word carries everything, and publishes nothing else. */
+ * of one rule and half of another.  Addresses close in the code share a
+ * page of the table: a stack's frames in a few functions of one module
+ * touch a few of its pages, not one each (a small program's resident
+ * memory), and return addresses of one 16-byte stretch are few, which
+ * the 4 ways hold.  Words are read and written relaxed: a word carries
+ * everything, and publishes nothing else. */
 #define PC_BITS 47
 #define BUCKET_BITS 14
 #define WAYS 4
 #define TAG_BITS (PC_BITS - BUCKET_BITS)
 #define TABLE_WORDS (((size_t)1 << BUCKET_BITS) * WAYS)
-#define HASH_MUL 0x9E3779B97F4A7C15ull /* odd */
+#define LOW_BITS 4 /* the address's bits below the bucket's, kept in the tag */
 
 _Static_assert(TAG_BITS + RULE_BITS == 64, "a word is a tag and a rule");
 
@@ -577,14 +580,23 @@ static void rule_keep(_Atomic(uint64_t) *b, uint64_t tag, uint32_t rule, unsigne
     atomic_fetch_add_explicit(&count_evictions, 1, memory_order_relaxed);
 }
 
+/* Where pc's rule lies (pc below 2^PC_BITS), and its tag: the other bits. */
+static inline size_t bucket_of(uintptr_t pc) {
+    return (size_t)(pc >> LOW_BITS) & (((size_t)1 << BUCKET_BITS) - 1);
+}
+
+static inline uint64_t tag_of(uintptr_t pc) {
+    return (uint64_t)(pc >> (LOW_BITS + BUCKET_BITS)) << LOW_BITS |
+           (pc & (((uintptr_t)1 << LOW_BITS) - 1));
+}
+
 /* pc's rule in the table, or RULE_NONE. */
 static inline uint32_t rule_cached(uintptr_t pc) {
     _Atomic(uint64_t) *t = atomic_load_explicit(&table, memory_order_acquire);
     if (wd_unlikely(t == NULL || pc >> PC_BITS))
         return RULE_NONE;
-    uint64_t h = ((uint64_t)pc * HASH_MUL) & (((uint64_t)1 << PC_BITS) - 1);
-    uint64_t tag = h & (((uint64_t)1 << TAG_BITS) - 1);
-    _Atomic(uint64_t) *b = t + (h >> TAG_BITS) * WAYS;
+    _Atomic(uint64_t) *b = t + bucket_of(pc) * WAYS;
+    uint64_t tag = tag_of(pc);
     for (unsigned i = 0; i < WAYS; i++) {
         uint64_t w = atomic_load_explicit(&b[i], memory_order_relaxed);
         if ((w >> RULE_BITS) == tag && rule_kind((uint32_t)w) != RULE_NONE)
@@ -604,8 +616,7 @@ static WD_NOINLINE uint32_t rule_miss(uintptr_t pc, unsigned victim) {
         t = table_map();
     if (t == NULL || pc >> PC_BITS)
         return rule; /* no table, or not a user address: not kept */
-    uint64_t h = ((uint64_t)pc * HASH_MUL) & (((uint64_t)1 << PC_BITS) - 1);
-    rule_keep(t + (h >> TAG_BITS) * WAYS, h & (((uint64_t)1 << TAG_BITS) - 1), rule, victim);
+    rule_keep(t + bucket_of(pc) * WAYS, tag_of(pc), rule, victim);
     return rule;
 }
 
