@@ -185,12 +185,12 @@ typedef struct {
     size_t bytes, blocks;
 } record_t;
 
-/* Groups the blocks of one mark by stack (records sorted by bytes, largest
- * first) and prints them. */
-static void report_mark(scan_t *sc, uint8_t mark, const char *what, size_t *bytes,
-                        size_t *blocks) {
-    size_t n = 0;
-    record_t *rec = (record_t *)sc->todo; /* free again now: as many slots as blocks */
+/* The records of one mark: its blocks grouped by stack, largest first,
+ * appended to rec[n ...]; returns the new count.  The mark's bytes and
+ * blocks are added to *bytes and *blocks. */
+static size_t records_of(scan_t *sc, uint8_t mark, record_t *rec, size_t n, size_t *bytes,
+                         size_t *blocks) {
+    size_t first = n;
     for (size_t i = 0; i < sc->count; i++) {
         leak_block_t *b = &sc->block[i];
         if (b->mark != mark)
@@ -198,7 +198,7 @@ static void report_mark(scan_t *sc, uint8_t mark, const char *what, size_t *byte
         size_t size = b->end - b->start;
         *bytes += size;
         ++*blocks;
-        size_t r = 0;
+        size_t r = first;
         while (r < n && rec[r].stack != b->stack)
             r++;
         if (r == n)
@@ -206,18 +206,31 @@ static void report_mark(scan_t *sc, uint8_t mark, const char *what, size_t *byte
         rec[r].bytes += size;
         rec[r].blocks++;
     }
-    for (size_t i = 1; i < n; i++) /* insertion sort: records are few */
-        for (size_t j = i; j > 0 && rec[j].bytes > rec[j - 1].bytes; j--) {
+    for (size_t i = first + 1; i < n; i++) /* insertion sort: records are few */
+        for (size_t j = i; j > first && rec[j].bytes > rec[j - 1].bytes; j--) {
             record_t t = rec[j];
             rec[j] = rec[j - 1];
             rec[j - 1] = t;
         }
+    return n;
+}
+
+/* Prints the records rec[0 .. n), their stacks all named at once first:
+ * one helper run, not one a record.  ids: room for n stack ids. */
+static void records_print(const record_t *rec, size_t n, uint32_t *ids) {
+    for (size_t i = 0; i < n; i++)
+        ids[i] = rec[i].stack;
+    wdi_report_names_ahead(ids, n);
     for (size_t i = 0; i < n; i++) {
+        const char *what = rec[i].mark == UNSEEN     ? "definitely lost"
+                           : rec[i].mark == INDIRECT ? "indirectly lost"
+                                                     : "still reachable";
         wdi_report_begin_record("%zu bytes in %zu blocks are %s", rec[i].bytes, rec[i].blocks,
                                 what);
         wdi_report_stack_id("allocated at", rec[i].stack);
         wdi_report_end();
     }
+    wdi_report_names_done();
 }
 
 void wdi_leaks_check(int all, wd_leaks_t *out) {
@@ -228,7 +241,8 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
     wdi_blocks_lock_all();
     wdi_blocks_foreach(count_one, &live);
     size_t block_bytes = wd_align_up((live + 1) * sizeof(leak_block_t), 4096);
-    size_t todo_bytes = wd_align_up((live + 1) * sizeof(record_t), 4096);
+    /* Later the records and their stacks' ids (records_print). */
+    size_t todo_bytes = wd_align_up((live + 1) * (sizeof(record_t) + sizeof(uint32_t)), 4096);
     sc.block = wdi_check_map(block_bytes);
     sc.todo = wdi_check_map(todo_bytes);
     if (sc.block == NULL || sc.todo == NULL) {
@@ -255,19 +269,22 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
                    b);
     }
     wdi_blocks_unlock_all();
-    report_mark(&sc, UNSEEN, "definitely lost", &out->lost_bytes, &out->lost_blocks);
-    report_mark(&sc, INDIRECT, "indirectly lost", &out->indirect_bytes, &out->indirect_blocks);
+    /* The records go where the scan's work list was (free again now: room
+     * for as many records and ids as blocks). */
+    record_t *rec = (record_t *)(void *)sc.todo;
+    size_t n = records_of(&sc, UNSEEN, rec, 0, &out->lost_bytes, &out->lost_blocks);
+    n = records_of(&sc, INDIRECT, rec, n, &out->indirect_bytes, &out->indirect_blocks);
     out->lost_bytes += out->indirect_bytes;
     out->lost_blocks += out->indirect_blocks;
     if (all)
-        report_mark(&sc, REACHABLE, "still reachable", &out->reachable_bytes,
-                    &out->reachable_blocks);
+        n = records_of(&sc, REACHABLE, rec, n, &out->reachable_bytes, &out->reachable_blocks);
     else
         for (size_t i = 0; i < sc.count; i++)
             if (sc.block[i].mark == REACHABLE) {
                 out->reachable_bytes += sc.block[i].end - sc.block[i].start;
                 out->reachable_blocks++;
             }
+    records_print(rec, n, (uint32_t *)(void *)(rec + n));
     wdi_check_unmap(sc.block, block_bytes);
     wdi_check_unmap(sc.todo, todo_bytes);
 }

@@ -250,41 +250,9 @@ static void rows_trim_shared(void) {
 
 /* --- names ------------------------------------------------------------------ */
 
-/* Heapsort: no recursion, no allocation. */
-static void sift_down(uintptr_t *a, size_t root, size_t end) {
-    for (size_t child; (child = 2 * root + 1) < end; root = child) {
-        if (child + 1 < end && a[child] < a[child + 1])
-            child++;
-        if (a[root] >= a[child])
-            return;
-        uintptr_t t = a[root];
-        a[root] = a[child], a[child] = t;
-    }
+static const pcinfo_t *info_of(const void *pc) {
+    return &d.info[wdi_sym_find(d.pcs, d.npcs, (uintptr_t)pc)];
 }
-
-static void sort_addresses(uintptr_t *a, size_t n) {
-    for (size_t s = n / 2; s > 0; s--)
-        sift_down(a, s - 1, n);
-    for (size_t end = n; end > 1; end--) {
-        uintptr_t t = a[0];
-        a[0] = a[end - 1], a[end - 1] = t;
-        sift_down(a, 0, end - 1);
-    }
-}
-
-static size_t pc_index(const void *pc) {
-    size_t lo = 0, hi = d.npcs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d.pcs[mid] < (uintptr_t)pc)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static const pcinfo_t *info_of(const void *pc) { return &d.info[pc_index(pc)]; }
 
 /* The allocation entry points, by the names a symbolizer gives them; a
  * frame of one of them ends warden's part of a stack. */
@@ -375,11 +343,7 @@ static int names_find(void) {
         if (row_named(&d.rows[i], linked))
             for (int f = d.rows[i].first; f < d.rows[i].depth; f++)
                 d.pcs[n++] = (uintptr_t)d.rows[i].pcs[f];
-    sort_addresses(d.pcs, n);
-    d.npcs = 0;
-    for (size_t i = 0; i < n; i++)
-        if (d.npcs == 0 || d.pcs[d.npcs - 1] != d.pcs[i])
-            d.pcs[d.npcs++] = d.pcs[i];
+    d.npcs = wdi_sym_sort_unique(d.pcs, n);
     d.info = scratch_take(d.npcs + 1, sizeof(pcinfo_t));
     d.names_cap = (d.npcs + 1) * 96;
     d.names = scratch_take(d.names_cap, 1);

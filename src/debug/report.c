@@ -8,12 +8,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "base/lock.h"
 #include "base/options.h"
 #include "debug/stack.h"
 #include "debug/symbol.h"
+#include "os/os.h"
 
 /* A copy of stderr when check mode or stats=1 made one (options.c):
  * programs close stderr in their own exit handlers, which run before the
@@ -42,6 +44,18 @@ static struct {
     char out[4096];    /* what write(2) has not taken yet */
     size_t out_used;
 } rep;
+
+/* Frames named ahead for the reports to come (wdi_report_names_ahead):
+ * sorted distinct addresses, then their names and the names' text; only
+ * the holder of report_lock touches them. */
+static struct {
+    uintptr_t *pcs;
+    wdi_sym_t *syms;
+    size_t n;
+    int missing;
+    void *map[2];
+    size_t bytes[2];
+} ahead;
 
 /* --- building --------------------------------------------------------------- */
 
@@ -205,9 +219,27 @@ static void emit_hint(int missing) {
         emit("warden: (no file:line: build the program with -g)");
 }
 
+/* The report's frames from the names made ahead, when every one is there
+ * (1; its WDI_SYM_* flags into *missing); 0 leaves them to the helper. */
+static int names_from_ahead(int *missing) {
+    if (ahead.n == 0)
+        return 0;
+    for (int i = 0; i < rep.npcs; i++) {
+        uintptr_t pc = (uintptr_t)rep.pcs[i];
+        size_t k = wdi_sym_find(ahead.pcs, ahead.n, pc);
+        if (k == ahead.n || ahead.pcs[k] != pc)
+            return 0;
+        rep.syms[i] = ahead.syms[k];
+    }
+    *missing = ahead.missing;
+    return 1;
+}
+
 void wdi_report_end(void) {
     int saved = errno;
-    int missing = wdi_symbolize(rep.pcs, rep.npcs, rep.syms, rep.names, sizeof rep.names);
+    int missing = 0;
+    if (!names_from_ahead(&missing))
+        missing = wdi_symbolize(rep.pcs, rep.npcs, rep.syms, rep.names, sizeof rep.names);
     for (int i = 0; i < rep.nitems; i++) {
         const item_t *it = &rep.items[i];
         if (it->n < 0) {
@@ -222,6 +254,70 @@ void wdi_report_end(void) {
     emit_hint(missing);
     out_flush();
     errno = saved;
+    wdi_unlock(&report_lock);
+}
+
+/* Bytes of names kept per address ahead (function, file, module). */
+#define AHEAD_TEXT 256
+/* Addresses one helper run is given (wdi_symbolize takes an int). */
+#define AHEAD_CHUNK 4096
+
+static void ahead_release(void) {
+    for (int i = 0; i < 2; i++)
+        if (ahead.map[i] != NULL)
+            wdi_os_unmap(ahead.map[i], ahead.bytes[i]);
+    memset(&ahead, 0, sizeof ahead);
+}
+
+/* Mapping i of ahead's: count * each bytes, zeroed, or NULL. */
+static void *ahead_map(int i, size_t count, size_t each) {
+    ahead.bytes[i] = wd_align_up(count * each + 1, wdi_os_page_size());
+    if (wdi_os_reserve(ahead.bytes[i], &ahead.map[i]) != 0)
+        ahead.map[i] = NULL;
+    return ahead.map[i];
+}
+
+/* The distinct frames of the stacks ids[0 .. n), sorted, into ahead.pcs. */
+static int ahead_frames(const uint32_t *ids, size_t n) {
+    ahead.pcs = ahead_map(0, n * WD_STACK_MAX, sizeof(uintptr_t));
+    if (ahead.pcs == NULL)
+        return -1;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *pcs[WD_STACK_MAX];
+        int k = wdi_stack_load(ids[i], pcs, WD_STACK_MAX);
+        for (int f = 0; f < k; f++)
+            ahead.pcs[count++] = (uintptr_t)pcs[f];
+    }
+    ahead.n = wdi_sym_sort_unique(ahead.pcs, count);
+    return 0;
+}
+
+void wdi_report_names_ahead(const uint32_t *ids, size_t n) {
+    int saved = errno;
+    wdi_lock(&report_lock);
+    ahead_release();
+    if (n != 0 && ahead_frames(ids, n) == 0 && ahead.n != 0) {
+        ahead.syms = ahead_map(1, ahead.n, sizeof(wdi_sym_t) + AHEAD_TEXT);
+        if (ahead.syms == NULL) {
+            ahead_release();
+        } else {
+            char *text = (char *)(ahead.syms + ahead.n);
+            for (size_t at = 0; at < ahead.n; at += AHEAD_CHUNK) {
+                int k = (int)(ahead.n - at < AHEAD_CHUNK ? ahead.n - at : AHEAD_CHUNK);
+                ahead.missing |=
+                    wdi_symbolize((void *const *)(ahead.pcs + at), k, ahead.syms + at,
+                                  text + at * AHEAD_TEXT, (size_t)k * AHEAD_TEXT);
+            }
+        }
+    }
+    wdi_unlock(&report_lock);
+    errno = saved;
+}
+
+void wdi_report_names_done(void) {
+    wdi_lock(&report_lock);
+    ahead_release();
     wdi_unlock(&report_lock);
 }
 

@@ -11,15 +11,16 @@
  *
  * A report is built between wdi_report_begin and wdi_report_end and
  * written at the end, all at once, with write(2) on stderr: the stacks of
- * one report are symbolized together (symbol.h: one helper run per module
- * for all of them), and two threads' reports never interleave (a lock is
+ * one report are symbolized together (symbol.h: one helper run for all of
+ * them), or ahead for many reports (wdi_report_names_ahead), and two
+ * threads' reports never interleave (a lock is
  * held from begin to end).  Nothing here allocates or takes an allocator
  * lock, so a report may be printed from inside the allocator, even with a
  * tier's lock held; errno is left as it was.  Not reentrant: a report
  * must not begin while the same thread is inside one.
  *
  * Calls: symbol.h, stack.h (stacks by id), lock.h, options.h (the
- * formatter). */
+ * formatter), os.h (the names ahead's mappings). */
 #ifndef WARDEN_REPORT_H
 #define WARDEN_REPORT_H
 
@@ -56,6 +57,15 @@ void wdi_report_stack_id(const char *title, uint32_t id);
 
 /* Symbolizes the report's stacks, writes the report, releases the lock. */
 void wdi_report_end(void);
+
+/* Names the frames of the n stacks ids[] (the depot's) now, in one
+ * helper run, for the reports that follow (leak records: one run for all
+ * of them, not one each): a report whose every frame was named ahead asks
+ * the helper nothing.  The names stay until wdi_report_names_done.  Takes
+ * the report lock while it runs; maps memory for the names (nothing when
+ * the OS refuses: the reports then name their own frames). */
+void wdi_report_names_ahead(const uint32_t *ids, size_t n);
+void wdi_report_names_done(void);
 
 /* wdi_symbolize (symbol.h) for a caller that prints no report (the heap
  * profiler's dump), under the report lock: symbol.c's buffers serve one

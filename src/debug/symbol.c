@@ -516,6 +516,46 @@ static void ask_helper(wdi_sym_t *out, int n, text_t *text) {
     }
 }
 
+/* --- many addresses -------------------------------------------------------- */
+
+static void sift_down(uintptr_t *a, size_t root, size_t end) {
+    for (size_t child; (child = 2 * root + 1) < end; root = child) {
+        if (child + 1 < end && a[child] < a[child + 1])
+            child++;
+        if (a[root] >= a[child])
+            return;
+        uintptr_t t = a[root];
+        a[root] = a[child], a[child] = t;
+    }
+}
+
+size_t wdi_sym_sort_unique(uintptr_t *a, size_t n) {
+    for (size_t s = n / 2; s > 0; s--)
+        sift_down(a, s - 1, n);
+    for (size_t end = n; end > 1; end--) {
+        uintptr_t t = a[0];
+        a[0] = a[end - 1], a[end - 1] = t;
+        sift_down(a, 0, end - 1);
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || a[kept - 1] != a[i])
+            a[kept++] = a[i];
+    return kept;
+}
+
+size_t wdi_sym_find(const uintptr_t *a, size_t n, uintptr_t pc) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap) {
     int saved = errno;
     text_t text = {buf, cap, 0, NULL};

@@ -74,6 +74,15 @@ enum {
  * flags for what was missing.  Equal addresses are asked for once. */
 int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *text, size_t cap);
 
+/* Sorts a[0 .. n) and drops repeated addresses (heapsort: no recursion,
+ * no allocation); returns how many are left.  For a caller that names
+ * many stacks at once and looks each frame up after (wdi_sym_find). */
+size_t wdi_sym_sort_unique(uintptr_t *a, size_t n);
+
+/* The index of pc in a[0 .. n), sorted, or of the first address above it
+ * (n when none is). */
+size_t wdi_sym_find(const uintptr_t *a, size_t n, uintptr_t pc);
+
 /* 1 when pc lies in libwarden.so itself; always 0 when warden is linked
  * into the program (libwarden.a), whose frames then are the program's. */
 int wdi_symbol_in_warden(const void *pc);

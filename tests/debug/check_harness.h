@@ -209,12 +209,28 @@ static void helper_wrappers(void) {
         snprintf(wrapper, sizeof wrapper, "%s/%s", wrap_dir, helpers[i]);
         FILE *f = fopen(wrapper, "w");
         CHECK(f != NULL);
-        fprintf(f, "#!/bin/sh\nunset LD_PRELOAD WARDEN_OPTIONS\nexec '%s' \"$@\"\n", real);
+        fprintf(f, "#!/bin/sh\nunset LD_PRELOAD WARDEN_OPTIONS\necho >> '%s/runs'\nexec '%s' \"$@\"\n",
+                wrap_dir, real);
         CHECK(fclose(f) == 0 && chmod(wrapper, 0755) == 0);
     }
     const char *path = getenv("PATH");
     snprintf(child_path, sizeof child_path, "%s:%s", wrap_dir,
              path != NULL ? path : "/usr/bin:/bin");
+}
+
+/* How many times the wrappers ran a helper since the last call. */
+static int helper_runs_since(void) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/runs", wrap_dir);
+    FILE *f = fopen(path, "r");
+    int runs = 0;
+    if (f != NULL) {
+        for (int c; (c = fgetc(f)) != EOF;)
+            runs += c == '\n';
+        fclose(f);
+    }
+    unlink(path);
+    return runs;
 }
 
 static void helper_wrappers_remove(void) {
@@ -224,6 +240,7 @@ static void helper_wrappers_remove(void) {
         snprintf(wrapper, sizeof wrapper, "%s/%s", wrap_dir, helpers[i]);
         unlink(wrapper);
     }
+    helper_runs_since(); /* the count's file */
     rmdir(wrap_dir);
 }
 
