@@ -147,6 +147,19 @@ static void uaf_edges(void) {
         }
 }
 
+/* The fill runs to the end of the raw block, at most 256 bytes from the
+ * pointer: past the request, over the tail canary and the slack.  A block
+ * of 100 bytes is a raw block of 128 (prefix 16, request, tail 8, slack
+ * 4): a write after free at byte 110 is seen. */
+static void uaf_in_slack(void) {
+    char *p = must(100);
+    wd_free(p);
+    p[110] = 1;
+    expect_at("write after free", p, "free");
+    for (int i = 0; i < 10000; i++)
+        wd_free(must(100));
+}
+
 static void uaf_caught_at_exit(void) {
     char *p = must(300);
     wd_free(p);
@@ -367,6 +380,7 @@ int main(int argc, char **argv) {
         RUN(uaf_caught_at_exit);
         RUN(uaf_caught_at_thread_exit);
         RUN(uaf_at_fill_end);
+        RUN(uaf_in_slack);
         RUN(uaf_large_caught_on_leaving);
     }
     printf("%d failure(s)\n", test_failures);
