@@ -36,9 +36,12 @@ struct wd_theap_s;
 struct wd_page_s;
 
 /* Large blocks a thread's quarantine holds at most: each costs a few
- * mappings, and their resident bytes. */
-#define WDI_QUARANTINE_LARGE 32
-#define WDI_QUARANTINE_LARGE_BYTES ((size_t)64 << 20)
+ * mappings, and their resident bytes, which no new block can take (it
+ * faults in fresh pages instead).  32 blocks and 64 MiB before 2026-12-06:
+ * malloc_large 300 took 82.8 K minor faults, 54.5 K with these bounds
+ * (docs/security.md). */
+#define WDI_QUARANTINE_LARGE 8
+#define WDI_QUARANTINE_LARGE_BYTES ((size_t)16 << 20)
 
 /* Reads the level from the options and sets wdi_harden2 (options.h);
  * called once by the process initialisation, before the first block is

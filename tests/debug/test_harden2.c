@@ -198,7 +198,7 @@ static void uaf_at_fill_end(void) {
 
 /* A large block waits filled as the others do (its pages keep their
  * access): the write is seen when the quarantine's bound for large blocks
- * (64 MiB a thread) lets it go. */
+ * (16 MiB and 8 blocks a thread) lets it go. */
 static void uaf_large_caught_on_leaving(void) {
     char *p = must(8 * MiB);
     wd_free(p);
@@ -320,6 +320,22 @@ static void t_reuse(int quarantine) {
     CHECK(st.quarantined_large_bytes <= st.quarantined_bytes);
 }
 
+/* The bounds on large blocks in a thread's quarantine (docs/security.md):
+ * 16 MiB and 8 blocks; the oldest go first when a newer one needs room. */
+static void t_large_bounds(void) {
+    wd_stats_t st;
+    for (int i = 0; i < 12; i++)
+        wd_free(must(3 * MiB));
+    wd_stats_get(&st);
+    CHECK(st.quarantined_large_bytes >= 12 * MiB);
+    CHECK(st.quarantined_large_bytes <= 16 * MiB);
+    for (int i = 0; i < 12; i++)
+        wd_free(must(MiB + 100 * KiB)); /* large: past the medium tier's 1 MiB */
+    wd_stats_get(&st);
+    CHECK(st.quarantined_large_bytes >= 8 * (MiB + 100 * KiB));
+    CHECK(st.quarantined_large_bytes <= 8 * (MiB + 112 * KiB));
+}
+
 /* The bound of the fill (docs/security.md): a write after free past a
  * block's first 256 bytes is not seen. */
 static void t_fill_bound(void) {
@@ -357,8 +373,10 @@ int main(int argc, char **argv) {
     t_exact_sizes();
     t_reuse(quarantine);
     t_shuffled();
-    if (quarantine)
+    if (quarantine) {
         t_fill_bound();
+        t_large_bounds();
+    }
     RUN(overflow_small_1);
     RUN(overflow_medium_1);
     RUN(overflow_large_1);
