@@ -11,11 +11,9 @@
  * baseline splits in two 16-byte ones.  A plain pointer rather than an
  * ifunc: a resolver runs while the program is being relocated, before a
  * sanitizer's runtime is up (ThreadSanitizer crashed there). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define WD_BYTES_AVX2 1
-#else
-#define WD_BYTES_AVX2 0
-#endif
+#include "base/bytes_head.h" /* WD_BYTES_AVX2 */
+
+int wdi_bytes_avx2;
 
 typedef uint64_t wd_vec4 __attribute__((vector_size(32)));
 typedef uint64_t wd_vec2 __attribute__((vector_size(16)));
@@ -112,8 +110,26 @@ __attribute__((target("avx2"))) WD_NO_MEMSET static void fill_avx2(void *p, size
 }
 #endif
 
+static int head_are_base(const void *p, size_t n, uint8_t byte) {
+    return wdi_head_are_generic(p, n, byte);
+}
+static WD_NO_MEMSET void head_fill_base(void *p, size_t n, uint8_t byte) {
+    wdi_head_fill_generic(p, n, byte);
+}
+#if WD_BYTES_AVX2
+__attribute__((target("avx2"))) static int head_are_avx2(const void *p, size_t n, uint8_t byte) {
+    return wdi_head_are_avx2(p, n, byte);
+}
+__attribute__((target("avx2"))) WD_NO_MEMSET static void head_fill_avx2(void *p, size_t n,
+                                                                         uint8_t byte) {
+    wdi_head_fill_avx2(p, n, byte);
+}
+#endif
+
 static int (*are_impl)(const void *, size_t, uint8_t) = are_base;
 static void (*fill_impl)(void *, size_t, uint8_t) = fill_base;
+static int (*head_are_impl)(const void *, size_t, uint8_t) = head_are_base;
+static void (*head_fill_impl)(void *, size_t, uint8_t) = head_fill_base;
 
 void wdi_bytes_init(void) {
 #if WD_BYTES_AVX2
@@ -121,6 +137,9 @@ void wdi_bytes_init(void) {
     if (__builtin_cpu_supports("avx2")) {
         __atomic_store_n(&are_impl, are_avx2, __ATOMIC_RELAXED);
         __atomic_store_n(&fill_impl, fill_avx2, __ATOMIC_RELAXED);
+        __atomic_store_n(&head_are_impl, head_are_avx2, __ATOMIC_RELAXED);
+        __atomic_store_n(&head_fill_impl, head_fill_avx2, __ATOMIC_RELAXED);
+        __atomic_store_n(&wdi_bytes_avx2, 1, __ATOMIC_RELAXED);
     }
 #endif
 }
@@ -131,4 +150,12 @@ int wdi_bytes_are(const void *p, size_t n, uint8_t byte) {
 
 void wdi_bytes_fill(void *p, size_t n, uint8_t byte) {
     __atomic_load_n(&fill_impl, __ATOMIC_RELAXED)(p, n, byte);
+}
+
+int wdi_bytes_head_are(const void *p, size_t n, uint8_t byte) {
+    return __atomic_load_n(&head_are_impl, __ATOMIC_RELAXED)(p, n, byte);
+}
+
+void wdi_bytes_head_fill(void *p, size_t n, uint8_t byte) {
+    __atomic_load_n(&head_fill_impl, __ATOMIC_RELAXED)(p, n, byte);
 }

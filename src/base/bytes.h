@@ -20,4 +20,11 @@ int wdi_bytes_are(const void *p, size_t n, uint8_t byte);
  * blocks: short ones, where this beats a call to memset). */
 void wdi_bytes_fill(void *p, size_t n, uint8_t byte);
 
+/* The same two for n from 16 to 256 (WDI_BYTES_HEAD_MAX), the head of a
+ * freed block that harden=2 fills and checks: a fixed number of accesses,
+ * no loop. */
+#define WDI_BYTES_HEAD_MAX 256
+int wdi_bytes_head_are(const void *p, size_t n, uint8_t byte);
+void wdi_bytes_head_fill(void *p, size_t n, uint8_t byte);
+
 #endif /* WARDEN_BYTES_H */

@@ -230,6 +230,10 @@ static wd_large_t *guarded_take(size_t need, size_t offset, int *moved) {
     wdi_lock(&cache_lock);
     for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
         wd_large_t *c = *at;
+        /* Mappings start 4 MiB-aligned; a larger alignment needs a base
+         * aligned to it (the payload lies at a multiple of offset). */
+        if (((uintptr_t)c & (offset - 1)) != 0)
+            continue;
         if (c->guard >= need && c->guard <= GUARD_FIT * need && (fit == NULL || c->guard < (*fit)->guard))
             fit = at;
         if (c->map_size >= need + wdi_os_page_size() &&

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/bytes.h"
+#include "base/bytes_head.h"
 #include "base/options.h"
 #include "core/large.h"
 #include "core/page.h"
@@ -31,12 +32,7 @@ static uint64_t secret, freed_key;
 #define SMALL_FAST (WD_SMALL_MAX - PREFIX - TAIL)
 /* Freed blocks are filled, and checked when they leave the quarantine, up
  * to this many bytes from their start (docs/security.md). */
-#define FILL_MAX ((size_t)FILL_MAX_BYTES)
-#ifndef FILL_MAX_BYTES
-#define FILL_MAX_BYTES 256
-#endif
-
-static inline size_t fill_len(size_t n) { return n < FILL_MAX ? n : FILL_MAX; }
+#define FILL_MAX ((size_t)WDI_BYTES_HEAD_MAX)
 
 /* The 16 bytes before every pointer handed out at level 2. */
 typedef struct {
@@ -49,14 +45,24 @@ static inline size_t word_size(uint64_t w) { return (size_t)(w >> 8); }
 static inline size_t word_front(uint64_t w) { return (size_t)1 << (w & 63); }
 
 /* Keyed by the secret: a prefix copied to another address, or rebuilt by
- * an overflow that does not know the secret, does not match.  The FREED
- * bit flips the tag by a second key, so that free turns a checked live
- * tag into the freed one with an xor. */
-static inline uint64_t tag_of(const void *p, uint64_t word) {
+ * an overflow that does not know the secret, does not match.  A freed
+ * block's tag is its live tag xor a second key, so that free turns a
+ * checked live tag into the freed one with an xor. */
+static inline uint64_t tag_live(const void *p, uint64_t word) {
     uint64_t x = ((uint64_t)(uintptr_t)p ^ secret) * 0x9E3779B97F4A7C15ULL;
-    x ^= word & ~FREED;
+    x ^= word;
     x *= 0xbf58476d1ce4e5b9ULL;
-    return x ^ (x >> 31) ^ (((uint64_t)0 - ((word >> 7) & 1)) & freed_key);
+    return x ^ (x >> 31);
+}
+
+/* The tag of a freed block's word (FREED set). */
+static inline uint64_t tag_freed(const void *p, uint64_t word) {
+    return tag_live(p, word & ~FREED) ^ freed_key;
+}
+
+/* The tag word calls for, freed or not. */
+static inline uint64_t tag_of(const void *p, uint64_t word) {
+    return (word & FREED) != 0 ? tag_freed(p, word) : tag_live(p, word);
 }
 
 void wdi_harden_init(void) {
@@ -114,8 +120,8 @@ static prefix_t *block_live(const void *p, wd_region_t **region, const char *fn)
     *region = r;
     prefix_t *pre = prefix_of(p);
     uint64_t word = pre->word;
-    if (wd_unlikely(pre->tag != tag_of(p, word) || (word & FREED) != 0)) {
-        if ((word & FREED) != 0 && pre->tag == tag_of(p, word))
+    if (wd_unlikely((word & FREED) != 0 || pre->tag != tag_live(p, word))) {
+        if ((word & FREED) != 0 && pre->tag == tag_freed(p, word))
             wdi_fatal(wdi_freed_what(fn), p, fn);
         diagnose(p, fn);
     }
@@ -131,7 +137,7 @@ static prefix_t *block_live(const void *p, wd_region_t **region, const char *fn)
 static WD_ALWAYS_INLINE void block_seal(void *p, size_t n, size_t front) {
     prefix_t *pre = prefix_of(p);
     pre->word = (uint64_t)n << 8 | (uint64_t)__builtin_ctzll(front);
-    pre->tag = tag_of(p, pre->word);
+    pre->tag = tag_live(p, pre->word);
     memcpy((uint8_t *)p + n, &pre->tag, TAIL);
 }
 
@@ -140,16 +146,21 @@ static WD_ALWAYS_INLINE void block_seal(void *p, size_t n, size_t front) {
 #define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
 
 /* A ring of pointers, oldest at head; each slot also keeps the raw block's
- * size, so that neither push nor evict asks the tiers for it again. */
+ * size, so that neither push nor evict asks the tiers for it again.  The
+ * raw blocks' bytes held are counted in the owner's heap (held_small,
+ * held_large), where the statistics read them; the budget is on the bytes
+ * requested. */
 typedef struct wd_quarantine_s {
-    wd_theap_t *owner;      /* its thread's heap: the held bytes go there */
-    size_t budget;          /* quarantine_kb in bytes */
-    size_t bytes;           /* requested bytes of the small and medium blocks held */
+    wd_theap_t *owner;      /* its thread's heap */
+    size_t budget;          /* quarantine_kb in bytes: above it, each push lets one go */
+    size_t high;            /* budget and an eighth: the most bytes may reach */
+    size_t max_block;       /* budget / 8: bigger requests are not held */
+    size_t bytes;           /* bytes requested of the small and medium blocks held */
     size_t head, count;     /* a ring: oldest at head */
-    size_t large, large_bytes; /* large blocks held, their usable bytes */
+    size_t large;           /* large blocks held (their bytes: owner->held_large) */
     struct {
         void *p;
-        size_t raw; /* the raw block's usable size (for the statistics) | 1 if large */
+        size_t raw; /* the raw block's usable size | 1 if large */
     } slot[QUARANTINE_SLOTS];
 } wd_quarantine_t;
 
@@ -157,6 +168,13 @@ static inline size_t ring_at(size_t i) { return i & (QUARANTINE_SLOTS - 1); }
 
 #define PREFETCH_AHEAD 8 /* blocks: about a microsecond of frees ahead */
 
+/* The bytes of a freed block that are filled, and checked when it leaves
+ * the quarantine: from the pointer to the end of its raw block (the
+ * request, the tail canary and the slack), at most FILL_MAX. */
+static inline size_t fill_len(size_t raw, size_t front) {
+    size_t n = raw - front;
+    return n < FILL_MAX ? n : FILL_MAX;
+}
 
 /* Maps h's quarantine at its first use; NULL when there can be none (no
  * memory). */
@@ -164,10 +182,13 @@ WD_NOINLINE static wd_quarantine_t *quarantine_new(wd_theap_t *h) {
     void *mem;
     if (wdi_os_map(wd_align_up(sizeof(wd_quarantine_t), wdi_os_page_size()), &mem) != 0)
         return NULL;
-    h->quarantine = mem;
-    h->quarantine->owner = h;
-    h->quarantine->budget = (size_t)wdi_options.quarantine_kb << 10;
-    return h->quarantine;
+    wd_quarantine_t *q = mem;
+    q->owner = h;
+    q->budget = (size_t)wdi_options.quarantine_kb << 10;
+    q->max_block = q->budget / 8;
+    q->high = q->budget + q->max_block;
+    h->quarantine = q;
+    return q;
 }
 
 /* The calling thread's quarantine; NULL when there is none (quarantine_kb=0,
@@ -183,21 +204,20 @@ static inline wd_quarantine_t *quarantine_mine(void) {
     return wdi_options.quarantine_kb == 0 ? NULL : quarantine_new(h);
 }
 
-/* Aborts unless the first fill_len(n) bytes of p still hold the pattern. */
-static inline void pattern_check(const void *p, size_t n, const char *fn) {
-    if (wd_unlikely(!wdi_bytes_are(p, fill_len(n), PATTERN)))
-        wdi_fatal("write after free", p, fn);
-}
+/* Checks a block held in the quarantine (leaving it, or at exit), its raw
+ * block raw bytes: its prefix must still say freed, and its filled bytes
+ * the pattern.  Returns the prefix's word. */
+typedef int (*head_are_fn)(const void *p, size_t n, uint8_t byte);
+typedef void (*head_fill_fn)(void *p, size_t n, uint8_t byte);
 
-/* Checks a block leaving the quarantine (or still in it, at exit): its
- * prefix must still say freed, and its filled bytes the pattern. */
-static inline prefix_t *quarantined_check(const void *p, int large, const char *fn) {
-    prefix_t *pre = prefix_of(p);
-    if (wd_unlikely((pre->word & FREED) == 0 || pre->tag != tag_of(p, pre->word)))
+static WD_ALWAYS_INLINE uint64_t quarantined_check(const void *p, size_t raw, const char *fn,
+                                                   head_are_fn are) {
+    const prefix_t *pre = prefix_of(p);
+    uint64_t word = pre->word;
+    if (wd_unlikely((word & FREED) == 0 || pre->tag != tag_freed(p, word) ||
+                    !are(p, fill_len(raw, word_front(word)), PATTERN)))
         wdi_fatal("write after free", p, fn);
-    (void)large;
-    pattern_check(p, word_size(pre->word), fn);
-    return pre;
+    return word;
 }
 
 /* Gives a raw block back to its tier.  A small one of the calling
@@ -205,67 +225,103 @@ static inline prefix_t *quarantined_check(const void *p, int large, const char *
  * prefix matched its keyed tag, so it is a block this level handed out
  * and freed once (the page's block-start and double-free checks could
  * not fail); anything else through raw.h, which checks it. */
-static inline void raw_release(void *raw, const char *fn) {
+static inline void raw_release(wd_theap_t *h, void *raw, const char *fn) {
     uintptr_t e = wdi_segmap_entry(raw);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
-        wd_small_heap_t *mine = wdi_small_here();
-        if (wd_likely(pg->heap == mine && mine != NULL)) {
-            wdi_page_push_local(mine, pg, raw);
+        if (wd_likely(h != NULL && pg->heap == &h->small)) {
+            wdi_page_push_local(&h->small, pg, raw);
             return;
         }
+        /* Another thread's page: onto its list of remote frees, which
+         * checks the page and the block start as free's fast path does. */
+        wdi_page_free_remote(pg, raw);
+        return;
     }
     wdi_raw_free(raw, fn);
 }
 
-static void quarantine_evict(wd_quarantine_t *q, const char *fn) {
-    void *p = q->slot[q->head].p;
-    size_t raw = q->slot[q->head].raw & ~(size_t)1;
-    int large = (int)(q->slot[q->head].raw & 1);
-    q->head = ring_at(q->head + 1);
+/* The oldest block leaves: checked (by are: inline in the free path, a
+ * call elsewhere), then back to its tier. */
+static WD_ALWAYS_INLINE void quarantine_evict(wd_quarantine_t *q, const char *fn,
+                                              head_are_fn are) {
+    wd_theap_t *h = q->owner;
+    size_t at = q->head;
+    void *p = q->slot[at].p;
+    size_t raw = q->slot[at].raw;
+    q->head = ring_at(at + 1);
     q->count--;
-    prefix_t *pre = quarantined_check(p, large, fn);
-    if (large) {
+    uint64_t word = quarantined_check(p, raw & ~(size_t)1, fn, are);
+    if (wd_unlikely(raw & 1)) {
         q->large--;
-        q->large_bytes -= raw;
-        q->owner->held_large -= raw;
+        h->held_large -= raw & ~(size_t)1;
     } else {
-        q->bytes -= word_size(pre->word);
-        q->owner->held_small -= raw;
+        h->held_small -= raw;
+        q->bytes -= word_size(word);
     }
-    raw_release((uint8_t *)p - word_front(pre->word), fn);
+    raw_release(h, (uint8_t *)p - word_front(word), fn);
 }
 
-/* Holds p (its raw block raw bytes) back, letting the oldest go while the
- * ring is full or over its budget. */
-static inline void quarantine_push(wd_quarantine_t *q, void *p, size_t bytes, size_t raw, int large,
-                                   const char *fn) {
-    /* The ring knows which blocks leave next, and their lines have left
-     * the cache since they were filled: the one PREFETCH_AHEAD places
-     * behind the oldest is fetched now, its prefix and the FILL_MAX bytes
-     * its check reads (8 % less time on small_loop). */
+WD_NOINLINE static void quarantine_evict_more(wd_quarantine_t *q, const char *fn) {
+    quarantine_evict(q, fn, wdi_bytes_head_are);
+}
+
+/* The ring knows which blocks leave next, and their lines may have left
+ * the cache since they were filled: the one PREFETCH_AHEAD places behind
+ * the oldest is fetched now, its prefix and the FILL_MAX bytes its check
+ * reads (8 % less time on small_loop with a quarantine of 1 MiB). */
+static WD_ALWAYS_INLINE void quarantine_prefetch(const wd_quarantine_t *q) {
     if (wd_likely(q->count > PREFETCH_AHEAD)) {
         const uint8_t *b = (const uint8_t *)q->slot[ring_at(q->head + PREFETCH_AHEAD)].p - PREFIX;
         for (size_t i = 0; i < PREFIX + FILL_MAX; i += 64)
             __builtin_prefetch(b + i);
     }
-    while (wd_unlikely(q->count > 0) &&
-           (q->count == QUARANTINE_SLOTS || q->bytes + bytes > q->budget ||
-            (large && (q->large == WDI_QUARANTINE_LARGE ||
-                       q->large_bytes + raw > WDI_QUARANTINE_LARGE_BYTES))))
-        quarantine_evict(q, fn);
+}
+
+static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, size_t raw) {
     size_t at = ring_at(q->head + q->count);
     q->slot[at].p = p;
-    q->slot[at].raw = raw | (size_t)(large != 0); /* raw sizes are even */
+    q->slot[at].raw = raw;
     q->count++;
-    q->bytes += bytes;
-    if (large) {
-        q->large++;
-        q->large_bytes += raw;
-        q->owner->held_large += raw;
-    } else {
-        q->owner->held_small += raw;
+}
+
+/* Holds p, a small or medium block of n bytes requested (at most
+ * max_block) and raw bytes in all, filled already.  Once the bytes held
+ * would pass the budget (or the ring is full), each push lets the oldest
+ * go: the same branch every time in a steady program, whatever the sizes
+ * (a loop "while over the budget" let go 0, 1 or 2 blocks at random, a
+ * mispredicted branch every other free); a second one goes only while the
+ * budget and an eighth would be passed, which blocks of at most an eighth
+ * of it rarely reach.  So the ring holds at least the budget's worth of
+ * the latest frees, as the loop did, and at most an eighth more. */
+static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t n, size_t raw,
+                                             const char *fn, head_are_fn are) {
+    wd_theap_t *h = q->owner;
+    quarantine_prefetch(q);
+    /* One branch for both tests: near the ring's size, which of them
+     * holds changes from one free to the next. */
+    if (wd_likely((q->bytes + n > q->budget) | (q->count == QUARANTINE_SLOTS))) {
+        quarantine_evict(q, fn, are);
+        while (wd_unlikely(q->bytes + n > q->high))
+            quarantine_evict_more(q, fn);
     }
+    ring_put(q, p, raw);
+    q->bytes += n;
+    h->held_small += raw;
+}
+
+/* Holds p, a large block of raw bytes, filled already: under bounds of its
+ * own (WDI_QUARANTINE_LARGE blocks and bytes), the oldest blocks going
+ * first, whatever their size. */
+WD_NOINLINE static void quarantine_push_large(wd_quarantine_t *q, void *p, size_t raw,
+                                              const char *fn) {
+    wd_theap_t *h = q->owner;
+    while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->large == WDI_QUARANTINE_LARGE ||
+                            h->held_large + raw > WDI_QUARANTINE_LARGE_BYTES))
+        quarantine_evict_more(q, fn);
+    ring_put(q, p, raw | 1); /* raw sizes are even */
+    q->large++;
+    h->held_large += raw;
 }
 
 /* The usable size of the raw block of p (front bytes before it), live and
@@ -277,28 +333,32 @@ static inline size_t raw_size(wd_region_t *r, void *p, size_t front, const char 
     return wdi_raw_usable_known(raw, fn);
 }
 
-/* A block that passed its checks goes: into the quarantine, filled (its
- * first FILL_MAX bytes), when it is small enough; else back to its tier at
- * once. */
+/* Marks the prefix of a live block (its word and tag checked) freed. */
+static WD_ALWAYS_INLINE void prefix_free(prefix_t *pre, uint64_t word, uint64_t tag) {
+    pre->word = word | FREED;
+    pre->tag = tag ^ freed_key; /* == tag_freed(p, word | FREED) */
+}
+
+/* A block that passed its checks goes: into the quarantine, filled (see
+ * fill_len), when it is small enough; else back to its tier at once. */
 static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn) {
     uint64_t word = pre->word; /* checked live by the caller */
-    size_t n = word_size(word);
-    word |= FREED;
-    pre->word = word;
-    pre->tag ^= freed_key; /* == tag_of(p, word) */
+    prefix_free(pre, word, pre->tag);
+    size_t front = word_front(word);
     wd_quarantine_t *q = quarantine_mine();
     if (wd_unlikely(q == NULL)) {
-        raw_release((uint8_t *)p - word_front(word), fn);
-    } else if (wd_unlikely(r->kind == WD_KIND_LARGE)) {
-        size_t raw = raw_size(r, p, word_front(word), fn);
-        wdi_bytes_fill(p, fill_len(n), PATTERN);
-        quarantine_push(q, p, 0, raw, 1, fn);
-    } else if (wd_likely(n <= q->budget / 8)) {
-        size_t raw = raw_size(r, p, word_front(word), fn);
-        wdi_bytes_fill(p, fill_len(n), PATTERN);
-        quarantine_push(q, p, n, raw, 0, fn);
+        raw_release(wdi_tl_home, (uint8_t *)p - front, fn);
+        return;
+    }
+    size_t raw = raw_size(r, p, front, fn);
+    if (wd_unlikely(r->kind == WD_KIND_LARGE)) {
+        wdi_bytes_head_fill(p, fill_len(raw, front), PATTERN);
+        quarantine_push_large(q, p, raw, fn);
+    } else if (wd_likely(word_size(word) <= q->max_block)) {
+        wdi_bytes_head_fill(p, fill_len(raw, front), PATTERN);
+        quarantine_push(q, p, word_size(word), raw, fn, wdi_bytes_head_are);
     } else {
-        raw_release((uint8_t *)p - word_front(word), fn);
+        raw_release(q->owner, (uint8_t *)p - front, fn);
     }
 }
 
@@ -307,8 +367,7 @@ void wdi_hard_heap_exit(wd_theap_t *h) {
     if (q == NULL)
         return;
     while (q->count > 0)
-        quarantine_evict(q, "free");
-    q->bytes = 0;
+        quarantine_evict_more(q, "free");
 }
 
 static void quarantine_verify(wd_theap_t *h, void *arg) {
@@ -318,7 +377,7 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
         return; /* a live thread's quarantine is its own to read */
     for (size_t i = 0; i < q->count; i++) {
         size_t at = ring_at(q->head + i);
-        quarantined_check(q->slot[at].p, (int)(q->slot[at].raw & 1), "exit");
+        quarantined_check(q->slot[at].p, q->slot[at].raw & ~(size_t)1, "exit", wdi_bytes_head_are);
     }
 }
 
@@ -341,29 +400,43 @@ WD_NOINLINE static void *hard_alloc_raw(size_t alignment, size_t size, int zero)
     return p;
 }
 
-/* A small block from h's pages, as malloc's fast path takes one at level
- * 1: the class of prefix + request + tail.  Not counted here. */
-static WD_ALWAYS_INLINE void *hard_small(wd_theap_t *h, size_t size) {
-    unsigned cls = wdi_small_class(size + PREFIX + TAIL);
-    wd_page_t *pg = h->small.current[cls];
-    wd_block_t *b = pg->free;
-    uint8_t *raw = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_heap_refill(h, cls);
-    if (wd_unlikely(raw == NULL)) {
-        errno = ENOMEM;
-        return NULL;
-    }
+/* The block a small raw block gives the program, sealed. */
+static WD_ALWAYS_INLINE void *small_sealed(uint8_t *raw, size_t size) {
     void *p = raw + PREFIX;
     block_seal(p, size, PREFIX);
     return p;
 }
 
-void *wdi_hard_malloc(wd_theap_t *h, size_t size) {
-    if (wd_likely(size <= SMALL_FAST)) {
-        void *p = hard_small(h, size);
-        if (wd_unlikely(p == NULL))
-            h->small.allocs_base--; /* not handed out after all */
-        return p;
+/* hard_small's page had no free block: the heap refills it (NULL, with
+ * errno set, when there is no memory; uncounted is then taken off h's
+ * count of small blocks).  Out of line, so that the common path saves no
+ * register. */
+WD_NOINLINE static void *hard_small_refill(wd_theap_t *h, unsigned cls, size_t size,
+                                           size_t uncounted) {
+    uint8_t *raw = wdi_heap_refill(h, cls);
+    if (wd_unlikely(raw == NULL)) {
+        h->small.allocs_base -= uncounted;
+        errno = ENOMEM;
+        return NULL;
     }
+    return small_sealed(raw, size);
+}
+
+/* A small block from h's pages, as malloc's fast path takes one at level
+ * 1: the class of prefix + request + tail.  Not counted here; when there
+ * is no memory, uncounted is taken off the count. */
+static WD_ALWAYS_INLINE void *hard_small(wd_theap_t *h, size_t size, size_t uncounted) {
+    unsigned cls = wdi_small_class(size + PREFIX + TAIL);
+    wd_page_t *pg = h->small.current[cls];
+    wd_block_t *b = pg->free;
+    if (wd_unlikely(b == NULL))
+        return hard_small_refill(h, cls, size, uncounted);
+    return small_sealed(wdi_page_pop(pg, b), size);
+}
+
+void *wdi_hard_malloc(wd_theap_t *h, size_t size) {
+    if (wd_likely(size <= SMALL_FAST))
+        return hard_small(h, size, 1); /* if it fails: not handed out after all */
     /* Not a small block: allocs_base moves as the countdown did, so the
      * count of small blocks stays (as api.c's slow paths keep it). */
     h->small.allocs_base--;
@@ -375,7 +448,7 @@ void *wdi_hard_malloc(wd_theap_t *h, size_t size) {
 void *wdi_hard_alloc(size_t alignment, size_t size, int zero) {
     wd_theap_t *h = wdi_tl_home;
     if (wd_likely(alignment <= PREFIX && size <= SMALL_FAST && h != NULL)) {
-        void *p = hard_small(h, size);
+        void *p = hard_small(h, size, 0);
         if (wd_unlikely(p == NULL))
             return NULL;
         h->small.allocs_base++; /* counted, without moving the sampler's countdown */
@@ -390,6 +463,71 @@ void wdi_hard_free(void *p, const char *fn) {
     wd_region_t *r;
     prefix_t *pre = block_live(p, &r, fn);
     block_retire(p, pre, r, fn);
+}
+
+/* free of p in pg, a page of a small segment (api.c found both): the
+ * checks of block_live and the work of block_retire for the common case,
+ * a live block whose thread has a quarantine, without asking the segment
+ * map or the tiers again.  Anything else, misuse included, takes
+ * wdi_hard_free, which reports it as it always did.  Built twice, on the
+ * fill and the check of bytes_head.h inline: for AVX2 and for the
+ * baseline (30 instructions a malloc/free pair less than two calls through
+ * bytes.h's pointers, on small_loop). */
+static WD_ALWAYS_INLINE void hard_free_small(wd_page_t *pg, void *p, const char *fn,
+                                             head_fill_fn fill, head_are_fn are) {
+    uintptr_t off = (uintptr_t)p & (WD_SEGMENT_SIZE - 1);
+    /* The prefix is readable: in the segment, below its guard. */
+    if (wd_unlikely(((uintptr_t)p & 15) != 0 ||
+                    off - PREFIX > WD_SEGMENT_SIZE - WD_SEGMENT_GUARD - PREFIX))
+        goto slow;
+    prefix_t *pre = prefix_of(p);
+    uint64_t word = pre->word, tag = pre->tag, tail;
+    if (wd_unlikely((word & FREED) != 0 || tag != tag_live(p, word)))
+        goto slow;
+    memcpy(&tail, (const uint8_t *)p + word_size(word), TAIL);
+    wd_theap_t *h = wdi_tl_home;
+    if (wd_unlikely(tail != tag || h == NULL))
+        goto slow;
+    wd_quarantine_t *q = h->quarantine;
+    size_t raw = pg->block_size, front = word_front(word);
+    if (wd_unlikely(q == NULL)) {
+        if (wdi_options.quarantine_kb != 0)
+            goto slow; /* not mapped yet */
+        prefix_free(pre, word, tag); /* quarantine_kb=0: back at once */
+        raw_release(h, (uint8_t *)p - front, fn);
+        return;
+    }
+    size_t n = word_size(word);
+    if (wd_unlikely(n > q->max_block))
+        goto slow;
+    prefix_free(pre, word, tag);
+    fill(p, fill_len(raw, front), PATTERN);
+    quarantine_push(q, p, n, raw, fn, are);
+    return;
+slow:
+    wdi_hard_free(p, fn);
+}
+
+WD_NOINLINE static void hard_free_small_base(wd_page_t *pg, void *p, const char *fn) {
+    hard_free_small(pg, p, fn, wdi_head_fill_generic, wdi_head_are_generic);
+}
+
+#if WD_BYTES_AVX2
+WD_NOINLINE __attribute__((target("avx2"))) static void hard_free_small_avx2(wd_page_t *pg,
+                                                                              void *p,
+                                                                              const char *fn) {
+    hard_free_small(pg, p, fn, wdi_head_fill_avx2, wdi_head_are_avx2);
+}
+#endif
+
+void wdi_hard_free_small(wd_page_t *pg, void *p, const char *fn) {
+#if WD_BYTES_AVX2
+    if (wd_likely(wdi_bytes_avx2)) {
+        hard_free_small_avx2(pg, p, fn);
+        return;
+    }
+#endif
+    hard_free_small_base(pg, p, fn);
 }
 
 size_t wdi_hard_usable(const void *p, const char *fn) {

@@ -147,6 +147,19 @@ static void uaf_edges(void) {
         }
 }
 
+/* The fill runs to the end of the raw block, at most 256 bytes from the
+ * pointer: past the request, over the tail canary and the slack.  A block
+ * of 100 bytes is a raw block of 128 (prefix 16, request, tail 8, slack
+ * 4): a write after free at byte 110 is seen. */
+static void uaf_in_slack(void) {
+    char *p = must(100);
+    wd_free(p);
+    p[110] = 1;
+    expect_at("write after free", p, "free");
+    for (int i = 0; i < 10000; i++)
+        wd_free(must(100));
+}
+
 static void uaf_caught_at_exit(void) {
     char *p = must(300);
     wd_free(p);
@@ -185,7 +198,7 @@ static void uaf_at_fill_end(void) {
 
 /* A large block waits filled as the others do (its pages keep their
  * access): the write is seen when the quarantine's bound for large blocks
- * (64 MiB a thread) lets it go. */
+ * (16 MiB and 8 blocks a thread) lets it go. */
 static void uaf_large_caught_on_leaving(void) {
     char *p = must(8 * MiB);
     wd_free(p);
@@ -307,6 +320,22 @@ static void t_reuse(int quarantine) {
     CHECK(st.quarantined_large_bytes <= st.quarantined_bytes);
 }
 
+/* The bounds on large blocks in a thread's quarantine (docs/security.md):
+ * 16 MiB and 8 blocks; the oldest go first when a newer one needs room. */
+static void t_large_bounds(void) {
+    wd_stats_t st;
+    for (int i = 0; i < 12; i++)
+        wd_free(must(3 * MiB));
+    wd_stats_get(&st);
+    CHECK(st.quarantined_large_bytes >= 12 * MiB);
+    CHECK(st.quarantined_large_bytes <= 16 * MiB);
+    for (int i = 0; i < 12; i++)
+        wd_free(must(MiB + 100 * KiB)); /* large: past the medium tier's 1 MiB */
+    wd_stats_get(&st);
+    CHECK(st.quarantined_large_bytes >= 8 * (MiB + 100 * KiB));
+    CHECK(st.quarantined_large_bytes <= 8 * (MiB + 112 * KiB));
+}
+
 /* The bound of the fill (docs/security.md): a write after free past a
  * block's first 256 bytes is not seen. */
 static void t_fill_bound(void) {
@@ -344,8 +373,10 @@ int main(int argc, char **argv) {
     t_exact_sizes();
     t_reuse(quarantine);
     t_shuffled();
-    if (quarantine)
+    if (quarantine) {
         t_fill_bound();
+        t_large_bounds();
+    }
     RUN(overflow_small_1);
     RUN(overflow_medium_1);
     RUN(overflow_large_1);
@@ -367,6 +398,7 @@ int main(int argc, char **argv) {
         RUN(uaf_caught_at_exit);
         RUN(uaf_caught_at_thread_exit);
         RUN(uaf_at_fill_end);
+        RUN(uaf_in_slack);
         RUN(uaf_large_caught_on_leaving);
     }
     printf("%d failure(s)\n", test_failures);
