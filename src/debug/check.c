@@ -45,7 +45,8 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
  * walks is no error, only of no use):
  * - its memory of its latest stack walks (stack.h);
  * - its latest frees, filled, that wait to go into the quarantine's ring
- *   together (one hold of its lock for BATCH frees).  They are in the
+ *   together (one hold of its lock for BATCH frees, or fewer that hold
+ *   BATCH_BYTES).  They are in the
  *   quarantine already: a double free finds them, the exit checks them.
  *   Only the owner writes them, and it empties them only with the
  *   quarantine's lock held; `held` is published with release after the
@@ -55,6 +56,7 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
  *   live_bytes (a shared counter written on every malloc and free would
  *   be a line that every thread's calls pull to itself). */
 #define BATCH 32
+#define BATCH_BYTES ((size_t)64 << 10) /* or fewer blocks, when they hold this much */
 #define LIVE_SLACK ((intptr_t)256 << 10)
 
 typedef struct wd_check_thread_s {
@@ -165,6 +167,12 @@ static void report_block(const wd_block_info_t *b, int freed) {
 /* --- redzones and patterns ------------------------------------------------- */
 
 static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
+
+/* Bytes of a block that the patterns cover (check_fill_kb; SIZE_MAX:
+ * all). */
+static size_t fill_max = SIZE_MAX;
+
+static inline size_t fill_len(size_t size) { return size < fill_max ? size : fill_max; }
 
 /* check=2: blocks placed against an inaccessible page (guard.h). */
 static int check2;
@@ -302,19 +310,19 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
 /* Reports a quarantined block that no longer holds the freed pattern. */
 static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *w = first_not(p, p + b->size, FREED);
-    const uint8_t *last = last_not(p, p + b->size, FREED);
+    const uint8_t *w = first_not(p, p + fill_len(b->size), FREED);
+    const uint8_t *last = last_not(p, p + fill_len(b->size), FREED);
     wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
                      "were written (found in %s)",
                      (size_t)(w - p), (size_t)(last - p), (size_t)b->size, (size_t)b->p, fn);
     report_block(b, 1);
     report_done();
-    memset((void *)p, FREED, b->size); /* reported once */
+    memset((void *)p, FREED, fill_len(b->size)); /* reported once */
 }
 
 /* Checks that a quarantined block still holds the freed pattern. */
 static inline void freed_check(const wd_block_info_t *b, const char *fn) {
-    if (wd_unlikely(!wdi_bytes_are((const void *)b->p, b->size, FREED)))
+    if (wd_unlikely(!wdi_bytes_are((const void *)b->p, fill_len(b->size), FREED)))
         freed_report(b, fn);
 }
 
@@ -524,7 +532,7 @@ static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
             prefetch_block(&b[i + AHEAD]);
         bounds_t bd;
         block_bounds(&b[i], fn, &bd);
-        if (wd_unlikely(!wdi_bytes_are((const void *)b[i].p, b[i].size, FREED) ||
+        if (wd_unlikely(!wdi_bytes_are((const void *)b[i].p, fill_len(b[i].size), FREED) ||
                         !redzones_intact(&b[i], &bd))) {
             freed_check(&b[i], fn);
             redzones_check(&b[i], fn);
@@ -628,7 +636,7 @@ static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t 
     ct->batch[n] = *b;
     ct->held_bytes += b->size;
     atomic_store_explicit(&ct->held, n + 1, memory_order_release);
-    if (wd_unlikely(n + 1 == BATCH))
+    if (wd_unlikely(n + 1 == BATCH || ct->held_bytes >= BATCH_BYTES))
         batch_flush(ct, fn);
 }
 
@@ -650,6 +658,8 @@ void wdi_check_init(void) {
     wdi_checking = 1;
     wdi_harden2 = 0; /* check mode has redzones and a quarantine of its own */
     q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
+    if (wdi_options.check_fill_kb != 0)
+        fill_max = (size_t)wdi_options.check_fill_kb << 10;
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
@@ -838,7 +848,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
     bytes_fill(left, REDZONE, (size_t)(p - left));
     if (!zero)
-        memset(p, JUNK, size);
+        memset(p, JUNK, fill_len(size));
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
@@ -890,7 +900,7 @@ static inline void block_freed(wd_check_thread_t *ct, wd_block_info_t *b, wd_all
         block_release_now(b, fn);
         return;
     }
-    memset((void *)b->p, FREED, b->size);
+    memset((void *)b->p, FREED, fill_len(b->size));
     quarantine_push(ct, b, fn);
 }
 
