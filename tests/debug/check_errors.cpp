@@ -11,6 +11,9 @@
 //   sized_delete   a sized operator delete with a wrong size
 //   array_delete   delete[] of a block from new
 //   realloc_freed  realloc of a freed block
+//   evicted_far    a write after free 80,000 bytes into a freed 100,000-byte
+//                  block: past check_fill_kb (64 KiB by default), so not
+//                  seen; seen with check_fill_kb=0 (test_check runs both)
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,13 @@ int main(int argc, char **argv) {
         // 2 MiB of frees push it out of a 1 MiB quarantine.
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
+    } else if (strcmp(which, "evicted_far") == 0) {
+        char *victim = (char *)malloc(100000); // E_FAR_ALLOC
+        sink = victim;
+        free(victim);              // E_FAR_FREE
+        ((char *)sink)[80000] = 1; // a write after free, past the first 64 KiB
+        for (int i = 0; i < 20000; i++)
+            free(malloc(100));
     } else if (strcmp(which, "free_sized") == 0) {
         // glibc 2.36 does not declare it; warden defines it.
         typedef void free_sized_t(void *, size_t);
@@ -58,7 +68,7 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|evicted|free_sized|sized_delete|"
+        fprintf(stderr, "usage: check_errors underflow|evicted|evicted_far|free_sized|sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;
     }
