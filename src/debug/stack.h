@@ -64,7 +64,7 @@ int wdi_stack_capture_from(void **pcs, int max, const void *first);
  * compares instead of a walk, a hash and a lookup in the depot.  One per
  * thread (check mode keeps it with the thread's heap); zeroed: empty. */
 #define WD_MEMO_SETS 8
-#define WD_MEMO_WAYS 8
+#define WD_MEMO_WAYS 16
 #define WD_MEMO_READS 40
 
 typedef struct wd_stack_memo_entry_s {
