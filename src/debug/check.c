@@ -372,6 +372,12 @@ static wd_lock_t quarantine_lock = WD_LOCK_INIT;
 static wd_block_info_t *quarantine;
 static size_t q_cap, q_head, q_count, q_bytes, q_budget;
 
+/* What a block in the quarantine costs: its bytes, its redzones and its
+ * copy in the ring (most of the memory a freed block of a few bytes
+ * holds is not its own bytes: a 20-byte block takes 64 or more). */
+#define HELD_EXTRA (2 * RZ + 32)
+static inline size_t held_cost(const wd_block_info_t *b) { return b->size + HELD_EXTRA; }
+
 /* What the quarantine may hold now. */
 static inline size_t quarantine_room(void) {
     intptr_t live = atomic_load_explicit(&live_bytes, memory_order_relaxed);
@@ -575,7 +581,7 @@ static inline wd_block_info_t *quarantine_pop(void) {
     wd_block_info_t *b = &quarantine[q_head];
     q_head = (q_head + 1) & (q_cap - 1);
     q_count--;
-    q_bytes -= b->size;
+    q_bytes -= held_cost(b);
     return b;
 }
 
@@ -598,7 +604,7 @@ static void quarantine_put(const wd_block_info_t *b, size_t n, size_t bytes,
     for (size_t i = 0; i < n; i++) {
         if (q_count < q_cap) {
             quarantine[(q_head + q_count++) & (q_cap - 1)] = b[i];
-            q_bytes += b[i].size;
+            q_bytes += held_cost(&b[i]);
         } else {
             out[k++] = b[i]; /* no room in the ring: back at once */
         }
@@ -629,12 +635,12 @@ static void batch_flush(wd_check_thread_t *ct, const char *fn) {
 static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b,
                                    const char *fn) {
     if (wd_unlikely(ct == NULL)) {
-        quarantine_put(b, 1, b->size, NULL, fn);
+        quarantine_put(b, 1, held_cost(b), NULL, fn);
         return;
     }
     uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
     ct->batch[n] = *b;
-    ct->held_bytes += b->size;
+    ct->held_bytes += held_cost(b);
     atomic_store_explicit(&ct->held, n + 1, memory_order_release);
     if (wd_unlikely(n + 1 == BATCH || ct->held_bytes >= BATCH_BYTES))
         batch_flush(ct, fn);
