@@ -97,11 +97,14 @@ static WD_NOINLINE wd_check_thread_t *ct_new(wd_theap_t *h) {
     return ct;
 }
 
-/* The calling thread's part; NULL when it has no heap (before its first
- * block, while it exits) or no memory was left for it. */
+/* The calling thread's part; NULL while it exits (it has no heap then)
+ * or when no memory was left for it.  A thread that only frees (a
+ * consumer of another's blocks) gets a heap here, for its memo and its
+ * batch: without them each of its frees walked its stack and took the
+ * quarantine's lock. */
 static inline wd_check_thread_t *ct_here(void) {
     wd_theap_t *h = wdi_tl_home;
-    if (wd_unlikely(h == NULL))
+    if (wd_unlikely(h == NULL) && (h = wdi_heap_get_slow()) == NULL)
         return NULL;
     wd_check_thread_t *ct = h->check;
     if (wd_unlikely(ct == NULL))
