@@ -248,12 +248,16 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
         set = memo_set(sp, ret);
         uint8_t *order = m->order[set];
         const wd_stack_memo_entry_t *ways = &m->entry[set * WD_MEMO_WAYS];
-        for (unsigned k = 0; k < WD_MEMO_WAYS; k++) {
-            const wd_stack_memo_entry_t *e = &ways[order[k]];
+        /* The latest used way first, alone: it answers most captures */
+        const wd_stack_memo_entry_t *e = &ways[order[0]];
+        if (wd_likely(e->sp == sp && e->ret == ret && e->args == args &&
+                      (!e->bp_used || e->bp == bp) && memo_same(e, sp)))
+            return e->id;
+        for (unsigned k = 1; k < WD_MEMO_WAYS; k++) {
+            e = &ways[order[k]];
             if (e->sp == sp && e->ret == ret && e->args == args &&
                 (!e->bp_used || e->bp == bp) && memo_same(e, sp)) {
-                if (k != 0)
-                    memo_touch(order, k);
+                memo_touch(order, k);
                 return e->id;
             }
         }
