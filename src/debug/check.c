@@ -172,10 +172,29 @@ static void report_block(const wd_block_info_t *b, int freed) {
 static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
 
 /* Bytes of a block that the patterns cover (check_fill_kb; SIZE_MAX:
- * all). */
+ * all): of a larger block, its first and its last half of that, where
+ * most writes through a stale pointer land (a struct's fields, an
+ * array's first or last element). */
 static size_t fill_max = SIZE_MAX;
 
-static inline size_t fill_len(size_t size) { return size < fill_max ? size : fill_max; }
+/* Sets the bytes of [p, p + size) that the patterns cover to byte. */
+static inline void pattern_fill(uint8_t *p, size_t size, uint8_t byte) {
+    if (wd_likely(size <= fill_max)) {
+        memset(p, byte, size);
+        return;
+    }
+    size_t half = fill_max / 2;
+    memset(p, byte, half);
+    memset(p + size - half, byte, half);
+}
+
+/* Whether the bytes of [p, p + size) that the patterns cover hold byte. */
+static inline int pattern_is(const uint8_t *p, size_t size, uint8_t byte) {
+    if (wd_likely(size <= fill_max))
+        return wdi_bytes_are(p, size, byte);
+    size_t half = fill_max / 2;
+    return wdi_bytes_are(p, half, byte) && wdi_bytes_are(p + size - half, half, byte);
+}
 
 /* check=2: blocks placed against an inaccessible page (guard.h). */
 static int check2;
@@ -312,20 +331,27 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
 
 /* Reports a quarantined block that no longer holds the freed pattern. */
 static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
-    const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *w = first_not(p, p + fill_len(b->size), FREED);
-    const uint8_t *last = last_not(p, p + fill_len(b->size), FREED);
+    uint8_t *p = (uint8_t *)b->p;
+    size_t size = b->size, head = size <= fill_max ? size : fill_max / 2;
+    const uint8_t *tail = p + size - (size <= fill_max ? 0 : fill_max / 2);
+    /* the first and last bytes written, in the spans the pattern covers */
+    const uint8_t *w = first_not(p, p + head, FREED);
+    if (w == p + head)
+        w = first_not(tail, p + size, FREED);
+    const uint8_t *last = last_not(tail, p + size, FREED);
+    if (last == NULL)
+        last = last_not(p, p + head, FREED);
     wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
                      "were written (found in %s)",
-                     (size_t)(w - p), (size_t)(last - p), (size_t)b->size, (size_t)b->p, fn);
+                     (size_t)(w - p), (size_t)(last - p), size, (size_t)b->p, fn);
     report_block(b, 1);
     report_done();
-    memset((void *)p, FREED, fill_len(b->size)); /* reported once */
+    pattern_fill(p, size, FREED); /* reported once */
 }
 
 /* Checks that a quarantined block still holds the freed pattern. */
 static inline void freed_check(const wd_block_info_t *b, const char *fn) {
-    if (wd_unlikely(!wdi_bytes_are((const void *)b->p, fill_len(b->size), FREED)))
+    if (wd_unlikely(!pattern_is((const uint8_t *)b->p, b->size, FREED)))
         freed_report(b, fn);
 }
 
@@ -541,7 +567,7 @@ static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
             prefetch_block(&b[i + AHEAD]);
         bounds_t bd;
         block_bounds(&b[i], fn, &bd);
-        if (wd_unlikely(!wdi_bytes_are((const void *)b[i].p, fill_len(b[i].size), FREED) ||
+        if (wd_unlikely(!pattern_is((const uint8_t *)b[i].p, b[i].size, FREED) ||
                         !redzones_intact(&b[i], &bd))) {
             freed_check(&b[i], fn);
             redzones_check(&b[i], fn);
@@ -857,7 +883,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
     bytes_fill(left, REDZONE, (size_t)(p - left));
     if (!zero)
-        memset(p, JUNK, fill_len(size));
+        pattern_fill(p, size, JUNK);
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
@@ -909,7 +935,7 @@ static inline void block_freed(wd_check_thread_t *ct, wd_block_info_t *b, wd_all
         block_release_now(b, fn);
         return;
     }
-    memset((void *)b->p, FREED, fill_len(b->size));
+    pattern_fill((uint8_t *)b->p, b->size, FREED);
     quarantine_push(ct, b, fn);
 }
 

@@ -345,10 +345,14 @@ static void test_more_errors(void) {
         {"evicted", "check=1:check_quarantine_mb=1",
          "write after free: bytes 10 to 10 of a freed 100-byte block at 0x", "(found in free)",
          NULL, NULL, "E_EVICTED_ALLOC", "E_EVICTED_FREE"},
-        /* past the first check_fill_kb KiB: seen only when the patterns
+        /* between the first and last 32 KiB: seen only when the patterns
          * cover the whole block (test_fill_bound: not by default) */
         {"evicted_far", "check=1:check_quarantine_mb=1:check_fill_kb=0",
-         "write after free: bytes 80000 to 80000 of a freed 100000-byte block at 0x",
+         "write after free: bytes 50000 to 50000 of a freed 100000-byte block at 0x",
+         "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
+        /* in the last 32 KiB: seen by default */
+        {"evicted_end", "check=1:check_quarantine_mb=1",
+         "write after free: bytes 99999 to 99999 of a freed 100000-byte block at 0x",
          "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
         {"free_sized", "check=1", "free_sized with a wrong size: 32 for a 40-byte block at 0x",
          "", NULL, "E_FREE_SIZED", "E_FREE_SIZED_ALLOC", NULL},
@@ -395,10 +399,11 @@ static void test_more_errors(void) {
     }
 }
 
-/* The patterns cover the first check_fill_kb KiB of a block (64 by
- * default): a write after free further in is not seen (docs/check.md,
- * "Limits"); check_errors evicted_far, whose report test_more_errors
- * asserts with check_fill_kb=0. */
+/* The patterns cover the first and the last check_fill_kb / 2 KiB of a
+ * larger block (64 by default): a write after free in between is not seen
+ * (docs/check.md, "Limits"); check_errors evicted_far, whose report
+ * test_more_errors asserts with check_fill_kb=0 (and evicted_end's, in
+ * the last 32 KiB, by default). */
 static void test_fill_bound(void) {
     char bin[1024];
     snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
