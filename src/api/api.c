@@ -207,10 +207,10 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
 
-/* A malloc of a thread without a published heap: with harden=2 (when not
- * profiling) and a heap of its own, the wrapper's malloc without
- * alloc_slow's detour, the countdown moved as wrap_alloc moves it; else
- * alloc_slow. */
+/* A malloc of a thread without a published heap: with harden=2 or check
+ * mode (when not profiling) and a heap of its own, the wrapper's malloc
+ * without alloc_slow's detour (harden=2's countdown moved as wrap_alloc
+ * moves it); else alloc_slow. */
 static WD_ALWAYS_INLINE void *hard_or_slow(size_t size, wd_alloc_kind_t kind) {
     wd_theap_t *home = wdi_tl_home;
     /* home first: a thread with a heap went through wdi_process_init, so
@@ -221,6 +221,10 @@ static WD_ALWAYS_INLINE void *hard_or_slow(size_t size, wd_alloc_kind_t kind) {
             return sample_slow(home, WD_ALIGN, size, 0, kind);
         return wdi_hard_malloc(home, size);
     }
+    /* Check mode (when not profiling) without the two frames of the
+     * detour: each is a word more for every stack capture to compare. */
+    if (home != NULL && wdi_checking && !wdi_prof_on())
+        return wdi_check_alloc(WD_ALIGN, size, 0, kind);
     return alloc_slow(size, kind);
 }
 

@@ -64,11 +64,14 @@ static void fork_child(void) {
     wdi_tickers_fork_child(); /* last: it allocates */
 }
 
-/* A thread's heap is given up at its exit: harden=2's quarantine first,
+/* A thread's heap is given up at its exit: harden=2's quarantine and
+ * check mode's latest frees first,
  * and the alternate signal stack the guard gave the thread. */
 static void heap_exit(wd_theap_t *h) {
     if (wdi_harden2)
         wdi_hard_heap_exit(h);
+    if (wdi_checking)
+        wdi_check_heap_exit(h);
     wdi_fault_thread_exit();
 }
 

@@ -23,7 +23,7 @@ typedef struct wd_theap_s {
     struct wd_theap_s *next_all;       /* every heap ever made (stats, fork) */
     struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
     struct wd_quarantine_s *quarantine; /* harden=2: freed blocks held back */
-    struct wd_stack_memo_s *check_memo; /* check mode: the thread's latest stacks */
+    struct wd_check_thread_s *check; /* check mode: the thread's stacks and frees (check.c) */
     /* harden=2: raw bytes the quarantine holds, small and medium blocks and
      * large ones; written by the owner alone (no shared counter on every
      * free), summed by the statistics. */

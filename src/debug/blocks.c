@@ -38,7 +38,7 @@ void wdi_check_unmap(void *p, size_t size) {
 /* Doubles the stripe's table (or makes its first).  The one system call
  * made with a lock held: rare (a stripe doubles about 20 times in a
  * program's life), and the checker is not the fast mode. */
-static int stripe_grow(wd_blocks_stripe_t *s) {
+int wdi_blocks_grow(wd_blocks_stripe_t *s) {
     size_t slots = s->mask ? (s->mask + 1) * 2 : FIRST_SLOTS;
     wd_block_info_t *fresh = wdi_check_map(slots * sizeof *fresh);
     if (fresh == NULL)
@@ -58,45 +58,6 @@ static int stripe_grow(wd_blocks_stripe_t *s) {
     if (old != NULL)
         wdi_check_unmap(old, old_slots * sizeof *old);
     return 0;
-}
-
-wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p) {
-    wd_block_info_t *b = wdi_blocks_get(s, p);
-    if (b != NULL)
-        return b;
-    /* Up to three quarters full: linear probing still finds an entry in
-     * two or three probes, and the table (24 bytes an entry, every live
-     * and quarantined block) is a good part of check mode's memory. */
-    if ((s->count + 1) * 4 > (s->mask ? s->mask + 1 : 0) * 3 && stripe_grow(s) != 0)
-        return NULL;
-    size_t i = home_of(s, p);
-    while (s->slot[i].p != 0)
-        i = (i + 1) & s->mask;
-    memset(&s->slot[i], 0, sizeof s->slot[i]);
-    s->slot[i].p = p;
-    s->count++;
-    return &s->slot[i];
-}
-
-/* Backward-shift deletion: the entries after the hole that would not be
- * found past it move up, so no tombstone is ever left. */
-void wdi_blocks_del(wd_blocks_stripe_t *s, uintptr_t p) {
-    wd_block_info_t *b = wdi_blocks_get(s, p);
-    if (b == NULL)
-        return;
-    size_t hole = (size_t)(b - s->slot);
-    for (size_t i = (hole + 1) & s->mask; s->slot[i].p != 0; i = (i + 1) & s->mask) {
-        size_t home = home_of(s, s->slot[i].p);
-        /* May the entry at i move to hole?  Only if its home is not in
-         * (hole, i], cyclically. */
-        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
-        if (!stays) {
-            s->slot[hole] = s->slot[i];
-            hole = i;
-        }
-    }
-    s->slot[hole].p = 0;
-    s->count--;
 }
 
 /* --- all stripes ------------------------------------------------------------- */

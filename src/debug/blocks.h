@@ -7,7 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "base/internal.h"
 #include "base/lock.h"
 
 enum {
@@ -71,10 +73,56 @@ static inline wd_block_info_t *wdi_blocks_get(wd_blocks_stripe_t *s, uintptr_t p
     }
 }
 
+/* Makes room for one more entry (doubles the table, or makes its first);
+ * -1 when no memory is left for it. */
+int wdi_blocks_grow(wd_blocks_stripe_t *s);
+
 /* The entry of p, made (zeroed but for p) when there is none; NULL when no
  * memory is left for the table. */
-wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p);
-void wdi_blocks_del(wd_blocks_stripe_t *s, uintptr_t p);
+static inline wd_block_info_t *wdi_blocks_put(wd_blocks_stripe_t *s, uintptr_t p) {
+    /* Up to three quarters full: linear probing still finds an entry in
+     * two or three probes, and the table (24 bytes an entry, every live
+     * block) is a good part of check mode's memory. */
+    if (wd_unlikely((s->count + 1) * 4 > (s->mask ? s->mask + 1 : 0) * 3) &&
+        wdi_blocks_grow(s) != 0)
+        return NULL;
+    size_t i = wdi_blocks_home(s, p);
+    while (s->slot[i].p != 0) {
+        if (s->slot[i].p == p)
+            return &s->slot[i];
+        i = (i + 1) & s->mask;
+    }
+    wd_block_info_t *b = &s->slot[i];
+    memset(b, 0, sizeof *b);
+    b->p = p;
+    s->count++;
+    return b;
+}
+
+/* Removes entry b of the stripe.  Backward-shift deletion: the entries
+ * after the hole that would not be found past it move up, so no tombstone
+ * is ever left. */
+static inline void wdi_blocks_remove(wd_blocks_stripe_t *s, wd_block_info_t *b) {
+    size_t hole = (size_t)(b - s->slot);
+    for (size_t i = (hole + 1) & s->mask; s->slot[i].p != 0; i = (i + 1) & s->mask) {
+        size_t home = wdi_blocks_home(s, s->slot[i].p);
+        /* May the entry at i move to hole?  Only if its home is not in
+         * (hole, i], cyclically. */
+        int stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+        if (!stays) {
+            s->slot[hole] = s->slot[i];
+            hole = i;
+        }
+    }
+    s->slot[hole].p = 0;
+    s->count--;
+}
+
+static inline void wdi_blocks_del(wd_blocks_stripe_t *s, uintptr_t p) {
+    wd_block_info_t *b = wdi_blocks_get(s, p);
+    if (b != NULL)
+        wdi_blocks_remove(s, b);
+}
 
 /* Every stripe locked / unlocked in turn (a snapshot at exit and for the
  * leak scan), and a walk over the entries of a table so locked. */

@@ -16,6 +16,7 @@
 #include "base/bytes.h"
 #include "base/lock.h"
 #include "base/options.h"
+#include "core/page.h"
 #include "core/raw.h"
 #include "core/segment.h"
 #include "core/thread.h"
@@ -37,57 +38,114 @@
 static const char *const kind_name[] = {"malloc", "new", "new[]"};
 static const char *const release_name[] = {"free", "delete", "delete[]"};
 
+/* --- each thread's part ------------------------------------------------------ */
+
+/* What check mode keeps for each thread, with its heap (a heap outlives
+ * its thread and goes to the next one: the memory of another thread's
+ * walks is no error, only of no use):
+ * - its memory of its latest stack walks (stack.h);
+ * - its latest frees, filled, that wait to go into the quarantine's ring
+ *   together (one hold of its lock for BATCH frees, or fewer that hold
+ *   BATCH_BYTES).  They are in the
+ *   quarantine already: a double free finds them, the exit checks them.
+ *   Only the owner writes them, and it empties them only with the
+ *   quarantine's lock held; `held` is published with release after the
+ *   entry is written, so a holder of that lock reads the first `held`
+ *   entries of any thread safely;
+ * - the bytes it allocated less those it freed since it last told
+ *   live_bytes (a shared counter written on every malloc and free would
+ *   be a line that every thread's calls pull to itself). */
+#define BATCH 32
+#define BATCH_BYTES ((size_t)64 << 10) /* or fewer blocks, when they hold this much */
+#define LIVE_SLACK ((intptr_t)256 << 10)
+
+typedef struct wd_check_thread_s {
+    wd_stack_memo_t memo;
+    _Atomic(uint32_t) held;
+    size_t held_bytes;
+    intptr_t live_delta;
+    wd_block_info_t batch[BATCH];
+} wd_check_thread_t;
+
+/* Bytes of live blocks, give or take LIVE_SLACK a thread: the quarantine
+ * holds at most half as much again (and 1 MiB more), so that a small
+ * program does not pay the whole budget in memory (peak RSS is the cost
+ * check mode is judged by, beside time). */
+static _Atomic(intptr_t) live_bytes;
+#define QUARANTINE_FLOOR ((size_t)1 << 20)
+
+/* Carved THREADS_PER_MAP at a time from one mapping (touched as they are
+ * used): one mapping each would take a slot of ownmem.h's list per
+ * thread, and a full list would leave the table to the leak scan.  They
+ * are never given back, like the heaps that hold them. */
+#define THREADS_PER_MAP 64
+static wd_lock_t ct_lock = WD_LOCK_INIT;
+static wd_check_thread_t *ct_map;
+static size_t ct_used;
+
+static WD_NOINLINE wd_check_thread_t *ct_new(wd_theap_t *h) {
+    wd_check_thread_t *ct = NULL;
+    wdi_lock(&ct_lock);
+    if (ct_map == NULL || ct_used == THREADS_PER_MAP) {
+        ct_map = wdi_check_map(THREADS_PER_MAP * sizeof *ct_map);
+        ct_used = 0;
+    }
+    if (ct_map != NULL)
+        ct = &ct_map[ct_used++];
+    wdi_unlock(&ct_lock);
+    __atomic_store_n(&h->check, ct, __ATOMIC_RELEASE); /* the exit reads other heaps' */
+    return ct;
+}
+
+/* The calling thread's part; NULL while it exits (it has no heap then)
+ * or when no memory was left for it.  A thread that only frees (a
+ * consumer of another's blocks) gets a heap here, for its memo and its
+ * batch: without them each of its frees walked its stack and took the
+ * quarantine's lock. */
+static inline wd_check_thread_t *ct_here(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (wd_unlikely(h == NULL) && (h = wdi_heap_get_slow()) == NULL)
+        return NULL;
+    wd_check_thread_t *ct = h->check;
+    if (wd_unlikely(ct == NULL))
+        ct = ct_new(h);
+    return ct;
+}
+
+/* Another heap's part, for a holder of quarantine_lock. */
+static inline wd_check_thread_t *ct_of(wd_theap_t *h) {
+    return __atomic_load_n(&h->check, __ATOMIC_ACQUIRE);
+}
+
+static inline void live_add(wd_check_thread_t *ct, intptr_t bytes) {
+    if (wd_unlikely(ct == NULL)) {
+        atomic_fetch_add_explicit(&live_bytes, bytes, memory_order_relaxed);
+        return;
+    }
+    intptr_t d = ct->live_delta + bytes;
+    if (wd_unlikely(d > LIVE_SLACK || d < -LIVE_SLACK)) {
+        atomic_fetch_add_explicit(&live_bytes, d, memory_order_relaxed);
+        d = 0;
+    }
+    ct->live_delta = d;
+}
+
 /* --- stacks ---------------------------------------------------------------- */
 
 /* libwarden.so's code, whose frames top every stack captured here. */
 static uintptr_t warden_lo, warden_hi;
 
-/* Memos are carved MEMOS_PER_MAP at a time from one mapping (33 KiB each,
- * touched as they are used): one mapping each would take a slot of
- * ownmem.h's list per thread, and a full list would leave the table to
- * the leak scan.  They are never given back, like the heaps that hold
- * them. */
-#define MEMOS_PER_MAP 64
-static wd_lock_t memo_lock = WD_LOCK_INIT;
-static wd_stack_memo_t *memo_map;
-static size_t memo_used;
-
-static WD_NOINLINE wd_stack_memo_t *memo_new(void) {
-    wd_stack_memo_t *m = NULL;
-    wdi_lock(&memo_lock);
-    if (memo_map == NULL || memo_used == MEMOS_PER_MAP) {
-        memo_map = wdi_check_map(MEMOS_PER_MAP * sizeof *memo_map);
-        memo_used = 0;
-    }
-    if (memo_map != NULL)
-        m = &memo_map[memo_used++];
-    wdi_unlock(&memo_lock);
-    return m;
-}
-
-/* The calling thread's memory of its latest captures (stack.h), kept with
- * its heap (a heap outlives its thread and goes to the next one: the
- * memory of another thread's walks is no error, only of no use); NULL
- * before the thread's first block. */
-static wd_stack_memo_t *memo_here(void) {
-    wd_theap_t *h = wdi_tl_home;
-    if (h == NULL)
-        return NULL;
-    if (wd_unlikely(h->check_memo == NULL))
-        h->check_memo = memo_new();
-    return h->check_memo;
-}
-
 /* The calling thread's stack, kept in the depot: stack_depth frames of the
  * program, after warden's own (up to 8 more, dropped here so they take no
  * room; when warden is linked into the program they stay, and take some). */
-static uint32_t stack_here(void) {
+static inline uint32_t stack_here(wd_check_thread_t *ct) {
     int depth = (int)wdi_options.stack_depth;
-    return wdi_stack_id_here(memo_here(), 1, depth + 8, depth, warden_lo, warden_hi);
+    return wdi_stack_id_here(ct != NULL ? &ct->memo : NULL, 1, depth + 8, depth, warden_lo,
+                             warden_hi);
 }
 
 /* The stack of the call that is being reported, straight into it. */
-static void report_stack_here(const char *title) {
+static WD_NOINLINE void report_stack_here(const char *title) {
     void *pcs[WD_STACK_MAX];
     int n = wdi_stack_capture(pcs, WD_STACK_MAX, 2);
     wdi_report_stack(title, pcs, n);
@@ -113,6 +171,31 @@ static void report_block(const wd_block_info_t *b, int freed) {
 
 static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
 
+/* Bytes of a block that the patterns cover (check_fill_kb; SIZE_MAX:
+ * all): of a larger block, its first and its last half of that, where
+ * most writes through a stale pointer land (a struct's fields, an
+ * array's first or last element). */
+static size_t fill_max = SIZE_MAX;
+
+/* Sets the bytes of [p, p + size) that the patterns cover to byte. */
+static inline void pattern_fill(uint8_t *p, size_t size, uint8_t byte) {
+    if (wd_likely(size <= fill_max)) {
+        memset(p, byte, size);
+        return;
+    }
+    size_t half = fill_max / 2;
+    memset(p, byte, half);
+    memset(p + size - half, byte, half);
+}
+
+/* Whether the bytes of [p, p + size) that the patterns cover hold byte. */
+static inline int pattern_is(const uint8_t *p, size_t size, uint8_t byte) {
+    if (wd_likely(size <= fill_max))
+        return wdi_bytes_are(p, size, byte);
+    size_t half = fill_max / 2;
+    return wdi_bytes_are(p, half, byte) && wdi_bytes_are(p + size - half, half, byte);
+}
+
 /* check=2: blocks placed against an inaccessible page (guard.h). */
 static int check2;
 static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
@@ -125,8 +208,8 @@ typedef struct {
     uint8_t *raw, *left, *end;
 } bounds_t;
 
-/* b's bounds, from one look at the region that holds it. */
-static void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out) {
+static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *fn,
+                                          bounds_t *out) {
     uint8_t *p = (uint8_t *)b->p;
     wd_region_t *r = wdi_region_of(p);
     if (r != NULL && r->kind == WD_KIND_GUARD) {
@@ -139,6 +222,21 @@ static void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out
             out->end = out->raw + wdi_raw_usable_known(out->raw, fn);
     }
     out->left = p - out->raw < RZ ? out->raw : p - RZ;
+}
+
+/* b's bounds.  A small block (most) lies in the page of p, whose block
+ * size gives its end: a few loads, no call. */
+static inline void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out) {
+    uint8_t *p = (uint8_t *)b->p;
+    uintptr_t e = wdi_segmap_entry(p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        uint8_t *raw = p - front_of(b);
+        out->raw = raw;
+        out->left = p - RZ;
+        out->end = raw + wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw)->block_size;
+        return;
+    }
+    block_bounds_slow(b, fn, out);
 }
 
 /* The first byte of [from, to) that is not `byte`, or to. */
@@ -183,7 +281,7 @@ static inline void bytes_fill(void *p, uint8_t byte, size_t n) {
 }
 
 /* Whether both redzones of b still hold their pattern. */
-static int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
+static inline int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
     const uint8_t *p = (const uint8_t *)b->p;
     return bytes_are(p + b->size, (size_t)(bd->end - (p + b->size)), REDZONE) &&
            bytes_are(bd->left, (size_t)(p - bd->left), REDZONE);
@@ -197,17 +295,13 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
     report_done();
 }
 
-/* Checks both redzones of block b; reports what was written there (and
- * then mends them, so that a damage is reported once).  fn names the call
- * that found it ("free", ...; at "exit" no stack is shown: it says
- * nothing). */
-static void redzones_check(const wd_block_info_t *b, const char *fn) {
+/* Reports what was written in b's redzones, which are not intact (and then
+ * mends them, so that a damage is reported once).  fn names the call that
+ * found it ("free", ...; at "exit" no stack is shown: it says nothing). */
+static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t *bd,
+                                        const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
-    bounds_t bd;
-    block_bounds(b, fn, &bd);
-    if (redzones_intact(b, &bd))
-        return;
-    const uint8_t *end = bd.end;
+    const uint8_t *end = bd->end;
     const uint8_t *over = last_not(p + b->size, end, REDZONE);
     if (over != NULL) {
         wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
@@ -216,7 +310,7 @@ static void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzone_report_end(b, fn);
         memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
     }
-    const uint8_t *left = bd.left;
+    const uint8_t *left = bd->left;
     const uint8_t *under = first_not(left, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
@@ -227,29 +321,75 @@ static void redzones_check(const wd_block_info_t *b, const char *fn) {
     }
 }
 
-/* Checks that a quarantined block still holds the freed pattern. */
-static void freed_check(const wd_block_info_t *b, const char *fn) {
-    const uint8_t *p = (const uint8_t *)b->p;
-    if (wdi_bytes_are(p, b->size, FREED))
-        return;
-    const uint8_t *w = first_not(p, p + b->size, FREED);
-    const uint8_t *last = last_not(p, p + b->size, FREED);
+/* Checks both redzones of block b; reports what was written there. */
+static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
+    bounds_t bd;
+    block_bounds(b, fn, &bd);
+    if (wd_unlikely(!redzones_intact(b, &bd)))
+        redzones_report(b, &bd, fn);
+}
+
+/* Reports a quarantined block that no longer holds the freed pattern. */
+static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
+    uint8_t *p = (uint8_t *)b->p;
+    size_t size = b->size, head = size <= fill_max ? size : fill_max / 2;
+    const uint8_t *tail = p + size - (size <= fill_max ? 0 : fill_max / 2);
+    /* the first and last bytes written, in the spans the pattern covers */
+    const uint8_t *w = first_not(p, p + head, FREED);
+    if (w == p + head)
+        w = first_not(tail, p + size, FREED);
+    const uint8_t *last = last_not(tail, p + size, FREED);
+    if (last == NULL)
+        last = last_not(p, p + head, FREED);
     wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
                      "were written (found in %s)",
-                     (size_t)(w - p), (size_t)(last - p), (size_t)b->size, (size_t)b->p, fn);
+                     (size_t)(w - p), (size_t)(last - p), size, (size_t)b->p, fn);
     report_block(b, 1);
     report_done();
-    memset((void *)p, FREED, b->size); /* reported once */
+    pattern_fill(p, size, FREED); /* reported once */
+}
+
+/* Checks that a quarantined block still holds the freed pattern. */
+static inline void freed_check(const wd_block_info_t *b, const char *fn) {
+    if (wd_unlikely(!pattern_is((const uint8_t *)b->p, b->size, FREED)))
+        freed_report(b, fn);
+}
+
+/* --- giving blocks back to the tiers ------------------------------------------ */
+
+/* Gives the raw block of b, checked, back to its tier.  A small one of the
+ * calling thread's pages (the common case) goes straight on its page's
+ * list: check mode handed it out and took it back once (the page's checks
+ * could not fail); anything else through raw.h or the guard. */
+static inline void raw_release(const wd_block_info_t *b, const char *fn) {
+    uint8_t *raw = (uint8_t *)b->p - front_of(b);
+    uintptr_t e = wdi_segmap_entry(raw);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
+        wd_small_heap_t *mine = wdi_small_here();
+        if (wd_likely(pg->heap == mine && mine != NULL)) {
+            wdi_page_push_local(mine, pg, raw);
+            return;
+        }
+        wdi_raw_free(raw, fn);
+        return;
+    }
+    if (wdi_guard_owns((const void *)b->p))
+        wdi_guard_check_free((void *)b->p, b->free_stack); /* its pages close */
+    else
+        wdi_raw_free(raw, fn);
 }
 
 /* --- the quarantine ---------------------------------------------------------- */
 
 /* A ring of freed blocks, oldest first, bounded by bytes (check_quarantine_mb)
- * and slots; then a ring of blocks already given back, so that a late
- * double free is still named.  Both hold copies of the blocks' entries:
- * a block leaves the quarantine without a look into the table, and the
- * table holds only the blocks that are live or quarantined.  One lock: the
- * checker is not the fast mode. */
+ * and slots, which the threads' batches go into; then a history of blocks
+ * given back, so that a late double free is still named.  The table holds
+ * the live blocks only: a free takes its block out of it, and the ring and
+ * the batches hold copies of the entries, so that a block leaves the
+ * quarantine without a look into the table.  A pointer that the table
+ * does not have is looked for in the quarantine and the history (for
+ * reports only). */
 #define QUARANTINE_SLOTS ((size_t)1 << 20)
 #define QUARANTINE_FIRST ((size_t)1 << 10) /* slots of the ring's first mapping */
 #define HISTORY_SLOTS ((size_t)1 << 16)
@@ -260,15 +400,17 @@ static wd_lock_t quarantine_lock = WD_LOCK_INIT;
  * and not what it may hold. */
 static wd_block_info_t *quarantine;
 static size_t q_cap, q_head, q_count, q_bytes, q_budget;
-/* Bytes of live blocks: the quarantine holds at most half as much again
- * (and 1 MiB more), so that a small program does not pay the whole budget
- * in memory (peak RSS is the cost check mode is judged by, beside time). */
-static _Atomic(size_t) live_bytes;
-#define QUARANTINE_FLOOR ((size_t)1 << 20)
+
+/* What a block in the quarantine costs: its bytes, its redzones and its
+ * copy in the ring (most of the memory a freed block of a few bytes
+ * holds is not its own bytes: a 20-byte block takes 64 or more). */
+#define HELD_EXTRA (2 * RZ + 32)
+static inline size_t held_cost(const wd_block_info_t *b) { return b->size + HELD_EXTRA; }
 
 /* What the quarantine may hold now. */
-static size_t quarantine_room(void) {
-    size_t scaled = atomic_load_explicit(&live_bytes, memory_order_relaxed) / 2 + QUARANTINE_FLOOR;
+static inline size_t quarantine_room(void) {
+    intptr_t live = atomic_load_explicit(&live_bytes, memory_order_relaxed);
+    size_t scaled = (live > 0 ? (size_t)live / 2 : 0) + QUARANTINE_FLOOR;
     return scaled < q_budget ? scaled : q_budget;
 }
 /* The history: what is known of each block given back, in 16 bytes (a
@@ -302,18 +444,18 @@ static size_t big_next;
 
 /* Keeps b (given back) in the history, the oldest one forgotten when it is
  * full.  With quarantine_lock held. */
-static void history_put(const wd_block_info_t *b) {
+static inline void history_put(const wd_block_info_t *b) {
     int fits = b->p >> 47 == 0 && (b->p & 15) == 0;
-    if (!fits || b->size >= H_SIZE_BIG) {
+    if (wd_unlikely(!fits || b->size >= H_SIZE_BIG)) {
         big[big_next++ % BIG_SLOTS] = *b;
         if (!fits)
             return;
     }
-    if (h_count == HISTORY_SLOTS) { /* forget the oldest */
+    history_t *h = &history[(h_head + h_count) & (HISTORY_SLOTS - 1)];
+    if (h_count == HISTORY_SLOTS) /* forget the oldest */
         h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
-        h_count--;
-    }
-    history_t *h = &history[(h_head + h_count++) & (HISTORY_SLOTS - 1)];
+    else
+        h_count++;
     h->p16 = (b->p >> 4) & (((uint64_t)1 << 43) - 1);
     h->kind = b->kind & 3u;
     h->size = (b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG) & H_SIZE_BIG;
@@ -337,11 +479,10 @@ static int big_find(uintptr_t p, wd_block_info_t *out) {
 
 /* The entry of p as it was given back (state RELEASED), the latest if p
  * was given back more than once; 0 when the history does not have it.
- * For reports only: a walk over the whole ring. */
+ * With quarantine_lock held; a walk over the whole ring. */
 static int history_find(uintptr_t p, wd_block_info_t *out) {
     int found = 0;
-    wdi_lock(&quarantine_lock);
-    for (size_t i = h_count; p >> 47 == 0 && i-- > 0;) {
+    for (size_t i = h_count; history != NULL && p >> 47 == 0 && i-- > 0;) {
         const history_t *h = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
         if (h->p16 != p >> 4 || (p & 15) != 0)
             continue;
@@ -361,78 +502,92 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
     }
     if (!found && (p >> 47 != 0 || (p & 15) != 0))
         found = big_find(p, out);
+    return found;
+}
+
+/* Calls fn on every block of the quarantine (the ring, then each
+ * thread's batch) until it returns non-zero; with quarantine_lock held. */
+static int quarantine_foreach(int (*fn)(const wd_block_info_t *b, void *arg), void *arg) {
+    for (size_t i = q_count; i-- > 0;)
+        if (fn(&quarantine[(q_head + i) & (q_cap - 1)], arg))
+            return 1;
+    for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all) {
+        wd_check_thread_t *ct = ct_of(h);
+        uint32_t n = ct != NULL ? atomic_load_explicit(&ct->held, memory_order_acquire) : 0;
+        for (uint32_t i = 0; i < n; i++)
+            if (fn(&ct->batch[i], arg))
+                return 1;
+    }
+    return 0;
+}
+
+typedef struct {
+    uintptr_t p;
+    wd_block_info_t *out;
+} find_t;
+
+static int find_one(const wd_block_info_t *b, void *arg) {
+    find_t *f = arg;
+    if (b->p != f->p)
+        return 0;
+    *f->out = *b;
+    return 1;
+}
+
+/* What is known of p, a block freed already: in the quarantine (state
+ * QUARANTINED) or given back (RELEASED, from the history); 0 when
+ * nothing is. */
+static int freed_find(uintptr_t p, wd_block_info_t *out) {
+    find_t f = {p, out};
+    wdi_lock(&quarantine_lock);
+    int found = quarantine_foreach(find_one, &f) || history_find(p, out);
     wdi_unlock(&quarantine_lock);
     return found;
 }
 
-/* Gives the memory of the n blocks of b back to the tiers (without
- * quarantine_lock).  Their copies go into the history (here when keep,
- * else they are there already) before their entries leave the table, and
- * both before the memory goes: once it is back, another thread may get
- * the same address and put its own entry, and a double free meanwhile
- * finds one or the other. */
-static void blocks_return(const wd_block_info_t *b, size_t n, int keep, const char *fn) {
-    if (keep && history != NULL) {
-        wdi_lock(&quarantine_lock);
-        for (size_t i = 0; i < n; i++)
-            history_put(&b[i]);
-        wdi_unlock(&quarantine_lock);
-    }
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t p = b[i].p;
-        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-        wd_block_info_t *e = wdi_blocks_get(s, p);
-        if (e != NULL && e->state == WD_BLOCK_QUARANTINED)
-            wdi_blocks_del(s, p);
-        wdi_blocks_release(s);
-        if (wdi_guard_owns((const void *)p))
-            wdi_guard_check_free((void *)p, b[i].free_stack); /* its pages close */
-        else
-            wdi_raw_free((uint8_t *)p - front_of(&b[i]), fn);
-    }
-}
-
-/* blocks_return, for blocks not yet in the history. */
-static void blocks_release(const wd_block_info_t *b, size_t n, const char *fn) {
-    blocks_return(b, n, 1, fn);
-}
-
-/* The oldest quarantined block leaves the ring (to be checked and given
- * back by the caller, after it lets the lock go).  With quarantine_lock
- * held. */
-static wd_block_info_t quarantine_pop(void) {
-    wd_block_info_t b = quarantine[q_head];
-    q_head = (q_head + 1) & (q_cap - 1);
-    q_count--;
-    q_bytes -= b.size;
-    return b;
-}
-
 /* Checks blocks that left the quarantine (and went into the history),
- * then gives them back. */
-static void evicted(wd_block_info_t *b, size_t n, const char *fn) {
+ * then gives them back.  Their memory left the cache long ago: the block
+ * AHEAD places on is fetched while this one is read. */
+#define AHEAD 3
+
+static inline void prefetch_block(const wd_block_info_t *b) {
+    const uint8_t *p = (const uint8_t *)b->p - RZ;
+    size_t n = b->size + 2 * RZ;
+    if (n > 256)
+        n = 256;
+    for (size_t i = 0; i < n; i += 64)
+        __builtin_prefetch(p + i);
+}
+
+static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
+    for (size_t i = 0; i < n && i < AHEAD; i++)
+        prefetch_block(&b[i]);
     for (size_t i = 0; i < n; i++) {
+        if (i + AHEAD < n)
+            prefetch_block(&b[i + AHEAD]);
         bounds_t bd;
         block_bounds(&b[i], fn, &bd);
-        if (!wdi_bytes_are((const void *)b[i].p, b[i].size, FREED) ||
-            !redzones_intact(&b[i], &bd)) {
+        if (wd_unlikely(!pattern_is((const uint8_t *)b[i].p, b[i].size, FREED) ||
+                        !redzones_intact(&b[i], &bd))) {
             freed_check(&b[i], fn);
             redzones_check(&b[i], fn);
         }
+        raw_release(&b[i], fn);
     }
-    blocks_return(b, n, 0, fn);
 }
 
-/* A free slot in the ring, which doubles when it is full; 0, or -1 when
- * it is full and may not (or the OS refused).  With quarantine_lock held:
- * the one system call made under it, about 10 times in a program's
- * life. */
-static int quarantine_slot(void) {
-    if (q_count < q_cap)
+/* The ring with room for k more copies (doubled as often as needed, up to
+ * QUARANTINE_SLOTS): 0, or -1 when it cannot grow (or the OS refused).
+ * With quarantine_lock held: the one system call made under it, about 10
+ * times in a program's life. */
+static int quarantine_grow(size_t k) {
+    if (q_count + k <= q_cap)
         return 0;
-    if (q_cap == QUARANTINE_SLOTS)
+    size_t cap = q_cap != 0 ? q_cap : QUARANTINE_FIRST;
+    while (cap < q_count + k && cap < QUARANTINE_SLOTS)
+        cap *= 2;
+    if (cap <= q_cap)
         return -1;
-    size_t cap = q_cap != 0 ? 2 * q_cap : QUARANTINE_FIRST;
     wd_block_info_t *fresh = wdi_check_map(cap * sizeof *fresh);
     if (fresh == NULL)
         return -1;
@@ -443,39 +598,92 @@ static int quarantine_slot(void) {
     quarantine = fresh;
     q_cap = cap;
     q_head = 0;
-    return 0;
+    return q_count + k <= q_cap ? 0 : -1;
 }
 
-/* Blocks that leave the quarantine at one push at most: the budget may be
- * passed by a block's size meanwhile, until the next pushes catch up. */
+/* Blocks that leave the ring at one flush at most, beside the batch: the
+ * budget may be passed meanwhile, until the next flushes catch up. */
 #define EVICT_MAX 32
 
-/* A freed block (state QUARANTINED, filled) waits; block_freed gives
- * blocks larger than an eighth of what the quarantine may hold back at
- * once, unfilled.  The blocks it pushes out are checked and given back
- * after the lock is let go. */
-static void quarantine_push(const wd_block_info_t *b, const char *fn) {
-    wd_block_info_t out[EVICT_MAX + 1];
-    size_t n = 0;
-    int back = 0; /* b goes back at once */
+/* The oldest block leaves the ring.  With quarantine_lock held. */
+static inline wd_block_info_t *quarantine_pop(void) {
+    wd_block_info_t *b = &quarantine[q_head];
+    q_head = (q_head + 1) & (q_cap - 1);
+    q_count--;
+    q_bytes -= held_cost(b);
+    return b;
+}
+
+/* The n blocks of b (freed, filled, in no batch any more) go into the
+ * ring; the oldest ones leave it while it holds more than it may.  What
+ * leaves (and what finds no room) is recorded in the history, then checked
+ * and given back after the lock is let go.  held: the batch b is, emptied
+ * in the same hold of the lock (NULL: b is a copy). */
+static void quarantine_put(const wd_block_info_t *b, size_t n, size_t bytes,
+                           _Atomic(uint32_t) *held, const char *fn) {
+    wd_block_info_t out[EVICT_MAX + BATCH];
+    size_t k = 0;
     wdi_lock(&quarantine_lock);
     size_t room = quarantine_room();
-    while (q_count > 0 && q_bytes + b->size > room && n < EVICT_MAX)
-        out[n++] = quarantine_pop();
-    if (quarantine_slot() != 0 && q_count > 0)
-        out[n++] = quarantine_pop();
-    for (size_t i = 0; history != NULL && i < n; i++)
-        history_put(&out[i]); /* in the same hold of the lock */
-    if (q_count < q_cap) {
-        quarantine[(q_head + q_count++) & (q_cap - 1)] = *b;
-        q_bytes += b->size;
-    } else {
-        back = 1; /* no ring */
+    if (quarantine_grow(n) != 0)
+        while (q_count > 0 && q_count + n > q_cap && k < EVICT_MAX)
+            out[k++] = *quarantine_pop();
+    while (q_count > 0 && q_bytes + bytes > room && k < EVICT_MAX)
+        out[k++] = *quarantine_pop();
+    for (size_t i = 0; i < n; i++) {
+        if (q_count < q_cap) {
+            quarantine[(q_head + q_count++) & (q_cap - 1)] = b[i];
+            q_bytes += held_cost(&b[i]);
+        } else {
+            out[k++] = b[i]; /* no room in the ring: back at once */
+        }
     }
+    if (held != NULL)
+        atomic_store_explicit(held, 0, memory_order_relaxed);
+    for (size_t i = 0; history != NULL && i < k; i++)
+        history_put(&out[i]);
     wdi_unlock(&quarantine_lock);
-    evicted(out, n, fn);
-    if (back)
-        blocks_release(b, 1, fn);
+    evicted(out, k, fn);
+}
+
+/* The calling thread's batch goes into the ring. */
+static void batch_flush(wd_check_thread_t *ct, const char *fn) {
+    uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
+    if (ct->live_delta != 0) {
+        atomic_fetch_add_explicit(&live_bytes, ct->live_delta, memory_order_relaxed);
+        ct->live_delta = 0;
+    }
+    if (n == 0)
+        return;
+    size_t bytes = ct->held_bytes;
+    ct->held_bytes = 0;
+    quarantine_put(ct->batch, n, bytes, &ct->held, fn);
+}
+
+/* b, freed and filled, joins the quarantine. */
+static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b,
+                                   const char *fn) {
+    if (wd_unlikely(ct == NULL)) {
+        quarantine_put(b, 1, held_cost(b), NULL, fn);
+        return;
+    }
+    uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
+    ct->batch[n] = *b;
+    ct->held_bytes += held_cost(b);
+    atomic_store_explicit(&ct->held, n + 1, memory_order_release);
+    if (wd_unlikely(n + 1 == BATCH || ct->held_bytes >= BATCH_BYTES))
+        batch_flush(ct, fn);
+}
+
+/* A freed block that does not wait (too large, check=2's, no quarantine):
+ * into the history, then back. */
+static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *fn) {
+    if (history != NULL) {
+        wdi_lock(&quarantine_lock);
+        history_put(b);
+        wdi_unlock(&quarantine_lock);
+    }
+    raw_release(b, fn);
 }
 
 void wdi_check_init(void) {
@@ -485,6 +693,8 @@ void wdi_check_init(void) {
     wdi_checking = 1;
     wdi_harden2 = 0; /* check mode has redzones and a quarantine of its own */
     q_budget = (size_t)wdi_options.check_quarantine_mb << 20;
+    if (wdi_options.check_fill_kb != 0)
+        fill_max = (size_t)wdi_options.check_fill_kb << 10;
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
@@ -496,6 +706,12 @@ void wdi_check_late(void) {
         wdi_print_line(2, "warden: check=1 was read after the first allocation; it stays off");
 }
 
+void wdi_check_heap_exit(wd_theap_t *h) {
+    wd_check_thread_t *ct = h->check;
+    if (ct != NULL)
+        batch_flush(ct, "free");
+}
+
 /* --- finding the block a bad pointer points into ------------------------------ */
 
 typedef struct {
@@ -503,24 +719,48 @@ typedef struct {
     wd_block_info_t found;
 } near_t;
 
-static void near_one(wd_block_info_t *b, void *arg) {
+static inline int near_to(const wd_block_info_t *b, uintptr_t p) {
+    return p >= b->p - RZ && p < b->p + b->size + RZ;
+}
+
+static void near_live(wd_block_info_t *b, void *arg) {
     near_t *n = arg;
-    if (b->state != WD_BLOCK_RELEASED && n->p >= b->p - RZ && n->p < b->p + b->size + RZ)
+    if (near_to(b, n->p))
         n->found = *b;
+}
+
+static int near_freed(const wd_block_info_t *b, void *arg) {
+    near_t *n = arg;
+    if (!near_to(b, n->p))
+        return 0;
+    n->found = *b;
+    return 1;
+}
+
+/* The live or quarantined block that p lies in or near, into *out; 0 when
+ * there is none.  Before the report: the report's lock comes after the
+ * quarantine's. */
+static int block_near(uintptr_t p, wd_block_info_t *out) {
+    near_t n = {p, {0}};
+    wdi_blocks_lock_all();
+    wdi_blocks_foreach(near_live, &n);
+    wdi_blocks_unlock_all();
+    if (n.found.p == 0) {
+        wdi_lock(&quarantine_lock);
+        quarantine_foreach(near_freed, &n);
+        wdi_unlock(&quarantine_lock);
+    }
+    *out = n.found;
+    return n.found.p != 0;
 }
 
 /* Says what a pointer that is no block is: inside or near a block of the
  * checker's (which one, with its stacks), or nothing warden knows. */
-static void report_nearby(uintptr_t p) {
-    near_t n = {p, {0}};
-    wdi_blocks_lock_all();
-    wdi_blocks_foreach(near_one, &n);
-    wdi_blocks_unlock_all();
-    if (n.found.p == 0) {
+static void report_nearby(uintptr_t p, const wd_block_info_t *b) {
+    if (b == NULL) {
         wdi_report_line("0x%zx is not in a block that warden handed out", (size_t)p);
         return;
     }
-    const wd_block_info_t *b = &n.found;
     if (p >= b->p && p < b->p + b->size)
         wdi_report_line("0x%zx is %zu bytes inside a %zu-byte block at 0x%zx (from %s)", (size_t)p,
                         (size_t)(p - b->p), (size_t)b->size, (size_t)b->p, kind_name[b->kind]);
@@ -537,36 +777,23 @@ static void report_nearby(uintptr_t p) {
 }
 
 /* p is no live block: a double free (or a use of a freed block) when the
- * table still knows p as freed, else an invalid pointer. */
-static void report_not_live(uintptr_t p, const wd_block_info_t *known, const char *fn) {
-    if (known != NULL) {
+ * quarantine or the history knows p as freed, else an invalid pointer. */
+static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
+    wd_block_info_t known, near;
+    if (freed_find(p, &known)) {
         wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
-                        (size_t)known->size, kind_name[known->kind]);
-        wdi_report_stack_id("allocated at", known->alloc_stack);
-        wdi_report_stack_id("first freed at", known->free_stack);
+                        (size_t)known.size, kind_name[known.kind]);
+        wdi_report_stack_id("allocated at", known.alloc_stack);
+        wdi_report_stack_id("first freed at", known.free_stack);
     } else {
+        int have = block_near(p, &near);
         wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
         report_stack_here(NULL);
-        report_nearby(p);
+        report_nearby(p, have ? &near : NULL);
     }
     report_done();
-}
-
-/* Releases stripe s, whose entry e (NULL: none) for p is not live, and
- * reports p: the entry says what p was, or the history when the table
- * has forgotten it. */
-static void block_not_live(wd_blocks_stripe_t *s, uintptr_t p, const wd_block_info_t *e,
-                           const char *fn) {
-    wd_block_info_t known;
-    int have = e != NULL;
-    if (have)
-        known = *e;
-    wdi_blocks_release(s);
-    if (!have)
-        have = history_find(p, &known);
-    report_not_live(p, have ? &known : NULL, fn);
 }
 
 /* The entry of p if it is a live block (copied to *out); else reports and
@@ -574,29 +801,29 @@ static void block_not_live(wd_blocks_stripe_t *s, uintptr_t p, const wd_block_in
 static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
     wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
     wd_block_info_t *e = wdi_blocks_get(s, p);
-    if (e != NULL && e->state == WD_BLOCK_LIVE) {
+    if (e != NULL) {
         *out = *e;
         wdi_blocks_release(s);
         return 1;
     }
-    block_not_live(s, p, e, fn);
+    wdi_blocks_release(s);
+    report_not_live(p, fn);
     return 0;
 }
 
-/* For a free: when p is a live block, copies its entry to *out (state
- * LIVE) and marks it freed, with the stack of the free, in one visit to
- * the table; else reports and returns 0. */
-static int block_take(uintptr_t p, uint32_t stack, wd_block_info_t *out, const char *fn) {
+/* For a free: when p is a live block, copies its entry to *out and takes
+ * it out of the table, in one visit; else reports and returns 0. */
+static inline int block_take(uintptr_t p, wd_block_info_t *out, const char *fn) {
     wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
     wd_block_info_t *e = wdi_blocks_get(s, p);
-    if (e != NULL && e->state == WD_BLOCK_LIVE) {
+    if (wd_likely(e != NULL)) {
         *out = *e;
-        e->state = WD_BLOCK_QUARANTINED;
-        e->free_stack = stack;
+        wdi_blocks_remove(s, e);
         wdi_blocks_release(s);
         return 1;
     }
-    block_not_live(s, p, e, fn);
+    wdi_blocks_release(s);
+    report_not_live(p, fn);
     return 0;
 }
 
@@ -614,31 +841,53 @@ static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, u
     return wdi_guard_check_alloc(front, size, at_start, (int)kind, stack, raw, end);
 }
 
+/* A raw block of `bytes` for check=1's layout, aligned to front; its end
+ * into *end.  A small one (most) from the thread's current page of its
+ * class when it has a free block, as raw.c's small path would. */
+static inline uint8_t *raw_take(size_t front, size_t bytes, int zero, uint8_t **end) {
+    wd_theap_t *h = wdi_tl_home;
+    if (wd_likely(front == RZ && bytes <= WD_SMALL_MAX && h != NULL && !zero)) {
+        unsigned cls = wdi_small_class(bytes);
+        wd_page_t *pg = h->small.current[cls];
+        wd_block_t *b = pg->free;
+        if (wd_likely(b != NULL)) {
+            uint8_t *raw = wdi_page_pop(pg, b);
+            h->small.allocs_base++; /* counted, as raw.c counts it */
+            *end = raw + pg->block_size;
+            return raw;
+        }
+    }
+    uint8_t *raw = wdi_raw_alloc(front, bytes, zero);
+    if (raw != NULL)
+        *end = raw + wdi_raw_usable_known(raw, "malloc");
+    return raw;
+}
+
 void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind) {
     size_t front = alignment > RZ ? alignment : RZ;
     if (wd_unlikely(size >= SIZE_MAX_CHECK || front >= SIZE_MAX_CHECK)) {
         errno = ENOMEM;
         return NULL;
     }
-    uint32_t stack = stack_here(); /* before the stripe's lock: the unwinder is slow */
+    wd_check_thread_t *ct = ct_here();
+    uint32_t stack = stack_here(ct); /* before the stripe's lock: the unwinder is slow */
     uint8_t *raw = NULL, *end = NULL, *p = NULL;
-    if (check2)
+    if (wd_unlikely(check2))
         p = guarded_alloc(front, size, kind, stack, &raw, &end);
-    if (p == NULL) {
-        raw = wdi_raw_alloc(front, front + size + RZ, zero);
+    if (wd_likely(p == NULL)) {
+        raw = raw_take(front, front + size + RZ, zero, &end);
         if (raw == NULL)
             return NULL;
         p = raw + front;
-        end = raw + wdi_raw_usable_known(raw, "malloc");
     }
     uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
     bytes_fill(left, REDZONE, (size_t)(p - left));
     if (!zero)
-        memset(p, JUNK, size);
+        pattern_fill(p, size, JUNK);
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
     wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
-    if (b == NULL) { /* no memory for the table: no block either */
+    if (wd_unlikely(b == NULL)) { /* no memory for the table: no block either */
         wdi_blocks_release(s);
         if (wdi_guard_owns(p))
             wdi_guard_check_free(p, stack);
@@ -654,53 +903,58 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     b->alloc_stack = stack;
     b->free_stack = 0;
     wdi_blocks_release(s);
-    atomic_fetch_add_explicit(&live_bytes, size, memory_order_relaxed);
+    live_add(ct, (intptr_t)size);
     return p;
 }
 
+/* The report of a release of the wrong kind (a block from new[] given to
+ * free, ...). */
+static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_t kind) {
+    wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
+                     kind_name[b->kind], release_name[kind]);
+    report_stack_here(NULL);
+    report_block(b, 0);
+    report_done();
+}
+
 /* What follows a free of live block b (a copy of its entry as it was,
- * which the table now has as QUARANTINED, freed at `stack`): the checks
- * of the release, the fill, the quarantine. */
-static void block_freed(wd_block_info_t *b, wd_alloc_kind_t kind, uint32_t stack,
-                        const char *fn) {
-    if (b->kind != kind) {
-        wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
-                         kind_name[b->kind], release_name[kind]);
-        report_stack_here(NULL);
-        report_block(b, 0);
-        report_done();
-    }
+ * now out of the table), freed at `stack`: the checks of the release, the
+ * fill, the quarantine. */
+static inline void block_freed(wd_check_thread_t *ct, wd_block_info_t *b, wd_alloc_kind_t kind,
+                               uint32_t stack, const char *fn) {
+    if (wd_unlikely(b->kind != kind))
+        mismatch_report(b, kind);
     redzones_check(b, fn);
     b->state = WD_BLOCK_QUARANTINED;
     b->free_stack = stack;
-    atomic_fetch_sub_explicit(&live_bytes, b->size, memory_order_relaxed);
-    if (wdi_guard_owns((const void *)b->p)) { /* no quarantine: its pages close instead */
-        blocks_release(b, 1, fn);
+    live_add(ct, -(intptr_t)b->size);
+    if (wd_unlikely(q_budget == 0 || b->size > quarantine_room() / 8 ||
+                    (check2 && wdi_guard_owns((const void *)b->p)))) {
+        /* too large to wait: back at once, and not filled; a guarded
+         * block's pages close instead */
+        block_release_now(b, fn);
         return;
     }
-    if (q_budget == 0 || b->size > quarantine_room() / 8) {
-        blocks_release(b, 1, fn); /* too large to wait: back at once, and not filled */
-        return;
-    }
-    memset((void *)b->p, FREED, b->size);
-    quarantine_push(b, fn);
+    pattern_fill((uint8_t *)b->p, b->size, FREED);
+    quarantine_push(ct, b, fn);
 }
 
 /* Frees b, a block found live a moment ago (realloc, free_sized): it is
  * taken again, as another thread may have freed it meanwhile. */
 static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
-    uint32_t stack = stack_here();
-    if (block_take(b->p, stack, b, fn))
-        block_freed(b, kind, stack, fn);
+    wd_check_thread_t *ct = ct_here();
+    uint32_t stack = stack_here(ct);
+    if (block_take(b->p, b, fn))
+        block_freed(ct, b, kind, stack, fn);
 }
 
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
-    uint32_t stack = stack_here();
+    wd_check_thread_t *ct = ct_here();
+    uint32_t stack = stack_here(ct);
     wd_block_info_t b;
-    if (block_take((uintptr_t)p, stack, &b, fn))
-        block_freed(&b, kind, stack, fn);
+    if (block_take((uintptr_t)p, &b, fn))
+        block_freed(ct, &b, kind, stack, fn);
 }
-
 /* Always moves (valgrind does too): a stale pointer to the old block then
  * reads the freed pattern, and a write through it is caught. */
 void *wdi_check_realloc(void *p, size_t size) {
@@ -772,13 +1026,19 @@ static void live_check(wd_block_info_t *b, void *arg) {
         d->b[d->n++] = *b;
 }
 
+static int exit_check_one(const wd_block_info_t *b, void *arg) {
+    (void)arg;
+    freed_check(b, "exit");
+    redzones_check(b, "exit");
+    return 0;
+}
+
 void wdi_check_at_exit(void) {
+    wd_check_thread_t *ct = ct_here();
+    if (ct != NULL)
+        batch_flush(ct, "exit");
     wdi_lock(&quarantine_lock);
-    for (size_t i = 0; i < q_count; i++) {
-        wd_block_info_t b = quarantine[(q_head + i) & (q_cap - 1)];
-        freed_check(&b, "exit");
-        redzones_check(&b, "exit");
-    }
+    quarantine_foreach(exit_check_one, NULL);
     wdi_unlock(&quarantine_lock);
     static damaged_t damaged; /* static: 2 KiB off the stack of whoever exits */
     damaged.n = 0;
@@ -817,7 +1077,7 @@ size_t wd_check_leaks(void) {
 /* --- fork ------------------------------------------------------------------ */
 
 void wdi_check_fork_prepare(void) {
-    wdi_lock(&memo_lock);
+    wdi_lock(&ct_lock);
     wdi_lock(&quarantine_lock);
     wdi_blocks_fork_prepare();
 }
@@ -825,11 +1085,11 @@ void wdi_check_fork_prepare(void) {
 void wdi_check_fork_parent(void) {
     wdi_blocks_fork_parent();
     wdi_unlock(&quarantine_lock);
-    wdi_unlock(&memo_lock);
+    wdi_unlock(&ct_lock);
 }
 
 void wdi_check_fork_child(void) {
     wdi_blocks_fork_child();
     wdi_lock_reset(&quarantine_lock);
-    wdi_lock_reset(&memo_lock);
+    wdi_lock_reset(&ct_lock);
 }

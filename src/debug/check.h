@@ -57,6 +57,10 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
  * leaks=1 or more), prints the summary; registered with atexit. */
 void wdi_check_at_exit(void);
 
+/* A thread exits: the frees its heap h holds back join the quarantine. */
+struct wd_theap_s;
+void wdi_check_heap_exit(struct wd_theap_s *h);
+
 /* fork(): the checker's locks are held across it. */
 void wdi_check_fork_prepare(void);
 void wdi_check_fork_parent(void);

@@ -133,23 +133,35 @@ static inline void memo_touch(uint8_t *order, unsigned k) {
     order[0] = way;
 }
 
+/* A capture's arguments as an entry keeps them; 0 when they do not fit
+ * (such a capture is never remembered). */
+static inline uint16_t memo_args(int skip, int max, int keep) {
+    if ((unsigned)skip > 15 || (unsigned)max > 63 || (unsigned)keep > 63)
+        return 0;
+    return (uint16_t)(skip | max << 4 | keep << 10 | 1u << 15);
+}
+
 /* Whether entry e's words still hold their values, from a walk that
  * starts at sp.  They are compared in the order the walk read them: the
  * first that differs stops the compare, so every word read is one the
  * walk itself would read now (the addresses of the later ones follow from
  * the values of the earlier). */
 static inline int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
-    for (unsigned i = 0; i < e->n; i++)
+    unsigned n = e->n, i = 0;
+    for (; i + 2 <= n; i += 2) {
         if (*(const uintptr_t *)(sp + e->off[i]) != e->value[i])
             return 0;
-    return 1;
+        if (*(const uintptr_t *)(sp + e->off[i + 1]) != e->value[i + 1])
+            return 0;
+    }
+    return i == n || *(const uintptr_t *)(sp + e->off[i]) == e->value[i];
 }
 
 /* Remembers a finished walk that started at (sp, bp) and read what note
  * says, as stack id. */
 static void memo_put(wd_stack_memo_t *m, unsigned set, uintptr_t sp, uintptr_t ret, uintptr_t bp,
-                     const wdi_unwind_note_t *note, uint32_t id, int skip, int max, int keep) {
-    if (note->full || id == 0 || skip < 0 || skip > 255 || keep < 0 || keep > 255)
+                     const wdi_unwind_note_t *note, uint32_t id, uint16_t args) {
+    if (note->full || id == 0 || args == 0)
         return;
     uint8_t *order = m->order[set];
     if (order[0] == order[1]) /* a fresh memo: every set's order is 0, 1, 2 ... */
@@ -171,44 +183,30 @@ static void memo_put(wd_stack_memo_t *m, unsigned set, uintptr_t sp, uintptr_t r
     }
     if (n == 0)
         return;
-    e->n = (uint16_t)n;
+    e->n = (uint8_t)n;
     e->ret = ret;
     e->bp = bp;
     e->bp_used = (uint8_t)note->bp_used;
-    e->skip = (uint8_t)skip;
-    e->max = (uint8_t)max;
-    e->keep = (uint8_t)keep;
+    e->args = args;
     e->id = id;
     atomic_signal_fence(memory_order_seq_cst);
     e->sp = sp;
 }
 #endif
 
-WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, int keep,
-                                       uintptr_t lo, uintptr_t hi) {
+#if WD_FAST_UNWIND
+/* The walk of wdi_stack_id_here when its memo had no answer: from the
+ * frame (pc, sp, bp) of that function (still there: this is called, never
+ * jumped to), remembered in m (NULL: none) under set. */
+static WD_NOINLINE uint32_t id_walk(wd_stack_memo_t *m, unsigned set, uintptr_t pc, uintptr_t sp,
+                                    uintptr_t bp, uintptr_t ret, int skip, int max, int keep,
+                                    uintptr_t lo, uintptr_t hi) {
     void *pcs[WD_STACK_MAX];
     if (max > WD_STACK_MAX)
         max = WD_STACK_MAX;
     if (max < 1)
         max = 1;
-#if WD_FAST_UNWIND
-    wdi_unwind_t u;
-    WDI_UNWIND_HERE(&u);
-    uintptr_t sp = u.sp, bp = u.bp, ret = (uintptr_t)__builtin_return_address(0);
-    unsigned set = 0;
-    if (m != NULL) {
-        set = memo_set(sp, ret);
-        uint8_t *order = m->order[set];
-        for (unsigned k = 0; k < WD_MEMO_WAYS; k++) {
-            const wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[k]];
-            if (e->sp == sp && e->ret == ret && (!e->bp_used || e->bp == bp) &&
-                e->skip == skip && e->max == max && e->keep == keep && memo_same(e, sp)) {
-                if (k != 0)
-                    memo_touch(order, k);
-                return e->id;
-            }
-        }
-    }
+    wdi_unwind_t u = {pc, sp, bp, sp};
     walk_t w = {pcs, max, 0, skip, 0};
     wdi_unwind_note_t note;
     note.n = 0;
@@ -223,16 +221,62 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
             break;
         uint32_t id = save_kept(pcs, w.n, keep, lo, hi);
         if (m != NULL)
-            memo_put(m, set, sp, ret, bp, &note, id, skip, max, keep);
+            memo_put(m, set, sp, ret, bp, &note, id, memo_args(skip, max, keep));
         return id;
     }
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
+    /* libgcc starts at its caller's frame: this one, then the frame of
+     * wdi_stack_id_here, whose return address the fast walk took first. */
+    walk_t slow = {pcs, max, 0, skip + 2, 0};
+    _Unwind_Backtrace(walk_frame, &slow);
+    return save_kept(pcs, slow.n, keep, lo, hi);
+}
+#endif
+
+/* The memo's look-up stays small (no array, few registers), so that the
+ * common case, a capture from a call path seen before, costs little more
+ * than the compares of the words it depends on. */
+WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, int keep,
+                                       uintptr_t lo, uintptr_t hi) {
+#if WD_FAST_UNWIND
+    uintptr_t pc, sp, bp;
+    __asm__ volatile("mov %%rsp, %1\n\tmov %%rbp, %2\n\tlea 0(%%rip), %0"
+                     : "=r"(pc), "=r"(sp), "=r"(bp));
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+    unsigned set = 0;
+    uint16_t args = memo_args(skip, max, keep);
+    if (wd_likely(m != NULL && args != 0)) {
+        set = memo_set(sp, ret);
+        uint8_t *order = m->order[set];
+        const wd_stack_memo_entry_t *ways = &m->entry[set * WD_MEMO_WAYS];
+        /* The latest used way first, alone: it answers most captures */
+        const wd_stack_memo_entry_t *e = &ways[order[0]];
+        if (wd_likely(e->sp == sp && e->ret == ret && e->args == args &&
+                      (!e->bp_used || e->bp == bp) && memo_same(e, sp)))
+            return e->id;
+        for (unsigned k = 1; k < WD_MEMO_WAYS; k++) {
+            e = &ways[order[k]];
+            if (e->sp == sp && e->ret == ret && e->args == args &&
+                (!e->bp_used || e->bp == bp) && memo_same(e, sp)) {
+                memo_touch(order, k);
+                return e->id;
+            }
+        }
+    }
+    uint32_t id = id_walk(m, set, pc, sp, bp, ret, skip, max, keep, lo, hi);
+    __asm__ volatile("" ::: "memory"); /* a call, not a jump: the walk reads this frame */
+    return id;
 #else
     (void)m;
-#endif
+    void *pcs[WD_STACK_MAX];
+    if (max > WD_STACK_MAX)
+        max = WD_STACK_MAX;
+    if (max < 1)
+        max = 1;
     walk_t slow = {pcs, max, 0, skip + 1, 0};
     _Unwind_Backtrace(walk_frame, &slow);
     return save_kept(pcs, slow.n, keep, lo, hi);
+#endif
 }
 
 uint64_t wdi_stack_slow_captures(void) {

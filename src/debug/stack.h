@@ -64,7 +64,7 @@ int wdi_stack_capture_from(void **pcs, int max, const void *first);
  * compares instead of a walk, a hash and a lookup in the depot.  One per
  * thread (check mode keeps it with the thread's heap); zeroed: empty. */
 #define WD_MEMO_SETS 8
-#define WD_MEMO_WAYS 8
+#define WD_MEMO_WAYS 16
 #define WD_MEMO_READS 40
 
 typedef struct wd_stack_memo_entry_s {
@@ -72,12 +72,14 @@ typedef struct wd_stack_memo_entry_s {
     uintptr_t ret; /* the capture's return address (the first word read) */
     uintptr_t bp;  /* RBP where it started, when the walk used it */
     uint32_t id;   /* the stack's id in the depot */
-    uint16_t n;    /* words the result depends on */
+    uint16_t args; /* the capture's arguments: skip | max << 4 | keep << 10 */
+    uint8_t n;     /* words the result depends on */
     uint8_t bp_used;
-    uint8_t skip, max, keep; /* the capture's arguments */
     uint32_t off[WD_MEMO_READS]; /* where each was read, above sp */
     uintptr_t value[WD_MEMO_READS];
 } wd_stack_memo_entry_t;
+
+_Static_assert(sizeof(wd_stack_memo_entry_t) == 512, "an entry's index is a shift");
 
 typedef struct wd_stack_memo_s {
     wd_stack_memo_entry_t entry[WD_MEMO_SETS * WD_MEMO_WAYS];

@@ -11,6 +11,12 @@
 //   sized_delete   a sized operator delete with a wrong size
 //   array_delete   delete[] of a block from new
 //   realloc_freed  realloc of a freed block
+//   evicted_far    a write after free 50,000 bytes into a freed 100,000-byte
+//                  block: between the first and the last 32 KiB that the
+//                  patterns cover by default (check_fill_kb=64), so not
+//                  seen; seen with check_fill_kb=0 (test_check runs both)
+//   evicted_end    a write after free into the last byte of a freed
+//                  100,000-byte block: in the last 32 KiB, so seen
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,14 @@ int main(int argc, char **argv) {
         // 2 MiB of frees push it out of a 1 MiB quarantine.
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
+    } else if (strcmp(which, "evicted_far") == 0 || strcmp(which, "evicted_end") == 0) {
+        char *victim = (char *)malloc(100000); // E_FAR_ALLOC
+        sink = victim;
+        free(victim); // E_FAR_FREE
+        // a write after free: in the middle, or into the last byte
+        ((char *)sink)[strcmp(which, "evicted_far") == 0 ? 50000 : 99999] = 1;
+        for (int i = 0; i < 20000; i++)
+            free(malloc(100));
     } else if (strcmp(which, "free_sized") == 0) {
         // glibc 2.36 does not declare it; warden defines it.
         typedef void free_sized_t(void *, size_t);
@@ -58,7 +72,8 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|evicted|free_sized|sized_delete|"
+        fprintf(stderr, "usage: check_errors underflow|evicted|evicted_far|evicted_end|free_sized|"
+                        "sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;
     }

@@ -349,6 +349,15 @@ static void test_more_errors(void) {
         {"evicted", "check=1:check_quarantine_mb=1",
          "write after free: bytes 10 to 10 of a freed 100-byte block at 0x", "(found in free)",
          NULL, NULL, "E_EVICTED_ALLOC", "E_EVICTED_FREE"},
+        /* between the first and last 32 KiB: seen only when the patterns
+         * cover the whole block (test_fill_bound: not by default) */
+        {"evicted_far", "check=1:check_quarantine_mb=1:check_fill_kb=0",
+         "write after free: bytes 50000 to 50000 of a freed 100000-byte block at 0x",
+         "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
+        /* in the last 32 KiB: seen by default */
+        {"evicted_end", "check=1:check_quarantine_mb=1",
+         "write after free: bytes 99999 to 99999 of a freed 100000-byte block at 0x",
+         "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
         {"free_sized", "check=1", "free_sized with a wrong size: 32 for a 40-byte block at 0x",
          "", NULL, "E_FREE_SIZED", "E_FREE_SIZED_ALLOC", NULL},
         /* The headline names the operator's C entry (free_sized). */
@@ -392,6 +401,24 @@ static void test_more_errors(void) {
     next:
         run_free(&r);
     }
+}
+
+/* The patterns cover the first and the last check_fill_kb / 2 KiB of a
+ * larger block (64 by default): a write after free in between is not seen
+ * (docs/check.md, "Limits"); check_errors evicted_far, whose report
+ * test_more_errors asserts with check_fill_kb=0 (and evicted_end's, in
+ * the last 32 KiB, by default). */
+static void test_fill_bound(void) {
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
+    const char *argv[] = {bin, "evicted_far", NULL};
+    run_t r = run(PRELOAD, "check=1:check_quarantine_mb=1", NULL, 60, argv);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "check_errors: done");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 0, "%d reports, not 0",
+           report_count(r.err, r.err + strlen(r.err)));
+    expect_summary(&r, "0 errors, 0 bytes leaked in 0 blocks (");
+    run_free(&r);
 }
 
 /* --- tests/debug/check_clean.cpp ---------------------------------------------- */
@@ -686,6 +713,7 @@ int main(int argc, char **argv) {
         test_leak_options();
         test_no_symbolizer();
         test_more_errors();
+        test_fill_bound();
         test_clean();
     } else if (strcmp(part, "examples2") == 0) {
         /* check=2: the same programs, faults reported where they happen;
