@@ -204,21 +204,22 @@ void wdi_heaps_fork_parent(void) {
     wdi_unlock(&heaps_lock);
 }
 
-/* In the child only this thread lives: reset the locks and abandon every
- * other thread's heap so the child's next threads adopt their pages. */
+/* In the child only this thread lives: reset the locks.  The heaps of the
+ * other threads that were running at fork() are left as they are, for
+ * nobody: those threads take no lock on their fast paths, so a heap may
+ * be in the middle of a malloc or a free (a page list half moved,
+ * harden=2's quarantine holding a block not yet filled), and a thread of
+ * the child that adopted it, or the check of the quarantines at exit,
+ * would act on that half (a false "write after free" was seen).  Their
+ * blocks stay valid; frees of them take the path of another thread's
+ * block.  The heaps abandoned before fork() (their threads exited and
+ * handed them over under heaps_lock, which fork_prepare holds) are whole,
+ * and the child's threads adopt them as usual. */
 void wdi_heaps_fork_child(void) {
     wdi_segment_fork_child();
     wdi_large_fork_child();
     wdi_medium_fork_child();
     wdi_lock_reset(&heaps_lock);
-    abandoned_heaps = NULL;
-    for (wd_theap_t *h = all_heaps; h; h = h->next_all) {
-        if (h == wdi_tl_home)
-            continue;
-        h->abandoned = 1;
-        h->next_abandoned = abandoned_heaps;
-        abandoned_heaps = h;
-    }
 }
 
 /* --- what the heaps hold ------------------------------------------------- */

@@ -126,7 +126,8 @@ int wdi_trim_all(void);
 
 /* fork(): every lock of the heaps and the tiers is taken before, released
  * after in the parent; in the child, where only the calling thread lives,
- * the locks are reset and the other threads' heaps abandoned. */
+ * the locks are reset, and the heaps of the other threads that were
+ * running are left to nobody (thread.c says why). */
 void wdi_heaps_fork_prepare(void);
 void wdi_heaps_fork_parent(void);
 void wdi_heaps_fork_child(void);
