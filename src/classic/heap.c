@@ -163,11 +163,14 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
  * common path, and merges with nothing; at -Os, which has no top,
  * allocated. */
 #define END_INFO     (HEAP_TOP ? (uint64_t)0 : ALLOC_BIT)
-#define TAG_SUM      ((uint64_t)0xffffffffu) /* the checksum half of a tag */
 #define HEAP_MAGIC   0x77617264656e6870ULL /* "wardenhp" */
 
+/* The tag is two 32-bit halves, so that a checksum or a boundary tag is
+ * rewritten with one store and no read (on a little-endian machine the
+ * two halves read as one word: prev << 32 | sum). */
 typedef struct range_hdr {
-    uint64_t tag;
+    uint32_t sum;  /* the checksum */
+    uint32_t prev; /* the boundary tag: the previous range's size / 16 */
     uint64_t info;
 } range_t;
 
@@ -226,7 +229,7 @@ static inline uint8_t *range_addr(range_t *r) { return (uint8_t *)r; }
 static inline range_t *range_plus(range_t *r, size_t n) { return range_at(range_addr(r) + n); }
 static inline void *range_payload(range_t *r) { return range_addr(r) + HDR; }
 static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uintptr_t)p - HDR); }
-static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) << 4; }
+static inline size_t range_prev_size(const range_t *r) { return (size_t)r->prev << 4; }
 
 /* 32-bit keyed checksum of a header's address and info word.  x, the
  * address XOR the per-heap secret, is unknown without the secret.  info is
@@ -244,26 +247,27 @@ HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
 
 static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
     WORK(written);
-    r->tag = (uint64_t)(prev_size >> 4) << 32 | range_sum(k, r, info);
+    r->sum = range_sum(k, r, info);
+    r->prev = (uint32_t)(prev_size >> 4);
     r->info = info;
 }
 
 /* Rewrites info, keeping the boundary tag. */
 static inline void range_rewrite(keys_t k, range_t *r, uint64_t info) {
     WORK(written);
-    r->tag = (r->tag & ~TAG_SUM) | range_sum(k, r, info);
+    r->sum = range_sum(k, r, info);
     r->info = info;
 }
 
 /* Rewrites the boundary tag alone: the checksum does not cover it. */
 static inline void range_set_prev(range_t *r, size_t prev_size) {
-    r->tag = (uint64_t)(prev_size >> 4) << 32 | (r->tag & TAG_SUM);
+    r->prev = (uint32_t)(prev_size >> 4);
 }
 
 /* Whether r's header holds for `info` (read by the caller). */
 static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
     WORK(verified);
-    return (uint32_t)r->tag == range_sum(k, r, info);
+    return r->sum == range_sum(k, r, info);
 }
 
 /* ---------------------------------------------------------------------------
@@ -329,24 +333,22 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
 /* A free range's links: one word at the start of its payload, next in the
  * low half and prev in the high half, each the neighbour's offset from the
  * control block in 16-byte units (0: none), the word XOR-ed with the link
- * key and its own address (safe-linking style: bytes written into a freed
+ * key and its range's address (safe-linking style: bytes written into a freed
  * block never decode to a usable link).  The encoding is an XOR, so one
  * half is changed in place without decoding the word. */
 static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
 
-static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
-    return k.h->link_key ^ ((uint64_t)(uintptr_t)word >> 4);
+static inline uint64_t link_mask(keys_t k, const range_t *r) {
+    return k.h->link_key ^ (uint64_t)(uintptr_t)r;
 }
 
 static inline uint64_t links_read(keys_t k, range_t *r) {
     WORK(links);
-    uint64_t *w = links_of(r);
-    return *w ^ link_mask(k, w);
+    return *links_of(r) ^ link_mask(k, r);
 }
 
 static inline void links_write(keys_t k, range_t *r, uint32_t next, uint32_t prev) {
-    uint64_t *w = links_of(r);
-    *w = ((uint64_t)prev << 32 | next) ^ link_mask(k, w);
+    *links_of(r) = ((uint64_t)prev << 32 | next) ^ link_mask(k, r);
 }
 
 /* Changes r's next (half 0) or prev (half 32) from `from` to `to`. */
@@ -802,7 +804,7 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
 HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
                             uint64_t prev_info, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = tag_prev_size(r->tag), total = size, lsize = 0;
+    size_t prev_size = range_prev_size(r), total = size, lsize = 0;
     range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
     int top = 0;                         /* whether it is the top */
     if (!info_allocated(next_info)) {
@@ -828,7 +830,7 @@ HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next
         lsize = prev_size;
         total += prev_size;
         start = prev;
-        prev_size = tag_prev_size(prev->tag);
+        prev_size = range_prev_size(prev);
         if (range_is_top(h, prev)) {
             top = 1;
             listed = NULL;
@@ -850,14 +852,13 @@ HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next
  * changes state; its size, so the next range's tag, stays. */
 HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
     size_t size = info_size(info);
-    uint64_t tag = r->tag;
     h->used -= size;
     h->nalloc--;
     range_t *next = range_plus(r, size);
     uint64_t next_info = next->info;
     if (heap_unlikely(!range_holds(k, next, next_info)))
         header_corrupted(next, fn);
-    uint64_t prev_info = range_left_info(k, r, tag_prev_size(tag), fn);
+    uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
     if (heap_unlikely(!info_allocated(next_info & prev_info))) {
         range_merge(h, r, size, next_info, prev_info, fn);
         return;
@@ -865,10 +866,10 @@ HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, cons
 #if HEAP_SWAP
     list_insert(h, k, r, size);
     WORK(written);
-    r->tag = (tag & ~TAG_SUM) | range_sum(k, r, size);
+    r->sum = range_sum(k, r, size);
     r->info = size;
 #else /* -Os: the code every case shares, smaller */
-    range_settle(h, k, r, size, tag_prev_size(tag), NULL, 0, fn);
+    range_settle(h, k, r, size, range_prev_size(r), NULL, 0, fn);
 #endif
 }
 
@@ -885,7 +886,7 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
  * into a free right neighbour.  Returns 0 on success. */
 static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = tag_prev_size(r->tag);
+    size_t prev_size = range_prev_size(r);
     int was_top = 0;
     if (need > have) {
         range_t *next = range_plus(r, have);
@@ -969,7 +970,7 @@ static void *range_align(wd_heap_t *h, void *p, size_t alignment) {
     range_write(k, b, ALLOC_BIT | (have - gap), gap);
     range_set_prev(range_plus(r, have), have - gap);
     h->used -= gap;
-    range_write(k, r, gap, tag_prev_size(r->tag));
+    range_write(k, r, gap, range_prev_size(r));
     list_insert(h, k, r, gap);
     return range_payload(b);
 }
@@ -1252,7 +1253,7 @@ size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
 /* Reads a header; returns 0 and fills *info / *prev_size when it holds. */
 static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *prev_size) {
     *info = r->info;
-    *prev_size = tag_prev_size(r->tag);
+    *prev_size = range_prev_size(r);
     return range_holds(heap_keys(h), r, *info) ? 0 : -1;
 }
 
