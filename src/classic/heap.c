@@ -191,8 +191,10 @@ struct wd_heap {
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
-    size_t nalloc;       /* allocated ranges */
-    size_t nfree;        /* listed free ranges (all but the top) */
+    size_t fast_max;     /* requests up to this size have a list level: malloc's
+                          * fast path needs no other bound (see fast_max_of) */
+    uint32_t nalloc;     /* allocated ranges (at most 2^31 in 64 GiB) */
+    uint32_t nfree;      /* listed free ranges (all but the top) */
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
@@ -239,10 +241,26 @@ static inline size_t range_prev_size(const range_t *r) { return (size_t)r->prev 
  * unknown x, so the top half cannot be predicted from headers one has read
  * (a constant multiplier would let anyone flip the allocated bit by
  * flipping one known bit of the checksum).  One multiply. */
-HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
-    uint64_t x = (uint64_t)(uintptr_t)r ^ k.h->secret;
+static inline uint64_t sum_key(keys_t k, const range_t *r) {
+    return (uint64_t)(uintptr_t)r ^ k.h->secret; /* odd: see wd_heap_init_seeded */
+}
+static inline uint64_t sum_product(uint64_t x, uint64_t info) {
     uint64_t v = info << 1 | info >> 63;
-    return (uint32_t)(((x ^ v) * x) >> 32); /* x is odd: see wd_heap_init_seeded */
+    return (x ^ v) * x;
+}
+static inline uint32_t sum_of(uint64_t product) { return (uint32_t)(product >> 32); }
+HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
+    return sum_of(sum_product(sum_key(k, r), info));
+}
+/* Flipping the allocated bit of a header whose product is known costs one
+ * add: with A set, v = size << 1 | 1, and x ^ v is x ^ (size << 1) less 1
+ * (x is odd, so x ^ (size << 1) is odd too); so the product of the free
+ * header is the allocated one's plus x, and the other way round. */
+static inline uint64_t sum_product_freed(uint64_t x, uint64_t allocated_product) {
+    return allocated_product + x;
+}
+static inline uint64_t sum_product_allocated(uint64_t x, uint64_t free_product) {
+    return free_product - x;
 }
 
 static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
@@ -319,6 +337,16 @@ static uint32_t fl_count_for(size_t heap_bytes) {
     return fl + 1;
 }
 
+/* The largest request whose range's good-fit class (class_above) is in a
+ * level the heap has: the start of the last class of the last level, less
+ * a header.  malloc's fast path compares a request with it and nothing
+ * else (it is below MAX_HEAP, so the rounding cannot overflow). */
+static size_t fast_max_of(uint32_t fl_count) {
+    unsigned fl = fl_count - 1, sl = SL_COUNT - 1;
+    size_t start = fl == 0 ? (size_t)sl << 4 : (size_t)(SL_COUNT + sl) << (fl + 3);
+    return (start < MAX_HEAP ? start : MAX_HEAP) - HDR;
+}
+
 /* ---------------------------------------------------------------------------
  * Free lists: doubly linked, links encoded, every link checked before use
  * ------------------------------------------------------------------------- */
@@ -358,10 +386,8 @@ static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_
 #define NEXT_HALF 0u
 #define PREV_HALF 32u
 
-/* Lists free range r (header already written) at the head of its class. */
-HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
-    unsigned fl, sl;
-    class_of(size, &fl, &sl);
+/* Lists free range r at the head of list (fl, sl). */
+HEAP_HOT void list_push(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl) {
     uint32_t *head = list_head(h, fl, sl), old = *head, me = off_of(h, r);
     links_write(k, r, old, 0);
     if (old)
@@ -372,6 +398,13 @@ HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     }
     *head = off_of(h, r);
     h->nfree++;
+}
+
+/* Lists free range r (header already written) at the head of its class. */
+HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+    unsigned fl, sl;
+    class_of(size, &fl, &sl);
+    list_push(h, k, r, fl, sl);
 }
 
 HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
@@ -456,7 +489,7 @@ HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigne
 HEAP_HOT uint32_t list_head_next(wd_heap_t *h, keys_t k, range_t *r, const char *fn) {
     uint64_t v = links_read(k, r);
     uint32_t next = (uint32_t)v;
-    if (heap_unlikely((v >> 32) != 0 || next >= h->end_off ||
+    if (heap_unlikely(v >= h->end_off || /* prev is 0 and next below the end */
                       (next && !list_links_back(h, k, next, PREV_HALF, off_of(h, r)))))
         list_corrupted(r, fn);
     return next;
@@ -533,6 +566,32 @@ HEAP_SHARED void *range_allot(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     return range_payload(r);
 }
 
+/* Splits r, the head of list (fl, sl), free, its header verified, at
+ * least need + MIN_RANGE bytes: its first `need` bytes become an allocated
+ * block, the rest a free range listed in its own class.  Out of line at
+ * -O2 (malloc's common case, a range taken whole, then needs fewer
+ * registers).  Returns r's payload. */
+HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl, unsigned sl,
+                             const char *fn) {
+    keys_t k = heap_keys(h);
+    size_t have = r->info, left = have - need;
+    range_t *rest = range_plus(r, need);
+    unsigned rfl, rsl;
+    class_of(left, &rfl, &rsl);
+#if HEAP_SWAP
+    if (rfl == fl && rsl == sl) {
+        list_swap_head(h, k, r, rest, fl, sl, fn);
+    } else
+#endif
+    {
+        list_pop(h, k, r, fl, sl, fn);
+        list_push(h, k, rest, rfl, rsl);
+    }
+    range_set_prev(range_plus(r, have), left);
+    range_write(k, rest, left, need);
+    return range_allot(h, k, r, need);
+}
+
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
  * what is left when it can stand alone:
  *
@@ -554,26 +613,10 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
             return NULL;
         list_corrupted(r, fn);
     }
-    if (have - need >= MIN_RANGE) {
-        range_t *rest = range_plus(r, need);
-        unsigned rfl, rsl;
-        class_of(have - need, &rfl, &rsl);
-#if HEAP_SWAP
-        if (rfl == fl && rsl == sl) {
-            list_swap_head(h, k, r, rest, fl, sl, fn);
-        } else
-#endif
-        {
-            list_pop(h, k, r, fl, sl, fn);
-            list_insert(h, k, rest, have - need);
-        }
-        range_set_prev(range_plus(r, have), have - need);
-        range_write(k, rest, have - need, need);
-    } else {
-        list_pop(h, k, r, fl, sl, fn);
-        need = have; /* too little left over to stand alone */
-    }
-    return range_allot(h, k, r, need);
+    if (have - need >= MIN_RANGE)
+        return range_split(h, r, need, fl, sl, fn);
+    list_pop(h, k, r, fl, sl, fn);
+    return range_allot(h, k, r, have); /* too little left over to stand alone */
 }
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
@@ -784,102 +827,172 @@ HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const 
  * The malloc family (plain: what runs natively)
  * ------------------------------------------------------------------------- */
 
-HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+#if HEAP_SWAP
+HEAP_NOINLINE static
+#else
+HEAP_HOT
+#endif
+void *heap_malloc_any(wd_heap_t *h, size_t size, const char *fn) {
     void *p = heap_take(h, range_need(size), fn);
     if (heap_unlikely(p == NULL))
         heap_set_errno(ENOMEM);
     return p;
 }
 
-/* Frees live range r (size bytes, its header's tag `tag`) when a
- * neighbour is free:
+#if HEAP_SWAP
+/* No good fit in the lists for `need` bytes (at most fast_max + HDR +
+ * ALIGN - 1, so that need's own class is in a level the heap has): the
+ * top, then the head of need's own class, as heap_take. */
+HEAP_NOINLINE static void *heap_malloc_rest(wd_heap_t *h, size_t need, const char *fn) {
+    keys_t k = heap_keys(h);
+    if (h->top) {
+        range_t *top = range_from_off(h, h->top);
+        uint64_t info = top->info;
+        if (info_size(info) >= need)
+            return range_take_top(h, k, top, info, need, fn);
+    }
+    unsigned fl, sl;
+    class_of(need, &fl, &sl);
+    void *p = *sl_word(h, fl) >> sl & 1 ? range_take(h, k, fl, sl, 2, need, fn) : NULL;
+    if (p == NULL)
+        heap_set_errno(ENOMEM);
+    return p;
+}
+
+/* malloc: good fit from the lists inline, the range taken whole inline
+ * (the common case) or split out of line; the top, the head of need's own
+ * class in heap_malloc_rest; requests above h->fast_max in heap_malloc_any. */
+HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    if (heap_unlikely(size > h->fast_max))
+        return heap_malloc_any(h, size, fn);
+    size_t need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
+    if (need < MIN_RANGE)
+        need = MIN_RANGE;
+    unsigned fl, sl;
+    class_above(need, &fl, &sl); /* fl < fl_count: size <= fast_max */
+    uint32_t map = *sl_word(h, fl) & (~0u << sl);
+    if (heap_unlikely(map == 0)) {
+        uint64_t fl_map = h->fl_bitmap & (~(uint64_t)1 << fl); /* levels above fl */
+        if (heap_unlikely(fl_map == 0))
+            return heap_malloc_rest(h, need, fn);
+        fl = (unsigned)__builtin_ctzll(fl_map);
+        map = *sl_word(h, fl);
+    }
+    sl = (unsigned)__builtin_ctz(map);
+    keys_t k = heap_keys(h);
+    range_t *r = range_from_off(h, *list_head(h, fl, sl));
+    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
+    WORK(verified);
+    if (heap_unlikely(r->sum != sum_of(product)))
+        header_corrupted(r, fn);
+    if (heap_unlikely((int64_t)info < (int64_t)need)) /* allocated, or too small */
+        list_corrupted(r, fn);
+    if (info - need >= MIN_RANGE)
+        return range_split(h, r, need, fl, sl, fn);
+    list_pop(h, k, r, fl, sl, fn);
+    WORK(written);
+    r->sum = sum_of(sum_product_allocated(x, product));
+    r->info = info | ALLOC_BIT;
+    h->nalloc++;
+    size_t used = h->used + info;
+    h->used = used;
+    if (used > h->peak)
+        h->peak = used;
+    return range_payload(r);
+}
+#else
+#define heap_malloc heap_malloc_any
+#endif
+
+/* Frees live range r (size bytes) when a neighbour is free (at -Os, in
+ * every case): next_info and prev_info are its neighbours' info words,
+ * checked by the caller (the right one's checksum, the left one's size
+ * against r's boundary tag):
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
  * When r merges into prev, its own header stays behind inside the free
  * range with the allocated bit cleared (and so no longer holding): a
- * second free of p finds it and is named a double free.  Out of line (at
- * -O2 a tail call): the free of a range between two allocated ones, the
- * common case, then needs few registers. */
+ * second free of p finds it and is named a double free.  prev keeps its
+ * place in its list when its class does not change.  The top is the last
+ * range, so only the right neighbour can be it (or the end marker, when
+ * there is no top): the merged range is then the top, in no list.  Out
+ * of line at -O2 (a tail call): the free of a range between two allocated
+ * ones, the common case, then needs few registers. */
 HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
                             uint64_t prev_info, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = range_prev_size(r), total = size, lsize = 0;
-    range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
-    int top = 0;                         /* whether it is the top */
+    size_t total = size;
+    range_t *start = r; /* the merged range */
+    int top = 0;        /* whether it is the top */
     if (!info_allocated(next_info)) {
         range_t *next = range_plus(r, size);
         total += next_info;
-        if (next_info == END_INFO) { /* r is the last range: the top now */
-            top = HEAP_TOP;
-        } else if (range_is_top(h, next)) {
+        if (HEAP_TOP && (next_info == END_INFO || range_is_top(h, next)))
             top = 1;
-        } else {
-            listed = next;
-            lsize = next_info;
-        }
+        else
+            list_remove_sized(h, k, next, next_info, fn);
     }
     if (!info_allocated(prev_info)) {
-        range_t *prev = range_at(range_addr(r) - prev_size);
+        range_t *prev = range_at(range_addr(r) - prev_info);
         if (heap_unlikely(!range_holds(k, prev, prev_info)))
             header_corrupted(prev, fn);
-        r->info = ALLOC_BIT ^ r->info;
-        if (listed) /* three ranges become one: prev keeps its list place if it can */
-            list_remove_sized(h, k, listed, lsize, fn);
-        listed = prev;
-        lsize = prev_size;
-        total += prev_size;
+        r->info = size; /* left behind: free, its checksum the allocated one's */
+        total += prev_info;
         start = prev;
-        prev_size = range_prev_size(prev);
-        if (range_is_top(h, prev)) {
-            top = 1;
-            listed = NULL;
+        unsigned pfl, psl, fl, sl;
+        class_of(prev_info, &pfl, &psl);
+        class_of(total, &fl, &sl);
+        if (top || fl != pfl || sl != psl) {
+            list_remove(h, k, prev, pfl, psl, fn);
+            if (!top)
+                list_push(h, k, prev, fl, sl);
         }
+    } else if (!top) {
+        list_insert(h, k, r, total);
     }
-    if (top) { /* the merged range is the top: in no list */
-        if (listed)
-            list_remove_sized(h, k, listed, lsize, fn);
-        range_make_top(h, k, start, total, prev_size);
-    } else {
-        range_settle(h, k, start, total, prev_size, listed, lsize, fn);
-    }
+    if (top)
+        h->top = off_of(h, start);
+    range_rewrite(k, start, total);
+    range_set_prev(range_plus(start, total), total);
 }
 
-/* Frees the live range r.  Both neighbours' headers are checked first: the
- * right one's checksum (an overflow out of r, even of one byte, is
- * reported now) and the left one's size against r's boundary tag.  Between
- * two allocated ranges, r only joins its class's list and its header
- * changes state; its size, so the next range's tag, stays. */
-HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
+/* Frees p.  Its header and both neighbours' are checked first: the right
+ * one's checksum (an overflow out of r, even of one byte, is reported now)
+ * and the left one's size against r's boundary tag.  Between two
+ * allocated ranges, r only joins its class's list and its header changes
+ * state (one add to the product computed to check it); its size, so the
+ * next range's tag, stays. */
+HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
+    if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
+        return;
+    keys_t k = heap_keys(h);
+    uintptr_t u = (uintptr_t)p - HDR - (uintptr_t)k.h->first;
+    if (heap_unlikely(((uintptr_t)p & 15) != 0 || u >= k.h->span))
+        pointer_invalid(p, fn);
+    range_t *r = range_of(p);
+    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
+    WORK(verified);
+    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product)))
+        diagnose(h, p, fn);
     size_t size = info_size(info);
-    h->used -= size;
-    h->nalloc--;
     range_t *next = range_plus(r, size);
     uint64_t next_info = next->info;
     if (heap_unlikely(!range_holds(k, next, next_info)))
         header_corrupted(next, fn);
     uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
-    if (heap_unlikely(!info_allocated(next_info & prev_info))) {
-        range_merge(h, r, size, next_info, prev_info, fn);
+    h->used -= size;
+    h->nalloc--;
+#if HEAP_SWAP
+    if (heap_likely(info_allocated(next_info & prev_info))) {
+        list_insert(h, k, r, size);
+        WORK(written);
+        r->sum = sum_of(sum_product_freed(x, product));
+        r->info = size;
         return;
     }
-#if HEAP_SWAP
-    list_insert(h, k, r, size);
-    WORK(written);
-    r->sum = range_sum(k, r, size);
-    r->info = size;
-#else /* -Os: the code every case shares, smaller */
-    range_settle(h, k, r, size, range_prev_size(r), NULL, 0, fn);
 #endif
-}
-
-HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
-    if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
-        return;
-    keys_t k = heap_keys(h);
-    uint64_t info;
-    range_t *r = block_checked(h, k, p, &info, fn);
-    range_free(h, k, r, info, fn);
+    range_merge(h, r, size, next_info, prev_info, fn);
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
@@ -1182,6 +1295,7 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->span = bytes - ctrl - 2 * HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
+    h->fast_max = fast_max_of(fl_count);
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = vg_wanted();
     size_t span = (size_t)(heap_end(h) - heap_first(h));
