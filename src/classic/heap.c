@@ -199,7 +199,7 @@ struct wd_heap {
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
     uint32_t end_off;    /* the end marker's offset: every link is below it */
-    uint32_t vg;         /* decided at init: report blocks to valgrind */
+    uint8_t vg;          /* decided at init: report blocks to valgrind */
     uint32_t top;        /* the top range's offset (0: none), see range_take_top */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
@@ -292,7 +292,8 @@ static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
  * Size classes (TLSF mapping)
  * ------------------------------------------------------------------------- */
 
-static inline unsigned log2_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+/* 63 ^ clz, not 63 - clz: the same for x > 0, and one bsr on x86-64. */
+static inline unsigned log2_floor(size_t x) { return (unsigned)__builtin_clzll(x) ^ 63u; }
 
 /* The class that a range of `size` bytes is listed in. */
 HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
@@ -301,7 +302,7 @@ HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
         *sl = (unsigned)(size >> 4);
     } else {
         unsigned f = log2_floor(size);
-        *sl = (unsigned)(size >> (f - SL_LOG2)) ^ SL_COUNT;
+        *sl = (unsigned)(size >> (f - SL_LOG2)) - SL_COUNT;
         *fl = f - FL_SHIFT;
     }
 }
@@ -400,12 +401,40 @@ HEAP_HOT void list_push(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigne
     h->nfree++;
 }
 
+#if HEAP_SWAP
+/* The place in `lists` of the head of a range's class (fl * FL_STRIDE + 1
+ * + sl, as list_head), in one step: the bitmaps, which need fl and sl, are
+ * only written when a list becomes non-empty. */
+static inline unsigned list_index(size_t size) {
+    if (size < SMALL_LIMIT)
+        return 1 + (unsigned)(size >> 4);
+    unsigned f = log2_floor(size);
+    return f * FL_STRIDE + (unsigned)(size >> (f - SL_LOG2)) -
+           (FL_SHIFT * FL_STRIDE + SL_COUNT - 1);
+}
+
 /* Lists free range r (header already written) at the head of its class. */
+HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+    uint32_t *head = &h->lists[list_index(size)], old = *head, me = off_of(h, r);
+    links_write(k, r, old, 0);
+    if (old) {
+        links_patch(range_from_off(h, old), PREV_HALF, 0, me);
+    } else { /* the list was empty */
+        unsigned fl, sl;
+        class_of(size, &fl, &sl);
+        *sl_word(h, fl) |= 1u << sl;
+        h->fl_bitmap |= (uint64_t)1 << fl;
+    }
+    *head = me;
+    h->nfree++;
+}
+#else /* -Os: one copy */
 HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
     list_push(h, k, r, fl, sl);
 }
+#endif
 
 HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
     heap_fatal("corrupted free list", range_payload(r), fn);
@@ -927,6 +956,8 @@ HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next
     int top = 0;        /* whether it is the top */
     if (!info_allocated(next_info)) {
         range_t *next = range_plus(r, size);
+        if (heap_unlikely(!range_holds(k, next, next_info)))
+            header_corrupted(next, fn);
         total += next_info;
         if (HEAP_TOP && (next_info == END_INFO || range_is_top(h, next)))
             top = 1;
@@ -975,22 +1006,25 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     WORK(verified);
     if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product)))
         diagnose(h, p, fn);
+    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
     size_t size = info_size(info);
-    range_t *next = range_plus(r, size);
-    uint64_t next_info = next->info;
-    if (heap_unlikely(!range_holds(k, next, next_info)))
-        header_corrupted(next, fn);
     uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
+    /* The right neighbour's allocated bit alone decides: its header is
+     * checked where it is acted on (merged here, or freed, resized or
+     * taken later). */
+    uint64_t next_info = range_plus(r, size)->info;
     h->used -= size;
     h->nalloc--;
 #if HEAP_SWAP
     if (heap_likely(info_allocated(next_info & prev_info))) {
         list_insert(h, k, r, size);
         WORK(written);
-        r->sum = sum_of(sum_product_freed(x, product));
+        r->sum = freed_sum;
         r->info = size;
         return;
     }
+#else
+    (void)freed_sum;
 #endif
     range_merge(h, r, size, next_info, prev_info, fn);
 }
@@ -1297,7 +1331,7 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->fl_count = fl_count;
     h->fast_max = fast_max_of(fl_count);
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
-    h->vg = vg_wanted();
+    h->vg = (uint8_t)vg_wanted();
     size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
     range_write(k, range_at(heap_end(h)), END_INFO, span);
