@@ -387,8 +387,13 @@ static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_
 #define NEXT_HALF 0u
 #define PREV_HALF 32u
 
+/* The list functions count listed ranges (nfree) by `count`: 1, or 0 in
+ * a caller that unlists one range and lists another (one load and store
+ * of the count saved). */
+
 /* Lists free range r at the head of list (fl, sl). */
-HEAP_HOT void list_push(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl) {
+HEAP_HOT void list_push_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                          unsigned count) {
     uint32_t *head = list_head(h, fl, sl), old = *head, me = off_of(h, r);
     links_write(k, r, old, 0);
     if (old)
@@ -398,8 +403,9 @@ HEAP_HOT void list_push(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigne
         h->fl_bitmap |= (uint64_t)1 << fl;
     }
     *head = off_of(h, r);
-    h->nfree++;
+    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
 }
+#define list_push(h, k, r, fl, sl) list_push_n(h, k, r, fl, sl, 1)
 
 #if HEAP_SWAP
 /* The place in `lists` of the head of a range's class (fl * FL_STRIDE + 1
@@ -414,7 +420,7 @@ static inline unsigned list_index(size_t size) {
 }
 
 /* Lists free range r (header already written) at the head of its class. */
-HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
     uint32_t *head = &h->lists[list_index(size)], old = *head, me = off_of(h, r);
     links_write(k, r, old, 0);
     if (old) {
@@ -426,15 +432,16 @@ HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
         h->fl_bitmap |= (uint64_t)1 << fl;
     }
     *head = me;
-    h->nfree++;
+    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
 }
 #else /* -Os: one copy */
-HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
+HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
-    list_push(h, k, r, fl, sl);
+    list_push_n(h, k, r, fl, sl, count);
 }
 #endif
+#define list_insert(h, k, r, size) list_insert_n(h, k, r, size, 1)
 
 HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
     heap_fatal("corrupted free list", range_payload(r), fn);
@@ -479,8 +486,39 @@ HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head
 }
 
 /* Unlists free range r, of class (fl, sl). */
-HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
-                          const char *fn) {
+HEAP_HOT void list_remove_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                            const char *fn, unsigned count) {
+#if HEAP_SWAP /* each neighbour checked, then patched, its link word read once */
+    uint32_t *head = list_head(h, fl, sl), me = off_of(h, r), end = h->end_off;
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32);
+    if (heap_unlikely(next >= end || prev >= end))
+        list_corrupted(r, fn);
+    if (prev) {
+        range_t *p = range_from_off(h, prev);
+        uint64_t w = *links_of(p);
+        WORK(links);
+        if (heap_unlikely(*head == me || info_allocated(p->info) ||
+                          (uint32_t)(w ^ link_mask(k, p)) != me))
+            list_corrupted(r, fn);
+        *links_of(p) = w ^ (me ^ next);
+    } else {
+        if (heap_unlikely(*head != me))
+            list_corrupted(r, fn);
+        *head = next;
+        if (next == 0)
+            list_emptied(h, fl, sl);
+    }
+    if (next) {
+        range_t *n = range_from_off(h, next);
+        uint64_t w = *links_of(n);
+        WORK(links);
+        if (heap_unlikely(info_allocated(n->info) ||
+                          (uint32_t)((w ^ link_mask(k, n)) >> 32) != me))
+            list_corrupted(r, fn);
+        *links_of(n) = w ^ (uint64_t)(me ^ prev) << 32;
+    }
+#else
     uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
     list_neighbours(h, k, r, head, &prev, &next, fn);
     if (prev) {
@@ -492,8 +530,10 @@ HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
     }
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, prev);
-    h->nfree--;
+#endif
+    h->nfree -= HEAP_SWAP ? count : 1;
 }
+#define list_remove(h, k, r, fl, sl, fn) list_remove_n(h, k, r, fl, sl, fn, 1)
 
 /* Puts `to` in listed range r's place in list (fl, sl): what a split or a
  * merge does when the range keeps its class, without touching the bitmaps
@@ -525,16 +565,17 @@ HEAP_HOT uint32_t list_head_next(wd_heap_t *h, keys_t k, range_t *r, const char 
 }
 
 /* Unlists r, the head of list (fl, sl). */
-HEAP_HOT void list_pop(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
-                       const char *fn) {
+HEAP_HOT void list_pop_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                         const char *fn, unsigned count) {
     uint32_t next = list_head_next(h, k, r, fn);
     *list_head(h, fl, sl) = next;
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), 0);
     else
         list_emptied(h, fl, sl);
-    h->nfree--;
+    h->nfree -= HEAP_SWAP ? count : 1;
 }
+#define list_pop(h, k, r, fl, sl, fn) list_pop_n(h, k, r, fl, sl, fn, 1)
 
 /* Puts `to` in the place of r, the head of list (fl, sl). */
 HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
@@ -546,6 +587,7 @@ HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, un
         links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), you);
 }
 #else /* -Os: one unlink for every case */
+#define list_pop_n(h, k, r, fl, sl, fn, count) list_remove_n(h, k, r, fl, sl, fn, count)
 #define list_pop(h, k, r, fl, sl, fn) list_remove(h, k, r, fl, sl, fn)
 #endif
 
@@ -613,8 +655,8 @@ HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl,
     } else
 #endif
     {
-        list_pop(h, k, r, fl, sl, fn);
-        list_push(h, k, rest, rfl, rsl);
+        list_pop_n(h, k, r, fl, sl, fn, 0);
+        list_push_n(h, k, rest, rfl, rsl, 0);
     }
     range_set_prev(range_plus(r, have), left);
     range_write(k, rest, left, need);
@@ -713,11 +755,13 @@ HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
 }
 
 /* Unlists free range r (size bytes, verified). */
-HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size, const char *fn) {
+HEAP_HOT void list_remove_sized_n(wd_heap_t *h, keys_t k, range_t *r, size_t size,
+                                  const char *fn, unsigned count) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
-    list_remove(h, k, r, fl, sl, fn);
+    list_remove_n(h, k, r, fl, sl, fn, count);
 }
+#define list_remove_sized(h, k, r, size, fn) list_remove_sized_n(h, k, r, size, fn, 1)
 
 /* The right neighbour of [r, r + size) when it is a free range; NULL
  * when it is allocated or the end marker.  Its header must hold either way
@@ -933,10 +977,12 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
 #define heap_malloc heap_malloc_any
 #endif
 
-/* Frees live range r (size bytes) when a neighbour is free (at -Os, in
- * every case): next_info and prev_info are its neighbours' info words,
- * checked by the caller (the right one's checksum, the left one's size
- * against r's boundary tag):
+#if !HEAP_SWAP
+/* Frees live range r (size bytes), merging it with its free neighbours:
+ * every case of free at -Os (merge_right and merge_left at -O2).
+ * next_info and prev_info are its neighbours' info words (the left one's
+ * size checked by the caller against r's boundary tag; the right one's
+ * checksum is checked here when it is free):
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
@@ -945,10 +991,8 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
  * second free of p finds it and is named a double free.  prev keeps its
  * place in its list when its class does not change.  The top is the last
  * range, so only the right neighbour can be it (or the end marker, when
- * there is no top): the merged range is then the top, in no list.  Out
- * of line at -O2 (a tail call): the free of a range between two allocated
- * ones, the common case, then needs few registers. */
-HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+ * there is no top): the merged range is then the top, in no list. */
+HEAP_HOT void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
                             uint64_t prev_info, const char *fn) {
     keys_t k = heap_keys(h);
     size_t total = size;
@@ -988,6 +1032,69 @@ HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next
     range_set_prev(range_plus(start, total), total);
 }
 
+#endif
+
+#if HEAP_SWAP
+/* The merging free at -O2: two cases, each out of line with what it needs alone
+ * (fewer registers to save).  merge_right: r's left neighbour is
+ * allocated, its right one (next_info) free, the top or the end marker:
+ *
+ *   [ r ......... ][ next|free ] -> [ r ...................... ] */
+HEAP_MERGE void merge_right(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                            const char *fn) {
+    keys_t k = heap_keys(h);
+    range_t *next = range_plus(r, size);
+    if (heap_unlikely(!range_holds(k, next, next_info)))
+        header_corrupted(next, fn);
+    size_t total = size + next_info;
+    if (next_info == END_INFO || range_is_top(h, next))
+        h->top = off_of(h, r);
+    else {
+        list_remove_sized_n(h, k, next, next_info, fn, 0);
+        list_insert_n(h, k, r, total, 0);
+    }
+    range_rewrite(k, r, total);
+    range_set_prev(range_plus(r, total), total);
+}
+
+/* merge_left: r's left neighbour (prev_info) is free, its right one may
+ * be (next_info); prev takes r, and next, in and keeps its list place when
+ * its class does not change:
+ *
+ *   [ prev|free ][ r ][ next? ] -> [ prev ............... ][ next? ] */
+HEAP_MERGE void merge_left(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                           uint64_t prev_info, const char *fn) {
+    keys_t k = heap_keys(h);
+    range_t *prev = range_at(range_addr(r) - prev_info);
+    if (heap_unlikely(!range_holds(k, prev, prev_info)))
+        header_corrupted(prev, fn);
+    r->info = size; /* left behind: free, its checksum the allocated one's */
+    size_t total = prev_info + size;
+    int top = 0;
+    if (heap_unlikely(!info_allocated(next_info))) {
+        range_t *next = range_plus(r, size);
+        if (heap_unlikely(!range_holds(k, next, next_info)))
+            header_corrupted(next, fn);
+        total += next_info;
+        if (next_info == END_INFO || range_is_top(h, next))
+            top = 1;
+        else
+            list_remove_sized(h, k, next, next_info, fn);
+    }
+    unsigned pfl, psl;
+    class_of(prev_info, &pfl, &psl);
+    if (heap_unlikely(top)) {
+        list_remove(h, k, prev, pfl, psl, fn);
+        h->top = off_of(h, prev);
+    } else if (list_index(total) != pfl * FL_STRIDE + 1 + psl) {
+        list_remove_n(h, k, prev, pfl, psl, fn, 0);
+        list_insert_n(h, k, prev, total, 0);
+    }
+    range_rewrite(k, prev, total);
+    range_set_prev(range_plus(prev, total), total);
+}
+#endif
+
 /* Frees p.  Its header and both neighbours' are checked first: the right
  * one's checksum (an overflow out of r, even of one byte, is reported now)
  * and the left one's size against r's boundary tag.  Between two
@@ -1023,10 +1130,14 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
         r->info = size;
         return;
     }
+    if (info_allocated(prev_info))
+        merge_right(h, r, size, next_info, fn);
+    else
+        merge_left(h, r, size, next_info, prev_info, fn);
 #else
     (void)freed_sum;
-#endif
     range_merge(h, r, size, next_info, prev_info, fn);
+#endif
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
