@@ -18,7 +18,8 @@
  *     + bitmaps + list heads (sized to the heap)        always "allocated"
  *
  * A range header is two words:
- *   tag  = (previous range's size / 16) << 32 | checksum32
+ *   tag  = checksum (32 bits, first) and previous range's size / 16 (32
+ *          bits): on a little-endian machine prev << 32 | checksum
  *   info = allocated << 63 | range size in bytes (header included)
  * `info` is the word the seed's log prints.  The previous size is the
  * boundary tag that lets free() find its left neighbour in O(1).  The
@@ -1095,12 +1096,15 @@ HEAP_MERGE void merge_left(wd_heap_t *h, range_t *r, size_t size, uint64_t next_
 }
 #endif
 
-/* Frees p.  Its header and both neighbours' are checked first: the right
- * one's checksum (an overflow out of r, even of one byte, is reported now)
- * and the left one's size against r's boundary tag.  Between two
- * allocated ranges, r only joins its class's list and its header changes
- * state (one add to the product computed to check it); its size, so the
- * next range's tag, stays. */
+/* Frees p.  Its header is checked, and the left neighbour's size against
+ * r's boundary tag; the right neighbour's allocated bit is read, and its
+ * checksum checked only when r merges with it (merge_right, merge_left):
+ * an overflow out of r that reaches that bit sends this free to the merge,
+ * which reports it; one that changes only the checksum is reported by the
+ * next call that acts on that header.  Between two allocated ranges, r
+ * only joins its class's list and its header changes state (one add to
+ * the product computed to check it); its size, so the next range's tag,
+ * stays. */
 HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         return;
