@@ -1128,10 +1128,10 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     h->nalloc--;
 #if HEAP_SWAP
     if (heap_likely(info_allocated(next_info & prev_info))) {
-        list_insert(h, k, r, size);
         WORK(written);
         r->sum = freed_sum;
         r->info = size;
+        list_insert(h, k, r, size);
         return;
     }
     if (info_allocated(prev_info))
