@@ -649,6 +649,9 @@ HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl,
     size_t have = r->info, left = have - need;
     range_t *rest = range_plus(r, need);
     unsigned rfl, rsl;
+    range_set_prev(range_plus(r, have), left);
+    range_write(k, rest, left, need);
+    void *p = range_allot(h, k, r, need);
     class_of(left, &rfl, &rsl);
 #if HEAP_SWAP
     if (rfl == fl && rsl == sl) {
@@ -659,9 +662,7 @@ HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl,
         list_pop_n(h, k, r, fl, sl, fn, 0);
         list_push_n(h, k, rest, rfl, rsl, 0);
     }
-    range_set_prev(range_plus(r, have), left);
-    range_write(k, rest, left, need);
-    return range_allot(h, k, r, need);
+    return p;
 }
 
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
