@@ -31,9 +31,9 @@
  * split and one resize.  Measured with callgrind (docs/heap.md, `make
  * bench-heap`, x86-64, gcc -O2, every check on): a malloc that fails
  * against 5,000 free ranges of its class costs 100 instructions, the mean
- * malloc of a random mix 121, the mean free 112 (the dearest malloc of
- * the mix, one that splits, 214; the dearest free, one that merges on
- * both sides, 289), a malloc(4000) + free pair 218; stack 80 B (malloc)
+ * malloc of a random mix 121, the mean free 106 (the dearest malloc of
+ * the mix, one that splits, 213; the dearest free, one that merges on
+ * both sides, 285), a malloc(4000) + free pair 214; stack 64 B (malloc)
  * and 64 B (free).  The free range at the end of the
  * heap, the top, is in no list: malloc carves from it when no size class
  * has a good fit, and free merges into it without list work.  The price
