@@ -6,7 +6,8 @@
 # it calls) over the measured phase, divided by the calls; WARDEN_VALGRIND=0
 # so that the heap runs the path it runs natively.
 set -eu
-bin=$1/bench/heap_cost
+build=$1
+bin=$build/bench/heap_cost
 command -v valgrind > /dev/null || { echo "heap_cost: valgrind not found" >&2; exit 1; }
 count() { # workload heap function -> instructions in that function
     out=$(mktemp)
@@ -32,6 +33,15 @@ for w in pair mix worst; do
     done
 done
 "$bin" fill
+# The same heap as warden's medium tier: instructions per wd_malloc and
+# wd_free on blocks of 64 KiB to 1 MiB (bench/medium_cost.c).
+bin=$build/bench/medium_cost
+set -- $(count "" "" wd_malloc); m="$1 $2"
+set -- $(count "" "" wd_free); f="$1 $2"
+printf '%-8s %-22s %14s %14s\n' medium "warden malloc/free" \
+    "$(echo $m | awk '{printf "%.1f", $2 ? $1 / $2 : 0}')" \
+    "$(echo $f | awk '{printf "%.1f", $2 ? $1 / $2 : 0}')"
+bin=$build/bench/heap_cost
 # The worst single call: the last STEPS_CALLS calls of the mix (and every
 # call of the pair and of the worst case) single-stepped with ptrace.
 echo

@@ -18,7 +18,8 @@
  *     + bitmaps + list heads (sized to the heap)        always "allocated"
  *
  * A range header is two words:
- *   tag  = (previous range's size / 16) << 32 | checksum32
+ *   tag  = checksum (32 bits, first) and previous range's size / 16 (32
+ *          bits): on a little-endian machine prev << 32 | checksum
  *   info = allocated << 63 | range size in bytes (header included)
  * `info` is the word the seed's log prints.  The previous size is the
  * boundary tag that lets free() find its left neighbour in O(1).  The
@@ -163,11 +164,14 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
  * common path, and merges with nothing; at -Os, which has no top,
  * allocated. */
 #define END_INFO     (HEAP_TOP ? (uint64_t)0 : ALLOC_BIT)
-#define TAG_SUM      ((uint64_t)0xffffffffu) /* the checksum half of a tag */
 #define HEAP_MAGIC   0x77617264656e6870ULL /* "wardenhp" */
 
+/* The tag is two 32-bit halves, so that a checksum or a boundary tag is
+ * rewritten with one store and no read (on a little-endian machine the
+ * two halves read as one word: prev << 32 | sum). */
 typedef struct range_hdr {
-    uint64_t tag;
+    uint32_t sum;  /* the checksum */
+    uint32_t prev; /* the boundary tag: the previous range's size / 16 */
     uint64_t info;
 } range_t;
 
@@ -188,13 +192,15 @@ struct wd_heap {
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
-    size_t nalloc;       /* allocated ranges */
-    size_t nfree;        /* listed free ranges (all but the top) */
+    size_t fast_max;     /* requests up to this size have a list level: malloc's
+                          * fast path needs no other bound (see fast_max_of) */
+    uint32_t nalloc;     /* allocated ranges (at most 2^31 in 64 GiB) */
+    uint32_t nfree;      /* listed free ranges (all but the top) */
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
     uint32_t end_off;    /* the end marker's offset: every link is below it */
-    uint32_t vg;         /* decided at init: report blocks to valgrind */
+    uint8_t vg;          /* decided at init: report blocks to valgrind */
     uint32_t top;        /* the top range's offset (0: none), see range_take_top */
     uint32_t lists[];    /* sl bitmaps, then heads (see above) */
 };
@@ -226,7 +232,7 @@ static inline uint8_t *range_addr(range_t *r) { return (uint8_t *)r; }
 static inline range_t *range_plus(range_t *r, size_t n) { return range_at(range_addr(r) + n); }
 static inline void *range_payload(range_t *r) { return range_addr(r) + HDR; }
 static inline range_t *range_of(const void *p) { return range_at((uint8_t *)(uintptr_t)p - HDR); }
-static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) << 4; }
+static inline size_t range_prev_size(const range_t *r) { return (size_t)r->prev << 4; }
 
 /* 32-bit keyed checksum of a header's address and info word.  x, the
  * address XOR the per-heap secret, is unknown without the secret.  info is
@@ -236,41 +242,59 @@ static inline size_t tag_prev_size(uint64_t tag) { return (size_t)(tag >> 32) <<
  * unknown x, so the top half cannot be predicted from headers one has read
  * (a constant multiplier would let anyone flip the allocated bit by
  * flipping one known bit of the checksum).  One multiply. */
-HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
-    uint64_t x = (uint64_t)(uintptr_t)r ^ k.h->secret;
+static inline uint64_t sum_key(keys_t k, const range_t *r) {
+    return (uint64_t)(uintptr_t)r ^ k.h->secret; /* odd: see wd_heap_init_seeded */
+}
+static inline uint64_t sum_product(uint64_t x, uint64_t info) {
     uint64_t v = info << 1 | info >> 63;
-    return (uint32_t)(((x ^ v) * x) >> 32); /* x is odd: see wd_heap_init_seeded */
+    return (x ^ v) * x;
+}
+static inline uint32_t sum_of(uint64_t product) { return (uint32_t)(product >> 32); }
+HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
+    return sum_of(sum_product(sum_key(k, r), info));
+}
+/* Flipping the allocated bit of a header whose product is known costs one
+ * add: with A set, v = size << 1 | 1, and x ^ v is x ^ (size << 1) less 1
+ * (x is odd, so x ^ (size << 1) is odd too); so the product of the free
+ * header is the allocated one's plus x, and the other way round. */
+static inline uint64_t sum_product_freed(uint64_t x, uint64_t allocated_product) {
+    return allocated_product + x;
+}
+static inline uint64_t sum_product_allocated(uint64_t x, uint64_t free_product) {
+    return free_product - x;
 }
 
 static inline void range_write(keys_t k, range_t *r, uint64_t info, size_t prev_size) {
     WORK(written);
-    r->tag = (uint64_t)(prev_size >> 4) << 32 | range_sum(k, r, info);
+    r->sum = range_sum(k, r, info);
+    r->prev = (uint32_t)(prev_size >> 4);
     r->info = info;
 }
 
 /* Rewrites info, keeping the boundary tag. */
 static inline void range_rewrite(keys_t k, range_t *r, uint64_t info) {
     WORK(written);
-    r->tag = (r->tag & ~TAG_SUM) | range_sum(k, r, info);
+    r->sum = range_sum(k, r, info);
     r->info = info;
 }
 
 /* Rewrites the boundary tag alone: the checksum does not cover it. */
 static inline void range_set_prev(range_t *r, size_t prev_size) {
-    r->tag = (uint64_t)(prev_size >> 4) << 32 | (r->tag & TAG_SUM);
+    r->prev = (uint32_t)(prev_size >> 4);
 }
 
 /* Whether r's header holds for `info` (read by the caller). */
 static inline int range_holds(keys_t k, range_t *r, uint64_t info) {
     WORK(verified);
-    return (uint32_t)r->tag == range_sum(k, r, info);
+    return r->sum == range_sum(k, r, info);
 }
 
 /* ---------------------------------------------------------------------------
  * Size classes (TLSF mapping)
  * ------------------------------------------------------------------------- */
 
-static inline unsigned log2_floor(size_t x) { return 63u - (unsigned)__builtin_clzll(x); }
+/* 63 ^ clz, not 63 - clz: the same for x > 0, and one bsr on x86-64. */
+static inline unsigned log2_floor(size_t x) { return (unsigned)__builtin_clzll(x) ^ 63u; }
 
 /* The class that a range of `size` bytes is listed in. */
 HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
@@ -279,7 +303,7 @@ HEAP_LEAF void class_of(size_t size, unsigned *fl, unsigned *sl) {
         *sl = (unsigned)(size >> 4);
     } else {
         unsigned f = log2_floor(size);
-        *sl = (unsigned)(size >> (f - SL_LOG2)) ^ SL_COUNT;
+        *sl = (unsigned)(size >> (f - SL_LOG2)) - SL_COUNT;
         *fl = f - FL_SHIFT;
     }
 }
@@ -315,6 +339,16 @@ static uint32_t fl_count_for(size_t heap_bytes) {
     return fl + 1;
 }
 
+/* The largest request whose range's good-fit class (class_above) is in a
+ * level the heap has: the start of the last class of the last level, less
+ * a header.  malloc's fast path compares a request with it and nothing
+ * else (it is below MAX_HEAP, so the rounding cannot overflow). */
+static size_t fast_max_of(uint32_t fl_count) {
+    unsigned fl = fl_count - 1, sl = SL_COUNT - 1;
+    size_t start = fl == 0 ? (size_t)sl << 4 : (size_t)(SL_COUNT + sl) << (fl + 3);
+    return (start < MAX_HEAP ? start : MAX_HEAP) - HDR;
+}
+
 /* ---------------------------------------------------------------------------
  * Free lists: doubly linked, links encoded, every link checked before use
  * ------------------------------------------------------------------------- */
@@ -329,24 +363,22 @@ static inline range_t *range_from_off(wd_heap_t *h, uint32_t off) {
 /* A free range's links: one word at the start of its payload, next in the
  * low half and prev in the high half, each the neighbour's offset from the
  * control block in 16-byte units (0: none), the word XOR-ed with the link
- * key and its own address (safe-linking style: bytes written into a freed
+ * key and its range's address (safe-linking style: bytes written into a freed
  * block never decode to a usable link).  The encoding is an XOR, so one
  * half is changed in place without decoding the word. */
 static inline uint64_t *links_of(range_t *r) { return (uint64_t *)range_payload(r); }
 
-static inline uint64_t link_mask(keys_t k, const uint64_t *word) {
-    return k.h->link_key ^ ((uint64_t)(uintptr_t)word >> 4);
+static inline uint64_t link_mask(keys_t k, const range_t *r) {
+    return k.h->link_key ^ (uint64_t)(uintptr_t)r;
 }
 
 static inline uint64_t links_read(keys_t k, range_t *r) {
     WORK(links);
-    uint64_t *w = links_of(r);
-    return *w ^ link_mask(k, w);
+    return *links_of(r) ^ link_mask(k, r);
 }
 
 static inline void links_write(keys_t k, range_t *r, uint32_t next, uint32_t prev) {
-    uint64_t *w = links_of(r);
-    *w = ((uint64_t)prev << 32 | next) ^ link_mask(k, w);
+    *links_of(r) = ((uint64_t)prev << 32 | next) ^ link_mask(k, r);
 }
 
 /* Changes r's next (half 0) or prev (half 32) from `from` to `to`. */
@@ -356,10 +388,13 @@ static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_
 #define NEXT_HALF 0u
 #define PREV_HALF 32u
 
-/* Lists free range r (header already written) at the head of its class. */
-HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
-    unsigned fl, sl;
-    class_of(size, &fl, &sl);
+/* The list functions count listed ranges (nfree) by `count`: 1, or 0 in
+ * a caller that unlists one range and lists another (one load and store
+ * of the count saved). */
+
+/* Lists free range r at the head of list (fl, sl). */
+HEAP_HOT void list_push_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                          unsigned count) {
     uint32_t *head = list_head(h, fl, sl), old = *head, me = off_of(h, r);
     links_write(k, r, old, 0);
     if (old)
@@ -369,8 +404,45 @@ HEAP_HOT void list_insert(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
         h->fl_bitmap |= (uint64_t)1 << fl;
     }
     *head = off_of(h, r);
-    h->nfree++;
+    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
 }
+#define list_push(h, k, r, fl, sl) list_push_n(h, k, r, fl, sl, 1)
+
+#if HEAP_SWAP
+/* The place in `lists` of the head of a range's class (fl * FL_STRIDE + 1
+ * + sl, as list_head), in one step: the bitmaps, which need fl and sl, are
+ * only written when a list becomes non-empty. */
+static inline unsigned list_index(size_t size) {
+    if (size < SMALL_LIMIT)
+        return 1 + (unsigned)(size >> 4);
+    unsigned f = log2_floor(size);
+    return f * FL_STRIDE + (unsigned)(size >> (f - SL_LOG2)) -
+           (FL_SHIFT * FL_STRIDE + SL_COUNT - 1);
+}
+
+/* Lists free range r (header already written) at the head of its class. */
+HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
+    uint32_t *head = &h->lists[list_index(size)], old = *head, me = off_of(h, r);
+    links_write(k, r, old, 0);
+    if (old) {
+        links_patch(range_from_off(h, old), PREV_HALF, 0, me);
+    } else { /* the list was empty */
+        unsigned fl, sl;
+        class_of(size, &fl, &sl);
+        *sl_word(h, fl) |= 1u << sl;
+        h->fl_bitmap |= (uint64_t)1 << fl;
+    }
+    *head = me;
+    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
+}
+#else /* -Os: one copy */
+HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
+    unsigned fl, sl;
+    class_of(size, &fl, &sl);
+    list_push_n(h, k, r, fl, sl, count);
+}
+#endif
+#define list_insert(h, k, r, size) list_insert_n(h, k, r, size, 1)
 
 HEAP_COLD static void list_corrupted(range_t *r, const char *fn) {
     heap_fatal("corrupted free list", range_payload(r), fn);
@@ -415,8 +487,39 @@ HEAP_HOT void list_neighbours(wd_heap_t *h, keys_t k, range_t *r, uint32_t *head
 }
 
 /* Unlists free range r, of class (fl, sl). */
-HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
-                          const char *fn) {
+HEAP_HOT void list_remove_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                            const char *fn, unsigned count) {
+#if HEAP_SWAP /* each neighbour checked, then patched, its link word read once */
+    uint32_t *head = list_head(h, fl, sl), me = off_of(h, r), end = h->end_off;
+    uint64_t v = links_read(k, r);
+    uint32_t next = (uint32_t)v, prev = (uint32_t)(v >> 32);
+    if (heap_unlikely(next >= end || prev >= end))
+        list_corrupted(r, fn);
+    if (prev) {
+        range_t *p = range_from_off(h, prev);
+        uint64_t w = *links_of(p);
+        WORK(links);
+        if (heap_unlikely(*head == me || info_allocated(p->info) ||
+                          (uint32_t)(w ^ link_mask(k, p)) != me))
+            list_corrupted(r, fn);
+        *links_of(p) = w ^ (me ^ next);
+    } else {
+        if (heap_unlikely(*head != me))
+            list_corrupted(r, fn);
+        *head = next;
+        if (next == 0)
+            list_emptied(h, fl, sl);
+    }
+    if (next) {
+        range_t *n = range_from_off(h, next);
+        uint64_t w = *links_of(n);
+        WORK(links);
+        if (heap_unlikely(info_allocated(n->info) ||
+                          (uint32_t)((w ^ link_mask(k, n)) >> 32) != me))
+            list_corrupted(r, fn);
+        *links_of(n) = w ^ (uint64_t)(me ^ prev) << 32;
+    }
+#else
     uint32_t *head = list_head(h, fl, sl), prev, next, me = off_of(h, r);
     list_neighbours(h, k, r, head, &prev, &next, fn);
     if (prev) {
@@ -428,8 +531,10 @@ HEAP_HOT void list_remove(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
     }
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, prev);
-    h->nfree--;
+#endif
+    h->nfree -= HEAP_SWAP ? count : 1;
 }
+#define list_remove(h, k, r, fl, sl, fn) list_remove_n(h, k, r, fl, sl, fn, 1)
 
 /* Puts `to` in listed range r's place in list (fl, sl): what a split or a
  * merge does when the range keeps its class, without touching the bitmaps
@@ -454,23 +559,24 @@ HEAP_HOT void list_swap(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigne
 HEAP_HOT uint32_t list_head_next(wd_heap_t *h, keys_t k, range_t *r, const char *fn) {
     uint64_t v = links_read(k, r);
     uint32_t next = (uint32_t)v;
-    if (heap_unlikely((v >> 32) != 0 || next >= h->end_off ||
+    if (heap_unlikely(v >= h->end_off || /* prev is 0 and next below the end */
                       (next && !list_links_back(h, k, next, PREV_HALF, off_of(h, r)))))
         list_corrupted(r, fn);
     return next;
 }
 
 /* Unlists r, the head of list (fl, sl). */
-HEAP_HOT void list_pop(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
-                       const char *fn) {
+HEAP_HOT void list_pop_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
+                         const char *fn, unsigned count) {
     uint32_t next = list_head_next(h, k, r, fn);
     *list_head(h, fl, sl) = next;
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), 0);
     else
         list_emptied(h, fl, sl);
-    h->nfree--;
+    h->nfree -= HEAP_SWAP ? count : 1;
 }
+#define list_pop(h, k, r, fl, sl, fn) list_pop_n(h, k, r, fl, sl, fn, 1)
 
 /* Puts `to` in the place of r, the head of list (fl, sl). */
 HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, unsigned fl,
@@ -482,6 +588,7 @@ HEAP_HOT void list_swap_head(wd_heap_t *h, keys_t k, range_t *r, range_t *to, un
         links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), you);
 }
 #else /* -Os: one unlink for every case */
+#define list_pop_n(h, k, r, fl, sl, fn, count) list_remove_n(h, k, r, fl, sl, fn, count)
 #define list_pop(h, k, r, fl, sl, fn) list_remove(h, k, r, fl, sl, fn)
 #endif
 
@@ -531,6 +638,33 @@ HEAP_SHARED void *range_allot(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     return range_payload(r);
 }
 
+/* Splits r, the head of list (fl, sl), free, its header verified, at
+ * least need + MIN_RANGE bytes: its first `need` bytes become an allocated
+ * block, the rest a free range listed in its own class.  Out of line at
+ * -O2 (malloc's common case, a range taken whole, then needs fewer
+ * registers).  Returns r's payload. */
+HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl, unsigned sl,
+                             const char *fn) {
+    keys_t k = heap_keys(h);
+    size_t have = r->info, left = have - need;
+    range_t *rest = range_plus(r, need);
+    unsigned rfl, rsl;
+    range_set_prev(range_plus(r, have), left);
+    range_write(k, rest, left, need);
+    void *p = range_allot(h, k, r, need);
+    class_of(left, &rfl, &rsl);
+#if HEAP_SWAP
+    if (rfl == fl && rsl == sl) {
+        list_swap_head(h, k, r, rest, fl, sl, fn);
+    } else
+#endif
+    {
+        list_pop_n(h, k, r, fl, sl, fn, 0);
+        list_push_n(h, k, rest, rfl, rsl, 0);
+    }
+    return p;
+}
+
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
  * what is left when it can stand alone:
  *
@@ -552,26 +686,10 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
             return NULL;
         list_corrupted(r, fn);
     }
-    if (have - need >= MIN_RANGE) {
-        range_t *rest = range_plus(r, need);
-        unsigned rfl, rsl;
-        class_of(have - need, &rfl, &rsl);
-#if HEAP_SWAP
-        if (rfl == fl && rsl == sl) {
-            list_swap_head(h, k, r, rest, fl, sl, fn);
-        } else
-#endif
-        {
-            list_pop(h, k, r, fl, sl, fn);
-            list_insert(h, k, rest, have - need);
-        }
-        range_set_prev(range_plus(r, have), have - need);
-        range_write(k, rest, have - need, need);
-    } else {
-        list_pop(h, k, r, fl, sl, fn);
-        need = have; /* too little left over to stand alone */
-    }
-    return range_allot(h, k, r, need);
+    if (have - need >= MIN_RANGE)
+        return range_split(h, r, need, fl, sl, fn);
+    list_pop(h, k, r, fl, sl, fn);
+    return range_allot(h, k, r, have); /* too little left over to stand alone */
 }
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
@@ -639,11 +757,13 @@ HEAP_HOT void *heap_take(wd_heap_t *h, size_t need, const char *fn) {
 }
 
 /* Unlists free range r (size bytes, verified). */
-HEAP_HOT void list_remove_sized(wd_heap_t *h, keys_t k, range_t *r, size_t size, const char *fn) {
+HEAP_HOT void list_remove_sized_n(wd_heap_t *h, keys_t k, range_t *r, size_t size,
+                                  const char *fn, unsigned count) {
     unsigned fl, sl;
     class_of(size, &fl, &sl);
-    list_remove(h, k, r, fl, sl, fn);
+    list_remove_n(h, k, r, fl, sl, fn, count);
 }
+#define list_remove_sized(h, k, r, size, fn) list_remove_sized_n(h, k, r, size, fn, 1)
 
 /* The right neighbour of [r, r + size) when it is a free range; NULL
  * when it is allocated or the end marker.  Its header must hold either way
@@ -782,110 +902,254 @@ HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const 
  * The malloc family (plain: what runs natively)
  * ------------------------------------------------------------------------- */
 
-HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+#if HEAP_SWAP
+HEAP_NOINLINE static
+#else
+HEAP_HOT
+#endif
+void *heap_malloc_any(wd_heap_t *h, size_t size, const char *fn) {
     void *p = heap_take(h, range_need(size), fn);
     if (heap_unlikely(p == NULL))
         heap_set_errno(ENOMEM);
     return p;
 }
 
-/* Frees live range r (size bytes, its header's tag `tag`) when a
- * neighbour is free:
+#if HEAP_SWAP
+/* No good fit in the lists for `need` bytes (at most fast_max + HDR +
+ * ALIGN - 1, so that need's own class is in a level the heap has): the
+ * top, then the head of need's own class, as heap_take. */
+HEAP_NOINLINE static void *heap_malloc_rest(wd_heap_t *h, size_t need, const char *fn) {
+    keys_t k = heap_keys(h);
+    if (h->top) {
+        range_t *top = range_from_off(h, h->top);
+        uint64_t info = top->info;
+        if (info_size(info) >= need)
+            return range_take_top(h, k, top, info, need, fn);
+    }
+    unsigned fl, sl;
+    class_of(need, &fl, &sl);
+    void *p = *sl_word(h, fl) >> sl & 1 ? range_take(h, k, fl, sl, 2, need, fn) : NULL;
+    if (p == NULL)
+        heap_set_errno(ENOMEM);
+    return p;
+}
+
+/* malloc: good fit from the lists inline, the range taken whole inline
+ * (the common case) or split out of line; the top, the head of need's own
+ * class in heap_malloc_rest; requests above h->fast_max in heap_malloc_any. */
+HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
+    if (heap_unlikely(size > h->fast_max))
+        return heap_malloc_any(h, size, fn);
+    size_t need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
+    if (need < MIN_RANGE)
+        need = MIN_RANGE;
+    unsigned fl, sl;
+    class_above(need, &fl, &sl); /* fl < fl_count: size <= fast_max */
+    uint32_t map = *sl_word(h, fl) & (~0u << sl);
+    if (heap_unlikely(map == 0)) {
+        uint64_t fl_map = h->fl_bitmap & (~(uint64_t)1 << fl); /* levels above fl */
+        if (heap_unlikely(fl_map == 0))
+            return heap_malloc_rest(h, need, fn);
+        fl = (unsigned)__builtin_ctzll(fl_map);
+        map = *sl_word(h, fl);
+    }
+    sl = (unsigned)__builtin_ctz(map);
+    keys_t k = heap_keys(h);
+    range_t *r = range_from_off(h, *list_head(h, fl, sl));
+    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
+    WORK(verified);
+    if (heap_unlikely(r->sum != sum_of(product)))
+        header_corrupted(r, fn);
+    if (heap_unlikely((int64_t)info < (int64_t)need)) /* allocated, or too small */
+        list_corrupted(r, fn);
+    if (info - need >= MIN_RANGE)
+        return range_split(h, r, need, fl, sl, fn);
+    list_pop(h, k, r, fl, sl, fn);
+    WORK(written);
+    r->sum = sum_of(sum_product_allocated(x, product));
+    r->info = info | ALLOC_BIT;
+    h->nalloc++;
+    size_t used = h->used + info;
+    h->used = used;
+    if (used > h->peak)
+        h->peak = used;
+    return range_payload(r);
+}
+#else
+#define heap_malloc heap_malloc_any
+#endif
+
+#if !HEAP_SWAP
+/* Frees live range r (size bytes), merging it with its free neighbours:
+ * every case of free at -Os (merge_right and merge_left at -O2).
+ * next_info and prev_info are its neighbours' info words (the left one's
+ * size checked by the caller against r's boundary tag; the right one's
+ * checksum is checked here when it is free):
  *
  *   [ prev|free ][ r ][ next|free ] -> [ prev ......................... ]
  *
  * When r merges into prev, its own header stays behind inside the free
  * range with the allocated bit cleared (and so no longer holding): a
- * second free of p finds it and is named a double free.  Out of line (at
- * -O2 a tail call): the free of a range between two allocated ones, the
- * common case, then needs few registers. */
-HEAP_MERGE void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+ * second free of p finds it and is named a double free.  prev keeps its
+ * place in its list when its class does not change.  The top is the last
+ * range, so only the right neighbour can be it (or the end marker, when
+ * there is no top): the merged range is then the top, in no list. */
+HEAP_HOT void range_merge(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
                             uint64_t prev_info, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = tag_prev_size(r->tag), total = size, lsize = 0;
-    range_t *start = r, *listed = NULL; /* the merged range; a listed range in it */
-    int top = 0;                         /* whether it is the top */
+    size_t total = size;
+    range_t *start = r; /* the merged range */
+    int top = 0;        /* whether it is the top */
     if (!info_allocated(next_info)) {
         range_t *next = range_plus(r, size);
+        if (heap_unlikely(!range_holds(k, next, next_info)))
+            header_corrupted(next, fn);
         total += next_info;
-        if (next_info == END_INFO) { /* r is the last range: the top now */
-            top = HEAP_TOP;
-        } else if (range_is_top(h, next)) {
+        if (HEAP_TOP && (next_info == END_INFO || range_is_top(h, next)))
             top = 1;
-        } else {
-            listed = next;
-            lsize = next_info;
-        }
+        else
+            list_remove_sized(h, k, next, next_info, fn);
     }
     if (!info_allocated(prev_info)) {
-        range_t *prev = range_at(range_addr(r) - prev_size);
+        range_t *prev = range_at(range_addr(r) - prev_info);
         if (heap_unlikely(!range_holds(k, prev, prev_info)))
             header_corrupted(prev, fn);
-        r->info = ALLOC_BIT ^ r->info;
-        if (listed) /* three ranges become one: prev keeps its list place if it can */
-            list_remove_sized(h, k, listed, lsize, fn);
-        listed = prev;
-        lsize = prev_size;
-        total += prev_size;
+        r->info = size; /* left behind: free, its checksum the allocated one's */
+        total += prev_info;
         start = prev;
-        prev_size = tag_prev_size(prev->tag);
-        if (range_is_top(h, prev)) {
-            top = 1;
-            listed = NULL;
+        unsigned pfl, psl, fl, sl;
+        class_of(prev_info, &pfl, &psl);
+        class_of(total, &fl, &sl);
+        if (top || fl != pfl || sl != psl) {
+            list_remove(h, k, prev, pfl, psl, fn);
+            if (!top)
+                list_push(h, k, prev, fl, sl);
         }
+    } else if (!top) {
+        list_insert(h, k, r, total);
     }
-    if (top) { /* the merged range is the top: in no list */
-        if (listed)
-            list_remove_sized(h, k, listed, lsize, fn);
-        range_make_top(h, k, start, total, prev_size);
-    } else {
-        range_settle(h, k, start, total, prev_size, listed, lsize, fn);
-    }
+    if (top)
+        h->top = off_of(h, start);
+    range_rewrite(k, start, total);
+    range_set_prev(range_plus(start, total), total);
 }
 
-/* Frees the live range r.  Both neighbours' headers are checked first: the
- * right one's checksum (an overflow out of r, even of one byte, is
- * reported now) and the left one's size against r's boundary tag.  Between
- * two allocated ranges, r only joins its class's list and its header
- * changes state; its size, so the next range's tag, stays. */
-HEAP_HOT void range_free(wd_heap_t *h, keys_t k, range_t *r, uint64_t info, const char *fn) {
-    size_t size = info_size(info);
-    uint64_t tag = r->tag;
-    h->used -= size;
-    h->nalloc--;
+#endif
+
+#if HEAP_SWAP
+/* The merging free at -O2: two cases, each out of line with what it needs alone
+ * (fewer registers to save).  merge_right: r's left neighbour is
+ * allocated, its right one (next_info) free, the top or the end marker:
+ *
+ *   [ r ......... ][ next|free ] -> [ r ...................... ] */
+HEAP_MERGE void merge_right(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                            const char *fn) {
+    keys_t k = heap_keys(h);
     range_t *next = range_plus(r, size);
-    uint64_t next_info = next->info;
     if (heap_unlikely(!range_holds(k, next, next_info)))
         header_corrupted(next, fn);
-    uint64_t prev_info = range_left_info(k, r, tag_prev_size(tag), fn);
-    if (heap_unlikely(!info_allocated(next_info & prev_info))) {
-        range_merge(h, r, size, next_info, prev_info, fn);
-        return;
+    size_t total = size + next_info;
+    if (next_info == END_INFO || range_is_top(h, next))
+        h->top = off_of(h, r);
+    else {
+        list_remove_sized_n(h, k, next, next_info, fn, 0);
+        list_insert_n(h, k, r, total, 0);
     }
-#if HEAP_SWAP
-    list_insert(h, k, r, size);
-    WORK(written);
-    r->tag = (tag & ~TAG_SUM) | range_sum(k, r, size);
-    r->info = size;
-#else /* -Os: the code every case shares, smaller */
-    range_settle(h, k, r, size, tag_prev_size(tag), NULL, 0, fn);
-#endif
+    range_rewrite(k, r, total);
+    range_set_prev(range_plus(r, total), total);
 }
 
+/* merge_left: r's left neighbour (prev_info) is free, its right one may
+ * be (next_info); prev takes r, and next, in and keeps its list place when
+ * its class does not change:
+ *
+ *   [ prev|free ][ r ][ next? ] -> [ prev ............... ][ next? ] */
+HEAP_MERGE void merge_left(wd_heap_t *h, range_t *r, size_t size, uint64_t next_info,
+                           uint64_t prev_info, const char *fn) {
+    keys_t k = heap_keys(h);
+    range_t *prev = range_at(range_addr(r) - prev_info);
+    if (heap_unlikely(!range_holds(k, prev, prev_info)))
+        header_corrupted(prev, fn);
+    r->info = size; /* left behind: free, its checksum the allocated one's */
+    size_t total = prev_info + size;
+    int top = 0;
+    if (heap_unlikely(!info_allocated(next_info))) {
+        range_t *next = range_plus(r, size);
+        if (heap_unlikely(!range_holds(k, next, next_info)))
+            header_corrupted(next, fn);
+        total += next_info;
+        if (next_info == END_INFO || range_is_top(h, next))
+            top = 1;
+        else
+            list_remove_sized(h, k, next, next_info, fn);
+    }
+    unsigned pfl, psl;
+    class_of(prev_info, &pfl, &psl);
+    if (heap_unlikely(top)) {
+        list_remove(h, k, prev, pfl, psl, fn);
+        h->top = off_of(h, prev);
+    } else if (list_index(total) != pfl * FL_STRIDE + 1 + psl) {
+        list_remove_n(h, k, prev, pfl, psl, fn, 0);
+        list_insert_n(h, k, prev, total, 0);
+    }
+    range_rewrite(k, prev, total);
+    range_set_prev(range_plus(prev, total), total);
+}
+#endif
+
+/* Frees p.  Its header is checked, and the left neighbour's size against
+ * r's boundary tag; the right neighbour's allocated bit is read, and its
+ * checksum checked only when r merges with it (merge_right, merge_left):
+ * an overflow out of r that reaches that bit sends this free to the merge,
+ * which reports it; one that changes only the checksum is reported by the
+ * next call that acts on that header.  Between two allocated ranges, r
+ * only joins its class's list and its header changes state (one add to
+ * the product computed to check it); its size, so the next range's tag,
+ * stays. */
 HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
         return;
     keys_t k = heap_keys(h);
-    uint64_t info;
-    range_t *r = block_checked(h, k, p, &info, fn);
-    range_free(h, k, r, info, fn);
+    uintptr_t u = (uintptr_t)p - HDR - (uintptr_t)k.h->first;
+    if (heap_unlikely(((uintptr_t)p & 15) != 0 || u >= k.h->span))
+        pointer_invalid(p, fn);
+    range_t *r = range_of(p);
+    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
+    WORK(verified);
+    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product)))
+        diagnose(h, p, fn);
+    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
+    size_t size = info_size(info);
+    uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
+    /* The right neighbour's allocated bit alone decides: its header is
+     * checked where it is acted on (merged here, or freed, resized or
+     * taken later). */
+    uint64_t next_info = range_plus(r, size)->info;
+    h->used -= size;
+    h->nalloc--;
+#if HEAP_SWAP
+    if (heap_likely(info_allocated(next_info & prev_info))) {
+        WORK(written);
+        r->sum = freed_sum;
+        r->info = size;
+        list_insert(h, k, r, size);
+        return;
+    }
+    if (info_allocated(prev_info))
+        merge_right(h, r, size, next_info, fn);
+    else
+        merge_left(h, r, size, next_info, prev_info, fn);
+#else
+    (void)freed_sum;
+    range_merge(h, r, size, next_info, prev_info, fn);
+#endif
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
  * into a free right neighbour.  Returns 0 on success. */
 static int range_resize(wd_heap_t *h, range_t *r, size_t have, size_t need, const char *fn) {
     keys_t k = heap_keys(h);
-    size_t prev_size = tag_prev_size(r->tag);
+    size_t prev_size = range_prev_size(r);
     int was_top = 0;
     if (need > have) {
         range_t *next = range_plus(r, have);
@@ -969,7 +1233,7 @@ static void *range_align(wd_heap_t *h, void *p, size_t alignment) {
     range_write(k, b, ALLOC_BIT | (have - gap), gap);
     range_set_prev(range_plus(r, have), have - gap);
     h->used -= gap;
-    range_write(k, r, gap, tag_prev_size(r->tag));
+    range_write(k, r, gap, range_prev_size(r));
     list_insert(h, k, r, gap);
     return range_payload(b);
 }
@@ -1181,8 +1445,9 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->span = bytes - ctrl - 2 * HDR;
     h->heap_size = given;
     h->fl_count = fl_count;
+    h->fast_max = fast_max_of(fl_count);
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
-    h->vg = vg_wanted();
+    h->vg = (uint8_t)vg_wanted();
     size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
     range_write(k, range_at(heap_end(h)), END_INFO, span);
@@ -1252,7 +1517,7 @@ size_t wd_heap_usable_size(wd_heap_t *h, const void *p) {
 /* Reads a header; returns 0 and fills *info / *prev_size when it holds. */
 static int range_read(const wd_heap_t *h, range_t *r, uint64_t *info, size_t *prev_size) {
     *info = r->info;
-    *prev_size = tag_prev_size(r->tag);
+    *prev_size = range_prev_size(r);
     return range_holds(heap_keys(h), r, *info) ? 0 : -1;
 }
 

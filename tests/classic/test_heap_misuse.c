@@ -286,6 +286,22 @@ static void *case_off_by_one(int go) {
     return ov_b;
 }
 
+/* The same one byte too far, then a is freed: free reads the allocated bit
+ * of its right neighbour's header and checks that header only when it
+ * merges with it (docs/heap.md, "Misuse detection"), so this free of a
+ * goes through; the next call that acts on b's header reports it.  The
+ * function named, usable_size rather than free, shows that free(a) did
+ * not stop. */
+static void *case_off_by_one_then_free_self(int go) {
+    overflow_setup(0);
+    if (go) {
+        wd_heap_free(H, ov_a);
+        CHECK_EQ(wd_heap_check(H), -1);
+        wd_heap_usable_size(H, ov_b);
+    }
+    return ov_b;
+}
+
 static void *case_underflow(int go) {
     H = fresh();
     unsigned char *a = xmalloc(H, 100);
@@ -564,6 +580,7 @@ RUNNER(misaligned_freed)
 RUNNER(overflow_free_next)
 RUNNER(overflow_free_self)
 RUNNER(off_by_one)
+RUNNER(off_by_one_then_free_self)
 RUNNER(underflow)
 RUNNER(prev_size_flipped)
 RUNNER(header_replay)
@@ -629,6 +646,7 @@ int main(void) {
     MISUSE(overflow_free_next, "corrupted block header", "wd_heap_free");
     MISUSE(overflow_free_self, "corrupted block header", "wd_heap_free");
     MISUSE(off_by_one, "corrupted block header", "wd_heap_free");
+    MISUSE(off_by_one_then_free_self, "corrupted block header", "wd_heap_usable_size");
     MISUSE(underflow, "corrupted block header", "wd_heap_free");
     MISUSE(prev_size_flipped, "corrupted block header", "wd_heap_free");
     MISUSE(header_replay, "corrupted block header", "wd_heap_free");

@@ -538,7 +538,7 @@ static void free_aligned_sized_smaller_alignment(const mcase_t *c) {
 
 /* --- overflows into the next block's metadata ----------------------------------- */
 
-enum { THEN_FREE_NEXT, THEN_FREE_PREV, THEN_USABLE_NEXT, THEN_REALLOC_NEXT };
+enum { THEN_FREE_NEXT, THEN_FREE_PREV, THEN_USABLE_NEXT, THEN_REALLOC_NEXT, THEN_FREE_PREV_LATER };
 
 /* harden=2: an overflow of a is caught by a's tail canary when a is freed,
  * resized or measured (the call `then` makes, on a). */
@@ -592,6 +592,15 @@ static void medium_overflow(const mcase_t *c, int fill, int then) {
         expect("corrupted block header", b, "free");
         free(hide(a));
         break;
+    case THEN_FREE_PREV_LATER:
+        /* free(a) reads only the allocated bit of b's header, which an
+         * overflow that stops short of it leaves alone (docs/heap.md,
+         * "What changed on 2026-12-06"): a goes, and the next call that
+         * acts on b's header reports it. */
+        expect("corrupted block header", b, "malloc_usable_size");
+        free(hide(a));
+        escape((void *)(uintptr_t)malloc_usable_size(hide(b)));
+        break;
     case THEN_USABLE_NEXT:
         expect("corrupted block header", b, "malloc_usable_size");
         escape((void *)(uintptr_t)malloc_usable_size(hide(b)));
@@ -605,6 +614,9 @@ static void medium_overflow(const mcase_t *c, int fill, int then) {
 
 static void medium_overflow_free_next(const mcase_t *c) { medium_overflow(c, 'A', THEN_FREE_NEXT); }
 static void medium_overflow_free_prev(const mcase_t *c) { medium_overflow(c, 'A', THEN_FREE_PREV); }
+static void medium_overflow_free_prev_later(const mcase_t *c) {
+    medium_overflow(c, 'A', THEN_FREE_PREV_LATER);
+}
 static void medium_overflow_zeros(const mcase_t *c) { medium_overflow(c, 0, THEN_FREE_NEXT); }
 static void medium_overflow_usable(const mcase_t *c) { medium_overflow(c, 'A', THEN_USABLE_NEXT); }
 static void medium_overflow_realloc(const mcase_t *c) { medium_overflow(c, 'A', THEN_REALLOC_NEXT); }
@@ -913,7 +925,7 @@ static const mcase_t cases[] = {
 
     /* overflows into the next block's header (medium), free list (small) */
     {"medium_overflow_1_free_next", medium_overflow_free_next, MEDIUM, 1, 0, "corrupted block header"},
-    {"medium_overflow_1_free_prev", medium_overflow_free_prev, MEDIUM, 1, 0, "corrupted block header"},
+    {"medium_overflow_1_free_prev", medium_overflow_free_prev_later, MEDIUM, 1, 0, "corrupted block header"},
     {"medium_overflow_8_free_next", medium_overflow_free_next, MEDIUM, 8, 0, "corrupted block header"},
     {"medium_overflow_16_free_next", medium_overflow_free_next, MEDIUM, 16, 0, "corrupted block header"},
     {"medium_overflow_16_free_prev", medium_overflow_free_prev, MEDIUM, 16, 0, "corrupted block header"},
