@@ -2,7 +2,7 @@
  * Calls: options.h, page.h (class tables), thread.h (the heaps' key and
  * fork), harden.h, check.h, guard.h, fault.h, profile.h, stats.h, json.h
  * and map.h (what runs at a thread's exit and at the process's, the
- * statistics thread; fork), report.h (fork), sample.h. */
+ * statistics thread; fork), report.h and stack.h (fork), sample.h. */
 #include "api/process.h"
 
 #include <pthread.h>
@@ -21,6 +21,7 @@
 #include "debug/profile.h"
 #include "debug/report.h"
 #include "debug/sample.h"
+#include "debug/stack.h"
 #include "debug/stats.h"
 
 int wdi_process_state;
@@ -58,6 +59,7 @@ static void fork_child(void) {
     if (wdi_prof_on())
         wdi_prof_fork_child();
     wdi_report_fork_child();
+    wdi_stack_fork_child();
     wdi_stats_fork_child();
     wdi_stats_json_fork_child();
     wdi_lock_reset(&init_lock);

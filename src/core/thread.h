@@ -24,6 +24,7 @@ typedef struct wd_theap_s {
     struct wd_theap_s *next_abandoned; /* heaps whose thread exited */
     struct wd_quarantine_s *quarantine; /* harden=2: freed blocks held back */
     struct wd_check_thread_s *check; /* check mode: the thread's stacks and frees (check.c) */
+    struct wd_stack_memo_s *prof_memo; /* the heap profiler: the thread's stacks (profile.c) */
     /* harden=2: raw bytes the quarantine holds, small and medium blocks and
      * large ones; written by the owner alone (no shared counter on every
      * free), summed by the statistics. */

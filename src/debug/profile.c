@@ -242,13 +242,26 @@ WD_NOINLINE static void dump_signalled(void) {
 
 /* --- the hooks ---------------------------------------------------------------- */
 
+/* The calling thread's memory of its latest stacks, kept with its heap
+ * (a loop that allocates from one place is sampled from one stack again
+ * and again: a memo hit compares some words where a walk costs hundreds
+ * of instructions); NULL without a heap. */
+static wd_stack_memo_t *memo_here(void) {
+    wd_theap_t *h = wdi_tl_home;
+    if (h == NULL)
+        return NULL;
+    if (wd_unlikely(h->prof_memo == NULL))
+        h->prof_memo = wdi_stack_memo_new();
+    return h->prof_memo;
+}
+
 void wdi_prof_alloc(void *p, size_t size, size_t chance) {
     int saved = errno;
     wdi_prof_site_t *tab = sites_map();
     if (tab != NULL) {
-        void *pcs[WD_STACK_MAX];
-        int n = wdi_stack_capture(pcs, WD_STACK_MAX, 0);
-        entry_t e = {(uintptr_t)p, {size, 0, 0, site_of(tab, wdi_stack_save(pcs, n))}};
+        /* The whole stack, warden's frames included (the dump drops them). */
+        uint32_t id = wdi_stack_id_here(memo_here(), 0, WD_STACK_MAX, WD_STACK_MAX, 0, 0);
+        entry_t e = {(uintptr_t)p, {size, 0, 0, site_of(tab, id)}};
         uint64_t count;
         wdi_sample_weight(size, chance, &count, &e.s.bytes);
         e.s.count = count < UINT32_MAX ? (uint32_t)count : UINT32_MAX;

@@ -38,13 +38,17 @@ static double uniform(uint64_t *rng) {
     return (double)(int64_t)((next_random(rng) >> 11) + 1) * 0x1p-53;
 }
 
-/* 1 - exp(-x) for 0 <= x < 0.5: x - x^2/2! + x^3/3! - ..., summed until a
+/* 1 - exp(-x) for |x| < 0.5: x - x^2/2! + x^3/3! - ..., summed until a
  * term no longer changes the sum (six terms for a block of 512 bytes at
  * the default rate, 17 at most). */
 static double expm1_neg_small(double x) {
+    static const double inv[19] = {0,        1.0,      1.0 / 2,  1.0 / 3,  1.0 / 4,
+                                   1.0 / 5,  1.0 / 6,  1.0 / 7,  1.0 / 8,  1.0 / 9,
+                                   1.0 / 10, 1.0 / 11, 1.0 / 12, 1.0 / 13, 1.0 / 14,
+                                   1.0 / 15, 1.0 / 16, 1.0 / 17, 1.0 / 18};
     double term = x, sum = x;
     for (int k = 2; k <= 18; k++) {
-        term *= -x / k;
+        term *= -x * inv[k]; /* no division: a chain of them was most of a sample's weight */
         double next = sum + term;
         if (next == sum)
             break;
@@ -54,21 +58,20 @@ static double expm1_neg_small(double x) {
 }
 
 /* 1 - exp(-x) for x >= 0: the series where x is small (no cancellation),
- * else exp(-x) = exp(-x / 2^m)^(2^m) with x / 2^m below 0.5. */
+ * else exp(-x) = 2^-n exp(-r), n the integer nearest x / ln 2, r = x - n ln 2
+ * within ln 2 / 2 of 0 (the same series serves negative r). */
 static double one_minus_exp_neg(double x) {
     if (x < 0.5)
         return expm1_neg_small(x);
     if (x > 60.0)
         return 1.0; /* exp(-60) is below a double's precision next to 1 */
-    int m = 0;
-    while (x >= 0.5) {
-        x *= 0.5;
-        m++;
-    }
-    double e = 1.0 - expm1_neg_small(x);
-    while (m-- > 0)
-        e *= e;
-    return 1.0 - e;
+    int n = (int)(x * 1.44269504088896340736 + 0.5);
+    double r = x - (double)n * 0.69314718055994530942;
+    union {
+        double d;
+        uint64_t b;
+    } two = {.b = (uint64_t)(1023 - n) << 52}; /* 2^-n, n <= 87 */
+    return 1.0 - (1.0 - expm1_neg_small(r)) * two.d;
 }
 
 /* -ln(u) for u in (0, 1]: u = f 2^e with f in [0.5, 1) from the bits, and

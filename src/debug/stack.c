@@ -11,6 +11,7 @@
 
 #include "base/counters.h"
 #include "base/internal.h"
+#include "base/lock.h"
 #include "base/options.h"
 #include "base/ownmem.h"
 #include "debug/unwind.h"
@@ -278,6 +279,31 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
     return save_kept(pcs, slow.n, keep, lo, hi);
 #endif
 }
+
+/* 16 memos a mapping (1 MiB, touched as they are used): one mapping each
+ * would take a slot of ownmem.h's list per thread. */
+#define MEMOS_PER_MAP 16
+static wd_lock_t memo_lock = WD_LOCK_INIT;
+static wd_stack_memo_t *memo_map;
+static size_t memo_used;
+
+wd_stack_memo_t *wdi_stack_memo_new(void) {
+    wdi_lock(&memo_lock);
+    if (memo_map == NULL || memo_used == MEMOS_PER_MAP) {
+        void *map;
+        memo_map = NULL;
+        if (wdi_os_map(MEMOS_PER_MAP * sizeof *memo_map, &map) == 0) {
+            wdi_own_add(map, MEMOS_PER_MAP * sizeof *memo_map); /* code addresses: no root */
+            memo_map = map;
+            memo_used = 0;
+        }
+    }
+    wd_stack_memo_t *m = memo_map != NULL ? &memo_map[memo_used++] : NULL;
+    wdi_unlock(&memo_lock);
+    return m;
+}
+
+void wdi_stack_fork_child(void) { wdi_lock_reset(&memo_lock); }
 
 uint64_t wdi_stack_slow_captures(void) {
     return atomic_load_explicit(&slow_captures, memory_order_relaxed);

@@ -88,6 +88,14 @@ typedef struct wd_stack_memo_s {
     uint8_t order[WD_MEMO_SETS][WD_MEMO_WAYS];
 } wd_stack_memo_t;
 
+/* A memo (zeroed: empty) for a caller that keeps one per thread, carved
+ * with others from one mapping and never given back (like the heaps that
+ * keep them); NULL when the OS refuses. */
+wd_stack_memo_t *wdi_stack_memo_new(void);
+
+/* In a fork child: the memos' lock, which another thread may have held. */
+void wdi_stack_fork_child(void);
+
 /* The id of the calling thread's stack (wdi_stack_save's): up to max
  * frames captured as wdi_stack_capture(pcs, max, skip) would, then the
  * frames whose address lies in (lo, hi] dropped from the top (warden's
