@@ -16,7 +16,6 @@
 int wdi_bytes_avx2;
 
 typedef uint64_t wd_vec4 __attribute__((vector_size(32)));
-typedef uint64_t wd_vec2 __attribute__((vector_size(16)));
 
 /* An OR of differences and one test at the end (8 % faster on
  * bench/suite/aligned than a test per word).  32-byte vectors, four a
@@ -45,22 +44,9 @@ static WD_ALWAYS_INLINE int bytes_are(const void *p, size_t n, uint8_t byte) {
         memcpy(&w0, b + n - 32, 32);
         vdiff |= w0 ^ vwant;
         diff = vdiff[0] | vdiff[1] | vdiff[2] | vdiff[3];
-    } else if (n >= 16) {
-        wd_vec2 vwant = {want, want}, w0, w1;
-        memcpy(&w0, b, 16);
-        memcpy(&w1, b + n - 16, 16);
-        w0 = (w0 ^ vwant) | (w1 ^ vwant);
-        diff = w0[0] | w0[1];
-    } else if (n >= 8) {
-        uint64_t w0, w1;
-        memcpy(&w0, b, 8);
-        memcpy(&w1, b + n - 8, 8);
-        diff = (w0 ^ want) | (w1 ^ want);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            diff |= (uint64_t)(b[i] ^ byte);
+        return diff == 0;
     }
-    return diff == 0;
+    return wdi_head_are_short(p, n, byte); /* two overlapping reads, or bytes */
 }
 
 /* The same shape: 32-byte stores, the last one ending at n.  Not a call
@@ -82,17 +68,9 @@ static WD_ALWAYS_INLINE void bytes_fill(void *p, size_t n, uint8_t byte) {
         for (; i + 32 <= n; i += 32)
             memcpy(b + i, &v, 32);
         memcpy(b + n - 32, &v, 32);
-    } else if (n >= 16) {
-        wd_vec2 v = {want, want};
-        memcpy(b, &v, 16);
-        memcpy(b + n - 16, &v, 16);
-    } else if (n >= 8) {
-        memcpy(b, &want, 8);
-        memcpy(b + n - 8, &want, 8);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            b[i] = byte;
+        return;
     }
+    wdi_head_fill_short(p, n, byte); /* two overlapping stores, or bytes */
 }
 
 /* gcc turns the fill's loops into a call to memset otherwise. */
