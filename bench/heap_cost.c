@@ -42,6 +42,8 @@
 
 #include <warden/heap.h>
 
+#include "xorshift.h"
+
 /* Under callgrind, the measured phase starts with its counters zeroed. */
 #if defined(__has_include)
 #if __has_include(<valgrind/callgrind.h>)
@@ -143,13 +145,6 @@ static void h_free(void *p) {
         wd_heap_free(heap, p);
 }
 
-static uint64_t rng = 88172645463325252ULL;
-static uint64_t rnd(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
 static size_t draw(void) { /* 16..2047, log-uniform */
     size_t base = (size_t)16 << (rnd() % 7);
     return base + (size_t)(rnd() % base);

@@ -13,13 +13,8 @@
 
 #include <warden.h>
 
-static uint64_t rng = 88172645463325252ULL;
-static uint64_t rnd(void) {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+#include "xorshift.h"
+
 
 int main(void) {
     void *slot[16] = {0};
