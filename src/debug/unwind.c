@@ -682,18 +682,24 @@ static WD_ALWAYS_INLINE int step_by(wdi_unwind_t *u, uint32_t rule, wdi_unwind_n
     return u->pc != 0 ? WDI_UNWIND_NEXT : WDI_UNWIND_END;
 }
 
-/* A step whose rule is not in the table, or is not RULE_STEP. */
-static WD_NOINLINE int step_slow(wdi_unwind_t *u, uint32_t rule) {
+/* A step by rule, the table's word for u->pc (computed now when the
+ * table had none); note: see wdi_unwind_step_noted. */
+static WD_ALWAYS_INLINE int step_rule(wdi_unwind_t *u, uint32_t rule, wdi_unwind_note_t *note) {
     if (rule_kind(rule) == RULE_NONE)
         rule = rule_miss(u->pc, (unsigned)(u->sp >> 4));
     switch (rule_kind(rule)) {
     case RULE_STEP:
-        return step_by(u, rule, NULL);
+        return step_by(u, rule, note);
     case RULE_LAST:
         return WDI_UNWIND_END;
     default:
         return WDI_UNWIND_SLOW;
     }
+}
+
+/* A step whose rule is not in the table, or is not RULE_STEP. */
+static WD_NOINLINE int step_slow(wdi_unwind_t *u, uint32_t rule) {
+    return step_rule(u, rule, NULL);
 }
 
 /* The common case calls nothing, so it needs no registers saved. */
@@ -705,17 +711,7 @@ int wdi_unwind_step(wdi_unwind_t *u) {
 }
 
 int wdi_unwind_step_noted(wdi_unwind_t *u, wdi_unwind_note_t *note) {
-    uint32_t rule = rule_cached(u->pc);
-    if (rule_kind(rule) == RULE_NONE)
-        rule = rule_miss(u->pc, (unsigned)(u->sp >> 4));
-    switch (rule_kind(rule)) {
-    case RULE_STEP:
-        return step_by(u, rule, note);
-    case RULE_LAST:
-        return WDI_UNWIND_END;
-    default:
-        return WDI_UNWIND_SLOW;
-    }
+    return step_rule(u, rule_cached(u->pc), note);
 }
 
 #endif /* WD_FAST_UNWIND */
