@@ -57,14 +57,10 @@ static uintptr_t warden_lo, warden_hi; /* libwarden.so's code: dropped from stac
 
 /* --- stacks ---------------------------------------------------------------- */
 
+/* The caller's stack less warden's frames, stack_depth frames kept. */
 static uint32_t stack_here(void) {
-    void *pcs[WD_STACK_MAX];
-    int n = wdi_stack_capture(pcs, WD_STACK_MAX, 1);
-    int k = 0;
-    while (k < n && (uintptr_t)pcs[k] > warden_lo && (uintptr_t)pcs[k] <= warden_hi)
-        k++;
     int depth = wdi_options.stack_depth < WD_STACK_MAX ? (int)wdi_options.stack_depth : WD_STACK_MAX;
-    return wdi_stack_save(pcs + k, n - k < depth ? n - k : depth);
+    return wdi_stack_id_here(NULL, 1, WD_STACK_MAX, depth, warden_lo, warden_hi);
 }
 
 /* The stack of the call being reported, without warden's frames (the
