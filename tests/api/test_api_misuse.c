@@ -1,8 +1,9 @@
 /* tests/api/test_api_misuse.c -- misuse reports through the standard free:
  * a pointer warden never handed out (stack, global, mmap'd page, one at a
  * big alignment) or one inside a block of each tier must stop the program
- * with `warden: invalid pointer at 0x... in free`.  Each case runs in a
- * forked child.  Built as api_misuse_static and api_misuse_preload (see
+ * with `warden: invalid pointer at 0x... in free`, and a second free of a
+ * block another thread freed with `warden: double free`.  Each case runs
+ * in a forked child.  Built as api_misuse_static and api_misuse_preload (see
  * api_util.h); the full misuse suite is tests/debug/misuse/.
  */
 #define _GNU_SOURCE
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,6 +105,102 @@ static void t_invalid_free(void) {
     test_failures += expect_abort_line(free_interior_large, "free(malloc(5 MiB) + 4096)", "invalid pointer", "free");
 }
 
+/* --- a second free of a block another thread freed -------------------------- */
+/* A block freed by a thread that does not own it waits on its page's list
+ * of other threads' frees until the owner takes it back; a second free
+ * must be caught whoever makes it: the owner, the same thread, a third
+ * one, or the owner once the freeing thread has exited. */
+
+/* A thread's first allocation gives it a heap: its frees then take the
+ * path of a thread with one. */
+static void own_heap(void) {
+    void *q = malloc(hide(16));
+    escape(q); /* a malloc freed unseen may be left out */
+    free(q);
+}
+
+static void *free_arg(void *p) {
+    own_heap();
+    free(p);
+    return NULL;
+}
+
+static pthread_mutex_t stay_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t stay_cond = PTHREAD_COND_INITIALIZER;
+static int stay_freed;
+
+/* Frees p, then stays alive until the child process exits. */
+static void *free_and_stay(void *p) {
+    own_heap();
+    free(p);
+    pthread_mutex_lock(&stay_lock);
+    stay_freed = 1;
+    pthread_cond_broadcast(&stay_cond);
+    pthread_mutex_unlock(&stay_lock);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+/* Allocates size bytes here, has another thread free them (and stay, or
+ * exit), then calls then(p). */
+static void freed_elsewhere(size_t size, int stays, void (*then)(void *)) {
+    char *p = malloc(hide(size));
+    memset(p, 7, size);
+    pthread_t t;
+    if (pthread_create(&t, NULL, stays ? free_and_stay : free_arg, p) != 0)
+        _exit(3);
+    if (stays) {
+        pthread_mutex_lock(&stay_lock);
+        while (!stay_freed)
+            pthread_cond_wait(&stay_cond, &stay_lock);
+        pthread_mutex_unlock(&stay_lock);
+    } else {
+        pthread_join(t, NULL);
+    }
+    then(p);
+}
+
+static void do_free(void *p) { free(p); }
+static void do_realloc(void *p) { escape(realloc(p, hide(200))); }
+static void do_free_in_thread(void *p) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_arg, p) == 0)
+        pthread_join(t, NULL);
+}
+static void *free_twice(void *p) {
+    void *volatile again = p; /* out of the compiler's sight */
+    own_heap();
+    free(p);
+    free(again);
+    return NULL;
+}
+
+static void owner_frees_again(void) { freed_elsewhere(64, 1, do_free); }
+static void owner_reallocs(void) { freed_elsewhere(64, 1, do_realloc); }
+static void third_thread_frees_again(void) { freed_elsewhere(96, 1, do_free_in_thread); }
+static void owner_frees_after_exit(void) { freed_elsewhere(64, 0, do_free); }
+static void freer_frees_again(void) {
+    char *p = malloc(hide(112));
+    pthread_t t;
+    if (pthread_create(&t, NULL, free_twice, p) == 0)
+        pthread_join(t, NULL);
+}
+
+static void t_double_free_across_threads(void) {
+    test_failures += expect_abort_line(owner_frees_again, "owner frees a block another thread freed",
+                                       "double free", "free");
+    test_failures += expect_abort_line(owner_reallocs, "owner reallocs a block another thread freed",
+                                       "use after free", "realloc");
+    test_failures += expect_abort_line(third_thread_frees_again, "a third thread frees it again",
+                                       "double free", "free");
+    test_failures += expect_abort_line(freer_frees_again, "the freeing thread frees it again",
+                                       "double free", "free");
+    test_failures += expect_abort_line(owner_frees_after_exit,
+                                       "owner frees it again after the freeing thread exited",
+                                       "double free", "free");
+}
+
 /* --- main ------------------------------------------------------------------ */
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -111,6 +209,7 @@ int main(void) {
     check_identity();
 
     SECTION(t_invalid_free());
+    SECTION(t_double_free_across_threads());
 
     if (test_failures) {
         fprintf(stderr, "%d failure(s)\n", test_failures);
