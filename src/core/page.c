@@ -15,8 +15,6 @@
 #include "base/tsan.h"
 #include "os/os.h"
 
-uint32_t wdi_class_size[WD_CLASSES];
-uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
 uint8_t wdi_class_aligned[WD_CLASSES][WD_ALIGNED_SHIFTS];
 wd_page_t wdi_page_empty = {.heap = WD_PAGE_UNUSED};
 
@@ -31,24 +29,54 @@ wd_page_t wdi_page_empty = {.heap = WD_PAGE_UNUSED};
  * mstress 3.4 %; peak RSS the same).  Up to 64 KiB since: a page holds
  * two or three blocks of 16-32 KiB, or one above, and what no block reaches
  * is never touched; aligned ran 39 % fewer instructions again, realloc_vec
- * 10 % less peak RSS (docs/design.md). */
+ * 10 % less peak RSS (docs/design.md).
+ *
+ * Both directions are constant expressions, so the compiler builds the
+ * tables: read-only data, shared by every process, no start-up work (the
+ * loop that filled the size-to-class table was 40,000 of the 50,000
+ * instructions of the process initialisation), and no thread can read
+ * them half-filled. */
+
+/* Class c's size, 1 <= c < WD_CLASSES: the step of a class's power of two
+ * is its base / 4 (classes 9 to 20) or base / 8 (21 to 68). */
+#define CLASS_SIZE(c)                                                               \
+    ((c) <= 8    ? 16u * (c)                                                       \
+     : (c) <= 20 ? (128u << ((c) - 9) / 4) + ((c) - 9) % 4 * (32u << ((c) - 9) / 4) + \
+                       (32u << ((c) - 9) / 4)                                       \
+                 : (1024u << ((c) - 21) / 8) + ((c) - 21) % 8 * (128u << ((c) - 21) / 8) + \
+                       (128u << ((c) - 21) / 8))
+
+/* The class of a request of s bytes, 0 <= s <= WD_SMALL_MAX: above 128,
+ * s lies in (base, 2 base] with base the power of two below s, and the
+ * class is its group's first plus the steps from base to s - 1. */
+#define LG(x) (63 - __builtin_clzll(x))
+#define GROUP_BASE(s) (1ull << LG((s) - 1))
+#define CLASS_OF(s)                                                                  \
+    ((s) <= 128    ? ((s) <= 16 ? 1u : ((s) + 15) / 16)                              \
+     : (s) <= 1024 ? 9u + 4 * (LG((s) - 1) - 7) + ((s) - 1 - GROUP_BASE(s)) / (GROUP_BASE(s) / 4) \
+                   : 21u + 8 * (LG((s) - 1) - 10) + ((s) - 1 - GROUP_BASE(s)) / (GROUP_BASE(s) / 8))
+
+#define SIZE_1(c) CLASS_SIZE(c),
+#define SIZE_4(c) SIZE_1(c) SIZE_1(c + 1) SIZE_1(c + 2) SIZE_1(c + 3)
+#define SIZE_16(c) SIZE_4(c) SIZE_4(c + 4) SIZE_4(c + 8) SIZE_4(c + 12)
+const uint32_t wdi_class_size[WD_CLASSES] = {0, SIZE_16(1) SIZE_16(17) SIZE_16(33) SIZE_16(49)
+                                                SIZE_4(65)};
+
+/* Entry i: the class of a request of 16 i bytes, and of the 15 below. */
+#define OF16_1(i) (uint8_t)CLASS_OF(16ull * (i)),
+#define OF16_4(i) OF16_1(i) OF16_1(i + 1) OF16_1(i + 2) OF16_1(i + 3)
+#define OF16_16(i) OF16_4(i) OF16_4(i + 4) OF16_4(i + 8) OF16_4(i + 12)
+#define OF16_64(i) OF16_16(i) OF16_16(i + 16) OF16_16(i + 32) OF16_16(i + 48)
+#define OF16_256(i) OF16_64(i) OF16_64(i + 64) OF16_64(i + 128) OF16_64(i + 192)
+#define OF16_1024(i) OF16_256(i) OF16_256(i + 256) OF16_256(i + 512) OF16_256(i + 768)
+const uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1] = {
+    OF16_1024(0) OF16_1024(1024) OF16_1024(2048) OF16_1024(3072) OF16_1(4096)};
+
+_Static_assert(WD_CLASSES == 69 && CLASS_SIZE(68) == WD_SMALL_MAX, "the classes reach 64 KiB");
+_Static_assert(CLASS_OF(WD_SMALL_MAX) == 68 && CLASS_OF(1024) == 20 && CLASS_OF(1025) == 21,
+               "the class of a size is the first that holds it");
+
 void wdi_page_init_classes(void) {
-    unsigned c = 1;
-    for (; c <= 8; c++)
-        wdi_class_size[c] = 16u * c;
-    for (unsigned base = 128; base < 1024; base *= 2)
-        for (unsigned k = 1; k <= 4; k++)
-            wdi_class_size[c++] = base + k * (base / 4);
-    for (unsigned base = 1024; base < WD_SMALL_MAX; base *= 2)
-        for (unsigned k = 1; k <= 8; k++)
-            wdi_class_size[c++] = base + k * (base / 8);
-    wd_assert(c == WD_CLASSES && wdi_class_size[c - 1] == WD_SMALL_MAX);
-    c = 1;
-    for (unsigned i = 0; i <= WD_SMALL_MAX / 16; i++) {
-        while (wdi_class_size[c] < i * 16)
-            c++;
-        __atomic_store_n(&wdi_class_of16[i], (uint8_t)c, __ATOMIC_RELAXED); /* page.h says why */
-    }
     for (unsigned k = 0; k < WD_ALIGNED_SHIFTS; k++) {
         unsigned next = WD_CLASSES; /* filled from the top down */
         for (unsigned cls = WD_CLASSES - 1; cls >= 1; cls--) {

@@ -144,9 +144,12 @@ static inline wd_small_segment_t *wdi_small_segments(const wd_small_heap_t *h) {
 /* An empty heap: no page, every class at wdi_page_empty, a fresh secret. */
 void wdi_small_heap_init(wd_small_heap_t *h);
 
-/* Size of class c and class of a size (n <= WD_SMALL_MAX). */
-extern uint32_t wdi_class_size[WD_CLASSES];
-extern uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
+/* Size of class c and class of a size (n <= WD_SMALL_MAX); built by the
+ * compiler (page.c). */
+extern const uint32_t wdi_class_size[WD_CLASSES];
+extern const uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
+
+static inline unsigned wdi_small_class(size_t n) { return wdi_class_of16[(n + 15) >> 4]; }
 
 /* wdi_class_aligned[c][k]: the first class from c on whose size is a
  * multiple of 32 << k (so all its blocks are aligned to it: pages are
@@ -154,20 +157,12 @@ extern uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1];
 #define WD_ALIGNED_SHIFTS 12
 extern uint8_t wdi_class_aligned[WD_CLASSES][WD_ALIGNED_SHIFTS];
 
-/* Fills the class tables; called once by the process initialisation. */
+/* Fills wdi_class_aligned; called once by the process initialisation. */
 void wdi_page_init_classes(void);
 
 /* The page every empty slot of a heap points to: it never has a free
  * block, so the fast path needs no NULL check. */
 extern wd_page_t wdi_page_empty;
-/* Relaxed atomic: malloc's fast path reads the table even in a thread that
- * has no heap yet (wdi_heap_none), possibly while the first thread fills
- * it; any value it reads is a valid class, and the empty heap's pages send
- * that malloc to the slow path, which waits for the initialisation.  A
- * plain byte load all the same. */
-static inline unsigned wdi_small_class(size_t n) {
-    return __atomic_load_n(&wdi_class_of16[(n + 15) >> 4], __ATOMIC_RELAXED);
-}
 
 /* Segments are aligned to their size, so p's page index is a field of p's
  * bits, and with 256-byte descriptors the descriptor's offset is that field
