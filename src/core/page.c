@@ -75,6 +75,19 @@ const uint8_t wdi_class_of16[WD_SMALL_MAX / 16 + 1] = {
 _Static_assert(WD_CLASSES == 69 && CLASS_SIZE(68) == WD_SMALL_MAX, "the classes reach 64 KiB");
 _Static_assert(CLASS_OF(WD_SMALL_MAX) == 68 && CLASS_OF(1024) == 20 && CLASS_OF(1025) == 21,
                "the class of a size is the first that holds it");
+#undef CLASS_SIZE
+#undef LG
+#undef GROUP_BASE
+#undef CLASS_OF
+#undef SIZE_1
+#undef SIZE_4
+#undef SIZE_16
+#undef OF16_1
+#undef OF16_4
+#undef OF16_16
+#undef OF16_64
+#undef OF16_256
+#undef OF16_1024
 
 void wdi_page_init_classes(void) {
     for (unsigned k = 0; k < WD_ALIGNED_SHIFTS; k++) {
