@@ -91,6 +91,15 @@
 #define heap_unlikely(x) __builtin_expect(!!(x), 0)
 #define HEAP_COLD        __attribute__((cold, noinline, noreturn))
 #define HEAP_NOINLINE    __attribute__((noinline))
+/* A cold report that the hot path calls last, so that the call is a jump
+ * and the hot path needs no stack frame.  It never returns, but must not
+ * be known not to: a call to a noreturn function is never a jump (gcc
+ * finds out by itself unless told noipa). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HEAP_TAIL static __attribute__((cold, noinline, noipa))
+#else
+#define HEAP_TAIL static __attribute__((cold, noinline))
+#endif
 /* The hot path is inlined into each entry at -O2 (calls and their saved
  * registers were a fifth of a malloc/free pair); at -Os the compiler
  * chooses, for size. */
@@ -187,8 +196,9 @@ struct wd_heap {
     uint64_t link_key;   /* free-list link encoding key */
     uint8_t *first;      /* header of the first range (never a block's address,
                           * which would hide a leak of that block from memcheck) */
-    size_t span;         /* end marker - first - HDR: a header r can be a block's
-                          * only when r - first < span (one compare) */
+    size_t gate;         /* (end marker - first - HDR) / 16: a header r can be a
+                          * block's only when (r - first) / 16 < gate; 0 when the
+                          * heap talks to valgrind (see heap_free's one compare) */
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
@@ -219,7 +229,14 @@ static inline keys_t heap_keys(const wd_heap_t *h) {
 }
 /* The first range's header and the end marker's. */
 static inline uint8_t *heap_first(const wd_heap_t *h) { return h->first; }
-static inline uint8_t *heap_end(const wd_heap_t *h) { return h->first + h->span + HDR; }
+static inline uint8_t *heap_end(const wd_heap_t *h) {
+    return (uint8_t *)(uintptr_t)h + ((size_t)h->end_off << 4);
+}
+/* Bytes from the first range's header to the end marker's, less a header:
+ * a header r can be a block's only when r - first is below it. */
+static inline size_t heap_span(const wd_heap_t *h) {
+    return (size_t)(heap_end(h) - h->first) - HDR;
+}
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -248,6 +265,11 @@ static inline uint64_t sum_key(keys_t k, const range_t *r) {
 static inline uint64_t sum_product(uint64_t x, uint64_t info) {
     uint64_t v = info << 1 | info >> 63;
     return (x ^ v) * x;
+}
+/* sum_product of an allocated info of `size` bytes: rotated, it is
+ * size << 1 | 1 (one lea from the size, where the rotation needs a copy). */
+static inline uint64_t sum_product_of_allocated(uint64_t x, size_t size) {
+    return (x ^ ((uint64_t)size << 1 | 1)) * x;
 }
 static inline uint32_t sum_of(uint64_t product) { return (uint32_t)(product >> 32); }
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
@@ -875,7 +897,7 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
 HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
                                 const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)k.h->first >= k.h->span))
+    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)k.h->first >= heap_span(k.h)))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
@@ -884,18 +906,23 @@ HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t 
     return r;
 }
 
-/* The info word of live range r's left neighbour, named by r's boundary
- * tag: it must lie in the heap and its info must give the same size (a
- * replayed or overwritten tag fails here).  For the first range, which has
- * none, an allocated info: nothing to merge with. */
-HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const char *fn) {
-    if (prev_size == 0)
-        return ALLOC_BIT;
-    uint64_t info = range_at(range_addr(r) - prev_size)->info;
-    if (heap_unlikely(prev_size > (uintptr_t)r - (uintptr_t)k.h->first ||
-                      info_size(info) != prev_size))
-        header_corrupted(r, fn);
-    return info;
+/* Whether live range r's boundary tag can be trusted, and then *info, the
+ * info word of the left neighbour it names: that must lie in the heap
+ * (checked before it is read) and give the same size (a replayed or
+ * overwritten tag fails here).  For the first range, which has none, an
+ * allocated info: nothing to merge with.  ru: (r - first) / 16. */
+HEAP_HOT int range_left_info(range_t *r, uintptr_t ru, uint64_t *info) {
+    size_t prev_size = range_prev_size(r);
+    if (prev_size == 0) {
+        *info = ALLOC_BIT;
+        return 1;
+    }
+    if (heap_unlikely(prev_size > ru << 4))
+        return 0;
+    *info = range_at(range_addr(r) - prev_size)->info;
+    /* Shifted left by one, info ^ prev_size loses the allocated bit: 0 when
+     * the sizes agree. */
+    return (*info ^ prev_size) << 1 == 0;
 }
 
 /* ---------------------------------------------------------------------------
@@ -1097,30 +1124,50 @@ HEAP_MERGE void merge_left(wd_heap_t *h, range_t *r, size_t size, uint64_t next_
 }
 #endif
 
-/* Frees p.  Its header is checked, and the left neighbour's size against
- * r's boundary tag; the right neighbour's allocated bit is read, and its
- * checksum checked only when r merges with it (merge_right, merge_left):
- * an overflow out of r that reaches that bit sends this free to the merge,
- * which reports it; one that changes only the checksum is reported by the
- * next call that acts on that header.  Between two allocated ranges, r
- * only joins its class's list and its header changes state (one add to
- * the product computed to check it); its size, so the next range's tag,
- * stays. */
-HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
-    if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
-        return;
+/* free's reports, called last so that the compiler jumps to them: free's
+ * common path then needs no stack frame (a call would need the stack
+ * aligned).  Neither returns. */
+#ifdef __OPTIMIZE_SIZE__ /* -Os: one call fewer, for size */
+#define free_diagnosed diagnose
+#define free_refused   header_corrupted
+#else
+HEAP_TAIL void free_diagnosed(wd_heap_t *h, void *p, const char *fn) {
+    diagnose(h, p, fn);
+}
+HEAP_TAIL void free_refused(range_t *r, const char *fn) {
+    header_corrupted(r, fn);
+}
+#endif
+
+/* Frees p, whose header's offset from the first range's, in 16-byte units,
+ * is ru (the caller checked that it lies in the heap).  Its header is
+ * checked, and the left neighbour's size against r's boundary tag; the
+ * right neighbour's allocated bit is read, and its checksum checked only
+ * when r merges with it (merge_right, merge_left): an overflow out of r
+ * that reaches that bit sends this free to the merge, which reports it;
+ * one that changes only the checksum is reported by the next call that
+ * acts on that header.  Between two allocated ranges, r only joins its
+ * class's list and its header changes state (one add to the product
+ * computed to check it); its size, so the next range's tag, stays. */
+HEAP_HOT void free_block(wd_heap_t *h, void *p, uintptr_t ru, const char *fn) {
     keys_t k = heap_keys(h);
-    uintptr_t u = (uintptr_t)p - HDR - (uintptr_t)k.h->first;
-    if (heap_unlikely(((uintptr_t)p & 15) != 0 || u >= k.h->span))
-        pointer_invalid(p, fn);
     range_t *r = range_of(p);
-    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
-    WORK(verified);
-    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product)))
-        diagnose(h, p, fn);
-    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
+    uint64_t info = r->info, x = sum_key(k, r);
     size_t size = info_size(info);
-    uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
+    /* The product of an allocated header of `size` bytes: r's own when
+     * its allocated bit is set, the one case that goes on. */
+    uint64_t product = sum_product_of_allocated(x, size);
+    WORK(verified);
+    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product))) {
+        free_diagnosed(h, p, fn);
+        return;
+    }
+    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
+    uint64_t prev_info;
+    if (heap_unlikely(!range_left_info(r, ru, &prev_info))) {
+        free_refused(r, fn);
+        return;
+    }
     /* The right neighbour's allocated bit alone decides: its header is
      * checked where it is acted on (merged here, or freed, resized or
      * taken later). */
@@ -1143,6 +1190,44 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
     (void)freed_sum;
     range_merge(h, r, size, next_info, prev_info, fn);
 #endif
+}
+
+/* u rotated right by 4 bits: u / 16 when u is a multiple of 16, at least
+ * 2^60 when it is not. */
+static inline uintptr_t rotr4(uintptr_t u) { return u >> 4 | u << (sizeof u * 8 - 4); }
+
+#if HEAP_VALGRIND
+HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn);
+#endif
+
+/* What free's one compare sends here: NULL, which free ignores (C11
+ * 7.22.3.3); every pointer when the heap talks to valgrind (its gate is
+ * 0); a pointer outside the heap or not 16-aligned, reported. */
+HEAP_NOINLINE __attribute__((cold)) static void free_aside(wd_heap_t *h, void *p,
+                                                          const char *fn) {
+    if (p == NULL)
+        return;
+#if HEAP_VALGRIND
+    if (h->vg) {
+        vg_free(h, p, fn);
+        return;
+    }
+#else
+    (void)h;
+#endif
+    pointer_invalid(p, fn);
+}
+
+/* Frees p.  One compare sends aside NULL, a pointer outside the heap or
+ * misaligned (rotated, its low bits land at the top), and valgrind's case
+ * (gate 0). */
+HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
+    uintptr_t ru = rotr4((uintptr_t)p - HDR - (uintptr_t)h->first);
+    if (heap_unlikely(ru >= h->gate)) {
+        free_aside(h, p, fn);
+        return;
+    }
+    free_block(h, p, ru, fn);
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
@@ -1282,6 +1367,7 @@ static uint32_t vg_wanted(void) {
 
 static void vg_init(wd_heap_t *h) {
     VALGRIND_MAKE_MEM_NOACCESS(heap_first(h), (size_t)(heap_end(h) - heap_first(h)) + HDR);
+    h->gate = 0; /* every free through free_aside to vg_free */
 }
 
 HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
@@ -1302,7 +1388,8 @@ HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn) {
     if (p)
         VALGRIND_FREELIKE_BLOCK(p, 0);
     VG_QUIET_BEGIN();
-    heap_free(h, p, fn);
+    if (p) /* checked above: past free's one compare, closed to valgrind's case */
+        free_block(h, p, rotr4((uintptr_t)p - HDR - (uintptr_t)h->first), fn);
     VG_QUIET_END();
 }
 
@@ -1352,11 +1439,7 @@ HEAP_HOT void *entry_malloc(wd_heap_t *h, size_t size, const char *fn) {
 }
 
 HEAP_HOT void entry_free(wd_heap_t *h, void *p, const char *fn) {
-    if (VG_ON(h)) {
-        vg_free(h, p, fn);
-        return;
-    }
-    heap_free(h, p, fn);
+    heap_free(h, p, fn); /* valgrind's case is behind its one compare */
 }
 
 HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
@@ -1441,21 +1524,22 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL | 1;
     h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
-    h->first = (uint8_t *)start + ctrl;
-    h->span = bytes - ctrl - 2 * HDR;
+    uint8_t *first = (uint8_t *)start + ctrl;
+    size_t span = bytes - ctrl - HDR; /* the first range's header to the end marker's */
+    h->first = first;
+    h->gate = (span - HDR) >> 4;
     h->heap_size = given;
     h->fl_count = fl_count;
     h->fast_max = fast_max_of(fl_count);
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = (uint8_t)vg_wanted();
-    size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
-    range_write(k, range_at(heap_end(h)), END_INFO, span);
+    range_write(k, range_at(first + span), END_INFO, span);
 #if HEAP_TOP
-    range_make_top(h, k, range_at(heap_first(h)), span, 0);
+    range_make_top(h, k, range_at(first), span, 0);
 #else
-    range_write(k, range_at(heap_first(h)), span, 0);
-    list_insert(h, k, range_at(heap_first(h)), span);
+    range_write(k, range_at(first), span, 0);
+    list_insert(h, k, range_at(first), span);
 #endif
     if (VG_ON(h))
         vg_init(h);
