@@ -1175,8 +1175,9 @@ HEAP_TAIL void free_refused(range_t *r, const char *fn) {
 }
 #endif
 
-/* Frees p, whose header's offset from the first range's, in 16-byte units,
- * is ru (the caller checked that it lies in the heap).  Its header is
+/* Frees p, whose header's offset in 16-byte units is ru from the first
+ * range's (the caller checked that it lies in the heap) and me from the
+ * control block (its name in the lists).  Its header is
  * checked, and the left neighbour's size against r's boundary tag; the
  * right neighbour's allocated bit is read, and its checksum checked only
  * when r merges with it (merge_right, merge_left): an overflow out of r
@@ -1191,7 +1192,8 @@ HEAP_SHARED void free_block(wd_heap_t *h, void *p, uintptr_t ru, uint32_t me, co
     uint64_t info = r->info, x = sum_key(k, r);
     size_t size = info_size(info);
     /* The product of an allocated header of `size` bytes: r's own when
-     * its allocated bit is set, the one case that goes on. */
+     * its allocated bit is set, the one case that goes on (-Os: the
+     * product of info itself, shorter code). */
     uint64_t product = HEAP_SWAP ? sum_product_of_allocated(x, size) : sum_product(x, info);
     WORK(verified);
     if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product))) {
@@ -1217,7 +1219,7 @@ HEAP_SHARED void free_block(wd_heap_t *h, void *p, uintptr_t ru, uint32_t me, co
         r->info = size;
         /* Told that size is info less its top bit, gcc tests the size class
          * on info with a 64-bit mask, and saves a register it never uses:
-         * 3 instructions more per free. */
+         * 3 instructions more on this path. */
         HEAP_OPAQUE(size);
         list_insert_named(h, k, r, me, size, 0); /* allocated, then listed: nranges stays */
         return;
