@@ -30,10 +30,10 @@
  * a malloc plus the copy, or a resize in place; memalign a malloc plus one
  * split and one resize.  Measured with callgrind (docs/heap.md, `make
  * bench-heap`, x86-64, gcc -O2, every check on): a malloc that fails
- * against 5,000 free ranges of its class costs 100 instructions, the mean
- * malloc of a random mix 121, the mean free 106 (the dearest malloc of
- * the mix, one that splits, 213; the dearest free, one that merges on
- * both sides, 285), a malloc(4000) + free pair 214; stack 64 B (malloc)
+ * against 5,000 free ranges of its class costs 98 instructions, the mean
+ * malloc of a random mix 113, the mean free 89 (the dearest malloc of
+ * the mix, one that splits, 207; the dearest free, one that merges on
+ * both sides, 275), a malloc(4000) + free pair 207; stack 64 B (malloc)
  * and 64 B (free).  The free range at the end of the
  * heap, the top, is in no list: malloc carves from it when no size class
  * has a good fit, and free merges into it without list work.  The price

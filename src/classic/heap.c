@@ -91,6 +91,18 @@
 #define heap_unlikely(x) __builtin_expect(!!(x), 0)
 #define HEAP_COLD        __attribute__((cold, noinline, noreturn))
 #define HEAP_NOINLINE    __attribute__((noinline))
+/* A cold report that the hot path calls last, so that the call is a jump
+ * and the hot path needs no stack frame.  It never returns, but must not
+ * be known not to: a call to a noreturn function is never a jump (gcc
+ * finds out by itself unless told noipa). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HEAP_TAIL static __attribute__((cold, noinline, noipa))
+#else
+#define HEAP_TAIL static __attribute__((cold, noinline))
+#endif
+/* x, its value kept, with where it came from hidden from the compiler (no
+ * instruction): for a choice the compiler makes worse when it knows. */
+#define HEAP_OPAQUE(x) __asm__("" : "+r"(x))
 /* The hot path is inlined into each entry at -O2 (calls and their saved
  * registers were a fifth of a malloc/free pair); at -Os the compiler
  * chooses, for size. */
@@ -153,6 +165,12 @@ struct wd_heap_work { unsigned long verified, written, links; } wd_heap_work;
 #define ALIGN        ((size_t)16)   /* every payload, every range size */
 #define HDR          ((size_t)16)   /* range header bytes */
 #define MIN_RANGE    ((size_t)32)   /* header + the link word of a free range, rounded */
+/* The least rest split off a listed range (range_take; the top's rest is
+ * split down to MIN_RANGE).  A 32-byte rest, a 16-byte payload, stays with
+ * the block: few requests fit such a sliver, and every free beside one
+ * merges (an unlink and a relisting).  In the random mix of
+ * bench/heap_cost.c this took the frees that merge from 26 % to 20 %. */
+#define MIN_SPLIT    ((size_t)48)
 #define SL_LOG2      4u             /* 16 second-level lists per power of two */
 #define SL_COUNT     (1u << SL_LOG2)
 #define SMALL_LIMIT  ((size_t)1 << (SL_LOG2 + 4)) /* below: exact 16-byte classes */
@@ -185,17 +203,22 @@ typedef struct range_hdr {
 struct wd_heap {
     uint64_t secret;     /* checksum key */
     uint64_t link_key;   /* free-list link encoding key */
-    uint8_t *first;      /* header of the first range (never a block's address,
+    size_t first_off;    /* the first range's header, in 16-byte units from the
+                          * control block (an offset: never a block's address,
                           * which would hide a leak of that block from memcheck) */
-    size_t span;         /* end marker - first - HDR: a header r can be a block's
-                          * only when r - first < span (one compare) */
+    size_t gate;         /* (end marker - first range) / 16 - 1: a header r can be
+                          * a block's only when (r - first range) / 16 < gate; 0
+                          * when the heap talks to valgrind (heap_free's compare) */
     uint64_t fl_bitmap;  /* bit fl set: some list of first level fl is not empty */
     size_t used;         /* bytes of allocated ranges */
     size_t peak;         /* highest `used` */
-    size_t fast_max;     /* requests up to this size have a list level: malloc's
-                          * fast path needs no other bound (see fast_max_of) */
+    size_t fast_lim;     /* requests below this size have a list level: malloc's
+                          * fast path needs no other bound (fast_max_of, + 1); 0
+                          * when the heap talks to valgrind (heap_malloc's compare) */
     uint32_t nalloc;     /* allocated ranges (at most 2^31 in 64 GiB) */
-    uint32_t nfree;      /* listed free ranges (all but the top) */
+    uint32_t nranges;    /* allocated ranges and listed free ranges (all but the
+                          * top): a free that merges with nothing, a malloc that
+                          * takes a listed range whole leave it as it is */
     size_t heap_size;    /* bytes given to wd_heap_init (capped) */
     uint64_t magic;      /* HEAP_MAGIC ^ address: tells a heap from garbage */
     uint32_t fl_count;   /* first levels this heap needs */
@@ -218,8 +241,17 @@ static inline keys_t heap_keys(const wd_heap_t *h) {
     return k;
 }
 /* The first range's header and the end marker's. */
-static inline uint8_t *heap_first(const wd_heap_t *h) { return h->first; }
-static inline uint8_t *heap_end(const wd_heap_t *h) { return h->first + h->span + HDR; }
+static inline uint8_t *heap_first(const wd_heap_t *h) {
+    return (uint8_t *)(uintptr_t)h + (h->first_off << 4);
+}
+static inline uint8_t *heap_end(const wd_heap_t *h) {
+    return (uint8_t *)(uintptr_t)h + ((size_t)h->end_off << 4);
+}
+/* Bytes from the first range's header to the end marker's, less a header:
+ * a header r can be a block's only when r - first is below it. */
+static inline size_t heap_span(const wd_heap_t *h) {
+    return (size_t)(heap_end(h) - heap_first(h)) - HDR;
+}
 
 /* ---------------------------------------------------------------------------
  * Headers
@@ -248,6 +280,11 @@ static inline uint64_t sum_key(keys_t k, const range_t *r) {
 static inline uint64_t sum_product(uint64_t x, uint64_t info) {
     uint64_t v = info << 1 | info >> 63;
     return (x ^ v) * x;
+}
+/* sum_product of an allocated info of `size` bytes: rotated, it is
+ * size << 1 | 1 (one lea from the size, where the rotation needs a copy). */
+static inline uint64_t sum_product_of_allocated(uint64_t x, size_t size) {
+    return (x ^ ((uint64_t)size << 1 | 1)) * x;
 }
 static inline uint32_t sum_of(uint64_t product) { return (uint32_t)(product >> 32); }
 HEAP_LEAF uint32_t range_sum(keys_t k, const range_t *r, uint64_t info) {
@@ -388,9 +425,10 @@ static inline void links_patch(range_t *r, unsigned half, uint32_t from, uint32_
 #define NEXT_HALF 0u
 #define PREV_HALF 32u
 
-/* The list functions count listed ranges (nfree) by `count`: 1, or 0 in
- * a caller that unlists one range and lists another (one load and store
- * of the count saved). */
+/* The list functions count listed ranges (in nranges) by `count`: 1, or 0
+ * in a caller that unlists one range and lists another, or turns a listed
+ * range allocated or the other way round (one load and store of the count
+ * saved). */
 
 /* Lists free range r at the head of list (fl, sl). */
 HEAP_HOT void list_push_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsigned sl,
@@ -404,7 +442,8 @@ HEAP_HOT void list_push_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsig
         h->fl_bitmap |= (uint64_t)1 << fl;
     }
     *head = off_of(h, r);
-    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
+    if (!HEAP_SWAP || count) /* -Os: 1 always, a pair still nets 0 */
+        h->nranges += HEAP_SWAP ? count : 1;
 }
 #define list_push(h, k, r, fl, sl) list_push_n(h, k, r, fl, sl, 1)
 
@@ -420,9 +459,11 @@ static inline unsigned list_index(size_t size) {
            (FL_SHIFT * FL_STRIDE + SL_COUNT - 1);
 }
 
-/* Lists free range r (header already written) at the head of its class. */
-HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
-    uint32_t *head = &h->lists[list_index(size)], old = *head, me = off_of(h, r);
+/* Lists free range r, whose offset is me (header already written), at the
+ * head of its class. */
+HEAP_HOT void list_insert_named(wd_heap_t *h, keys_t k, range_t *r, uint32_t me, size_t size,
+                                unsigned count) {
+    uint32_t *head = &h->lists[list_index(size)], old = *head;
     links_write(k, r, old, 0);
     if (old) {
         links_patch(range_from_off(h, old), PREV_HALF, 0, me);
@@ -433,8 +474,10 @@ HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, uns
         h->fl_bitmap |= (uint64_t)1 << fl;
     }
     *head = me;
-    h->nfree += HEAP_SWAP ? count : 1; /* -Os: 1 always, a pair still nets 0 */
+    if (!HEAP_SWAP || count) /* -Os: 1 always, a pair still nets 0 */
+        h->nranges += HEAP_SWAP ? count : 1;
 }
+#define list_insert_n(h, k, r, size, count) list_insert_named(h, k, r, off_of(h, r), size, count)
 #else /* -Os: one copy */
 HEAP_HOT void list_insert_n(wd_heap_t *h, keys_t k, range_t *r, size_t size, unsigned count) {
     unsigned fl, sl;
@@ -532,7 +575,8 @@ HEAP_HOT void list_remove_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, uns
     if (next)
         links_patch(range_from_off(h, next), PREV_HALF, me, prev);
 #endif
-    h->nfree -= HEAP_SWAP ? count : 1;
+    if (!HEAP_SWAP || count) /* no load and store back of the count when it is 0 */
+        h->nranges -= HEAP_SWAP ? count : 1;
 }
 #define list_remove(h, k, r, fl, sl, fn) list_remove_n(h, k, r, fl, sl, fn, 1)
 
@@ -574,7 +618,8 @@ HEAP_HOT void list_pop_n(wd_heap_t *h, keys_t k, range_t *r, unsigned fl, unsign
         links_patch(range_from_off(h, next), PREV_HALF, off_of(h, r), 0);
     else
         list_emptied(h, fl, sl);
-    h->nfree -= HEAP_SWAP ? count : 1;
+    if (!HEAP_SWAP || count) /* no load and store back of the count when it is 0 */
+        h->nranges -= HEAP_SWAP ? count : 1;
 }
 #define list_pop(h, k, r, fl, sl, fn) list_pop_n(h, k, r, fl, sl, fn, 1)
 
@@ -633,6 +678,7 @@ HEAP_SHARED void *range_allot(wd_heap_t *h, keys_t k, range_t *r, size_t size) {
     range_rewrite(k, r, ALLOC_BIT | size);
     h->used += size;
     h->nalloc++;
+    h->nranges++;
     if (h->used > h->peak)
         h->peak = h->used;
     return range_payload(r);
@@ -666,7 +712,7 @@ HEAP_MERGE void *range_split(wd_heap_t *h, range_t *r, size_t need, unsigned fl,
 }
 
 /* Marks the head of list (fl, sl) allocated with `need` bytes and lists
- * what is left when it can stand alone:
+ * what is left when that is at least MIN_SPLIT bytes:
  *
  *   [ r ...................... free ][ next ]
  *   [ r | need, allocated ][ rest|free ][ next ]   (next's tag: rest)
@@ -686,10 +732,10 @@ HEAP_HOT void *range_take(wd_heap_t *h, keys_t k, unsigned fl, unsigned sl, int 
             return NULL;
         list_corrupted(r, fn);
     }
-    if (have - need >= MIN_RANGE)
+    if (have - need >= MIN_SPLIT)
         return range_split(h, r, need, fl, sl, fn);
     list_pop(h, k, r, fl, sl, fn);
-    return range_allot(h, k, r, have); /* too little left over to stand alone */
+    return range_allot(h, k, r, have); /* too little left over to split off */
 }
 
 /* Range bytes for a request, or 0 when no heap could serve it. */
@@ -846,7 +892,8 @@ HEAP_COLD static void diagnose(wd_heap_t *h, const void *p, const char *fn) {
     keys_t k = heap_keys(h);
     const char *when_free = heap_freed_what(fn);
     range_t *target = range_of(p);
-    for (uint8_t *at = heap_first(h); at < heap_end(h);) {
+    uint8_t *end = heap_end(h);
+    for (uint8_t *at = heap_first(h); at < end;) {
         range_t *r = range_at(at);
         uint64_t info = r->info;
         if (!range_holds(k, r, info))
@@ -875,7 +922,7 @@ HEAP_COLD static void pointer_invalid(const void *p, const char *fn) {
 HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t *info,
                                 const char *fn) {
     uintptr_t u = (uintptr_t)p;
-    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)k.h->first >= k.h->span))
+    if (heap_unlikely((u & 15) != 0 || u - HDR - (uintptr_t)heap_first(k.h) >= heap_span(k.h)))
         pointer_invalid(p, fn);
     range_t *r = range_of(p);
     *info = r->info;
@@ -884,30 +931,31 @@ HEAP_HOT range_t *block_checked(wd_heap_t *h, keys_t k, const void *p, uint64_t 
     return r;
 }
 
-/* The info word of live range r's left neighbour, named by r's boundary
- * tag: it must lie in the heap and its info must give the same size (a
- * replayed or overwritten tag fails here).  For the first range, which has
- * none, an allocated info: nothing to merge with. */
-HEAP_HOT uint64_t range_left_info(keys_t k, range_t *r, size_t prev_size, const char *fn) {
-    if (prev_size == 0)
-        return ALLOC_BIT;
-    uint64_t info = range_at(range_addr(r) - prev_size)->info;
-    if (heap_unlikely(prev_size > (uintptr_t)r - (uintptr_t)k.h->first ||
-                      info_size(info) != prev_size))
-        header_corrupted(r, fn);
-    return info;
+/* Whether live range r's boundary tag can be trusted, and then *info, the
+ * info word of the left neighbour it names: that must lie in the heap
+ * (checked before it is read) and give the same size (a replayed or
+ * overwritten tag fails here).  For the first range, which has none, an
+ * allocated info: nothing to merge with.  ru: (r - first) / 16. */
+HEAP_HOT int range_left_info(range_t *r, uintptr_t ru, uint64_t *info) {
+    size_t prev_size = range_prev_size(r);
+    if (prev_size == 0) {
+        *info = ~(uint64_t)0; /* allocated: all ones, a shorter constant than ALLOC_BIT */
+        return 1;
+    }
+    if (heap_unlikely(prev_size > ru << 4))
+        return 0;
+    *info = range_at(range_addr(r) - prev_size)->info;
+    /* Shifted left by one, info ^ prev_size loses the allocated bit: 0 when
+     * the sizes agree. */
+    return (*info ^ prev_size) << 1 == 0;
 }
 
 /* ---------------------------------------------------------------------------
  * The malloc family (plain: what runs natively)
  * ------------------------------------------------------------------------- */
 
-#if HEAP_SWAP
-HEAP_NOINLINE static
-#else
-HEAP_HOT
-#endif
-void *heap_malloc_any(wd_heap_t *h, size_t size, const char *fn) {
+/* malloc through heap_take alone (no inline fast path). */
+HEAP_HOT void *heap_malloc_taken(wd_heap_t *h, size_t size, const char *fn) {
     void *p = heap_take(h, range_need(size), fn);
     if (heap_unlikely(p == NULL))
         heap_set_errno(ENOMEM);
@@ -915,6 +963,20 @@ void *heap_malloc_any(wd_heap_t *h, size_t size, const char *fn) {
 }
 
 #if HEAP_SWAP
+#if HEAP_VALGRIND
+HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn);
+#endif
+
+/* What malloc's one compare sends here: a request above fast_max, and
+ * every request when the heap talks to valgrind (fast_lim 0). */
+HEAP_NOINLINE static void *heap_malloc_any(wd_heap_t *h, size_t size, const char *fn) {
+#if HEAP_VALGRIND
+    if (h->vg)
+        return vg_malloc(h, ALIGN, size, fn);
+#endif
+    return heap_malloc_taken(h, size, fn);
+}
+
 /* No good fit in the lists for `need` bytes (at most fast_max + HDR +
  * ALIGN - 1, so that need's own class is in a level the heap has): the
  * top, then the head of need's own class, as heap_take. */
@@ -936,15 +998,16 @@ HEAP_NOINLINE static void *heap_malloc_rest(wd_heap_t *h, size_t need, const cha
 
 /* malloc: good fit from the lists inline, the range taken whole inline
  * (the common case) or split out of line; the top, the head of need's own
- * class in heap_malloc_rest; requests above h->fast_max in heap_malloc_any. */
+ * class in heap_malloc_rest; requests above fast_max, and valgrind's case,
+ * in heap_malloc_any. */
 HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
-    if (heap_unlikely(size > h->fast_max))
+    if (heap_unlikely(size >= h->fast_lim))
         return heap_malloc_any(h, size, fn);
     size_t need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
     if (need < MIN_RANGE)
         need = MIN_RANGE;
     unsigned fl, sl;
-    class_above(need, &fl, &sl); /* fl < fl_count: size <= fast_max */
+    class_above(need, &fl, &sl); /* fl < fl_count: size < fast_lim */
     uint32_t map = *sl_word(h, fl) & (~0u << sl);
     if (heap_unlikely(map == 0)) {
         uint64_t fl_map = h->fl_bitmap & (~(uint64_t)1 << fl); /* levels above fl */
@@ -962,9 +1025,9 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
         header_corrupted(r, fn);
     if (heap_unlikely((int64_t)info < (int64_t)need)) /* allocated, or too small */
         list_corrupted(r, fn);
-    if (info - need >= MIN_RANGE)
+    if (info - need >= MIN_SPLIT)
         return range_split(h, r, need, fl, sl, fn);
-    list_pop(h, k, r, fl, sl, fn);
+    list_pop_n(h, k, r, fl, sl, fn, 0); /* listed, then allocated: nranges stays */
     WORK(written);
     r->sum = sum_of(sum_product_allocated(x, product));
     r->info = info | ALLOC_BIT;
@@ -976,7 +1039,7 @@ HEAP_HOT void *heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
     return range_payload(r);
 }
 #else
-#define heap_malloc heap_malloc_any
+#define heap_malloc heap_malloc_taken
 #endif
 
 #if !HEAP_SWAP
@@ -1097,30 +1160,52 @@ HEAP_MERGE void merge_left(wd_heap_t *h, range_t *r, size_t size, uint64_t next_
 }
 #endif
 
-/* Frees p.  Its header is checked, and the left neighbour's size against
- * r's boundary tag; the right neighbour's allocated bit is read, and its
- * checksum checked only when r merges with it (merge_right, merge_left):
- * an overflow out of r that reaches that bit sends this free to the merge,
- * which reports it; one that changes only the checksum is reported by the
- * next call that acts on that header.  Between two allocated ranges, r
- * only joins its class's list and its header changes state (one add to
- * the product computed to check it); its size, so the next range's tag,
- * stays. */
-HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
-    if (p == NULL) /* C11 7.22.3.3: free(NULL) does nothing */
-        return;
+/* free's reports, called last so that the compiler jumps to them: free's
+ * common path then needs no stack frame (a call would need the stack
+ * aligned).  Neither returns. */
+#ifdef __OPTIMIZE_SIZE__ /* -Os: one call fewer, for size */
+#define free_diagnosed diagnose
+#define free_refused   header_corrupted
+#else
+HEAP_TAIL void free_diagnosed(wd_heap_t *h, void *p, const char *fn) {
+    diagnose(h, p, fn);
+}
+HEAP_TAIL void free_refused(range_t *r, const char *fn) {
+    header_corrupted(r, fn);
+}
+#endif
+
+/* Frees p, whose header's offset in 16-byte units is ru from the first
+ * range's (the caller checked that it lies in the heap) and me from the
+ * control block (its name in the lists).  Its header is
+ * checked, and the left neighbour's size against r's boundary tag; the
+ * right neighbour's allocated bit is read, and its checksum checked only
+ * when r merges with it (merge_right, merge_left): an overflow out of r
+ * that reaches that bit sends this free to the merge, which reports it;
+ * one that changes only the checksum is reported by the next call that
+ * acts on that header.  Between two allocated ranges, r only joins its
+ * class's list and its header changes state (one add to the product
+ * computed to check it); its size, so the next range's tag, stays. */
+HEAP_SHARED void free_block(wd_heap_t *h, void *p, uintptr_t ru, uint32_t me, const char *fn) {
     keys_t k = heap_keys(h);
-    uintptr_t u = (uintptr_t)p - HDR - (uintptr_t)k.h->first;
-    if (heap_unlikely(((uintptr_t)p & 15) != 0 || u >= k.h->span))
-        pointer_invalid(p, fn);
     range_t *r = range_of(p);
-    uint64_t info = r->info, x = sum_key(k, r), product = sum_product(x, info);
-    WORK(verified);
-    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product)))
-        diagnose(h, p, fn);
-    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
+    uint64_t info = r->info, x = sum_key(k, r);
     size_t size = info_size(info);
-    uint64_t prev_info = range_left_info(k, r, range_prev_size(r), fn);
+    /* The product of an allocated header of `size` bytes: r's own when
+     * its allocated bit is set, the one case that goes on (-Os: the
+     * product of info itself, shorter code). */
+    uint64_t product = HEAP_SWAP ? sum_product_of_allocated(x, size) : sum_product(x, info);
+    WORK(verified);
+    if (heap_unlikely(!info_allocated(info) || r->sum != sum_of(product))) {
+        free_diagnosed(h, p, fn);
+        return;
+    }
+    uint32_t freed_sum = sum_of(sum_product_freed(x, product));
+    uint64_t prev_info;
+    if (heap_unlikely(!range_left_info(r, ru, &prev_info))) {
+        free_refused(r, fn);
+        return;
+    }
     /* The right neighbour's allocated bit alone decides: its header is
      * checked where it is acted on (merged here, or freed, resized or
      * taken later). */
@@ -1132,17 +1217,62 @@ HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
         WORK(written);
         r->sum = freed_sum;
         r->info = size;
-        list_insert(h, k, r, size);
+        /* Told that size is info less its top bit, gcc tests the size class
+         * on info with a 64-bit mask, and saves a register it never uses:
+         * 3 instructions more on this path. */
+        HEAP_OPAQUE(size);
+        list_insert_named(h, k, r, me, size, 0); /* allocated, then listed: nranges stays */
         return;
     }
+    h->nranges--; /* r merges: one range fewer, whatever the merge's list work */
     if (info_allocated(prev_info))
         merge_right(h, r, size, next_info, fn);
     else
         merge_left(h, r, size, next_info, prev_info, fn);
 #else
-    (void)freed_sum;
+    (void)freed_sum, (void)me;
+    h->nranges--; /* every list change of range_merge counts 1 at -Os */
     range_merge(h, r, size, next_info, prev_info, fn);
 #endif
+}
+
+/* u rotated right by 4 bits: u / 16 when u is a multiple of 16, at least
+ * 2^60 when it is not. */
+static inline uintptr_t rotr4(uintptr_t u) { return u >> 4 | u << (sizeof u * 8 - 4); }
+
+#if HEAP_VALGRIND
+HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn);
+#endif
+
+/* What free's one compare sends here: NULL, which free ignores (C11
+ * 7.22.3.3); every pointer when the heap talks to valgrind (its gate is
+ * 0); a pointer outside the heap or not 16-aligned, reported. */
+HEAP_NOINLINE __attribute__((cold)) static void free_aside(wd_heap_t *h, void *p,
+                                                          const char *fn) {
+    if (p == NULL)
+        return;
+#if HEAP_VALGRIND
+    if (h->vg) {
+        vg_free(h, p, fn);
+        return;
+    }
+#else
+    (void)h;
+#endif
+    pointer_invalid(p, fn);
+}
+
+/* Frees p.  One compare sends aside NULL, a pointer outside the heap or
+ * misaligned (rotated, its low bits land at the top), and valgrind's case
+ * (gate 0).  The rotation is taken from the control block, so that it is
+ * also r's offset, the name the lists give r. */
+HEAP_HOT void heap_free(wd_heap_t *h, void *p, const char *fn) {
+    uintptr_t me = rotr4((uintptr_t)p - HDR - (uintptr_t)h), ru = me - h->first_off;
+    if (heap_unlikely(ru >= h->gate)) {
+        free_aside(h, p, fn);
+        return;
+    }
+    free_block(h, p, ru, (uint32_t)me, fn);
 }
 
 /* Resizes live range r in place when it can: shrinking always, growing
@@ -1282,11 +1412,15 @@ static uint32_t vg_wanted(void) {
 
 static void vg_init(wd_heap_t *h) {
     VALGRIND_MAKE_MEM_NOACCESS(heap_first(h), (size_t)(heap_end(h) - heap_first(h)) + HDR);
+    h->gate = 0;     /* every free through free_aside to vg_free */
+    h->fast_lim = 0; /* every malloc through heap_malloc_any to vg_malloc */
 }
 
 HEAP_NOINLINE static void *vg_malloc(wd_heap_t *h, size_t alignment, size_t size, const char *fn) {
     VG_QUIET_BEGIN();
-    void *p = heap_memalign(h, alignment, size, fn);
+    /* Not heap_malloc, whose compare would send the request back here. */
+    void *p = alignment <= ALIGN ? heap_malloc_taken(h, size, fn)
+                                 : heap_memalign(h, alignment, size, fn);
     VG_QUIET_END();
     if (p)
         VALGRIND_MALLOCLIKE_BLOCK(p, size, 0, 0);
@@ -1302,7 +1436,9 @@ HEAP_NOINLINE static void vg_free(wd_heap_t *h, void *p, const char *fn) {
     if (p)
         VALGRIND_FREELIKE_BLOCK(p, 0);
     VG_QUIET_BEGIN();
-    heap_free(h, p, fn);
+    if (p) /* checked above: past free's one compare, closed to valgrind's case */
+        free_block(h, p, (uintptr_t)(range_of(p) - range_at(heap_first(h))),
+                   off_of(h, range_of(p)), fn);
     VG_QUIET_END();
 }
 
@@ -1346,17 +1482,17 @@ HEAP_NOINLINE static size_t vg_usable_size(wd_heap_t *h, const void *p, const ch
 /* The bodies of malloc and free, shared by wdi_ and (at -O2, where a jump
  * between the two is a tenth of a call) wd_ entries. */
 HEAP_HOT void *entry_malloc(wd_heap_t *h, size_t size, const char *fn) {
+#if HEAP_SWAP /* valgrind's case is behind malloc's size compare */
+    return heap_malloc(h, size, fn);
+#else
     if (VG_ON(h))
         return vg_malloc(h, ALIGN, size, fn);
     return heap_malloc(h, size, fn);
+#endif
 }
 
 HEAP_HOT void entry_free(wd_heap_t *h, void *p, const char *fn) {
-    if (VG_ON(h)) {
-        vg_free(h, p, fn);
-        return;
-    }
-    heap_free(h, p, fn);
+    heap_free(h, p, fn); /* valgrind's case is behind its one compare */
 }
 
 HEAP_INTERNAL void *wdi_heap_malloc(wd_heap_t *h, size_t size, const char *fn) {
@@ -1441,21 +1577,22 @@ wd_heap_t *wd_heap_init_seeded(void *mem, size_t size, uint64_t seed) {
     h->secret = (seed ^ (seed >> 31)) * 0xbf58476d1ce4e5b9ULL | 1;
     h->link_key = (h->secret ^ (h->secret >> 29)) * 0x94d049bb133111ebULL;
     h->magic = HEAP_MAGIC ^ (uint64_t)start;
-    h->first = (uint8_t *)start + ctrl;
-    h->span = bytes - ctrl - 2 * HDR;
+    uint8_t *first = (uint8_t *)start + ctrl;
+    size_t span = bytes - ctrl - HDR; /* the first range's header to the end marker's */
+    h->first_off = ctrl >> 4;
+    h->gate = (span - HDR) >> 4;
     h->heap_size = given;
     h->fl_count = fl_count;
-    h->fast_max = fast_max_of(fl_count);
+    h->fast_lim = fast_max_of(fl_count) + 1;
     h->end_off = (uint32_t)((bytes - HDR) >> 4);
     h->vg = (uint8_t)vg_wanted();
-    size_t span = (size_t)(heap_end(h) - heap_first(h));
     keys_t k = heap_keys(h);
-    range_write(k, range_at(heap_end(h)), END_INFO, span);
+    range_write(k, range_at(first + span), END_INFO, span);
 #if HEAP_TOP
-    range_make_top(h, k, range_at(heap_first(h)), span, 0);
+    range_make_top(h, k, range_at(first), span, 0);
 #else
-    range_write(k, range_at(heap_first(h)), span, 0);
-    list_insert(h, k, range_at(heap_first(h)), span);
+    range_write(k, range_at(first), span, 0);
+    list_insert(h, k, range_at(first), span);
 #endif
     if (VG_ON(h))
         vg_init(h);
@@ -1591,8 +1728,8 @@ static int check_list(wd_heap_t *h, unsigned fl, unsigned sl, size_t *count, uin
         uint64_t info;
         size_t prev_size;
         unsigned rfl, rsl;
-        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) || ++*count > h->nfree ||
-            off == h->top ||
+        if ((uint8_t *)r < heap_first(h) || (uint8_t *)r >= heap_end(h) ||
+            ++*count > h->nranges - h->nalloc || off == h->top ||
             range_read(h, r, &info, &prev_size) != 0 || info_allocated(info))
             return -1;
         class_of(info_size(info), &rfl, &rsl);
@@ -1629,7 +1766,9 @@ static int check_lists(wd_heap_t *h, size_t nfree, uint64_t free_fp, range_t *ta
         return -1;
     if (top)
         fp += fingerprint(top);
-    return count + (top != NULL) == nfree && count == h->nfree && fp == free_fp ? 0 : -1;
+    return count + (top != NULL) == nfree && count == h->nranges - h->nalloc && fp == free_fp
+               ? 0
+               : -1;
 }
 
 static int heap_check(wd_heap_t *h) {
@@ -1684,7 +1823,7 @@ void wd_heap_stats(wd_heap_t *h, wd_heap_stats_t *out) {
     out->used_bytes = h->used;
     out->free_bytes = span - h->used;
     out->allocated_blocks = h->nalloc;
-    out->free_blocks = h->nfree + (h->top != 0);
+    out->free_blocks = h->nranges - h->nalloc + (h->top != 0);
     out->peak_used_bytes = h->peak;
     out->overhead_bytes = h->heap_size - span;
 }

@@ -138,11 +138,11 @@ static void adopt(slot_t *s, unsigned char *p, size_t req, int exact_range) {
     size_t us = wd_heap_usable_size(H, p);
     CHECK(us >= req);
     CHECK(p + us <= heap_mem + HEAP_SIZE);
-    if (exact_range) { /* the range is split unless less than 32 bytes remain */
+    if (exact_range) { /* the range is split unless less than 48 bytes remain (32 of the top) */
         size_t want = hu_range_size_for(req) - 16;
-        if (us < want || us >= want + 32)
+        if (us < want || us >= want + 48)
             fprintf(stderr, "op %llu: request %zu got usable %zu\n", n_ops, req, us);
-        CHECK(us >= want && us < want + 32);
+        CHECK(us >= want && us < want + 48);
     }
     s->p = p;
     s->req = req;
