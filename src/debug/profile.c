@@ -39,18 +39,28 @@ int wdi_profiling;
  * compare-and-swap and never freed, so no lock.  The counters only grow:
  * in use is allocated less freed.  A stack the depot could not keep, or
  * one more site than the table holds, is counted in the last slot, which
- * the dump names as such. */
+ * the dump names as such.  The slots claimed are listed in the order they
+ * were (each index + 1, written after the claim: 0 while it is being
+ * written), in the same mapping after the table, so that a dump reads the
+ * sites that have samples and not the whole table: reading its 5 MiB
+ * twice made some 80,000 cache misses of every dump at exit. */
 #define SITES_LG 17
 #define SITES ((size_t)1 << SITES_LG)
 #define SITE_LOST ((uint32_t)SITES) /* the extra slot at the end */
+#define SITES_BYTES ((SITES + 1) * sizeof(wdi_prof_site_t))
 
 static _Atomic(wdi_prof_site_t *) sites;
+static _Atomic(size_t) sites_listed;
+
+static _Atomic(uint32_t) *site_list(wdi_prof_site_t *tab) {
+    return (_Atomic(uint32_t) *)(void *)((uint8_t *)tab + SITES_BYTES);
+}
 
 static wdi_prof_site_t *sites_map(void) {
     wdi_prof_site_t *have = atomic_load_explicit(&sites, memory_order_acquire);
     if (wd_likely(have != NULL))
         return have;
-    size_t bytes = wd_align_up((SITES + 1) * sizeof(wdi_prof_site_t), wdi_os_page_size());
+    size_t bytes = wd_align_up(SITES_BYTES + SITES * sizeof(uint32_t), wdi_os_page_size());
     void *mem;
     if (wdi_os_map(bytes, &mem) != 0)
         return NULL;
@@ -72,8 +82,11 @@ static uint32_t site_of(wdi_prof_site_t *tab, uint32_t id) {
         uint32_t have = atomic_load_explicit(&tab[i].id, memory_order_acquire);
         if (have == 0 &&
             atomic_compare_exchange_strong_explicit(&tab[i].id, &have, id, memory_order_acq_rel,
-                                                    memory_order_acquire))
+                                                    memory_order_acquire)) {
+            size_t k = atomic_fetch_add_explicit(&sites_listed, 1, memory_order_relaxed);
+            atomic_store_explicit(&site_list(tab)[k], (uint32_t)i + 1, memory_order_release);
             return (uint32_t)i;
+        }
         if (have == id)
             return (uint32_t)i;
     }
@@ -283,7 +296,10 @@ static void prefix_here(char *buf, size_t cap) {
 
 static int dump(const char *prefix) {
     wdi_prof_site_t *tab = atomic_load_explicit(&sites, memory_order_acquire);
-    return wdi_prof_write(prefix, tab, tab != NULL ? SITES + 1 : 0, SITE_LOST);
+    if (tab == NULL)
+        return wdi_prof_write(prefix, NULL, NULL, 0, SITE_LOST);
+    size_t n = atomic_load_explicit(&sites_listed, memory_order_relaxed);
+    return wdi_prof_write(prefix, tab, site_list(tab), n < SITES ? n : SITES, SITE_LOST);
 }
 
 /* Signals seen and not dumped yet (profile_signal): the handler only
