@@ -166,15 +166,18 @@ static void *prof_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t
 }
 
 /* Whether p may be a sampled block: not when it is a small block and no
- * wrapper is on (sampled blocks are placed apart from the small pages). */
+ * wrapper is on (sampled blocks are placed apart from the small pages).
+ * realloc asks it first, as most of its blocks are small ones. */
 static inline int prof_maybe_sampled(const void *p) {
     wd_region_t *r = wdi_region_of(p);
     return r == NULL || r->kind != WD_KIND_SMALL || wdi_wrapped();
 }
 
-/* A slow free of p, when profiling: its sample, if it has one, goes. */
+/* A slow free of p, when profiling: its sample, if it has one, goes
+ * (wdi_prof_free tells a small block, which has none, from its region:
+ * the free of a small block seldom comes this way). */
 static inline void prof_forget(void *p) {
-    if (wd_unlikely(wdi_prof_on()) && prof_maybe_sampled(p))
+    if (wd_unlikely(wdi_prof_on()))
         wdi_prof_free(p);
 }
 
@@ -184,7 +187,6 @@ static inline int prof_picks(size_t size) {
     return wd_unlikely(wdi_prof_on()) && wdi_sample_pick(size);
 }
 
-static void prof_slot_check(void);
 static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size, wd_alloc_kind_t kind);
 
 /* --- allocating -------------------------------------------------------------- */
@@ -199,10 +201,7 @@ WD_NOINLINE static void *alloc_slow(size_t size, wd_alloc_kind_t kind) {
         return wrap_alloc(WD_ALIGN, size, 0, kind);
     if (wd_unlikely(slow_sample_due(wdi_tl_home)))
         return sample_slow(wdi_tl_home, WD_ALIGN, size, 0, kind);
-    void *p = wdi_raw_alloc(WD_ALIGN, size, 0);
-    if (wd_unlikely(wdi_prof_on()))
-        prof_slot_check();
-    return p;
+    return wdi_raw_alloc(WD_ALIGN, size, 0);
 }
 
 static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_t kind);
@@ -280,33 +279,6 @@ static WD_ALWAYS_INLINE void *malloc_kind(size_t size, wd_alloc_kind_t kind) {
     return alloc_slow(size, kind);
 }
 
-/* Profiling: the countdown's slot (sample.h): the largest block h's pages
- * hold (0 before its first page), at most WDI_PROF_SLOT_MAX. */
-static inline size_t prof_slot(const wd_theap_t *h) {
-    size_t top = h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
-    return top < WDI_PROF_SLOT_MAX ? top : WDI_PROF_SLOT_MAX;
-}
-
-/* Profiling: draws h's countdown again for its slot; allocs_base takes
- * what keeps the count of small blocks (base - left) where it was. */
-static void prof_redraw(wd_theap_t *h) {
-    intptr_t n = wdi_sample_profile_next(&h->small.rng, prof_slot(h));
-    h->small.guard_left -= h->small.prof_drawn - h->small.sample_left; /* mallocs so far */
-    h->small.prof_drawn = n;
-    h->small.allocs_base += (size_t)(n - h->small.sample_left);
-    h->small.sample_left = n;
-    h->small.prof_end = h->small.top_end;
-}
-
-/* Profiling: a page of a larger class may have come in (a block from raw.h
- * of the calling thread's heap): the countdown's slot grows with it,
- * before any malloc of the fast path reaches that page. */
-static void prof_slot_check(void) {
-    wd_theap_t *h = wdi_tl_home;
-    if (h != NULL && wd_unlikely(h->small.top_end != h->small.prof_end))
-        prof_redraw(h);
-}
-
 /* Profiling: the small malloc the countdown stopped at (it is counted
  * already).  Kept with the chance sample.h gives, from the draw that led
  * here (p(size), or p(slot) for a block larger than the slot, which its
@@ -317,7 +289,7 @@ static void prof_slot_check(void) {
  * never taken from it, so its estimates stay unbiased). */
 WD_NOINLINE static void *prof_stop(wd_theap_t *h, size_t size, wd_alloc_kind_t kind) {
     int picked = wdi_sample_pick_small(size);
-    size_t slot = prof_slot(h); /* what the draw that led here was cut for */
+    size_t slot = wdi_prof_slot(h); /* what the draw that led here was cut for */
     intptr_t since = h->small.prof_drawn + 1; /* mallocs since the last stop */
     intptr_t n = wdi_sample_profile_next(&h->small.rng, slot);
     h->small.prof_drawn = n;
@@ -355,7 +327,7 @@ WD_NOINLINE static void *prof_new_class(wd_theap_t *h, unsigned cls, size_t size
         else
             errno = ENOMEM;
     }
-    prof_redraw(h);
+    wdi_prof_redraw(h);
     return p;
 }
 
@@ -398,10 +370,7 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
         return wrap_alloc(alignment, size, 0, kind);
     if (wd_unlikely(slow_sample_due(wdi_tl_home)))
         return sample_slow(wdi_tl_home, alignment, size, 0, kind);
-    void *p = wdi_raw_alloc(alignment, size, 0);
-    if (wd_unlikely(wdi_prof_on()))
-        prof_slot_check();
-    return p;
+    return wdi_raw_alloc(alignment, size, 0);
 }
 
 void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind) {
@@ -524,7 +493,6 @@ WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
         }
     } else {
         q = wdi_wrapped() ? wrap_realloc(p, size) : wdi_raw_realloc(p, size, "realloc");
-        prof_slot_check();
     }
     if (q == NULL && sampled)
         wdi_prof_put_back(p, &was);

@@ -298,6 +298,7 @@ static void *guarded_malloc(size_t need, size_t offset, size_t alignment, int ze
     }
     l->region.kind = WD_KIND_LARGE;
     l->cached = 0;
+    memset(l->note, 0, sizeof l->note);
     l->check = header_check(l);
     wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
     wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
@@ -337,6 +338,7 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     l->offset = offset;
     l->usable = need - offset;
     l->cached = 0;
+    memset(l->note, 0, sizeof l->note);
     l->check = header_check(l);
     void *p = payload_of(l);
     if (zero && dirty > offset) /* fresh pages are already zero */

@@ -19,6 +19,11 @@ typedef struct wd_large_s {
     struct wd_large_s *next; /* cache list */
     uint32_t cached;
     size_t guard;       /* harden=2: where its guard page is, from the header (0: none) */
+    /* The heap profiler's record of the block when it is sampled
+     * (profile.c), so that its free needs no table; zeroed for every block
+     * handed out (a header may be written where a cached block's data
+     * was). */
+    uint64_t note[3];
 } wd_large_t;
 
 /* A large block; zeroed when zero != 0 (fresh mappings are not cleared

@@ -18,11 +18,25 @@
 
 /* --- choosing a tier ------------------------------------------------------- */
 
+void (*wdi_raw_class_grew)(wd_theap_t *h);
+
+/* The class's page has no free block: the heap finds or carves one, and
+ * the heap profiler hears of a class larger than the heap had (raw.h). */
+WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
+    void *p = wdi_heap_refill(h, cls);
+    if (wd_unlikely(h->small.top_end != h->small.prof_end)) {
+        void (*grew)(wd_theap_t *) = __atomic_load_n(&wdi_raw_class_grew, __ATOMIC_RELAXED);
+        if (grew != NULL)
+            grew(h);
+    }
+    return p;
+}
+
 /* Pop from the class's current page; ~10 instructions when it has a block. */
 static inline void *small_alloc(wd_theap_t *h, unsigned cls) {
     wd_page_t *pg = h->small.current[cls];
     wd_block_t *b = pg->free;
-    void *p = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : wdi_heap_refill(h, cls);
+    void *p = wd_likely(b != NULL) ? wdi_page_pop(pg, b) : small_refill(h, cls);
     if (wd_likely(p != NULL))
         h->small.allocs_base++; /* counted, without moving the sampler's countdown */
     return p;

@@ -21,6 +21,15 @@ void *wdi_raw_alloc(size_t alignment, size_t size, int zero);
  * look at it there (the heap profiler's samples). */
 void *wdi_raw_alloc_apart(size_t alignment, size_t size, int zero);
 
+/* Set while the heap profiler runs (api.c; NULL otherwise): called when
+ * the small path here gave heap h a page of a class larger than any it had
+ * (its top_end passed its prof_end), so that the profiler's countdown is
+ * drawn for the larger slot before a malloc of the fast path reaches that
+ * page.  That is the one place outside api.c's own refill where a heap's
+ * top_end grows, so api.c need not look after every block it asks for. */
+struct wd_theap_s;
+extern void (*wdi_raw_class_grew)(struct wd_theap_s *h);
+
 /* Frees p, a block of any tier. */
 void wdi_raw_free(void *p, const char *fn);
 

@@ -1,8 +1,10 @@
 /* profile.c -- owns the heap profiler (profile.h): the samples' table, the
  * sites' counters, the signal, when and where to dump.  Calls:
  * profile_out.h (writing the files), sample.h, stack.h, thread.h (a
- * ticker thread for the signal's dump), os.h, ownmem.h, lock.h,
- * options.h. */
+ * ticker thread for the signal's dump; the heaps' countdowns), page.h
+ * (their slots), raw.h (the hook that says a heap's slot grew), large.h
+ * and segment.h (a large block's sample in its header), os.h, ownmem.h,
+ * lock.h, options.h. */
 #define _GNU_SOURCE
 #include "debug/profile.h"
 
@@ -16,6 +18,10 @@
 #include "base/lock.h"
 #include "base/options.h"
 #include "base/ownmem.h"
+#include "core/large.h"
+#include "core/page.h"
+#include "core/raw.h"
+#include "core/segment.h"
 #include "core/thread.h"
 #include "debug/profile_out.h"
 #include "debug/sample.h"
@@ -33,18 +39,28 @@ int wdi_profiling;
  * compare-and-swap and never freed, so no lock.  The counters only grow:
  * in use is allocated less freed.  A stack the depot could not keep, or
  * one more site than the table holds, is counted in the last slot, which
- * the dump names as such. */
+ * the dump names as such.  The slots claimed are listed in the order they
+ * were (each index + 1, written after the claim: 0 while it is being
+ * written), in the same mapping after the table, so that a dump reads the
+ * sites that have samples and not the whole table: reading its 5 MiB
+ * twice made some 80,000 cache misses of every dump at exit. */
 #define SITES_LG 17
 #define SITES ((size_t)1 << SITES_LG)
 #define SITE_LOST ((uint32_t)SITES) /* the extra slot at the end */
+#define SITES_BYTES ((SITES + 1) * sizeof(wdi_prof_site_t))
 
 static _Atomic(wdi_prof_site_t *) sites;
+static _Atomic(size_t) sites_listed;
+
+static _Atomic(uint32_t) *site_list(wdi_prof_site_t *tab) {
+    return (_Atomic(uint32_t) *)(void *)((uint8_t *)tab + SITES_BYTES);
+}
 
 static wdi_prof_site_t *sites_map(void) {
     wdi_prof_site_t *have = atomic_load_explicit(&sites, memory_order_acquire);
     if (wd_likely(have != NULL))
         return have;
-    size_t bytes = wd_align_up((SITES + 1) * sizeof(wdi_prof_site_t), wdi_os_page_size());
+    size_t bytes = wd_align_up(SITES_BYTES + SITES * sizeof(uint32_t), wdi_os_page_size());
     void *mem;
     if (wdi_os_map(bytes, &mem) != 0)
         return NULL;
@@ -66,8 +82,11 @@ static uint32_t site_of(wdi_prof_site_t *tab, uint32_t id) {
         uint32_t have = atomic_load_explicit(&tab[i].id, memory_order_acquire);
         if (have == 0 &&
             atomic_compare_exchange_strong_explicit(&tab[i].id, &have, id, memory_order_acq_rel,
-                                                    memory_order_acquire))
+                                                    memory_order_acquire)) {
+            size_t k = atomic_fetch_add_explicit(&sites_listed, 1, memory_order_relaxed);
+            atomic_store_explicit(&site_list(tab)[k], (uint32_t)i + 1, memory_order_release);
             return (uint32_t)i;
+        }
         if (have == id)
             return (uint32_t)i;
     }
@@ -204,6 +223,64 @@ static int sample_remove(uintptr_t p, entry_t *out) {
     return 1;
 }
 
+/* --- samples of large blocks: in their own headers --------------------------- */
+
+_Static_assert(sizeof(wdi_prof_sample_t) <= sizeof(((wd_large_t *)0)->note),
+               "a sample fits a large block's note");
+
+/* p's slot for its sample when p is a large block (count 0: none), in the
+ * header its free reads anyway: neither the sample's free nor the free of
+ * a large block that has none goes to the table (its hash, its stripe's
+ * count, often its lock); NULL when p is not a large block's payload. */
+static wdi_prof_sample_t *note_of(const void *p, wd_region_t *r) {
+    if (r == NULL || r->kind != WD_KIND_LARGE)
+        return NULL;
+    wd_large_t *l = (wd_large_t *)r;
+    if ((const uint8_t *)l + l->offset != (const uint8_t *)p)
+        return NULL; /* not a block: the free will say so */
+    return (wdi_prof_sample_t *)(void *)l->note;
+}
+
+/* Takes the sample out of note into *out; 0 when it holds none (or a
+ * site no sample has: the header was overwritten, and the free that
+ * follows checks it). */
+static int note_take(wdi_prof_sample_t *note, wdi_prof_sample_t *out) {
+    if (note->count == 0)
+        return 0;
+    *out = *note;
+    note->count = 0;
+    return out->site <= SITE_LOST;
+}
+
+/* p's sample, if it has one, out of the header or the table into *out:
+ * 1 when there was one.  A small block (not wrapped) has none: sampled
+ * blocks are placed apart from the small pages. */
+static int sample_take(const void *p, wdi_prof_sample_t *out) {
+    wd_region_t *r = wdi_region_of(p);
+    wdi_prof_sample_t *note = note_of(p, r);
+    if (note != NULL)
+        return note_take(note, out);
+    if (r != NULL && r->kind == WD_KIND_SMALL && !wdi_wrapped())
+        return 0;
+    entry_t e;
+    if (!sample_remove((uintptr_t)p, &e))
+        return 0;
+    *out = e.s;
+    return 1;
+}
+
+/* Keeps p's sample: in its header when p is a large block, else in the
+ * table; -1 when there was no room. */
+static int sample_keep(const void *p, const wdi_prof_sample_t *s) {
+    wdi_prof_sample_t *note = note_of(p, wdi_region_of(p));
+    if (note != NULL) {
+        *note = *s;
+        return 0;
+    }
+    entry_t e = {(uintptr_t)p, *s};
+    return sample_insert(&e);
+}
+
 /* --- dumps ------------------------------------------------------------------- */
 
 static pid_t prof_pid; /* the process that read the options */
@@ -219,7 +296,10 @@ static void prefix_here(char *buf, size_t cap) {
 
 static int dump(const char *prefix) {
     wdi_prof_site_t *tab = atomic_load_explicit(&sites, memory_order_acquire);
-    return wdi_prof_write(prefix, tab, tab != NULL ? SITES + 1 : 0, SITE_LOST);
+    if (tab == NULL)
+        return wdi_prof_write(prefix, NULL, NULL, 0, SITE_LOST);
+    size_t n = atomic_load_explicit(&sites_listed, memory_order_relaxed);
+    return wdi_prof_write(prefix, tab, site_list(tab), n < SITES ? n : SITES, SITE_LOST);
 }
 
 /* Signals seen and not dumped yet (profile_signal): the handler only
@@ -261,13 +341,13 @@ void wdi_prof_alloc(void *p, size_t size, size_t chance) {
     if (tab != NULL) {
         /* The whole stack, warden's frames included (the dump drops them). */
         uint32_t id = wdi_stack_id_here(memo_here(), 0, WD_STACK_MAX, WD_STACK_MAX, 0, 0);
-        entry_t e = {(uintptr_t)p, {size, 0, 0, site_of(tab, id)}};
+        wdi_prof_sample_t w = {size, 0, 0, site_of(tab, id)};
         uint64_t count;
-        wdi_sample_weight(size, chance, &count, &e.s.bytes);
-        e.s.count = count < UINT32_MAX ? (uint32_t)count : UINT32_MAX;
-        site_count(&e.s, 0, 0);
-        if (sample_insert(&e) != 0)
-            site_count(&e.s, 1, 0); /* no room to follow it: counted as freed */
+        wdi_sample_weight(size, chance, &count, &w.bytes);
+        w.count = count < UINT32_MAX ? (uint32_t)count : UINT32_MAX;
+        site_count(&w, 0, 0);
+        if (sample_keep(p, &w) != 0)
+            site_count(&w, 1, 0); /* no room to follow it: counted as freed */
     }
     if (wd_unlikely(atomic_load_explicit(&signals_pending, memory_order_relaxed) != 0))
         dump_signalled();
@@ -275,24 +355,37 @@ void wdi_prof_alloc(void *p, size_t size, size_t chance) {
 }
 
 void wdi_prof_free(void *p) {
-    entry_t e;
-    if (sample_remove((uintptr_t)p, &e))
-        site_count(&e.s, 1, 0);
+    wdi_prof_sample_t w;
+    if (sample_take(p, &w))
+        site_count(&w, 1, 0);
 }
 
 int wdi_prof_take(const void *p, wdi_prof_sample_t *out) {
-    entry_t e;
-    if (!sample_remove((uintptr_t)p, &e))
+    if (!sample_take(p, out))
         return 0;
-    site_count(&e.s, 1, 0);
-    *out = e.s;
+    site_count(out, 1, 0);
     return 1;
 }
 
 void wdi_prof_put_back(const void *p, const wdi_prof_sample_t *s) {
-    entry_t e = {(uintptr_t)p, *s};
-    if (sample_insert(&e) == 0)
-        site_count(&e.s, 1, 1); /* the free is undone */
+    if (sample_keep(p, s) == 0)
+        site_count(s, 1, 1); /* the free is undone */
+}
+
+/* --- the small countdown's slot ----------------------------------------------- */
+
+size_t wdi_prof_slot(const wd_theap_t *h) {
+    size_t top = h->small.top_end != 0 ? wdi_class_size[h->small.top_end - 1] : 0;
+    return top < WDI_PROF_SLOT_MAX ? top : WDI_PROF_SLOT_MAX;
+}
+
+void wdi_prof_redraw(wd_theap_t *h) {
+    intptr_t n = wdi_sample_profile_next(&h->small.rng, wdi_prof_slot(h));
+    h->small.guard_left -= h->small.prof_drawn - h->small.sample_left; /* mallocs so far */
+    h->small.prof_drawn = n;
+    h->small.allocs_base += (size_t)(n - h->small.sample_left);
+    h->small.sample_left = n;
+    h->small.prof_end = h->small.top_end;
 }
 
 /* --- options, signal, exit, fork -------------------------------------------------- */
@@ -300,6 +393,8 @@ void wdi_prof_put_back(const void *p, const wdi_prof_sample_t *s) {
 void wdi_prof_init(void) {
     wdi_profiling = wdi_options.profile[0] != '\0';
     prof_pid = getpid();
+    __atomic_store_n(&wdi_raw_class_grew, wdi_profiling ? wdi_prof_redraw : NULL,
+                     __ATOMIC_RELAXED);
 }
 
 static void on_signal(int sig) {

@@ -4,12 +4,13 @@
  * the chance p(s) = 1 - exp(-s / profile_rate)).  A sampled block is
  * placed apart from the small pages (raw.h: wdi_raw_alloc_apart), so its
  * free never takes the small fast path: it comes down api.c's slow free,
- * which asks wdi_prof_free.  Each sample is kept in a table of pointers
- * (open addressing in 64 locked stripes, mapped from the OS) with its size
- * and its allocation site, a stack of the depot (stack.h); each site
- * counts what its samples stand for, allocated and freed, in atomic
- * counters, so the profile knows in-use and total allocated bytes and
- * objects by stack at any moment.
+ * which asks wdi_prof_free.  Each sample is kept with its size and its
+ * allocation site, a stack of the depot (stack.h): a large block's in its
+ * own header (large.h), any other in a table of pointers (open addressing
+ * in 64 locked stripes, mapped from the OS); each site counts what its
+ * samples stand for, allocated and freed, in atomic counters, so the
+ * profile knows in-use and total allocated bytes and objects by stack at
+ * any moment.
  *
  * At exit, on demand (wd_profile_dump) and after the signal profile_signal
  * names, it writes PREFIX.prof (gperftools' heap profile, for google-pprof
@@ -20,7 +21,7 @@
  * write(2), names come from symbol.h's helper process.
  *
  * Calls: sample.h (weights), stack.h, symbol.h and report.h (names, under
- * the report lock), os.h, ownmem.h, lock.h, options.h. */
+ * the report lock), large.h, raw.h, os.h, ownmem.h, lock.h, options.h. */
 #ifndef WARDEN_PROFILE_H
 #define WARDEN_PROFILE_H
 
@@ -50,7 +51,9 @@ void wdi_prof_at_exit(void);
 void wdi_prof_alloc(void *p, size_t size, size_t chance);
 
 /* p is being freed (any slow free): forgets its sample if it has one.
- * One relaxed load when its stripe holds no sample. */
+ * A small block (no wrapper) is told from its region, a large block from
+ * its header; for a medium one, one relaxed load when its stripe of the
+ * table holds no sample. */
 void wdi_prof_free(void *p);
 
 /* realloc: takes p's sample out (1; 0 when p has none) and, when the
@@ -63,6 +66,19 @@ typedef struct wdi_prof_sample_s {
 } wdi_prof_sample_t;
 int wdi_prof_take(const void *p, wdi_prof_sample_t *out);
 void wdi_prof_put_back(const void *p, const wdi_prof_sample_t *s);
+
+/* The small countdown's slot (sample.h): the largest block h's pages
+ * hold (0 before its first page), at most WDI_PROF_SLOT_MAX. */
+struct wd_theap_s;
+size_t wdi_prof_slot(const struct wd_theap_s *h);
+
+/* Draws h's countdown again for its slot; allocs_base takes what keeps
+ * the count of small blocks (base - left) where it was.  api.c calls it
+ * when a malloc brings a heap a page of a larger class than it had, and
+ * raw.h (wdi_raw_class_grew, set while profiling) when one of its blocks
+ * does: the countdown's slot grows with the page, before any malloc of
+ * the fast path reaches it. */
+void wdi_prof_redraw(struct wd_theap_s *h);
 
 /* fork(): the stripes' locks are held across it; the child also drops a
  * dump another thread was writing. */

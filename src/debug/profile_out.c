@@ -201,16 +201,28 @@ static struct {
 
 static wd_lock_t write_lock = WD_LOCK_INIT;
 
+/* The k-th site of the dump's list (wdi_prof_write): the lost slot last;
+ * UINT32_MAX for an entry still being written. */
+static uint32_t site_nth(_Atomic(uint32_t) *list, size_t n, uint32_t lost, size_t k) {
+    return k == n ? lost : atomic_load_explicit(&list[k], memory_order_acquire) - 1;
+}
+
 /* Copies the sites with samples into rows, with their stacks. */
-static int rows_fill(wdi_prof_site_t *sites, size_t n, uint32_t lost) {
+static int rows_fill(wdi_prof_site_t *sites, _Atomic(uint32_t) *list, size_t n, uint32_t lost) {
     size_t used = 0;
-    for (size_t i = 0; i < n; i++)
-        used += atomic_load_explicit(&sites[i].alloc_n, memory_order_relaxed) != 0;
+    for (size_t k = 0; k <= n; k++) {
+        uint32_t i = site_nth(list, n, lost, k);
+        used += i != UINT32_MAX &&
+                atomic_load_explicit(&sites[i].alloc_n, memory_order_relaxed) != 0;
+    }
     d.rows = scratch_take(used + 1, sizeof(row_t));
     if (d.rows == NULL)
         return ENOMEM;
     d.nrows = 0;
-    for (size_t i = 0; i < n && d.nrows <= used; i++) {
+    for (size_t k = 0; k <= n && d.nrows <= used; k++) {
+        uint32_t i = site_nth(list, n, lost, k);
+        if (i == UINT32_MAX)
+            continue;
         wdi_prof_site_t *s = &sites[i];
         /* Freed first: what is counted freed was counted allocated before. */
         uint64_t fn = atomic_load_explicit(&s->free_n, memory_order_acquire);
@@ -593,9 +605,10 @@ static int write_svg(const char *prefix) {
 
 /* --- the dump ------------------------------------------------------------------ */
 
-static int write_all(const char *prefix, wdi_prof_site_t *sites, size_t n, uint32_t lost) {
+static int write_all(const char *prefix, wdi_prof_site_t *sites, _Atomic(uint32_t) *used,
+                     size_t n, uint32_t lost) {
     memset(&d, 0, sizeof d);
-    int err = sites != NULL ? rows_fill(sites, n, lost) : 0;
+    int err = sites != NULL ? rows_fill(sites, used, n, lost) : 0;
     if (err == 0) {
         rows_trim_shared();
         err = names_find();
@@ -612,10 +625,11 @@ static int write_all(const char *prefix, wdi_prof_site_t *sites, size_t n, uint3
     return err != 0 ? err : e2 != 0 ? e2 : e3;
 }
 
-int wdi_prof_write(const char *prefix, wdi_prof_site_t *sites, size_t n, uint32_t lost) {
+int wdi_prof_write(const char *prefix, wdi_prof_site_t *sites, _Atomic(uint32_t) *used, size_t n,
+                   uint32_t lost) {
     int saved = errno;
     wdi_lock(&write_lock);
-    int err = write_all(prefix, sites, n, lost);
+    int err = write_all(prefix, sites, used, n, lost);
     scratch_release();
     wdi_unlock(&write_lock);
     errno = saved;

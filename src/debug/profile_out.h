@@ -39,10 +39,13 @@ typedef struct wdi_prof_site_s {
     _Atomic(uint64_t) alloc_n, alloc_b, free_n, free_b;
 } wdi_prof_site_t;
 
-/* Writes the profile of sites[0 .. n) (slot `lost` counts samples whose
- * stack was not kept) to prefix.prof, .folded and .svg.  0, or the errno
- * value of the first file that could not be written. */
-int wdi_prof_write(const char *prefix, wdi_prof_site_t *sites, size_t n, uint32_t lost);
+/* Writes the profile of the sites sites[used[k] - 1] for k < n (an entry
+ * of used still 0 is a site being claimed, left out) and sites[lost],
+ * which counts the samples whose stack was not kept, to prefix.prof,
+ * .folded and .svg.  0, or the errno value of the first file that could
+ * not be written. */
+int wdi_prof_write(const char *prefix, wdi_prof_site_t *sites, _Atomic(uint32_t) *used, size_t n,
+                   uint32_t lost);
 
 /* In a fork child: a dump another thread was writing is gone with it. */
 void wdi_prof_write_fork_child(void);

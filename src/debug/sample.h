@@ -76,8 +76,23 @@ static inline int wdi_sample_pick_small(size_t size) { return size > wdi_sample_
 /* Profiling: 1 when an allocation of size bytes that no heap's countdown
  * sees (medium, large, aligned, realloc, the wrappers' blocks) is to be
  * sampled: the chance p(size), from a byte countdown of the calling
- * thread's own; a subtraction and a test when it is not. */
-int wdi_sample_pick(size_t size);
+ * thread's own; a subtraction and a test when it is not, inline (a call
+ * and its return were half of what every aligned allocation paid). */
+static inline int wdi_sample_pick(size_t size);
+
+/* The calling thread's bytes to the next mark of that countdown (sample.c
+ * says how it is drawn); below zero: the block just counted holds one. */
+extern __thread int64_t wdi_sample_bytes __attribute__((tls_model("initial-exec")));
+
+/* The block that took wdi_sample_bytes below zero: 1 when it is sampled
+ * (0 at a thread's first block, which only starts the countdown). */
+int wdi_sample_pick_slow(size_t size);
+
+static inline int wdi_sample_pick(size_t size) {
+    if (__builtin_expect((wdi_sample_bytes -= (int64_t)size) >= 0, 1))
+        return 0;
+    return wdi_sample_pick_slow(size);
+}
 
 /* What one sample of size bytes, kept with the chance p(chance), stands
  * for: 1 / p(chance) allocations and size / p(chance) bytes, rounded
