@@ -425,14 +425,19 @@ static inline size_t quarantine_room(void) {
 #define H_SIZE_BIG (((uint64_t)1 << H_SIZE_BITS) - 1) /* see `big` */
 #define BIG_SLOTS 16
 
+/* Two words, each built whole in registers and stored once (bit-fields
+ * written one by one loaded the slot and merged their bits: 8
+ * instructions more a block that leaves the quarantine, on small_loop).
+ *   lo: the address / 16 (bits 0-42), kind (43-44), allocation stack's
+ *       low 19 bits (45-63)
+ *   hi: size (bits 0-34), the allocation stack's high 5 bits (35-39),
+ *       free stack (40-63) */
 typedef struct {
-    uint64_t p16 : 43; /* the address / 16 */
-    uint64_t kind : 2;
-    uint64_t alloc_lo : 19;
-    uint64_t size : H_SIZE_BITS;
-    uint64_t alloc_hi : 5;
-    uint64_t free_stack : 24;
+    uint64_t lo, hi;
 } history_t;
+
+#define H_P16_BITS 43
+#define H_ALLOC_LO_BITS 19
 
 _Static_assert(sizeof(history_t) == 16, "a history slot is 16 bytes");
 _Static_assert(WD_STACK_DEPOT_MIB <= 128, "stack ids fit in 24 bits");
@@ -456,12 +461,11 @@ static inline void history_put(const wd_block_info_t *b) {
         h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
     else
         h_count++;
-    h->p16 = (b->p >> 4) & (((uint64_t)1 << 43) - 1);
-    h->kind = b->kind & 3u;
-    h->size = (b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG) & H_SIZE_BIG;
-    h->alloc_lo = b->alloc_stack & ((1u << 19) - 1);
-    h->alloc_hi = (b->alloc_stack >> 19) & 31u;
-    h->free_stack = b->free_stack & ((1u << 24) - 1);
+    uint64_t size = b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG;
+    h->lo = (uint64_t)b->p >> 4 | (uint64_t)(b->kind & 3u) << H_P16_BITS |
+            (uint64_t)b->alloc_stack << (H_P16_BITS + 2);
+    h->hi = size | (uint64_t)((b->alloc_stack >> H_ALLOC_LO_BITS) & 31u) << H_SIZE_BITS |
+            (uint64_t)(b->free_stack & ((1u << 24) - 1)) << (H_SIZE_BITS + 5);
 }
 
 /* The newest of big's records of p; 0 when it has none. */
@@ -484,19 +488,21 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
     int found = 0;
     for (size_t i = h_count; history != NULL && p >> 47 == 0 && i-- > 0;) {
         const history_t *h = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
-        if (h->p16 != p >> 4 || (p & 15) != 0)
+        if ((h->lo & (((uint64_t)1 << H_P16_BITS) - 1)) != p >> 4 || (p & 15) != 0)
             continue;
-        if (h->size == H_SIZE_BIG) {
+        uint64_t size = h->hi & H_SIZE_BIG;
+        if (size == H_SIZE_BIG) {
             found = big_find(p, out);
             break;
         }
         memset(out, 0, sizeof *out);
         out->p = p;
-        out->size = h->size;
-        out->kind = h->kind;
+        out->size = size & H_SIZE_BIG;
+        out->kind = (h->lo >> H_P16_BITS) & 3u;
         out->state = WD_BLOCK_RELEASED;
-        out->alloc_stack = (uint32_t)h->alloc_hi << 19 | h->alloc_lo;
-        out->free_stack = h->free_stack;
+        out->alloc_stack = (uint32_t)((h->hi >> H_SIZE_BITS) & 31u) << H_ALLOC_LO_BITS |
+                           (uint32_t)(h->lo >> (H_P16_BITS + 2));
+        out->free_stack = (uint32_t)(h->hi >> (H_SIZE_BITS + 5));
         found = 1;
         break;
     }

@@ -17,6 +17,8 @@
 //                  seen; seen with check_fill_kb=0 (test_check runs both)
 //   evicted_end    a write after free into the last byte of a freed
 //                  100,000-byte block: in the last 32 KiB, so seen
+//   late_double    a double free of a block that left the quarantine: named
+//                  so, with both stacks, from the history of blocks given back
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,13 @@ int main(int argc, char **argv) {
         ((char *)sink)[strcmp(which, "evicted_far") == 0 ? 50000 : 99999] = 1;
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
+    } else if (strcmp(which, "late_double") == 0) {
+        char *p = (char *)malloc(300); // E_LATE_ALLOC
+        sink = p;
+        free(p); // E_LATE_FREE
+        for (int i = 0; i < 20000; i++)
+            free(malloc(100));
+        free(sink); // E_LATE_DOUBLE
     } else if (strcmp(which, "free_sized") == 0) {
         // glibc 2.36 does not declare it; warden defines it.
         typedef void free_sized_t(void *, size_t);
@@ -72,7 +81,8 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|evicted|evicted_far|evicted_end|free_sized|"
+        fprintf(stderr, "usage: check_errors underflow|evicted|evicted_far|evicted_end|"
+                        "late_double|free_sized|"
                         "sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;

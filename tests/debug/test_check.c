@@ -358,6 +358,9 @@ static void test_more_errors(void) {
         {"evicted_end", "check=1:check_quarantine_mb=1",
          "write after free: bytes 99999 to 99999 of a freed 100000-byte block at 0x",
          "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
+        /* out of the quarantine: known from the history of blocks given back */
+        {"late_double", "check=1:check_quarantine_mb=1", "double free of 0x", " in free", NULL,
+         "E_LATE_DOUBLE", "E_LATE_ALLOC", "E_LATE_FREE"},
         {"free_sized", "check=1", "free_sized with a wrong size: 32 for a 40-byte block at 0x",
          "", NULL, "E_FREE_SIZED", "E_FREE_SIZED_ALLOC", NULL},
         /* The headline names the operator's C entry (free_sized). */
@@ -395,8 +398,10 @@ static void test_more_errors(void) {
         expect_frame(&r, rep, "allocated at", TS, "check_errors.cpp", cases[i].alloc);
         if (cases[i].freed != NULL)
             expect_frame(&r, rep,
-                         strcmp(cases[i].which, "realloc_freed") == 0 ? "first freed at"
-                                                                      : "freed at",
+                         strcmp(cases[i].which, "realloc_freed") == 0 ||
+                                 strcmp(cases[i].which, "late_double") == 0
+                             ? "first freed at"
+                             : "freed at",
                          TS, "check_errors.cpp", cases[i].freed);
     next:
         run_free(&r);
