@@ -165,14 +165,6 @@ static void *prof_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t
     return prof_alloc_as(alignment, size, zero, kind, size);
 }
 
-/* Whether p may be a sampled block: not when it is a small block and no
- * wrapper is on (sampled blocks are placed apart from the small pages).
- * realloc asks it first, as most of its blocks are small ones. */
-static inline int prof_maybe_sampled(const void *p) {
-    wd_region_t *r = wdi_region_of(p);
-    return r == NULL || r->kind != WD_KIND_SMALL || wdi_wrapped();
-}
-
 /* A slow free of p, when profiling: its sample, if it has one, goes
  * (wdi_prof_free tells a small block, which has none, from its region:
  * the free of a small block seldom comes this way). */
@@ -479,7 +471,7 @@ void *wd_calloc(size_t n, size_t size) {
  * realloc fails. */
 WD_NOINLINE static void *prof_realloc(void *p, size_t size) {
     wdi_prof_sample_t was;
-    int sampled = prof_maybe_sampled(p) && wdi_prof_take(p, &was);
+    int sampled = wdi_prof_take(p, &was); /* a small block's answer from its region */
     void *q;
     if (wdi_sample_pick(size)) {
         size_t old = wdi_wrapped() ? wrap_usable(p, "realloc") : wdi_raw_usable(p, "realloc");

@@ -24,11 +24,11 @@ void (*wdi_raw_class_grew)(wd_theap_t *h);
  * the heap profiler hears of a class larger than the heap had (raw.h). */
 WD_NOINLINE static void *small_refill(wd_theap_t *h, unsigned cls) {
     void *p = wdi_heap_refill(h, cls);
-    if (wd_unlikely(h->small.top_end != h->small.prof_end)) {
-        void (*grew)(wd_theap_t *) = __atomic_load_n(&wdi_raw_class_grew, __ATOMIC_RELAXED);
-        if (grew != NULL)
-            grew(h);
-    }
+    /* The hook first: it is NULL unless profiling, while a heap's prof_end
+     * then stays 0 and differs from any top_end. */
+    void (*grew)(wd_theap_t *) = __atomic_load_n(&wdi_raw_class_grew, __ATOMIC_RELAXED);
+    if (wd_unlikely(grew != NULL) && h->small.top_end != h->small.prof_end)
+        grew(h);
     return p;
 }
 
