@@ -1,10 +1,14 @@
-/* blocks.c -- owns check mode's table of blocks (blocks.h).  Calls: os.h
- * (memory), ownmem.h (which the leak scan skips), lock.h. */
+/* blocks.c -- owns what check mode knows of each block (blocks.h): the
+ * table, the records' keys and the walk over every live block.  Calls:
+ * os.h (memory, the keys), ownmem.h (which the leak scan skips), lock.h,
+ * page.h and thread.h (the small pages, whose blocks hold records). */
 #include "debug/blocks.h"
 
 #include <string.h>
 
 #include "base/ownmem.h"
+#include "base/tsan.h"
+#include "core/thread.h"
 #include "os/os.h"
 
 /* A multiplicative hash of the address: the stripe from its top bits, the
@@ -17,6 +21,13 @@ wd_blocks_stripe_t wdi_blocks_stripes[WD_BLOCKS_STRIPES];
 #define stripes wdi_blocks_stripes
 #define STRIPES WD_BLOCKS_STRIPES
 #define FIRST_SLOTS 128     /* slots of a stripe's first table: 3 KiB, so that 64 stripes start small */
+
+uint64_t wdi_blocks_secret, wdi_blocks_freed_key;
+
+void wdi_blocks_init(void) {
+    wdi_blocks_secret = wdi_os_random();
+    wdi_blocks_freed_key = wdi_os_random() | 1; /* never 0: a freed record is never live */
+}
 
 /* --- the checker's own mappings ---------------------------------------------- */
 
@@ -81,6 +92,42 @@ void wdi_blocks_fork_child(void) {
         wdi_lock_reset(&stripes[i].lock);
 }
 
+/* The live records of one page in use, read while its owner may change
+ * them (blocks.h): a slot is a live block only when its tag matches. */
+WD_TSAN_UNCHECKED static void page_foreach(const wd_page_t *pg,
+                                           void (*fn)(wd_block_info_t *b, void *arg), void *arg) {
+    uintptr_t start = (uintptr_t)pg->xstart;
+    uint32_t size = pg->xblock_size, n = pg->capacity;
+    if (n > pg->xreserved)
+        n = pg->xreserved;
+    for (uint32_t i = 0; i < n; i++) {
+        uintptr_t slot = start + (uintptr_t)i * size;
+        const wd_block_rec_t *r = (const wd_block_rec_t *)slot;
+        uint64_t word = r->word;
+        if (atomic_load_explicit(&r->tag, memory_order_acquire) != wdi_blocks_tag(slot, word))
+            continue;
+        wd_block_info_t b;
+        wdi_blocks_rec_info(slot, word, &b);
+        if (b.p + b.size > slot + size) /* a tag that matched by chance */
+            continue;
+        fn(&b, arg);
+    }
+}
+
+/* Every heap's small segments (never freed: the walk needs no lock), each
+ * page that holds blocks and whose memory is there. */
+WD_TSAN_UNCHECKED static void records_foreach(void (*fn)(wd_block_info_t *b, void *arg),
+                                              void *arg) {
+    for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all)
+        for (wd_small_segment_t *seg = wdi_small_segments(&h->small); seg != NULL;
+             seg = seg->next)
+            for (size_t i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
+                const wd_page_t *pg = &seg->pages[i];
+                if (pg->heap != WD_PAGE_UNUSED && pg->committed && pg->xblock_size != 0)
+                    page_foreach(pg, fn, arg);
+            }
+}
+
 void wdi_blocks_foreach(void (*fn)(wd_block_info_t *b, void *arg), void *arg) {
     for (size_t i = 0; i < STRIPES; i++) {
         wd_blocks_stripe_t *s = &stripes[i];
@@ -88,4 +135,5 @@ void wdi_blocks_foreach(void (*fn)(wd_block_info_t *b, void *arg), void *arg) {
             if (s->slot[j].p != 0)
                 fn(&s->slot[j], arg);
     }
+    records_foreach(fn, arg);
 }

@@ -1,16 +1,29 @@
-/* blocks.h -- check mode's table of blocks: what the checker knows of each
- * block it handed out, kept outside the blocks so that no write out of
- * bounds can change it.  Keyed by the program's pointer; 64 stripes, each
- * an open-addressing table behind its own lock, so threads rarely meet. */
+/* blocks.h -- what check mode knows of each block it handed out: its size,
+ * kind, alignment, state and stacks.
+ *
+ * A block of a small page (most blocks) keeps it in its own first 16
+ * bytes, a record before its left redzone (below): a malloc writes two
+ * words, a free turns the record from live to freed with one
+ * compare-and-swap, and neither takes a lock or looks into a table.  The
+ * record is keyed by a secret and the block's address, so a pointer into
+ * the middle of a block, a stale one or another allocator's finds no live
+ * record; an underflow that runs past the left redzone damages it, and is
+ * reported as such.  Every other block (medium and large ones, check=2's
+ * guarded ones) is kept in a table outside the blocks: 64 stripes, each an
+ * open-addressing table behind its own lock, keyed by the program's
+ * pointer. */
 #ifndef WARDEN_BLOCKS_H
 #define WARDEN_BLOCKS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "base/internal.h"
 #include "base/lock.h"
+#include "core/page.h"
+#include "core/segment.h"
 
 enum {
     WD_BLOCK_LIVE = 1,        /* handed out, not freed */
@@ -124,8 +137,126 @@ static inline void wdi_blocks_del(wd_blocks_stripe_t *s, uintptr_t p) {
         wdi_blocks_remove(s, b);
 }
 
+/* --- records in small blocks ------------------------------------------------- */
+
+/* The first 16 bytes of a small block's slot, when check mode handed it
+ * out: the program's pointer is the slot plus 2^align_log (32 or more),
+ * the left redzone the 16 bytes before it.
+ *   tag:  wdi_blocks_tag(slot, word) while the block is live, that xor
+ *         wdi_blocks_freed_key once it was freed (then the tiers overwrite
+ *         it with their free list's link when the block goes back to them);
+ *   word: size (bits 0-19), kind (20-21), align_log (22-27), allocation
+ *         stack (28-51). */
+typedef struct wd_block_rec_s {
+    _Atomic(uint64_t) tag;
+    uint64_t word;
+} wd_block_rec_t;
+
+#define WD_REC_FRONT 32 /* the front of a block that needs no more alignment */
+#define WD_REC_SIZE_BITS 20
+_Static_assert(WD_SMALL_MAX < ((size_t)1 << WD_REC_SIZE_BITS), "a small block's size fits");
+
+extern uint64_t wdi_blocks_secret, wdi_blocks_freed_key;
+
+/* Keyed by the secret: an overflow or a copy that does not know it does
+ * not make a live record, and a record copied to another slot is not one
+ * there. */
+static inline uint64_t wdi_blocks_tag(uintptr_t slot, uint64_t word) {
+    uint64_t x = ((uint64_t)slot ^ wdi_blocks_secret) * 0x9E3779B97F4A7C15ULL;
+    x ^= word;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    return x ^ (x >> 31);
+}
+
+static inline uint64_t wdi_blocks_rec_word(const wd_block_info_t *b) {
+    return (uint64_t)b->size | (uint64_t)(b->kind & 3u) << 20 |
+           (uint64_t)(b->align_log & 63u) << 22 | (uint64_t)(b->alloc_stack & 0xffffffu) << 28;
+}
+
+/* What a record says, as a table entry (state and free stack left to the
+ * caller). */
+static inline void wdi_blocks_rec_info(uintptr_t slot, uint64_t word, wd_block_info_t *out) {
+    unsigned align_log = (unsigned)(word >> 22) & 63u;
+    out->p = slot + ((uintptr_t)1 << align_log);
+    out->size = word & ((1u << WD_REC_SIZE_BITS) - 1);
+    out->kind = (word >> 20) & 3u;
+    out->state = WD_BLOCK_LIVE;
+    out->align_log = align_log & 255u;
+    out->alloc_stack = (uint32_t)(word >> 28) & 0xffffffu;
+    out->free_stack = 0;
+}
+
+/* Writes the record of a live block b whose slot is `slot`. */
+static inline void wdi_blocks_rec_put(uint8_t *slot, const wd_block_info_t *b) {
+    wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
+    uint64_t word = wdi_blocks_rec_word(b);
+    r->word = word;
+    atomic_store_explicit(&r->tag, wdi_blocks_tag((uintptr_t)slot, word), memory_order_relaxed);
+}
+
+/* The slot of the small block whose pointer p would be, given the small
+ * segment of p (its segment map entry without the flag); NULL when p is no
+ * block's place in a page.  The common front first: one multiply; any
+ * other through a division. */
+static inline uint8_t *wdi_blocks_slot_of(wd_small_segment_t *seg, uintptr_t p) {
+    wd_page_t *pg = wdi_page_of(seg, (const void *)p);
+    uintptr_t start = (uintptr_t)pg->xstart;
+    uint32_t reserved = pg->xreserved;
+    if (wd_likely(wd_item_index(p - WD_REC_FRONT - start, pg->xshift, pg->xinv) < reserved))
+        return (uint8_t *)(p - WD_REC_FRONT);
+    uint32_t size = pg->xblock_size;
+    if (size == 0 || p < start || (p & 31) != 0)
+        return NULL;
+    uintptr_t i = (p - start) / size;
+    return i < reserved ? (uint8_t *)(start + i * size) : NULL;
+}
+
+/* The word of p's record when p is a live small block (its slot in
+ * *slot_out), else 0 (a record's word is never 0: its align_log is 5 or
+ * more). */
+static inline uint64_t wdi_blocks_rec_live(wd_small_segment_t *seg, uintptr_t p,
+                                           uint8_t **slot_out) {
+    uint8_t *slot = wdi_blocks_slot_of(seg, p);
+    if (wd_unlikely(slot == NULL))
+        return 0;
+    wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
+    uint64_t word = r->word;
+    if (wd_unlikely(slot + ((uintptr_t)1 << ((word >> 22) & 63u)) != (uint8_t *)p ||
+                    atomic_load_explicit(&r->tag, memory_order_acquire) !=
+                        wdi_blocks_tag((uintptr_t)slot, word)))
+        return 0;
+    *slot_out = slot;
+    return word;
+}
+
+/* For a free: turns p's record from live to freed when p is a live small
+ * block, and gives its entry (*out); 0 when it is not (never freed twice:
+ * of two threads that free it at once, one wins). */
+static inline int wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p, wd_block_info_t *out) {
+    uint8_t *slot = wdi_blocks_slot_of(seg, p);
+    if (wd_unlikely(slot == NULL))
+        return 0;
+    wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
+    uint64_t word = r->word;
+    uint64_t live = wdi_blocks_tag((uintptr_t)slot, word);
+    if (wd_unlikely(slot + ((uintptr_t)1 << ((word >> 22) & 63u)) != (uint8_t *)p ||
+                    !atomic_compare_exchange_strong_explicit(&r->tag, &live,
+                                                             live ^ wdi_blocks_freed_key,
+                                                             memory_order_acq_rel,
+                                                             memory_order_relaxed)))
+        return 0;
+    wdi_blocks_rec_info((uintptr_t)slot, word, out);
+    return 1;
+}
+
+/* Sets the secret and the freed key; before the first record. */
+void wdi_blocks_init(void);
+
 /* Every stripe locked / unlocked in turn (a snapshot at exit and for the
- * leak scan), and a walk over the entries of a table so locked. */
+ * leak scan), and a walk over every live block: the entries of the table
+ * so locked, then the records of every small page (read as they are: a
+ * block that another thread allocates or frees meanwhile may be seen or
+ * not).  fn gets a copy it may change. */
 void wdi_blocks_lock_all(void);
 void wdi_blocks_unlock_all(void);
 /* fork(): every lock of the table held across it. */

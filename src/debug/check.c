@@ -704,6 +704,7 @@ void wdi_check_init(void) {
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
     history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
+    wdi_blocks_init();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
 }
 
@@ -782,8 +783,25 @@ static void report_nearby(uintptr_t p, const wd_block_info_t *b) {
         wdi_report_stack_id("freed at", b->free_stack);
 }
 
+/* Whether p looks like a small block whose record (blocks.h) an underflow
+ * overwrote: p is where a block of its slot starts, the slot's last 16
+ * bytes hold the right redzone's pattern (a slot that never held a block
+ * of check mode's does not), its left redzone does not. */
+static int record_damaged(uintptr_t p) {
+    uintptr_t e = wdi_segmap_entry((const void *)p);
+    if (!(e & WD_SEGMAP_SMALL))
+        return 0;
+    wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
+    uint8_t *slot = wdi_blocks_slot_of(seg, p);
+    if (slot == NULL || slot + WD_REC_FRONT != (uint8_t *)p)
+        return 0;
+    uint32_t size = wdi_page_of(seg, slot)->xblock_size;
+    return bytes_are(slot + size - RZ, RZ, REDZONE) && !bytes_are(slot + RZ, RZ, REDZONE);
+}
+
 /* p is no live block: a double free (or a use of a freed block) when the
- * quarantine or the history knows p as freed, else an invalid pointer. */
+ * quarantine or the history knows p as freed, an underflow when it
+ * overwrote what the checker knew of p, else an invalid pointer. */
 static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
     wd_block_info_t known, near;
     if (freed_find(p, &known)) {
@@ -793,6 +811,12 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
                         (size_t)known.size, kind_name[known.kind]);
         wdi_report_stack_id("allocated at", known.alloc_stack);
         wdi_report_stack_id("first freed at", known.free_stack);
+    } else if (record_damaged(p)) {
+        wdi_report_begin("heap buffer underflow: the %d bytes before a block at 0x%zx and the "
+                         "checker's record of it were written (found in %s); its size and where "
+                         "it was allocated are lost",
+                         RZ, (size_t)p, fn);
+        report_stack_here("found at");
     } else {
         int have = block_near(p, &near);
         wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
@@ -805,30 +829,46 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
 /* The entry of p if it is a live block (copied to *out); else reports and
  * returns 0. */
 static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t *e = wdi_blocks_get(s, p);
-    if (e != NULL) {
-        *out = *e;
+    uintptr_t e = wdi_segmap_entry((const void *)p);
+    if (e & WD_SEGMAP_SMALL) {
+        uint8_t *slot;
+        uint64_t word = wdi_blocks_rec_live((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, &slot);
+        if (word != 0) {
+            wdi_blocks_rec_info((uintptr_t)slot, word, out);
+            return 1;
+        }
+    } else {
+        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+        wd_block_info_t *b = wdi_blocks_get(s, p);
+        if (b != NULL)
+            *out = *b;
         wdi_blocks_release(s);
-        return 1;
+        if (b != NULL)
+            return 1;
     }
-    wdi_blocks_release(s);
     report_not_live(p, fn);
     return 0;
 }
 
-/* For a free: when p is a live block, copies its entry to *out and takes
- * it out of the table, in one visit; else reports and returns 0. */
+/* For a free: when p is a live block, copies its entry to *out and marks
+ * it freed (takes it out of the table), in one visit; else reports and
+ * returns 0. */
 static inline int block_take(uintptr_t p, wd_block_info_t *out, const char *fn) {
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
-    wd_block_info_t *e = wdi_blocks_get(s, p);
-    if (wd_likely(e != NULL)) {
-        *out = *e;
-        wdi_blocks_remove(s, e);
+    uintptr_t e = wdi_segmap_entry((const void *)p);
+    if (wd_likely(e & WD_SEGMAP_SMALL)) {
+        if (wd_likely(wdi_blocks_rec_take((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, out)))
+            return 1;
+    } else {
+        wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
+        wd_block_info_t *b = wdi_blocks_get(s, p);
+        if (wd_likely(b != NULL)) {
+            *out = *b;
+            wdi_blocks_remove(s, b);
+            wdi_blocks_release(s);
+            return 1;
+        }
         wdi_blocks_release(s);
-        return 1;
     }
-    wdi_blocks_release(s);
     report_not_live(p, fn);
     return 0;
 }
@@ -847,12 +887,12 @@ static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, u
     return wdi_guard_check_alloc(front, size, at_start, (int)kind, stack, raw, end);
 }
 
-/* A raw block of `bytes` for check=1's layout, aligned to front; its end
+/* A raw block of `bytes` for check=1's layout, aligned to align; its end
  * into *end.  A small one (most) from the thread's current page of its
  * class when it has a free block, as raw.c's small path would. */
-static inline uint8_t *raw_take(size_t front, size_t bytes, int zero, uint8_t **end) {
+static inline uint8_t *raw_take(size_t align, size_t bytes, int zero, uint8_t **end) {
     wd_theap_t *h = wdi_tl_home;
-    if (wd_likely(front == RZ && bytes <= WD_SMALL_MAX && h != NULL && !zero)) {
+    if (wd_likely(align == RZ && bytes <= WD_SMALL_MAX && h != NULL && !zero)) {
         unsigned cls = wdi_small_class(bytes);
         wd_page_t *pg = h->small.current[cls];
         wd_block_t *b = pg->free;
@@ -863,25 +903,45 @@ static inline uint8_t *raw_take(size_t front, size_t bytes, int zero, uint8_t **
             return raw;
         }
     }
-    uint8_t *raw = wdi_raw_alloc(front, bytes, zero);
+    uint8_t *raw = wdi_raw_alloc(align, bytes, zero);
     if (raw != NULL)
         *end = raw + wdi_raw_usable_known(raw, "malloc");
     return raw;
 }
 
+/* Keeps what is known of live block b, whose raw block is raw: in its
+ * record when it is a small block (its front of 32 or more leaves the
+ * record's 16 bytes before the left redzone), else in the table; -1 when
+ * the table has no memory left. */
+static inline int block_keep(uint8_t *raw, const wd_block_info_t *b) {
+    if (wd_likely(wdi_segmap_entry(raw) & WD_SEGMAP_SMALL)) {
+        wdi_blocks_rec_put(raw, b);
+        return 0;
+    }
+    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
+    wd_block_info_t *e = wdi_blocks_put(s, b->p);
+    if (e != NULL)
+        *e = *b;
+    wdi_blocks_release(s);
+    return e != NULL ? 0 : -1;
+}
+
 void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind) {
-    size_t front = alignment > RZ ? alignment : RZ;
-    if (wd_unlikely(size >= SIZE_MAX_CHECK || front >= SIZE_MAX_CHECK)) {
+    size_t align = alignment > RZ ? alignment : RZ;
+    if (wd_unlikely(size >= SIZE_MAX_CHECK || align >= SIZE_MAX_CHECK)) {
         errno = ENOMEM;
         return NULL;
     }
     wd_check_thread_t *ct = ct_here();
-    uint32_t stack = stack_here(ct); /* before the stripe's lock: the unwinder is slow */
+    uint32_t stack = stack_here(ct);
     uint8_t *raw = NULL, *end = NULL, *p = NULL;
+    size_t front = align;
     if (wd_unlikely(check2))
-        p = guarded_alloc(front, size, kind, stack, &raw, &end);
+        p = guarded_alloc(align, size, kind, stack, &raw, &end);
     if (wd_likely(p == NULL)) {
-        raw = raw_take(front, front + size + RZ, zero, &end);
+        /* room for a small block's record before its left redzone */
+        front = align > WD_REC_FRONT ? align : WD_REC_FRONT;
+        raw = raw_take(align, front + size + RZ, zero, &end);
         if (raw == NULL)
             return NULL;
         p = raw + front;
@@ -891,10 +951,15 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     if (!zero)
         pattern_fill(p, size, JUNK);
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
-    wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
-    wd_block_info_t *b = wdi_blocks_put(s, (uintptr_t)p);
-    if (wd_unlikely(b == NULL)) { /* no memory for the table: no block either */
-        wdi_blocks_release(s);
+    wd_block_info_t b;
+    b.p = (uintptr_t)p;
+    b.size = size & ((1ULL << 48) - 1); /* below SIZE_MAX_CHECK */
+    b.kind = kind & 15u;
+    b.state = WD_BLOCK_LIVE;
+    b.align_log = (unsigned)__builtin_ctzll(front) & 255u;
+    b.alloc_stack = stack;
+    b.free_stack = 0;
+    if (wd_unlikely(block_keep(raw, &b) != 0)) { /* no memory for the table: no block either */
         if (wdi_guard_owns(p))
             wdi_guard_check_free(p, stack);
         else
@@ -902,13 +967,6 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
         errno = ENOMEM;
         return NULL;
     }
-    b->size = size & ((1ULL << 48) - 1); /* below SIZE_MAX_CHECK */
-    b->kind = kind & 15u;
-    b->state = WD_BLOCK_LIVE;
-    b->align_log = (unsigned)__builtin_ctzll(front) & 255u;
-    b->alloc_stack = stack;
-    b->free_stack = 0;
-    wdi_blocks_release(s);
     live_add(ct, (intptr_t)size);
     return p;
 }

@@ -233,6 +233,15 @@ static void records_print(const record_t *rec, size_t n, uint32_t *ids) {
     wdi_report_names_done();
 }
 
+/* Clears the stack below the caller's frame: the walk over the blocks
+ * left copies of their addresses in frames that are dead now, and the
+ * calling thread's stack is scanned from a frame further down. */
+static WD_NOINLINE void wipe_dead_frames(void) {
+    volatile uintptr_t area[256]; /* 2 KiB: deeper than the walk's frames go */
+    for (size_t i = 0; i < sizeof area / sizeof area[0]; i++)
+        area[i] = 0;
+}
+
 void wdi_leaks_check(int all, wd_leaks_t *out) {
     memset(out, 0, sizeof *out);
     scan_t sc;
@@ -253,6 +262,7 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
     sc.cap = live;
     wdi_blocks_foreach(collect_one, &sc);
     sort_blocks(sc.block, sc.count);
+    wipe_dead_frames();
     sc.skips = wdi_own_list(sc.skip_start, sc.skip_end, 255);
     sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
     sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);

@@ -5,6 +5,8 @@
 // found by the driver in this file.  Not linked with warden.
 //
 //   underflow      a write 4 bytes before a block, found at free
+//   underflow_far  a write of the 24 bytes before a small block: past its
+//                  16-byte left redzone, into the checker's record of it
 //   evicted        a write after free found when the block leaves the
 //                  quarantine (run with check_quarantine_mb=1), not at exit
 //   free_sized     free_sized (C23) with a wrong size
@@ -36,6 +38,11 @@ int main(int argc, char **argv) {
         sink = a;
         ((int *)sink)[-1] = 7;
         free(a); // E_UNDERFLOW_FREE
+    } else if (strcmp(which, "underflow_far") == 0) {
+        char *a = (char *)malloc(40);
+        sink = a;
+        memset((char *)sink - 24, 7, 24);
+        free(a); // E_UNDERFLOW_FAR_FREE
     } else if (strcmp(which, "evicted") == 0) {
         char *victim = (char *)malloc(100); // E_EVICTED_ALLOC
         sink = victim;
@@ -81,7 +88,7 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|evicted|evicted_far|evicted_end|"
+        fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
                         "late_double|free_sized|"
                         "sized_delete|"
                         "array_delete|realloc_freed\n");
