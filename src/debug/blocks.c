@@ -108,7 +108,7 @@ WD_TSAN_UNCHECKED static void page_foreach(const wd_page_t *pg,
             continue;
         wd_block_info_t b;
         wdi_blocks_rec_info(slot, word, &b);
-        if (b.p + b.size > slot + size) /* a tag that matched by chance */
+        if (b.p + wdi_bi_size(&b) > slot + size) /* a tag that matched by chance */
             continue;
         fn(&b, arg);
     }

@@ -33,14 +33,39 @@ enum {
 };
 
 typedef struct wd_block_info_s {
-    uintptr_t p;              /* the program's pointer; 0: an empty slot */
-    uint64_t size : 48;       /* bytes requested */
-    uint64_t kind : 4;        /* wd_alloc_kind_t */
-    uint64_t state : 4;       /* WD_BLOCK_* */
-    uint64_t align_log : 8;   /* log2 of the alignment (>= 4) */
-    uint32_t alloc_stack;     /* stack depot ids (stack.h), 0 if none */
+    uintptr_t p;          /* the program's pointer; 0: an empty slot */
+    uint64_t meta;        /* wdi_bi_meta: bytes requested, kind, state, alignment */
+    uint32_t alloc_stack; /* stack depot ids (stack.h), 0 if none */
     uint32_t free_stack;
 } wd_block_info_t;
+
+/* An entry's second word, built whole in a register and stored at once:
+ * fields stored one by one (bit-fields, bytes), then read as a word by the
+ * code that follows, made the load wait for the stores to land, a stall
+ * on every free.
+ *   bits 0-47: bytes requested; 48-51: wd_alloc_kind_t; 52-55: WD_BLOCK_*;
+ *   56-63: log2 of the front (>= 4) */
+#define WD_BI_SIZE_MASK (((uint64_t)1 << 48) - 1)
+
+static inline uint64_t wdi_bi_meta(size_t size, unsigned kind, unsigned state, unsigned align_log) {
+    return ((uint64_t)size & WD_BI_SIZE_MASK) | (uint64_t)(kind & 15u) << 48 |
+           (uint64_t)(state & 15u) << 52 | (uint64_t)(align_log & 255u) << 56;
+}
+static inline size_t wdi_bi_size(const struct wd_block_info_s *b) {
+    return (size_t)(b->meta & WD_BI_SIZE_MASK);
+}
+static inline unsigned wdi_bi_kind(const struct wd_block_info_s *b) {
+    return (unsigned)(b->meta >> 48) & 15u;
+}
+static inline unsigned wdi_bi_state(const struct wd_block_info_s *b) {
+    return (unsigned)(b->meta >> 52) & 15u;
+}
+static inline unsigned wdi_bi_align_log(const struct wd_block_info_s *b) {
+    return (unsigned)(b->meta >> 56);
+}
+static inline uint64_t wdi_bi_with_state(uint64_t meta, unsigned state) {
+    return (meta & ~((uint64_t)15 << 52)) | (uint64_t)(state & 15u) << 52;
+}
 
 #define WD_BLOCKS_STRIPES 64 /* a power of two */
 
@@ -169,19 +194,17 @@ static inline uint64_t wdi_blocks_tag(uintptr_t slot, uint64_t word) {
 }
 
 static inline uint64_t wdi_blocks_rec_word(const wd_block_info_t *b) {
-    return (uint64_t)b->size | (uint64_t)(b->kind & 3u) << 20 |
-           (uint64_t)(b->align_log & 63u) << 22 | (uint64_t)(b->alloc_stack & 0xffffffu) << 28;
+    return (uint64_t)wdi_bi_size(b) | (uint64_t)(wdi_bi_kind(b) & 3u) << 20 |
+           (uint64_t)(wdi_bi_align_log(b) & 63u) << 22 |
+           (uint64_t)(b->alloc_stack & 0xffffffu) << 28;
 }
 
-/* What a record says, as a table entry (state and free stack left to the
- * caller). */
+/* What a record says, as a table entry of a live block. */
 static inline void wdi_blocks_rec_info(uintptr_t slot, uint64_t word, wd_block_info_t *out) {
     unsigned align_log = (unsigned)(word >> 22) & 63u;
     out->p = slot + ((uintptr_t)1 << align_log);
-    out->size = word & ((1u << WD_REC_SIZE_BITS) - 1);
-    out->kind = (word >> 20) & 3u;
-    out->state = WD_BLOCK_LIVE;
-    out->align_log = align_log & 255u;
+    out->meta = wdi_bi_meta(word & ((1u << WD_REC_SIZE_BITS) - 1), (word >> 20) & 3u,
+                            WD_BLOCK_LIVE, align_log);
     out->alloc_stack = (uint32_t)(word >> 28) & 0xffffffu;
     out->free_stack = 0;
 }

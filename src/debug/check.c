@@ -161,7 +161,7 @@ static void report_done(void) {
 /* The lines that say what a block is and where it comes from. */
 static void report_block(const wd_block_info_t *b, int freed) {
     wdi_report_line("0x%zx is the start of a %zu-byte block (from %s)", (size_t)b->p,
-                    (size_t)b->size, kind_name[b->kind]);
+                    (size_t)wdi_bi_size(b), kind_name[wdi_bi_kind(b)]);
     wdi_report_stack_id("allocated at", b->alloc_stack);
     if (freed)
         wdi_report_stack_id("freed at", b->free_stack);
@@ -169,7 +169,7 @@ static void report_block(const wd_block_info_t *b, int freed) {
 
 /* --- redzones and patterns ------------------------------------------------- */
 
-static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << b->align_log; }
+static inline size_t front_of(const wd_block_info_t *b) { return (size_t)1 << wdi_bi_align_log(b); }
 
 /* Bytes of a block that the patterns cover (check_fill_kb; SIZE_MAX:
  * all): of a larger block, its first and its last half of that, where
@@ -282,8 +282,8 @@ static inline void bytes_fill(void *p, uint8_t byte, size_t n) {
 
 /* Whether both redzones of b still hold their pattern. */
 static inline int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
-    const uint8_t *p = (const uint8_t *)b->p;
-    return bytes_are(p + b->size, (size_t)(bd->end - (p + b->size)), REDZONE) &&
+    const uint8_t *p = (const uint8_t *)b->p, *end = p + wdi_bi_size(b);
+    return bytes_are(end, (size_t)(bd->end - end), REDZONE) &&
            bytes_are(bd->left, (size_t)(p - bd->left), REDZONE);
 }
 
@@ -291,7 +291,7 @@ static inline int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) 
 static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
     if (strcmp(fn, "exit") != 0)
         report_stack_here("found at");
-    report_block(b, b->state != WD_BLOCK_LIVE);
+    report_block(b, wdi_bi_state(b) != WD_BLOCK_LIVE);
     report_done();
 }
 
@@ -302,20 +302,21 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
                                         const char *fn) {
     const uint8_t *p = (const uint8_t *)b->p;
     const uint8_t *end = bd->end;
-    const uint8_t *over = last_not(p + b->size, end, REDZONE);
+    size_t size = wdi_bi_size(b);
+    const uint8_t *over = last_not(p + size, end, REDZONE);
     if (over != NULL) {
         wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
                          "were written (found in %s)",
-                         (size_t)(over - (p + b->size)) + 1, (size_t)b->size, (size_t)b->p, fn);
+                         (size_t)(over - (p + size)) + 1, size, (size_t)b->p, fn);
         redzone_report_end(b, fn);
-        memset((void *)(p + b->size), REDZONE, (size_t)(end - (p + b->size))); /* once */
+        memset((void *)(p + size), REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
     const uint8_t *left = bd->left;
     const uint8_t *under = first_not(left, p, REDZONE);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
                          "at 0x%zx were written (found in %s)",
-                         (size_t)(p - under), (size_t)b->size, (size_t)b->p, fn);
+                         (size_t)(p - under), size, (size_t)b->p, fn);
         redzone_report_end(b, fn);
         memset((void *)left, REDZONE, (size_t)(p - left)); /* reported once */
     }
@@ -332,7 +333,7 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
 /* Reports a quarantined block that no longer holds the freed pattern. */
 static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
     uint8_t *p = (uint8_t *)b->p;
-    size_t size = b->size, head = size <= fill_max ? size : fill_max / 2;
+    size_t size = wdi_bi_size(b), head = size <= fill_max ? size : fill_max / 2;
     const uint8_t *tail = p + size - (size <= fill_max ? 0 : fill_max / 2);
     /* the first and last bytes written, in the spans the pattern covers */
     const uint8_t *w = first_not(p, p + head, FREED);
@@ -351,7 +352,7 @@ static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
 
 /* Checks that a quarantined block still holds the freed pattern. */
 static inline void freed_check(const wd_block_info_t *b, const char *fn) {
-    if (wd_unlikely(!pattern_is((const uint8_t *)b->p, b->size, FREED)))
+    if (wd_unlikely(!pattern_is((const uint8_t *)b->p, wdi_bi_size(b), FREED)))
         freed_report(b, fn);
 }
 
@@ -405,7 +406,7 @@ static size_t q_cap, q_head, q_count, q_bytes, q_budget;
  * copy in the ring (most of the memory a freed block of a few bytes
  * holds is not its own bytes: a 20-byte block takes 64 or more). */
 #define HELD_EXTRA (2 * RZ + 32)
-static inline size_t held_cost(const wd_block_info_t *b) { return b->size + HELD_EXTRA; }
+static inline size_t held_cost(const wd_block_info_t *b) { return wdi_bi_size(b) + HELD_EXTRA; }
 
 /* What the quarantine may hold now. */
 static inline size_t quarantine_room(void) {
@@ -451,7 +452,7 @@ static size_t big_next;
  * full.  With quarantine_lock held. */
 static inline void history_put(const wd_block_info_t *b) {
     int fits = b->p >> 47 == 0 && (b->p & 15) == 0;
-    if (wd_unlikely(!fits || b->size >= H_SIZE_BIG)) {
+    if (wd_unlikely(!fits || wdi_bi_size(b) >= H_SIZE_BIG)) {
         big[big_next++ % BIG_SLOTS] = *b;
         if (!fits)
             return;
@@ -461,8 +462,8 @@ static inline void history_put(const wd_block_info_t *b) {
         h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
     else
         h_count++;
-    uint64_t size = b->size < H_SIZE_BIG ? b->size : H_SIZE_BIG;
-    h->lo = (uint64_t)b->p >> 4 | (uint64_t)(b->kind & 3u) << H_P16_BITS |
+    uint64_t size = wdi_bi_size(b) < H_SIZE_BIG ? wdi_bi_size(b) : H_SIZE_BIG;
+    h->lo = (uint64_t)b->p >> 4 | (uint64_t)(wdi_bi_kind(b) & 3u) << H_P16_BITS |
             (uint64_t)b->alloc_stack << (H_P16_BITS + 2);
     h->hi = size | (uint64_t)((b->alloc_stack >> H_ALLOC_LO_BITS) & 31u) << H_SIZE_BITS |
             (uint64_t)(b->free_stack & ((1u << 24) - 1)) << (H_SIZE_BITS + 5);
@@ -497,9 +498,8 @@ static int history_find(uintptr_t p, wd_block_info_t *out) {
         }
         memset(out, 0, sizeof *out);
         out->p = p;
-        out->size = size & H_SIZE_BIG;
-        out->kind = (h->lo >> H_P16_BITS) & 3u;
-        out->state = WD_BLOCK_RELEASED;
+        out->meta = wdi_bi_meta(size & H_SIZE_BIG, (unsigned)(h->lo >> H_P16_BITS) & 3u,
+                                WD_BLOCK_RELEASED, 0);
         out->alloc_stack = (uint32_t)((h->hi >> H_SIZE_BITS) & 31u) << H_ALLOC_LO_BITS |
                            (uint32_t)(h->lo >> (H_P16_BITS + 2));
         out->free_stack = (uint32_t)(h->hi >> (H_SIZE_BITS + 5));
@@ -558,7 +558,7 @@ static int freed_find(uintptr_t p, wd_block_info_t *out) {
 
 static inline void prefetch_block(const wd_block_info_t *b) {
     const uint8_t *p = (const uint8_t *)b->p - RZ;
-    size_t n = b->size + 2 * RZ;
+    size_t n = wdi_bi_size(b) + 2 * RZ;
     if (n > 256)
         n = 256;
     for (size_t i = 0; i < n; i += 64)
@@ -573,7 +573,7 @@ static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
             prefetch_block(&b[i + AHEAD]);
         bounds_t bd;
         block_bounds(&b[i], fn, &bd);
-        if (wd_unlikely(!pattern_is((const uint8_t *)b[i].p, b[i].size, FREED) ||
+        if (wd_unlikely(!pattern_is((const uint8_t *)b[i].p, wdi_bi_size(&b[i]), FREED) ||
                         !redzones_intact(&b[i], &bd))) {
             freed_check(&b[i], fn);
             redzones_check(&b[i], fn);
@@ -666,16 +666,24 @@ static void batch_flush(wd_check_thread_t *ct, const char *fn) {
     quarantine_put(ct->batch, n, bytes, &ct->held, fn);
 }
 
-/* b, freed and filled, joins the quarantine. */
-static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b,
+/* b, freed at `stack` and filled, joins the quarantine (a copy: b's
+ * state is not written, as b's words are read again right after). */
+static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b, uint32_t stack,
                                    const char *fn) {
     if (wd_unlikely(ct == NULL)) {
-        quarantine_put(b, 1, held_cost(b), NULL, fn);
+        wd_block_info_t q = *b;
+        q.meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
+        q.free_stack = stack;
+        quarantine_put(&q, 1, held_cost(b), NULL, fn);
         return;
     }
     uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
-    ct->batch[n] = *b;
     ct->held_bytes += held_cost(b);
+    wd_block_info_t *e = &ct->batch[n];
+    e->p = b->p;
+    e->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
+    e->alloc_stack = b->alloc_stack;
+    e->free_stack = stack;
     atomic_store_explicit(&ct->held, n + 1, memory_order_release);
     if (wd_unlikely(n + 1 == BATCH || ct->held_bytes >= BATCH_BYTES))
         batch_flush(ct, fn);
@@ -727,7 +735,7 @@ typedef struct {
 } near_t;
 
 static inline int near_to(const wd_block_info_t *b, uintptr_t p) {
-    return p >= b->p - RZ && p < b->p + b->size + RZ;
+    return p >= b->p - RZ && p < b->p + wdi_bi_size(b) + RZ;
 }
 
 static void near_live(wd_block_info_t *b, void *arg) {
@@ -768,18 +776,19 @@ static void report_nearby(uintptr_t p, const wd_block_info_t *b) {
         wdi_report_line("0x%zx is not in a block that warden handed out", (size_t)p);
         return;
     }
-    if (p >= b->p && p < b->p + b->size)
+    size_t size = wdi_bi_size(b);
+    const char *from = kind_name[wdi_bi_kind(b)];
+    if (p >= b->p && p < b->p + size)
         wdi_report_line("0x%zx is %zu bytes inside a %zu-byte block at 0x%zx (from %s)", (size_t)p,
-                        (size_t)(p - b->p), (size_t)b->size, (size_t)b->p, kind_name[b->kind]);
+                        (size_t)(p - b->p), size, (size_t)b->p, from);
     else if (p < b->p)
         wdi_report_line("0x%zx is %zu bytes before a %zu-byte block at 0x%zx (from %s)", (size_t)p,
-                        (size_t)(b->p - p), (size_t)b->size, (size_t)b->p, kind_name[b->kind]);
+                        (size_t)(b->p - p), size, (size_t)b->p, from);
     else
         wdi_report_line("0x%zx is %zu bytes past the end of a %zu-byte block at 0x%zx (from %s)",
-                        (size_t)p, (size_t)(p - b->p - b->size), (size_t)b->size, (size_t)b->p,
-                        kind_name[b->kind]);
+                        (size_t)p, (size_t)(p - b->p - size), size, (size_t)b->p, from);
     wdi_report_stack_id("allocated at", b->alloc_stack);
-    if (b->state != WD_BLOCK_LIVE)
+    if (wdi_bi_state(b) != WD_BLOCK_LIVE)
         wdi_report_stack_id("freed at", b->free_stack);
 }
 
@@ -808,7 +817,7 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
         wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
-                        (size_t)known.size, kind_name[known.kind]);
+                        (size_t)wdi_bi_size(&known), kind_name[wdi_bi_kind(&known)]);
         wdi_report_stack_id("allocated at", known.alloc_stack);
         wdi_report_stack_id("first freed at", known.free_stack);
     } else if (record_damaged(p)) {
@@ -953,10 +962,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
     wd_block_info_t b;
     b.p = (uintptr_t)p;
-    b.size = size & ((1ULL << 48) - 1); /* below SIZE_MAX_CHECK */
-    b.kind = kind & 15u;
-    b.state = WD_BLOCK_LIVE;
-    b.align_log = (unsigned)__builtin_ctzll(front) & 255u;
+    b.meta = wdi_bi_meta(size, kind, WD_BLOCK_LIVE, (unsigned)__builtin_ctzll(front));
     b.alloc_stack = stack;
     b.free_stack = 0;
     if (wd_unlikely(block_keep(raw, &b) != 0)) { /* no memory for the table: no block either */
@@ -975,7 +981,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
  * free, ...). */
 static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_t kind) {
     wdi_report_begin("mismatched %s: a block from %s given to %s", release_name[kind],
-                     kind_name[b->kind], release_name[kind]);
+                     kind_name[wdi_bi_kind(b)], release_name[kind]);
     report_stack_here(NULL);
     report_block(b, 0);
     report_done();
@@ -986,21 +992,22 @@ static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_
  * fill, the quarantine. */
 static inline void block_freed(wd_check_thread_t *ct, wd_block_info_t *b, wd_alloc_kind_t kind,
                                uint32_t stack, const char *fn) {
-    if (wd_unlikely(b->kind != kind))
+    if (wd_unlikely(wdi_bi_kind(b) != kind))
         mismatch_report(b, kind);
     redzones_check(b, fn);
-    b->state = WD_BLOCK_QUARANTINED;
-    b->free_stack = stack;
-    live_add(ct, -(intptr_t)b->size);
-    if (wd_unlikely(q_budget == 0 || b->size > quarantine_room() / 8 ||
+    size_t size = wdi_bi_size(b);
+    live_add(ct, -(intptr_t)size);
+    if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||
                     (check2 && wdi_guard_owns((const void *)b->p)))) {
         /* too large to wait: back at once, and not filled; a guarded
          * block's pages close instead */
+        b->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
+        b->free_stack = stack;
         block_release_now(b, fn);
         return;
     }
-    pattern_fill((uint8_t *)b->p, b->size, FREED);
-    quarantine_push(ct, b, fn);
+    pattern_fill((uint8_t *)b->p, size, FREED);
+    quarantine_push(ct, b, stack, fn);
 }
 
 /* Frees b, a block found live a moment ago (realloc, free_sized): it is
@@ -1034,7 +1041,7 @@ void *wdi_check_realloc(void *p, size_t size) {
     void *q = wdi_check_alloc(RZ, size, 0, WD_FROM_MALLOC);
     if (q == NULL)
         return NULL; /* errno is ENOMEM; p is untouched */
-    memcpy(q, p, b.size < size ? b.size : size);
+    memcpy(q, p, wdi_bi_size(&b) < size ? wdi_bi_size(&b) : size);
     block_free(&b, WD_FROM_MALLOC, "realloc");
     return q;
 }
@@ -1043,7 +1050,7 @@ void *wdi_check_realloc(void *p, size_t size) {
  * not land in the redzone. */
 size_t wdi_check_usable(const void *p, const char *fn) {
     wd_block_info_t b;
-    return block_live((uintptr_t)p, &b, fn) ? (size_t)b.size : 0;
+    return block_live((uintptr_t)p, &b, fn) ? (size_t)wdi_bi_size(&b) : 0;
 }
 
 void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
@@ -1052,15 +1059,19 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
     if (!block_live((uintptr_t)p, &b, fn))
         return;
     /* A block of the wrong kind is reported as such (block_free): its size
-     * is then beside the point. */
-    size_t front = alignment > RZ ? alignment : RZ; /* as wdi_check_alloc placed it */
-    if (b.kind == kind && (size != b.size || (alignment != 0 && front != front_of(&b)))) {
-        if (size != b.size)
+     * is then beside the point.  The fronts wdi_check_alloc gives a block
+     * of this alignment: a guarded one's, or one with room for a record. */
+    size_t align = alignment > RZ ? alignment : RZ, front = front_of(&b);
+    size_t block_size = wdi_bi_size(&b);
+    int wrong_align = alignment != 0 && front != align &&
+                      front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
+    if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
+        if (size != block_size)
             wdi_report_begin("%s with a wrong size: %zu for a %zu-byte block at 0x%zx", fn, size,
-                             (size_t)b.size, (size_t)b.p);
+                             block_size, (size_t)b.p);
         else
             wdi_report_begin("%s with a wrong alignment: %zu for a block aligned to %zu at 0x%zx",
-                             fn, alignment, front_of(&b), (size_t)b.p);
+                             fn, alignment, front, (size_t)b.p);
         report_stack_here(NULL);
         report_block(&b, 0);
         report_done();
@@ -1082,7 +1093,7 @@ typedef struct {
 
 static void live_check(wd_block_info_t *b, void *arg) {
     damaged_t *d = arg;
-    if (b->state != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
+    if (wdi_bi_state(b) != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
         return;
     bounds_t bd;
     block_bounds(b, "exit", &bd);

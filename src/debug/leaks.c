@@ -34,17 +34,18 @@ typedef struct {
 
 static void collect_one(wd_block_info_t *b, void *arg) {
     scan_t *sc = arg;
-    if (b->state != WD_BLOCK_LIVE || sc->count == sc->cap)
+    if (wdi_bi_state(b) != WD_BLOCK_LIVE || sc->count == sc->cap)
         return;
     leak_block_t *l = &sc->block[sc->count++];
     l->start = b->p;
-    l->end = b->p + (b->size ? b->size : 1); /* a pointer to a 0-byte block is to it */
+    size_t size = wdi_bi_size(b);
+    l->end = b->p + (size ? size : 1); /* a pointer to a 0-byte block is to it */
     l->stack = b->alloc_stack;
     l->mark = UNSEEN;
 }
 
 static void count_one(wd_block_info_t *b, void *arg) {
-    if (b->state == WD_BLOCK_LIVE)
+    if (wdi_bi_state(b) == WD_BLOCK_LIVE)
         ++*(size_t *)arg;
 }
 
