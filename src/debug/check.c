@@ -40,31 +40,41 @@ static const char *const release_name[] = {"free", "delete", "delete[]"};
 
 /* --- each thread's part ------------------------------------------------------ */
 
+/* Freed blocks wait in batches: copies of their entries, BATCH of them or
+ * fewer that hold BATCH_BYTES.  A thread fills its own, then hands it to
+ * the quarantine whole (below): one hold of the quarantine's lock and a
+ * few pointers moved for BATCH frees. */
+#define BATCH 32
+#define BATCH_BYTES ((size_t)64 << 10)
+#define LIVE_SLACK ((intptr_t)256 << 10)
+
+typedef struct q_batch_s {
+    struct q_batch_s *next;  /* in the quarantine, the history or the spare ones */
+    uint32_t n;              /* entries, once handed over */
+    _Atomic(uint32_t) busy;  /* 1 while its blocks are checked and given back */
+    size_t bytes;            /* held_cost of its entries */
+    wd_block_info_t b[BATCH];
+} q_batch_t;
+
 /* What check mode keeps for each thread, with its heap (a heap outlives
  * its thread and goes to the next one: the memory of another thread's
  * walks is no error, only of no use):
  * - its memory of its latest stack walks (stack.h);
- * - its latest frees, filled, that wait to go into the quarantine's ring
- *   together (one hold of its lock for BATCH frees, or fewer that hold
- *   BATCH_BYTES).  They are in the
- *   quarantine already: a double free finds them, the exit checks them.
- *   Only the owner writes them, and it empties them only with the
- *   quarantine's lock held; `held` is published with release after the
- *   entry is written, so a holder of that lock reads the first `held`
- *   entries of any thread safely;
+ * - its batch of latest frees, filled.  They are in the quarantine
+ *   already: a double free finds them, the exit checks them.  Only the
+ *   owner writes them; `cur` and `held` change only with the quarantine's
+ *   lock held, and `held` is published with release after the entry is
+ *   written, so a holder of that lock reads the first `held` entries of
+ *   any thread's batch safely.  cur is NULL when no memory was left;
  * - the bytes it allocated less those it freed since it last told
  *   live_bytes (a shared counter written on every malloc and free would
  *   be a line that every thread's calls pull to itself). */
-#define BATCH 32
-#define BATCH_BYTES ((size_t)64 << 10) /* or fewer blocks, when they hold this much */
-#define LIVE_SLACK ((intptr_t)256 << 10)
-
 typedef struct wd_check_thread_s {
     wd_stack_memo_t memo;
     _Atomic(uint32_t) held;
     size_t held_bytes;
     intptr_t live_delta;
-    wd_block_info_t batch[BATCH];
+    q_batch_t *cur;
 } wd_check_thread_t;
 
 /* Bytes of live blocks, give or take LIVE_SLACK a thread: the quarantine
@@ -83,6 +93,8 @@ static wd_lock_t ct_lock = WD_LOCK_INIT;
 static wd_check_thread_t *ct_map;
 static size_t ct_used;
 
+static q_batch_t *batch_first(void);
+
 static WD_NOINLINE wd_check_thread_t *ct_new(wd_theap_t *h) {
     wd_check_thread_t *ct = NULL;
     wdi_lock(&ct_lock);
@@ -93,6 +105,8 @@ static WD_NOINLINE wd_check_thread_t *ct_new(wd_theap_t *h) {
     if (ct_map != NULL)
         ct = &ct_map[ct_used++];
     wdi_unlock(&ct_lock);
+    if (ct != NULL)
+        ct->cur = batch_first();
     __atomic_store_n(&h->check, ct, __ATOMIC_RELEASE); /* the exit reads other heaps' */
     return ct;
 }
@@ -383,28 +397,34 @@ static inline void raw_release(const wd_block_info_t *b, const char *fn) {
 
 /* --- the quarantine ---------------------------------------------------------- */
 
-/* A ring of freed blocks, oldest first, bounded by bytes (check_quarantine_mb)
- * and slots, which the threads' batches go into; then a history of blocks
- * given back, so that a late double free is still named.  The table holds
- * the live blocks only: a free takes its block out of it, and the ring and
- * the batches hold copies of the entries, so that a block leaves the
- * quarantine without a look into the table.  A pointer that the table
- * does not have is looked for in the quarantine and the history (for
- * reports only). */
-#define QUARANTINE_SLOTS ((size_t)1 << 20)
-#define QUARANTINE_FIRST ((size_t)1 << 10) /* slots of the ring's first mapping */
-#define HISTORY_SLOTS ((size_t)1 << 16)
+/* The threads' batches of freed blocks, oldest first, bounded by bytes
+ * (check_quarantine_mb, and half the live bytes and 1 MiB: quarantine_room);
+ * the oldest batches leave it, their blocks are checked and given back, and
+ * the batch stays in the history (the last HISTORY_BATCHES batches), so
+ * that a late double free is still named.  Batches move by their pointer,
+ * spare ones wait in `spare`.  A small block's record (blocks.h) or the
+ * table holds the live blocks only: the batches hold copies of the
+ * entries, so a block leaves the quarantine without a look at either.  A
+ * pointer that is no live block is looked for in the quarantine and the
+ * history (for reports only). */
+#define HISTORY_BATCHES 2048 /* 65,536 blocks given back, when batches are full */
+#define BATCHES_PER_MAP 64
+#define EVICT_MAX 4 /* batches that leave at one hand-over at most: the rest at the next ones */
+
+typedef struct {
+    q_batch_t *head, *tail;
+    size_t count;
+} q_list_t;
 
 static wd_lock_t quarantine_lock = WD_LOCK_INIT;
-/* q_cap copies (a power of two, 0 before the first free), doubled when
- * full up to QUARANTINE_SLOTS: the ring's memory follows what it holds,
- * and not what it may hold. */
-static wd_block_info_t *quarantine;
-static size_t q_cap, q_head, q_count, q_bytes, q_budget;
+static q_list_t quarantine, history; /* with quarantine_lock */
+static q_batch_t *spare;
+static q_batch_t *loose; /* the history's batch that blocks given back at once go into */
+static size_t q_bytes, q_budget;
 
-/* What a block in the quarantine costs: its bytes, its redzones and its
- * copy in the ring (most of the memory a freed block of a few bytes
- * holds is not its own bytes: a 20-byte block takes 64 or more). */
+/* What a block in the quarantine costs: its bytes, its redzones, its
+ * record and its copy in a batch (most of the memory a freed block of a few
+ * bytes holds is not its own bytes: a 20-byte block takes 64 or more). */
 #define HELD_EXTRA (2 * RZ + 32)
 static inline size_t held_cost(const wd_block_info_t *b) { return wdi_bi_size(b) + HELD_EXTRA; }
 
@@ -414,114 +434,88 @@ static inline size_t quarantine_room(void) {
     size_t scaled = (live > 0 ? (size_t)live / 2 : 0) + QUARANTINE_FLOOR;
     return scaled < q_budget ? scaled : q_budget;
 }
-/* The history: what is known of each block given back, in 16 bytes (a
- * third less than a table entry, which also says the block's state and
- * alignment): its address / 16 (user addresses lie below 2^47, blocks are
- * 16-byte aligned), size, kind and stacks (ids below 2^24, stack.h).  A
- * block of 32 GiB or more, or at an address above 2^47, is kept whole in
- * the few slots of `big`, and its slot in the history (when its address
- * fits) says so, so that the newest record of an address is found
- * first. */
-#define H_SIZE_BITS 35
-#define H_SIZE_BIG (((uint64_t)1 << H_SIZE_BITS) - 1) /* see `big` */
-#define BIG_SLOTS 16
 
-/* Two words, each built whole in registers and stored once (bit-fields
- * written one by one loaded the slot and merged their bits: 8
- * instructions more a block that leaves the quarantine, on small_loop).
- *   lo: the address / 16 (bits 0-42), kind (43-44), allocation stack's
- *       low 19 bits (45-63)
- *   hi: size (bits 0-34), the allocation stack's high 5 bits (35-39),
- *       free stack (40-63) */
-typedef struct {
-    uint64_t lo, hi;
-} history_t;
-
-#define H_P16_BITS 43
-#define H_ALLOC_LO_BITS 19
-
-_Static_assert(sizeof(history_t) == 16, "a history slot is 16 bytes");
-_Static_assert(WD_STACK_DEPOT_MIB <= 128, "stack ids fit in 24 bits");
-
-static history_t *history;           /* HISTORY_SLOTS, with quarantine_lock */
-static size_t h_head, h_count;
-static wd_block_info_t big[BIG_SLOTS];
-static size_t big_next;
-
-/* Keeps b (given back) in the history, the oldest one forgotten when it is
- * full.  With quarantine_lock held. */
-static inline void history_put(const wd_block_info_t *b) {
-    int fits = b->p >> 47 == 0 && (b->p & 15) == 0;
-    if (wd_unlikely(!fits || wdi_bi_size(b) >= H_SIZE_BIG)) {
-        big[big_next++ % BIG_SLOTS] = *b;
-        if (!fits)
-            return;
-    }
-    history_t *h = &history[(h_head + h_count) & (HISTORY_SLOTS - 1)];
-    if (h_count == HISTORY_SLOTS) /* forget the oldest */
-        h_head = (h_head + 1) & (HISTORY_SLOTS - 1);
+static inline void list_append(q_list_t *l, q_batch_t *b) {
+    b->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = b;
     else
-        h_count++;
-    uint64_t size = wdi_bi_size(b) < H_SIZE_BIG ? wdi_bi_size(b) : H_SIZE_BIG;
-    h->lo = (uint64_t)b->p >> 4 | (uint64_t)(wdi_bi_kind(b) & 3u) << H_P16_BITS |
-            (uint64_t)b->alloc_stack << (H_P16_BITS + 2);
-    h->hi = size | (uint64_t)((b->alloc_stack >> H_ALLOC_LO_BITS) & 31u) << H_SIZE_BITS |
-            (uint64_t)(b->free_stack & ((1u << 24) - 1)) << (H_SIZE_BITS + 5);
+        l->head = b;
+    l->tail = b;
+    l->count++;
 }
 
-/* The newest of big's records of p; 0 when it has none. */
-static int big_find(uintptr_t p, wd_block_info_t *out) {
-    size_t n = big_next < BIG_SLOTS ? big_next : BIG_SLOTS;
-    for (size_t i = 1; i <= n; i++) {
-        const wd_block_info_t *e = &big[(big_next - i) % BIG_SLOTS];
-        if (e->p == p) {
-            *out = *e;
-            return 1;
+static inline q_batch_t *list_pop(q_list_t *l) {
+    q_batch_t *b = l->head;
+    l->head = b->next;
+    if (l->head == NULL)
+        l->tail = NULL;
+    l->count--;
+    return b;
+}
+
+/* An empty batch, from the spare ones or a fresh mapping (the one system
+ * call made under the lock, once every BATCHES_PER_MAP batches); NULL when
+ * the OS refused.  With quarantine_lock held. */
+static q_batch_t *batch_new(void) {
+    if (spare == NULL) {
+        q_batch_t *map = wdi_check_map(BATCHES_PER_MAP * sizeof *map);
+        if (map == NULL)
+            return NULL;
+        for (size_t i = 1; i < BATCHES_PER_MAP; i++) {
+            map[i].next = spare;
+            spare = &map[i];
         }
+        return &map[0];
     }
+    q_batch_t *b = spare;
+    spare = b->next;
+    b->n = 0;
+    b->bytes = 0;
+    return b;
+}
+
+static q_batch_t *batch_first(void) {
+    wdi_lock(&quarantine_lock);
+    q_batch_t *b = batch_new();
+    wdi_unlock(&quarantine_lock);
+    return b;
+}
+
+/* The history forgets its oldest batches beyond HISTORY_BATCHES (not one
+ * whose blocks are still being given back).  With quarantine_lock held. */
+static void history_trim(void) {
+    while (history.count > HISTORY_BATCHES &&
+           !atomic_load_explicit(&history.head->busy, memory_order_acquire)) {
+        q_batch_t *b = list_pop(&history);
+        if (b == loose)
+            loose = NULL;
+        b->next = spare;
+        spare = b;
+    }
+}
+
+/* Calls fn on every entry of the batches of l, oldest first, until it
+ * returns non-zero. */
+static int list_foreach(const q_list_t *l, int (*fn)(const wd_block_info_t *b, void *arg),
+                        void *arg) {
+    for (const q_batch_t *q = l->head; q != NULL; q = q->next)
+        for (uint32_t i = 0; i < q->n; i++)
+            if (fn(&q->b[i], arg))
+                return 1;
     return 0;
 }
 
-/* The entry of p as it was given back (state RELEASED), the latest if p
- * was given back more than once; 0 when the history does not have it.
- * With quarantine_lock held; a walk over the whole ring. */
-static int history_find(uintptr_t p, wd_block_info_t *out) {
-    int found = 0;
-    for (size_t i = h_count; history != NULL && p >> 47 == 0 && i-- > 0;) {
-        const history_t *h = &history[(h_head + i) & (HISTORY_SLOTS - 1)];
-        if ((h->lo & (((uint64_t)1 << H_P16_BITS) - 1)) != p >> 4 || (p & 15) != 0)
-            continue;
-        uint64_t size = h->hi & H_SIZE_BIG;
-        if (size == H_SIZE_BIG) {
-            found = big_find(p, out);
-            break;
-        }
-        memset(out, 0, sizeof *out);
-        out->p = p;
-        out->meta = wdi_bi_meta(size & H_SIZE_BIG, (unsigned)(h->lo >> H_P16_BITS) & 3u,
-                                WD_BLOCK_RELEASED, 0);
-        out->alloc_stack = (uint32_t)((h->hi >> H_SIZE_BITS) & 31u) << H_ALLOC_LO_BITS |
-                           (uint32_t)(h->lo >> (H_P16_BITS + 2));
-        out->free_stack = (uint32_t)(h->hi >> (H_SIZE_BITS + 5));
-        found = 1;
-        break;
-    }
-    if (!found && (p >> 47 != 0 || (p & 15) != 0))
-        found = big_find(p, out);
-    return found;
-}
-
-/* Calls fn on every block of the quarantine (the ring, then each
- * thread's batch) until it returns non-zero; with quarantine_lock held. */
+/* Calls fn on every block of the quarantine (its batches, then each
+ * thread's own) until it returns non-zero; with quarantine_lock held. */
 static int quarantine_foreach(int (*fn)(const wd_block_info_t *b, void *arg), void *arg) {
-    for (size_t i = q_count; i-- > 0;)
-        if (fn(&quarantine[(q_head + i) & (q_cap - 1)], arg))
-            return 1;
+    if (list_foreach(&quarantine, fn, arg))
+        return 1;
     for (wd_theap_t *h = wdi_heaps_first(); h != NULL; h = h->next_all) {
         wd_check_thread_t *ct = ct_of(h);
         uint32_t n = ct != NULL ? atomic_load_explicit(&ct->held, memory_order_acquire) : 0;
         for (uint32_t i = 0; i < n; i++)
-            if (fn(&ct->batch[i], arg))
+            if (fn(&ct->cur->b[i], arg))
                 return 1;
     }
     return 0;
@@ -530,6 +524,7 @@ static int quarantine_foreach(int (*fn)(const wd_block_info_t *b, void *arg), vo
 typedef struct {
     uintptr_t p;
     wd_block_info_t *out;
+    int found;
 } find_t;
 
 static int find_one(const wd_block_info_t *b, void *arg) {
@@ -537,18 +532,29 @@ static int find_one(const wd_block_info_t *b, void *arg) {
     if (b->p != f->p)
         return 0;
     *f->out = *b;
+    f->found = 1;
     return 1;
 }
 
+/* Keeps looking: the history's newest record of an address is its last. */
+static int find_last(const wd_block_info_t *b, void *arg) {
+    find_one(b, arg);
+    return 0;
+}
+
 /* What is known of p, a block freed already: in the quarantine (state
- * QUARANTINED) or given back (RELEASED, from the history); 0 when
- * nothing is. */
+ * QUARANTINED) or given back (RELEASED, the latest if p was given back
+ * more than once); 0 when nothing is. */
 static int freed_find(uintptr_t p, wd_block_info_t *out) {
-    find_t f = {p, out};
+    find_t f = {p, out, 0};
     wdi_lock(&quarantine_lock);
-    int found = quarantine_foreach(find_one, &f) || history_find(p, out);
+    if (!quarantine_foreach(find_one, &f)) {
+        list_foreach(&history, find_last, &f);
+        if (f.found)
+            out->meta = wdi_bi_with_state(out->meta, WD_BLOCK_RELEASED);
+    }
     wdi_unlock(&quarantine_lock);
-    return found;
+    return f.found;
 }
 
 /* Checks blocks that left the quarantine (and went into the history),
@@ -582,77 +588,39 @@ static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
     }
 }
 
-/* The ring with room for k more copies (doubled as often as needed, up to
- * QUARANTINE_SLOTS): 0, or -1 when it cannot grow (or the OS refused).
- * With quarantine_lock held: the one system call made under it, about 10
- * times in a program's life. */
-static int quarantine_grow(size_t k) {
-    if (q_count + k <= q_cap)
-        return 0;
-    size_t cap = q_cap != 0 ? q_cap : QUARANTINE_FIRST;
-    while (cap < q_count + k && cap < QUARANTINE_SLOTS)
-        cap *= 2;
-    if (cap <= q_cap)
-        return -1;
-    wd_block_info_t *fresh = wdi_check_map(cap * sizeof *fresh);
-    if (fresh == NULL)
-        return -1;
-    for (size_t i = 0; i < q_count; i++)
-        fresh[i] = quarantine[(q_head + i) & (q_cap - 1)];
-    if (quarantine != NULL)
-        wdi_check_unmap(quarantine, q_cap * sizeof *quarantine);
-    quarantine = fresh;
-    q_cap = cap;
-    q_head = 0;
-    return q_count + k <= q_cap ? 0 : -1;
-}
-
-/* Blocks that leave the ring at one flush at most, beside the batch: the
- * budget may be passed meanwhile, until the next flushes catch up. */
-#define EVICT_MAX 32
-
-/* The oldest block leaves the ring.  With quarantine_lock held. */
-static inline wd_block_info_t *quarantine_pop(void) {
-    wd_block_info_t *b = &quarantine[q_head];
-    q_head = (q_head + 1) & (q_cap - 1);
-    q_count--;
-    q_bytes -= held_cost(b);
-    return b;
-}
-
-/* The n blocks of b (freed, filled, in no batch any more) go into the
- * ring; the oldest ones leave it while it holds more than it may.  What
- * leaves (and what finds no room) is recorded in the history, then checked
- * and given back after the lock is let go.  held: the batch b is, emptied
- * in the same hold of the lock (NULL: b is a copy). */
-static void quarantine_put(const wd_block_info_t *b, size_t n, size_t bytes,
-                           _Atomic(uint32_t) *held, const char *fn) {
-    wd_block_info_t out[EVICT_MAX + BATCH];
+/* Batch b (freed blocks, filled) joins the quarantine, whose oldest
+ * batches leave it while it holds more than it may; they go into the
+ * history, and are checked and given back after the lock is let go.  ct:
+ * the caller's part, whose batch b was and which gets an empty one (NULL
+ * when the OS refused one); NULL when b was no thread's. */
+static void quarantine_put(q_batch_t *b, wd_check_thread_t *ct, const char *fn) {
+    q_batch_t *out[EVICT_MAX];
     size_t k = 0;
     wdi_lock(&quarantine_lock);
+    list_append(&quarantine, b);
+    q_bytes += b->bytes;
     size_t room = quarantine_room();
-    if (quarantine_grow(n) != 0)
-        while (q_count > 0 && q_count + n > q_cap && k < EVICT_MAX)
-            out[k++] = *quarantine_pop();
-    while (q_count > 0 && q_bytes + bytes > room && k < EVICT_MAX)
-        out[k++] = *quarantine_pop();
-    for (size_t i = 0; i < n; i++) {
-        if (q_count < q_cap) {
-            quarantine[(q_head + q_count++) & (q_cap - 1)] = b[i];
-            q_bytes += held_cost(&b[i]);
-        } else {
-            out[k++] = b[i]; /* no room in the ring: back at once */
-        }
+    while (q_bytes > room && k < EVICT_MAX) {
+        q_batch_t *old = list_pop(&quarantine);
+        q_bytes -= old->bytes;
+        atomic_store_explicit(&old->busy, 1, memory_order_relaxed);
+        list_append(&history, old);
+        out[k++] = old;
     }
-    if (held != NULL)
-        atomic_store_explicit(held, 0, memory_order_relaxed);
-    for (size_t i = 0; history != NULL && i < k; i++)
-        history_put(&out[i]);
+    history_trim();
+    if (ct != NULL) {
+        ct->cur = batch_new();
+        ct->held_bytes = 0;
+        atomic_store_explicit(&ct->held, 0, memory_order_relaxed);
+    }
     wdi_unlock(&quarantine_lock);
-    evicted(out, k, fn);
+    for (size_t i = 0; i < k; i++) {
+        evicted(out[i]->b, out[i]->n, fn);
+        atomic_store_explicit(&out[i]->busy, 0, memory_order_release);
+    }
 }
 
-/* The calling thread's batch goes into the ring. */
+/* The calling thread's batch goes into the quarantine. */
 static void batch_flush(wd_check_thread_t *ct, const char *fn) {
     uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
     if (ct->live_delta != 0) {
@@ -661,29 +629,38 @@ static void batch_flush(wd_check_thread_t *ct, const char *fn) {
     }
     if (n == 0)
         return;
-    size_t bytes = ct->held_bytes;
-    ct->held_bytes = 0;
-    quarantine_put(ct->batch, n, bytes, &ct->held, fn);
+    ct->cur->n = n;
+    ct->cur->bytes = ct->held_bytes;
+    quarantine_put(ct->cur, ct, fn);
 }
 
+static void block_release_now(const wd_block_info_t *b, const char *fn);
+
 /* b, freed at `stack` and filled, joins the quarantine (a copy: b's
- * state is not written, as b's words are read again right after). */
+ * words are read again right after, and a byte stored into one of them
+ * would make that load wait). */
 static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b, uint32_t stack,
                                    const char *fn) {
-    if (wd_unlikely(ct == NULL)) {
-        wd_block_info_t q = *b;
-        q.meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
-        q.free_stack = stack;
-        quarantine_put(&q, 1, held_cost(b), NULL, fn);
+    wd_block_info_t q = {b->p, wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED), b->alloc_stack,
+                         stack};
+    if (wd_unlikely(ct == NULL || ct->cur == NULL)) {
+        /* a thread that is exiting, or no memory for a batch */
+        wdi_lock(&quarantine_lock);
+        q_batch_t *one = batch_new();
+        wdi_unlock(&quarantine_lock);
+        if (one == NULL) {
+            block_release_now(&q, fn);
+            return;
+        }
+        one->b[0] = q;
+        one->n = 1;
+        one->bytes = held_cost(&q);
+        quarantine_put(one, NULL, fn);
         return;
     }
     uint32_t n = atomic_load_explicit(&ct->held, memory_order_relaxed);
-    ct->held_bytes += held_cost(b);
-    wd_block_info_t *e = &ct->batch[n];
-    e->p = b->p;
-    e->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
-    e->alloc_stack = b->alloc_stack;
-    e->free_stack = stack;
+    ct->held_bytes += held_cost(&q);
+    ct->cur->b[n] = q;
     atomic_store_explicit(&ct->held, n + 1, memory_order_release);
     if (wd_unlikely(n + 1 == BATCH || ct->held_bytes >= BATCH_BYTES))
         batch_flush(ct, fn);
@@ -692,11 +669,16 @@ static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t 
 /* A freed block that does not wait (too large, check=2's, no quarantine):
  * into the history, then back. */
 static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *fn) {
-    if (history != NULL) {
-        wdi_lock(&quarantine_lock);
-        history_put(b);
-        wdi_unlock(&quarantine_lock);
+    wdi_lock(&quarantine_lock);
+    if (loose == NULL || loose->n == BATCH) {
+        loose = batch_new();
+        if (loose != NULL)
+            list_append(&history, loose);
+        history_trim();
     }
+    if (loose != NULL)
+        loose->b[loose->n++] = *b;
+    wdi_unlock(&quarantine_lock);
     raw_release(b, fn);
 }
 
@@ -711,7 +693,6 @@ void wdi_check_init(void) {
         fill_max = (size_t)wdi_options.check_fill_kb << 10;
     if (wdi_options.stack_depth > WD_STACK_MAX)
         wdi_options.stack_depth = WD_STACK_MAX;
-    history = wdi_check_map(HISTORY_SLOTS * sizeof *history);
     wdi_blocks_init();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
 }
