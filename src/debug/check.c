@@ -843,7 +843,7 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
 /* For a free: when p is a live block, copies its entry to *out and marks
  * it freed (takes it out of the table), in one visit; else reports and
  * returns 0. */
-static inline int block_take(uintptr_t p, wd_block_info_t *out, const char *fn) {
+static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, const char *fn) {
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
         if (wd_likely(wdi_blocks_rec_take((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, out)))
@@ -971,8 +971,8 @@ static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_
 /* What follows a free of live block b (a copy of its entry as it was,
  * now out of the table), freed at `stack`: the checks of the release, the
  * fill, the quarantine. */
-static inline void block_freed(wd_check_thread_t *ct, wd_block_info_t *b, wd_alloc_kind_t kind,
-                               uint32_t stack, const char *fn) {
+static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t *b,
+                                         wd_alloc_kind_t kind, uint32_t stack, const char *fn) {
     if (wd_unlikely(wdi_bi_kind(b) != kind))
         mismatch_report(b, kind);
     redzones_check(b, fn);
