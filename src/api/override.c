@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/process.h"
 #include "base/internal.h"
 #include "debug/info.h"
 #include "warden.h"
@@ -57,6 +58,15 @@ WD_EXPORT void *__libc_realloc(void *p, size_t size) { return wd_realloc(p, size
 WD_EXPORT void *__libc_memalign(size_t alignment, size_t size) { return wd_memalign(alignment, size); }
 WD_EXPORT void *__libc_valloc(size_t size) { return wd_valloc(size); }
 WD_EXPORT void *__libc_pvalloc(size_t size) { return wd_pvalloc(size); }
+
+/* --- the end of the process ------------------------------------------------- */
+
+/* _exit and _Exit skip atexit, and with it check mode's checks at exit: a
+ * program (or a test harness's forked child) that ends with them would
+ * never hear of a write after free into a block still in the quarantine.
+ * Weak: a program linked statically with the C library keeps its own. */
+WD_EXPORT __attribute__((weak, noreturn)) void _exit(int status) { wdi_process_exit_now(status); }
+WD_EXPORT __attribute__((weak, noreturn)) void _Exit(int status) { wdi_process_exit_now(status); }
 
 /* --- glibc's introspection ------------------------------------------------- */
 

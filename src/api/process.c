@@ -23,6 +23,7 @@
 #include "debug/sample.h"
 #include "debug/stack.h"
 #include "debug/stats.h"
+#include "os/os.h"
 
 int wdi_process_state;
 static wd_lock_t init_lock = WD_LOCK_INIT;
@@ -137,4 +138,10 @@ __attribute__((constructor)) static void options_at_start(void) {
     int state = __atomic_load_n(&wdi_process_state, __ATOMIC_ACQUIRE);
     if (state == 1 || (state == 0 && wdi_options_given()))
         wdi_process_start();
+}
+
+void wdi_process_exit_now(int status) {
+    if (wdi_checking)
+        status = wdi_check_at_quick_exit(status);
+    wdi_os_exit(status);
 }

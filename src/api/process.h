@@ -23,4 +23,9 @@ static inline void wdi_process_init(void) {
     wdi_process_start();
 }
 
+/* _exit and _Exit, which skip atexit's handlers: check mode checks its
+ * blocks first (check.h), then the process ends as the C library ends
+ * it. */
+WD_NORETURN void wdi_process_exit_now(int status);
+
 #endif /* WARDEN_PROCESS_H */

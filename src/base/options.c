@@ -118,6 +118,13 @@ extern char **environ;
 
 int wdi_stats_fd = 2;
 
+int wdi_stderr_fd(void) {
+    int saved = errno; /* EBADF when it is closed: not the program's business */
+    int open = fcntl(2, F_GETFD) != -1;
+    errno = saved;
+    return open ? 2 : wdi_stats_fd;
+}
+
 wd_options_t wdi_options = {
 #define WD_OPTION_DEFAULT(name, def, doc) .name = def,
     WD_OPTIONS(WD_OPTION_DEFAULT)

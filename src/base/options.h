@@ -101,10 +101,16 @@ extern int wdi_checking;
  * hidden from the fast paths and every call reaches the wrappers. */
 static inline int wdi_wrapped(void) { return wdi_harden2 | wdi_checking; }
 
-/* Where the statistics at exit and the reports go: a copy of stderr made
- * when stats, stats_interval_ms or check=1 was read, or stderr itself
- * (stats_file=PATH sends the statistics elsewhere: debug/json.c). */
+/* A copy of stderr made when stats, stats_interval_ms or check=1 was read
+ * (else stderr itself), for when the program has closed stderr. */
 extern int wdi_stats_fd;
+
+/* Where the statistics at exit and the reports go: stderr as the process
+ * has it now (a child whose stderr a test harness redirected reports
+ * there), or wdi_stats_fd once the program closed it (programs close
+ * stderr in their own exit handlers: coreutils does).  stats_file=PATH
+ * sends the statistics elsewhere (debug/json.c). */
+int wdi_stderr_fd(void);
 
 /* 1 when WARDEN_OPTIONS is set and not empty (the environment is read
  * with getenv: only once the C library has set it up). */

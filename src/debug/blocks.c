@@ -78,6 +78,16 @@ void wdi_blocks_lock_all(void) {
         wdi_lock(&stripes[i].lock);
 }
 
+int wdi_blocks_try_lock_all(void) {
+    for (size_t i = 0; i < STRIPES; i++)
+        if (!wdi_lock_try(&stripes[i].lock)) {
+            while (i-- > 0)
+                wdi_unlock(&stripes[i].lock);
+            return 0;
+        }
+    return 1;
+}
+
 void wdi_blocks_unlock_all(void) {
     for (size_t i = STRIPES; i-- > 0;)
         wdi_unlock(&stripes[i].lock);

@@ -282,6 +282,8 @@ void wdi_blocks_init(void);
  * not).  fn gets a copy it may change. */
 void wdi_blocks_lock_all(void);
 void wdi_blocks_unlock_all(void);
+/* Every stripe locked, if none is held by anyone (1); else none (0). */
+int wdi_blocks_try_lock_all(void);
 /* fork(): every lock of the table held across it. */
 void wdi_blocks_fork_prepare(void);
 void wdi_blocks_fork_parent(void);

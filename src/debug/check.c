@@ -26,6 +26,7 @@
 #include "debug/report.h"
 #include "debug/stack.h"
 #include "debug/symbol.h"
+#include "os/os.h"
 #include "warden.h"
 
 /* The patterns, as the program's memory shows them (docs/check.md). */
@@ -212,6 +213,11 @@ static inline int pattern_is(const uint8_t *p, size_t size, uint8_t byte) {
 
 /* check=2: blocks placed against an inaccessible page (guard.h). */
 static int check2;
+
+/* The process that check mode's blocks belong to: set at start and in a
+ * fork child.  A child of vfork (or of clone) shares the parent's memory
+ * and gets no fork handler: its _exit must not touch the blocks. */
+static pid_t check_pid;
 static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
 
 /* Where a block's memory lies: the raw block (for a guarded block, the
@@ -695,6 +701,7 @@ void wdi_check_init(void) {
         wdi_options.stack_depth = WD_STACK_MAX;
     wdi_blocks_init();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
+    check_pid = getpid();
 }
 
 void wdi_check_late(void) {
@@ -1089,37 +1096,78 @@ static int exit_check_one(const wd_block_info_t *b, void *arg) {
     return 0;
 }
 
+/* The quarantined blocks (each thread's batch included), then the live
+ * blocks' redzones, as exit checks them.  wait: take the locks, else only
+ * try them and leave out what they guard. */
+static void blocks_check(int wait) {
+    if (wait)
+        wdi_lock(&quarantine_lock);
+    if (wait || wdi_lock_try(&quarantine_lock)) {
+        quarantine_foreach(exit_check_one, NULL);
+        wdi_unlock(&quarantine_lock);
+    }
+    static damaged_t damaged; /* static: 2 KiB off the stack of whoever exits */
+    damaged.n = 0;
+    if (wait)
+        wdi_blocks_lock_all();
+    if (wait || wdi_blocks_try_lock_all()) {
+        wdi_blocks_foreach(live_check, &damaged);
+        wdi_blocks_unlock_all();
+    }
+    for (size_t i = 0; i < damaged.n; i++)
+        redzones_check(&damaged.b[i], "exit");
+}
+
+/* The exit status a process that reported errors or lost blocks ends
+ * with (error_exitcode), else status. */
+static int exit_status(size_t errors, size_t lost_blocks, int status) {
+    if ((errors != 0 || lost_blocks != 0) && wdi_options.error_exitcode != 0) {
+        fflush(NULL); /* what the program wrote and did not flush yet: _exit would drop it */
+        return (int)wdi_options.error_exitcode;
+    }
+    return status;
+}
+
+/* Set once exit's checks ran: an _exit after them (from a later atexit
+ * handler, or this file's own) has nothing more to check. */
+static int exit_checked;
+
 void wdi_check_at_exit(void) {
+    exit_checked = 1;
     wd_check_thread_t *ct = ct_here();
     if (ct != NULL)
         batch_flush(ct, "exit");
-    wdi_lock(&quarantine_lock);
-    quarantine_foreach(exit_check_one, NULL);
-    wdi_unlock(&quarantine_lock);
-    static damaged_t damaged; /* static: 2 KiB off the stack of whoever exits */
-    damaged.n = 0;
-    wdi_blocks_lock_all();
-    wdi_blocks_foreach(live_check, &damaged);
-    wdi_blocks_unlock_all();
-    for (size_t i = 0; i < damaged.n; i++)
-        redzones_check(&damaged.b[i], "exit");
+    blocks_check(1);
     size_t errors = wdi_report_errors();
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
     if (wdi_options.leaks)
-        wdi_print_line(wdi_stats_fd,
+        wdi_print_line(wdi_stderr_fd(),
                        "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
                        "still reachable in %zu blocks)",
                        errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
                        leaks.reachable_blocks);
     else
-        wdi_print_line(wdi_stats_fd, "warden: check: %zu errors (leaks not checked: leaks=0)",
+        wdi_print_line(wdi_stderr_fd(), "warden: check: %zu errors (leaks not checked: leaks=0)",
                        errors);
-    if ((errors != 0 || leaks.lost_blocks != 0) && wdi_options.error_exitcode != 0) {
-        fflush(NULL); /* what the program wrote and did not flush yet: _exit would drop it */
-        _exit((int)wdi_options.error_exitcode);
-    }
+    int status = exit_status(errors, leaks.lost_blocks, 0);
+    if (status != 0)
+        wdi_os_exit(status);
+}
+
+int wdi_check_at_quick_exit(int status) {
+    if (exit_checked || getpid() != check_pid)
+        return status;
+    /* Only what can be had without waiting: _exit may come from a signal
+     * handler that interrupted this very thread inside malloc or free. */
+    size_t before = wdi_report_errors();
+    blocks_check(0);
+    size_t errors = wdi_report_errors();
+    if (errors != before)
+        wdi_print_line(wdi_stderr_fd(), "warden: check: %zu errors (at _exit: leaks not checked)",
+                       errors);
+    return exit_status(errors, 0, status);
 }
 
 size_t wd_check_leaks(void) {
@@ -1145,6 +1193,7 @@ void wdi_check_fork_parent(void) {
 }
 
 void wdi_check_fork_child(void) {
+    check_pid = getpid();
     wdi_blocks_fork_child();
     wdi_lock_reset(&quarantine_lock);
     wdi_lock_reset(&ct_lock);

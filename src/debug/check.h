@@ -57,6 +57,13 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
  * leaks=1 or more), prints the summary; registered with atexit. */
 void wdi_check_at_exit(void);
 
+/* At _exit or _Exit (which skip atexit): the quarantined and live blocks
+ * are checked as at exit, with the locks only tried (no leak scan, and a
+ * summary only when something was reported); returns the status to end
+ * with (error_exitcode's when set and an error was reported).  Nothing in
+ * a child of vfork, which shares its parent's memory. */
+int wdi_check_at_quick_exit(int status);
+
 /* A thread exits: the frees its heap h holds back join the quarantine. */
 struct wd_theap_s;
 void wdi_check_heap_exit(struct wd_theap_s *h);

@@ -257,7 +257,7 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
     sc.todo = wdi_check_map(todo_bytes);
     if (sc.block == NULL || sc.todo == NULL) {
         wdi_blocks_unlock_all();
-        wdi_print_line(wdi_stats_fd, "warden: check: no memory for the leak scan");
+        wdi_print_line(wdi_stderr_fd(), "warden: check: no memory for the leak scan");
         return;
     }
     sc.cap = live;

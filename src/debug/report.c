@@ -17,10 +17,9 @@
 #include "debug/symbol.h"
 #include "os/os.h"
 
-/* A copy of stderr when check mode or stats=1 made one (options.c):
- * programs close stderr in their own exit handlers, which run before the
- * reports at exit. */
-#define REPORT_FD wdi_stats_fd
+/* stderr, or the copy made at start once the program closed it
+ * (options.h). */
+#define REPORT_FD wdi_stderr_fd()
 #define REPORT_FRAMES (WDI_REPORT_STACKS * WD_STACK_MAX)
 
 /* A report is a list of items, each a line of text or a stack. */

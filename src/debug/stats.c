@@ -164,7 +164,7 @@ static int out_fd = -2; /* -2: not opened yet; a fork child keeps the parent's *
 
 int wdi_stats_out_fd(void) {
     if (wdi_options.stats_file[0] == '\0')
-        return wdi_stats_fd;
+        return wdi_stderr_fd();
     wdi_lock(&out_lock);
     if (out_fd == -2) {
         char path[WD_OPTION_STR_MAX + 32];

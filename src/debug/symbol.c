@@ -218,9 +218,9 @@ WD_NORETURN static void helper_child(const char *path, char *const argv[], char 
     }
     sigprocmask(SIG_SETMASK, mask, NULL);
     if (dup2(fds[0], 0) < 0 || dup2(fds[1], 1) < 0 || (fds[2] >= 0 && dup2(fds[2], 2) < 0))
-        _exit(127);
+        wdi_os_exit(127);
     execve(path, argv, env);
-    _exit(127);
+    wdi_os_exit(127);
 }
 
 /* The helper's environment: the program's less LD_PRELOAD and

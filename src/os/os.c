@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -397,4 +398,9 @@ int wdi_os_maps_copy(int (*fn)(const char *text, size_t len, void *arg), void *a
     close(fd);
     errno = saved;
     return 0;
+}
+
+void wdi_os_exit(int status) {
+    for (;;) /* every thread of the process; exit_group does not return */
+        syscall(SYS_exit_group, status);
 }

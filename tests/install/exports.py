@@ -21,6 +21,7 @@ valloc pvalloc malloc_usable_size free_sized free_aligned_sized cfree
 __libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign
 __libc_valloc __libc_pvalloc
 mallinfo mallinfo2 malloc_trim malloc_stats mallopt malloc_info
+_exit _Exit
 _Znwm _Znam _ZnwmSt11align_val_t _ZnamSt11align_val_t
 _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t
 _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t
