@@ -228,8 +228,8 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
  * began, so a program that writes its blocks faulted in fresh pages while
  * the old ones stayed resident and unused.  With the narrow window,
  * harden=2's page faults in bench/suite/large_reuse 4000 went from 177 K
- * to 59 K (48 K at the default level) and its peak RSS from 469 to 138
- * MB (111), in malloc_large 3000 from 176 K to 96 K (62 K); a mapping's
+ * to 59 K (48 K at the default level) and its peak RSS from 458 to 135
+ * MiB (109), in malloc_large 3000 from 176 K to 96 K (62 K); a mapping's
  * guard moves more often (mprotect calls: large_reuse 3.5 K to 7.9 K,
  * aligned 2000000 60 K to 116 K: its blocks touch only two or three
  * pages, so their placement costs few faults either way). */
