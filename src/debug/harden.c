@@ -145,11 +145,11 @@ static WD_ALWAYS_INLINE void block_seal(void *p, size_t n, size_t front) {
 
 #define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
 
-/* A ring of pointers, oldest at head; each slot also keeps the raw block's
- * size, so that neither push nor evict asks the tiers for it again.  The
- * raw blocks' bytes held are counted in the owner's heap (held_small,
- * held_large), where the statistics read them; the budget is on the bytes
- * requested. */
+/* A ring of pointers, oldest at head; each slot also keeps where the raw
+ * block's size is found (see AUX_LARGE), so that neither push nor evict
+ * asks the segment map or the tiers for it again.  The raw blocks' bytes
+ * held are counted in the owner's heap (held_small, held_large), where
+ * the statistics read them; the budget is on the bytes requested. */
 typedef struct wd_quarantine_s {
     wd_theap_t *owner;      /* its thread's heap */
     size_t budget;          /* quarantine_kb in bytes: above it, each push lets one go */
@@ -160,9 +160,19 @@ typedef struct wd_quarantine_s {
     size_t large;           /* large blocks held (their bytes: owner->held_large) */
     struct {
         void *p;
-        size_t raw; /* the raw block's usable size | 1 if large */
+        uintptr_t aux; /* the block's page, or aux_of(raw size, AUX_LARGE or AUX_MEDIUM) */
     } slot[QUARANTINE_SLOTS];
 } wd_quarantine_t;
+
+/* A slot's aux: a small block's page (whose block_size is the raw size,
+ * and on whose list the block goes back, without a look-up of the segment
+ * map when it leaves), or a medium or large raw block's size shifted left
+ * by two, tagged in the low bits (pages are 8-aligned). */
+#define AUX_LARGE 1
+#define AUX_MEDIUM 2
+#define AUX_TAGS 3
+
+static inline uintptr_t aux_of(size_t raw, uintptr_t tag) { return (uintptr_t)raw << 2 | tag; }
 
 static inline size_t ring_at(size_t i) { return i & (QUARANTINE_SLOTS - 1); }
 
@@ -220,46 +230,75 @@ static WD_ALWAYS_INLINE uint64_t quarantined_check(const void *p, size_t raw, co
     return word;
 }
 
-/* Gives a raw block back to its tier.  A small one of the calling
- * thread's pages (the common case) goes straight on its page's list: its
+/* Gives raw, a small raw block of page pg, back: straight on its page's
+ * list when the page is the calling thread's (the common case).  Its
  * prefix matched its keyed tag, so it is a block this level handed out
  * and freed once (the page's block-start and double-free checks could
- * not fail); anything else through raw.h, which checks it. */
+ * not fail). */
+static inline void page_release(wd_theap_t *h, wd_page_t *pg, void *raw) {
+    if (wd_likely(h != NULL && pg->heap == &h->small)) {
+        wdi_page_push_local(&h->small, pg, raw);
+        return;
+    }
+    /* Another thread's page: onto its list of remote frees, which checks
+     * the page and the block start as free's fast path does. */
+    wdi_page_free_remote(pg, raw);
+}
+
+/* Gives a raw block back to its tier: a small one as page_release does,
+ * anything else through raw.h, which checks it. */
 static inline void raw_release(wd_theap_t *h, void *raw, const char *fn) {
     uintptr_t e = wdi_segmap_entry(raw);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
-        if (wd_likely(h != NULL && pg->heap == &h->small)) {
-            wdi_page_push_local(&h->small, pg, raw);
-            return;
-        }
-        /* Another thread's page: onto its list of remote frees, which
-         * checks the page and the block start as free's fast path does. */
-        wdi_page_free_remote(pg, raw);
+        page_release(h, wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw), raw);
         return;
     }
     wdi_raw_free(raw, fn);
 }
 
+/* The raw size of the block held in a slot whose aux is aux. */
+static inline size_t aux_raw(uintptr_t aux) {
+    return wd_likely((aux & AUX_TAGS) == 0) ? ((const wd_page_t *)aux)->block_size : aux >> 2;
+}
+
+/* The oldest block leaves, a medium or a large one: checked, then back to
+ * its tier through raw.h. */
+WD_NOINLINE static void quarantine_evict_other(wd_quarantine_t *q, void *p, uintptr_t aux,
+                                               const char *fn) {
+    wd_theap_t *h = q->owner;
+    size_t raw = aux >> 2;
+    uint64_t word = quarantined_check(p, raw, fn, wdi_bytes_head_are);
+    if (aux & AUX_LARGE) {
+        q->large--;
+        h->held_large -= raw;
+    } else {
+        h->held_small -= raw;
+        q->bytes -= word_size(word);
+    }
+    wdi_raw_free((uint8_t *)p - word_front(word), fn);
+}
+
 /* The oldest block leaves: checked (by are: inline in the free path, a
- * call elsewhere), then back to its tier. */
+ * call elsewhere), then back to its tier; a small one (nearly all)
+ * straight onto its page's list. */
 static WD_ALWAYS_INLINE void quarantine_evict(wd_quarantine_t *q, const char *fn,
                                               head_are_fn are) {
     wd_theap_t *h = q->owner;
     size_t at = q->head;
     void *p = q->slot[at].p;
-    size_t raw = q->slot[at].raw;
+    uintptr_t aux = q->slot[at].aux;
     q->head = ring_at(at + 1);
     q->count--;
-    uint64_t word = quarantined_check(p, raw & ~(size_t)1, fn, are);
-    if (wd_unlikely(raw & 1)) {
-        q->large--;
-        h->held_large -= raw & ~(size_t)1;
-    } else {
-        h->held_small -= raw;
-        q->bytes -= word_size(word);
+    if (wd_unlikely((aux & AUX_TAGS) != 0)) {
+        quarantine_evict_other(q, p, aux, fn);
+        return;
     }
-    raw_release(h, (uint8_t *)p - word_front(word), fn);
+    wd_page_t *pg = (wd_page_t *)aux;
+    size_t raw = pg->block_size;
+    uint64_t word = quarantined_check(p, raw, fn, are);
+    h->held_small -= raw;
+    q->bytes -= word_size(word);
+    page_release(h, pg, (uint8_t *)p - word_front(word));
 }
 
 WD_NOINLINE static void quarantine_evict_more(wd_quarantine_t *q, const char *fn) {
@@ -278,15 +317,15 @@ static WD_ALWAYS_INLINE void quarantine_prefetch(const wd_quarantine_t *q) {
     }
 }
 
-static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, size_t raw) {
+static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, uintptr_t aux) {
     size_t at = ring_at(q->head + q->count);
     q->slot[at].p = p;
-    q->slot[at].raw = raw;
+    q->slot[at].aux = aux;
     q->count++;
 }
 
 /* Holds p, a small or medium block of n bytes requested (at most
- * max_block) and raw bytes in all, filled already.  Once the bytes held
+ * max_block) and raw bytes in all, filled already (aux: see AUX_LARGE).  Once the bytes held
  * would pass the budget (or the ring is full), each push lets the oldest
  * go: the same branch every time in a steady program, whatever the sizes
  * (a loop "while over the budget" let go 0, 1 or 2 blocks at random, a
@@ -295,7 +334,7 @@ static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, size_t raw) {
  * of it rarely reach.  So the ring holds at least the budget's worth of
  * the latest frees, as the loop did, and at most an eighth more. */
 static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t n, size_t raw,
-                                             const char *fn, head_are_fn are) {
+                                             uintptr_t aux, const char *fn, head_are_fn are) {
     wd_theap_t *h = q->owner;
     quarantine_prefetch(q);
     /* One branch for both tests: near the ring's size, which of them
@@ -305,7 +344,7 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t
         while (wd_unlikely(q->bytes + n > q->high))
             quarantine_evict_more(q, fn);
     }
-    ring_put(q, p, raw);
+    ring_put(q, p, aux);
     q->bytes += n;
     h->held_small += raw;
 }
@@ -319,7 +358,7 @@ WD_NOINLINE static void quarantine_push_large(wd_quarantine_t *q, void *p, size_
     while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->large == WDI_QUARANTINE_LARGE ||
                             h->held_large + raw > WDI_QUARANTINE_LARGE_BYTES))
         quarantine_evict_more(q, fn);
-    ring_put(q, p, raw | 1); /* raw sizes are even */
+    ring_put(q, p, aux_of(raw, AUX_LARGE));
     q->large++;
     h->held_large += raw;
 }
@@ -355,8 +394,11 @@ static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn)
         wdi_bytes_head_fill(p, fill_len(raw, front), PATTERN);
         quarantine_push_large(q, p, raw, fn);
     } else if (wd_likely(word_size(word) <= q->max_block)) {
+        uintptr_t aux = r->kind == WD_KIND_SMALL
+                            ? (uintptr_t)wdi_page_of((wd_small_segment_t *)r, (uint8_t *)p - front)
+                            : aux_of(raw, AUX_MEDIUM);
         wdi_bytes_head_fill(p, fill_len(raw, front), PATTERN);
-        quarantine_push(q, p, word_size(word), raw, fn, wdi_bytes_head_are);
+        quarantine_push(q, p, word_size(word), raw, aux, fn, wdi_bytes_head_are);
     } else {
         raw_release(q->owner, (uint8_t *)p - front, fn);
     }
@@ -377,7 +419,7 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
         return; /* a live thread's quarantine is its own to read */
     for (size_t i = 0; i < q->count; i++) {
         size_t at = ring_at(q->head + i);
-        quarantined_check(q->slot[at].p, q->slot[at].raw & ~(size_t)1, "exit", wdi_bytes_head_are);
+        quarantined_check(q->slot[at].p, aux_raw(q->slot[at].aux), "exit", wdi_bytes_head_are);
     }
 }
 
@@ -465,6 +507,18 @@ void wdi_hard_free(void *p, const char *fn) {
     block_retire(p, pre, r, fn);
 }
 
+/* The tail canary of p, a small block of raw bytes from p - PREFIX, lies
+ * near the raw block's end: the request's class is the raw size's, so the
+ * request is at most the class's spacing below it.  Its lines are asked
+ * for before the prefix is read: the tail's address depends on the
+ * prefix, and a block freed long after it was written (a random one of a
+ * program's table) otherwise waits for one cache miss after the other. */
+static WD_ALWAYS_INLINE void tail_prefetch(const void *p, size_t raw) {
+    const uint8_t *last = (const uint8_t *)p - PREFIX + raw - TAIL;
+    __builtin_prefetch(last);
+    __builtin_prefetch(last - 64);
+}
+
 /* free of p in pg, a page of a small segment (api.c found both): the
  * checks of block_live and the work of block_retire for the common case,
  * a live block whose thread has a quarantine, without asking the segment
@@ -480,6 +534,7 @@ static WD_ALWAYS_INLINE void hard_free_small(wd_page_t *pg, void *p, const char 
     if (wd_unlikely(((uintptr_t)p & 15) != 0 ||
                     off - PREFIX > WD_SEGMENT_SIZE - WD_SEGMENT_GUARD - PREFIX))
         goto slow;
+    tail_prefetch(p, pg->block_size);
     prefix_t *pre = prefix_of(p);
     uint64_t word = pre->word, tag = pre->tag, tail;
     if (wd_unlikely((word & FREED) != 0 || tag != tag_live(p, word)))
@@ -502,7 +557,7 @@ static WD_ALWAYS_INLINE void hard_free_small(wd_page_t *pg, void *p, const char 
         goto slow;
     prefix_free(pre, word, tag);
     fill(p, fill_len(raw, front), PATTERN);
-    quarantine_push(q, p, n, raw, fn, are);
+    quarantine_push(q, p, n, raw, (uintptr_t)pg, fn, are);
     return;
 slow:
     wdi_hard_free(p, fn);

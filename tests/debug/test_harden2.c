@@ -215,9 +215,9 @@ static void large_guard_after(void) {
 }
 
 /* The guard stays with a freed mapping (large.c): blocks of 8 MiB pass
- * through the quarantine into the cache of freed mappings, and a 5 MiB
- * block placed in one of them ends right at the guard its last block
- * left there. */
+ * through the quarantine into the cache of freed mappings; a 5 MiB block
+ * placed in one of them is too far below the guard its last block left
+ * there to end at it, so the guard moves to right after it. */
 static void large_guard_after_reuse(void) {
     for (int i = 0; i < 40; i++)
         wd_free(must(8 * MiB));
