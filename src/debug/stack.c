@@ -319,10 +319,14 @@ static uint32_t id_walk(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp,
 
 /* wdi_stack_id_here when the first walk of its start's slot was not the
  * one: the rest of the memo, then a walk, remembered.  A memo found busy
- * (this is a signal handler's capture, inside another's) is not used. */
+ * (this is a signal handler's capture, inside another's) is not used.
+ * mine: whether (pc, sp, bp) is the point that the hit path reads the
+ * memo from (else the memo only takes the capture's arguments: the walks
+ * it keeps are from that point alone, as an RSP of another point would
+ * name another place of the frame). */
 static WD_NOINLINE uint32_t id_miss(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp, uintptr_t bp,
                                     uintptr_t ret, int skip, int max, int keep, uintptr_t lo,
-                                    uintptr_t hi) {
+                                    uintptr_t hi, int mine) {
     if (m != NULL && m->busy != 0)
         m = NULL;
     if (m != NULL) {
@@ -331,13 +335,18 @@ static WD_NOINLINE uint32_t id_miss(wd_stack_memo_t *m, uintptr_t pc, uintptr_t 
         if (m->used == 0 || m->skip != skip || m->max != max || m->keep != keep ||
             m->lo != lo || m->hi != hi) {
             memo_clear(m, skip, max, keep, lo, hi);
-        } else {
+        } else if (mine) {
             uint32_t id = memo_lookup(m, sp, bp, ret);
             if (id != 0) {
                 atomic_signal_fence(memory_order_seq_cst);
                 m->busy = 0;
                 return id;
             }
+        }
+        if (!mine) {
+            atomic_signal_fence(memory_order_seq_cst);
+            m->busy = 0;
+            m = NULL;
         }
     }
     uint32_t id = id_walk(m, pc, sp, bp, ret, skip, max, keep, lo, hi);
@@ -370,13 +379,14 @@ static WD_NOINLINE uint32_t id_chain(wd_stack_memo_t *m, const wd_stack_memo_ent
     }
     atomic_signal_fence(memory_order_seq_cst);
     m->busy = 0;
-    return id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi);
+    return id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi, 1);
 }
 
 /* Where the walk of wdi_stack_id_here starts: this point of its frame.
  * Each path takes its own, after the test of the arguments, so that they
  * and these are not all in registers at once (which would cost registers
- * saved on every call); both points have the same RSP. */
+ * saved on every call); walks are remembered from the hit path's only
+ * (id_miss's mine). */
 #define ID_HERE(pc, sp, bp, ret)                                                           \
     do {                                                                                   \
         __asm__ volatile("mov %%rsp, %1\n\tmov %%rbp, %2\n\tlea 0(%%rip), %0"             \
@@ -415,11 +425,11 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
             m->busy = 0;
             /* The arguments are the memo's: read there again, not kept in
              * registers meanwhile. */
-            id = id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi);
+            id = id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi, 1);
         }
     } else {
         ID_HERE(pc, sp, bp, ret);
-        id = id_miss(m, pc, sp, bp, ret, skip, max, keep, lo, hi);
+        id = id_miss(m, pc, sp, bp, ret, skip, max, keep, lo, hi, 0);
     }
     __asm__ volatile("" ::: "memory"); /* a call, not a jump: the walk reads this frame */
     return id;
