@@ -155,7 +155,7 @@ static inline wd_stack_memo_entry_t *memo_at(wd_stack_memo_t *m, unsigned at) {
  * instructions a word, where a loop takes five or six. */
 static WD_ALWAYS_INLINE int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
     _Static_assert(WD_MEMO_READS == 40, "one case a word");
-    switch (e->n) {
+    switch (e->n & 63) { /* a table of 64 jumps, with no test of its range */
         MEMO_WORD(40); MEMO_WORD(39); MEMO_WORD(38); MEMO_WORD(37); MEMO_WORD(36);
         MEMO_WORD(35); MEMO_WORD(34); MEMO_WORD(33); MEMO_WORD(32); MEMO_WORD(31);
         MEMO_WORD(30); MEMO_WORD(29); MEMO_WORD(28); MEMO_WORD(27); MEMO_WORD(26);
@@ -166,9 +166,10 @@ static WD_ALWAYS_INLINE int memo_same(const wd_stack_memo_entry_t *e, uintptr_t 
         MEMO_WORD(5); MEMO_WORD(4); MEMO_WORD(3); MEMO_WORD(2); MEMO_WORD(1);
     case 0:
         return 1;
-    default: /* memo_put keeps at most WD_MEMO_READS words */
-        __builtin_unreachable();
+    case WD_MEMO_READS + 1 ... 63: /* more than memo_put keeps: the memo was overwritten */
+        return 0;
     }
+    return 0;
 }
 #undef MEMO_WORD
 
@@ -324,9 +325,9 @@ static uint32_t id_walk(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp,
  * memo from (else the memo only takes the capture's arguments: the walks
  * it keeps are from that point alone, as an RSP of another point would
  * name another place of the frame). */
-static WD_NOINLINE uint32_t id_miss(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp, uintptr_t bp,
-                                    uintptr_t ret, int skip, int max, int keep, uintptr_t lo,
-                                    uintptr_t hi, int mine) {
+static WD_NOINLINE uint32_t id_miss(wd_stack_memo_t *m, int skip, int max, int keep, uintptr_t lo,
+                                    uintptr_t hi, uintptr_t pc, uintptr_t sp, uintptr_t bp,
+                                    uintptr_t ret, int mine) {
     if (m != NULL && m->busy != 0)
         m = NULL;
     if (m != NULL) {
@@ -379,7 +380,7 @@ static WD_NOINLINE uint32_t id_chain(wd_stack_memo_t *m, const wd_stack_memo_ent
     }
     atomic_signal_fence(memory_order_seq_cst);
     m->busy = 0;
-    return id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi, 1);
+    return id_miss(m, m->skip, m->max, m->keep, m->lo, m->hi, pc, sp, bp, ret, 1);
 }
 
 /* Where the walk of wdi_stack_id_here starts: this point of its frame.
@@ -396,7 +397,7 @@ static WD_NOINLINE uint32_t id_chain(wd_stack_memo_t *m, const wd_stack_memo_ent
 
 /* The common case, a capture from a call path seen before at the same
  * depth, is the first walk of its start's chain: it costs the compares of
- * the words that walk depends on and some 30 instructions more; the other
+ * the words that walk depends on and some 37 instructions more; the other
  * walks of the chain are id_chain's, anything else id_miss's.  A memo is
  * busy while it is read or changed; a signal handler's capture meanwhile,
  * which finds it so, does not use it, so that nobody sees a change half
@@ -425,11 +426,11 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
             m->busy = 0;
             /* The arguments are the memo's: read there again, not kept in
              * registers meanwhile. */
-            id = id_miss(m, pc, sp, bp, ret, m->skip, m->max, m->keep, m->lo, m->hi, 1);
+            id = id_miss(m, m->skip, m->max, m->keep, m->lo, m->hi, pc, sp, bp, ret, 1);
         }
     } else {
         ID_HERE(pc, sp, bp, ret);
-        id = id_miss(m, pc, sp, bp, ret, skip, max, keep, lo, hi, 0);
+        id = id_miss(m, skip, max, keep, lo, hi, pc, sp, bp, ret, 0);
     }
     __asm__ volatile("" ::: "memory"); /* a call, not a jump: the walk reads this frame */
     return id;

@@ -126,9 +126,9 @@ void wdi_stack_fork_child(void);
  * (NULL: none), consulted first and updated after a walk.  An id from the
  * memo is the one the walk would have given (for the same lo and hi: a
  * memo is meant for one caller, whose range does not change).  A capture
- * from a call path seen before costs about 30 instructions and 4 for each
- * word the walk depends on (a return address a frame, and a saved RBP
- * where a frame's CFA is computed from it). */
+ * from a call path seen before costs about 37 instructions and 4 for each
+ * word the walk depends on besides its return address (a return address a
+ * frame, and a saved RBP where a frame's CFA is computed from it). */
 uint32_t wdi_stack_id_here(wd_stack_memo_t *memo, int skip, int max, int keep, uintptr_t lo,
                            uintptr_t hi);
 
