@@ -24,7 +24,7 @@
  *     with a memo always asked with the same arguments (which keeps walks
  *     of many stacks from one place, and is filled and emptied many
  *     times), the id of a fresh walk, also for stacks that differ in one
- *     word only, at 24 depths.
+ *     word only, at depths 0 to 40.
  *
  * test_unwind.c is built with -O2 whatever the build type. */
 #define _GNU_SOURCE
