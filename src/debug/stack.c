@@ -25,6 +25,7 @@ typedef struct walk_s {
     int n;
     int skip;        /* frames still to leave out */
     uintptr_t first; /* with capture_from: restart when a frame returns here */
+    uintptr_t until; /* frames before the first whose address this is are not counted; 0: none */
 } walk_t;
 
 static _Atomic(uint64_t) slow_captures;
@@ -32,6 +33,11 @@ static _Atomic(uint64_t) slow_captures;
 /* Takes the return address of one more frame into w.  0 when the walk
  * may stop: pcs is full and no entry point is looked for any more. */
 static int walk_take(walk_t *w, uintptr_t pc) {
+    if (w->until != 0) {
+        if (pc != w->until)
+            return 1;
+        w->until = 0;
+    }
     if (w->skip > 0) {
         w->skip--;
         return 1;
@@ -89,14 +95,14 @@ static WD_ALWAYS_INLINE int capture(void **pcs, int max, int skip, uintptr_t fir
     if (max <= 0)
         return 0;
 #if WD_FAST_UNWIND
-    walk_t fast = {pcs, max, 0, skip, first};
+    walk_t fast = {pcs, max, 0, skip, first, 0};
     wdi_unwind_t u;
     WDI_UNWIND_HERE(&u);
     if (walk_fast(&fast, &u))
         return fast.n;
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
 #endif
-    walk_t w = {pcs, max, 0, skip + 1, first};
+    walk_t w = {pcs, max, 0, skip + 1, first, 0};
     _Unwind_Backtrace(walk_frame, &w);
     return w.n;
 }
@@ -121,94 +127,173 @@ static uint32_t save_kept(void *const *pcs, int n, int keep, uintptr_t lo, uintp
 }
 
 #if WD_FAST_UNWIND
-static inline unsigned memo_set(uintptr_t sp, uintptr_t ret) {
-    uint64_t h = (uint64_t)(ret ^ (sp >> 4)) * 0x9E3779B97F4A7C15ULL;
-    return (unsigned)(h >> 58) % WD_MEMO_SETS;
+/* The first slot to look at for walks that start at (sp, ret): a sum, so
+ * that moving the stack moves every start's slot alike (stack.h). */
+static inline unsigned memo_slot(uintptr_t sp, uintptr_t ret) {
+    return (unsigned)((sp + ret) >> 4) & (WD_MEMO_SLOTS - 1);
 }
 
-/* Way k of a set's order moves to its front (the latest used). */
-static inline void memo_touch(uint8_t *order, unsigned k) {
-    uint8_t way = order[k];
-    for (; k > 0; k--)
-        order[k] = order[k - 1];
-    order[0] = way;
+/* The entry at offset `at` of m's entries (a head[] or next value). */
+static inline wd_stack_memo_entry_t *memo_at(wd_stack_memo_t *m, unsigned at) {
+    return (wd_stack_memo_entry_t *)((char *)m->entry + at);
 }
 
-/* A capture's arguments as an entry keeps them; 0 when they do not fit
- * (such a capture is never remembered). */
-static inline uint16_t memo_args(int skip, int max, int keep) {
-    if ((unsigned)skip > 15 || (unsigned)max > 63 || (unsigned)keep > 63)
-        return 0;
-    return (uint16_t)(skip | max << 4 | keep << 10 | 1u << 15);
-}
+/* One word of memo_same: the k-th from the end of e's. */
+#define MEMO_WORD(k)                                                                      \
+    case k:                                                                               \
+        if (e->value[WD_MEMO_READS - (k)] !=                                              \
+            *(const uintptr_t *)(sp + e->off[WD_MEMO_READS - (k)]))                       \
+            return 0;                                                                     \
+        __attribute__((fallthrough))
 
 /* Whether entry e's words still hold their values, from a walk that
- * starts at sp.  They are compared in the order the walk read them: the
- * first that differs stops the compare, so every word read is one the
- * walk itself would read now (the addresses of the later ones follow from
- * the values of the earlier). */
-static inline int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
-    unsigned n = e->n, i = 0;
-    for (; i + 2 <= n; i += 2) {
-        if (*(const uintptr_t *)(sp + e->off[i]) != e->value[i])
-            return 0;
-        if (*(const uintptr_t *)(sp + e->off[i + 1]) != e->value[i + 1])
-            return 0;
+ * starts at sp with e's return address.  They are compared in the order
+ * the walk read them: the first that differs stops the compare, so every
+ * word read is one the walk itself would read now (the addresses of the
+ * later ones follow from the values of the earlier).  A jump into
+ * straight code, as the words are the last n of the arrays: four
+ * instructions a word, where a loop takes five or six. */
+static WD_ALWAYS_INLINE int memo_same(const wd_stack_memo_entry_t *e, uintptr_t sp) {
+    _Static_assert(WD_MEMO_READS == 40, "one case a word");
+    switch (e->n & 63) { /* a table of 64 jumps, with no test of its range */
+        MEMO_WORD(40); MEMO_WORD(39); MEMO_WORD(38); MEMO_WORD(37); MEMO_WORD(36);
+        MEMO_WORD(35); MEMO_WORD(34); MEMO_WORD(33); MEMO_WORD(32); MEMO_WORD(31);
+        MEMO_WORD(30); MEMO_WORD(29); MEMO_WORD(28); MEMO_WORD(27); MEMO_WORD(26);
+        MEMO_WORD(25); MEMO_WORD(24); MEMO_WORD(23); MEMO_WORD(22); MEMO_WORD(21);
+        MEMO_WORD(20); MEMO_WORD(19); MEMO_WORD(18); MEMO_WORD(17); MEMO_WORD(16);
+        MEMO_WORD(15); MEMO_WORD(14); MEMO_WORD(13); MEMO_WORD(12); MEMO_WORD(11);
+        MEMO_WORD(10); MEMO_WORD(9); MEMO_WORD(8); MEMO_WORD(7); MEMO_WORD(6);
+        MEMO_WORD(5); MEMO_WORD(4); MEMO_WORD(3); MEMO_WORD(2); MEMO_WORD(1);
+    case 0:
+        return 1;
+    case WD_MEMO_READS + 1 ... 63: /* more than memo_put keeps: the memo was overwritten */
+        return 0;
     }
-    return i == n || *(const uintptr_t *)(sp + e->off[i]) == e->value[i];
+    return 0;
+}
+#undef MEMO_WORD
+
+/* Whether e, a walk from sp with the capture's return address, is the
+ * walk from (sp, bp). */
+static WD_ALWAYS_INLINE int memo_match_more(const wd_stack_memo_entry_t *e, uintptr_t sp,
+                                            uintptr_t bp) {
+    return (!e->bp_used || e->bp == bp) && memo_same(e, sp);
 }
 
-/* Remembers a finished walk that started at (sp, bp) and read what note
- * says, as stack id. */
-static void memo_put(wd_stack_memo_t *m, unsigned set, uintptr_t sp, uintptr_t ret, uintptr_t bp,
-                     const wdi_unwind_note_t *note, uint32_t id, uint16_t args) {
-    if (note->full || id == 0 || args == 0)
-        return;
-    uint8_t *order = m->order[set];
-    if (order[0] == order[1]) /* a fresh memo: every set's order is 0, 1, 2 ... */
-        for (unsigned i = 0; i < WD_MEMO_WAYS; i++)
-            order[i] = (uint8_t)i;
-    memo_touch(order, WD_MEMO_WAYS - 1); /* the least recently used way */
-    wd_stack_memo_entry_t *e = &m->entry[set * WD_MEMO_WAYS + order[0]];
-    e->sp = 0; /* empty while it is written (a signal handler may allocate meanwhile) */
-    atomic_signal_fence(memory_order_seq_cst);
-    unsigned n = 0;
-    for (int i = 0; i < note->n; i++) {
-        if (!note->used[i])
-            continue;
-        uintptr_t off = note->addr[i] - sp;
-        if (n == WD_MEMO_READS || off > UINT32_MAX)
-            return; /* stays empty */
-        e->off[n] = (uint32_t)off;
-        e->value[n++] = note->value[i];
+/* Whether e is the walk from (sp, bp) with return address ret. */
+static inline int memo_match(const wd_stack_memo_entry_t *e, uintptr_t sp, uintptr_t bp,
+                             uintptr_t ret) {
+    return e->sp == sp && e->ret == ret && memo_match_more(e, sp, bp);
+}
+
+/* Forgets every walk and takes the arguments of the captures to come.
+ * With m->busy set. */
+static void memo_clear(wd_stack_memo_t *m, int skip, int max, int keep, uintptr_t lo,
+                       uintptr_t hi) {
+    memset(m->head, 0, sizeof m->head);
+    m->used = 1;
+    m->skip = skip;
+    m->max = max;
+    m->keep = keep;
+    m->lo = lo;
+    m->hi = hi;
+}
+
+/* The slot of the walks that start at (sp, ret), or the free slot where
+ * they would go; -1 when every slot is taken by others. */
+static int memo_find_slot(wd_stack_memo_t *m, uintptr_t sp, uintptr_t ret) {
+    unsigned s = memo_slot(sp, ret);
+    for (unsigned k = 0; k < WD_MEMO_SLOTS; k++, s = (s + 1) & (WD_MEMO_SLOTS - 1)) {
+        const wd_stack_memo_entry_t *e = memo_at(m, m->head[s]);
+        if (m->head[s] == 0 || (e->sp == sp && e->ret == ret))
+            return (int)s;
     }
-    if (n == 0)
+    return -1;
+}
+
+/* Moves e, found in slot's chain behind its first walk, to the front
+ * (the latest used first: a call path that comes back soon is found
+ * sooner).  With m->busy set. */
+static WD_NOINLINE void memo_promote(wd_stack_memo_t *m, unsigned slot,
+                                     const wd_stack_memo_entry_t *e) {
+    unsigned at = (unsigned)((const char *)e - (const char *)m->entry);
+    wd_stack_memo_entry_t *prev = memo_at(m, m->head[slot]);
+    while (prev->next != at)
+        prev = memo_at(m, prev->next);
+    prev->next = e->next;
+    memo_at(m, at)->next = m->head[slot];
+    m->head[slot] = (uint16_t)at;
+}
+
+/* The id of a kept walk from (sp, bp) with return address ret, or 0.
+ * With m->busy set. */
+static uint32_t memo_lookup(wd_stack_memo_t *m, uintptr_t sp, uintptr_t bp, uintptr_t ret) {
+    int s = memo_find_slot(m, sp, ret);
+    if (s < 0)
+        return 0;
+    for (unsigned at = m->head[s]; at != 0; at = memo_at(m, at)->next) {
+        const wd_stack_memo_entry_t *e = memo_at(m, at);
+        if (memo_match(e, sp, bp, ret)) {
+            if (at != m->head[s])
+                memo_promote(m, (unsigned)s, e);
+            return e->id;
+        }
+    }
+    return 0;
+}
+
+/* Keeps a finished walk that started at (sp, bp) with return address
+ * ret and read what note says, as stack id, in front of its start's
+ * chain; with m->busy set. */
+static void memo_put(wd_stack_memo_t *m, uintptr_t sp, uintptr_t ret, uintptr_t bp,
+                     const wdi_unwind_note_t *note, uint32_t id) {
+    if (note->full || id == 0 || note->n == 0 || note->value[0] != ret)
         return;
-    e->n = (uint8_t)n;
+    unsigned n = 0; /* the first read is ret's, the key's */
+    for (int i = 1; i < note->n; i++)
+        if (note->used[i]) {
+            if (note->addr[i] - sp > UINT32_MAX)
+                return;
+            n++;
+        }
+    if (n > WD_MEMO_READS)
+        return;
+    if (m->used == WD_MEMO_ENTRIES)
+        memo_clear(m, m->skip, m->max, m->keep, m->lo, m->hi);
+    int s = memo_find_slot(m, sp, ret);
+    if (s < 0)
+        return;
+    unsigned at = m->used * (unsigned)sizeof(wd_stack_memo_entry_t);
+    wd_stack_memo_entry_t *e = memo_at(m, at);
+    unsigned j = WD_MEMO_READS - n;
+    for (int i = 1; i < note->n; i++)
+        if (note->used[i]) {
+            e->off[j] = (uint32_t)(note->addr[i] - sp);
+            e->value[j++] = note->value[i];
+        }
+    e->sp = sp;
     e->ret = ret;
     e->bp = bp;
     e->bp_used = (uint8_t)note->bp_used;
-    e->args = args;
+    e->n = (uint8_t)n;
     e->id = id;
-    atomic_signal_fence(memory_order_seq_cst);
-    e->sp = sp;
+    e->next = m->head[s];
+    m->head[s] = (uint16_t)at;
+    m->used++;
 }
 #endif
 
 #if WD_FAST_UNWIND
-/* The walk of wdi_stack_id_here when its memo had no answer: from the
- * frame (pc, sp, bp) of that function (still there: this is called, never
- * jumped to), remembered in m (NULL: none) under set. */
-static WD_NOINLINE uint32_t id_walk(wd_stack_memo_t *m, unsigned set, uintptr_t pc, uintptr_t sp,
-                                    uintptr_t bp, uintptr_t ret, int skip, int max, int keep,
-                                    uintptr_t lo, uintptr_t hi) {
+/* The walk of wdi_stack_id_here: from the frame (pc, sp, bp) of that
+ * function (still there: what runs this is called, never jumped to),
+ * kept in m (NULL: not kept; else busy). */
+static uint32_t id_walk(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp,
+                                         uintptr_t bp, uintptr_t ret, int skip, int max, int keep,
+                                         uintptr_t lo, uintptr_t hi) {
     void *pcs[WD_STACK_MAX];
-    if (max > WD_STACK_MAX)
-        max = WD_STACK_MAX;
-    if (max < 1)
-        max = 1;
+    int w_max = max > WD_STACK_MAX ? WD_STACK_MAX : max < 1 ? 1 : max;
     wdi_unwind_t u = {pc, sp, bp, sp};
-    walk_t w = {pcs, max, 0, skip, 0};
+    walk_t w = {pcs, w_max, 0, skip, 0, 0};
     wdi_unwind_note_t note;
     note.n = 0;
     note.bp_from = -1;
@@ -222,49 +307,131 @@ static WD_NOINLINE uint32_t id_walk(wd_stack_memo_t *m, unsigned set, uintptr_t 
             break;
         uint32_t id = save_kept(pcs, w.n, keep, lo, hi);
         if (m != NULL)
-            memo_put(m, set, sp, ret, bp, &note, id, memo_args(skip, max, keep));
+            memo_put(m, sp, ret, bp, &note, id);
         return id;
     }
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
-    /* libgcc starts at its caller's frame: this one, then the frame of
-     * wdi_stack_id_here, whose return address the fast walk took first. */
-    walk_t slow = {pcs, max, 0, skip + 2, 0};
+    /* libgcc starts at its caller's frame (id_miss's): the frames up to
+     * wdi_stack_id_here's are left out, whatever calls lie between. */
+    walk_t slow = {pcs, w_max, 0, skip, 0, ret};
     _Unwind_Backtrace(walk_frame, &slow);
     return save_kept(pcs, slow.n, keep, lo, hi);
 }
+
+/* wdi_stack_id_here when the first walk of its start's slot was not the
+ * one: the rest of the memo, then a walk, remembered.  A memo found busy
+ * (this is a signal handler's capture, inside another's) is not used.
+ * mine: whether (pc, sp, bp) is the point that the hit path reads the
+ * memo from (else the memo only takes the capture's arguments: the walks
+ * it keeps are from that point alone, as an RSP of another point would
+ * name another place of the frame). */
+static WD_NOINLINE uint32_t id_miss(wd_stack_memo_t *m, int skip, int max, int keep, uintptr_t lo,
+                                    uintptr_t hi, uintptr_t pc, uintptr_t sp, uintptr_t bp,
+                                    uintptr_t ret, int mine) {
+    if (m != NULL && m->busy != 0)
+        m = NULL;
+    if (m != NULL) {
+        m->busy = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        if (m->used == 0 || m->skip != skip || m->max != max || m->keep != keep ||
+            m->lo != lo || m->hi != hi) {
+            memo_clear(m, skip, max, keep, lo, hi);
+        } else if (mine) {
+            uint32_t id = memo_lookup(m, sp, bp, ret);
+            if (id != 0) {
+                atomic_signal_fence(memory_order_seq_cst);
+                m->busy = 0;
+                return id;
+            }
+        }
+        if (!mine) {
+            atomic_signal_fence(memory_order_seq_cst);
+            m->busy = 0;
+            m = NULL;
+        }
+    }
+    uint32_t id = id_walk(m, pc, sp, bp, ret, skip, max, keep, lo, hi);
+    if (m != NULL) {
+        atomic_signal_fence(memory_order_seq_cst);
+        m->busy = 0;
+    }
+    return id;
+}
 #endif
 
-/* The memo's look-up stays small (no array, few registers), so that the
- * common case, a capture from a call path seen before, costs little more
- * than the compares of the words it depends on. */
+/* wdi_stack_id_here when the first walk of its start's chain, e, is
+ * not the one: the others, then id_miss.  With m->busy set. */
+static WD_NOINLINE uint32_t id_chain(wd_stack_memo_t *m, const wd_stack_memo_entry_t *e,
+                                     uintptr_t pc, uintptr_t sp, uintptr_t bp, uintptr_t ret) {
+    for (wd_stack_memo_entry_t *prev = (wd_stack_memo_entry_t *)e; prev->next != 0;) {
+        unsigned at = prev->next;
+        wd_stack_memo_entry_t *f = memo_at(m, at);
+        if (memo_match_more(f, sp, bp)) {
+            uint16_t *head = &m->head[memo_slot(sp, ret)];
+            prev->next = f->next; /* to the front: see memo_promote */
+            f->next = *head;
+            *head = (uint16_t)at;
+            uint32_t id = f->id;
+            atomic_signal_fence(memory_order_seq_cst);
+            m->busy = 0;
+            return id;
+        }
+        prev = f;
+    }
+    atomic_signal_fence(memory_order_seq_cst);
+    m->busy = 0;
+    return id_miss(m, m->skip, m->max, m->keep, m->lo, m->hi, pc, sp, bp, ret, 1);
+}
+
+/* Where the walk of wdi_stack_id_here starts: this point of its frame.
+ * Each path takes its own, after the test of the arguments, so that they
+ * and these are not all in registers at once (which would cost registers
+ * saved on every call); walks are remembered from the hit path's only
+ * (id_miss's mine). */
+#define ID_HERE(pc, sp, bp, ret)                                                           \
+    do {                                                                                   \
+        __asm__ volatile("mov %%rsp, %1\n\tmov %%rbp, %2\n\tlea 0(%%rip), %0"             \
+                         : "=r"(pc), "=r"(sp), "=r"(bp));                                  \
+        ret = (uintptr_t)__builtin_return_address(0);                                      \
+    } while (0)
+
+/* The common case, a capture from a call path seen before at the same
+ * depth, is the first walk of its start's chain: it costs the compares of
+ * the words that walk depends on and some 37 instructions more; the other
+ * walks of the chain are id_chain's, anything else id_miss's.  A memo is
+ * busy while it is read or changed; a signal handler's capture meanwhile,
+ * which finds it so, does not use it, so that nobody sees a change half
+ * made. */
 WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, int keep,
                                        uintptr_t lo, uintptr_t hi) {
 #if WD_FAST_UNWIND
-    uintptr_t pc, sp, bp;
-    __asm__ volatile("mov %%rsp, %1\n\tmov %%rbp, %2\n\tlea 0(%%rip), %0"
-                     : "=r"(pc), "=r"(sp), "=r"(bp));
-    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
-    unsigned set = 0;
-    uint16_t args = memo_args(skip, max, keep);
-    if (wd_likely(m != NULL && args != 0)) {
-        set = memo_set(sp, ret);
-        uint8_t *order = m->order[set];
-        const wd_stack_memo_entry_t *ways = &m->entry[set * WD_MEMO_WAYS];
-        /* The latest used way first, alone: it answers most captures */
-        const wd_stack_memo_entry_t *e = &ways[order[0]];
-        if (wd_likely(e->sp == sp && e->ret == ret && e->args == args &&
-                      (!e->bp_used || e->bp == bp) && memo_same(e, sp)))
-            return e->id;
-        for (unsigned k = 1; k < WD_MEMO_WAYS; k++) {
-            e = &ways[order[k]];
-            if (e->sp == sp && e->ret == ret && e->args == args &&
-                (!e->bp_used || e->bp == bp) && memo_same(e, sp)) {
-                memo_touch(order, k);
-                return e->id;
+    uintptr_t pc, sp, bp, ret;
+    uint32_t id;
+    if (wd_likely(m != NULL && m->skip == skip && m->max == max && m->keep == keep &&
+                  m->busy == 0)) {
+        ID_HERE(pc, sp, bp, ret);
+        m->busy = 1;
+        atomic_signal_fence(memory_order_seq_cst);
+        const wd_stack_memo_entry_t *e = memo_at(m, m->head[memo_slot(sp, ret)]);
+        if (wd_likely(e->sp == sp && e->ret == ret)) {
+            if (wd_likely(memo_match_more(e, sp, bp))) {
+                id = e->id;
+                atomic_signal_fence(memory_order_seq_cst);
+                m->busy = 0;
+                return id;
             }
+            id = id_chain(m, e, pc, sp, bp, ret);
+        } else {
+            atomic_signal_fence(memory_order_seq_cst);
+            m->busy = 0;
+            /* The arguments are the memo's: read there again, not kept in
+             * registers meanwhile. */
+            id = id_miss(m, m->skip, m->max, m->keep, m->lo, m->hi, pc, sp, bp, ret, 1);
         }
+    } else {
+        ID_HERE(pc, sp, bp, ret);
+        id = id_miss(m, skip, max, keep, lo, hi, pc, sp, bp, ret, 0);
     }
-    uint32_t id = id_walk(m, set, pc, sp, bp, ret, skip, max, keep, lo, hi);
     __asm__ volatile("" ::: "memory"); /* a call, not a jump: the walk reads this frame */
     return id;
 #else
@@ -274,7 +441,7 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
         max = WD_STACK_MAX;
     if (max < 1)
         max = 1;
-    walk_t slow = {pcs, max, 0, skip + 1, 0};
+    walk_t slow = {pcs, max, 0, skip + 1, 0, 0};
     _Unwind_Backtrace(walk_frame, &slow);
     return save_kept(pcs, slow.n, keep, lo, hi);
 #endif

@@ -20,7 +20,11 @@
  *     expression, a signal handler's, one without unwind information):
  *     those captures fall back to libgcc, and the stacks are still equal;
  *   - check mode's wdi_stack_id_here, with and without the thread's memo
- *     of its walks, gives the id of the stack wdi_stack_capture got.
+ *     of its walks, gives the id of the stack wdi_stack_capture got; and
+ *     with a memo always asked with the same arguments (which keeps walks
+ *     of many stacks from one place, and is filled and emptied many
+ *     times), the id of a fresh walk, also for stacks that differ in one
+ *     word only, at depths 0 to 40.
  *
  * test_unwind.c is built with -O2 whatever the build type. */
 #define _GNU_SOURCE
@@ -131,6 +135,31 @@ static void expect_same(const char *what, void *const *fast, int nf, void *const
 static __thread wd_stack_memo_t memo;
 static atomic_long ids_compared;
 
+/* A memo always asked with the same arguments, as check mode asks its
+ * own: it keeps the walks of every stack that reaches this place, chained
+ * by where they start, and forgets them all when it is full. */
+static __thread wd_stack_memo_t memo_fixed;
+
+/* Its ids are those of fresh walks from the same frame, twice (the second
+ * time at least from the memo).  site: which caller (kept, so that
+ * callers with different sites are different code). */
+NOINLINE static void compare_fixed_ids(int site) {
+    KEEP(&site);
+    uint32_t want = wdi_stack_id_here(NULL, 1, WD_STACK_MAX, WD_STACK_MAX, 0, 0);
+    for (volatile int i = 0; i < 2; i++) {
+        uint32_t got = wdi_stack_id_here(&memo_fixed, 1, WD_STACK_MAX, WD_STACK_MAX, 0, 0);
+        if (got != want) {
+            void *pcs[WD_STACK_MAX];
+            fprintf(stderr, "wdi_stack_id_here (fixed memo): id %u, a fresh walk's %u\n", got,
+                    want);
+            print_stack("fresh walk", pcs, wdi_stack_load(want, pcs, WD_STACK_MAX));
+            print_stack("memo", pcs, wdi_stack_load(got, pcs, WD_STACK_MAX));
+            exit(1);
+        }
+    }
+    atomic_fetch_add(&ids_compared, 2);
+}
+
 /* wdi_stack_id_here, called from the same frame as the capture (so with
  * the same skip it walks the same frames), gives the id of the stack the
  * capture got: without a memo, and twice with the thread's memo (the
@@ -150,6 +179,38 @@ NOINLINE static void compare_ids(void *const *fast, int nf, int max, int skip) {
         }
     }
     atomic_fetch_add(&ids_compared, 3);
+    compare_fixed_ids(0);
+}
+
+/* The same frames, depth deep, above compare_fixed_ids, called from one
+ * of two places below them: odd sites from one, even from the other. */
+NOINLINE static void common_frames(int depth, int site) {
+    if (depth > 0)
+        common_frames(depth - 1, site);
+    else if (site & 1)
+        compare_fixed_ids(site);
+    else
+        compare_fixed_ids(site + 100);
+    KEEP(&depth);
+}
+
+/* Stacks that differ in one word, at the same place: sites 1 and 2 in
+ * the return address into common_frames at depth 0 (the first word after
+ * the capture's own), sites 1 and 3 in the return address into this
+ * function, depth + 1 words further (or in none, when the walk stops at
+ * WD_STACK_MAX frames before it).  Taken in turn, at depths up to 40, so
+ * that the fixed memo holds each beside the others: a memo that does not
+ * compare every word, the last one too, gives one the id of another. */
+NOINLINE static void test_one_word(void) {
+    for (int depth = 0; depth <= 40; depth++)
+        for (int r = 0; r < 9; r++) {
+            if (r % 3 == 2) {
+                common_frames(depth, 3);
+                KEEP(&r);
+            } else {
+                common_frames(depth, 1 + r % 3);
+            }
+        }
 }
 
 /* A random max: mostly all frames, one time in four a short stack. */
@@ -478,6 +539,8 @@ int main(void) {
     test_fast_path_taken();
     test_fork();
     test_slow_frames();
+    test_one_word();
+    CHECK(memo_fixed.used > 1); /* it kept walks */
     printf("ok: %ld stacks, %ld frames equal to libgcc's; %ld ids of wdi_stack_id_here equal "
            "to the captures'\n", atomic_load(&stacks_compared), atomic_load(&frames_compared),
            atomic_load(&ids_compared));
