@@ -253,12 +253,13 @@ static inline uint64_t wdi_blocks_rec_live(wd_small_segment_t *seg, uintptr_t p,
 }
 
 /* For a free: turns p's record from live to freed when p is a live small
- * block, and gives its entry (*out); 0 when it is not (never freed twice:
- * of two threads that free it at once, one wins). */
-static inline int wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p, wd_block_info_t *out) {
+ * block, gives its entry (*out) and returns its slot; NULL when it is not
+ * (never freed twice: of two threads that free it at once, one wins). */
+static inline uint8_t *wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p,
+                                           wd_block_info_t *out) {
     uint8_t *slot = wdi_blocks_slot_of(seg, p);
     if (wd_unlikely(slot == NULL))
-        return 0;
+        return NULL;
     wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
     uint64_t word = r->word;
     uint64_t live = wdi_blocks_tag((uintptr_t)slot, word);
@@ -267,9 +268,9 @@ static inline int wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p, wd_b
                                                              live ^ wdi_blocks_freed_key,
                                                              memory_order_acq_rel,
                                                              memory_order_relaxed)))
-        return 0;
+        return NULL;
     wdi_blocks_rec_info((uintptr_t)slot, word, out);
-    return 1;
+    return slot;
 }
 
 /* Sets the secret and the freed key; before the first record. */

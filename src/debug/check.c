@@ -847,14 +847,22 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
     return 0;
 }
 
-/* For a free: when p is a live block, copies its entry to *out and marks
- * it freed (takes it out of the table), in one visit; else reports and
- * returns 0. */
-static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, const char *fn) {
+/* For a free: when p is a live block, copies its entry to *out, its
+ * bounds to *bd, and marks it freed (takes it out of the table), in one
+ * visit; else reports and returns 0.  A small block's bounds come from
+ * its slot and page, already at hand. */
+static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds_t *bd,
+                                       const char *fn) {
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
-        if (wd_likely(wdi_blocks_rec_take((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, out)))
+        wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
+        uint8_t *slot = wdi_blocks_rec_take(seg, p, out);
+        if (wd_likely(slot != NULL)) {
+            bd->raw = slot;
+            bd->left = (uint8_t *)p - RZ;
+            bd->end = slot + wdi_page_of(seg, slot)->xblock_size;
             return 1;
+        }
     } else {
         wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
         wd_block_info_t *b = wdi_blocks_get(s, p);
@@ -862,6 +870,7 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, const 
             *out = *b;
             wdi_blocks_remove(s, b);
             wdi_blocks_release(s);
+            block_bounds(out, fn, bd);
             return 1;
         }
         wdi_blocks_release(s);
@@ -976,13 +985,15 @@ static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_
 }
 
 /* What follows a free of live block b (a copy of its entry as it was,
- * now out of the table), freed at `stack`: the checks of the release, the
- * fill, the quarantine. */
+ * now marked freed; its bounds bd), freed at `stack`: the checks of the
+ * release, the fill, the quarantine. */
 static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t *b,
-                                         wd_alloc_kind_t kind, uint32_t stack, const char *fn) {
+                                         const bounds_t *bd, wd_alloc_kind_t kind, uint32_t stack,
+                                         const char *fn) {
     if (wd_unlikely(wdi_bi_kind(b) != kind))
         mismatch_report(b, kind);
-    redzones_check(b, fn);
+    if (wd_unlikely(!redzones_intact(b, bd)))
+        redzones_report(b, bd, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||
@@ -1003,16 +1014,18 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
 static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn) {
     wd_check_thread_t *ct = ct_here();
     uint32_t stack = stack_here(ct);
-    if (block_take(b->p, b, fn))
-        block_freed(ct, b, kind, stack, fn);
+    bounds_t bd;
+    if (block_take(b->p, b, &bd, fn))
+        block_freed(ct, b, &bd, kind, stack, fn);
 }
 
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     wd_check_thread_t *ct = ct_here();
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
-    if (block_take((uintptr_t)p, &b, fn))
-        block_freed(ct, &b, kind, stack, fn);
+    bounds_t bd;
+    if (block_take((uintptr_t)p, &b, &bd, fn))
+        block_freed(ct, &b, &bd, kind, stack, fn);
 }
 /* Always moves (valgrind does too): a stale pointer to the old block then
  * reads the freed pattern, and a write through it is caught. */
