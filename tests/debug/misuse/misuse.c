@@ -195,8 +195,10 @@ static void free_in_thread(void *p) {
 /* Two blocks of `size` bytes, b right after a in memory: a's usable bytes,
  * then at most 16 bytes of header (warden's medium blocks: 16, glibc: 8,
  * small blocks: none), then b; with harden=2 up to 64 bytes (a's tail
- * canary and slack, b's header and prefix).  Allocates until two blocks
- * are so placed (in either order); everything stays allocated. */
+ * canary and slack, b's header and prefix), in check mode up to 96 (a's
+ * right redzone, b's record and left redzone, a medium block's header).
+ * Allocates until two blocks are so placed (in either order); everything
+ * stays allocated. */
 static void adjacent_pair(size_t size, char **a, char **b) {
     char *seen[64];
     for (int n = 0; n < 64; n++) {
@@ -205,7 +207,7 @@ static void adjacent_pair(size_t size, char **a, char **b) {
             for (int k = 0; k < 2; k++) {
                 char *lo = k ? seen[n] : seen[i], *hi = k ? seen[i] : seen[n];
                 char *end = lo + malloc_usable_size(lo);
-                if (hi >= end && hi <= end + (H2 ? 64 : 16)) {
+                if (hi >= end && hi <= end + (CHECKING ? 96 : H2 ? 64 : 16)) {
                     *a = lo;
                     *b = hi;
                     return;
