@@ -24,6 +24,7 @@
 #include "base/lock.h"
 #include "core/page.h"
 #include "core/segment.h"
+#include "debug/stack.h"
 
 enum {
     WD_BLOCK_LIVE = 1,        /* handed out, not freed */
@@ -180,6 +181,7 @@ typedef struct wd_block_rec_s {
 #define WD_REC_FRONT 32 /* the front of a block that needs no more alignment */
 #define WD_REC_SIZE_BITS 20
 _Static_assert(WD_SMALL_MAX < ((size_t)1 << WD_REC_SIZE_BITS), "a small block's size fits");
+_Static_assert(WD_STACK_DEPOT_MIB <= 128, "stack ids fit in a record's 24 bits");
 
 extern uint64_t wdi_blocks_secret, wdi_blocks_freed_key;
 
