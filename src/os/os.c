@@ -1,4 +1,4 @@
-/* os.c -- owns mmap, munmap, madvise, mprotect, sysconf and getrandom.
+/* os.c -- owns mmap, munmap, madvise, mprotect, sysconf, getrandom and exit_group.
  * Upper layers ask for memory here and nowhere else (STYLE.md, section 2).
  * Calls only the kernel through libc wrappers that never allocate. */
 #define _GNU_SOURCE
