@@ -577,19 +577,41 @@ static inline void prefetch_block(const wd_block_info_t *b) {
         __builtin_prefetch(p + i);
 }
 
+/* Checks block b, which leaves the quarantine, within bounds bd. */
+static inline void evicted_check(const wd_block_info_t *b, const bounds_t *bd, const char *fn) {
+    if (wd_unlikely(!pattern_is((const uint8_t *)b->p, wdi_bi_size(b), FREED) ||
+                    !redzones_intact(b, bd))) {
+        freed_check(b, fn);
+        redzones_check(b, fn);
+    }
+}
+
+/* A small block (most) is checked and given back with one look at the
+ * segment map and its page, as raw_release would give it back. */
 static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
+    wd_small_heap_t *mine = wdi_small_here();
     for (size_t i = 0; i < n && i < AHEAD; i++)
         prefetch_block(&b[i]);
     for (size_t i = 0; i < n; i++) {
         if (i + AHEAD < n)
             prefetch_block(&b[i + AHEAD]);
+        uint8_t *p = (uint8_t *)b[i].p, *raw = p - front_of(&b[i]);
+        uintptr_t e = wdi_segmap_entry(raw);
         bounds_t bd;
-        block_bounds(&b[i], fn, &bd);
-        if (wd_unlikely(!pattern_is((const uint8_t *)b[i].p, wdi_bi_size(&b[i]), FREED) ||
-                        !redzones_intact(&b[i], &bd))) {
-            freed_check(&b[i], fn);
-            redzones_check(&b[i], fn);
+        if (wd_likely(e & WD_SEGMAP_SMALL)) {
+            wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
+            bd.raw = raw;
+            bd.left = p - RZ;
+            bd.end = raw + pg->block_size;
+            evicted_check(&b[i], &bd, fn);
+            if (wd_likely(pg->heap == mine && mine != NULL))
+                wdi_page_push_local(mine, pg, raw);
+            else
+                wdi_raw_free(raw, fn);
+            continue;
         }
+        block_bounds(&b[i], fn, &bd);
+        evicted_check(&b[i], &bd, fn);
         raw_release(&b[i], fn);
     }
 }
