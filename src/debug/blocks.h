@@ -195,10 +195,10 @@ static inline uint64_t wdi_blocks_tag(uintptr_t slot, uint64_t word) {
     return x ^ (x >> 31);
 }
 
-static inline uint64_t wdi_blocks_rec_word(const wd_block_info_t *b) {
-    return (uint64_t)wdi_bi_size(b) | (uint64_t)(wdi_bi_kind(b) & 3u) << 20 |
-           (uint64_t)(wdi_bi_align_log(b) & 63u) << 22 |
-           (uint64_t)(b->alloc_stack & 0xffffffu) << 28;
+static inline uint64_t wdi_blocks_rec_word(size_t size, unsigned kind, unsigned align_log,
+                                           uint32_t alloc_stack) {
+    return (uint64_t)size | (uint64_t)(kind & 3u) << 20 | (uint64_t)(align_log & 63u) << 22 |
+           (uint64_t)(alloc_stack & 0xffffffu) << 28;
 }
 
 /* What a record says, as a table entry of a live block. */
@@ -211,10 +211,12 @@ static inline void wdi_blocks_rec_info(uintptr_t slot, uint64_t word, wd_block_i
     out->free_stack = 0;
 }
 
-/* Writes the record of a live block b whose slot is `slot`. */
-static inline void wdi_blocks_rec_put(uint8_t *slot, const wd_block_info_t *b) {
+/* Writes the record of a live block whose slot is `slot` (size below
+ * 2^WD_REC_SIZE_BITS, pointer slot + 2^align_log). */
+static inline void wdi_blocks_rec_put(uint8_t *slot, size_t size, unsigned kind,
+                                      unsigned align_log, uint32_t alloc_stack) {
     wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
-    uint64_t word = wdi_blocks_rec_word(b);
+    uint64_t word = wdi_blocks_rec_word(size, kind, align_log, alloc_stack);
     r->word = word;
     atomic_store_explicit(&r->tag, wdi_blocks_tag((uintptr_t)slot, word), memory_order_relaxed);
 }

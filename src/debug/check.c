@@ -937,19 +937,21 @@ static inline uint8_t *raw_take(size_t align, size_t bytes, int zero, uint8_t **
     return raw;
 }
 
-/* Keeps what is known of live block b, whose raw block is raw: in its
- * record when it is a small block (its front of 32 or more leaves the
- * record's 16 bytes before the left redzone), else in the table; -1 when
- * the table has no memory left. */
-static inline int block_keep(uint8_t *raw, const wd_block_info_t *b) {
+/* Keeps what is known of the live block p (raw block raw, front
+ * 2^align_log): in its record when it is a small block (its front of 32 or
+ * more leaves the record's 16 bytes before the left redzone), else in the
+ * table; -1 when the table has no memory left. */
+static inline int block_keep(uint8_t *raw, uint8_t *p, size_t size, wd_alloc_kind_t kind,
+                             unsigned align_log, uint32_t stack) {
     if (wd_likely(wdi_segmap_entry(raw) & WD_SEGMAP_SMALL)) {
-        wdi_blocks_rec_put(raw, b);
+        wdi_blocks_rec_put(raw, size, kind, align_log, stack);
         return 0;
     }
-    wd_blocks_stripe_t *s = wdi_blocks_acquire(b->p);
-    wd_block_info_t *e = wdi_blocks_put(s, b->p);
+    wd_blocks_stripe_t *s = wdi_blocks_acquire((uintptr_t)p);
+    wd_block_info_t *e = wdi_blocks_put(s, (uintptr_t)p);
     if (e != NULL)
-        *e = *b;
+        *e = (wd_block_info_t){(uintptr_t)p, wdi_bi_meta(size, kind, WD_BLOCK_LIVE, align_log),
+                               stack, 0};
     wdi_blocks_release(s);
     return e != NULL ? 0 : -1;
 }
@@ -979,12 +981,9 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     if (!zero)
         pattern_fill(p, size, JUNK);
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));
-    wd_block_info_t b;
-    b.p = (uintptr_t)p;
-    b.meta = wdi_bi_meta(size, kind, WD_BLOCK_LIVE, (unsigned)__builtin_ctzll(front));
-    b.alloc_stack = stack;
-    b.free_stack = 0;
-    if (wd_unlikely(block_keep(raw, &b) != 0)) { /* no memory for the table: no block either */
+    unsigned align_log = (unsigned)__builtin_ctzll(front);
+    if (wd_unlikely(block_keep(raw, p, size, kind, align_log, stack) != 0)) {
+        /* no memory for the table: no block either */
         if (wdi_guard_owns(p))
             wdi_guard_check_free(p, stack);
         else
