@@ -3,13 +3,16 @@
  * Every block the program gets is a raw block of the tiers (raw.h) with
  * redzones on both sides:
  *
- *     raw block:  [ pad | left redzone 16 | n bytes | right redzone >= 16 ]
- *                                          ^ the program's pointer
+ *     raw block:  [ record 16 | pad | left redzone 16 | n bytes | right redzone >= 16 ]
+ *                                                      ^ the program's pointer
  *
- * What the checker knows of a block lives outside it, in a table keyed by
- * the program's pointer (size, how it was allocated, the allocation and
- * free stacks), so a write out of bounds can damage a redzone but never
- * what reports it.  New blocks are filled with a junk pattern, freed ones
+ * What the checker knows of a block (size, how it was allocated, its
+ * alignment, the allocation stack) lives in a small block's record, keyed
+ * so that an overflow or a stale pointer does not make a live one (an
+ * underflow past the left redzone damages it, and is reported as such),
+ * and for other blocks in a table keyed by the program's pointer
+ * (blocks.h).  A freed block's entry, with its free stack, goes with it
+ * into the quarantine.  New blocks are filled with a junk pattern, freed ones
  * with another and held in a quarantine of bounded bytes; redzones and
  * patterns are checked at free, realloc, when a block leaves the
  * quarantine, and at exit.  Every misuse is reported with stacks
