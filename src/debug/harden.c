@@ -165,16 +165,21 @@ typedef struct wd_quarantine_s {
     size_t max_block;       /* budget / 8: bigger requests are not held */
     size_t bytes;           /* bytes requested of the small and medium blocks held */
     size_t head, count;     /* the small blocks' ring: oldest at head */
-    size_t large_head, large; /* the large blocks' ring (their bytes: owner->held_large) */
-    struct {
-        void *p;
-        size_t raw; /* the raw block's size */
-    } big[WDI_QUARANTINE_LARGE];
+    size_t large;           /* large blocks held (their bytes: owner->held_large) */
+    /* The fields above fill one line: the slots start at the next (a
+     * 16-byte slot never straddles two lines). */
     struct {
         void *p;
         uintptr_t aux; /* the block's page, or aux_of(raw size, AUX_MEDIUM) */
     } slot[QUARANTINE_SLOTS];
+    size_t large_head;      /* the large blocks' ring: oldest at large_head */
+    struct {
+        void *p;
+        size_t raw; /* the raw block's size */
+    } big[WDI_QUARANTINE_LARGE];
 } wd_quarantine_t;
+
+_Static_assert(offsetof(wd_quarantine_t, slot) == 64, "the slots start a line");
 
 /* A slot's aux: a small block's page (whose block_size is the raw size,
  * and on whose list the block goes back, without a look-up of the segment
