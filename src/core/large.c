@@ -234,15 +234,15 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
  * MiB (109), in malloc_large 3000 from 176 K to 96 K (62 K).
  *
  * A block the program may write at most half of (touch <= need / 2: one
- * aligned above a page, whose request is about its alignment or less, the
- * rest being the alignment in front of it) keeps the slack of need: where
- * it lies changes the pages it can fault in by its few written ones, while
- * moving the guard costs two mprotect calls.  In bench/suite/aligned
- * 800000 (blocks of two or three written pages) the narrow window for all
- * blocks took 46 K mprotect calls, this one 24.7 K (24 K with the slack
- * of need for all), minor faults 12.5 K and 13.1 K, peak RSS 37 and 41
- * MiB; large_reuse and malloc_large, whose blocks the program may write
- * whole, do not change. */
+ * aligned above a page, whose request is at most about twice its
+ * alignment, the rest being the alignment in front of it) keeps the slack
+ * of need: where it lies changes the pages it can fault in by its few
+ * written ones, while moving the guard costs two mprotect calls.  In
+ * bench/suite/aligned 800000 (blocks of two or three written pages) the
+ * narrow window for all blocks took 45.7 K mprotect calls, this one 24.7 K
+ * (24 K with the slack of need for all), minor faults 12.6 K and 13.1 K,
+ * peak RSS 40 and 41 MiB; large_reuse and malloc_large, whose blocks the
+ * program may write whole, do not change. */
 #ifndef GUARD_SLACK_SHIFT
 #define GUARD_SLACK_SHIFT 8
 #endif
