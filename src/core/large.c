@@ -215,29 +215,40 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
 }
 
 /* harden=2: a cached mapping for a block of need bytes from its start
- * (offset of them in front: a power of two, at least a page).  Best is
- * the one whose guard page, left in place by its last block, lies at need
- * bytes or more and at most need / 2^GUARD_SLACK_SHIFT past it: the block
- * is moved up (by that little) to end right at that guard, no system
- * call.  Else the smallest mapping of need bytes and a page, its guard
- * (if any) taken away: *moved is set and the caller places a new one at
- * the mapping's start, on the pages its last blocks used.
+ * (offset of them in front: a power of two, at least a page), of which
+ * the program may write touch bytes.  Best is the one whose guard page,
+ * left in place by its last block, lies at need bytes or more and at most
+ * a slack past it: the block is moved up to end right at that guard, no
+ * system call.  Else the smallest mapping of need bytes
+ * and a page, its guard (if any) taken away: *moved is set and the caller
+ * places a new one at the mapping's start, on the pages its last blocks
+ * used.
  *
- * The window was up to twice need: a block then lay at the top of a
- * mapping whose resident pages were at the bottom, where its last block
- * began, so a program that writes its blocks faulted in fresh pages while
- * the old ones stayed resident and unused.  With the narrow window,
+ * The slack is need / 2^GUARD_SLACK_SHIFT for a block the program may
+ * write whole.  It was need for every block: a block then lay at the top
+ * of a mapping whose resident pages were at the bottom, where its last
+ * block began, so a program that writes its blocks faulted in fresh pages
+ * while the old ones stayed resident and unused.  With the narrow window,
  * harden=2's page faults in bench/suite/large_reuse 4000 went from 177 K
  * to 59 K (48 K at the default level) and its peak RSS from 458 to 135
- * MiB (109), in malloc_large 3000 from 176 K to 96 K (62 K); a mapping's
- * guard moves more often (mprotect calls: large_reuse 3.5 K to 7.9 K,
- * aligned 2000000 60 K to 116 K: its blocks touch only two or three
- * pages, so their placement costs few faults either way). */
+ * MiB (109), in malloc_large 3000 from 176 K to 96 K (62 K).
+ *
+ * A block the program may write at most half of (touch <= need / 2: one
+ * aligned above a page, whose request is at most about twice its
+ * alignment, the rest being the alignment in front of it) keeps the slack
+ * of need: where it lies changes the pages it can fault in by its few
+ * written ones, while moving the guard costs two mprotect calls.  In
+ * bench/suite/aligned 800000 (blocks of two or three written pages) the
+ * narrow window for all blocks took 45.7 K mprotect calls, this one 24.7 K
+ * (24 K with the slack of need for all), minor faults 12.6 K and 13.1 K,
+ * peak RSS 40 and 41 MiB; large_reuse and malloc_large, whose blocks the
+ * program may write whole, do not change. */
 #ifndef GUARD_SLACK_SHIFT
 #define GUARD_SLACK_SHIFT 8
 #endif
-static wd_large_t *guarded_take(size_t need, size_t offset, int *moved) {
+static wd_large_t *guarded_take(size_t need, size_t offset, size_t touch, int *moved) {
     wd_large_t **fit = NULL, **any = NULL;
+    size_t slack = touch <= need / 2 ? need : need >> GUARD_SLACK_SHIFT;
     wdi_lock(&cache_lock);
     for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
         wd_large_t *c = *at;
@@ -245,7 +256,7 @@ static wd_large_t *guarded_take(size_t need, size_t offset, int *moved) {
          * aligned to it (the payload lies at a multiple of offset). */
         if (((uintptr_t)c & (offset - 1)) != 0)
             continue;
-        if (c->guard >= need && c->guard - need <= need >> GUARD_SLACK_SHIFT &&
+        if (c->guard >= need && c->guard - need <= slack &&
             (fit == NULL || c->guard < (*fit)->guard))
             fit = at;
         if (c->map_size >= need + wdi_os_page_size() &&
@@ -284,7 +295,12 @@ static wd_large_t *guarded_take(size_t need, size_t offset, int *moved) {
 static void *guarded_malloc(size_t need, size_t offset, size_t alignment, int zero) {
     size_t page = wdi_os_page_size();
     int moved;
-    wd_large_t *l = guarded_take(need, offset, &moved);
+    /* The bytes the program may write: harden.c hands out a block aligned
+     * above a page at its alignment from the raw block's start (offset
+     * bytes into the payload), and of those front bytes only the last 16,
+     * its prefix, are written. */
+    size_t touch = need - offset - (offset > page ? offset - 16 : 0);
+    wd_large_t *l = guarded_take(need, offset, touch, &moved);
     if (l != NULL && zero)
         memset((uint8_t *)l + (moved ? offset : l->offset), 0,
                moved ? need - offset : l->usable);

@@ -145,30 +145,46 @@ static WD_ALWAYS_INLINE void block_seal(void *p, size_t n, size_t front) {
 
 #define QUARANTINE_SLOTS 4096 /* a power of two: the ring's index is a mask */
 
-/* A ring of pointers, oldest at head; each slot also keeps where the raw
- * block's size is found (see AUX_LARGE), so that neither push nor evict
- * asks the segment map or the tiers for it again.  The raw blocks' bytes
- * held are counted in the owner's heap (held_small, held_large), where
- * the statistics read them; the budget is on the bytes requested. */
+_Static_assert((WDI_QUARANTINE_LARGE & (WDI_QUARANTINE_LARGE - 1)) == 0,
+               "the large blocks' ring index is a mask");
+
+/* Two rings of pointers, oldest at head: one for small and medium blocks,
+ * one for large blocks, so that each kind makes room only by letting its
+ * own oldest go (with one ring, a large free over its bounds let the
+ * small blocks before it go early, all of them for a block over 16 MiB,
+ * cutting short their delay before reuse).  Each small slot also keeps
+ * where the raw block's size is found (see AUX_MEDIUM), so that neither
+ * push nor evict asks the segment map or the tiers for it again.  The raw
+ * blocks' bytes held are counted in the owner's heap (held_small,
+ * held_large), where the statistics read them; the budget is on the bytes
+ * requested. */
 typedef struct wd_quarantine_s {
     wd_theap_t *owner;      /* its thread's heap */
     size_t budget;          /* quarantine_kb in bytes: above it, each push lets one go */
     size_t high;            /* budget and an eighth: the most bytes may reach */
     size_t max_block;       /* budget / 8: bigger requests are not held */
     size_t bytes;           /* bytes requested of the small and medium blocks held */
-    size_t head, count;     /* a ring: oldest at head */
+    size_t head, count;     /* the small blocks' ring: oldest at head */
     size_t large;           /* large blocks held (their bytes: owner->held_large) */
+    /* The fields above fill one line: the slots start at the next (a
+     * 16-byte slot never straddles two lines). */
     struct {
         void *p;
-        uintptr_t aux; /* the block's page, or aux_of(raw size, AUX_LARGE or AUX_MEDIUM) */
+        uintptr_t aux; /* the block's page, or aux_of(raw size, AUX_MEDIUM) */
     } slot[QUARANTINE_SLOTS];
+    size_t large_head;      /* the large blocks' ring: oldest at large_head */
+    struct {
+        void *p;
+        size_t raw; /* the raw block's size */
+    } big[WDI_QUARANTINE_LARGE];
 } wd_quarantine_t;
+
+_Static_assert(offsetof(wd_quarantine_t, slot) == 64, "the slots start a line");
 
 /* A slot's aux: a small block's page (whose block_size is the raw size,
  * and on whose list the block goes back, without a look-up of the segment
- * map when it leaves), or a medium or large raw block's size shifted left
- * by two, tagged in the low bits (pages are 8-aligned). */
-#define AUX_LARGE 1
+ * map when it leaves), or a medium raw block's size shifted left by two,
+ * tagged in the low bits (pages are 8-aligned). */
 #define AUX_MEDIUM 2
 #define AUX_TAGS 3
 
@@ -261,26 +277,20 @@ static inline size_t aux_raw(uintptr_t aux) {
     return wd_likely((aux & AUX_TAGS) == 0) ? ((const wd_page_t *)aux)->block_size : aux >> 2;
 }
 
-/* The oldest block leaves, a medium or a large one: checked, then back to
- * its tier through raw.h. */
+/* The oldest block of the small blocks' ring leaves, a medium one:
+ * checked, then back to its tier through raw.h. */
 WD_NOINLINE static void quarantine_evict_other(wd_quarantine_t *q, void *p, uintptr_t aux,
                                                const char *fn) {
-    wd_theap_t *h = q->owner;
     size_t raw = aux >> 2;
     uint64_t word = quarantined_check(p, raw, fn, wdi_bytes_head_are);
-    if (aux & AUX_LARGE) {
-        q->large--;
-        h->held_large -= raw;
-    } else {
-        h->held_small -= raw;
-        q->bytes -= word_size(word);
-    }
+    q->owner->held_small -= raw;
+    q->bytes -= word_size(word);
     wdi_raw_free((uint8_t *)p - word_front(word), fn);
 }
 
-/* The oldest block leaves: checked (by are: inline in the free path, a
- * call elsewhere), then back to its tier; a small one (nearly all)
- * straight onto its page's list. */
+/* The oldest small or medium block leaves: checked (by are: inline in the
+ * free path, a call elsewhere), then back to its tier; a small one (nearly
+ * all) straight onto its page's list. */
 static WD_ALWAYS_INLINE void quarantine_evict(wd_quarantine_t *q, const char *fn,
                                               head_are_fn are) {
     wd_theap_t *h = q->owner;
@@ -325,7 +335,7 @@ static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, uintptr_t aux
 }
 
 /* Holds p, a small or medium block of n bytes requested (at most
- * max_block) and raw bytes in all, filled already (aux: see AUX_LARGE).  Once the bytes held
+ * max_block) and raw bytes in all, filled already (aux: see AUX_MEDIUM).  Once the bytes held
  * would pass the budget (or the ring is full), each push lets the oldest
  * go: the same branch every time in a steady program, whatever the sizes
  * (a loop "while over the budget" let go 0, 1 or 2 blocks at random, a
@@ -349,16 +359,30 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t
     h->held_small += raw;
 }
 
-/* Holds p, a large block of raw bytes, filled already: under bounds of its
- * own (WDI_QUARANTINE_LARGE blocks and bytes), the oldest blocks going
- * first, whatever their size. */
+/* The oldest large block leaves: checked, then back to the large tier. */
+static void quarantine_evict_large(wd_quarantine_t *q, const char *fn) {
+    size_t at = q->large_head;
+    void *p = q->big[at].p;
+    size_t raw = q->big[at].raw;
+    q->large_head = (at + 1) & (WDI_QUARANTINE_LARGE - 1);
+    q->large--;
+    q->owner->held_large -= raw;
+    uint64_t word = quarantined_check(p, raw, fn, wdi_bytes_head_are);
+    wdi_raw_free((uint8_t *)p - word_front(word), fn);
+}
+
+/* Holds p, a large block of raw bytes (at most WDI_QUARANTINE_LARGE_BYTES),
+ * filled already, in the large blocks' ring: under bounds of its own
+ * (WDI_QUARANTINE_LARGE blocks and bytes), its oldest going first.  The
+ * small blocks' ring is not touched. */
 WD_NOINLINE static void quarantine_push_large(wd_quarantine_t *q, void *p, size_t raw,
                                               const char *fn) {
     wd_theap_t *h = q->owner;
-    while (q->count > 0 && (q->count == QUARANTINE_SLOTS || q->large == WDI_QUARANTINE_LARGE ||
-                            h->held_large + raw > WDI_QUARANTINE_LARGE_BYTES))
-        quarantine_evict_more(q, fn);
-    ring_put(q, p, aux_of(raw, AUX_LARGE));
+    while (q->large == WDI_QUARANTINE_LARGE || h->held_large + raw > WDI_QUARANTINE_LARGE_BYTES)
+        quarantine_evict_large(q, fn);
+    size_t at = (q->large_head + q->large) & (WDI_QUARANTINE_LARGE - 1);
+    q->big[at].p = p;
+    q->big[at].raw = raw;
     q->large++;
     h->held_large += raw;
 }
@@ -379,7 +403,9 @@ static WD_ALWAYS_INLINE void prefix_free(prefix_t *pre, uint64_t word, uint64_t 
 }
 
 /* A block that passed its checks goes: into the quarantine, filled (see
- * fill_len), when it is small enough; else back to its tier at once. */
+ * fill_len), when it is small enough (a small or medium request of at most
+ * max_block, a large raw block of at most WDI_QUARANTINE_LARGE_BYTES: a
+ * bigger one would pass the bound alone); else back to its tier at once. */
 static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn) {
     uint64_t word = pre->word; /* checked live by the caller */
     prefix_free(pre, word, pre->tag);
@@ -391,6 +417,10 @@ static void block_retire(void *p, prefix_t *pre, wd_region_t *r, const char *fn)
     }
     size_t raw = raw_size(r, p, front, fn);
     if (wd_unlikely(r->kind == WD_KIND_LARGE)) {
+        if (raw > WDI_QUARANTINE_LARGE_BYTES) {
+            raw_release(q->owner, (uint8_t *)p - front, fn);
+            return;
+        }
         wdi_bytes_head_fill(p, fill_len(raw, front), PATTERN);
         quarantine_push_large(q, p, raw, fn);
     } else if (wd_likely(word_size(word) <= q->max_block)) {
@@ -410,6 +440,8 @@ void wdi_hard_heap_exit(wd_theap_t *h) {
         return;
     while (q->count > 0)
         quarantine_evict_more(q, "free");
+    while (q->large > 0)
+        quarantine_evict_large(q, "free");
 }
 
 static void quarantine_verify(wd_theap_t *h, void *arg) {
@@ -420,6 +452,10 @@ static void quarantine_verify(wd_theap_t *h, void *arg) {
     for (size_t i = 0; i < q->count; i++) {
         size_t at = ring_at(q->head + i);
         quarantined_check(q->slot[at].p, aux_raw(q->slot[at].aux), "exit", wdi_bytes_head_are);
+    }
+    for (size_t i = 0; i < q->large; i++) {
+        size_t at = (q->large_head + i) & (WDI_QUARANTINE_LARGE - 1);
+        quarantined_check(q->big[at].p, q->big[at].raw, "exit", wdi_bytes_head_are);
     }
 }
 

@@ -208,6 +208,24 @@ static void uaf_large_caught_on_leaving(void) {
         wd_free(must(8 * MiB));
 }
 
+/* Large blocks make room in the quarantine only by letting older large
+ * blocks go (docs/security.md): a small block freed before 12 large frees
+ * (past the bound of 8 blocks) and one of 20 MiB (past the bound of 16 MiB
+ * alone, freed at once) is still held, so a write after free into it is
+ * seen when small frees push it out.  With one ring for both kinds, the
+ * large frees let it go unchecked. */
+static void uaf_small_outlives_large_frees(void) {
+    char *p = must(64);
+    wd_free(p);
+    for (int i = 0; i < 12; i++)
+        wd_free(must(3 * MiB));
+    wd_free(must(20 * MiB));
+    p[63] = 1;
+    expect_at("write after free", p, "free");
+    for (int i = 0; i < 10000; i++)
+        wd_free(must(64));
+}
+
 static void large_guard_after(void) {
     char *p = must(5 * MiB);
     expect_fault(); /* past the block's last page */
@@ -321,7 +339,8 @@ static void t_reuse(int quarantine) {
 }
 
 /* The bounds on large blocks in a thread's quarantine (docs/security.md):
- * 16 MiB and 8 blocks; the oldest go first when a newer one needs room. */
+ * 16 MiB and 8 blocks; the oldest go first when a newer one needs room,
+ * and a block over 16 MiB is not held. */
 static void t_large_bounds(void) {
     wd_stats_t st;
     for (int i = 0; i < 12; i++)
@@ -334,6 +353,12 @@ static void t_large_bounds(void) {
     wd_stats_get(&st);
     CHECK(st.quarantined_large_bytes >= 8 * (MiB + 100 * KiB));
     CHECK(st.quarantined_large_bytes <= 8 * (MiB + 112 * KiB));
+    /* A block over the bytes' bound alone is freed at once; the large
+     * blocks held stay. */
+    size_t held = st.quarantined_large_bytes;
+    wd_free(must(20 * MiB));
+    wd_stats_get(&st);
+    CHECK_EQ(st.quarantined_large_bytes, held);
 }
 
 /* The bound of the fill (docs/security.md): a write after free past a
@@ -400,6 +425,7 @@ int main(int argc, char **argv) {
         RUN(uaf_at_fill_end);
         RUN(uaf_in_slack);
         RUN(uaf_large_caught_on_leaving);
+        RUN(uaf_small_outlives_large_frees);
     }
     printf("%d failure(s)\n", test_failures);
     return test_failures ? 1 : 0;
