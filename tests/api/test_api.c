@@ -64,9 +64,13 @@ static void t_zero_and_null(const ops_t *o) {
 }
 
 static void t_small_alignment_and_sizes(const ops_t *o) {
-    /* 1..15: every block 16-aligned, held together, no overlap. */
+    /* 1..15: every block 16-aligned, held together, no overlap; at least
+     * 16 usable bytes, but for harden=2's blocks and for a block the guard
+     * sampler took (one in 50,000 on average: its usable size is its
+     * request), so a few of the 960 may have fewer. */
     enum { PER = 64 };
     static void *blk[16][PER];
+    size_t below16 = 0;
     for (size_t n = 1; n <= 15; n++)
         for (size_t i = 0; i < PER; i++) {
             void *p = o->malloc_(hide(n));
@@ -76,10 +80,12 @@ static void t_small_alignment_and_sizes(const ops_t *o) {
                 exit(1);
             }
             size_t u = o->usable_(p);
-            CHECK(u >= n && (u >= 16 || test_harden2()));
+            CHECK(u >= n);
+            below16 += u < 16;
             fill(p, u, n * 1000 + i);
             blk[n][i] = p;
         }
+    CHECK(below16 <= 2 || test_harden2());
     for (size_t n = 1; n <= 15; n++)
         for (size_t i = 0; i < PER; i++) {
             VERIFY(blk[n][i], o->usable_(blk[n][i]), n * 1000 + i);
