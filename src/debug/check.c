@@ -244,6 +244,15 @@ static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *
     out->left = p - out->raw < RZ ? out->raw : p - RZ;
 }
 
+/* The bounds of small block p, whose raw block raw lies in page pg: its
+ * end is the slot's (the page's block size, from the line any thread
+ * reads). */
+static inline void small_bounds(uint8_t *raw, uint8_t *p, const wd_page_t *pg, bounds_t *out) {
+    out->raw = raw;
+    out->left = p - RZ;
+    out->end = raw + pg->xblock_size;
+}
+
 /* b's bounds.  A small block (most) lies in the page of p, whose block
  * size gives its end: a few loads, no call. */
 static inline void block_bounds(const wd_block_info_t *b, const char *fn, bounds_t *out) {
@@ -251,9 +260,7 @@ static inline void block_bounds(const wd_block_info_t *b, const char *fn, bounds
     uintptr_t e = wdi_segmap_entry(p);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
         uint8_t *raw = p - front_of(b);
-        out->raw = raw;
-        out->left = p - RZ;
-        out->end = raw + wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw)->block_size;
+        small_bounds(raw, p, wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw), out);
         return;
     }
     block_bounds_slow(b, fn, out);
@@ -378,21 +385,26 @@ static inline void freed_check(const wd_block_info_t *b, const char *fn) {
 
 /* --- giving blocks back to the tiers ------------------------------------------ */
 
-/* Gives the raw block of b, checked, back to its tier.  A small one of the
- * calling thread's pages (the common case) goes straight on its page's
- * list: check mode handed it out and took it back once (the page's checks
- * could not fail); anything else through raw.h or the guard. */
+/* Gives small raw block raw of page pg, checked, back: straight on its
+ * page's list when the page is the calling thread's (mine; the common
+ * case): check mode handed it out and took it back once (the page's checks
+ * could not fail); else through raw.h. */
+static inline void small_release(wd_small_heap_t *mine, wd_page_t *pg, uint8_t *raw,
+                                 const char *fn) {
+    if (wd_likely(pg->heap == mine && mine != NULL))
+        wdi_page_push_local(mine, pg, raw);
+    else
+        wdi_raw_free(raw, fn);
+}
+
+/* Gives the raw block of b, checked, back to its tier: a small one as
+ * small_release does, anything else through raw.h or the guard. */
 static inline void raw_release(const wd_block_info_t *b, const char *fn) {
     uint8_t *raw = (uint8_t *)b->p - front_of(b);
     uintptr_t e = wdi_segmap_entry(raw);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
-        wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
-        wd_small_heap_t *mine = wdi_small_here();
-        if (wd_likely(pg->heap == mine && mine != NULL)) {
-            wdi_page_push_local(mine, pg, raw);
-            return;
-        }
-        wdi_raw_free(raw, fn);
+        small_release(wdi_small_here(),
+                      wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw), raw, fn);
         return;
     }
     if (wdi_guard_owns((const void *)b->p))
@@ -600,14 +612,9 @@ static void evicted(const wd_block_info_t *b, size_t n, const char *fn) {
         bounds_t bd;
         if (wd_likely(e & WD_SEGMAP_SMALL)) {
             wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), raw);
-            bd.raw = raw;
-            bd.left = p - RZ;
-            bd.end = raw + pg->block_size;
+            small_bounds(raw, p, pg, &bd);
             evicted_check(&b[i], &bd, fn);
-            if (wd_likely(pg->heap == mine && mine != NULL))
-                wdi_page_push_local(mine, pg, raw);
-            else
-                wdi_raw_free(raw, fn);
+            small_release(mine, pg, raw, fn);
             continue;
         }
         block_bounds(&b[i], fn, &bd);
@@ -880,9 +887,7 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
         wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
         uint8_t *slot = wdi_blocks_rec_take(seg, p, out);
         if (wd_likely(slot != NULL)) {
-            bd->raw = slot;
-            bd->left = (uint8_t *)p - RZ;
-            bd->end = slot + wdi_page_of(seg, slot)->xblock_size;
+            small_bounds(slot, (uint8_t *)p, wdi_page_of(seg, slot), bd);
             return 1;
         }
     } else {
