@@ -277,6 +277,33 @@ static inline uint8_t *wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p,
     return slot;
 }
 
+/* For a report: whether p is where the small block that its slot's record
+ * still names lay, that block no longer live (freed, and given back to its
+ * page long enough ago for the history to have forgotten it: the page's
+ * list link took the tag's place, the word stays until the slot is handed
+ * out again).  Then *out gets what the word says, state RELEASED, no free
+ * stack.  A slot never handed out has a word of 0; a word whose size or
+ * kind could not be its slot's, or whose stack the depot does not know,
+ * is not taken for one. */
+static inline int wdi_blocks_rec_gone(wd_small_segment_t *seg, uintptr_t p, wd_block_info_t *out) {
+    uint8_t *slot = wdi_blocks_slot_of(seg, p);
+    if (slot == NULL)
+        return 0;
+    const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)slot;
+    uint64_t word = r->word;
+    unsigned align_log = (unsigned)(word >> 22) & 63u;
+    size_t size = word & ((1u << WD_REC_SIZE_BITS) - 1);
+    void *pc;
+    if (word == 0 || align_log < 5 || align_log > WD_PAGE_SHIFT ||
+        slot + ((uintptr_t)1 << align_log) != (uint8_t *)p ||
+        ((uintptr_t)1 << align_log) + size > wdi_page_of(seg, slot)->xblock_size ||
+        ((word >> 20) & 3u) > 2 || wdi_stack_load((uint32_t)(word >> 28) & 0xffffffu, &pc, 1) == 0)
+        return 0;
+    wdi_blocks_rec_info((uintptr_t)slot, word, out);
+    out->meta = wdi_bi_with_state(out->meta, WD_BLOCK_RELEASED);
+    return 1;
+}
+
 /* Sets the secret and the freed key; before the first record. */
 void wdi_blocks_init(void);
 

@@ -830,6 +830,7 @@ static int record_damaged(uintptr_t p) {
  * overwrote what the checker knew of p, else an invalid pointer. */
 static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
     wd_block_info_t known, near;
+    uintptr_t e = wdi_segmap_entry((const void *)p);
     if (freed_find(p, &known)) {
         wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
         report_stack_here(NULL);
@@ -837,6 +838,14 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
                         (size_t)wdi_bi_size(&known), kind_name[wdi_bi_kind(&known)]);
         wdi_report_stack_id("allocated at", known.alloc_stack);
         wdi_report_stack_id("first freed at", known.free_stack);
+    } else if ((e & WD_SEGMAP_SMALL) &&
+               wdi_blocks_rec_gone((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, &known)) {
+        wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
+        report_stack_here(NULL);
+        wdi_report_line("0x%zx was a %zu-byte block (from %s), freed so long ago that where is "
+                        "no longer known",
+                        (size_t)p, (size_t)wdi_bi_size(&known), kind_name[wdi_bi_kind(&known)]);
+        wdi_report_stack_id("allocated at", known.alloc_stack);
     } else if (record_damaged(p)) {
         wdi_report_begin("heap buffer underflow: the %d bytes before a block at 0x%zx and the "
                          "checker's record of it were written (found in %s); its size and where "
@@ -910,14 +919,27 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
 
 /* check=2: the block against a guard page, end-aligned or start-aligned
  * as check_align says; NULL when the guard has no cell for it (then
- * check=1's layout).  Its pages are fresh (zero). */
+ * check=1's layout).  Its pages are fresh (zero).  A block of the malloc
+ * family's own alignment (alignment RZ: no alignment was asked for) that
+ * ends at the guard page is aligned only to its size's largest power-of-two
+ * divisor, from 8 (for 8 bytes or more) up to 16 (check_exact): most blocks
+ * end exactly at the page, and a read or write one byte past them faults
+ * (a 40-byte block, 8-byte aligned, leaves no 8 bytes of slack that a read
+ * would cross unseen). */
 static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, uint32_t stack,
                               uint8_t **raw, uint8_t **end) {
-    unsigned align = wdi_options.check_align;
-    int at_start = align == 1 ||
-                   (align == 2 && (atomic_fetch_add_explicit(&check2_turn, 1,
+    unsigned where = wdi_options.check_align;
+    int at_start = where == 1 ||
+                   (where == 2 && (atomic_fetch_add_explicit(&check2_turn, 1,
                                                              memory_order_relaxed) & 1));
-    return wdi_guard_check_alloc(front, size, at_start, (int)kind, stack, raw, end);
+    size_t align = front;
+    if (front == RZ && !at_start && wdi_options.check_exact && size != 0) {
+        unsigned lg = (unsigned)__builtin_ctzll(size);
+        if (size >= 8 && lg < 3)
+            lg = 3; /* a word at least: programs keep flags in a pointer's low bits */
+        align = (size_t)1 << (lg < 4 ? lg : 4);
+    }
+    return wdi_guard_check_alloc(align, front, size, at_start, (int)kind, stack, raw, end);
 }
 
 /* A raw block of `bytes` for check=1's layout, aligned to align; its end

@@ -530,11 +530,11 @@ static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area)
     return c;
 }
 
-void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, uint32_t stack,
-                            uint8_t **raw, uint8_t **end) {
+void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_start, int kind,
+                            uint32_t stack, uint8_t **raw, uint8_t **end) {
     if (size > WDI_GUARD_CHECK_MAX || front > page_size)
         return NULL;
-    size_t need = at_start ? (size ? size : 1) : wd_align_up(size, front) + front;
+    size_t need = at_start ? (size ? size : 1) : wd_align_up(size, align) + front;
     int cls = 0;
     while ((page_size << cls) < need)
         cls++;
@@ -547,7 +547,7 @@ void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, u
     wdi_unlock(&k->lock);
     if (c == NULL)
         return NULL;
-    if (cell_open(a, (size_t)(c - a->cell), front, front, size, at_start) != 0) {
+    if (cell_open(a, (size_t)(c - a->cell), align, front, size, at_start) != 0) {
         atomic_store_explicit(&c->state, CELL_DEAD, memory_order_release);
         return NULL;
     }

@@ -90,15 +90,15 @@ size_t wdi_guard_usable(const void *p, const char *fn);
 
 /* --- check=2 --------------------------------------------------------------- */
 
-/* A block for check mode: size bytes at p, with front bytes before p (its
- * left redzone, at least the alignment, which is a power of two at most a
- * page) in the open pages unless at_start (then p starts the cell, right
- * after the guard).  *raw and *end get the open bytes around the block
+/* A block for check mode: size bytes at p, aligned to align (a power of
+ * two at most front), with front bytes before p (its left redzone, a power
+ * of two at most a page) in the open pages unless at_start (then p starts
+ * the cell, right after the guard).  *raw and *end get the open bytes around the block
  * that check mode fills and checks ([*raw, p) and [p + size, *end)).
  * stack is the allocation's stack id.  NULL when size is above
  * WDI_GUARD_CHECK_MAX or no address space is left: check=1's layout then. */
-void *wdi_guard_check_alloc(size_t front, size_t size, int at_start, int kind, uint32_t stack,
-                            uint8_t **raw, uint8_t **end);
+void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_start, int kind,
+                            uint32_t stack, uint8_t **raw, uint8_t **end);
 
 /* The open bytes around check=2's live block p (as wdi_guard_check_alloc
  * gave them). */

@@ -21,6 +21,9 @@
 //                  100,000-byte block: in the last 32 KiB, so seen
 //   late_double    a double free of a block that left the quarantine: named
 //                  so, with both stacks, from the history of blocks given back
+//   forgotten_double  a double free after 100,000 other frees, which the
+//                  history (65,536 blocks) no longer holds: still a double
+//                  free, with the allocation's stack, from the slot's record
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +69,13 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
         free(sink); // E_LATE_DOUBLE
+    } else if (strcmp(which, "forgotten_double") == 0) {
+        char *p = (char *)malloc(300); // E_FORGOT_ALLOC
+        sink = p;
+        free(p);
+        for (int i = 0; i < 100000; i++)
+            free(malloc(100));
+        free(sink); // E_FORGOT_DOUBLE
     } else if (strcmp(which, "free_sized") == 0) {
         // glibc 2.36 does not declare it; warden defines it.
         typedef void free_sized_t(void *, size_t);
@@ -89,7 +99,7 @@ int main(int argc, char **argv) {
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
-                        "late_double|free_sized|"
+                        "late_double|forgotten_double|free_sized|"
                         "sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,50 @@ static void overflow_read(void) {
     read_past(a);
     read_past(b);
     puts("overflow_read: not caught");
+}
+
+/* An array of ten ints (40 bytes, not a multiple of 16) read one past its
+ * end: check=2 places it 8-byte aligned against its guard page, so the
+ * read faults (16-byte aligned, it would land in 8 bytes of slack). */
+__attribute__((noinline)) static int sum_one_past(const int *a) {
+    int s = 0;
+    for (int i = 0; i <= 10; i++)
+        s += a[i]; /* G_READ_PAST40: a[10] */
+    return s;
+}
+
+static void int_array_read(void) {
+    int *a = malloc(10 * sizeof(int)); /* G_ALLOC40 */
+    for (int i = 0; i < 10; i++)
+        a[i] = i;
+    sink = (char)sum_one_past(a);
+    free(a);
+    puts("int_array_read: not caught");
+}
+
+/* The alignment of blocks (check=2): an alignment asked for is kept, a
+ * malloc'd block is aligned to 8 or more (16 when its size is a multiple
+ * of 16).  Prints the first block that breaks a rule, then a count. */
+static void alignments(void) {
+    size_t bad = 0;
+    for (size_t n = 1; n <= 96; n++) {
+        char *m = malloc(n);
+        size_t want = n % 16 == 0 ? 16 : n >= 8 ? 8 : 1;
+        if ((uintptr_t)m % want != 0 && bad++ == 0)
+            printf("malloc(%zu) at %p: not %zu-byte aligned\n", n, (void *)m, want);
+        free(m);
+        void *q = NULL;
+        if (posix_memalign(&q, 16, n) != 0 || (uintptr_t)q % 16 != 0) {
+            if (bad++ == 0)
+                printf("posix_memalign(16, %zu) at %p: not 16-byte aligned\n", n, q);
+        }
+        free(q);
+        char *c = aligned_alloc(8, (n + 7) / 8 * 8);
+        if ((uintptr_t)c % 8 != 0 && bad++ == 0)
+            printf("aligned_alloc(8, %zu) at %p: not 8-byte aligned\n", n, (void *)c);
+        free(c);
+    }
+    printf("alignments: %zu wrong\n", bad);
 }
 
 static void read_after_free(void) {
@@ -324,6 +369,7 @@ int main(int argc, char **argv) {
         {"fork", forked},           {"thread", thread},
         {"many", many},             {"clean", clean},
         {"profiled", profiled},     {"medium", medium},
+        {"int_array_read", int_array_read}, {"alignments", alignments},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

@@ -16,7 +16,10 @@
  *                         program with no report
  *   test_guard check2     the same errors under check=2 (check_align=start
  *                         for the underflow), where the program goes on
- *                         after each report, and abort_on_error=1
+ *                         after each report, and abort_on_error=1; a read
+ *                         one past an int array of 40 bytes (caught with
+ *                         check_exact, not without); the alignments
+ *                         check=2 hands out
  *   test_guard programs   python3, sqlite3 (skipped when missing), sort and
  *                         the C++ STL program: the same output with the
  *                         default options (the sampler on), with
@@ -248,8 +251,26 @@ static void test_check2(void) {
     check2_case("check=2:leaks=0", &sampler_cases[2], 2, "overflow_read: not caught");
     check2_case("check=2:leaks=0", &sampler_cases[3], 1, "read_after_free: not caught");
     check2_case("check=2:leaks=0", &sampler_cases[4], 1, "write_after_free: not caught");
+    /* a malloc'd block ends exactly at its guard page (check_exact) */
+    static const gcase_t past40 = {"int_array_read", "heap buffer overflow: read at 0x",
+                                   ", 0 bytes past the end of a 40-byte block", "G_READ_PAST40",
+                                   "G_ALLOC40", NULL};
+    check2_case("check=2:leaks=0", &past40, 1, "int_array_read: not caught");
+    run_t r = guard_run("check=2:leaks=0:check_exact=0", "int_array_read");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "int_array_read: not caught"); /* the read lands in the slack */
+    expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    /* an alignment asked for is kept; malloc's blocks stay word-aligned */
+    r = guard_run("check=2:leaks=0", "alignments");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "alignments: 0 wrong");
+    expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
     /* end-aligned, an underflow lands in the left redzone: found at exit */
-    run_t r = guard_run("check=2:leaks=0", "underflow");
+    r = guard_run("check=2:leaks=0", "underflow");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
     expect_report(&r, "heap buffer underflow: 1 bytes before the start of a 64-byte block", 0);
     printf("ok: %s\n", r.name);
