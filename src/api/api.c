@@ -430,7 +430,7 @@ size_t wd_malloc_usable_size(const void *p) {
     if (wd_likely((e & WD_SEGMAP_SMALL) && wdi_tl_heap != &wdi_heap_none &&
                   ((uintptr_t)p & (WD_ALIGN - 1)) == 0)) {
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p);
-        if (wd_likely(pg->heap != WD_PAGE_UNUSED &&
+        if (wd_likely(!wdi_page_unused(pg) &&
                       !wdi_block_misplaced(pg->xstart, pg->xshift, pg->xinv, pg->xreserved, p) &&
                       !wdi_block_looks_free(pg->xkey, p)))
             return pg->xblock_size;

@@ -293,11 +293,8 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
     seg->free_mask = ~(uint64_t)1; /* page 0 holds this header */
     if (wdi_harden2) /* the last page is the segment's guard */
         seg->free_mask &= ~((uint64_t)1 << (WD_PAGES_PER_SEGMENT - 1));
-    for (unsigned i = 0; i < WD_PAGES_PER_SEGMENT; i++) {
-        seg->pages[i].heap = WD_PAGE_UNUSED;
-        seg->pages[i].committed = 1;
-        seg->pages[i].start = (uint8_t *)seg + ((size_t)i << WD_PAGE_SHIFT);
-    }
+    /* The descriptors stay as the kernel gave them (zeros: unused,
+     * committed) until page_fresh takes their page. */
     seg->next = h->segments;
     /* Released: other threads walk the list (statistics, the map) and must
      * see the header written above once they see the segment. */
@@ -309,7 +306,7 @@ static wd_small_segment_t *segment_new(wd_small_heap_t *h) {
 /* A page of h's segments that holds no blocks; prefers one still committed
  * (a recently retired page costs no page faults). */
 static wd_page_t *page_unused(wd_small_heap_t *h) {
-    if (h->retired_tail != NULL && h->retired_tail->committed)
+    if (h->retired_tail != NULL && !h->retired_tail->decommitted)
         return h->retired_tail;
     for (wd_small_segment_t *seg = h->segments; seg; seg = seg->next)
         if (seg->free_mask != 0)
@@ -327,11 +324,12 @@ static wd_page_t *page_fresh(wd_small_heap_t *h, unsigned cls) {
     list_remove(h, pg);
     seg->free_mask &= ~((uint64_t)1 << index);
     seg->used_pages++;
-    if (!pg->committed) {
-        pg->committed = 1;
+    if (pg->decommitted) {
+        pg->decommitted = 0;
         wdi_stat_add(WD_STAT_COMMITTED, WD_PAGE_SIZE);
     }
     pg->heap = h;
+    pg->start = (uint8_t *)seg + ((size_t)index << WD_PAGE_SHIFT);
     pg->cls = (uint8_t)cls;
     pg->block_size = wdi_class_size[cls];
     pg->reserved = (uint32_t)(WD_PAGE_SIZE / pg->block_size);
@@ -399,7 +397,7 @@ static void page_notify_owner(wd_page_t *pg) {
 }
 
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
-    if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
+    if (wd_unlikely(wdi_page_unused(pg)))
         wdi_fatal("invalid pointer", b, "free");
 #if WD_HARDEN
     /* From line 2 only.  Not confirmed against the lists (they are the
@@ -521,8 +519,8 @@ size_t wdi_page_decommit_idle(wd_small_heap_t *h, uint32_t now_ms, uint32_t dela
         if (delay_ms != 0 && (uint32_t)(now_ms - pg->retired_ms) < delay_ms)
             break;
         size_t released = 0;
-        if (pg->committed && wdi_os_decommit(pg->start, WD_PAGE_SIZE, &released) == 0) {
-            pg->committed = 0;
+        if (!pg->decommitted && wdi_os_decommit(pg->start, WD_PAGE_SIZE, &released) == 0) {
+            pg->decommitted = 1;
             wdi_stat_sub(WD_STAT_COMMITTED, WD_PAGE_SIZE);
             wdi_stat_add(WD_STAT_RETURNED, released);
             total += released;
@@ -543,7 +541,7 @@ WD_TSAN_UNCHECKED void wdi_page_count_live(const wd_small_heap_t *h, size_t *blo
     for (const wd_small_segment_t *seg = wdi_small_segments(h); seg; seg = seg->next) {
         for (unsigned i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
             const wd_page_t *pg = &seg->pages[i];
-            if (pg->heap != WD_PAGE_UNUSED) {
+            if (!wdi_page_unused(pg)) {
                 /* Less what other threads freed and the owner has not
                  * taken back yet (the list's length is in its head). */
                 uintptr_t word = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed);
@@ -563,8 +561,8 @@ WD_TSAN_UNCHECKED static uint8_t page_state(const wd_small_segment_t *seg, const
         return WD_PAGE_META;
     if (wdi_harden2 && i == WD_PAGES_PER_SEGMENT - 1)
         return WD_PAGE_GUARD;
-    if (pg->heap == WD_PAGE_UNUSED || (seg->free_mask >> i & 1))
-        return pg->committed ? WD_PAGE_IDLE : WD_PAGE_RETURNED;
+    if (wdi_page_unused(pg) || (seg->free_mask >> i & 1))
+        return pg->decommitted ? WD_PAGE_RETURNED : WD_PAGE_IDLE;
     return WD_PAGE_IN_USE;
 }
 

@@ -35,7 +35,8 @@ typedef struct wd_block_s {
  *   |free| + used == capacity <= reserved
  *   |xthread_free| <= used (frees by other threads, not yet collected)
  *   every listed block is in [start, start + capacity * block_size)
- * `heap` is the owner, or WD_PAGE_UNUSED when the page holds no blocks. */
+ * `heap` is the owner, or WD_PAGE_UNUSED or NULL when the page holds no
+ * blocks (wdi_page_unused). */
 typedef struct wd_page_s {
     /* Line 1, written by the owner on every malloc and free. */
     wd_block_t *free;   /* malloc pops here, the owner's frees push here */
@@ -46,7 +47,7 @@ typedef struct wd_page_s {
     uint32_t block_size;
     uint32_t capacity, reserved;
     uint8_t cls;
-    uint8_t committed;   /* 0 after its memory went back to the OS */
+    uint8_t decommitted; /* 1 after its memory went back to the OS */
     uint32_t retired_ms; /* when it became unused (low bits of the clock) */
     uint8_t shift;       /* block_size == odd << shift */
     uint64_t inv;        /* wd_inverse_odd(odd): block starts without a division */
@@ -70,6 +71,15 @@ typedef struct wd_page_s {
 _Static_assert(sizeof(wd_page_t) == 256, "page index is a shift");
 
 #define WD_PAGE_UNUSED ((struct wd_small_heap_s *)1)
+
+/* pg holds no blocks: given back (WD_PAGE_UNUSED), or never used (heap
+ * NULL, the descriptor all zeros: a fresh segment's descriptors are
+ * written when their page is first taken, so that a small program's
+ * segment keeps one page of its header resident, not the five the 64
+ * descriptors span). */
+static inline int wdi_page_unused(const wd_page_t *pg) {
+    return (uintptr_t)pg->heap <= (uintptr_t)WD_PAGE_UNUSED;
+}
 
 /* xthread_free holds the first block of the other threads' frees in its
  * low 48 bits (user addresses on x86-64 and arm64 fit) and how many blocks

@@ -117,7 +117,7 @@ static wd_region_t *region_checked(const void *p, const char *fn) {
  * (for realloc and malloc_usable_size; free checks on its fast path). */
 static wd_page_t *small_page_checked(wd_region_t *r, const void *p, const char *fn) {
     wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
-    if (wd_unlikely(pg->heap == WD_PAGE_UNUSED))
+    if (wd_unlikely(wdi_page_unused(pg)))
         wdi_fatal("invalid pointer", p, fn);
 #if WD_HARDEN
     wdi_page_check_live(pg, p, wdi_small_here(), fn);
@@ -131,7 +131,7 @@ WD_NOINLINE static void free_checked(void *p, const char *fn) {
     switch (r->kind) {
     case WD_KIND_SMALL: { /* as wd_free's fast path: both frees check p */
         wd_page_t *pg = wdi_page_of((wd_small_segment_t *)r, p);
-        if (pg->heap == wdi_small_here())
+        if (!wdi_page_unused(pg) && pg->heap == wdi_small_here())
             wdi_page_free_local(pg->heap, pg, p, fn);
         else
             wdi_page_free_remote(pg, p);

@@ -133,7 +133,7 @@ WD_TSAN_UNCHECKED static void records_foreach(void (*fn)(wd_block_info_t *b, voi
              seg = seg->next)
             for (size_t i = 1; i < WD_PAGES_PER_SEGMENT; i++) {
                 const wd_page_t *pg = &seg->pages[i];
-                if (pg->heap != WD_PAGE_UNUSED && pg->committed && pg->xblock_size != 0)
+                if (!wdi_page_unused(pg) && !pg->decommitted && pg->xblock_size != 0)
                     page_foreach(pg, fn, arg);
             }
 }

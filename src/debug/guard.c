@@ -139,7 +139,13 @@ static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size
         p = lo = data;
         hi = data + wd_align_up(size ? size : 1, page_size);
     } else {
-        hi = data + a->cell_bytes;
+        /* check=2's cell ends at its guard page.  The pool's block ends
+         * where a start-aligned one of its size would: the closed pages of
+         * the slot after it fault as the guard would, and a one-page block
+         * takes the slot's first page either way, the one page a closed
+         * slot keeps (with the block at the slot's end, a slot used both
+         * ways kept two). */
+        hi = a->pool ? data + wd_align_up(size ? size : 1, page_size) : data + a->cell_bytes;
         p = (uint8_t *)(((uintptr_t)hi - size) & ~(uintptr_t)(align - 1));
         lo = (uint8_t *)((uintptr_t)(p - front) & ~(uintptr_t)(page_size - 1));
     }
@@ -162,10 +168,8 @@ static size_t window_of(uintptr_t from, uintptr_t to);
  * all that was written, or slack_check said otherwise), so that it opens
  * as fresh; a larger one and check=2's cells give their memory back. */
 static void cell_close(guard_area_t *a, guard_cell_t *c) {
-    size_t i = (size_t)(c - a->cell);
-    uint8_t *data = cell_data(a, i);
-    uint8_t *lo = c->at_start ? data : data + a->cell_bytes - (size_t)c->pages * page_size;
     size_t len = (size_t)c->pages * page_size;
+    uint8_t *lo = (uint8_t *)c->end - len;
     if (a->pool && c->pages == 1) {
         uintptr_t from = c->p - window_of((uintptr_t)lo, c->p);
         uintptr_t to = c->p + c->size + window_of(c->p + c->size, c->end);

@@ -17,8 +17,10 @@
  *              end-aligned              start-aligned
  *
  * An end-aligned block ends at the guard (to its alignment: the slack after
- * it is less than 16 bytes) and catches overflows; a start-aligned one
- * starts right after the guard and catches underflows; the sampler
+ * it is less than 16 bytes) and catches overflows (the sampler's ends on
+ * the slot's first closed page, which faults as the guard does, so that a
+ * one-page block of either kind takes the slot's first page); a
+ * start-aligned one starts right after the guard and catches underflows; the sampler
  * alternates, check=2 follows check_align.  The slack is filled with 0xfa
  * and checked when the block is freed.  Only the pages the block needs are
  * opened; freed, they are made inaccessible again (their memory goes back

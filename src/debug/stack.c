@@ -489,11 +489,13 @@ uint64_t wdi_stack_slow_captures(void) {
 /* The chains' heads, mapped with the first stack: 2^18 (1 MiB) when
  * check mode or the profiler is on, which keep stacks by the hundred
  * thousand (a full depot of 20-frame stacks has chains of about 1.3
- * stacks); 2^12 (16 KiB) when only the guard sampler keeps them, a few
- * dozen a run, each of whose heads would otherwise lie on a page of its
- * own and add that page to a small program's resident memory. */
+ * stacks); 2^10 (4 KiB, one page) when only the guard sampler keeps
+ * them, a few dozen a run, each of whose heads would otherwise lie on a
+ * page of its own and add that page to a small program's resident memory
+ * (2^12 heads, 16 KiB, kept four pages resident once a program had saved
+ * a few dozen stacks; a thousand stacks make chains of one). */
 #define DEPOT_BUCKETS_LG_MANY 18
-#define DEPOT_BUCKETS_LG_FEW 12
+#define DEPOT_BUCKETS_LG_FEW 10
 
 _Static_assert(WD_STACK_DEPOT_MIB >= 1 && WD_STACK_DEPOT_MIB <= 128,
                "ids must fit in 24 bits");
