@@ -100,10 +100,13 @@ void *wdi_segment_alloc(void) {
 void wdi_segment_free(void *seg) {
     size_t released;
     wdi_segmap_clear(seg, WD_SEGMENT_SIZE);
-    if (wdi_os_decommit(seg, WD_SEGMENT_SIZE, &released) == 0)
+    /* Cached only when it reads as zeros again: a small segment's page
+     * descriptors are not written until their page is taken (page.c). */
+    int zeroed = wdi_os_decommit(seg, WD_SEGMENT_SIZE, &released) == 0;
+    if (zeroed)
         wdi_stat_add(WD_STAT_RETURNED, released);
     wdi_lock(&segment_lock);
-    if (cached < SEGMENT_CACHE) {
+    if (zeroed && cached < SEGMENT_CACHE) {
         cache[cached++] = seg;
         seg = NULL;
     }
