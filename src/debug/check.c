@@ -922,9 +922,9 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
  * check=1's layout).  Its pages are fresh (zero).  A block of the malloc
  * family's own alignment (alignment RZ: no alignment was asked for) that
  * ends at the guard page is aligned only to its size's largest power-of-two
- * divisor, from 8 (for 8 bytes or more) up to 16 (check_exact): most blocks
- * end exactly at the page, and a read or write one byte past them faults
- * (a 40-byte block, 8-byte aligned, leaves no 8 bytes of slack that a read
+ * divisor, from 8 (4 under 8 bytes) up to 16 (check_exact): most blocks end
+ * exactly at the page, and a read or write one byte past them faults (a
+ * 40-byte block, 8-byte aligned, leaves no 8 bytes of slack that a read
  * would cross unseen). */
 static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, uint32_t stack,
                               uint8_t **raw, uint8_t **end) {
@@ -934,9 +934,10 @@ static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, u
                                                              memory_order_relaxed) & 1));
     size_t align = front;
     if (front == RZ && !at_start && wdi_options.check_exact && size != 0) {
-        unsigned lg = (unsigned)__builtin_ctzll(size);
-        if (size >= 8 && lg < 3)
-            lg = 3; /* a word at least: programs keep flags in a pointer's low bits */
+        /* Never less than a word (4 bytes under 8): programs keep flags
+         * in the low bits of pointers to their blocks. */
+        unsigned lg = (unsigned)__builtin_ctzll(size), least = size >= 8 ? 3 : 2;
+        lg = lg < least ? least : lg;
         align = (size_t)1 << (lg < 4 ? lg : 4);
     }
     return wdi_guard_check_alloc(align, front, size, at_start, (int)kind, stack, raw, end);

@@ -97,12 +97,13 @@ static void int_array_read(void) {
 
 /* The alignment of blocks (check=2): an alignment asked for is kept, a
  * malloc'd block is aligned to 8 or more (16 when its size is a multiple
- * of 16).  Prints the first block that breaks a rule, then a count. */
+ * of 16; 4 or more under 8 bytes).  Prints the first block that breaks a
+ * rule, then a count. */
 static void alignments(void) {
     size_t bad = 0;
     for (size_t n = 1; n <= 96; n++) {
         char *m = malloc(n);
-        size_t want = n % 16 == 0 ? 16 : n >= 8 ? 8 : 1;
+        size_t want = n % 16 == 0 ? 16 : n >= 8 ? 8 : 4;
         if ((uintptr_t)m % want != 0 && bad++ == 0)
             printf("malloc(%zu) at %p: not %zu-byte aligned\n", n, (void *)m, want);
         free(m);
