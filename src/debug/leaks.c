@@ -13,7 +13,9 @@
 #include "debug/report.h"
 #include "os/os.h"
 
-enum { UNSEEN = 0, REACHABLE = 1, INDIRECT = 2 };
+/* COVERED: indirectly lost, and reached from a directly lost block (only
+ * while lost cycles are sorted out: INDIRECT again in the report). */
+enum { UNSEEN = 0, REACHABLE = 1, INDIRECT = 2, COVERED = 3 };
 
 typedef struct {
     uintptr_t start, end; /* [start, end): a pointer anywhere in it counts */
@@ -117,6 +119,43 @@ static void drain(scan_t *sc) {
                    (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)),
                    REACHABLE, b);
     }
+}
+
+/* Marks COVERED every INDIRECT block that block i leads to, through any
+ * number of others. */
+static void cover_from(scan_t *sc, size_t i) {
+    sc->todo[sc->todo_count++] = i;
+    while (sc->todo_count > 0) {
+        const leak_block_t *b = &sc->block[sc->todo[--sc->todo_count]];
+        const uintptr_t *w = (const uintptr_t *)b->start;
+        const uintptr_t *to = (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7));
+        for (; w < to; w++) {
+            leak_block_t *t = block_at(sc, *w);
+            if (t != NULL && t->mark == INDIRECT) {
+                t->mark = COVERED;
+                sc->todo[sc->todo_count++] = (size_t)(t - sc->block);
+            }
+        }
+    }
+}
+
+/* Lost blocks that point to each other and that no other lost block points
+ * to (a ring, two nodes that know each other) would all be indirectly
+ * lost, and the leak would have no direct record.  As valgrind does, the
+ * first of each such group (by address) counts as directly lost, and the
+ * others as lost through it. */
+static void lost_cycles(scan_t *sc) {
+    for (size_t i = 0; i < sc->count; i++)
+        if (sc->block[i].mark == UNSEEN)
+            cover_from(sc, i);
+    for (size_t i = 0; i < sc->count; i++)
+        if (sc->block[i].mark == INDIRECT) {
+            sc->block[i].mark = UNSEEN;
+            cover_from(sc, i);
+        }
+    for (size_t i = 0; i < sc->count; i++)
+        if (sc->block[i].mark == COVERED)
+            sc->block[i].mark = INDIRECT;
 }
 
 /* A root range of memory that is not warden's: read through a buffer
@@ -279,6 +318,7 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
                    (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)), INDIRECT,
                    b);
     }
+    lost_cycles(&sc);
     wdi_blocks_unlock_all();
     /* The records go where the scan's work list was (free again now: room
      * for as many records and ids as blocks). */

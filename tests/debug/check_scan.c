@@ -15,7 +15,8 @@
  *   interior   a block reachable only through a pointer to its middle
  *   indirect   a lost block pointing to another: one directly lost, one
  *              indirectly lost
- *   cycle      two lost blocks pointing to each other: both lost
+ *   cycle      two lost blocks pointing to each other: both lost, one
+ *              definitely, the other indirectly (through it)
  *
  * Every case but the lost ones also loses a control block of 123 bytes,
  * so that wd_check_leaks must return exactly 123: the scan did run and did
