@@ -825,10 +825,20 @@ static int record_damaged(uintptr_t p) {
     return bytes_are(slot + size - RZ, RZ, REDZONE) && !bytes_are(slot + RZ, RZ, REDZONE);
 }
 
+/* Whether p, given to a release, is the first element of live block b
+ * from new[] of a type with a destructor: C++ keeps the count of elements
+ * in the 8 bytes before them (16 for a type aligned to 16), so a delete
+ * or free of such an array (not delete[]) gets p and not the block. */
+static int cookie_of(uintptr_t p, const wd_block_info_t *b) {
+    return wdi_bi_state(b) == WD_BLOCK_LIVE && wdi_bi_kind(b) == WD_FROM_NEW_ARRAY &&
+           (p - b->p == 8 || p - b->p == 16);
+}
+
 /* p is no live block: a double free (or a use of a freed block) when the
  * quarantine or the history knows p as freed, an underflow when it
- * overwrote what the checker knew of p, else an invalid pointer. */
-static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
+ * overwrote what the checker knew of p, a delete of an array from new[]
+ * past its count of elements, else an invalid pointer. */
+static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (freed_find(p, &known)) {
@@ -854,7 +864,13 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
         report_stack_here("found at");
     } else {
         int have = block_near(p, &near);
-        wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
+        if (have && cookie_of(p, &near))
+            wdi_report_begin("mismatched %s: 0x%zx is %zu bytes into a block from new[], past the "
+                             "count of elements new[] keeps before them; new[] is released with "
+                             "delete[]",
+                             release_name[kind], (size_t)p, (size_t)(p - near.p));
+        else
+            wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
         report_stack_here(NULL);
         report_nearby(p, have ? &near : NULL);
     }
@@ -862,8 +878,8 @@ static WD_NOINLINE void report_not_live(uintptr_t p, const char *fn) {
 }
 
 /* The entry of p if it is a live block (copied to *out); else reports and
- * returns 0. */
-static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
+ * returns 0.  kind: the release's (a report may say it is the wrong one). */
+static int block_live(uintptr_t p, wd_block_info_t *out, wd_alloc_kind_t kind, const char *fn) {
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (e & WD_SEGMAP_SMALL) {
         uint8_t *slot;
@@ -881,7 +897,7 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
         if (b != NULL)
             return 1;
     }
-    report_not_live(p, fn);
+    report_not_live(p, kind, fn);
     return 0;
 }
 
@@ -890,7 +906,7 @@ static int block_live(uintptr_t p, wd_block_info_t *out, const char *fn) {
  * visit; else reports and returns 0.  A small block's bounds come from
  * its slot and page, already at hand. */
 static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds_t *bd,
-                                       const char *fn) {
+                                       wd_alloc_kind_t kind, const char *fn) {
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
         wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
@@ -911,7 +927,7 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
         }
         wdi_blocks_release(s);
     }
-    report_not_live(p, fn);
+    report_not_live(p, kind, fn);
     return 0;
 }
 
@@ -1064,7 +1080,7 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
     wd_check_thread_t *ct = ct_here();
     uint32_t stack = stack_here(ct);
     bounds_t bd;
-    if (block_take(b->p, b, &bd, fn))
+    if (block_take(b->p, b, &bd, kind, fn))
         block_freed(ct, b, &bd, kind, stack, fn);
 }
 
@@ -1073,14 +1089,14 @@ void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
     bounds_t bd;
-    if (block_take((uintptr_t)p, &b, &bd, fn))
+    if (block_take((uintptr_t)p, &b, &bd, kind, fn))
         block_freed(ct, &b, &bd, kind, stack, fn);
 }
 /* Always moves (valgrind does too): a stale pointer to the old block then
  * reads the freed pattern, and a write through it is caught. */
 void *wdi_check_realloc(void *p, size_t size) {
     wd_block_info_t b;
-    if (!block_live((uintptr_t)p, &b, "realloc")) {
+    if (!block_live((uintptr_t)p, &b, WD_FROM_MALLOC, "realloc")) {
         errno = EINVAL;
         return NULL;
     }
@@ -1100,13 +1116,13 @@ void *wdi_check_realloc(void *p, size_t size) {
  * not land in the redzone. */
 size_t wdi_check_usable(const void *p, const char *fn) {
     wd_block_info_t b;
-    return block_live((uintptr_t)p, &b, fn) ? (size_t)wdi_bi_size(&b) : 0;
+    return block_live((uintptr_t)p, &b, WD_FROM_MALLOC, fn) ? (size_t)wdi_bi_size(&b) : 0;
 }
 
 void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
                           const char *fn) {
     wd_block_info_t b;
-    if (!block_live((uintptr_t)p, &b, fn))
+    if (!block_live((uintptr_t)p, &b, kind, fn))
         return;
     /* A block of the wrong kind is reported as such (block_free): its size
      * is then beside the point.  The fronts wdi_check_alloc gives a block

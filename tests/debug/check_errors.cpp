@@ -21,6 +21,9 @@
 //                  100,000-byte block: in the last 32 KiB, so seen
 //   late_double    a double free of a block that left the quarantine: named
 //                  so, with both stacks, from the history of blocks given back
+//   cookie_delete  delete (not delete[]) of an array from new[] of a type with
+//                  a destructor: C++ passes the block's address plus 8
+//                  (the count of elements), named as a mismatch
 //   forgotten_double  a double free after 100,000 other frees, which the
 //                  history (65,536 blocks) no longer holds: still a double
 //                  free, with the allocation's stack, from the slot's record
@@ -33,6 +36,12 @@
 
 // Through volatile pointers: gcc must not see the misuse at compile time.
 static void *volatile sink;
+
+// A destructor of its own: new[] keeps the count of elements before them.
+struct Counted {
+    int v[3];
+    ~Counted() { v[0] = 0; }
+};
 
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
@@ -69,6 +78,11 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
         free(sink); // E_LATE_DOUBLE
+    } else if (strcmp(which, "cookie_delete") == 0) {
+        Counted *a = new Counted[3]; // E_COOKIE_ALLOC
+        sink = a;
+        delete (Counted *)sink; // E_COOKIE_DELETE
+        delete[] a;             // the right release, so that nothing leaks
     } else if (strcmp(which, "forgotten_double") == 0) {
         char *p = (char *)malloc(300); // E_FORGOT_ALLOC
         sink = p;
@@ -99,7 +113,7 @@ int main(int argc, char **argv) {
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
-                        "late_double|forgotten_double|free_sized|"
+                        "late_double|forgotten_double|cookie_delete|free_sized|"
                         "sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;

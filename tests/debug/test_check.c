@@ -364,6 +364,9 @@ static void test_more_errors(void) {
         /* out of the quarantine: known from the history of blocks given back */
         {"late_double", "check=1:check_quarantine_mb=1", "double free of 0x", " in free", NULL,
          "E_LATE_DOUBLE", "E_LATE_ALLOC", "E_LATE_FREE"},
+        /* delete of new[]'s array: the pointer is past the count of elements */
+        {"cookie_delete", "check=1", "mismatched delete: 0x", " bytes into a block from new[]",
+         NULL, "E_COOKIE_DELETE", "E_COOKIE_ALLOC", NULL},
         /* the history forgot it: the slot's record still names the block */
         {"forgotten_double", "check=1", "double free of 0x", " in free", NULL, "E_FORGOT_DOUBLE",
          "E_FORGOT_ALLOC", NULL},
