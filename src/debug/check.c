@@ -738,10 +738,44 @@ void wdi_check_late(void) {
         wdi_print_line(2, "warden: check=1 was read after the first allocation; it stays off");
 }
 
+/* The thread pointers of the latest threads that exited (a ring): the leak
+ * scan does not read their stacks, which glibc keeps mapped for its next
+ * threads, as roots (leaks.h).  A block a thread lost when it returned,
+ * its only pointer in a local variable, is then lost, not reachable. */
+#define DEAD_THREADS 64
+static _Atomic(uintptr_t) dead_tp[DEAD_THREADS];
+static _Atomic(unsigned) dead_next;
+
+/* The dead threads' thread pointers into out (DEAD_THREADS at most). */
+static size_t dead_threads(uintptr_t *out) {
+    size_t n = 0;
+    for (size_t i = 0; i < DEAD_THREADS; i++) {
+        uintptr_t tp = atomic_load_explicit(&dead_tp[i], memory_order_relaxed);
+        if (tp != 0)
+            out[n++] = tp;
+    }
+    return n;
+}
+
 void wdi_check_heap_exit(wd_theap_t *h) {
     wd_check_thread_t *ct = h->check;
     if (ct != NULL)
         batch_flush(ct, "free");
+    uintptr_t tp = wdi_os_thread_pointer(); /* this runs in the thread that exits */
+    if (tp != 0)
+        atomic_store_explicit(&dead_tp[atomic_fetch_add_explicit(&dead_next, 1,
+                                                                 memory_order_relaxed) %
+                                       DEAD_THREADS],
+                              tp, memory_order_relaxed);
+}
+
+/* The leak scan, with the dead threads' stacks left out of its roots. */
+static void leaks_check(wd_leaks_t *leaks) {
+    /* zeroed: this frame is read as a root, and a stale copy of a lost
+     * block's address left here by an earlier call would keep it reachable */
+    uintptr_t dead[DEAD_THREADS] = {0};
+    size_t n = dead_threads(dead);
+    wdi_leaks_check(wdi_options.leaks >= 2, dead, n, leaks);
 }
 
 /* --- finding the block a bad pointer points into ------------------------------ */
@@ -1219,7 +1253,7 @@ void wdi_check_at_exit(void) {
     size_t errors = wdi_report_errors();
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
-        wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
+        leaks_check(&leaks);
     if (wdi_options.leaks)
         wdi_print_line(wdi_stderr_fd(),
                        "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
@@ -1252,7 +1286,7 @@ size_t wd_check_leaks(void) {
     if (!wdi_checking)
         return 0;
     wd_leaks_t leaks;
-    wdi_leaks_check(wdi_options.leaks >= 2, &leaks);
+    leaks_check(&leaks);
     return leaks.lost_bytes;
 }
 

@@ -30,6 +30,10 @@ typedef struct {
     size_t todo_count;
     uintptr_t skip_start[256], skip_end[256]; /* warden's own memory (ownmem.h) */
     size_t skips;
+    const uintptr_t *dead; /* exited threads' thread pointers (leaks.h) */
+    size_t ndead;
+    uintptr_t live_sp[256]; /* the other threads' stack pointers */
+    int nlive;              /* -1: not all known (then no stack counts as dead) */
 } scan_t;
 
 /* --- the blocks, sorted ---------------------------------------------------- */
@@ -188,6 +192,35 @@ static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
     scan_root(sc, start, end);
 }
 
+/* Where the roots of anonymous mapping [start, end) begin: at the thread
+ * descriptor of an exited thread whose stack it is (the stack lies below
+ * the descriptor, down to the mapping's start: the guard page below a
+ * stack keeps it from sharing a line with a mapping under it), when the
+ * stack pointer of no other thread, nor the calling one's, is in it: glibc
+ * gives a cached stack to a new thread, and the stack is then a live one
+ * (a running thread's is not known: with one, nothing counts as dead).
+ * The descriptor itself stays a root: glibc keeps what it points to (the
+ * thread's TLS vector, its keys' values) for the stack's next thread.  A
+ * mapping with two exited threads' descriptors is left whole. */
+static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t end,
+                                 uintptr_t sp) {
+    uintptr_t tcb = 0;
+    if (sc->nlive < 0 || (sp >= start && sp < end))
+        return start;
+    for (int i = 0; i < sc->nlive; i++)
+        if (sc->live_sp[i] >= start && sc->live_sp[i] < end)
+            return start;
+    for (size_t i = 0; i < sc->ndead; i++) {
+        uintptr_t tp = sc->dead[i];
+        if (tp < start || tp >= end || tp == tcb)
+            continue;
+        if (tcb != 0)
+            return start;
+        tcb = tp;
+    }
+    return tcb != 0 ? (tcb & ~(uintptr_t)7) : start;
+}
+
 /* A writable mapping is a root unless it is warden's heap (blocks are
  * reached only through pointers) or the checker's own bookkeeping (which
  * holds every block's address).  Segments are looked up 4 MiB at a time:
@@ -203,6 +236,8 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
      * frames, whose stale pointers would hide leaks.  (Other threads'
      * stacks are read whole: their stack pointers are not known.) */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (path[0] == '\0')
+        start = dead_stacks_end(sc, start, end, sp);
     if (sp >= start && sp < end)
         start = sp & ~(uintptr_t)7;
     uintptr_t at = start;
@@ -282,7 +317,7 @@ static WD_NOINLINE void wipe_dead_frames(void) {
         area[i] = 0;
 }
 
-void wdi_leaks_check(int all, wd_leaks_t *out) {
+void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *out) {
     memset(out, 0, sizeof *out);
     scan_t sc;
     memset(&sc, 0, sizeof sc);
@@ -304,6 +339,9 @@ void wdi_leaks_check(int all, wd_leaks_t *out) {
     sort_blocks(sc.block, sc.count);
     wipe_dead_frames();
     sc.skips = wdi_own_list(sc.skip_start, sc.skip_end, 255);
+    sc.dead = dead;
+    sc.ndead = ndead;
+    sc.nlive = ndead != 0 ? wdi_os_threads_sp(sc.live_sp, 256) : -1;
     sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
     sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);
     __builtin_unwind_init(); /* this thread's registers onto its stack, a root */

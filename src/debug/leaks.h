@@ -1,7 +1,7 @@
 /* leaks.h -- check mode's leak scan, LeakSanitizer's way: a conservative
  * scan from the roots (the writable memory of every loaded module, thread
- * stacks and TLS, whatever the program mapped itself, the calling thread's
- * registers) marks every block a word points into as reachable, and what
+ * stacks and TLS, whatever the program mapped itself but the stacks of
+ * threads that have exited, the calling thread's registers) marks every block a word points into as reachable, and what
  * those blocks point to; of the rest, a block that another lost block
  * points to is indirectly lost, the others directly.  Lost blocks are
  * reported grouped by allocation stack, largest first. */
@@ -9,6 +9,7 @@
 #define WARDEN_LEAKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct wd_leaks_s {
     size_t lost_bytes, lost_blocks;         /* directly and indirectly */
@@ -17,7 +18,10 @@ typedef struct wd_leaks_s {
 } wd_leaks_t;
 
 /* Scans, reports the lost blocks (and the reachable ones too when all is
- * set), and fills *out.  Other threads' calls wait meanwhile. */
-void wdi_leaks_check(int all, wd_leaks_t *out);
+ * set), and fills *out.  Other threads' calls wait meanwhile.  dead: the
+ * thread pointers of ndead threads that have exited (wdi_os_thread_pointer
+ * at their exit): their stacks, which glibc keeps mapped for its next
+ * threads, are no roots while no running thread's stack is there. */
+void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *out);
 
 #endif /* WARDEN_LEAKS_H */

@@ -382,6 +382,104 @@ int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *pe
     return 0;
 }
 
+/* v in decimal into out (24 bytes). */
+static void decimal(unsigned long v, char *out) {
+    char digits[24];
+    int n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0);
+    for (int i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+}
+
+/* The stack pointer in /proc/self/task/TID/syscall ("NR args... SP PC",
+ * or "-1 SP PC" when blocked outside a system call), or 0 for "running"
+ * or a file that cannot be read. */
+static uintptr_t task_sp(const char *tid) {
+    char path[64] = "/proc/self/task/", buf[256];
+    size_t at = strlen(path), n = strlen(tid);
+    if (n > sizeof path - at - sizeof "/syscall")
+        return 0;
+    memcpy(path + at, tid, n);
+    memcpy(path + at + n, "/syscall", sizeof "/syscall");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got <= 0 || buf[0] == 'r')
+        return 0;
+    buf[got] = '\0';
+    /* the next to last field */
+    const char *fields[16];
+    int count = 0;
+    for (const char *s = buf; *s && count < 16;) {
+        while (*s == ' ' || *s == '\n')
+            s++;
+        if (*s == '\0')
+            break;
+        fields[count++] = s;
+        while (*s && *s != ' ' && *s != '\n')
+            s++;
+    }
+    if (count < 3 || fields[count - 2][0] != '0' || fields[count - 2][1] != 'x')
+        return 0;
+    const char *hex = fields[count - 2] + 2;
+    return parse_hex(&hex);
+}
+
+int wdi_os_threads_sp(uintptr_t *sp, int max) {
+    int saved = errno;
+    int fd = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = saved;
+        return -1;
+    }
+    char self[24];
+    decimal((unsigned long)syscall(SYS_gettid), self);
+    long dirents[1024]; /* 8 KiB, aligned for the records */
+    int n = 0;
+    for (;;) {
+        long got = (long)syscall(SYS_getdents64, fd, dirents, sizeof dirents);
+        if (got <= 0) {
+            if (got < 0)
+                n = -1;
+            break;
+        }
+        for (long at = 0; at < got && n >= 0;) {
+            const char *rec = (const char *)dirents + at;
+            unsigned short reclen;
+            memcpy(&reclen, rec + 16, sizeof reclen);
+            const char *name = rec + 19;
+            at += reclen;
+            if (name[0] < '0' || name[0] > '9' || strcmp(name, self) == 0)
+                continue;
+            uintptr_t s = task_sp(name);
+            if (s == 0 || n == max) /* running, unreadable, or one too many */
+                n = -1;
+            else
+                sp[n++] = s;
+        }
+        if (n < 0)
+            break;
+    }
+    close(fd);
+    errno = saved;
+    return n;
+}
+
+uintptr_t wdi_os_thread_pointer(void) {
+#if defined(__x86_64__) && defined(__linux__)
+    uintptr_t tp;
+    __asm__("mov %%fs:0, %0" : "=r"(tp));
+    return tp;
+#else
+    return 0;
+#endif
+}
+
 int wdi_os_maps_copy(int (*fn)(const char *text, size_t len, void *arg), void *arg) {
     int saved = errno, err;
     int fd = maps_open(saved, &err);

@@ -115,6 +115,18 @@ int wdi_os_maps_foreach(int (*fn)(uintptr_t start, uintptr_t end, const char *pe
                                   const char *path, void *arg),
                         void *arg);
 
+/* The stack pointers of the process's other threads (/proc/self/task: a
+ * thread blocked in a system call shows where its stack is), at most max
+ * into sp; their count, or -1 when one of them is running (its stack
+ * pointer is not shown then), there are more than max, or the files cannot
+ * be read.  No allocation. */
+int wdi_os_threads_sp(uintptr_t *sp, int max);
+
+/* The calling thread's thread pointer (x86-64: the fs base, where glibc
+ * keeps the thread's descriptor, at the top of its stack's mapping); 0
+ * where it is not known. */
+uintptr_t wdi_os_thread_pointer(void);
+
 /* Calls fn(text, len, arg) on /proc/self/maps as it is, chunk after
  * chunk, until fn returns non-zero (a heap profile copies it whole).  0,
  * or an errno value when the file cannot be read. */

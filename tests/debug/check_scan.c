@@ -17,6 +17,13 @@
  *              indirectly lost
  *   cycle      two lost blocks pointing to each other: both lost, one
  *              definitely, the other indirectly (through it)
+ *   dead_thread  a thread that returns with its only pointer to a block in
+ *              a local variable: lost, although glibc keeps its stack
+ *              (and the stale pointer) mapped for its next thread
+ *   reused_stack  a thread that exited, then one that likely runs on its
+ *              stack (glibc's cache) and holds a block only there while
+ *              blocked: not lost (a stack where a live thread runs is no
+ *              dead one)
  *
  * Every case but the lost ones also loses a control block of 123 bytes,
  * so that wd_check_leaks must return exactly 123: the scan did run and did
@@ -129,6 +136,48 @@ NOINLINE static void make_cycle(void) {
     b->next = a;
 }
 
+/* --- threads that exited ----------------------------------------------------- */
+
+static void *loser(void *arg) {
+    void *volatile only_here = malloc(77); /* SCAN_DEAD_THREAD */
+    (void)only_here;
+    return arg;
+}
+
+static void *tidy(void *arg) {
+    void *volatile p = malloc(77);
+    free(p);
+    return arg;
+}
+
+/* Runs fn in a thread of its own, and waits for it. */
+static void run_thread(void *(*fn)(void *)) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, NULL) == 0)
+        pthread_join(t, NULL);
+}
+
+/* The block held by a thread on its stack, given through a global that is
+ * cleared once the thread has it. */
+static void *volatile handed;
+
+static void *keeper(void *arg) {
+    void *volatile mine = handed; /* the only pointer, once handed is cleared */
+    pthread_mutex_lock(&lock);
+    handed = NULL;
+    holding = 1;
+    pthread_cond_broadcast(&cond);
+    while (!release)
+        pthread_cond_wait(&cond, &lock); /* blocked here while main scans */
+    pthread_mutex_unlock(&lock);
+    free(mine);
+    return arg;
+}
+
+NOINLINE static void hand_block(void) {
+    handed = malloc(55); /* SCAN_REUSED_STACK */
+}
+
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
     if (strcmp(which, "global") == 0) {
@@ -164,8 +213,30 @@ int main(int argc, char **argv) {
     } else if (strcmp(which, "cycle") == 0) {
         make_cycle();
         scan();
+    } else if (strcmp(which, "dead_thread") == 0) {
+        run_thread(loser);
+        lose_control();
+        scan();
+    } else if (strcmp(which, "reused_stack") == 0) {
+        run_thread(tidy);
+        hand_block();
+        pthread_t t;
+        if (pthread_create(&t, NULL, keeper, NULL) != 0)
+            return 2;
+        pthread_mutex_lock(&lock);
+        while (!holding)
+            pthread_cond_wait(&cond, &lock);
+        pthread_mutex_unlock(&lock);
+        lose_control();
+        scan(); /* the thread waits on cond meanwhile */
+        pthread_mutex_lock(&lock);
+        release = 1;
+        pthread_cond_broadcast(&cond);
+        pthread_mutex_unlock(&lock);
+        pthread_join(t, NULL);
     } else {
-        fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle\n");
+        fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle|dead_thread|"
+                        "reused_stack\n");
         return 2;
     }
     fprintf(stderr, "check_scan: done\n");

@@ -580,9 +580,28 @@ static void test_scan(void) {
         const char *markers[] = {"SCAN_INTERIOR"};
         scan_reachable("interior", heads, markers, 1, "123 bytes leaked in 1 blocks (");
     }
+    {
+        /* held on the stack of a live thread that runs where an exited
+         * one's stack was: a live stack */
+        const char *heads[] = {"55 bytes in 1 blocks are still reachable\n"};
+        const char *markers[] = {"SCAN_REUSED_STACK"};
+        scan_reachable("reused_stack", heads, markers, 1, "123 bytes leaked in 1 blocks (");
+    }
+
+    /* A thread returned with its only pointer to a block in a local: the
+     * block is lost, though the thread's stack stays mapped (x86-64: the
+     * exited thread's stack is known by its thread pointer). */
+    scan_run_t s;
+#if defined(__x86_64__)
+    s = scan_run("dead_thread", "check=1");
+    EXPECT(&s.r, s.lost == 123 + 77, "wd_check_leaks returned %ld, not 200", s.lost);
+    expect_record(&s, "77 bytes in 1 blocks are definitely lost\n", "SCAN_DEAD_THREAD");
+    expect_exit_summary(&s, "200 bytes leaked in 2 blocks (");
+    run_free(&s.r);
+#endif
 
     /* A lost block that points to another: one directly, one indirectly. */
-    scan_run_t s = scan_run("indirect", "check=1");
+    s = scan_run("indirect", "check=1");
     EXPECT(&s.r, s.lost == 48 + 300, "wd_check_leaks returned %ld, not 348", s.lost);
     expect_record(&s, "48 bytes in 1 blocks are definitely lost\n", "SCAN_INDIRECT_OWNER");
     expect_record(&s, "300 bytes in 1 blocks are indirectly lost\n", "SCAN_INDIRECT_OWNED");
