@@ -19,7 +19,7 @@
 #endif
 #define CACHE_MAX_BLOCKS 16
 #ifndef CACHE_MAX_SCATTERED
-#define CACHE_MAX_SCATTERED 10
+#define CACHE_MAX_SCATTERED 8
 #endif
 #define CACHE_MAX_BYTES ((size_t)WD_LARGE_CACHE_MIB << 20)
 
