@@ -18,6 +18,9 @@ typedef struct wd_large_s {
     uint64_t freed_ms;  /* when it entered the cache */
     struct wd_large_s *next; /* cache list */
     uint32_t cached;
+    /* 1 once a block aligned above a page used the mapping: its resident
+     * pages may lie anywhere in it, not only at its start (large.c). */
+    uint32_t scattered;
     size_t guard;       /* harden=2: where its guard page is, from the header (0: none) */
     /* The heap profiler's record of the block when it is sampled
      * (profile.c), so that its free needs no table; zeroed for every block

@@ -65,9 +65,10 @@ static wd_medium_segment_t *segment_new(void) {
 }
 
 /* Every segment but `skip` that no other thread is using, in list order; a
- * new one when all are full or busy, so that threads spread out. */
+ * new one when all are full or busy, so that threads spread out (none when
+ * grow is 0: NULL then). */
 static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignment,
-                          const char *fn, wd_medium_segment_t **used) {
+                          const char *fn, wd_medium_segment_t **used, int grow) {
     for (wd_medium_segment_t *seg = segments_head(); seg != NULL; seg = seg->next) {
         if (seg == skip)
             continue;
@@ -77,6 +78,8 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
             return p;
         }
     }
+    if (!grow)
+        return NULL;
     wd_medium_segment_t *seg = segment_new();
     if (seg == NULL)
         return NULL;
@@ -84,20 +87,28 @@ static void *segments_try(wd_medium_segment_t *skip, size_t size, size_t alignme
     return segment_try(seg, size, alignment, fn);
 }
 
-void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
+static void *medium_malloc(size_t size, size_t alignment, const char *fn, int grow) {
     int saved = errno;
     wd_medium_segment_t *seg = tl_hint;
     void *p = seg ? segment_try(seg, size, alignment, fn) : NULL;
     if (p == NULL)
-        p = segments_try(seg, size, alignment, fn, &tl_hint);
+        p = segments_try(seg, size, alignment, fn, &tl_hint, grow);
     if (p == NULL) {
-        errno = ENOMEM;
+        errno = grow ? ENOMEM : saved;
         return NULL;
     }
     errno = saved; /* failed attempts in full segments set it */
     wdi_stat_add(WD_STAT_MEDIUM_ALLOCS, 1);
     wdi_stat_add(WD_STAT_MEDIUM_LIVE, 1);
     return p;
+}
+
+void *wdi_medium_malloc(size_t size, size_t alignment, const char *fn) {
+    return medium_malloc(size, alignment, fn, 1);
+}
+
+void *wdi_medium_malloc_existing(size_t size, size_t alignment, const char *fn) {
+    return medium_malloc(size, alignment, fn, 0);
 }
 
 /* Counts a free (or a shrink) for the decommit sweep; seg->lock held.  The

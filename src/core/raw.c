@@ -58,6 +58,15 @@ static inline wd_theap_t *heap_here(void) {
     return wd_likely(wdi_tl_home != NULL) ? wdi_tl_home : wdi_heap_get_slow();
 }
 
+/* A medium block; one aligned above WD_MEDIUM_ALIGN_GROW only from the
+ * segments there are (NULL, errno untouched, when none has room: the
+ * caller goes to the large tier). */
+static void *medium_alloc(size_t size, size_t alignment) {
+    if (alignment > WD_MEDIUM_ALIGN_GROW)
+        return wdi_medium_malloc_existing(size, alignment, "aligned_alloc");
+    return wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+}
+
 /* A block from the tier that size and alignment call for, zeroed when zero
  * is set; the process is initialised.  NULL with errno = ENOMEM on failure. */
 static void *raw_alloc(size_t alignment, size_t size, int zero) {
@@ -76,7 +85,9 @@ static void *raw_alloc(size_t alignment, size_t size, int zero) {
                                      : alignment <= WD_MEDIUM_ALIGN_MAX &&
                                            size + alignment <= WD_MEDIUM_MAX) {
         /* An exiting thread has no heap: the shared medium tier serves it. */
-        p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+        p = medium_alloc(size, alignment);
+        if (p == NULL && alignment > WD_MEDIUM_ALIGN_GROW)
+            return wdi_large_malloc(size, alignment, zero);
     } else {
         return wdi_large_malloc(size, alignment, zero); /* fresh mappings are zero */
     }
@@ -95,7 +106,9 @@ void *wdi_raw_alloc_apart(size_t alignment, size_t size, int zero) {
         return NULL;
     }
     if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX) {
-        void *p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+        void *p = medium_alloc(size, alignment);
+        if (p == NULL && alignment > WD_MEDIUM_ALIGN_GROW)
+            return wdi_large_malloc(size, alignment, zero);
         if (p != NULL && zero)
             memset(p, 0, size);
         return p;
