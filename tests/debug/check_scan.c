@@ -91,16 +91,22 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int holding, release;
 static __thread void *thread_local_root;
 
-static void *holder(void *arg) {
-    (void)arg;
-    void *volatile on_stack = malloc(56);   /* SCAN_THREAD_STACK */
-    thread_local_root = malloc(72);         /* SCAN_THREAD_TLS */
+/* Says the thread holds its blocks, then waits (blocked, while main
+ * scans) until main lets it go. */
+static void hold_until_released(void) {
     pthread_mutex_lock(&lock);
     holding = 1;
     pthread_cond_broadcast(&cond);
     while (!release)
-        pthread_cond_wait(&cond, &lock); /* blocked here while main scans */
+        pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
+}
+
+static void *holder(void *arg) {
+    (void)arg;
+    void *volatile on_stack = malloc(56);   /* SCAN_THREAD_STACK */
+    thread_local_root = malloc(72);         /* SCAN_THREAD_TLS */
+    hold_until_released();
     free(on_stack);
     free(thread_local_root);
     return NULL;
@@ -163,19 +169,35 @@ static void *volatile handed;
 
 static void *keeper(void *arg) {
     void *volatile mine = handed; /* the only pointer, once handed is cleared */
-    pthread_mutex_lock(&lock);
     handed = NULL;
-    holding = 1;
-    pthread_cond_broadcast(&cond);
-    while (!release)
-        pthread_cond_wait(&cond, &lock); /* blocked here while main scans */
-    pthread_mutex_unlock(&lock);
+    hold_until_released();
     free(mine);
     return arg;
 }
 
 NOINLINE static void hand_block(void) {
     handed = malloc(55); /* SCAN_REUSED_STACK */
+}
+
+/* Starts fn in a thread that holds blocks, waits until it holds them,
+ * loses the control block and scans (the thread waits on cond meanwhile),
+ * then lets the thread go; 2 when it could not start. */
+NOINLINE static int scan_while_held(void *(*fn)(void *)) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, NULL) != 0)
+        return 2;
+    pthread_mutex_lock(&lock);
+    while (!holding)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+    lose_control();
+    scan();
+    pthread_mutex_lock(&lock);
+    release = 1;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    pthread_join(t, NULL);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -185,20 +207,8 @@ int main(int argc, char **argv) {
         lose_control();
         scan();
     } else if (strcmp(which, "thread") == 0) {
-        pthread_t t;
-        if (pthread_create(&t, NULL, holder, NULL) != 0)
+        if (scan_while_held(holder) != 0)
             return 2;
-        pthread_mutex_lock(&lock);
-        while (!holding)
-            pthread_cond_wait(&cond, &lock);
-        pthread_mutex_unlock(&lock);
-        lose_control();
-        scan(); /* the thread waits on cond meanwhile */
-        pthread_mutex_lock(&lock);
-        release = 1;
-        pthread_cond_broadcast(&cond);
-        pthread_mutex_unlock(&lock);
-        pthread_join(t, NULL);
     } else if (strcmp(which, "chain") == 0) {
         make_chain();
         lose_control();
@@ -220,20 +230,8 @@ int main(int argc, char **argv) {
     } else if (strcmp(which, "reused_stack") == 0) {
         run_thread(tidy);
         hand_block();
-        pthread_t t;
-        if (pthread_create(&t, NULL, keeper, NULL) != 0)
+        if (scan_while_held(keeper) != 0)
             return 2;
-        pthread_mutex_lock(&lock);
-        while (!holding)
-            pthread_cond_wait(&cond, &lock);
-        pthread_mutex_unlock(&lock);
-        lose_control();
-        scan(); /* the thread waits on cond meanwhile */
-        pthread_mutex_lock(&lock);
-        release = 1;
-        pthread_cond_broadcast(&cond);
-        pthread_mutex_unlock(&lock);
-        pthread_join(t, NULL);
     } else {
         fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle|dead_thread|"
                         "reused_stack\n");
