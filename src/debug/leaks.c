@@ -192,6 +192,16 @@ static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
     scan_root(sc, start, end);
 }
 
+/* Whether a thread's descriptor is still at tp (x86-64 glibc: its first
+ * and third words point to it): the stack of a thread that exited may
+ * have been unmapped since, and its addresses mapped again for something
+ * else, which is a root as any other mapping. */
+static int is_tcb(uintptr_t tp) {
+    uintptr_t words[3];
+    return wdi_os_read_self(words, (const void *)tp, sizeof words) == sizeof words &&
+           words[0] == tp && words[2] == tp;
+}
+
 /* Where the roots of anonymous mapping [start, end) begin: at the thread
  * descriptor of an exited thread whose stack it is (the stack lies below
  * the descriptor, down to the mapping's start: the guard page below a
@@ -212,7 +222,7 @@ static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t en
             return start;
     for (size_t i = 0; i < sc->ndead; i++) {
         uintptr_t tp = sc->dead[i];
-        if (tp < start || tp >= end || tp == tcb)
+        if (tp < start || tp >= end || tp == tcb || !is_tcb(tp))
             continue;
         if (tcb != 0)
             return start;
@@ -234,7 +244,8 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
         return 0;
     /* The calling thread's stack from its stack pointer up: below lie dead
      * frames, whose stale pointers would hide leaks.  (Other threads'
-     * stacks are read whole: their stack pointers are not known.) */
+     * stacks are read whole: a running one's stack pointer is not known.)
+     * An exited thread's stack is left out (dead_stacks_end). */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (path[0] == '\0')
         start = dead_stacks_end(sc, start, end, sp);
