@@ -231,6 +231,23 @@ static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t en
     return tcb != 0 ? (tcb & ~(uintptr_t)7) : start;
 }
 
+/* Where the roots of mapping [start, end) begin when another thread's
+ * stack is in it: from the lowest stack pointer of a blocked thread there
+ * (less the 128 bytes under it that a function may use without moving
+ * it) up; below lie dead frames, whose stale pointers would hide leaks (a
+ * worker that leaked a block deep in a request and went back to wait).
+ * Nothing is left out while a thread runs (its stack pointer is not
+ * known). */
+static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t end) {
+    uintptr_t low = 0;
+    for (int i = 0; i < sc->nlive; i++)
+        if (sc->live_sp[i] >= start && sc->live_sp[i] < end && (low == 0 || sc->live_sp[i] < low))
+            low = sc->live_sp[i];
+    if (low == 0 || low - start <= 128)
+        return start;
+    return (low - 128) & ~(uintptr_t)7;
+}
+
 /* A writable mapping is a root unless it is warden's heap (blocks are
  * reached only through pointers) or the checker's own bookkeeping (which
  * holds every block's address).  Segments are looked up 4 MiB at a time:
@@ -243,12 +260,13 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
         strcmp(path, "[vsyscall]") == 0)
         return 0;
     /* The calling thread's stack from its stack pointer up: below lie dead
-     * frames, whose stale pointers would hide leaks.  (Other threads'
-     * stacks are read whole: a running one's stack pointer is not known.)
-     * An exited thread's stack is left out (dead_stacks_end). */
+     * frames, whose stale pointers would hide leaks; other threads' the
+     * same way while none runs (live_stack_start).  An exited thread's
+     * stack is left out (dead_stacks_end). */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (path[0] == '\0')
         start = dead_stacks_end(sc, start, end, sp);
+    start = live_stack_start(sc, start, end);
     if (sp >= start && sp < end)
         start = sp & ~(uintptr_t)7;
     uintptr_t at = start;
@@ -352,7 +370,7 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
     sc.skips = wdi_own_list(sc.skip_start, sc.skip_end, 255);
     sc.dead = dead;
     sc.ndead = ndead;
-    sc.nlive = ndead != 0 ? wdi_os_threads_sp(sc.live_sp, 256) : -1;
+    sc.nlive = wdi_os_threads_sp(sc.live_sp, 256);
     sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
     sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);
     __builtin_unwind_init(); /* this thread's registers onto its stack, a root */

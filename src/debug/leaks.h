@@ -1,7 +1,8 @@
 /* leaks.h -- check mode's leak scan, LeakSanitizer's way: a conservative
  * scan from the roots (the writable memory of every loaded module, thread
- * stacks and TLS, whatever the program mapped itself but the stacks of
- * threads that have exited, the calling thread's registers) marks every block a word points into as reachable, and what
+ * stacks from their stack pointers up and TLS, whatever the program mapped
+ * itself but the stacks of threads that have exited, the calling thread's
+ * registers) marks every block a word points into as reachable, and what
  * those blocks point to; of the rest, a block that another lost block
  * points to is indirectly lost, the others directly.  Lost blocks are
  * reported grouped by allocation stack, largest first. */

@@ -20,6 +20,10 @@
  *   dead_thread  a thread that returns with its only pointer to a block in
  *              a local variable: lost, although glibc keeps its stack
  *              (and the stale pointer) mapped for its next thread
+ *   worker_leak  a thread that lost a block deep in a call (a request's
+ *              handler) and went back to wait: lost, though a stale copy
+ *              of its address lies in the thread's stack below where it
+ *              waits
  *   reused_stack  a thread that exited, then one that likely runs on its
  *              stack (glibc's cache) and holds a block only there while
  *              blocked: not lost (a stack where a live thread runs is no
@@ -175,6 +179,22 @@ static void *keeper(void *arg) {
     return arg;
 }
 
+/* A request's handler, deeper in the stack than the wait that follows:
+ * the block's address stays in its dead frame. */
+NOINLINE static void handle_request(void) {
+    volatile char depth[4096];
+    depth[0] = 0;
+    void *volatile lost = malloc(91); /* SCAN_WORKER_LEAK */
+    (void)lost;
+    (void)depth[0];
+}
+
+static void *worker(void *arg) {
+    handle_request();
+    hold_until_released();
+    return arg;
+}
+
 NOINLINE static void hand_block(void) {
     handed = malloc(55); /* SCAN_REUSED_STACK */
 }
@@ -223,6 +243,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(which, "cycle") == 0) {
         make_cycle();
         scan();
+    } else if (strcmp(which, "worker_leak") == 0) {
+        if (scan_while_held(worker) != 0)
+            return 2;
     } else if (strcmp(which, "dead_thread") == 0) {
         run_thread(loser);
         lose_control();
@@ -234,7 +257,7 @@ int main(int argc, char **argv) {
             return 2;
     } else {
         fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle|dead_thread|"
-                        "reused_stack\n");
+                        "worker_leak|reused_stack\n");
         return 2;
     }
     fprintf(stderr, "check_scan: done\n");

@@ -600,6 +600,14 @@ static void test_scan(void) {
     run_free(&s.r);
 #endif
 
+    /* A thread lost a block deep in a call and went back to wait: the
+     * stale copy of its address below the thread's stack pointer is no
+     * root (the thread is blocked, so where its stack ends is known). */
+    s = scan_run("worker_leak", "check=1");
+    EXPECT(&s.r, s.lost == 123 + 91, "wd_check_leaks returned %ld, not 214", s.lost);
+    expect_record(&s, "91 bytes in 1 blocks are definitely lost\n", "SCAN_WORKER_LEAK");
+    run_free(&s.r);
+
     /* A lost block that points to another: one directly, one indirectly. */
     s = scan_run("indirect", "check=1");
     EXPECT(&s.r, s.lost == 48 + 300, "wd_check_leaks returned %ld, not 348", s.lost);
