@@ -34,6 +34,7 @@ typedef struct {
     size_t ndead;
     uintptr_t live_sp[256]; /* the other threads' stack pointers */
     int nlive;              /* -1: not all known (then no stack counts as dead) */
+    uintptr_t guard_end;    /* the end of the last inaccessible mapping seen */
 } scan_t;
 
 /* --- the blocks, sorted ---------------------------------------------------- */
@@ -236,10 +237,15 @@ static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t en
  * (less the 128 bytes under it that a function may use without moving
  * it) up; below lie dead frames, whose stale pointers would hide leaks (a
  * worker that leaked a block deep in a request and went back to wait).
- * Nothing is left out while a thread runs (its stack pointer is not
- * known). */
-static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t end) {
+ * Only a mapping that is a stack for sure: the main thread's, or one right
+ * above an inaccessible guard (glibc's thread stacks), not a program's
+ * mapping that also holds a signal stack.  Nothing is left out while a
+ * thread runs (its stack pointer is not known). */
+static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t end,
+                                  const char *path) {
     uintptr_t low = 0;
+    if (strcmp(path, "[stack]") != 0 && sc->guard_end != start)
+        return start;
     for (int i = 0; i < sc->nlive; i++)
         if (sc->live_sp[i] >= start && sc->live_sp[i] < end && (low == 0 || sc->live_sp[i] < low))
             low = sc->live_sp[i];
@@ -256,6 +262,8 @@ static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t e
 static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const char *path,
                         void *arg) {
     scan_t *sc = arg;
+    if (perms[0] == '-' && perms[1] == '-' && perms[2] == '-')
+        sc->guard_end = end;
     if (perms[0] != 'r' || perms[1] != 'w' || strcmp(path, "[vvar]") == 0 ||
         strcmp(path, "[vsyscall]") == 0)
         return 0;
@@ -266,7 +274,7 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     if (path[0] == '\0')
         start = dead_stacks_end(sc, start, end, sp);
-    start = live_stack_start(sc, start, end);
+    start = live_stack_start(sc, start, end, path);
     if (sp >= start && sp < end)
         start = sp & ~(uintptr_t)7;
     uintptr_t at = start;

@@ -46,6 +46,8 @@
 #include <string.h>
 
 #include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* wd_check_leaks of the preloaded libwarden.so: this program links nothing
  * of warden, so the stacks in the records are the program's own (linked
@@ -95,9 +97,13 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int holding, release;
 static __thread void *thread_local_root;
 
+/* The thread that holds blocks, by its id (for /proc/self/task). */
+static volatile long holder_tid;
+
 /* Says the thread holds its blocks, then waits (blocked, while main
  * scans) until main lets it go. */
 static void hold_until_released(void) {
+    holder_tid = (long)syscall(SYS_gettid);
     pthread_mutex_lock(&lock);
     holding = 1;
     pthread_cond_broadcast(&cond);
@@ -199,6 +205,23 @@ NOINLINE static void hand_block(void) {
     handed = malloc(55); /* SCAN_REUSED_STACK */
 }
 
+/* Waits (up to 5 s) until thread tid sleeps in a system call: the scan
+ * knows then where its stack is (a running thread's is not shown). */
+static void wait_blocked(long tid) {
+    char path[64], state[16];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/syscall", tid);
+    for (int i = 0; i < 5000; i++) {
+        FILE *f = fopen(path, "r");
+        size_t got = f != NULL ? fread(state, 1, sizeof state - 1, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        state[got] = '\0';
+        if (got > 0 && strncmp(state, "running", 7) != 0)
+            return;
+        usleep(1000);
+    }
+}
+
 /* Starts fn in a thread that holds blocks, waits until it holds them,
  * loses the control block and scans (the thread waits on cond meanwhile),
  * then lets the thread go; 2 when it could not start. */
@@ -210,6 +233,7 @@ NOINLINE static int scan_while_held(void *(*fn)(void *)) {
     while (!holding)
         pthread_cond_wait(&cond, &lock);
     pthread_mutex_unlock(&lock);
+    wait_blocked(holder_tid);
     lose_control();
     scan();
     pthread_mutex_lock(&lock);
