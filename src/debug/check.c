@@ -875,8 +875,11 @@ static int cookie_of(uintptr_t p, const wd_block_info_t *b) {
 static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
+    const char *what = wdi_freed_what(fn);
+    if (kind != WD_FROM_MALLOC)
+        fn = release_name[kind]; /* a C++ program's reports name delete, not its C entry */
     if (freed_find(p, &known)) {
-        wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
+        wdi_report_begin("%s of 0x%zx in %s", what, (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
                         (size_t)wdi_bi_size(&known), kind_name[wdi_bi_kind(&known)]);
@@ -884,7 +887,7 @@ static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const
         wdi_report_stack_id("first freed at", known.free_stack);
     } else if ((e & WD_SEGMAP_SMALL) &&
                wdi_blocks_rec_gone((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, &known)) {
-        wdi_report_begin("%s of 0x%zx in %s", wdi_freed_what(fn), (size_t)p, fn);
+        wdi_report_begin("%s of 0x%zx in %s", what, (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx was a %zu-byte block (from %s), freed so long ago that where is "
                         "no longer known",

@@ -21,6 +21,8 @@
 //                  100,000-byte block: in the last 32 KiB, so seen
 //   late_double    a double free of a block that left the quarantine: named
 //                  so, with both stacks, from the history of blocks given back
+//   double_delete  delete twice of a block from new: named with delete, the
+//                  operator the program called, not its C entry
 //   cookie_delete  delete (not delete[]) of an array from new[] of a type with
 //                  a destructor: C++ passes the block's address plus 8
 //                  (the count of elements), named as a mismatch
@@ -78,6 +80,11 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
         free(sink); // E_LATE_DOUBLE
+    } else if (strcmp(which, "double_delete") == 0) {
+        long *one = new long(7); // E_DD_ALLOC
+        sink = one;
+        delete one;           // E_DD_FREE
+        delete (long *)sink;  // E_DD_DOUBLE
     } else if (strcmp(which, "cookie_delete") == 0) {
         Counted *a = new Counted[3]; // E_COOKIE_ALLOC
         sink = a;
@@ -113,7 +120,7 @@ int main(int argc, char **argv) {
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
-                        "late_double|forgotten_double|cookie_delete|free_sized|"
+                        "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|"
                         "array_delete|realloc_freed\n");
         return 2;

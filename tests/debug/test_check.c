@@ -364,6 +364,9 @@ static void test_more_errors(void) {
         /* out of the quarantine: known from the history of blocks given back */
         {"late_double", "check=1:check_quarantine_mb=1", "double free of 0x", " in free", NULL,
          "E_LATE_DOUBLE", "E_LATE_ALLOC", "E_LATE_FREE"},
+        /* named with the operator the program called */
+        {"double_delete", "check=1", "double free of 0x", " in delete", NULL, "E_DD_DOUBLE",
+         "E_DD_ALLOC", "E_DD_FREE"},
         /* delete of new[]'s array: the pointer is past the count of elements */
         {"cookie_delete", "check=1", "mismatched delete: 0x", " bytes into a block from new[]",
          NULL, "E_COOKIE_DELETE", "E_COOKIE_ALLOC", NULL},
@@ -409,7 +412,8 @@ static void test_more_errors(void) {
         if (cases[i].freed != NULL)
             expect_frame(&r, rep,
                          strcmp(cases[i].which, "realloc_freed") == 0 ||
-                                 strcmp(cases[i].which, "late_double") == 0
+                                 strcmp(cases[i].which, "late_double") == 0 ||
+                                 strcmp(cases[i].which, "double_delete") == 0
                              ? "first freed at"
                              : "freed at",
                          TS, "check_errors.cpp", cases[i].freed);
