@@ -58,13 +58,21 @@ static inline wd_theap_t *heap_here(void) {
     return wd_likely(wdi_tl_home != NULL) ? wdi_tl_home : wdi_heap_get_slow();
 }
 
-/* A medium block; one aligned above WD_MEDIUM_ALIGN_GROW only from the
- * segments there are (NULL, errno untouched, when none has room: the
- * caller goes to the large tier). */
-static void *medium_alloc(size_t size, size_t alignment) {
-    if (alignment > WD_MEDIUM_ALIGN_GROW)
-        return wdi_medium_malloc_existing(size, alignment, "aligned_alloc");
-    return wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+/* A medium block, zeroed when zero is set; one aligned above
+ * WD_MEDIUM_ALIGN_GROW only from the segments there are, and a large one
+ * when none has room (fresh mappings are zero). */
+static void *medium_or_large(size_t size, size_t alignment, int zero) {
+    void *p;
+    if (alignment > WD_MEDIUM_ALIGN_GROW) {
+        p = wdi_medium_malloc_existing(size, alignment, "aligned_alloc");
+        if (p == NULL)
+            return wdi_large_malloc(size, alignment, zero);
+    } else {
+        p = wdi_medium_malloc(size, alignment, alignment <= WD_ALIGN ? "malloc" : "aligned_alloc");
+    }
+    if (p != NULL && zero)
+        memset(p, 0, size);
+    return p;
 }
 
 /* A block from the tier that size and alignment call for, zeroed when zero
@@ -74,26 +82,21 @@ static void *raw_alloc(size_t alignment, size_t size, int zero) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p;
     wd_theap_t *h;
     unsigned cls = size <= WD_SMALL_MAX ? small_class_aligned(size, alignment) : WD_CLASSES;
     if (cls < WD_CLASSES && (h = heap_here()) != NULL) {
-        p = small_alloc(h, cls);
+        void *p = small_alloc(h, cls);
         if (p == NULL)
             errno = ENOMEM;
-    } else if (alignment <= WD_ALIGN ? size <= WD_MEDIUM_MAX
-                                     : alignment <= WD_MEDIUM_ALIGN_MAX &&
-                                           size + alignment <= WD_MEDIUM_MAX) {
-        /* An exiting thread has no heap: the shared medium tier serves it. */
-        p = medium_alloc(size, alignment);
-        if (p == NULL && alignment > WD_MEDIUM_ALIGN_GROW)
-            return wdi_large_malloc(size, alignment, zero);
-    } else {
-        return wdi_large_malloc(size, alignment, zero); /* fresh mappings are zero */
+        else if (zero)
+            memset(p, 0, size);
+        return p;
     }
-    if (p != NULL && zero)
-        memset(p, 0, size);
-    return p;
+    if (alignment <= WD_ALIGN ? size <= WD_MEDIUM_MAX
+                              : alignment <= WD_MEDIUM_ALIGN_MAX &&
+                                    size + alignment <= WD_MEDIUM_MAX)
+        return medium_or_large(size, alignment, zero); /* a thread without a heap (exiting) too */
+    return wdi_large_malloc(size, alignment, zero);   /* fresh mappings are zero */
 }
 
 void *wdi_raw_alloc(size_t alignment, size_t size, int zero) {
@@ -105,14 +108,8 @@ void *wdi_raw_alloc_apart(size_t alignment, size_t size, int zero) {
         errno = ENOMEM;
         return NULL;
     }
-    if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX) {
-        void *p = medium_alloc(size, alignment);
-        if (p == NULL && alignment > WD_MEDIUM_ALIGN_GROW)
-            return wdi_large_malloc(size, alignment, zero);
-        if (p != NULL && zero)
-            memset(p, 0, size);
-        return p;
-    }
+    if (alignment <= WD_MEDIUM_ALIGN_MAX && size + alignment <= WD_MEDIUM_MAX)
+        return medium_or_large(size, alignment, zero);
     return wdi_large_malloc(size, alignment, zero);
 }
 
