@@ -193,6 +193,16 @@ static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
     scan_root(sc, start, end);
 }
 
+/* The lowest stack pointer of another (blocked) thread in [start, end), or
+ * 0 when none is there (or they are not known). */
+static uintptr_t live_sp_in(const scan_t *sc, uintptr_t start, uintptr_t end) {
+    uintptr_t low = 0;
+    for (int i = 0; i < sc->nlive; i++)
+        if (sc->live_sp[i] >= start && sc->live_sp[i] < end && (low == 0 || sc->live_sp[i] < low))
+            low = sc->live_sp[i];
+    return low;
+}
+
 /* Whether a thread's descriptor is still at tp (x86-64 glibc: its first
  * and third words point to it): the stack of a thread that exited may
  * have been unmapped since, and its addresses mapped again for something
@@ -212,15 +222,13 @@ static int is_tcb(uintptr_t tp) {
  * (a running thread's is not known: with one, nothing counts as dead).
  * The descriptor itself stays a root: glibc keeps what it points to (the
  * thread's TLS vector, its keys' values) for the stack's next thread.  A
- * mapping with two exited threads' descriptors is left whole. */
+ * mapping with two exited threads' descriptors is left whole.  live: the
+ * lowest other thread's stack pointer in it (live_sp_in). */
 static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t end,
-                                 uintptr_t sp) {
+                                 uintptr_t sp, uintptr_t live) {
     uintptr_t tcb = 0;
-    if (sc->nlive < 0 || (sp >= start && sp < end))
+    if (sc->nlive < 0 || (sp >= start && sp < end) || live != 0)
         return start;
-    for (int i = 0; i < sc->nlive; i++)
-        if (sc->live_sp[i] >= start && sc->live_sp[i] < end)
-            return start;
     for (size_t i = 0; i < sc->ndead; i++) {
         uintptr_t tp = sc->dead[i];
         if (tp < start || tp >= end || tp == tcb || !is_tcb(tp))
@@ -232,24 +240,19 @@ static uintptr_t dead_stacks_end(const scan_t *sc, uintptr_t start, uintptr_t en
     return tcb != 0 ? (tcb & ~(uintptr_t)7) : start;
 }
 
-/* Where the roots of mapping [start, end) begin when another thread's
- * stack is in it: from the lowest stack pointer of a blocked thread there
- * (less the 128 bytes under it that a function may use without moving
- * it) up; below lie dead frames, whose stale pointers would hide leaks (a
- * worker that leaked a block deep in a request and went back to wait).
+/* Where the roots of a mapping from start begin when another thread's
+ * stack is in it: from low, the lowest stack pointer of a blocked thread
+ * there (live_sp_in; less the 128 bytes under it that a function may use
+ * without moving it) up; below lie dead frames, whose stale pointers would
+ * hide leaks (a worker that leaked a block deep in a request and went back
+ * to wait).
  * Only a mapping that is a stack for sure: the main thread's, or one right
  * above an inaccessible guard (glibc's thread stacks), not a program's
  * mapping that also holds a signal stack.  Nothing is left out while a
  * thread runs (its stack pointer is not known). */
-static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t end,
+static uintptr_t live_stack_start(const scan_t *sc, uintptr_t start, uintptr_t low,
                                   const char *path) {
-    uintptr_t low = 0;
-    if (strcmp(path, "[stack]") != 0 && sc->guard_end != start)
-        return start;
-    for (int i = 0; i < sc->nlive; i++)
-        if (sc->live_sp[i] >= start && sc->live_sp[i] < end && (low == 0 || sc->live_sp[i] < low))
-            low = sc->live_sp[i];
-    if (low == 0 || low - start <= 128)
+    if (low == 0 || low - start <= 128 || (strcmp(path, "[stack]") != 0 && sc->guard_end != start))
         return start;
     return (low - 128) & ~(uintptr_t)7;
 }
@@ -272,9 +275,10 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
      * same way while none runs (live_stack_start).  An exited thread's
      * stack is left out (dead_stacks_end). */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t live = live_sp_in(sc, start, end);
     if (path[0] == '\0')
-        start = dead_stacks_end(sc, start, end, sp);
-    start = live_stack_start(sc, start, end, path);
+        start = dead_stacks_end(sc, start, end, sp, live);
+    start = live_stack_start(sc, start, live, path);
     if (sp >= start && sp < end)
         start = sp & ~(uintptr_t)7;
     uintptr_t at = start;
