@@ -201,10 +201,15 @@ static inline uint64_t wdi_blocks_rec_word(size_t size, unsigned kind, unsigned 
            (uint64_t)(alloc_stack & 0xffffffu) << 28;
 }
 
+/* Where the block a record's word describes starts, given its slot. */
+static inline uintptr_t wdi_blocks_rec_p(uintptr_t slot, uint64_t word) {
+    return slot + ((uintptr_t)1 << ((word >> 22) & 63u));
+}
+
 /* What a record says, as a table entry of a live block. */
 static inline void wdi_blocks_rec_info(uintptr_t slot, uint64_t word, wd_block_info_t *out) {
     unsigned align_log = (unsigned)(word >> 22) & 63u;
-    out->p = slot + ((uintptr_t)1 << align_log);
+    out->p = wdi_blocks_rec_p(slot, word);
     out->meta = wdi_bi_meta(word & ((1u << WD_REC_SIZE_BITS) - 1), (word >> 20) & 3u,
                             WD_BLOCK_LIVE, align_log);
     out->alloc_stack = (uint32_t)(word >> 28) & 0xffffffu;
@@ -248,7 +253,7 @@ static inline uint64_t wdi_blocks_rec_live(wd_small_segment_t *seg, uintptr_t p,
         return 0;
     wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
     uint64_t word = r->word;
-    if (wd_unlikely(slot + ((uintptr_t)1 << ((word >> 22) & 63u)) != (uint8_t *)p ||
+    if (wd_unlikely(wdi_blocks_rec_p((uintptr_t)slot, word) != p ||
                     atomic_load_explicit(&r->tag, memory_order_acquire) !=
                         wdi_blocks_tag((uintptr_t)slot, word)))
         return 0;
@@ -267,7 +272,7 @@ static inline uint8_t *wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p,
     wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
     uint64_t word = r->word;
     uint64_t live = wdi_blocks_tag((uintptr_t)slot, word);
-    if (wd_unlikely(slot + ((uintptr_t)1 << ((word >> 22) & 63u)) != (uint8_t *)p ||
+    if (wd_unlikely(wdi_blocks_rec_p((uintptr_t)slot, word) != p ||
                     !atomic_compare_exchange_strong_explicit(&r->tag, &live,
                                                              live ^ wdi_blocks_freed_key,
                                                              memory_order_acq_rel,
@@ -295,7 +300,7 @@ static inline int wdi_blocks_rec_gone(wd_small_segment_t *seg, uintptr_t p, wd_b
     size_t size = word & ((1u << WD_REC_SIZE_BITS) - 1);
     void *pc;
     if (word == 0 || align_log < 5 || align_log > WD_PAGE_SHIFT ||
-        slot + ((uintptr_t)1 << align_log) != (uint8_t *)p ||
+        wdi_blocks_rec_p((uintptr_t)slot, word) != p ||
         ((uintptr_t)1 << align_log) + size > wdi_page_of(seg, slot)->xblock_size ||
         ((word >> 20) & 3u) > 2 || wdi_stack_load((uint32_t)(word >> 28) & 0xffffffu, &pc, 1) == 0)
         return 0;
