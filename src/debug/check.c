@@ -1169,13 +1169,21 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
     int wrong_align = alignment != 0 && front != align &&
                       front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
     if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
+        /* C++ calls the sized operators: name them as the program wrote
+         * them, not by their C entry */
+        const char *sized = kind == WD_FROM_MALLOC ? "" : "sized ";
+        if (kind != WD_FROM_MALLOC)
+            fn = release_name[kind];
         if (size != block_size)
-            wdi_report_begin("%s with a wrong size: %zu for a %zu-byte block at 0x%zx", fn, size,
-                             block_size, (size_t)b.p);
+            wdi_report_begin("%s%s with a wrong size: %zu for a %zu-byte block at 0x%zx", sized, fn,
+                             size, block_size, (size_t)b.p);
         else
-            wdi_report_begin("%s with a wrong alignment: %zu for a block aligned to %zu at 0x%zx",
-                             fn, alignment, front, (size_t)b.p);
+            wdi_report_begin("%s%s with a wrong alignment: %zu for a block aligned to %zu at 0x%zx",
+                             sized, fn, alignment, front, (size_t)b.p);
         report_stack_here(NULL);
+        if (kind == WD_FROM_NEW && size < block_size)
+            wdi_report_line("an object deleted through a pointer to its base class, whose "
+                            "destructor is not virtual, is deleted with the base's size");
         report_block(&b, 0);
         report_done();
     }
