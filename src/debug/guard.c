@@ -218,6 +218,9 @@ static int pool_ready(void) {
     if (s != 0 || !atomic_compare_exchange_strong(&pool_state, &expected, 1))
         return 0; /* another thread maps it (its own block goes the usual way) */
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
+    uintptr_t libc_lo, libc_hi;
+    if (!wdi_options.check && warden_hi != 0 && wdi_symbol_libc_code(&libc_lo, &libc_hi))
+        wdi_stack_cut_at(libc_lo, libc_hi, warden_lo, warden_hi);
     int ok = area_map(&pool, WDI_GUARD_SLOTS, WDI_GUARD_SAMPLE_MAX, 1) == 0;
     atomic_store_explicit(&pool_state, ok ? 2 : 3, memory_order_release);
     return ok;

@@ -26,13 +26,40 @@ typedef struct walk_s {
     int skip;        /* frames still to leave out */
     uintptr_t first; /* with capture_from: restart when a frame returns here */
     uintptr_t until; /* frames before the first whose address this is are not counted; 0: none */
+    int outside;     /* a frame kept lies outside the C library and warden (cut_at) */
 } walk_t;
+
+/* wdi_stack_cut_at's ranges: the C library's code and warden's; empty
+ * (lo == hi) until it is called. */
+static struct {
+    _Atomic(uintptr_t) lo, hi, own_lo, own_hi;
+} cut;
+
+void wdi_stack_cut_at(uintptr_t lo, uintptr_t hi, uintptr_t own_lo, uintptr_t own_hi) {
+    atomic_store_explicit(&cut.own_lo, own_lo, memory_order_relaxed);
+    atomic_store_explicit(&cut.own_hi, own_hi, memory_order_relaxed);
+    atomic_store_explicit(&cut.lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&cut.hi, hi, memory_order_relaxed);
+}
+
+/* Whether the walk ends at pc, a frame just taken (wdi_stack_cut_at). */
+static inline int walk_cut(walk_t *w, uintptr_t pc) {
+    uintptr_t lo = atomic_load_explicit(&cut.lo, memory_order_relaxed);
+    uintptr_t hi = atomic_load_explicit(&cut.hi, memory_order_relaxed);
+    if (pc - lo < hi - lo)
+        return w->outside;
+    if (pc - atomic_load_explicit(&cut.own_lo, memory_order_relaxed) >=
+        atomic_load_explicit(&cut.own_hi, memory_order_relaxed) -
+            atomic_load_explicit(&cut.own_lo, memory_order_relaxed))
+        w->outside = 1;
+    return 0;
+}
 
 static _Atomic(uint64_t) slow_captures;
 
 /* Takes the return address of one more frame into w.  0 when the walk
  * may stop: pcs is full and no entry point is looked for any more. */
-static int walk_take(walk_t *w, uintptr_t pc) {
+static WD_ALWAYS_INLINE int walk_take(walk_t *w, uintptr_t pc) {
     if (w->until != 0) {
         if (pc != w->until)
             return 1;
@@ -45,9 +72,12 @@ static int walk_take(walk_t *w, uintptr_t pc) {
     if (w->first != 0 && pc == w->first) {
         w->n = 0; /* warden's frames above the entry point are dropped */
         w->first = 0;
+        w->outside = 0;
     }
     if (w->n < w->max)
         w->pcs[w->n++] = (void *)pc;
+    if (walk_cut(w, pc))
+        return 0;
     return w->n < w->max || w->first != 0;
 }
 
@@ -95,14 +125,14 @@ static WD_ALWAYS_INLINE int capture(void **pcs, int max, int skip, uintptr_t fir
     if (max <= 0)
         return 0;
 #if WD_FAST_UNWIND
-    walk_t fast = {pcs, max, 0, skip, first, 0};
+    walk_t fast = {pcs, max, 0, skip, first, 0, 0};
     wdi_unwind_t u;
     WDI_UNWIND_HERE(&u);
     if (walk_fast(&fast, &u))
         return fast.n;
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
 #endif
-    walk_t w = {pcs, max, 0, skip + 1, first, 0};
+    walk_t w = {pcs, max, 0, skip + 1, first, 0, 0};
     _Unwind_Backtrace(walk_frame, &w);
     return w.n;
 }
@@ -293,7 +323,7 @@ static uint32_t id_walk(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp,
     void *pcs[WD_STACK_MAX];
     int w_max = max > WD_STACK_MAX ? WD_STACK_MAX : max < 1 ? 1 : max;
     wdi_unwind_t u = {pc, sp, bp, sp};
-    walk_t w = {pcs, w_max, 0, skip, 0, 0};
+    walk_t w = {pcs, w_max, 0, skip, 0, 0, 0};
     wdi_unwind_note_t note;
     note.n = 0;
     note.bp_from = -1;
@@ -313,7 +343,7 @@ static uint32_t id_walk(wd_stack_memo_t *m, uintptr_t pc, uintptr_t sp,
     atomic_fetch_add_explicit(&slow_captures, 1, memory_order_relaxed);
     /* libgcc starts at its caller's frame (id_miss's): the frames up to
      * wdi_stack_id_here's are left out, whatever calls lie between. */
-    walk_t slow = {pcs, w_max, 0, skip, 0, ret};
+    walk_t slow = {pcs, w_max, 0, skip, 0, ret, 0};
     _Unwind_Backtrace(walk_frame, &slow);
     return save_kept(pcs, slow.n, keep, lo, hi);
 }
@@ -441,7 +471,7 @@ WD_NOINLINE uint32_t wdi_stack_id_here(wd_stack_memo_t *m, int skip, int max, in
         max = WD_STACK_MAX;
     if (max < 1)
         max = 1;
-    walk_t slow = {pcs, max, 0, skip + 1, 0, 0};
+    walk_t slow = {pcs, max, 0, skip + 1, 0, 0, 0};
     _Unwind_Backtrace(walk_frame, &slow);
     return save_kept(pcs, slow.n, keep, lo, hi);
 #endif

@@ -49,6 +49,16 @@
  * has the figures. */
 int wdi_stack_capture(void **pcs, int max, int skip);
 
+/* From now on, a walk ends at the first return address in [lo, hi) (the C
+ * library's code) that follows one outside it and outside warden's (the
+ * caller of main, or of a thread's start routine): taken, but not
+ * followed.  The outermost frames of every stack lie there, and reading
+ * their unwind tables would keep pages of the library's tables resident in
+ * every process that samples (about 100 KiB).  What is lost is the frames
+ * below a callback that the C library made (qsort, atexit, a signal
+ * handler): check mode, whose reports want them, does not call this. */
+void wdi_stack_cut_at(uintptr_t lo, uintptr_t hi, uintptr_t own_lo, uintptr_t own_hi);
+
 /* Like wdi_stack_capture, but the stack starts at the frame that
  * `first` returns into: a public entry point passes its own
  * __builtin_return_address(0), and every frame of warden above it is left

@@ -160,10 +160,11 @@ static int code_of(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi) {
+/* The code of the shared object that holds addr, [*lo, *hi); 0 when addr
+ * is the program's. */
+static int module_code(const void *addr, uintptr_t *lo, uintptr_t *hi) {
     Dl_info info;
-    if (!dladdr((const void *)(uintptr_t)wdi_symbol_warden_code, &info) ||
-        (uintptr_t)info.dli_fbase == program_base())
+    if (!dladdr(addr, &info) || (uintptr_t)info.dli_fbase == program_base())
         return 0;
     code_range_t r = {load_bias((uintptr_t)info.dli_fbase), 0, 0};
     dl_iterate_phdr(code_of, &r);
@@ -172,6 +173,14 @@ int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi) {
     *lo = r.lo;
     *hi = r.hi;
     return 1;
+}
+
+int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi) {
+    return module_code((const void *)(uintptr_t)wdi_symbol_warden_code, lo, hi);
+}
+
+int wdi_symbol_libc_code(uintptr_t *lo, uintptr_t *hi) {
+    return module_code((const void *)(uintptr_t)getpid, lo, hi);
 }
 
 /* --- the helper process ---------------------------------------------------- */

@@ -93,4 +93,8 @@ int wdi_symbol_in_warden(const void *pc);
  * allocation): ask once. */
 int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi);
 
+/* The code of the C library (libc.so.6), as wdi_symbol_warden_code; 0 when
+ * it is linked into the program. */
+int wdi_symbol_libc_code(uintptr_t *lo, uintptr_t *hi);
+
 #endif /* WARDEN_SYMBOL_H */

@@ -40,6 +40,7 @@
 #include "warden.h"
 
 #include "debug/stack.h"
+#include "debug/symbol.h"
 #include "debug/unwind.h"
 
 #define NOINLINE __attribute__((noinline))
@@ -532,6 +533,63 @@ static void test_slow_frames(void) {
     CHECK(c.slow_rules >= 3 && wdi_stack_slow_captures() > slow); /* each kind met */
 }
 
+/* --- wdi_stack_cut_at ------------------------------------------------------- */
+
+typedef struct {
+    void *pcs[WD_STACK_MAX];
+    int n;
+} cut_walk_t;
+
+static NOINLINE void cut_capture(cut_walk_t *w) {
+    w->n = wdi_stack_capture(w->pcs, WD_STACK_MAX, 0);
+}
+
+static void *cut_thread(void *arg) {
+    cut_capture(arg);
+    return NULL;
+}
+
+/* The walk of w (taken with the cut) and of full (the same stack without
+ * it): equal up to the first return address in the C library after one
+ * outside it, where w ends; full goes on past it. */
+static void expect_cut(const cut_walk_t *w, const cut_walk_t *full, uintptr_t lo, uintptr_t hi) {
+    int end = 0;
+    while (end < full->n && (uintptr_t)full->pcs[end] - lo >= hi - lo)
+        end++; /* the test's own frames: none of them is libc's */
+    CHECK(end >= 1 && end < full->n);
+    CHECK_EQ(w->n, end + 1); /* ... and the first of the C library's */
+    for (int i = 0; i < w->n; i++)
+        CHECK(w->pcs[i] == full->pcs[i]);
+    CHECK(full->n > w->n); /* without the cut, the walk went on into the library */
+}
+
+/* A thread's stack ends at its start routine's caller (start_thread), the
+ * main thread's at main's (__libc_start_call_main), without the frames
+ * the C library's unwind tables would be read for; check mode never asks
+ * for the cut.  Last: the other tests compare whole walks with libgcc's. */
+static void test_cut(void) {
+    uintptr_t lo, hi;
+    if (!wdi_symbol_libc_code(&lo, &hi)) {
+        printf("skip: the C library is linked into the program\n");
+        return;
+    }
+    cut_walk_t full[2], cut[2];
+    pthread_t th;
+    for (int pass = 0; pass < 2; pass++) {
+        cut_walk_t *w = pass == 0 ? full : cut;
+        if (pass == 1)
+            wdi_stack_cut_at(lo, hi, 0, 0);
+        CHECK(pthread_create(&th, NULL, cut_thread, &w[0]) == 0);
+        pthread_join(th, NULL);
+        cut_capture(&w[1]);
+    }
+    wdi_stack_cut_at(0, 0, 0, 0); /* off again */
+    expect_cut(&cut[0], &full[0], lo, hi);
+    expect_cut(&cut[1], &full[1], lo, hi);
+    printf("cut at the C library: a thread's walk %d frames of %d, main's %d of %d\n", cut[0].n,
+           full[0].n, cut[1].n, full[1].n);
+}
+
 int main(void) {
     (void)test_failures; /* every check here exits at once */
     seed0 = (uint32_t)test_seed() | 1;
@@ -541,6 +599,7 @@ int main(void) {
     test_slow_frames();
     test_one_word();
     CHECK(memo_fixed.used > 1); /* it kept walks */
+    test_cut();
     printf("ok: %ld stacks, %ld frames equal to libgcc's; %ld ids of wdi_stack_id_here equal "
            "to the captures'\n", atomic_load(&stacks_compared), atomic_load(&frames_compared),
            atomic_load(&ids_compared));
