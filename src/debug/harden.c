@@ -350,6 +350,27 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t
     /* One branch for both tests: near the ring's size, which of them
      * holds changes from one free to the next. */
     if (wd_likely((q->bytes + n > q->budget) | (q->count == QUARANTINE_SLOTS))) {
+        size_t at = q->head;
+        void *old = q->slot[at].p;
+        uintptr_t oaux = q->slot[at].aux;
+        if (wd_likely((oaux & AUX_TAGS) == 0)) {
+            /* The steady state: a small block leaves, p takes its place
+             * in the counts, which are written once. */
+            wd_page_t *pg = (wd_page_t *)oaux;
+            size_t oraw = pg->block_size;
+            uint64_t word = quarantined_check(old, oraw, fn, are);
+            size_t bytes = q->bytes + n - word_size(word);
+            size_t count = q->count;
+            q->slot[ring_at(at + count)].p = p;
+            q->slot[ring_at(at + count)].aux = aux;
+            q->head = ring_at(at + 1);
+            q->bytes = bytes;
+            h->held_small += raw - oraw;
+            page_release(h, pg, (uint8_t *)old - word_front(word));
+            while (wd_unlikely(q->bytes > q->high))
+                quarantine_evict_more(q, fn);
+            return;
+        }
         quarantine_evict(q, fn, are);
         while (wd_unlikely(q->bytes + n > q->high))
             quarantine_evict_more(q, fn);
