@@ -675,7 +675,10 @@ void *wdi_hard_realloc(void *p, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t raw = wdi_raw_usable((uint8_t *)p - front, "realloc");
+    /* From the region block_live found (a small block's page, as free's
+     * path reads it), not a second look-up and check of the tier's: the
+     * keyed prefix proves a live block this level handed out. */
+    size_t raw = raw_size(r, p, front, "realloc");
     if (front + size + TAIL <= raw && 2 * (front + size + TAIL) >= raw) {
         block_seal(p, size, front);
         return p;
