@@ -256,9 +256,10 @@ static inline void page_release(wd_theap_t *h, wd_page_t *pg, void *raw) {
         wdi_page_push_local(&h->small, pg, raw);
         return;
     }
-    /* Another thread's page: onto its list of remote frees, which checks
-     * the page and the block start as free's fast path does. */
-    wdi_page_free_remote(pg, raw);
+    /* Another thread's page: onto its list of remote frees, without the
+     * checks of the page and the block start that a free from the
+     * program gets (wdi_page_free_remote): the prefix proved them. */
+    wdi_page_push_remote(pg, raw);
 }
 
 /* Gives a raw block back to its tier: a small one as page_release does,
