@@ -396,6 +396,18 @@ static void page_notify_owner(wd_page_t *pg) {
                                                     memory_order_relaxed));
 }
 
+/* Pushes b onto pg's list of remote frees, and tells the owner. */
+static WD_ALWAYS_INLINE void remote_push(wd_page_t *pg, wd_block_t *b) {
+    uintptr_t word = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed), next;
+    do {
+        /* as wdi_block_set_next, from line 2 */
+        b->next = (uintptr_t)WD_REMOTE_HEAD(word) ^ pg->xkey ^ (uintptr_t)b;
+        next = ((uintptr_t)WD_REMOTE_COUNT(word) + 1) << WD_REMOTE_SHIFT | (uintptr_t)b;
+    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &word, next,
+                                                    memory_order_release, memory_order_relaxed));
+    page_notify_owner(pg);
+}
+
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     if (wd_unlikely(wdi_page_unused(pg)))
         wdi_fatal("invalid pointer", b, "free");
@@ -408,15 +420,10 @@ void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b) {
     if (wd_unlikely(wdi_block_looks_free(pg->xkey, b)))
         wdi_fatal("double free", b, "free");
 #endif
-    uintptr_t word = atomic_load_explicit(&pg->xthread_free, memory_order_relaxed), next;
-    do {
-        /* as wdi_block_set_next, from line 2 */
-        b->next = (uintptr_t)WD_REMOTE_HEAD(word) ^ pg->xkey ^ (uintptr_t)b;
-        next = ((uintptr_t)WD_REMOTE_COUNT(word) + 1) << WD_REMOTE_SHIFT | (uintptr_t)b;
-    } while (!atomic_compare_exchange_weak_explicit(&pg->xthread_free, &word, next,
-                                                    memory_order_release, memory_order_relaxed));
-    page_notify_owner(pg);
+    remote_push(pg, b);
 }
+
+void wdi_page_push_remote(wd_page_t *pg, wd_block_t *b) { remote_push(pg, b); }
 
 /* Moves the pages other threads reported back from the full list. */
 static void page_drain_notices(wd_small_heap_t *h) {

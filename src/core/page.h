@@ -285,6 +285,10 @@ void *wdi_page_malloc_slow(wd_small_heap_t *h, unsigned cls);
 /* A free of a small block by a thread that does not own its page. */
 void wdi_page_free_remote(wd_page_t *pg, wd_block_t *b);
 
+/* The same without its checks, for a block known to be a live one of pg
+ * (harden=2's quarantine: its keyed prefix proves it). */
+void wdi_page_push_remote(wd_page_t *pg, wd_block_t *b);
+
 /* Gives back every page of h: used when its thread exits (pages with live
  * blocks stay with h, which the next thread adopts) and by trim. */
 void wdi_page_collect_all(wd_small_heap_t *h, int release_empty);

@@ -256,9 +256,10 @@ static inline void page_release(wd_theap_t *h, wd_page_t *pg, void *raw) {
         wdi_page_push_local(&h->small, pg, raw);
         return;
     }
-    /* Another thread's page: onto its list of remote frees, which checks
-     * the page and the block start as free's fast path does. */
-    wdi_page_free_remote(pg, raw);
+    /* Another thread's page: onto its list of remote frees, without the
+     * checks of the page and the block start that a free from the
+     * program gets (wdi_page_free_remote): the prefix proved them. */
+    wdi_page_push_remote(pg, raw);
 }
 
 /* Gives a raw block back to its tier: a small one as page_release does,
@@ -350,6 +351,27 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t
     /* One branch for both tests: near the ring's size, which of them
      * holds changes from one free to the next. */
     if (wd_likely((q->bytes + n > q->budget) | (q->count == QUARANTINE_SLOTS))) {
+        size_t at = q->head;
+        void *old = q->slot[at].p;
+        uintptr_t oaux = q->slot[at].aux;
+        if (wd_likely((oaux & AUX_TAGS) == 0)) {
+            /* The steady state: a small block leaves, p takes its place
+             * in the counts, which are written once. */
+            wd_page_t *pg = (wd_page_t *)oaux;
+            size_t oraw = pg->block_size;
+            uint64_t word = quarantined_check(old, oraw, fn, are);
+            size_t bytes = q->bytes + n - word_size(word);
+            size_t count = q->count;
+            q->slot[ring_at(at + count)].p = p;
+            q->slot[ring_at(at + count)].aux = aux;
+            q->head = ring_at(at + 1);
+            q->bytes = bytes;
+            h->held_small += raw - oraw;
+            page_release(h, pg, (uint8_t *)old - word_front(word));
+            while (wd_unlikely(q->bytes > q->high))
+                quarantine_evict_more(q, fn);
+            return;
+        }
         quarantine_evict(q, fn, are);
         while (wd_unlikely(q->bytes + n > q->high))
             quarantine_evict_more(q, fn);
@@ -509,7 +531,14 @@ static WD_ALWAYS_INLINE void *hard_small(wd_theap_t *h, size_t size, size_t unco
     wd_block_t *b = pg->free;
     if (wd_unlikely(b == NULL))
         return hard_small_refill(h, cls, size, uncounted);
-    return small_sealed(wdi_page_pop(pg, b), size);
+    uint8_t *raw = wdi_page_pop(pg, b);
+    /* The next malloc of the class pops the block now first: at this level
+     * it came back from the quarantine, often of another thread, long
+     * after it was last written, and its link is read before anything
+     * else can go on (most of this function's time on server and
+     * server_sized).  Asked for now, it arrives while the program works. */
+    __builtin_prefetch(pg->free);
+    return small_sealed(raw, size);
 }
 
 void *wdi_hard_malloc(wd_theap_t *h, size_t size) {
@@ -647,7 +676,10 @@ void *wdi_hard_realloc(void *p, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    size_t raw = wdi_raw_usable((uint8_t *)p - front, "realloc");
+    /* From the region block_live found (a small block's page, as free's
+     * path reads it), not a second look-up and check of the tier's: the
+     * keyed prefix proves a live block this level handed out. */
+    size_t raw = raw_size(r, p, front, "realloc");
     if (front + size + TAIL <= raw && 2 * (front + size + TAIL) >= raw) {
         block_seal(p, size, front);
         return p;
