@@ -3,12 +3,16 @@
 
 #include <stdatomic.h>
 
-#define OWN_MAX 256
+/* Enough for every mapping check=2 makes (its 1,024 areas' records) and
+ * the rest; 64 KiB of .bss, read only by a leak scan or statistics. */
+#define OWN_MAX 4096
 
 /* A slot is free while its start is 0; its end is written after the start
  * is claimed and cleared before it is released, so a reader that sees an
  * end sees a whole range. */
 static _Atomic(uintptr_t) own_start[OWN_MAX], own_end[OWN_MAX];
+
+static _Atomic(size_t) own_dropped;
 
 void wdi_own_add(const void *p, size_t size) {
     for (size_t i = 0; i < OWN_MAX; i++) {
@@ -19,7 +23,10 @@ void wdi_own_add(const void *p, size_t size) {
             return;
         }
     }
+    atomic_fetch_add_explicit(&own_dropped, 1, memory_order_relaxed);
 }
+
+size_t wdi_own_dropped(void) { return atomic_load_explicit(&own_dropped, memory_order_relaxed); }
 
 void wdi_own_remove(const void *p) {
     for (size_t i = 0; i < OWN_MAX; i++) {
@@ -31,16 +38,11 @@ void wdi_own_remove(const void *p) {
     }
 }
 
-size_t wdi_own_list(uintptr_t *start, uintptr_t *end, size_t max) {
-    size_t n = 0;
-    for (size_t i = 0; i < OWN_MAX && n < max; i++) {
+void wdi_own_foreach(void (*fn)(uintptr_t start, uintptr_t end, void *arg), void *arg) {
+    for (size_t i = 0; i < OWN_MAX; i++) {
         uintptr_t e = atomic_load_explicit(&own_end[i], memory_order_acquire);
         uintptr_t s = atomic_load_explicit(&own_start[i], memory_order_relaxed);
-        if (s != 0 && e > s) {
-            start[n] = s;
-            end[n] = e;
-            n++;
-        }
+        if (s != 0 && e > s)
+            fn(s, e, arg);
     }
-    return n;
 }

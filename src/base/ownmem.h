@@ -11,12 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* [p, p + size) is warden's; a full list (256) forgets the rest, which the
- * scan then reads: slower, never wrong. */
+/* [p, p + size) is warden's.  A full list (4,096) forgets the rest and
+ * counts them (wdi_own_dropped): a scan that reads such a mapping takes the
+ * blocks whose addresses it holds for reachable. */
 void wdi_own_add(const void *p, size_t size);
 /* The mapping that starts at p is gone. */
 void wdi_own_remove(const void *p);
-/* Copies up to max ranges into start[i], end[i]; returns how many. */
-size_t wdi_own_list(uintptr_t *start, uintptr_t *end, size_t max);
+/* Calls fn on each range, [start, end). */
+void wdi_own_foreach(void (*fn)(uintptr_t start, uintptr_t end, void *arg), void *arg);
+/* How many ranges a full list forgot. */
+size_t wdi_own_dropped(void);
 
 #endif /* WARDEN_OWNMEM_H */

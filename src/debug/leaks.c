@@ -24,12 +24,16 @@ typedef struct {
 } leak_block_t;
 
 typedef struct {
+    uintptr_t start, end;
+} range_t;
+
+typedef struct {
     leak_block_t *block;  /* sorted by start */
     size_t count, cap;
     size_t *todo;         /* reachable blocks whose contents wait to be scanned */
     size_t todo_count;
-    uintptr_t skip_start[256], skip_end[256]; /* warden's own memory (ownmem.h) */
-    size_t skips;
+    range_t *skip;        /* warden's own memory (ownmem.h), sorted */
+    size_t skips, skip_cap;
     const uintptr_t *dead; /* exited threads' thread pointers (leaks.h) */
     size_t ndead;
     uintptr_t live_sp[256]; /* the other threads' stack pointers */
@@ -178,19 +182,70 @@ static void scan_root(scan_t *sc, uintptr_t start, uintptr_t end) {
     }
 }
 
-/* [start, end) less warden's own memory and the segment map. */
+/* [start, end) less warden's own memory and the segment map (sc->skip,
+ * sorted by start; the ranges do not overlap, so their ends are sorted
+ * too). */
 static void scan_root_parts(scan_t *sc, uintptr_t start, uintptr_t end) {
-    for (size_t i = 0; i < sc->skips; i++) {
-        uintptr_t s = sc->skip_start[i], e = sc->skip_end[i];
-        if (s < end && e > start) { /* cut it out and scan both sides */
-            if (s > start)
-                scan_root_parts(sc, start, s);
-            if (e < end)
-                scan_root_parts(sc, e, end);
-            return;
-        }
+    size_t lo = 0, hi = sc->skips; /* the first range that ends after start */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sc->skip[mid].end <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    scan_root(sc, start, end);
+    uintptr_t at = start;
+    for (size_t i = lo; i < sc->skips && sc->skip[i].start < end; i++) {
+        if (sc->skip[i].start > at)
+            scan_root(sc, at, sc->skip[i].start);
+        if (sc->skip[i].end > at)
+            at = sc->skip[i].end;
+    }
+    if (at < end)
+        scan_root(sc, at, end);
+}
+
+/* --- warden's own memory, which is no root --------------------------------- */
+
+static void own_count(uintptr_t start, uintptr_t end, void *arg) {
+    (void)start;
+    (void)end;
+    ++*(size_t *)arg;
+}
+
+static void own_take(uintptr_t start, uintptr_t end, void *arg) {
+    scan_t *sc = arg;
+    if (sc->skips < sc->skip_cap)
+        sc->skip[sc->skips++] = (range_t){start, end};
+}
+
+/* By start; a Shell sort (qsort may allocate). */
+static void sort_ranges(range_t *r, size_t n) {
+    for (size_t gap = n / 2; gap > 0; gap /= 2)
+        for (size_t i = gap; i < n; i++) {
+            range_t t = r[i];
+            size_t j = i;
+            for (; j >= gap && r[j - gap].start > t.start; j -= gap)
+                r[j] = r[j - gap];
+            r[j] = t;
+        }
+}
+
+/* The ranges of ownmem.h and the segment map, sorted, into sc->skip (room
+ * for a few more than there are now: other threads may map meanwhile). */
+static int own_ranges(scan_t *sc, size_t *bytes) {
+    size_t n = 0;
+    wdi_own_foreach(own_count, &n);
+    sc->skip_cap = n + 64;
+    *bytes = wd_align_up(sc->skip_cap * sizeof(range_t), 4096);
+    sc->skip = wdi_check_map(*bytes);
+    if (sc->skip == NULL)
+        return -1;
+    sc->skip[sc->skips++] = (range_t){(uintptr_t)wdi_segmap, /* holds region addresses only */
+                                      (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES)};
+    wdi_own_foreach(own_take, sc);
+    sort_ranges(sc->skip, sc->skips);
+    return 0;
 }
 
 /* The lowest stack pointer of another (blocked) thread in [start, end), or
@@ -368,9 +423,10 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
     size_t block_bytes = wd_align_up((live + 1) * sizeof(leak_block_t), 4096);
     /* Later the records and their stacks' ids (records_print). */
     size_t todo_bytes = wd_align_up((live + 1) * (sizeof(record_t) + sizeof(uint32_t)), 4096);
+    size_t skip_bytes = 0;
     sc.block = wdi_check_map(block_bytes);
     sc.todo = wdi_check_map(todo_bytes);
-    if (sc.block == NULL || sc.todo == NULL) {
+    if (sc.block == NULL || sc.todo == NULL || own_ranges(&sc, &skip_bytes) != 0) {
         wdi_blocks_unlock_all();
         wdi_print_line(wdi_stderr_fd(), "warden: check: no memory for the leak scan");
         return;
@@ -379,12 +435,9 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
     wdi_blocks_foreach(collect_one, &sc);
     sort_blocks(sc.block, sc.count);
     wipe_dead_frames();
-    sc.skips = wdi_own_list(sc.skip_start, sc.skip_end, 255);
     sc.dead = dead;
     sc.ndead = ndead;
     sc.nlive = wdi_os_threads_sp(sc.live_sp, 256);
-    sc.skip_start[sc.skips] = (uintptr_t)wdi_segmap; /* holds region addresses only */
-    sc.skip_end[sc.skips++] = (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES);
     __builtin_unwind_init(); /* this thread's registers onto its stack, a root */
     wdi_os_maps_foreach(root_mapping, &sc);
     /* Of the blocks no root reaches, those another one points to are lost
@@ -415,6 +468,10 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
                 out->reachable_blocks++;
             }
     records_print(rec, n, (uint32_t *)(void *)(rec + n));
+    if (wdi_own_dropped() != 0)
+        wdi_print_line(wdi_stderr_fd(), "warden: check: warden's own mappings outgrew their list: "
+                                        "some lost blocks may have been counted as reachable");
     wdi_check_unmap(sc.block, block_bytes);
     wdi_check_unmap(sc.todo, todo_bytes);
+    wdi_check_unmap(sc.skip, skip_bytes);
 }

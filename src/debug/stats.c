@@ -134,13 +134,14 @@ static int region_resident(wd_region_t *region, uintptr_t start, void *arg) {
     return 0;
 }
 
+static void own_resident(uintptr_t start, uintptr_t end, void *arg) {
+    *(size_t *)arg += wdi_os_resident((void *)start, end - start);
+}
+
 size_t wdi_heap_resident_bytes(void) {
     size_t total = 0;
     wdi_segmap_foreach(region_resident, &total);
-    uintptr_t start[256], end[256];
-    size_t n = wdi_own_list(start, end, 256);
-    for (size_t i = 0; i < n; i++)
-        total += wdi_os_resident((void *)start[i], end[i] - start[i]);
+    wdi_own_foreach(own_resident, &total);
     return total;
 }
 
