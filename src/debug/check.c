@@ -1265,6 +1265,12 @@ void wdi_check_at_exit(void) {
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         leaks_check(&leaks);
+    size_t unguarded = check2 ? wdi_guard_unguarded() : 0;
+    if (unguarded != 0)
+        wdi_print_line(wdi_stderr_fd(),
+                       "warden: check=2: %zu blocks got redzones, not guard pages: the live "
+                       "ones' pages reached check_guard_live_mb=%zu",
+                       unguarded, (size_t)wdi_options.check_guard_live_mb);
     if (wdi_options.leaks)
         wdi_print_line(wdi_stderr_fd(),
                        "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "

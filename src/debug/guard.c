@@ -464,6 +464,10 @@ static guard_class_t classes[CLASSES];
 static guard_area_t areas[AREAS_MAX];
 static _Atomic(size_t) areas_used;
 static _Atomic(size_t) freed_bytes; /* address space of freed cells kept closed */
+/* The open pages of live cells (what check=2's blocks keep resident, a page
+ * at least each), and the blocks that check_guard_live_mb sent to check=1's
+ * layout. */
+static _Atomic(size_t) live_bytes, unguarded;
 
 /* The oldest freed cell of class k when the freed cells hold more address
  * space than check_guard_mb (any: whatever they hold); with the class
@@ -547,6 +551,15 @@ void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_star
         cls++;
     if (cls >= CLASSES)
         return NULL;
+    /* A program with millions of live blocks would take a page and more
+     * for each (the kernel killed one at 15 GiB): past the bound the new
+     * ones get check=1's layout, whose checks run at free. */
+    size_t bound = (size_t)wdi_options.check_guard_live_mb << 20;
+    if (bound != 0 && atomic_load_explicit(&live_bytes, memory_order_relaxed) +
+                              wd_align_up(need, page_size) > bound) {
+        atomic_fetch_add_explicit(&unguarded, 1, memory_order_relaxed);
+        return NULL;
+    }
     guard_class_t *k = &classes[cls];
     guard_area_t *a = NULL;
     wdi_lock(&k->lock);
@@ -560,6 +573,7 @@ void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_star
     }
     c->kind = (uint8_t)kind;
     c->alloc_stack = stack;
+    atomic_fetch_add_explicit(&live_bytes, (size_t)c->pages * page_size, memory_order_relaxed);
     atomic_store_explicit(&c->state, CELL_LIVE, memory_order_release);
     wdi_fault_arm(fault_claim);
     *raw = (uint8_t *)c->raw;
@@ -589,6 +603,7 @@ void wdi_guard_check_free(void *p, uint32_t stack) {
                                                  memory_order_acquire, memory_order_relaxed))
         return; /* check mode reported it already */
     c->free_stack = stack;
+    atomic_fetch_sub_explicit(&live_bytes, (size_t)c->pages * page_size, memory_order_relaxed);
     cell_close(a, c);
     size_t cls = 0;
     while ((page_size << cls) < a->cell_bytes)
@@ -605,6 +620,8 @@ void wdi_guard_check_free(void *p, uint32_t stack) {
     atomic_fetch_add_explicit(&freed_bytes, a->cell_bytes, memory_order_relaxed);
     wdi_unlock(&k->lock);
 }
+
+size_t wdi_guard_unguarded(void) { return atomic_load_explicit(&unguarded, memory_order_relaxed); }
 
 void wdi_guard_fork_prepare(void) {
     for (int i = 0; i < CLASSES; i++)

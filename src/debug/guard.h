@@ -98,9 +98,14 @@ size_t wdi_guard_usable(const void *p, const char *fn);
  * the cell, right after the guard).  *raw and *end get the open bytes around the block
  * that check mode fills and checks ([*raw, p) and [p + size, *end)).
  * stack is the allocation's stack id.  NULL when size is above
- * WDI_GUARD_CHECK_MAX or no address space is left: check=1's layout then. */
+ * WDI_GUARD_CHECK_MAX, the live blocks' pages would pass
+ * check_guard_live_mb or no address space is left: check=1's layout then. */
 void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_start, int kind,
                             uint32_t stack, uint8_t **raw, uint8_t **end);
+
+/* How many blocks wdi_guard_check_alloc left to check=1's layout because
+ * the live ones' pages reached check_guard_live_mb. */
+size_t wdi_guard_unguarded(void);
 
 /* The open bytes around check=2's live block p (as wdi_guard_check_alloc
  * gave them). */

@@ -95,6 +95,20 @@ static void int_array_read(void) {
     puts("int_array_read: not caught");
 }
 
+/* check=2 with check_guard_live_mb=1: 300 live blocks of 40 bytes would
+ * take 300 pages, so the last ones get check=1's redzones; a byte written
+ * one past the last block is then found at its free, not at the write. */
+#define LIVE_BLOCKS 300
+static void live_bound(void) {
+    static char *live[LIVE_BLOCKS];
+    for (int i = 0; i < LIVE_BLOCKS; i++)
+        live[i] = malloc(40); /* G_LIVE_ALLOC */
+    live[LIVE_BLOCKS - 1][40] = 1; /* G_LIVE_WRITE */
+    for (int i = 0; i < LIVE_BLOCKS; i++)
+        free(live[i]); /* G_LIVE_FREE */
+    puts("live_bound: not caught at the write");
+}
+
 /* The alignment of blocks (check=2): an alignment asked for is kept, a
  * malloc'd block is aligned to 8 or more (16 when its size is a multiple
  * of 16; 4 or more under 8 bytes).  Prints the first block that breaks a
@@ -371,6 +385,7 @@ int main(int argc, char **argv) {
         {"many", many},             {"clean", clean},
         {"profiled", profiled},     {"medium", medium},
         {"int_array_read", int_array_read}, {"alignments", alignments},
+        {"live_bound", live_bound},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

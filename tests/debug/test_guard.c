@@ -269,6 +269,38 @@ static void test_check2(void) {
     expect_summary(&r, "0 errors");
     printf("ok: %s\n", r.name);
     run_free(&r);
+    /* the live blocks' pages bounded: the last of 300 blocks of 40 bytes
+     * gets redzones (found at its free, with a note of how many), while
+     * under the default bound the write faults at once */
+    static const gcase_t live_write = {"live_bound", "heap buffer overflow: write at 0x",
+                                       ", 0 bytes past the end of a 40-byte block",
+                                       "G_LIVE_WRITE", "G_LIVE_ALLOC", NULL};
+    check2_case("check=2:leaks=0", &live_write, 1, "live_bound: not caught at the write");
+    r = guard_run("check=2:leaks=0:check_guard_live_mb=1", "live_bound");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "live_bound: not caught at the write");
+    {
+        span_t rep = expect_report(
+            &r, "heap buffer overflow: 1 bytes past the end of a 40-byte block at 0x", 0);
+        if (rep.start != NULL) {
+            EXPECT(&r, span_has(rep, "(found in free)"), "not found by the free");
+            expect_frame(&r, rep, "found at", TS, GSRC, "G_LIVE_FREE");
+            expect_frame(&r, rep, "allocated at", TS, GSRC, "G_LIVE_ALLOC");
+        }
+    }
+    {
+        /* 256 pages for 300 blocks: 44 left (fewer if the C library kept
+         * a guarded block of its own live) */
+        const char *note = strstr(r.err, "warden: check=2: ");
+        long left = note != NULL ? strtol(note + strlen("warden: check=2: "), NULL, 10) : 0;
+        EXPECT(&r, note != NULL && left > 30 && left <= 44 &&
+                       strstr(note, " blocks got redzones, not guard pages: the live ones' pages "
+                                    "reached check_guard_live_mb=1\n") != NULL,
+               "no note of the blocks left unguarded (or %ld of them, not 31 to 44)", left);
+    }
+    expect_summary(&r, "1 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
     /* end-aligned, an underflow lands in the left redzone: found at exit */
     r = guard_run("check=2:leaks=0", "underflow");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
