@@ -56,6 +56,18 @@ static void expect_fault(run_t *r, const char *head, const char *detail, const c
         expect_frame(r, rep, "freed at", TS, GSRC, freed);
 }
 
+/* One report of damage found when the block was freed: headline, the
+ * free's stack at marker, the allocation's at alloc. */
+static void expect_found_in_free(run_t *r, const char *head, const char *marker,
+                                 const char *alloc) {
+    span_t rep = expect_report(r, head, 0);
+    if (rep.start == NULL)
+        return;
+    EXPECT(r, span_has(rep, "were written (found in free)\n"), "not found in free");
+    expect_frame(r, rep, "found at", TS, GSRC, marker);
+    expect_frame(r, rep, "allocated at", TS, GSRC, alloc);
+}
+
 /* --- the sampler ---------------------------------------------------------------- */
 
 typedef struct {
@@ -94,19 +106,14 @@ static void sampler_faults(const char *options) {
 static void sampler_slack_and_frees(void) {
     run_t r = guard_run("guard_sample=1", "slack");
     EXPECT(&r, aborted(&r), "did not abort");
-    span_t rep = expect_report(
-        &r, "heap buffer overflow: 1 bytes past the end of a 61-byte block at 0x", 0);
-    if (rep.start != NULL) {
-        EXPECT(&r, span_has(rep, "were written (found in free)\n"), "not found in free");
-        expect_frame(&r, rep, "found at", TS, GSRC, "G_SLACK_FREE");
-        expect_frame(&r, rep, "allocated at", TS, GSRC, "G_SLACK_ALLOC");
-    }
+    expect_found_in_free(&r, "heap buffer overflow: 1 bytes past the end of a 61-byte block at 0x",
+                         "G_SLACK_FREE", "G_SLACK_ALLOC");
     printf("ok: %s\n", r.name);
     run_free(&r);
 
     r = guard_run("guard_sample=1", "double_free");
     EXPECT(&r, aborted(&r), "did not abort");
-    rep = expect_report(&r, "double free at 0x", 0);
+    span_t rep = expect_report(&r, "double free at 0x", 0);
     if (rep.start != NULL) {
         expect_frame(&r, rep, NULL, TS, GSRC, "G_DOUBLE_FREE");
         expect_frame(&r, rep, "allocated at", TS, GSRC, "G_ALLOC");
@@ -279,15 +286,8 @@ static void test_check2(void) {
     r = guard_run("check=2:leaks=0:check_guard_live_mb=1", "live_bound");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
     expect_last_line(&r, "live_bound: not caught at the write");
-    {
-        span_t rep = expect_report(
-            &r, "heap buffer overflow: 1 bytes past the end of a 40-byte block at 0x", 0);
-        if (rep.start != NULL) {
-            EXPECT(&r, span_has(rep, "(found in free)"), "not found by the free");
-            expect_frame(&r, rep, "found at", TS, GSRC, "G_LIVE_FREE");
-            expect_frame(&r, rep, "allocated at", TS, GSRC, "G_LIVE_ALLOC");
-        }
-    }
+    expect_found_in_free(&r, "heap buffer overflow: 1 bytes past the end of a 40-byte block at 0x",
+                         "G_LIVE_FREE", "G_LIVE_ALLOC");
     {
         /* 256 pages for 300 blocks: 44 left (fewer if the C library kept
          * a guarded block of its own live) */
