@@ -35,17 +35,18 @@ static struct {
     _Atomic(uintptr_t) lo, hi, own_lo, own_hi;
 } cut;
 
+/* hi last (released): a walk that sees it sees the rest. */
 void wdi_stack_cut_at(uintptr_t lo, uintptr_t hi, uintptr_t own_lo, uintptr_t own_hi) {
     atomic_store_explicit(&cut.own_lo, own_lo, memory_order_relaxed);
     atomic_store_explicit(&cut.own_hi, own_hi, memory_order_relaxed);
     atomic_store_explicit(&cut.lo, lo, memory_order_relaxed);
-    atomic_store_explicit(&cut.hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&cut.hi, hi, memory_order_release);
 }
 
 /* Whether the walk ends at pc, a frame just taken (wdi_stack_cut_at). */
 static inline int walk_cut(walk_t *w, uintptr_t pc) {
+    uintptr_t hi = atomic_load_explicit(&cut.hi, memory_order_acquire);
     uintptr_t lo = atomic_load_explicit(&cut.lo, memory_order_relaxed);
-    uintptr_t hi = atomic_load_explicit(&cut.hi, memory_order_relaxed);
     if (pc - lo < hi - lo)
         return w->outside;
     if (pc - atomic_load_explicit(&cut.own_lo, memory_order_relaxed) >=
