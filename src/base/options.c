@@ -101,7 +101,8 @@ void wdi_print_line(int fd, const char *fmt, ...) {
 }
 
 const char *wdi_freed_what(const char *fn) {
-    return strstr(fn, "free") != NULL ? "double free" : "use after free";
+    return strstr(fn, "free") != NULL || strstr(fn, "delete") != NULL ? "double free"
+                                                                      : "use after free";
 }
 
 __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")));

@@ -28,7 +28,7 @@ void wdi_print_line(int fd, const char *fmt, ...);
 WD_NORETURN WD_COLD void wdi_fatal(const char *what, const void *addr, const char *func);
 
 /* What to call a call on a block that is already free: "double free" when
- * fn frees (free, free_sized, wd_heap_free ...), "use after free" when it
+ * fn frees (free, free_sized, wd_heap_free, delete ...), "use after free" when it
  * reads or resizes (realloc, malloc_usable_size ...). */
 const char *wdi_freed_what(const char *fn);
 

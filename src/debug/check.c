@@ -39,6 +39,12 @@
 static const char *const kind_name[] = {"malloc", "new", "new[]"};
 static const char *const release_name[] = {"free", "delete", "delete[]"};
 
+/* The name a report gives the release: a C++ program's is the operator it
+ * called (delete, delete[]), not the C entry the operators share. */
+static inline const char *release_fn(wd_alloc_kind_t kind, const char *fn) {
+    return kind == WD_FROM_MALLOC ? fn : release_name[kind];
+}
+
 /* --- each thread's part ------------------------------------------------------ */
 
 /* Freed blocks wait in batches: copies of their entries, BATCH of them or
@@ -876,8 +882,6 @@ static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
     const char *what = wdi_freed_what(fn);
-    if (kind != WD_FROM_MALLOC)
-        fn = release_name[kind]; /* a C++ program's reports name delete, not its C entry */
     if (freed_find(p, &known)) {
         wdi_report_begin("%s of 0x%zx in %s", what, (size_t)p, fn);
         report_stack_here(NULL);
@@ -1122,6 +1126,7 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
 }
 
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
+    fn = release_fn(kind, fn);
     wd_check_thread_t *ct = ct_here();
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
@@ -1158,6 +1163,8 @@ size_t wdi_check_usable(const void *p, const char *fn) {
 
 void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
                           const char *fn) {
+    const char *sized = kind == WD_FROM_MALLOC ? "" : "sized ";
+    fn = release_fn(kind, fn);
     wd_block_info_t b;
     if (!block_live((uintptr_t)p, &b, kind, fn))
         return;
@@ -1169,11 +1176,6 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
     int wrong_align = alignment != 0 && front != align &&
                       front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
     if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
-        /* C++ calls the sized operators: name them as the program wrote
-         * them, not by their C entry */
-        const char *sized = kind == WD_FROM_MALLOC ? "" : "sized ";
-        if (kind != WD_FROM_MALLOC)
-            fn = release_name[kind];
         if (size != block_size)
             wdi_report_begin("%s%s with a wrong size: %zu for a %zu-byte block at 0x%zx", sized, fn,
                              size, block_size, (size_t)b.p);

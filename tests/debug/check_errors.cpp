@@ -23,6 +23,8 @@
 //                  so, with both stacks, from the history of blocks given back
 //   double_delete  delete twice of a block from new: named with delete, the
 //                  operator the program called, not its C entry
+//   delete_overflow  an overflow of a block from new[], found by its delete[]:
+//                  named with delete[], not the operators' C entry
 //   cookie_delete  delete (not delete[]) of an array from new[] of a type with
 //                  a destructor: C++ passes the block's address plus 8
 //                  (the count of elements), named as a mismatch
@@ -108,6 +110,11 @@ int main(int argc, char **argv) {
     } else if (strcmp(which, "sized_delete") == 0) {
         void *p = ::operator new(40); // E_SIZED_DELETE_ALLOC
         ::operator delete(p, 24);     // E_SIZED_DELETE
+    } else if (strcmp(which, "delete_overflow") == 0) {
+        char *a = new char[10]; // E_DOVER_ALLOC
+        a[10] = 1;              // one past the end
+        sink = a;
+        delete[] (char *)sink; // E_DOVER_DELETE
     } else if (strcmp(which, "array_delete") == 0) {
         long *one = new long(5); // E_ARRAY_DELETE_ALLOC
         sink = one;
@@ -121,7 +128,7 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
-                        "sized_delete|"
+                        "sized_delete|delete_overflow|"
                         "array_delete|realloc_freed\n");
         return 2;
     }

@@ -378,6 +378,9 @@ static void test_more_errors(void) {
         /* named with the operator the program called, with the likely cause */
         {"sized_delete", "check=1", "sized delete with a wrong size: 24 for a 40-byte block at 0x",
          "", NULL, "E_SIZED_DELETE", "E_SIZED_DELETE_ALLOC", NULL},
+        {"delete_overflow", "check=1",
+         "heap buffer overflow: 1 bytes past the end of a 10-byte block at 0x",
+         "were written (found in delete[])", "found at", "E_DOVER_DELETE", "E_DOVER_ALLOC", NULL},
         {"array_delete", "check=1", "mismatched delete[]: a block from new given to delete[]", "",
          NULL, "E_ARRAY_DELETE", "E_ARRAY_DELETE_ALLOC", NULL},
         {"realloc_freed", "check=1", "use after free of 0x", " in realloc", NULL, "E_REALLOC",
