@@ -421,6 +421,16 @@ void wd_free(void *p) { free_kind(p, WD_FROM_MALLOC, "free"); }
  * delete or delete[] where the kind matters). */
 void wdi_delete(void *p, wd_alloc_kind_t kind) { free_kind(p, kind, "free"); }
 
+void wdi_delete_aligned(void *p, size_t alignment, wd_alloc_kind_t kind) {
+    if (wd_unlikely(wdi_checking) && p != NULL) {
+        if (wd_unlikely(wdi_prof_on()))
+            wdi_prof_free(p);
+        wdi_check_free_aligned(p, alignment, kind, "free");
+        return;
+    }
+    free_kind(p, kind, "free");
+}
+
 /* A live small block's size, checked as free's fast path checks (block
  * start, not already free) from the page's read-mostly line: redis asks
  * for it around every malloc and free.  Not with harden=2 (wdi_tl_heap is

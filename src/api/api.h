@@ -17,5 +17,7 @@ void *wdi_new(size_t size, size_t alignment, wd_alloc_kind_t kind);
  * alignment, when not 0) as free_sized and free_aligned_sized do. */
 void wdi_delete(void *p, wd_alloc_kind_t kind);
 void wdi_delete_sized(void *p, size_t size, size_t alignment, wd_alloc_kind_t kind);
+/* Aligned delete without a size: check mode checks the alignment. */
+void wdi_delete_aligned(void *p, size_t alignment, wd_alloc_kind_t kind);
 
 #endif /* WARDEN_API_INTERNAL_H */

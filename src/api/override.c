@@ -172,17 +172,15 @@ WD_EXPORT void _ZdlPvm(void *p, size_t n) { cxx_delete_sized(p, n, 0, NEW); }
 WD_EXPORT void _ZdaPvm(void *p, size_t n) { cxx_delete_sized(p, n, 0, NEW_ARRAY); }
 WD_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wdi_delete(p, NEW); }
 WD_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; wdi_delete(p, NEW_ARRAY); }
-WD_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { (void)al; wdi_delete(p, NEW); }
-WD_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { (void)al; wdi_delete(p, NEW_ARRAY); }
+WD_EXPORT void _ZdlPvSt11align_val_t(void *p, size_t al) { wdi_delete_aligned(p, al, NEW); }
+WD_EXPORT void _ZdaPvSt11align_val_t(void *p, size_t al) { wdi_delete_aligned(p, al, NEW_ARRAY); }
 WD_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_sized(p, n, al, NEW); }
 WD_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t n, size_t al) { cxx_delete_sized(p, n, al, NEW_ARRAY); }
 WD_EXPORT void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
-    (void)al;
     (void)nt;
-    wdi_delete(p, NEW);
+    wdi_delete_aligned(p, al, NEW);
 }
 WD_EXPORT void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t al, const void *nt) {
-    (void)al;
     (void)nt;
-    wdi_delete(p, NEW_ARRAY);
+    wdi_delete_aligned(p, al, NEW_ARRAY);
 }

@@ -1090,6 +1090,34 @@ static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_
     report_done();
 }
 
+/* Whether a C++ release names the alignment the block was got with
+ * ([new.delete]: a block of aligned new goes back through aligned delete
+ * with the same alignment, one of plain new through plain delete): reports
+ * it when not.  alignment: the release's, 0 for none.  Alignments up to
+ * WD_REC_FRONT look alike here (every block is aligned that far). */
+static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignment,
+                                        wd_alloc_kind_t kind, const char *fn) {
+    size_t front = front_of(b);
+    int aligned_block = front > WD_REC_FRONT, aligned_release = alignment > WD_REC_FRONT;
+    if (aligned_block == aligned_release && (!aligned_block || alignment == front))
+        return;
+    if (aligned_block && aligned_release)
+        wdi_report_begin("%s with a wrong alignment: %zu for a block aligned to %zu at 0x%zx", fn,
+                         alignment, front, (size_t)b->p);
+    else if (aligned_block)
+        wdi_report_begin("mismatched %s: a block from %s aligned to %zu given to %s without an "
+                         "alignment",
+                         fn, kind_name[wdi_bi_kind(b)], front, fn);
+    else
+        wdi_report_begin("mismatched %s: a block from %s without an alignment given to %s with "
+                         "alignment %zu",
+                         fn, kind_name[wdi_bi_kind(b)], fn, alignment);
+    (void)kind;
+    report_stack_here(NULL);
+    report_block(b, 0);
+    report_done();
+}
+
 /* What follows a free of live block b (a copy of its entry as it was,
  * now marked freed; its bounds bd), freed at `stack`: the checks of the
  * release, the fill, the quarantine. */
@@ -1131,8 +1159,24 @@ void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
     bounds_t bd;
-    if (block_take((uintptr_t)p, &b, &bd, kind, fn))
-        block_freed(ct, &b, &bd, kind, stack, fn);
+    if (!block_take((uintptr_t)p, &b, &bd, kind, fn))
+        return;
+    if (wd_unlikely(kind != WD_FROM_MALLOC && front_of(&b) > WD_REC_FRONT))
+        alignment_check(&b, 0, kind, fn); /* aligned new's block, plain delete */
+    block_freed(ct, &b, &bd, kind, stack, fn);
+}
+
+void wdi_check_free_aligned(void *p, size_t alignment, wd_alloc_kind_t kind, const char *fn) {
+    fn = release_fn(kind, fn);
+    wd_check_thread_t *ct = ct_here();
+    uint32_t stack = stack_here(ct);
+    wd_block_info_t b;
+    bounds_t bd;
+    if (!block_take((uintptr_t)p, &b, &bd, kind, fn))
+        return;
+    if (wdi_bi_kind(&b) == kind)
+        alignment_check(&b, alignment, kind, fn);
+    block_freed(ct, &b, &bd, kind, stack, fn);
 }
 /* Always moves (valgrind does too): a stale pointer to the old block then
  * reads the freed pattern, and a write through it is caught. */
@@ -1175,6 +1219,9 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
     size_t block_size = wdi_bi_size(&b);
     int wrong_align = alignment != 0 && front != align &&
                       front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
+    if (wdi_bi_kind(&b) == kind && kind != WD_FROM_MALLOC && alignment == 0 &&
+        front > WD_REC_FRONT)
+        alignment_check(&b, 0, kind, fn); /* aligned new's block, sized delete */
     if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
         if (size != block_size)
             wdi_report_begin("%s%s with a wrong size: %zu for a %zu-byte block at 0x%zx", sized, fn,

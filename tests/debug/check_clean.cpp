@@ -14,7 +14,10 @@
 //   - fork: the child allocates, frees and exits through exit() (its own
 //     summary line is printed too), the parent carries on;
 //   - C++ containers: vector, string, map, unordered_map, list,
-//     shared_ptr, new[]/delete[].
+//     shared_ptr, new[]/delete[];
+//   - over-aligned types (alignas 32 to 256): new and delete, new[] and
+//     delete[], a vector of them, make_shared, and operator new/delete
+//     with an alignment, sized and not, and their nothrow forms.
 //
 // Everything is freed before the end; it prints "check_clean: done" last.
 // Not linked with warden.
@@ -30,6 +33,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -234,6 +238,37 @@ static void containers(void) {
     CHECK(owned->back() == 1.5);
 }
 
+// --- over-aligned types: aligned new goes back through aligned delete -----------
+
+struct alignas(32) Align32 {
+    char c[40];
+};
+struct alignas(64) Align64 {
+    char c[100];
+};
+struct alignas(256) Align256 {
+    char c[10];
+};
+
+static void over_aligned(void) {
+    std::vector<Align64> v(100);
+    v.resize(1000);
+    CHECK((uintptr_t)v.data() % 64 == 0);
+    delete new Align64;
+    delete new Align32;
+    delete[] new Align64[7];
+    delete[] new Align256[3];
+    std::shared_ptr<Align64> shared = std::make_shared<Align64>();
+    std::unique_ptr<Align256> owned(new Align256);
+    CHECK((uintptr_t)owned.get() % 256 == 0);
+    void *r = ::operator new(100, std::align_val_t(128));
+    ::operator delete(r, std::align_val_t(128));
+    void *q = ::operator new(100, std::align_val_t(128));
+    ::operator delete(q, 100, std::align_val_t(128));
+    void *z = ::operator new[](100, std::align_val_t(64), std::nothrow);
+    ::operator delete[](z, std::align_val_t(64), std::nothrow);
+}
+
 int main() {
     threads();
     realloc_growth();
@@ -241,6 +276,7 @@ int main() {
     libc_calls();
     forked();
     containers();
+    over_aligned();
     puts("check_clean: done");
     return 0;
 }

@@ -23,6 +23,10 @@
 //                  so, with both stacks, from the history of blocks given back
 //   double_delete  delete twice of a block from new: named with delete, the
 //                  operator the program called, not its C entry
+//   aligned_plain_delete  a block of operator new with alignment 256 given to
+//                  plain operator delete: a mismatch
+//   plain_aligned_delete  a block of plain operator new given to operator
+//                  delete with alignment 64: a mismatch
 //   delete_overflow  an overflow of a block from new[], found by its delete[]:
 //                  named with delete[], not the operators' C entry
 //   cookie_delete  delete (not delete[]) of an array from new[] of a type with
@@ -115,6 +119,14 @@ int main(int argc, char **argv) {
         a[10] = 1;              // one past the end
         sink = a;
         delete[] (char *)sink; // E_DOVER_DELETE
+    } else if (strcmp(which, "aligned_plain_delete") == 0) {
+        void *p = ::operator new(100, std::align_val_t(256)); // E_APD_ALLOC
+        sink = p;
+        ::operator delete(sink); // E_APD_DELETE
+    } else if (strcmp(which, "plain_aligned_delete") == 0) {
+        void *p = ::operator new(64); // E_PAD_ALLOC
+        sink = p;
+        ::operator delete(sink, std::align_val_t(64)); // E_PAD_DELETE
     } else if (strcmp(which, "array_delete") == 0) {
         long *one = new long(5); // E_ARRAY_DELETE_ALLOC
         sink = one;
@@ -128,7 +140,7 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
-                        "sized_delete|delete_overflow|"
+                        "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"
                         "array_delete|realloc_freed\n");
         return 2;
     }

@@ -381,6 +381,13 @@ static void test_more_errors(void) {
         {"delete_overflow", "check=1",
          "heap buffer overflow: 1 bytes past the end of a 10-byte block at 0x",
          "were written (found in delete[])", "found at", "E_DOVER_DELETE", "E_DOVER_ALLOC", NULL},
+        {"aligned_plain_delete", "check=1",
+         "mismatched delete: a block from new aligned to 256 given to delete without an alignment",
+         "", NULL, "E_APD_DELETE", "E_APD_ALLOC", NULL},
+        {"plain_aligned_delete", "check=1",
+         "mismatched delete: a block from new without an alignment given to delete with alignment "
+         "64",
+         "", NULL, "E_PAD_DELETE", "E_PAD_ALLOC", NULL},
         {"array_delete", "check=1", "mismatched delete[]: a block from new given to delete[]", "",
          NULL, "E_ARRAY_DELETE", "E_ARRAY_DELETE_ALLOC", NULL},
         {"realloc_freed", "check=1", "use after free of 0x", " in realloc", NULL, "E_REALLOC",
