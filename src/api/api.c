@@ -118,7 +118,9 @@ static inline int sampled_block(const void *p) { return !wdi_checking && wdi_gua
 WD_NOINLINE static void wrap_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     if (wd_unlikely(wdi_prof_on()))
         wdi_prof_free(p);
-    if (wdi_checking)
+    if (wdi_checking && kind != WD_FROM_MALLOC)
+        wdi_check_free_aligned(p, 0, kind, fn); /* delete: the block must have no alignment */
+    else if (wdi_checking)
         wdi_check_free(p, kind, fn);
     else if (wdi_guard_owns(p))
         wdi_guard_free(p, fn);

@@ -680,7 +680,7 @@ static void block_release_now(const wd_block_info_t *b, const char *fn);
 /* b, freed at `stack` and filled, joins the quarantine (a copy: b's
  * words are read again right after, and a byte stored into one of them
  * would make that load wait). */
-static inline void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b, uint32_t stack,
+static WD_ALWAYS_INLINE void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b, uint32_t stack,
                                    const char *fn) {
     wd_block_info_t q = {b->p, wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED), b->alloc_stack,
                          stack};
@@ -1159,11 +1159,8 @@ void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
     bounds_t bd;
-    if (!block_take((uintptr_t)p, &b, &bd, kind, fn))
-        return;
-    if (wd_unlikely(kind != WD_FROM_MALLOC && front_of(&b) > WD_REC_FRONT))
-        alignment_check(&b, 0, kind, fn); /* aligned new's block, plain delete */
-    block_freed(ct, &b, &bd, kind, stack, fn);
+    if (block_take((uintptr_t)p, &b, &bd, kind, fn))
+        block_freed(ct, &b, &bd, kind, stack, fn);
 }
 
 void wdi_check_free_aligned(void *p, size_t alignment, wd_alloc_kind_t kind, const char *fn) {

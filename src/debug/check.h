@@ -55,8 +55,8 @@ size_t wdi_check_usable(const void *p, const char *fn);
 /* alignment is 0 for free_sized. */
 void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_t kind,
                           const char *fn);
-/* C++'s aligned delete (no size): the block must be one new got with that
- * alignment. */
+/* C++'s delete without a size: the block must be one new got with that
+ * alignment (0: none, plain delete). */
 void wdi_check_free_aligned(void *p, size_t alignment, wd_alloc_kind_t kind, const char *fn);
 
 /* At exit: checks the live and quarantined blocks, reports the leaks (with
