@@ -185,8 +185,8 @@ static int emit_frame(int num, const void *pc, const wdi_sym_t *s) {
         return num;
     }
     const char *func = s->levels > 0 ? s->at[0].func : NULL;
-    if (s->module == NULL)
-        emit("    #%d %p", num, pc);
+    if (s->module == NULL) /* no module holds it now: dlclose unmapped it, or it is no code */
+        emit("    #%d %p (in no module loaded now)", num, pc);
     else if (func != NULL)
         emit("    #%d %p in %s (%s+0x%zx)", num, pc, func, s->module, (size_t)s->offset);
     else if (s->symbol != NULL)

@@ -254,6 +254,26 @@ static void test_no_lines(void) {
     }
 }
 
+static void no_module_child(const void *arg) {
+    (void)arg;
+    void *pcs[1] = {(void *)(uintptr_t)0x10001}; /* below any mapping: no module */
+    wdi_report_begin("a frame in no module");
+    wdi_report_stack("captured at", pcs, 1);
+    wdi_report_end();
+}
+
+/* An address no module holds (a library dlclose unmapped) says so. */
+static void test_no_module(void) {
+    int status = test_run_piped(no_module_child, NULL, 0, NULL, 0, report, sizeof report);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char got[1024];
+    CHECK(frame_line("captured at", 0, got, sizeof got));
+    if (strstr(got, "#0 0x10001 (in no module loaded now)") == NULL) {
+        fprintf(stderr, "wanted the frame in no module in:\n%s", report);
+        exit(1);
+    }
+}
+
 /* --- many addresses at once ---------------------------------------------------- */
 
 /* 64 functions of some 40 bytes or more each (-O0), named many_0 ... many_63. */
@@ -507,6 +527,7 @@ int main(int argc, char **argv) {
     }
     test_report_lines(NULL);
     test_no_lines();
+    test_no_module();
     test_many(getenv("PATH"));
     /* addr2line alone, even where llvm-symbolizer would be preferred. */
     char dir[] = "/tmp/test_diag.XXXXXX", link[sizeof dir + 16];
