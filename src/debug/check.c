@@ -680,8 +680,8 @@ static void block_release_now(const wd_block_info_t *b, const char *fn);
 /* b, freed at `stack` and filled, joins the quarantine (a copy: b's
  * words are read again right after, and a byte stored into one of them
  * would make that load wait). */
-static WD_ALWAYS_INLINE void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b, uint32_t stack,
-                                   const char *fn) {
+static WD_ALWAYS_INLINE void quarantine_push(wd_check_thread_t *ct, const wd_block_info_t *b,
+                                             uint32_t stack, const char *fn) {
     wd_block_info_t q = {b->p, wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED), b->alloc_stack,
                          stack};
     if (wd_unlikely(ct == NULL || ct->cur == NULL)) {
@@ -1096,7 +1096,7 @@ static WD_NOINLINE void mismatch_report(const wd_block_info_t *b, wd_alloc_kind_
  * it when not.  alignment: the release's, 0 for none.  Alignments up to
  * WD_REC_FRONT look alike here (every block is aligned that far). */
 static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignment,
-                                        wd_alloc_kind_t kind, const char *fn) {
+                                        const char *fn) {
     size_t front = front_of(b);
     int aligned_block = front > WD_REC_FRONT, aligned_release = alignment > WD_REC_FRONT;
     if (aligned_block == aligned_release && (!aligned_block || alignment == front))
@@ -1112,7 +1112,6 @@ static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignme
         wdi_report_begin("mismatched %s: a block from %s without an alignment given to %s with "
                          "alignment %zu",
                          fn, kind_name[wdi_bi_kind(b)], fn, alignment);
-    (void)kind;
     report_stack_here(NULL);
     report_block(b, 0);
     report_done();
@@ -1154,7 +1153,6 @@ static void block_free(wd_block_info_t *b, wd_alloc_kind_t kind, const char *fn)
 }
 
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn) {
-    fn = release_fn(kind, fn);
     wd_check_thread_t *ct = ct_here();
     uint32_t stack = stack_here(ct);
     wd_block_info_t b;
@@ -1172,7 +1170,7 @@ void wdi_check_free_aligned(void *p, size_t alignment, wd_alloc_kind_t kind, con
     if (!block_take((uintptr_t)p, &b, &bd, kind, fn))
         return;
     if (wdi_bi_kind(&b) == kind)
-        alignment_check(&b, alignment, kind, fn);
+        alignment_check(&b, alignment, fn);
     block_freed(ct, &b, &bd, kind, stack, fn);
 }
 /* Always moves (valgrind does too): a stale pointer to the old block then
@@ -1218,7 +1216,7 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
                       front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
     if (wdi_bi_kind(&b) == kind && kind != WD_FROM_MALLOC && alignment == 0 &&
         front > WD_REC_FRONT)
-        alignment_check(&b, 0, kind, fn); /* aligned new's block, sized delete */
+        alignment_check(&b, 0, fn); /* aligned new's block, sized delete */
     if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
         if (size != block_size)
             wdi_report_begin("%s%s with a wrong size: %zu for a %zu-byte block at 0x%zx", sized, fn,

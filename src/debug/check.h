@@ -47,7 +47,9 @@ void wdi_check_init(void);
  * longer start, which is said. */
 void wdi_check_late(void);
 
-/* The malloc family in check mode; fn names the API entry for reports. */
+/* The malloc family in check mode; fn names the API entry for reports
+ * (wdi_check_free: C's frees; C++'s deletes go through
+ * wdi_check_free_aligned). */
 void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t kind);
 void wdi_check_free(void *p, wd_alloc_kind_t kind, const char *fn);
 void *wdi_check_realloc(void *p, size_t size);
