@@ -289,9 +289,18 @@ WD_NOINLINE static void quarantine_evict_other(wd_quarantine_t *q, void *p, uint
     wdi_raw_free((uint8_t *)p - word_front(word), fn);
 }
 
-/* The oldest small or medium block leaves: checked (by are: inline in the
- * free path, a call elsewhere), then back to its tier; a small one (nearly
- * all) straight onto its page's list. */
+/* Small block p of page pg leaves the quarantine: checked (by are: inline
+ * in the free path, a call elsewhere), then straight onto its page's list;
+ * returns its prefix word (what it held in the counts: word_size). */
+static WD_ALWAYS_INLINE uint64_t small_leaves(wd_theap_t *h, wd_page_t *pg, void *p,
+                                              const char *fn, head_are_fn are) {
+    uint64_t word = quarantined_check(p, pg->block_size, fn, are);
+    page_release(h, pg, (uint8_t *)p - word_front(word));
+    return word;
+}
+
+/* The oldest small or medium block leaves, checked, back to its tier; a
+ * small one (nearly all) as small_leaves. */
 static WD_ALWAYS_INLINE void quarantine_evict(wd_quarantine_t *q, const char *fn,
                                               head_are_fn are) {
     wd_theap_t *h = q->owner;
@@ -305,11 +314,8 @@ static WD_ALWAYS_INLINE void quarantine_evict(wd_quarantine_t *q, const char *fn
         return;
     }
     wd_page_t *pg = (wd_page_t *)aux;
-    size_t raw = pg->block_size;
-    uint64_t word = quarantined_check(p, raw, fn, are);
-    h->held_small -= raw;
-    q->bytes -= word_size(word);
-    page_release(h, pg, (uint8_t *)p - word_front(word));
+    h->held_small -= pg->block_size;
+    q->bytes -= word_size(small_leaves(h, pg, p, fn, are));
 }
 
 WD_NOINLINE static void quarantine_evict_more(wd_quarantine_t *q, const char *fn) {
@@ -328,10 +334,15 @@ static WD_ALWAYS_INLINE void quarantine_prefetch(const wd_quarantine_t *q) {
     }
 }
 
-static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, uintptr_t aux) {
-    size_t at = ring_at(q->head + q->count);
+/* Slot `count` places after the oldest gets p. */
+static WD_ALWAYS_INLINE void ring_set(wd_quarantine_t *q, size_t count, void *p, uintptr_t aux) {
+    size_t at = ring_at(q->head + count);
     q->slot[at].p = p;
     q->slot[at].aux = aux;
+}
+
+static WD_ALWAYS_INLINE void ring_put(wd_quarantine_t *q, void *p, uintptr_t aux) {
+    ring_set(q, q->count, p, aux);
     q->count++;
 }
 
@@ -358,16 +369,10 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_quarantine_t *q, void *p, size_t
             /* The steady state: a small block leaves, p takes its place
              * in the counts, which are written once. */
             wd_page_t *pg = (wd_page_t *)oaux;
-            size_t oraw = pg->block_size;
-            uint64_t word = quarantined_check(old, oraw, fn, are);
-            size_t bytes = q->bytes + n - word_size(word);
-            size_t count = q->count;
-            q->slot[ring_at(at + count)].p = p;
-            q->slot[ring_at(at + count)].aux = aux;
+            ring_set(q, q->count, p, aux);
             q->head = ring_at(at + 1);
-            q->bytes = bytes;
-            h->held_small += raw - oraw;
-            page_release(h, pg, (uint8_t *)old - word_front(word));
+            h->held_small += raw - pg->block_size;
+            q->bytes += n - word_size(small_leaves(h, pg, old, fn, are));
             while (wd_unlikely(q->bytes > q->high))
                 quarantine_evict_more(q, fn);
             return;
