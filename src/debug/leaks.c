@@ -121,12 +121,15 @@ static void scan_words(scan_t *sc, const uintptr_t *from, const uintptr_t *to, u
     }
 }
 
+/* The whole words of block b's contents end here. */
+static inline const uintptr_t *words_end(const leak_block_t *b) {
+    return (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7));
+}
+
 static void drain(scan_t *sc) {
     while (sc->todo_count > 0) {
         leak_block_t *b = &sc->block[sc->todo[--sc->todo_count]];
-        scan_words(sc, (const uintptr_t *)b->start,
-                   (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)),
-                   REACHABLE, b);
+        scan_words(sc, (const uintptr_t *)b->start, words_end(b), REACHABLE, b);
     }
 }
 
@@ -137,7 +140,7 @@ static void cover_from(scan_t *sc, size_t i) {
     while (sc->todo_count > 0) {
         const leak_block_t *b = &sc->block[sc->todo[--sc->todo_count]];
         const uintptr_t *w = (const uintptr_t *)b->start;
-        const uintptr_t *to = (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7));
+        const uintptr_t *to = words_end(b);
         for (; w < to; w++) {
             leak_block_t *t = block_at(sc, *w);
             if (t != NULL && t->mark == INDIRECT) {
@@ -446,9 +449,7 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
         leak_block_t *b = &sc.block[i];
         if (b->mark == REACHABLE)
             continue;
-        scan_words(&sc, (const uintptr_t *)b->start,
-                   (const uintptr_t *)(b->start + ((b->end - b->start) & ~(uintptr_t)7)), INDIRECT,
-                   b);
+        scan_words(&sc, (const uintptr_t *)b->start, words_end(b), INDIRECT, b);
     }
     lost_cycles(&sc);
     wdi_blocks_unlock_all();
