@@ -1214,9 +1214,8 @@ void wdi_check_free_sized(void *p, size_t alignment, size_t size, wd_alloc_kind_
     size_t block_size = wdi_bi_size(&b);
     int wrong_align = alignment != 0 && front != align &&
                       front != (align > WD_REC_FRONT ? align : WD_REC_FRONT);
-    if (wdi_bi_kind(&b) == kind && kind != WD_FROM_MALLOC && alignment == 0 &&
-        front > WD_REC_FRONT)
-        alignment_check(&b, 0, fn); /* aligned new's block, sized delete */
+    if (wdi_bi_kind(&b) == kind && kind != WD_FROM_MALLOC && alignment == 0)
+        alignment_check(&b, 0, fn); /* a sized delete names no alignment */
     if (wdi_bi_kind(&b) == kind && (size != block_size || wrong_align)) {
         if (size != block_size)
             wdi_report_begin("%s%s with a wrong size: %zu for a %zu-byte block at 0x%zx", sized, fn,
