@@ -163,12 +163,15 @@ static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size
 
 static size_t window_of(uintptr_t from, uintptr_t to);
 
+/* The bytes of the cell's open pages (they end at c->end). */
+static inline size_t cell_open_bytes(const guard_cell_t *c) { return (size_t)c->pages * page_size; }
+
 /* The cell's open pages become inaccessible again.  A pool slot of one
  * page keeps it, zeroed again (the block and the windows of slack were
  * all that was written, or slack_check said otherwise), so that it opens
  * as fresh; a larger one and check=2's cells give their memory back. */
 static void cell_close(guard_area_t *a, guard_cell_t *c) {
-    size_t len = (size_t)c->pages * page_size;
+    size_t len = cell_open_bytes(c);
     uint8_t *lo = (uint8_t *)c->end - len;
     if (a->pool && c->pages == 1) {
         uintptr_t from = c->p - window_of((uintptr_t)lo, c->p);
@@ -573,7 +576,7 @@ void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_star
     }
     c->kind = (uint8_t)kind;
     c->alloc_stack = stack;
-    atomic_fetch_add_explicit(&live_bytes, (size_t)c->pages * page_size, memory_order_relaxed);
+    atomic_fetch_add_explicit(&live_bytes, cell_open_bytes(c), memory_order_relaxed);
     atomic_store_explicit(&c->state, CELL_LIVE, memory_order_release);
     wdi_fault_arm(fault_claim);
     *raw = (uint8_t *)c->raw;
@@ -603,7 +606,7 @@ void wdi_guard_check_free(void *p, uint32_t stack) {
                                                  memory_order_acquire, memory_order_relaxed))
         return; /* check mode reported it already */
     c->free_stack = stack;
-    atomic_fetch_sub_explicit(&live_bytes, (size_t)c->pages * page_size, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&live_bytes, cell_open_bytes(c), memory_order_relaxed);
     cell_close(a, c);
     size_t cls = 0;
     while ((page_size << cls) < a->cell_bytes)
