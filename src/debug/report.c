@@ -197,8 +197,14 @@ static int emit_frame(int num, const void *pc, const wdi_sym_t *s) {
     return num + 1;
 }
 
-/* Once a report, when no frame at all or no frame of the program itself
- * got a line: why, and what would help.  The system's libraries seldom
+/* Whether a report of this process gave the hint already (with the
+ * report's lock). */
+static int hint_given;
+
+/* Once a process, with the first report where no frame at all or no frame
+ * of the program itself got a line: why, and what would help (the cause
+ * is the same for every report after it: a stripped program's leak
+ * records repeated it hundreds of times).  The system's libraries seldom
  * come with debug information, and the program's _start never does (crt1.o
  * has none): neither alone calls for the hint. */
 static void emit_hint(int missing) {
@@ -210,8 +216,10 @@ static void emit_hint(int missing) {
         program |= s->in_program;
         program_lines |= s->in_program && has;
     }
-    if (rep.npcs == 0 || (missing & WDI_SYM_OFF) || (lines && program_lines == program))
+    if (hint_given || rep.npcs == 0 || (missing & WDI_SYM_OFF) ||
+        (lines && program_lines == program))
         return;
+    hint_given = 1;
     if (missing & WDI_SYM_NO_HELPER)
         emit("warden: (no file:line: no addr2line on PATH; install binutils)");
     else

@@ -254,6 +254,30 @@ static void test_no_lines(void) {
     }
 }
 
+/* Three reports without a line give the hint once, with the first. */
+static void three_reports_child(const void *arg) {
+    for (int i = 0; i < 3; i++)
+        one_frame_child(arg);
+}
+
+static void test_hint_once(void) {
+    int status =
+        test_run_piped(three_reports_child, _start + 1, 0, NULL, 0, report, sizeof report);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int reports = 0, hints = 0;
+    for (const char *at = report; (at = strstr(at, "one frame")) != NULL; at++)
+        reports++;
+    for (const char *at = report; (at = strstr(at, "\nwarden: (no file:line: ")) != NULL; at++)
+        hints++;
+    const char *hint = strstr(report, "\nwarden: (no file:line: ");
+    const char *second = strstr(report, "one frame");
+    second = second ? strstr(second + 1, "one frame") : NULL;
+    if (reports != 3 || hints != 1 || hint == NULL || second == NULL || hint > second) {
+        fprintf(stderr, "wanted 3 reports and the hint once, in the first:\n%s", report);
+        exit(1);
+    }
+}
+
 /* An address no module holds (a library dlclose unmapped) says so. */
 static void test_no_module(void) {
     /* below any mapping */
@@ -521,6 +545,7 @@ int main(int argc, char **argv) {
     }
     test_report_lines(NULL);
     test_no_lines();
+    test_hint_once();
     test_no_module();
     test_many(getenv("PATH"));
     /* addr2line alone, even where llvm-symbolizer would be preferred. */
