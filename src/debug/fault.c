@@ -1,7 +1,7 @@
 /* fault.c -- owns warden's SIGSEGV/SIGBUS handler, its chaining to the
  * program's handler and the alternate signal stacks (fault.h).  Calls:
- * stack.h (the faulting access's stack), os.h, sigaction,
- * sigaltstack, raise. */
+ * stack.h (the faulting access's stack), report.h (the note on a general
+ * protection fault), options.h, os.h, sigaction, sigaltstack, raise. */
 #define _GNU_SOURCE
 #include "debug/fault.h"
 
@@ -12,6 +12,8 @@
 #include <ucontext.h>
 
 #include "base/internal.h"
+#include "base/options.h"
+#include "debug/report.h"
 #include "debug/stack.h"
 #include "os/os.h"
 
@@ -30,6 +32,43 @@ static __thread uintptr_t tl_fault_pc __attribute__((tls_model("initial-exec")))
 
 static struct sigaction *chained_for(int sig) { return &chained[sig == SIGBUS]; }
 
+static uintptr_t fault_pc(const void *ucv) {
+#if defined(__x86_64__) && defined(__linux__)
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__) && defined(__linux__)
+    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.pc;
+#else
+    (void)ucv;
+    return 0;
+#endif
+}
+
+/* A general protection fault carries no address, and is never a guard
+ * page's.  Under check=2 it has two likely causes, said with the
+ * access's stack before the default action ends the process (a new
+ * user's program crashed without a word): a pointer loaded from memory
+ * that holds check mode's patterns (a block's junk 0xbe.. or a freed
+ * block's 0xdf.., neither a valid address), or an access that needs
+ * 16-byte alignment (an SSE load or store, movaps) to a block whose size
+ * is not a multiple of 16, which check=2 aligns to 8 only when it ends at
+ * its guard page (check_exact=1). */
+static void general_fault_note(const void *uc) {
+    if (wdi_options.check < 2 || tl_in_fault)
+        return;
+    tl_in_fault = 1;
+    tl_fault_pc = fault_pc(uc);
+    wdi_report_begin("general protection fault at 0x%zx, not at a guard page: a pointer read "
+                     "from check mode's patterns (0xbebe... a block's junk, 0xdfdf... a freed "
+                     "block's) is no valid address; an aligned SSE load or store to a block whose "
+                     "size is not a multiple of 16 faults so too (check_exact=1 aligns such a "
+                     "block to 8; check_exact=0 aligns every block to 16)",
+                     (size_t)tl_fault_pc);
+    void *pcs[WD_STACK_MAX];
+    wdi_report_stack(NULL, pcs, wdi_fault_stack(pcs, WD_STACK_MAX));
+    wdi_report_end();
+    tl_in_fault = 0;
+}
+
 /* Hands a fault that is not warden's to what the program had: its
  * handler, or the default action (restored, then the access is retried
  * and faults again, or for a signal sent by kill, raised again). */
@@ -43,6 +82,8 @@ static void chain(int sig, siginfo_t *si, void *uc) {
         p->sa_handler(sig);
         return;
     }
+    if (sig == SIGSEGV && si->si_code == SI_KERNEL)
+        general_fault_note(uc);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -58,17 +99,6 @@ static int fault_is_write(const void *ucv) {
 #else
     (void)ucv;
     return -1;
-#endif
-}
-
-static uintptr_t fault_pc(const void *ucv) {
-#if defined(__x86_64__) && defined(__linux__)
-    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.gregs[REG_RIP];
-#elif defined(__aarch64__) && defined(__linux__)
-    return (uintptr_t)((const ucontext_t *)ucv)->uc_mcontext.pc;
-#else
-    (void)ucv;
-    return 0;
 #endif
 }
 

@@ -135,6 +135,41 @@ static void alignments(void) {
     printf("alignments: %zu wrong\n", bad);
 }
 
+/* A 16-byte aligned store (movaps) into a 24-byte block, which check=2
+ * aligns to 8 (check_exact=1): a general protection fault, which warden
+ * names before the process dies of it.  With check_exact=0 the block is
+ * 16-byte aligned and the store is fine. */
+static void sse_odd_block(void) {
+    char *p = malloc(24); /* G_SSE_ALLOC */
+#if defined(__x86_64__)
+    __asm__ volatile("xorps %%xmm0, %%xmm0\n\tmovaps %%xmm0, (%0)" /* G_SSE_STORE */
+                     :
+                     : "r"(p)
+                     : "xmm0", "memory");
+#else
+    memset(p, 0, 16);
+#endif
+    free(p);
+    puts("sse_odd_block: stored");
+}
+
+/* A pointer never written, read from a new block: check mode's junk
+ * (0xbebe...), no valid address, so the load through it is a general
+ * protection fault, which warden names before the process dies of it. */
+struct link {
+    struct link *next;
+};
+__attribute__((noinline)) static void follow(struct link *l) {
+    sink = (char)(uintptr_t)l->next->next; /* G_JUNK_LOAD */
+}
+
+static void junk_pointer(void) {
+    struct link *l = malloc(sizeof *l);
+    follow(l);
+    free(l);
+    puts("junk_pointer: followed");
+}
+
 static void read_after_free(void) {
     char *p = alloc64();
     p[3] = 1;
@@ -385,7 +420,8 @@ int main(int argc, char **argv) {
         {"many", many},             {"clean", clean},
         {"profiled", profiled},     {"medium", medium},
         {"int_array_read", int_array_read}, {"alignments", alignments},
-        {"live_bound", live_bound},
+        {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
+        {"junk_pointer", junk_pointer},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

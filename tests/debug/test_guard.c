@@ -301,6 +301,39 @@ static void test_check2(void) {
     expect_summary(&r, "1 errors");
     printf("ok: %s\n", r.name);
     run_free(&r);
+#if defined(__x86_64__)
+    /* a 16-byte aligned store into a block check_exact aligned to 8 dies
+     * of a general protection fault, named with the store's line first;
+     * with check_exact=0 it is stored */
+    r = guard_run("check=2:leaks=0", "sse_odd_block");
+    EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "did not die of SIGSEGV");
+    {
+        span_t rep = expect_report(&r, "general protection fault at 0x", 0);
+        if (rep.start != NULL) {
+            EXPECT(&r, span_has(rep, "check_exact=0 aligns every block to 16)"),
+                   "the note does not name check_exact=0");
+            expect_frame(&r, rep, NULL, TS, GSRC, "G_SSE_STORE");
+        }
+    }
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    /* so is a load through a pointer that holds check mode's junk */
+    r = guard_run("check=2:leaks=0", "junk_pointer");
+    EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "did not die of SIGSEGV");
+    {
+        span_t rep = expect_report(&r, "general protection fault at 0x", 0);
+        if (rep.start != NULL)
+            expect_frame(&r, rep, NULL, TS, GSRC, "G_JUNK_LOAD");
+    }
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    r = guard_run("check=2:leaks=0:check_exact=0", "sse_odd_block");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "sse_odd_block: stored");
+    expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+#endif
     /* end-aligned, an underflow lands in the left redzone: found at exit */
     r = guard_run("check=2:leaks=0", "underflow");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
