@@ -215,8 +215,11 @@ int wdi_options_init(void) {
         return 0;
     const char *s = getenv("WARDEN_OPTIONS");
     while (s != NULL && *s != '\0') {
-        const char *end = strchr(s, ':');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
+        /* ':' or ',' between options, as sanitizers take them: with
+         * only ':', check=1,leaks=0 read as a bad value for check and
+         * left checking off. */
+        size_t len = strcspn(s, ":,");
+        const char *end = s[len] != '\0' ? s + len : NULL;
         const char *eq = memchr(s, '=', len);
         if (len != 0) {
             if (eq != NULL)

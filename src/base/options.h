@@ -69,7 +69,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(profile_signal, 0, "with profile=: dump the profile when this signal comes (0: none)")
 
 /* Options whose value is a string (at most WD_OPTION_STR_MAX - 1 bytes;
- * no ':', which separates the options): the same table's other half.  A
+ * no ':' or ',', which separate the options): the same table's other half.  A
  * `%p` in the path of map or stats_file stands for the process id (a
  * program that starts others under the same options). */
 #define WD_OPTION_STR_MAX 256

@@ -143,7 +143,16 @@ static void t_options(void) {
     else if (count_lines(err, "unknown option", 0) != 0 || count_lines(err, "warden: stats", 1) < 1)
         OPT_FAIL("stats=1:verbose=1", "wanted stats lines and no unknown option", err);
 
-    printf("ok: WARDEN_OPTIONS (stats, unknown option, verbose)\n");
+    /* a comma separates options as a colon does (sanitizers take both) */
+    st = run_with_options("stats=1,verbose=1", err, sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        OPT_FAIL("stats=1,verbose=1", "child did not exit 0", err);
+    else if (count_lines(err, "bad value", 0) != 0 || count_lines(err, "warden: stats", 1) < 1 ||
+             count_lines(err, "warden: options", 1) < 1)
+        OPT_FAIL("stats=1,verbose=1", "wanted stats lines, the verbose options line, no bad value",
+                 err);
+
+    printf("ok: WARDEN_OPTIONS (stats, unknown option, verbose, separators)\n");
 }
 
 /* --- awkward places -------------------------------------------------------- */
