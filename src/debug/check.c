@@ -313,11 +313,74 @@ static inline void bytes_fill(void *p, uint8_t byte, size_t n) {
     memcpy((uint8_t *)p + n - 16, &v, 16);
 }
 
+/* The left redzone of a block from new (not new[]) ends with a word of
+ * zeros, not the pattern: delete[] given such a block reads there the
+ * count of elements new[] keeps before an array of a type with a
+ * destructor, and a count made of the pattern ran the destructor until
+ * the program was killed, with no report; a count of 0 runs it never,
+ * and the address delete[] passes on (8 or 16 bytes before the block) is
+ * reported as the mismatch it is (report_not_live). */
+#define COOKIE 8
+
+static inline uint64_t word_at(const uint8_t *q) {
+    uint64_t w;
+    memcpy(&w, q, sizeof w);
+    return w;
+}
+
+/* Whether the left redzone [left, p) of a block of this kind ends with
+ * the word of zeros. */
+static inline int has_zero_word(unsigned kind, const uint8_t *left, const uint8_t *p) {
+    return kind == WD_FROM_NEW && p - left >= COOKIE;
+}
+
+
+#define REDZONE_WORD (REDZONE * 0x0101010101010101ULL)
+
+/* Fills the left redzone [left, p) of a block of this kind. */
+static inline void left_fill(uint8_t *left, uint8_t *p, unsigned kind) {
+    bytes_fill(left, REDZONE, (size_t)(p - left));
+    if (wd_unlikely(has_zero_word(kind, left, p)))
+        memset(p - COOKIE, 0, COOKIE);
+}
+
+/* left_intact for a left redzone of another length than RZ (a guarded
+ * block's, which may start right after its guard page). */
+static WD_NOINLINE int left_intact_other(const wd_block_info_t *b, const uint8_t *left,
+                                         const uint8_t *p) {
+    size_t n = (size_t)(p - left);
+    if (!has_zero_word(wdi_bi_kind(b), left, p))
+        return bytes_are(left, n, REDZONE);
+    return (n == COOKIE || bytes_are(left, n - COOKIE, REDZONE)) && word_at(p - COOKIE) == 0;
+}
+
+/* Whether the left redzone [left, p) of b is as left_fill made it: most
+ * are RZ bytes, two words, the second of zeros for a block from new. */
+static WD_ALWAYS_INLINE int left_intact(const wd_block_info_t *b, const uint8_t *left,
+                                        const uint8_t *p) {
+    if (wd_unlikely(p - left != RZ))
+        return left_intact_other(b, left, p);
+    uint64_t last = wdi_bi_kind(b) == WD_FROM_NEW ? 0 : REDZONE_WORD;
+    return word_at(left) == REDZONE_WORD && word_at(p - COOKIE) == last;
+}
+
 /* Whether both redzones of b still hold their pattern. */
 static inline int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) {
     const uint8_t *p = (const uint8_t *)b->p, *end = p + wdi_bi_size(b);
-    return bytes_are(end, (size_t)(bd->end - end), REDZONE) &&
-           bytes_are(bd->left, (size_t)(p - bd->left), REDZONE);
+    return bytes_are(end, (size_t)(bd->end - end), REDZONE) && left_intact(b, bd->left, p);
+}
+
+/* The first byte of b's left redzone [left, p) that an underflow wrote,
+ * or p. */
+static const uint8_t *left_written(const wd_block_info_t *b, const uint8_t *left,
+                                   const uint8_t *p) {
+    const uint8_t *zeros = has_zero_word(wdi_bi_kind(b), left, p) ? p - COOKIE : p;
+    const uint8_t *w = first_not(left, zeros, REDZONE);
+    if (w < zeros)
+        return w;
+    while (w < p && *w == 0)
+        w++;
+    return w;
 }
 
 /* The rest of a redzone report, once its headline is out. */
@@ -345,13 +408,13 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
         memset((void *)(p + size), REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
     const uint8_t *left = bd->left;
-    const uint8_t *under = first_not(left, p, REDZONE);
+    const uint8_t *under = left_written(b, left, p);
     if (under < p) {
         wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
                          "at 0x%zx were written (found in %s)",
                          (size_t)(p - under), size, (size_t)b->p, fn);
         redzone_report_end(b, fn);
-        memset((void *)left, REDZONE, (size_t)(p - left)); /* reported once */
+        left_fill((uint8_t *)left, (uint8_t *)p, wdi_bi_kind(b)); /* reported once */
     }
 }
 
@@ -862,7 +925,8 @@ static int record_damaged(uintptr_t p) {
     if (slot == NULL || slot + WD_REC_FRONT != (uint8_t *)p)
         return 0;
     uint32_t size = wdi_page_of(seg, slot)->xblock_size;
-    return bytes_are(slot + size - RZ, RZ, REDZONE) && !bytes_are(slot + RZ, RZ, REDZONE);
+    /* the left redzone's first word: every kind's pattern (has_zero_word) */
+    return bytes_are(slot + size - RZ, RZ, REDZONE) && !bytes_are(slot + RZ, RZ - COOKIE, REDZONE);
 }
 
 /* Whether p, given to a release, is the first element of live block b
@@ -872,6 +936,16 @@ static int record_damaged(uintptr_t p) {
 static int cookie_of(uintptr_t p, const wd_block_info_t *b) {
     return wdi_bi_state(b) == WD_BLOCK_LIVE && wdi_bi_kind(b) == WD_FROM_NEW_ARRAY &&
            (p - b->p == 8 || p - b->p == 16);
+}
+
+/* Whether p, given to delete[], lies where delete[] of an array of a
+ * type with a destructor would find the array's start, for live block b
+ * from new: the count before b was the redzone's zeros (COOKIE), and
+ * delete[] passed on b less the count's room (8, or 16 for a type
+ * aligned to 16). */
+static int cookie_before(uintptr_t p, const wd_block_info_t *b, wd_alloc_kind_t kind) {
+    return kind == WD_FROM_NEW_ARRAY && wdi_bi_state(b) == WD_BLOCK_LIVE &&
+           wdi_bi_kind(b) == WD_FROM_NEW && (b->p - p == 8 || b->p - p == 16);
 }
 
 /* p is no live block: a double free (or a use of a freed block) when the
@@ -910,6 +984,11 @@ static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const
                              "count of elements new[] keeps before them; new[] is released with "
                              "delete[]",
                              release_name[kind], (size_t)p, (size_t)(p - near.p));
+        else if (have && cookie_before(p, &near, kind))
+            wdi_report_begin("mismatched delete[]: 0x%zx is %zu bytes before a block from new, "
+                             "where delete[] reads the count of elements new[] keeps; new is "
+                             "released with delete",
+                             (size_t)p, (size_t)(near.p - p));
         else
             wdi_report_begin("invalid pointer 0x%zx in %s", (size_t)p, fn);
         report_stack_here(NULL);
@@ -1062,7 +1141,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
         p = raw + front;
     }
     uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
-    bytes_fill(left, REDZONE, (size_t)(p - left));
+    left_fill(left, p, kind);
     if (!zero)
         pattern_fill(p, size, JUNK);
     bytes_fill(p + size, REDZONE, (size_t)(end - (p + size)));

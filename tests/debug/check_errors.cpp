@@ -32,6 +32,10 @@
 //   cookie_delete  delete (not delete[]) of an array from new[] of a type with
 //                  a destructor: C++ passes the block's address plus 8
 //                  (the count of elements), named as a mismatch
+//   array_delete_destructor  delete[] of one object from new of a type with
+//                  a destructor: delete[] reads a count of elements before
+//                  it (the redzone's zeros: none destroyed) and passes the
+//                  address 8 bytes before the block on, named as a mismatch
 //   forgotten_double  a double free after 100,000 other frees, which the
 //                  history (65,536 blocks) no longer holds: still a double
 //                  free, with the allocation's stack, from the slot's record
@@ -131,6 +135,11 @@ int main(int argc, char **argv) {
         long *one = new long(5); // E_ARRAY_DELETE_ALLOC
         sink = one;
         delete[] (long *)sink; // E_ARRAY_DELETE
+    } else if (strcmp(which, "array_delete_destructor") == 0) {
+        Counted *one = new Counted; // E_ADD_ALLOC
+        sink = one;
+        delete[] (Counted *)sink; // E_ADD_DELETE
+        delete one;               // the right release, so that nothing leaks
     } else if (strcmp(which, "realloc_freed") == 0) {
         char *p = (char *)malloc(64); // E_REALLOC_ALLOC
         sink = p;
@@ -141,7 +150,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"
-                        "array_delete|realloc_freed\n");
+                        "array_delete|array_delete_destructor|realloc_freed\n");
         return 2;
     }
     puts("check_errors: done");

@@ -390,6 +390,10 @@ static void test_more_errors(void) {
          "", NULL, "E_PAD_DELETE", "E_PAD_ALLOC", NULL},
         {"array_delete", "check=1", "mismatched delete[]: a block from new given to delete[]", "",
          NULL, "E_ARRAY_DELETE", "E_ARRAY_DELETE_ALLOC", NULL},
+        /* delete[] of new's object of a type with a destructor: the count it
+         * reads before the object is 0, the address it passes on 8 before */
+        {"array_delete_destructor", "check=1", "mismatched delete[]: 0x",
+         "8 bytes before a block from new", NULL, "E_ADD_DELETE", "E_ADD_ALLOC", NULL},
         {"realloc_freed", "check=1", "use after free of 0x", " in realloc", NULL, "E_REALLOC",
          "E_REALLOC_ALLOC", "E_REALLOC_FREE"},
     };
