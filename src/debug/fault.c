@@ -1,7 +1,8 @@
 /* fault.c -- owns warden's SIGSEGV/SIGBUS handler, its chaining to the
  * program's handler and the alternate signal stacks (fault.h).  Calls:
- * stack.h (the faulting access's stack), report.h (the note on a general
- * protection fault), options.h, os.h, sigaction, sigaltstack, raise. */
+ * stack.h (the faulting access's stack), report.h (check mode's note on
+ * what the process dies of), options.h, os.h, sigaction, sigaltstack,
+ * raise. */
 #define _GNU_SOURCE
 #include "debug/fault.h"
 
@@ -43,26 +44,38 @@ static uintptr_t fault_pc(const void *ucv) {
 #endif
 }
 
-/* A general protection fault carries no address, and is never a guard
- * page's.  Under check=2 it has two likely causes, said with the
- * access's stack before the default action ends the process (a new
- * user's program crashed without a word): a pointer loaded from memory
- * that holds check mode's patterns (a block's junk 0xbe.. or a freed
- * block's 0xdf.., neither a valid address), or an access that needs
- * 16-byte alignment (an SSE load or store, movaps) to a block whose size
- * is not a multiple of 16, which check=2 aligns to 8 only when it ends at
- * its guard page (check_exact=1). */
-static void general_fault_note(const void *uc) {
-    if (wdi_options.check < 2 || tl_in_fault)
+/* What the process dies of, under check mode, said with the faulting
+ * access's stack before the default action ends it (a new user's program
+ * crashed without a word): an access to memory the program does not
+ * have, or a general protection fault, which carries no address.  Check
+ * mode's likely part in the latter: a pointer loaded from its patterns
+ * (a block's junk 0xbe.. or a freed block's 0xdf.., neither a valid
+ * address), and under check=2 an access that needs 16-byte alignment (an
+ * SSE load or store, movaps) to a block whose size is not a multiple of
+ * 16, which check=2 aligns to 8 only when it ends at its guard page
+ * (check_exact=1). */
+static void fault_note(int sig, const siginfo_t *si, const void *uc) {
+    if (wdi_options.check == 0 || tl_in_fault || si->si_code <= 0)
         return;
     tl_in_fault = 1;
     tl_fault_pc = fault_pc(uc);
-    wdi_report_begin("general protection fault at 0x%zx, not at a guard page: a pointer read "
-                     "from check mode's patterns (0xbebe... a block's junk, 0xdfdf... a freed "
-                     "block's) is no valid address; an aligned SSE load or store to a block whose "
-                     "size is not a multiple of 16 faults so too (check_exact=1 aligns such a "
-                     "block to 8; check_exact=0 aligns every block to 16)",
-                     (size_t)tl_fault_pc);
+    const char *name = sig == SIGBUS ? "SIGBUS" : "SIGSEGV";
+    if (sig == SIGSEGV && si->si_code == SI_KERNEL)
+        wdi_report_begin("%s: general protection fault at 0x%zx: a pointer read from check "
+                         "mode's patterns (0xbebe... a block's junk, 0xdfdf... a freed block's) is "
+                         "no valid address%s",
+                         name, (size_t)tl_fault_pc,
+                         wdi_options.check < 2 ? ""
+                                               : "; an aligned SSE load or store to a block whose "
+                                                 "size is not a multiple of 16 faults so too "
+                                                 "(check_exact=1 aligns such a block to 8; "
+                                                 "check_exact=0 aligns every block to 16)");
+    else
+        wdi_report_begin("%s: an access to 0x%zx at 0x%zx, %s: the process dies of it", name,
+                         (size_t)si->si_addr, (size_t)tl_fault_pc,
+                         sig == SIGSEGV && si->si_code == SEGV_ACCERR
+                             ? "where the memory may not be accessed so (read-only, or closed)"
+                             : "where no memory of the program's lies");
     void *pcs[WD_STACK_MAX];
     wdi_report_stack(NULL, pcs, wdi_fault_stack(pcs, WD_STACK_MAX));
     wdi_report_end();
@@ -82,8 +95,7 @@ static void chain(int sig, siginfo_t *si, void *uc) {
         p->sa_handler(sig);
         return;
     }
-    if (sig == SIGSEGV && si->si_code == SI_KERNEL)
-        general_fault_note(uc);
+    fault_note(sig, si, uc);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;

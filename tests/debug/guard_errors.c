@@ -170,6 +170,14 @@ static void junk_pointer(void) {
     puts("junk_pointer: followed");
 }
 
+/* A store through a null pointer: no block's, the process dies of it; check
+ * mode says so with the store's stack first. */
+static void null_store(void) {
+    int *volatile q = NULL;
+    *q = 1; /* G_NULL_STORE */
+    puts("null_store: stored");
+}
+
 static void read_after_free(void) {
     char *p = alloc64();
     p[3] = 1;
@@ -421,7 +429,7 @@ int main(int argc, char **argv) {
         {"profiled", profiled},     {"medium", medium},
         {"int_array_read", int_array_read}, {"alignments", alignments},
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
-        {"junk_pointer", junk_pointer},
+        {"junk_pointer", junk_pointer}, {"null_store", null_store},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

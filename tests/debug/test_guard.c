@@ -308,7 +308,7 @@ static void test_check2(void) {
     r = guard_run("check=2:leaks=0", "sse_odd_block");
     EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "did not die of SIGSEGV");
     {
-        span_t rep = expect_report(&r, "general protection fault at 0x", 0);
+        span_t rep = expect_report(&r, "SIGSEGV: general protection fault at 0x", 0);
         if (rep.start != NULL) {
             EXPECT(&r, span_has(rep, "check_exact=0 aligns every block to 16)"),
                    "the note does not name check_exact=0");
@@ -321,12 +321,32 @@ static void test_check2(void) {
     r = guard_run("check=2:leaks=0", "junk_pointer");
     EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "did not die of SIGSEGV");
     {
-        span_t rep = expect_report(&r, "general protection fault at 0x", 0);
+        span_t rep = expect_report(&r, "SIGSEGV: general protection fault at 0x", 0);
         if (rep.start != NULL)
             expect_frame(&r, rep, NULL, TS, GSRC, "G_JUNK_LOAD");
     }
     printf("ok: %s\n", r.name);
     run_free(&r);
+    /* check=1 too names what the process dies of: a load through a
+     * pointer of junk, a store through a null pointer */
+    {
+        static const struct {
+            const char *which, *head, *marker;
+        } deaths[] = {
+            {"junk_pointer", "SIGSEGV: general protection fault at 0x", "G_JUNK_LOAD"},
+            {"null_store", "SIGSEGV: an access to 0x0 at 0x", "G_NULL_STORE"},
+        };
+        for (size_t i = 0; i < sizeof deaths / sizeof deaths[0]; i++) {
+            r = guard_run("check=1:leaks=0", deaths[i].which);
+            EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV,
+                   "did not die of SIGSEGV");
+            span_t rep = expect_report(&r, deaths[i].head, 0);
+            if (rep.start != NULL)
+                expect_frame(&r, rep, NULL, TS, GSRC, deaths[i].marker);
+            printf("ok: %s\n", r.name);
+            run_free(&r);
+        }
+    }
     r = guard_run("check=2:leaks=0:check_exact=0", "sse_odd_block");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
     expect_last_line(&r, "sse_odd_block: stored");
