@@ -335,7 +335,6 @@ static inline int has_zero_word(unsigned kind, const uint8_t *left, const uint8_
     return kind == WD_FROM_NEW && p - left >= COOKIE;
 }
 
-
 #define REDZONE_WORD (REDZONE * 0x0101010101010101ULL)
 
 /* Fills the left redzone [left, p) of a block of this kind. */
