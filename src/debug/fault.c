@@ -1,8 +1,8 @@
 /* fault.c -- owns warden's SIGSEGV/SIGBUS handler, its chaining to the
  * program's handler and the alternate signal stacks (fault.h).  Calls:
- * stack.h (the faulting access's stack), report.h (check mode's note on
- * what the process dies of), options.h, os.h, sigaction, sigaltstack,
- * raise. */
+ * stack.h and report.h (the faulting access's stack in a report; check
+ * mode's note on what the process dies of), options.h, os.h, sigaction,
+ * sigaltstack, raise. */
 #define _GNU_SOURCE
 #include "debug/fault.h"
 
@@ -44,6 +44,22 @@ static uintptr_t fault_pc(const void *ucv) {
 #endif
 }
 
+/* The faulting access's stack, into the report being written: the stack
+ * as libgcc's walk (or the fast walk) sees it from here is the handler's
+ * frames, the signal frame, then the faulting instruction as pc + 1
+ * (stack.c adds one to a signal frame's address); everything above that
+ * frame goes. */
+void wdi_fault_report_stack(void) {
+    void *all[WD_STACK_MAX];
+    int n = wdi_stack_capture(all, WD_STACK_MAX, 0);
+    int k = 0;
+    while (k < n && (uintptr_t)all[k] != tl_fault_pc + 1)
+        k++;
+    if (k == n) /* not found: keep it all (a report drops libwarden.so's frames) */
+        k = 0;
+    wdi_report_stack(NULL, all + k, n - k);
+}
+
 /* What the process dies of, under check mode, said with the faulting
  * access's stack before the default action ends it (a new user's program
  * crashed without a word): an access to memory the program does not
@@ -76,8 +92,7 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
                          sig == SIGSEGV && si->si_code == SEGV_ACCERR
                              ? "where the memory may not be accessed so (read-only, or closed)"
                              : "where no memory of the program's lies");
-    void *pcs[WD_STACK_MAX];
-    wdi_report_stack(NULL, pcs, wdi_fault_stack(pcs, WD_STACK_MAX));
+    wdi_fault_report_stack();
     wdi_report_end();
     tl_in_fault = 0;
 }
@@ -187,23 +202,6 @@ void wdi_fault_arm_thread(wd_fault_claim_t claim) {
         wdi_fault_arm(claim);
 }
 
-/* The stack as libgcc's walk (or the fast walk) sees it from here: the
- * handler's frames, the signal frame, then the faulting instruction as
- * pc + 1 (stack.c adds one to a signal frame's address).  Everything above
- * that frame goes. */
-int wdi_fault_stack(void **pcs, int max) {
-    void *all[WD_STACK_MAX];
-    int n = wdi_stack_capture(all, WD_STACK_MAX, 0);
-    int k = 0;
-    while (k < n && (uintptr_t)all[k] != tl_fault_pc + 1)
-        k++;
-    if (k == n) /* not found: keep it all (a report drops libwarden.so's frames) */
-        k = 0;
-    int m = 0;
-    for (; k < n && m < max; k++)
-        pcs[m++] = all[k];
-    return m;
-}
 
 void wdi_fault_thread_exit(void) {
     if (tl_alt == NULL)

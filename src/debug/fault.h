@@ -61,8 +61,8 @@ void wdi_fault_arm_thread(wd_fault_claim_t claim);
 
 /* Inside claim: the stack of the faulting access, innermost first (the
  * faulting instruction's address plus one, so that symbol.h's pc - 1
- * names it), in pcs (at most max); returns how many. */
-int wdi_fault_stack(void **pcs, int max);
+ * names it), into the report being written (report.h). */
+void wdi_fault_report_stack(void);
 
 /* The calling thread exits: its alternate stack goes back. */
 void wdi_fault_thread_exit(void);

@@ -701,9 +701,7 @@ static int fault_claim(const wd_fault_t *f) {
                          how, (size_t)addr, (size_t)(c->p - (addr < c->p ? addr : c->p)),
                          c->size, (size_t)c->p);
     }
-    void *pcs[WD_STACK_MAX];
-    int n = wdi_fault_stack(pcs, WD_STACK_MAX);
-    wdi_report_stack(NULL, pcs, n);
+    wdi_fault_report_stack();
     if (c != NULL && st != CELL_EMPTY)
         report_block(c, st != CELL_LIVE);
     report_done(a->pool);
