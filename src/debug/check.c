@@ -786,12 +786,6 @@ static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *
     raw_release(b, fn);
 }
 
-/* check=1 has no guard page: no fault is its own. */
-static int claim_none(const wd_fault_t *f) {
-    (void)f;
-    return 0;
-}
-
 void wdi_check_init(void) {
     if (wdi_options.check == 0)
         return;
@@ -807,9 +801,9 @@ void wdi_check_init(void) {
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
     check_pid = getpid();
     /* A crash is said with its stack (fault.c), check=1 too: no fault is
-     * check=1's own, check=2's guard claims its pages' when it arms. */
+     * check=1's own (NULL), check=2's guard claims its pages' when it arms. */
     if (!check2)
-        wdi_fault_arm(claim_none);
+        wdi_fault_arm(NULL);
 }
 
 void wdi_check_late(void) {

@@ -49,7 +49,9 @@ typedef struct wd_fault_s {
 typedef int (*wd_fault_claim_t)(const wd_fault_t *f);
 
 /* Makes sure the handler is installed and in front of the program's, with
- * claim asked first, and that the calling thread has an alternate stack.
+ * claim asked first (NULL: no fault is claimed, each goes on to the
+ * program's handler or the default action), and that the calling thread
+ * has an alternate stack.
  * One sigaction query (and sigaltstack once a thread); called at every
  * guarded allocation. */
 void wdi_fault_arm(wd_fault_claim_t claim);
