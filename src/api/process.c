@@ -80,6 +80,17 @@ static void heap_exit(wd_theap_t *h) {
 
 /* Everything that needs no allocation, under the lock; returns 1 when the
  * options were read (0: the environment is not set up yet). */
+/* Registered for no shared object (the C library's atexit in a shared
+ * library names it): exit runs this itself, not the loader's destructor
+ * calls, whose frames (crtstuff's) no unwind table describes, so that the
+ * leak scan can walk out to the caller of exit (check.c's exit_live_sp). */
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static void check_at_exit(void *arg) {
+    (void)arg;
+    wdi_check_at_exit();
+}
+
 static int start_locked(void) {
     int have_options = wdi_options_init();
     wdi_harden_init(); /* level 1 when the options must wait */
@@ -123,7 +134,7 @@ void wdi_process_start(void) {
     if (first && wdi_harden2)
         atexit(wdi_hard_at_exit);
     if (first && wdi_checking)
-        atexit(wdi_check_at_exit);
+        __cxa_atexit(check_at_exit, NULL, NULL);
     if ((first || late) && state == 2 && wdi_prof_on())
         wdi_prof_start();
 }

@@ -842,13 +842,32 @@ void wdi_check_heap_exit(wd_theap_t *h) {
                               tp, memory_order_relaxed);
 }
 
-/* The leak scan, with the dead threads' stacks left out of its roots. */
-static void leaks_check(wd_leaks_t *leaks) {
+/* The leak scan, with the dead threads' stacks left out of its roots.
+ * live_sp: as wdi_leaks_check has it. */
+static void leaks_check(uintptr_t live_sp, wd_leaks_t *leaks) {
     /* zeroed: this frame is read as a root, and a stale copy of a lost
      * block's address left here by an earlier call would keep it reachable */
     uintptr_t dead[DEAD_THREADS] = {0};
     size_t n = dead_threads(dead);
-    wdi_leaks_check(wdi_options.leaks >= 2, dead, n, leaks);
+    wdi_leaks_check(wdi_options.leaks >= 2, dead, n, live_sp, leaks);
+}
+
+/* Run by exit: where the exiting thread's live frames begin, at the
+ * caller of exit, found by walking out through the frames of the C
+ * library, the loader and warden that run this handler (exit runs a shared
+ * library's atexit handlers from the loader's destructor calls; stack.h);
+ * 0 when not known.  After main returned that is the C library's start
+ * code, and main's dead frames are no root, as they are none for valgrind,
+ * which checks after the process ended. */
+static uintptr_t exit_live_sp(void) {
+    wd_code_range_t in[3];
+    int n = 0;
+    if (!wdi_symbol_libc_code(&in[n].lo, &in[n].hi))
+        return 0;
+    n++;
+    n += wdi_symbol_loader_code(&in[n].lo, &in[n].hi);
+    n += wdi_symbol_warden_code(&in[n].lo, &in[n].hi);
+    return wdi_stack_sp_past(in, n);
 }
 
 /* --- finding the block a bad pointer points into ------------------------------ */
@@ -1390,7 +1409,7 @@ void wdi_check_at_exit(void) {
     size_t errors = wdi_report_errors();
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
-        leaks_check(&leaks);
+        leaks_check(exit_live_sp(), &leaks);
     size_t unguarded = check2 ? wdi_guard_unguarded() : 0;
     if (unguarded != 0)
         wdi_print_line(wdi_stderr_fd(),
@@ -1429,7 +1448,7 @@ size_t wd_check_leaks(void) {
     if (!wdi_checking)
         return 0;
     wd_leaks_t leaks;
-    leaks_check(&leaks);
+    leaks_check(0, &leaks);
     return leaks.lost_bytes;
 }
 

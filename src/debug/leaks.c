@@ -38,6 +38,7 @@ typedef struct {
     size_t ndead;
     uintptr_t live_sp[256]; /* the other threads' stack pointers */
     int nlive;              /* -1: not all known (then no stack counts as dead) */
+    uintptr_t from_sp;      /* the calling thread's live frames begin here (0: at the scan) */
     uintptr_t guard_end;    /* the end of the last inaccessible mapping seen */
 } scan_t;
 
@@ -328,17 +329,18 @@ static int root_mapping(uintptr_t start, uintptr_t end, const char *perms, const
     if (perms[0] != 'r' || perms[1] != 'w' || strcmp(path, "[vvar]") == 0 ||
         strcmp(path, "[vsyscall]") == 0)
         return 0;
-    /* The calling thread's stack from its stack pointer up: below lie dead
-     * frames, whose stale pointers would hide leaks; other threads' the
-     * same way while none runs (live_stack_start).  An exited thread's
-     * stack is left out (dead_stacks_end). */
+    /* The calling thread's stack from its stack pointer up (or from where
+     * its live frames begin, when the caller knows: at exit, the caller of
+     * exit): below lie dead frames, whose stale pointers would hide leaks;
+     * other threads' the same way while none runs (live_stack_start).  An
+     * exited thread's stack is left out (dead_stacks_end). */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
     uintptr_t live = live_sp_in(sc, start, end);
     if (path[0] == '\0')
         start = dead_stacks_end(sc, start, end, sp, live);
     start = live_stack_start(sc, start, live, path);
     if (sp >= start && sp < end)
-        start = sp & ~(uintptr_t)7;
+        start = (sc->from_sp > sp && sc->from_sp < end ? sc->from_sp : sp) & ~(uintptr_t)7;
     uintptr_t at = start;
     while (at < end) {
         uintptr_t next = (at | (WD_SEGMENT_SIZE - 1)) + 1;
@@ -416,7 +418,8 @@ static WD_NOINLINE void wipe_dead_frames(void) {
         area[i] = 0;
 }
 
-void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *out) {
+void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, uintptr_t live_sp,
+                     wd_leaks_t *out) {
     memset(out, 0, sizeof *out);
     scan_t sc;
     memset(&sc, 0, sizeof sc);
@@ -440,6 +443,7 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *o
     wipe_dead_frames();
     sc.dead = dead;
     sc.ndead = ndead;
+    sc.from_sp = live_sp;
     sc.nlive = wdi_os_threads_sp(sc.live_sp, 256);
     __builtin_unwind_init(); /* this thread's registers onto its stack, a root */
     wdi_os_maps_foreach(root_mapping, &sc);

@@ -22,7 +22,10 @@ typedef struct wd_leaks_s {
  * set), and fills *out.  Other threads' calls wait meanwhile.  dead: the
  * thread pointers of ndead threads that have exited (wdi_os_thread_pointer
  * at their exit): their stacks, which glibc keeps mapped for its next
- * threads, are no roots while no running thread's stack is there. */
-void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, wd_leaks_t *out);
+ * threads, are no roots while no running thread's stack is there.
+ * live_sp: where the calling thread's live frames begin, above the
+ * scan's own (at exit: the caller of exit); 0: at the scan's frame. */
+void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, uintptr_t live_sp,
+                     wd_leaks_t *out);
 
 #endif /* WARDEN_LEAKS_H */

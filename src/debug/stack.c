@@ -114,6 +114,45 @@ static int walk_fast(walk_t *w, wdi_unwind_t *u) {
 }
 #endif
 
+static int in_code(const wd_code_range_t *in, int n, uintptr_t pc) {
+    for (int i = 0; i < n; i++)
+        if (pc >= in[i].lo && pc < in[i].hi)
+            return 1;
+    return 0;
+}
+
+/* wdi_stack_sp_past's walk, frame by frame: libgcc's (once, at exit:
+ * its cost does not matter, and it follows every frame the tables
+ * describe, the fast walk not all: crtstuff's, that run atexit handlers
+ * of a shared library, ask for libgcc). */
+typedef struct past_s {
+    const wd_code_range_t *in;
+    int n;
+    int inside;         /* a frame in `in` was seen */
+    uintptr_t prev_cfa; /* the CFA of the frame before: its caller's stack pointer */
+    uintptr_t sp;       /* the answer */
+} past_t;
+
+static _Unwind_Reason_Code past_frame(struct _Unwind_Context *ctx, void *arg) {
+    past_t *p = arg;
+    int before = 0;
+    uintptr_t pc = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+    if (in_code(p->in, p->n, pc)) {
+        p->inside = 1;
+    } else if (p->inside) {
+        p->sp = p->prev_cfa;
+        return _URC_END_OF_STACK;
+    }
+    p->prev_cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+    return _URC_NO_REASON;
+}
+
+uintptr_t wdi_stack_sp_past(const wd_code_range_t *in, int n) {
+    past_t p = {in, n, 0, 0, 0};
+    _Unwind_Backtrace(past_frame, &p);
+    return p.sp;
+}
+
 /* Both captures run this inlined (never called or jumped to), so each
  * reads its own registers and calls libgcc's unwinder itself and the frame
  * counts are exact: the fast walk starts in the capture's own frame and

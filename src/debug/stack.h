@@ -67,6 +67,24 @@ void wdi_stack_cut_at(uintptr_t lo, uintptr_t hi, uintptr_t own_lo, uintptr_t ow
  * whole stack from the caller of this function is given. */
 int wdi_stack_capture_from(void **pcs, int max, const void *first);
 
+/* Code ranges [lo, hi) of modules, for wdi_stack_sp_past. */
+typedef struct wd_code_range_s {
+    uintptr_t lo, hi;
+} wd_code_range_t;
+
+/* Where the frames that called into the code of `in` (n ranges) begin:
+ * walks out from the caller, past its own frames outside them, through
+ * the first run of frames whose return addresses lie in them, and returns
+ * the stack pointer of the first frame after that run (its stack pointer
+ * at its call into them; the frames below it are the run's and the
+ * caller's).  0 when the walk ends, or cannot be followed by the fast
+ * walk, first.  Check mode's leak scan at exit passes the C library's, the
+ * loader's and warden's code: below the caller of exit lie the frames of
+ * exit and of the handlers it runs, and the dead frames of everything main
+ * called, whose stale copies of pointers would keep lost blocks
+ * reachable. */
+uintptr_t wdi_stack_sp_past(const wd_code_range_t *in, int n);
+
 /* A thread's memory of its latest walks, for wdi_stack_id_here: what each
  * read from the stack (unwind.h's note) and the id its stack got.  A walk
  * that starts where a remembered one started and finds the same words

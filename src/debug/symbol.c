@@ -183,6 +183,11 @@ int wdi_symbol_libc_code(uintptr_t *lo, uintptr_t *hi) {
     return module_code((const void *)(uintptr_t)getpid, lo, hi);
 }
 
+/* The loader's own: _dl_find_object (glibc 2.35) lies in ld.so. */
+int wdi_symbol_loader_code(uintptr_t *lo, uintptr_t *hi) {
+    return module_code((const void *)(uintptr_t)_dl_find_object, lo, hi);
+}
+
 /* --- the helper process ---------------------------------------------------- */
 
 /* Finds name in the directories of PATH, into path (cap bytes).  By hand:

@@ -97,4 +97,8 @@ int wdi_symbol_warden_code(uintptr_t *lo, uintptr_t *hi);
  * it is linked into the program. */
 int wdi_symbol_libc_code(uintptr_t *lo, uintptr_t *hi);
 
+/* The code of the dynamic loader (ld.so), as wdi_symbol_warden_code; 0
+ * when there is none (a static program). */
+int wdi_symbol_loader_code(uintptr_t *lo, uintptr_t *hi);
+
 #endif /* WARDEN_SYMBOL_H */

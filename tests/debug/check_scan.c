@@ -28,6 +28,12 @@
  *              stack (glibc's cache) and holds a block only there while
  *              blocked: not lost (a stack where a live thread runs is no
  *              dead one)
+ *   main_returned  after a scan that finds nothing lost, main drops a
+ *              tree (a block pointing to another) whose address a function
+ *              it called left in its dead frame, many times over, and
+ *              returns: at exit both blocks are lost (main's frames are
+ *              dead once it returned, and so are those of the functions
+ *              it called)
  *
  * Every case but the lost ones also loses a control block of 123 bytes,
  * so that wd_check_leaks must return exactly 123: the scan did run and did
@@ -41,6 +47,7 @@
  * -O0: locals stay in memory. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +251,25 @@ NOINLINE static int scan_while_held(void *(*fn)(void *)) {
     return 0;
 }
 
+/* --- main returns ----------------------------------------------------------- */
+
+struct tree {
+    struct tree *child;
+    char data[56];
+};
+
+/* Builds a tree and leaves copies of its root's address all over its own
+ * frame, 16 KiB of it: after main returns, exit and its handlers run
+ * where these frames were, and some of the copies outlive them. */
+NOINLINE static void drop_tree(void) {
+    struct tree *root = malloc(sizeof *root); /* SCAN_MAIN_ROOT */
+    root->child = malloc(sizeof *root);       /* SCAN_MAIN_CHILD */
+    root->child->child = NULL;
+    volatile uintptr_t copies[2048];
+    for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++)
+        copies[i] = (uintptr_t)root;
+}
+
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "";
     if (strcmp(which, "global") == 0) {
@@ -279,9 +305,12 @@ int main(int argc, char **argv) {
         hand_block();
         if (scan_while_held(keeper) != 0)
             return 2;
+    } else if (strcmp(which, "main_returned") == 0) {
+        scan(); /* nothing lost yet */
+        drop_tree();
     } else {
         fprintf(stderr, "usage: check_scan global|thread|chain|interior|indirect|cycle|dead_thread|"
-                        "worker_leak|reused_stack\n");
+                        "worker_leak|reused_stack|main_returned\n");
         return 2;
     }
     fprintf(stderr, "check_scan: done\n");
