@@ -227,6 +227,24 @@ static int check2;
 static pid_t check_pid;
 static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn */
 
+/* Guarded blocks larger than this (check=2's) get all of their first
+ * open page before them as their left redzone (left_start). */
+#define LEFT_PAGE_FROM ((size_t)128 << 10)
+
+/* The start of the left redzone of block p of size bytes, whose raw
+ * block (its open bytes, for a guarded one) starts at raw: RZ bytes before
+ * it, or fewer where the raw block starts nearer (the pad of an aligned
+ * block before them is never read).  A guarded block larger than
+ * LEFT_PAGE_FROM gets all its first open page before it: a write a page
+ * before such a block (where the large tier's header lies under check=1)
+ * is caught at free, not left in slack no one reads; for a smaller one
+ * the page's fill would cost more than its block's. */
+static inline uint8_t *left_start(uint8_t *raw, uint8_t *p, size_t size, int guarded) {
+    if (wd_unlikely(guarded && size > LEFT_PAGE_FROM))
+        return (uint8_t *)((uintptr_t)raw & ~(uintptr_t)(wdi_os_page_size() - 1));
+    return p - raw < RZ ? raw : p - RZ;
+}
+
 /* Where a block's memory lies: the raw block (for a guarded block, the
  * first byte of its open pages that check mode fills), its left redzone
  * (RZ bytes before the block, or less for a guarded block that starts
@@ -239,7 +257,8 @@ static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *
                                           bounds_t *out) {
     uint8_t *p = (uint8_t *)b->p;
     wd_region_t *r = wdi_region_of(p);
-    if (r != NULL && r->kind == WD_KIND_GUARD) {
+    int guarded = r != NULL && r->kind == WD_KIND_GUARD;
+    if (guarded) {
         wdi_guard_bounds(p, &out->raw, &out->end);
     } else {
         out->raw = p - front_of(b);
@@ -248,7 +267,7 @@ static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *
         else
             out->end = out->raw + wdi_raw_usable_known(out->raw, fn);
     }
-    out->left = p - out->raw < RZ ? out->raw : p - RZ;
+    out->left = left_start(out->raw, p, wdi_bi_size(b), guarded);
 }
 
 /* The bounds of small block p, whose raw block raw lies in page pg: its
@@ -1155,7 +1174,8 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
     size_t front = align;
     if (wd_unlikely(check2))
         p = guarded_alloc(align, size, kind, stack, &raw, &end);
-    if (wd_likely(p == NULL)) {
+    int guarded = p != NULL;
+    if (wd_likely(!guarded)) {
         /* room for a small block's record before its left redzone */
         front = align > WD_REC_FRONT ? align : WD_REC_FRONT;
         raw = raw_take(align, front + size + RZ, zero, &end);
@@ -1163,7 +1183,7 @@ void *wdi_check_alloc(size_t alignment, size_t size, int zero, wd_alloc_kind_t k
             return NULL;
         p = raw + front;
     }
-    uint8_t *left = p - raw < RZ ? raw : p - RZ; /* the pad before it is never read */
+    uint8_t *left = left_start(raw, p, size, guarded);
     left_fill(left, p, kind);
     if (!zero)
         pattern_fill(p, size, JUNK);

@@ -452,9 +452,11 @@ size_t wdi_guard_live_bytes(void) { return atomic_load_explicit(&live_bytes, mem
 
 /* --- check=2 --------------------------------------------------------------- */
 
-/* Cells of 1, 2, 4 ... 256 pages, each size in areas of AREA_BYTES. */
-#define CLASSES 9
+/* Cells of 1, 2, 4 ... 16,384 pages (64 MiB), each size in areas of
+ * AREA_BYTES, or of AREA_CELLS_MIN cells where those are fewer. */
+#define CLASSES 15
 #define AREA_BYTES ((size_t)64 << 20)
+#define AREA_CELLS_MIN 4
 #define AREAS_MAX 1024
 
 typedef struct {
@@ -532,8 +534,8 @@ static guard_cell_t *class_carve(guard_class_t *k, int cls, guard_area_t **area)
         if (n >= AREAS_MAX)
             return NULL;
         a = &areas[n];
-        size_t cell = page_size << cls;
-        if (area_map(a, (AREA_BYTES - page_size) / (cell + page_size), cell, 0) != 0)
+        size_t cell = page_size << cls, cells = (AREA_BYTES - page_size) / (cell + page_size);
+        if (area_map(a, cells > AREA_CELLS_MIN ? cells : AREA_CELLS_MIN, cell, 0) != 0)
             return NULL;
         k->current = a;
     }

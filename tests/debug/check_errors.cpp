@@ -19,6 +19,16 @@
 //                  seen; seen with check_fill_kb=0 (test_check runs both)
 //   evicted_end    a write after free into the last byte of a freed
 //                  100,000-byte block: in the last 32 KiB, so seen
+//   large_uaf_write  (check=2) a write after free 2,500,000 bytes into a
+//                  freed 5,000,000-byte block: blocks up to 64 MiB lie
+//                  against a guard page and close at free, so the write
+//                  faults and is reported where it happens
+//   large_uaf_read (check=2) a read 500,000 bytes into a freed 1 MiB block
+//   large_overflow_read  (check=2) a read one byte past the end of a live
+//                  2,000,000-byte block: it ends at its guard page
+//   large_underflow  (check=2) a write 2,000 bytes before a 2,000,000-byte
+//                  block, which starts 2,944 bytes into its first open page:
+//                  into the slack before it, its left redzone, found at free
 //   late_double    a double free of a block that left the quarantine: named
 //                  so, with both stacks, from the history of blocks given back
 //   double_delete  delete twice of a block from new: named with delete, the
@@ -83,6 +93,28 @@ int main(int argc, char **argv) {
         ((char *)sink)[strcmp(which, "evicted_far") == 0 ? 50000 : 99999] = 1;
         for (int i = 0; i < 20000; i++)
             free(malloc(100));
+    } else if (strcmp(which, "large_uaf_write") == 0) {
+        char *victim = (char *)malloc(5000000); // E_BIGW_ALLOC
+        sink = victim;
+        free(victim);                  // E_BIGW_FREE
+        ((char *)sink)[2500000] = 1; // E_BIGW_WRITE
+    } else if (strcmp(which, "large_uaf_read") == 0) {
+        char *victim = (char *)malloc(1 << 20); // E_BIGR_ALLOC
+        memset(victim, 5, 1 << 20);
+        sink = victim;
+        free(victim);                               // E_BIGR_FREE
+        printf("read %d\n", ((char *)sink)[500000]); // E_BIGR_READ
+    } else if (strcmp(which, "large_overflow_read") == 0) {
+        char *big = (char *)malloc(2000000); // E_BIGO_ALLOC
+        memset(big, 5, 2000000);
+        sink = big;
+        printf("read %d\n", ((char *)sink)[2000000]); // E_BIGO_READ
+        free(big);
+    } else if (strcmp(which, "large_underflow") == 0) {
+        char *big = (char *)malloc(2000000); // E_BIGU_ALLOC
+        sink = big;
+        ((char *)sink)[-2000] = 1;
+        free(big); // E_BIGU_FREE
     } else if (strcmp(which, "late_double") == 0) {
         char *p = (char *)malloc(300); // E_LATE_ALLOC
         sink = p;

@@ -361,6 +361,22 @@ static void test_more_errors(void) {
         {"evicted_end", "check=1:check_quarantine_mb=1",
          "write after free: bytes 99999 to 99999 of a freed 100000-byte block at 0x",
          "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
+        /* check=2: blocks up to 64 MiB lie against a guard page and close
+         * at free: a write or read after free, a read past the end fault
+         * and are reported at the access; a write into the slack before
+         * such a block is found at free (its left redzone is the page) */
+        {"large_uaf_write", "check=2", "use after free: write at 0x",
+         "2500000 bytes inside a freed 5000000-byte block at 0x", NULL, "E_BIGW_WRITE",
+         "E_BIGW_ALLOC", "E_BIGW_FREE"},
+        {"large_uaf_read", "check=2", "use after free: read at 0x",
+         "500000 bytes inside a freed 1048576-byte block at 0x", NULL, "E_BIGR_READ",
+         "E_BIGR_ALLOC", "E_BIGR_FREE"},
+        {"large_overflow_read", "check=2", "heap buffer overflow: read at 0x",
+         "0 bytes past the end of a 2000000-byte block at 0x", NULL, "E_BIGO_READ",
+         "E_BIGO_ALLOC", NULL},
+        {"large_underflow", "check=2",
+         "heap buffer underflow: 2000 bytes before the start of a 2000000-byte block at 0x",
+         "(found in free)", "found at", "E_BIGU_FREE", "E_BIGU_ALLOC", NULL},
         /* out of the quarantine: known from the history of blocks given back */
         {"late_double", "check=1:check_quarantine_mb=1", "double free of 0x", " in free", NULL,
          "E_LATE_DOUBLE", "E_LATE_ALLOC", "E_LATE_FREE"},
