@@ -78,8 +78,6 @@ static void heap_exit(wd_theap_t *h) {
     wdi_fault_thread_exit();
 }
 
-/* Everything that needs no allocation, under the lock; returns 1 when the
- * options were read (0: the environment is not set up yet). */
 /* Registered for no shared object (the C library's atexit in a shared
  * library names it): exit runs this itself, not the loader's destructor
  * calls, whose frames (crtstuff's) no unwind table describes, so that the
@@ -91,6 +89,8 @@ static void check_at_exit(void *arg) {
     wdi_check_at_exit();
 }
 
+/* Everything that needs no allocation, under the lock; returns 1 when the
+ * options were read (0: the environment is not set up yet). */
 static int start_locked(void) {
     int have_options = wdi_options_init();
     wdi_harden_init(); /* level 1 when the options must wait */

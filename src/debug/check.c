@@ -873,9 +873,9 @@ static void leaks_check(uintptr_t live_sp, wd_leaks_t *leaks) {
 
 /* Run by exit: where the exiting thread's live frames begin, at the
  * caller of exit, found by walking out through the frames of the C
- * library, the loader and warden that run this handler (exit runs a shared
- * library's atexit handlers from the loader's destructor calls; stack.h);
- * 0 when not known.  After main returned that is the C library's start
+ * library that run this handler (and of the loader and warden, should it
+ * run from the loader's destructor calls; process.c registers it so that
+ * it does not: stack.h); 0 when not known.  After main returned that is the C library's start
  * code, and main's dead frames are no root, as they are none for valgrind,
  * which checks after the process ended. */
 static uintptr_t exit_live_sp(void) {

@@ -7,9 +7,8 @@
  *   allocation in N on average takes a slot of a fixed pool (16 slots,
  *   at most 4 MiB of memory in them, blocks up to 1 MiB: the small and
  *   medium tiers); the other blocks never know;
- * - check mode (docs/check.md): under check=2 every block up to 64 MiB,
- *   under check=1 those over 64 KiB, in cells of 1 to 16,384 pages, with
- *   check=1's redzones and table besides.
+ * - check=2 (docs/check.md): every block of check mode up to 64 MiB, in
+ *   cells of 1 to 16,384 pages, with check=1's redzones and table besides.
  *
  * A block's cell is its pages and an inaccessible page after them, and the
  * inaccessible page of the cell before it in front:
@@ -63,8 +62,8 @@
 #define WDI_GUARD_SAMPLE_MAX ((size_t)1 << 20)
 #define WDI_GUARD_POOL_BYTES ((size_t)4 << 20)
 
-/* check mode: the largest block in a cell (the largest cell, 16,384
- * pages); a larger one gets check=1's redzones only. */
+/* check=2: the largest block in a cell (the largest cell, 16,384 pages);
+ * a larger one gets check=1's redzones only. */
 #define WDI_GUARD_CHECK_MAX ((size_t)64 << 20)
 
 /* 1 when p lies in a mapping of guarded cells. */

@@ -77,8 +77,9 @@ typedef struct wd_code_range_s {
  * the first run of frames whose return addresses lie in them, and returns
  * the stack pointer of the first frame after that run (its stack pointer
  * at its call into them; the frames below it are the run's and the
- * caller's).  0 when the walk ends, or cannot be followed by the fast
- * walk, first.  Check mode's leak scan at exit passes the C library's, the
+ * caller's).  0 when the walk ends first.  libgcc's unwinder walks (the
+ * fast walk does not follow every frame; this runs once, at exit).
+ * Check mode's leak scan at exit passes the C library's, the
  * loader's and warden's code: below the caller of exit lie the frames of
  * exit and of the handlers it runs, and the dead frames of everything main
  * called, whose stale copies of pointers would keep lost blocks
