@@ -21,6 +21,7 @@
 #include "core/segment.h"
 #include "core/thread.h"
 #include "debug/blocks.h"
+#include "debug/closed.h"
 #include "debug/fault.h"
 #include "debug/guard.h"
 #include "debug/leaks.h"
@@ -445,30 +446,83 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzones_report(b, &bd, fn);
 }
 
+/* Reports a freed block whose spans [p, head) and [tail, p + size) that
+ * the freed pattern covers no longer hold it, and fills them again (so
+ * that it is reported once). */
+static WD_NOINLINE void freed_report_in(const wd_block_info_t *b, uint8_t *head, uint8_t *tail,
+                                        const char *fn) {
+    uint8_t *p = (uint8_t *)b->p, *end = p + wdi_bi_size(b);
+    /* the first and last bytes written, in the spans the pattern covers */
+    const uint8_t *w = first_not(p, head, FREED);
+    if (w == head)
+        w = first_not(tail, end, FREED);
+    const uint8_t *last = last_not(tail, end, FREED);
+    if (last == NULL)
+        last = last_not(p, head, FREED);
+    wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
+                     "were written (found in %s)",
+                     (size_t)(w - p), (size_t)(last - p), (size_t)(end - p), (size_t)b->p, fn);
+    report_block(b, 1);
+    report_done();
+    memset(p, FREED, (size_t)(head - p));
+    memset(tail, FREED, (size_t)(end - tail));
+}
+
 /* Reports a quarantined block that no longer holds the freed pattern. */
 static WD_NOINLINE void freed_report(const wd_block_info_t *b, const char *fn) {
     uint8_t *p = (uint8_t *)b->p;
-    size_t size = wdi_bi_size(b), head = size <= fill_max ? size : fill_max / 2;
-    const uint8_t *tail = p + size - (size <= fill_max ? 0 : fill_max / 2);
-    /* the first and last bytes written, in the spans the pattern covers */
-    const uint8_t *w = first_not(p, p + head, FREED);
-    if (w == p + head)
-        w = first_not(tail, p + size, FREED);
-    const uint8_t *last = last_not(tail, p + size, FREED);
-    if (last == NULL)
-        last = last_not(p, p + head, FREED);
-    wdi_report_begin("write after free: bytes %zu to %zu of a freed %zu-byte block at 0x%zx "
-                     "were written (found in %s)",
-                     (size_t)(w - p), (size_t)(last - p), size, (size_t)b->p, fn);
-    report_block(b, 1);
-    report_done();
-    pattern_fill(p, size, FREED); /* reported once */
+    size_t size = wdi_bi_size(b), half = size <= fill_max ? size : fill_max / 2;
+    freed_report_in(b, p + half, p + size - (size <= fill_max ? 0 : half), fn);
 }
 
 /* Checks that a quarantined block still holds the freed pattern. */
 static inline void freed_check(const wd_block_info_t *b, const char *fn) {
     if (wd_unlikely(!pattern_is((const uint8_t *)b->p, wdi_bi_size(b), FREED)))
         freed_report(b, fn);
+}
+
+/* --- large freed blocks, closed (closed.h) ------------------------------------ */
+
+/* A closed block's bytes outside its whole pages, [p, *head) and
+ * [*tail, p + size): they hold the freed pattern while it waits. */
+static void closed_edges(const wd_block_info_t *b, uint8_t **head, uint8_t **tail) {
+    uintptr_t lo, hi;
+    wdi_closed_span(b->p, wdi_bi_size(b), &lo, &hi);
+    *head = (uint8_t *)lo;
+    *tail = (uint8_t *)hi;
+}
+
+/* Checks that a closed block's edges still hold the freed pattern. */
+static void closed_edges_check(const wd_block_info_t *b, const char *fn) {
+    uint8_t *p = (uint8_t *)b->p, *head, *tail;
+    closed_edges(b, &head, &tail);
+    if (!wdi_bytes_are(p, (size_t)(head - p), FREED) ||
+        !wdi_bytes_are(tail, (size_t)(p + wdi_bi_size(b) - tail), FREED))
+        freed_report_in(b, head, tail, fn);
+}
+
+static void closed_exit_check(const wd_block_info_t *b) { closed_edges_check(b, "exit"); }
+
+static inline void raw_release(const wd_block_info_t *b, const char *fn);
+
+/* A closed block leaves (closed.h): its edges are checked, its raw block
+ * goes back. */
+static void closed_release(const wd_block_info_t *b) {
+    closed_edges_check(b, "free");
+    raw_release(b, "free");
+}
+
+/* An access to a closed block (closed.h), in the words of check=2's
+ * reports of freed blocks (guard.c). */
+static void closed_report(const wd_block_info_t *b, const wd_fault_t *f) {
+    const char *how = f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
+    wdi_report_begin("use after free: %s at 0x%zx, %zu bytes inside a freed %zu-byte block at "
+                     "0x%zx",
+                     how, (size_t)f->addr, (size_t)(f->addr - b->p), (size_t)wdi_bi_size(b),
+                     (size_t)b->p);
+    wdi_fault_report_stack();
+    report_block(b, 1);
+    report_done();
 }
 
 /* --- giving blocks back to the tiers ------------------------------------------ */
@@ -789,9 +843,9 @@ static WD_ALWAYS_INLINE void quarantine_push(wd_check_thread_t *ct, const wd_blo
         batch_flush(ct, fn);
 }
 
-/* A freed block that does not wait (too large, check=2's, no quarantine):
- * into the history, then back. */
-static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *fn) {
+/* A freed block that does not wait in the quarantine joins the history,
+ * so that a late double free of it is named. */
+static void history_add(const wd_block_info_t *b) {
     wdi_lock(&quarantine_lock);
     if (loose == NULL || loose->n == BATCH) {
         loose = batch_new();
@@ -802,7 +856,26 @@ static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *
     if (loose != NULL)
         loose->b[loose->n++] = *b;
     wdi_unlock(&quarantine_lock);
+}
+
+/* A freed block that does not wait (too large, check=2's, no quarantine):
+ * into the history, then back. */
+static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *fn) {
+    history_add(b);
     raw_release(b, fn);
+}
+
+/* check=1's freed block b over WDI_CLOSED_FROM (closed.h): into the
+ * history, its edges filled with the freed pattern, its whole pages
+ * closed while it waits; back at once when it cannot wait. */
+static WD_NOINLINE void block_close(const wd_block_info_t *b, const char *fn) {
+    history_add(b);
+    uint8_t *p = (uint8_t *)b->p, *head, *tail;
+    closed_edges(b, &head, &tail);
+    memset(p, FREED, (size_t)(head - p));
+    memset(tail, FREED, (size_t)(p + wdi_bi_size(b) - tail));
+    if (!wdi_closed_put(b, quarantine_room() / 2))
+        raw_release(b, fn);
 }
 
 void wdi_check_init(void) {
@@ -819,10 +892,13 @@ void wdi_check_init(void) {
     wdi_blocks_init();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
     check_pid = getpid();
-    /* A crash is said with its stack (fault.c), check=1 too: no fault is
-     * check=1's own (NULL), check=2's guard claims its pages' when it arms. */
+    /* A crash is said with its stack (fault.c), check=1 too: check=1's
+     * faults are those in its closed blocks, check=2's guard claims its
+     * pages' when it arms. */
+    static const wdi_closed_calls_t closed_calls = {closed_release, closed_report};
+    wdi_closed_init(&closed_calls);
     if (!check2)
-        wdi_fault_arm(NULL);
+        wdi_fault_arm(wdi_closed_claim);
 }
 
 void wdi_check_late(void) {
@@ -1251,6 +1327,15 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
         redzones_report(b, bd, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
+    if (wd_unlikely(size > WDI_CLOSED_FROM && !check2 && q_budget != 0 &&
+                    size > quarantine_room() / 8)) {
+        /* too large to wait in the quarantine: it waits closed, and a read
+         * or write after free anywhere in it faults */
+        b->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
+        b->free_stack = stack;
+        block_close(b, fn);
+        return;
+    }
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||
                     (check2 && wdi_guard_owns((const void *)b->p)))) {
         /* too large to wait: back at once, and not filled; a guarded
@@ -1394,6 +1479,7 @@ static void blocks_check(int wait) {
         quarantine_foreach(exit_check_one, NULL);
         wdi_unlock(&quarantine_lock);
     }
+    wdi_closed_each(closed_exit_check, wait);
     static damaged_t damaged; /* static: 2 KiB off the stack of whoever exits */
     damaged.n = 0;
     if (wait)
@@ -1477,11 +1563,13 @@ size_t wd_check_leaks(void) {
 void wdi_check_fork_prepare(void) {
     wdi_lock(&ct_lock);
     wdi_lock(&quarantine_lock);
+    wdi_closed_fork_prepare();
     wdi_blocks_fork_prepare();
 }
 
 void wdi_check_fork_parent(void) {
     wdi_blocks_fork_parent();
+    wdi_closed_fork_parent();
     wdi_unlock(&quarantine_lock);
     wdi_unlock(&ct_lock);
 }
@@ -1489,6 +1577,7 @@ void wdi_check_fork_parent(void) {
 void wdi_check_fork_child(void) {
     check_pid = getpid();
     wdi_blocks_fork_child();
+    wdi_closed_fork_child();
     wdi_lock_reset(&quarantine_lock);
     wdi_lock_reset(&ct_lock);
 }

@@ -1,8 +1,9 @@
 /* fault.h -- warden's SIGSEGV and SIGBUS handler: turns a fault in
  * memory warden protected on purpose (guard.h: the guard sampler's slots,
- * check=2's blocks) into a report, and hands every other fault to the
- * handler the program had (or to the default action, which kills the
- * process as if warden were not there).
+ * check=2's blocks; closed.h: check=1's large freed blocks) into a
+ * report, and hands every other fault to the handler the program had (or
+ * to the default action, which kills the process as if warden were not
+ * there).
  *
  * The handler is installed when the first guarded block is handed out, and
  * put back in front whenever a later guarded block finds that the program

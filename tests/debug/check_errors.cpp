@@ -19,11 +19,16 @@
 //                  seen; seen with check_fill_kb=0 (test_check runs both)
 //   evicted_end    a write after free into the last byte of a freed
 //                  100,000-byte block: in the last 32 KiB, so seen
-//   large_uaf_write  (check=2) a write after free 2,500,000 bytes into a
-//                  freed 5,000,000-byte block: blocks up to 64 MiB lie
-//                  against a guard page and close at free, so the write
-//                  faults and is reported where it happens
-//   large_uaf_read (check=2) a read 500,000 bytes into a freed 1 MiB block
+//   large_uaf_write  a write after free 2,500,000 bytes into a freed
+//                  5,000,000-byte block: under check=2 blocks up to 64 MiB
+//                  lie against a guard page and close at free, under check=1
+//                  a block too large for the quarantine waits closed, so the
+//                  write faults and is reported where it happens (test_check
+//                  runs both)
+//   large_uaf_read a read 500,000 bytes into a freed 1 MiB block: the same
+//   large_uaf_edge (check=1) a write after free into the first 8 bytes of a
+//                  freed 1 MiB block, before its first whole page: they
+//                  hold the freed pattern, checked at exit
 //   large_overflow_read  (check=2) a read one byte past the end of a live
 //                  2,000,000-byte block: it ends at its guard page
 //   large_underflow  (check=2) a write 2,000 bytes before a 2,000,000-byte
@@ -104,6 +109,11 @@ int main(int argc, char **argv) {
         sink = victim;
         free(victim);                               // E_BIGR_FREE
         printf("read %d\n", ((char *)sink)[500000]); // E_BIGR_READ
+    } else if (strcmp(which, "large_uaf_edge") == 0) {
+        long *victim = (long *)malloc(1 << 20); // E_EDGE_ALLOC
+        sink = victim;
+        free(victim);         // E_EDGE_FREE
+        *(long *)sink = 1234; // a write after free, found at exit
     } else if (strcmp(which, "large_overflow_read") == 0) {
         char *big = (char *)malloc(2000000); // E_BIGO_ALLOC
         memset(big, 5, 2000000);

@@ -371,6 +371,18 @@ static void test_more_errors(void) {
         {"large_uaf_read", "check=2", "use after free: read at 0x",
          "500000 bytes inside a freed 1048576-byte block at 0x", NULL, "E_BIGR_READ",
          "E_BIGR_ALLOC", "E_BIGR_FREE"},
+        /* check=1: a block too large for the quarantine waits closed: the
+         * same reports, and its bytes before its first whole page hold the
+         * freed pattern */
+        {"large_uaf_write", "check=1", "use after free: write at 0x",
+         "2500000 bytes inside a freed 5000000-byte block at 0x", NULL, "E_BIGW_WRITE",
+         "E_BIGW_ALLOC", "E_BIGW_FREE"},
+        {"large_uaf_read", "check=1", "use after free: read at 0x",
+         "500000 bytes inside a freed 1048576-byte block at 0x", NULL, "E_BIGR_READ",
+         "E_BIGR_ALLOC", "E_BIGR_FREE"},
+        {"large_uaf_edge", "check=1",
+         "write after free: bytes 0 to 7 of a freed 1048576-byte block at 0x", "(found in exit)",
+         NULL, NULL, "E_EDGE_ALLOC", "E_EDGE_FREE"},
         {"large_overflow_read", "check=2", "heap buffer overflow: read at 0x",
          "0 bytes past the end of a 2000000-byte block at 0x", NULL, "E_BIGO_READ",
          "E_BIGO_ALLOC", NULL},
