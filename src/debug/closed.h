@@ -2,9 +2,10 @@
  * instead of filled with a pattern, so that a read or a write after free
  * anywhere in one faults at the access and is reported there.
  *
- * A freed block of check=1 larger than WDI_CLOSED_FROM (check.c sends it
- * here) keeps its raw block from the tiers; the whole pages inside the
- * block are made inaccessible (mprotect), and the block waits in a FIFO.
+ * A freed block of check=1 too large for the quarantine (over an eighth
+ * of what it may hold: check.c sends it here) keeps its raw block from the
+ * tiers; the whole pages inside the block are made inaccessible
+ * (mprotect), and the block waits in a FIFO of at most 4,096 blocks.
  * The pages keep their memory while they wait, bounded by the bytes the
  * caller allows (check.c: what its quarantine may hold), so that when the
  * block leaves, opened again, the tiers hand its warm pages out as before:
@@ -30,8 +31,9 @@
 #include "debug/blocks.h"
 #include "debug/fault.h"
 
-/* Blocks up to this size never come here: they have no whole page to
- * close beside the bytes the quarantine's patterns cover. */
+/* No block up to this size comes here (the quarantine keeps them all):
+ * check.c's free path tests it before it asks what the quarantine may
+ * hold. */
 #define WDI_CLOSED_FROM ((size_t)64 << 10)
 
 /* What the caller does with a block: release (its raw block goes back to
