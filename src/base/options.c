@@ -159,6 +159,82 @@ static void option_set_string(char *to, const char *name, const char *val, size_
     to[vlen] = '\0';
 }
 
+/* The edit distance of a[0 .. la) and b[0 .. lb) (insertions, deletions,
+ * changes), for the suggestion of an unknown option; SIZE_MAX for names
+ * of 64 bytes or more. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb) {
+    size_t row[64];
+    if (la >= 64 || lb >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Whether every word of key[0 .. klen) (split at '_') is in name. */
+static int words_in(const char *key, size_t klen, const char *name) {
+    char word[64];
+    for (size_t at = 0; at < klen;) {
+        size_t n = 0;
+        while (at < klen && key[at] != '_' && n < sizeof word - 1)
+            word[n++] = key[at++];
+        word[n] = '\0';
+        if (n != 0 && strstr(name, word) == NULL)
+            return 0;
+        while (at < klen && key[at] == '_')
+            at++;
+    }
+    return 1;
+}
+
+/* The option a mistyped key most likely meant: of those with every word
+ * of it (exit_code: error_exitcode) or within a third of its length in
+ * edits (leak: leaks), the nearest; NULL when none is. */
+static const char *option_like(const char *key, size_t klen) {
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+#define WD_OPTION_LIKE(opt)                                                        \
+    {                                                                              \
+        size_t d = edit_distance(key, klen, #opt, strlen(#opt));                   \
+        if ((d <= klen / 3 + 1 || words_in(key, klen, #opt)) && d < best_d) {      \
+            best = #opt;                                                           \
+            best_d = d;                                                            \
+        }                                                                          \
+    }
+#define WD_OPTION_LIKE_NUM(opt, def, doc) WD_OPTION_LIKE(opt)
+#define WD_OPTION_LIKE_STR(opt, doc) WD_OPTION_LIKE(opt)
+    WD_OPTIONS(WD_OPTION_LIKE_NUM)
+    WD_STRING_OPTIONS(WD_OPTION_LIKE_STR)
+#undef WD_OPTION_LIKE_STR
+#undef WD_OPTION_LIKE_NUM
+#undef WD_OPTION_LIKE
+    return best;
+}
+
+/* help=1: every option, its default and what it does, a line each. */
+static void options_help(void) {
+    wdi_print_line(2, "warden: options, WARDEN_OPTIONS=name=value:name=value (docs/options.md):");
+#define WD_OPTION_HELP(opt, def, doc) wdi_print_line(2, "warden:   %s=%zu  %s", #opt, (size_t)(def), doc);
+    WD_OPTIONS(WD_OPTION_HELP)
+#undef WD_OPTION_HELP
+#define WD_OPTION_STR_HELP(opt, doc) wdi_print_line(2, "warden:   %s=  %s", #opt, doc);
+    WD_STRING_OPTIONS(WD_OPTION_STR_HELP)
+#undef WD_OPTION_STR_HELP
+}
+
 static void option_set(const char *key, size_t klen, const char *val, size_t vlen) {
     char name[64];
     size_t n = klen < sizeof name - 1 ? klen : sizeof name - 1;
@@ -193,7 +269,13 @@ static void option_set(const char *key, size_t klen, const char *val, size_t vle
     }
     WD_OPTIONS(WD_OPTION_MATCH)
 #undef WD_OPTION_MATCH
-    wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS", name);
+    const char *like = option_like(key, klen);
+    if (like != NULL)
+        wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS (%s? help=1 lists them all)",
+                       name, like);
+    else
+        wdi_print_line(2, "warden: unknown option '%s' in WARDEN_OPTIONS (help=1 lists them all)",
+                       name);
 }
 
 int wdi_options_given(void) {
@@ -229,6 +311,8 @@ int wdi_options_init(void) {
         }
         s = end ? end + 1 : NULL;
     }
+    if (wdi_options.help)
+        options_help();
     if (wdi_options.stats || wdi_options.stats_interval_ms || wdi_options.check) {
         /* Programs may close stderr in their own exit handlers (coreutils
          * does), which run before warden's: keep a private copy. */

@@ -47,6 +47,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(stats, 0, "statistics at exit: 1 text lines, 2 (or json) one JSON object (docs/stats.md)") \
     X(stats_interval_ms, 0, "append one JSON line of statistics every N ms (0: never)") \
     X(verbose, 0, "report option parsing and OS failures on stderr")              \
+    X(help, 0, "1: print every option, its default and what it does, at start")   \
     X(decommit_ms, 750, "return memory freed this many ms ago to the OS (0: at once)") \
     X(harden, 1, "1: checks that cost almost nothing; 2: also canaries, quarantine, guard pages") \
     X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)") \
@@ -54,7 +55,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(leaks, 1, "with check=1: 0 no leak report, 1 lost blocks, 2 (or all) also reachable ones") \
     X(abort_on_error, 0, "with check=1: abort at the first error instead of going on") \
     X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
-    X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB)") \
+    X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB); larger ones wait closed") \
     X(check_fill_kb, 64, "with check=1: blocks up to this many KiB get the patterns whole, larger ones their first and last half of it (0: all)") \
     X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)") \
     X(stack_depth, 16, "with check=1: frames kept of each allocation's and free's stack (at most 32)") \

@@ -152,7 +152,26 @@ static void t_options(void) {
         OPT_FAIL("stats=1,verbose=1", "wanted stats lines, the verbose options line, no bad value",
                  err);
 
-    printf("ok: WARDEN_OPTIONS (stats, unknown option, verbose, separators)\n");
+    /* a mistyped name gets the option it likely meant */
+    st = run_with_options("exit_code=3", err, sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        OPT_FAIL("exit_code=3", "child did not exit 0", err);
+    else if (count_lines(err, "warden: unknown option 'exit_code' in WARDEN_OPTIONS "
+                              "(error_exitcode? help=1 lists them all)", 1) != 1)
+        OPT_FAIL("exit_code=3", "wanted one unknown option line naming error_exitcode", err);
+
+    /* help=1: every option with its default, one a line */
+    st = run_with_options("help=1", err, sizeof err);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        OPT_FAIL("help=1", "child did not exit 0", err);
+    else if (count_lines(err, "warden: options, WARDEN_OPTIONS=", 1) != 1 ||
+             count_lines(err, "warden:   check_quarantine_mb=20  with check=1: ", 1) != 1 ||
+             count_lines(err, "warden:   error_exitcode=0  ", 1) != 1 ||
+             count_lines(err, "warden:   profile=  ", 1) != 1)
+        OPT_FAIL("help=1", "wanted the options' lines (check_quarantine_mb=20, error_exitcode=0, "
+                           "profile=)", err);
+
+    printf("ok: WARDEN_OPTIONS (stats, unknown option, verbose, separators, help)\n");
 }
 
 /* --- awkward places -------------------------------------------------------- */
