@@ -95,6 +95,25 @@ static void int_array_read(void) {
     puts("int_array_read: not caught");
 }
 
+/* check=2: a block of 40 bytes aligned to 64 ends 24 bytes before its
+ * guard page (the alignment's padding); a run of writes past its end
+ * goes through the padding and faults at the page: one error, reported
+ * there, not again at its free. */
+__attribute__((noinline)) static void run_past(char *p) {
+    for (int i = 0; i < 64; i++)
+        p[40 + i] = 'x'; /* G_PAD_WRITE */
+}
+
+static void padding_overflow(void) {
+    char *p;
+    if (posix_memalign((void **)&p, 64, 40) != 0) /* G_PAD_ALLOC */
+        return;
+    memset(p, 1, 40);
+    run_past(p);
+    free(p);
+    puts("padding_overflow: done");
+}
+
 /* check=2 with check_guard_live_mb=1: 300 live blocks of 40 bytes would
  * take 300 pages, so the last ones get check=1's redzones; a byte written
  * one past the last block is then found at its free, not at the write. */
@@ -430,6 +449,7 @@ int main(int argc, char **argv) {
         {"int_array_read", int_array_read}, {"alignments", alignments},
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
+        {"padding_overflow", padding_overflow},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

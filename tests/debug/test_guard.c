@@ -263,6 +263,12 @@ static void test_check2(void) {
                                    ", 0 bytes past the end of a 40-byte block", "G_READ_PAST40",
                                    "G_ALLOC40", NULL};
     check2_case("check=2:leaks=0", &past40, 1, "int_array_read: not caught");
+    /* writes through an alignment's padding to the guard page: one error,
+     * at the fault (the padding was counted again at free before) */
+    static const gcase_t padding = {"padding_overflow", "heap buffer overflow: write at 0x",
+                                    ", 24 bytes past the end of a 40-byte block", "G_PAD_WRITE",
+                                    "G_PAD_ALLOC", NULL};
+    check2_case("check=2:leaks=0", &padding, 1, "padding_overflow: done");
     run_t r = guard_run("check=2:leaks=0:check_exact=0", "int_array_read");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
     expect_last_line(&r, "int_array_read: not caught"); /* the read lands in the slack */
