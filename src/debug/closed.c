@@ -1,11 +1,10 @@
 /* closed.c -- check=1's freed large blocks, waiting with their whole pages
- * inaccessible (closed.h).  Calls: os.h, lock.h, ownmem.h, segment.h. */
+ * inaccessible (closed.h).  Calls: os.h, lock.h, ownmem.h. */
 #include "debug/closed.h"
 
 #include "base/internal.h"
 #include "base/lock.h"
 #include "base/ownmem.h"
-#include "core/segment.h"
 #include "os/os.h"
 
 /* A waiting block: its entry as check mode knows it, its closed pages. */
@@ -20,6 +19,19 @@ typedef struct {
  * address space of those whose memory went back. */
 #define RING 4096
 #define COLD_MAX ((size_t)1 << 30)
+
+/* The pages of the latest blocks that left (opened again), so that a
+ * fault in one that was on its way meanwhile is retried. */
+#define LEFT 64
+static struct {
+    uintptr_t lo, hi;
+} left[LEFT];
+static unsigned left_next;
+
+/* The address of the calling thread's latest retried fault: a second
+ * fault there is not one of a block that left (the program protected the
+ * pages of a block it got since), and goes on to the program. */
+static __thread uintptr_t tl_retried __attribute__((tls_model("initial-exec")));
 
 static wd_lock_t lock = WD_LOCK_INIT;
 static entry_t *ring; /* mapped at the first block, never given back */
@@ -70,6 +82,9 @@ static entry_t take_oldest(void) {
 static void leave(const entry_t *e) {
     if (!e->opened)
         wdi_os_protect((void *)e->lo, e->hi - e->lo, WD_PROT_RW);
+    left[left_next % LEFT].lo = e->lo;
+    left[left_next % LEFT].hi = e->hi;
+    left_next++;
     calls.release(&e->b);
 }
 
@@ -110,7 +125,7 @@ int wdi_closed_put(const wd_block_info_t *b, size_t warm_max) {
 int wdi_closed_claim(const wd_fault_t *f) {
     uintptr_t a = f->addr;
     entry_t hit;
-    int found = 0;
+    int found = 0, gone = 0;
     wdi_lock(&lock);
     for (size_t i = 0; i < count && !found; i++) {
         entry_t *e = &ring[(head + i) % RING];
@@ -123,17 +138,22 @@ int wdi_closed_claim(const wd_fault_t *f) {
             found = 1;
         }
     }
+    /* A block that left (its pages opened) between the fault and this
+     * look: the access is tried again.  Any other fault goes on to the
+     * program (one in pages it protected itself, too). */
+    for (unsigned i = 0; i < LEFT && !found && !gone; i++)
+        gone = a >= left[i].lo && a < left[i].hi;
     wdi_unlock(&lock);
     if (found) {
         calls.report(&hit.b, f);
         return 1;
     }
-    /* A block that left (its pages opened) between the fault and this
-     * look: the access is tried again.  Only in warden's heap, whose pages
-     * are never read-only: any other fault goes on to the program. */
-    wd_region_t *r = wdi_region_of((const void *)a);
-    uint8_t byte;
-    return r != NULL && r->kind != WD_KIND_GUARD && wdi_os_read_self(&byte, (const void *)a, 1) == 1;
+    if (!gone || tl_retried == a) {
+        tl_retried = 0;
+        return 0;
+    }
+    tl_retried = a;
+    return 1;
 }
 
 void wdi_closed_each(void (*fn)(const wd_block_info_t *b), int wait) {

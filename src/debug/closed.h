@@ -21,7 +21,7 @@
  * a waiting block is reported through the caller's report function, and
  * the block's pages are opened so that the program goes on.
  *
- * Calls: os.h (mprotect, madvise), lock.h, fault.h, segment.h. */
+ * Calls: os.h (mprotect, madvise), lock.h, ownmem.h. */
 #ifndef WARDEN_CLOSED_H
 #define WARDEN_CLOSED_H
 
@@ -62,7 +62,8 @@ void wdi_closed_span(uintptr_t p, size_t size, uintptr_t *lo, uintptr_t *hi);
 
 /* The fault handler's claim (fault.h): 1 when f is an access to a waiting
  * block (reported; its pages are open again) or to one that left while
- * the fault was on its way (retried), 0 otherwise. */
+ * the fault was on its way (retried once), 0 otherwise: a fault in pages
+ * the program protected itself goes on to the program's handler. */
 int wdi_closed_claim(const wd_fault_t *f);
 
 /* Calls fn on every waiting block (check mode's exit: the bytes outside

@@ -675,6 +675,12 @@ static int fault_claim(const wd_fault_t *f) {
     uint32_t st = c ? atomic_load_explicit(&c->state, memory_order_acquire) : CELL_EMPTY;
     const char *how = f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
     uintptr_t addr = f->addr;
+    /* A live block's open pages are the program's to protect (a collector's
+     * write barrier makes pages of its own blocks read-only and opens them
+     * in its handler): a fault there is not warden's, and claiming it would
+     * retry the access for ever. */
+    if (c != NULL && st == CELL_LIVE && addr >= c->end - cell_open_bytes(c) && addr < c->end)
+        return 0;
     if (c == NULL || st == CELL_EMPTY) {
         wdi_report_begin("wild %s at 0x%zx: in warden's guarded memory, in no block", how,
                          (size_t)addr);

@@ -95,6 +95,45 @@ static void int_array_read(void) {
     puts("int_array_read: not caught");
 }
 
+/* A collector's write barrier, correct: the program makes the whole pages
+ * inside a live block of its own read-only and opens each one in its own
+ * SIGSEGV handler when it is written.  warden's handler, in front of the
+ * program's again once the next guarded block is made, must hand those
+ * faults on (it once took them for an underflow and retried for ever). */
+static char *barrier_lo, *barrier_hi;
+static volatile int barrier_faults;
+
+static void barrier_handler(int sig, siginfo_t *si, void *ctx) {
+    (void)sig;
+    (void)ctx;
+    char *a = si->si_addr;
+    if (a >= barrier_lo && a < barrier_hi) {
+        barrier_faults++;
+        mprotect((void *)((uintptr_t)a & ~(uintptr_t)4095), 4096, PROT_READ | PROT_WRITE);
+        return;
+    }
+    signal(SIGSEGV, SIG_DFL);
+}
+
+static void barrier(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = barrier_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    size_t n = 300000;
+    char *heap = malloc(n);
+    memset(heap, 0, n);
+    barrier_lo = (char *)(((uintptr_t)heap + 4095) & ~(uintptr_t)4095);
+    barrier_hi = (char *)(((uintptr_t)heap + n) & ~(uintptr_t)4095);
+    mprotect(barrier_lo, (size_t)(barrier_hi - barrier_lo), PROT_READ);
+    for (int i = 0; i < 10; i++)
+        barrier_lo[i * 3 * 4096 + 100] = 1;
+    mprotect(barrier_lo, (size_t)(barrier_hi - barrier_lo), PROT_READ | PROT_WRITE);
+    free(heap);
+    printf("barrier: %d faults\n", barrier_faults);
+}
+
 /* check=2: a block of 40 bytes aligned to 64 ends 24 bytes before its
  * guard page (the alignment's padding); a run of writes past its end
  * goes through the padding and faults at the page: one error, reported
@@ -449,7 +488,7 @@ int main(int argc, char **argv) {
         {"int_array_read", int_array_read}, {"alignments", alignments},
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
-        {"padding_overflow", padding_overflow},
+        {"padding_overflow", padding_overflow}, {"barrier", barrier},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

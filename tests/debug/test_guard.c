@@ -218,6 +218,20 @@ static void expect_clean(const char *options) {
     run_free(&r);
 }
 
+/* A correct program's own write barrier (mprotect of its block's pages,
+ * opened in its SIGSEGV handler): no report, every fault its own. */
+static void expect_barrier(const char *options) {
+    run_t r = guard_run(options, "barrier");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "barrier: 10 faults");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 0, "%d reports, not 0",
+           report_count(r.err, r.err + strlen(r.err)));
+    if (strstr(options, "check=") != NULL)
+        expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
 static void test_sampler(void) {
     sampler_faults("guard_sample=1");
     sampler_faults("guard_sample=1:harden=2");
@@ -231,6 +245,7 @@ static void test_sampler(void) {
     expect_clean("guard_sample=1");
     expect_clean("guard_sample=1:harden=2");
     expect_clean("guard_sample=7");
+    expect_barrier("guard_sample=1");
 }
 
 /* --- check=2 ---------------------------------------------------------------------- */
@@ -269,6 +284,8 @@ static void test_check2(void) {
                                     ", 24 bytes past the end of a 40-byte block", "G_PAD_WRITE",
                                     "G_PAD_ALLOC", NULL};
     check2_case("check=2:leaks=0", &padding, 1, "padding_overflow: done");
+    expect_barrier("check=2:leaks=0");
+    expect_barrier("check=1:leaks=0");
     run_t r = guard_run("check=2:leaks=0:check_exact=0", "int_array_read");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
     expect_last_line(&r, "int_array_read: not caught"); /* the read lands in the slack */
