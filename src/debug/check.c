@@ -1506,13 +1506,19 @@ static int exit_status(size_t errors, size_t lost_blocks, int status) {
  * handler, or this file's own) has nothing more to check. */
 static int exit_checked;
 
+/* The errors a fork child's parent had reported when it forked: the
+ * child's summary and exit status count its own only. */
+static size_t errors_inherited;
+
+static size_t own_errors(void) { return wdi_report_errors() - errors_inherited; }
+
 void wdi_check_at_exit(void) {
     exit_checked = 1;
     wd_check_thread_t *ct = ct_here();
     if (ct != NULL)
         batch_flush(ct, "exit");
     blocks_check(1);
-    size_t errors = wdi_report_errors();
+    size_t errors = own_errors();
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         leaks_check(exit_live_sp(), &leaks);
@@ -1540,11 +1546,12 @@ int wdi_check_at_quick_exit(int status) {
     if (exit_checked || getpid() != check_pid)
         return status;
     /* Only what can be had without waiting: _exit may come from a signal
-     * handler that interrupted this very thread inside malloc or free. */
-    size_t before = wdi_report_errors();
+     * handler that interrupted this very thread inside malloc or free.  A
+     * summary when this process reported anything (before _exit too: a
+     * fork child's double free). */
     blocks_check(0);
-    size_t errors = wdi_report_errors();
-    if (errors != before)
+    size_t errors = own_errors();
+    if (errors != 0)
         wdi_print_line(wdi_stderr_fd(), "warden: check: %zu errors (at _exit: leaks not checked)",
                        errors);
     return exit_status(errors, 0, status);
@@ -1576,6 +1583,7 @@ void wdi_check_fork_parent(void) {
 
 void wdi_check_fork_child(void) {
     check_pid = getpid();
+    errors_inherited = wdi_report_errors();
     wdi_blocks_fork_child();
     wdi_closed_fork_child();
     wdi_lock_reset(&quarantine_lock);

@@ -29,6 +29,9 @@
 //   large_uaf_edge (check=1) a write after free into the first 8 bytes of a
 //                  freed 1 MiB block, before its first whole page: they
 //                  hold the freed pattern, checked at exit
+//   child_exit     a double free in the parent, then in a fork child a double
+//                  free of its own and _exit(0): the child's summary at _exit
+//                  counts its own error (1), the parent's at exit its own (1)
 //   large_overflow_read  (check=2) a read one byte past the end of a live
 //                  2,000,000-byte block: it ends at its guard page
 //   large_underflow  (check=2) a write 2,000 bytes before a 2,000,000-byte
@@ -58,6 +61,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <new>
 
@@ -125,6 +130,24 @@ int main(int argc, char **argv) {
         sink = big;
         ((char *)sink)[-2000] = 1;
         free(big); // E_BIGU_FREE
+    } else if (strcmp(which, "child_exit") == 0) {
+        char *a = (char *)malloc(24);
+        sink = a;
+        free(a);
+        free(sink); // the parent's double free
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            char *b = (char *)malloc(32);
+            sink = b;
+            free(b);
+            free(sink); // the child's own
+            _exit(0);
+        }
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            printf("child status %d\n", status);
     } else if (strcmp(which, "late_double") == 0) {
         char *p = (char *)malloc(300); // E_LATE_ALLOC
         sink = p;

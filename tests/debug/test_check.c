@@ -487,6 +487,25 @@ static void test_fill_bound(void) {
     run_free(&r);
 }
 
+/* A fork child that reported an error of its own and left with _exit
+ * prints its summary at _exit with its own count (not its parent's too),
+ * and exits with its own status; the parent counts its own at exit. */
+static void test_child_exit(void) {
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
+    const char *argv[] = {bin, "child_exit", NULL};
+    run_t r = run(PRELOAD, "check=1:error_exitcode=0", NULL, 60, argv);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "check_errors: done");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 2, "%d reports, not 2",
+           report_count(r.err, r.err + strlen(r.err)));
+    EXPECT(&r, strstr(r.err, "warden: check: 1 errors (at _exit: leaks not checked)\n") != NULL,
+           "no summary of the child's own error at _exit");
+    EXPECT(&r, strstr(r.err, "warden: check: 1 errors, 0 bytes leaked in 0 blocks (") != NULL,
+           "no summary of the parent's own error at exit");
+    run_free(&r);
+}
+
 /* --- tests/debug/check_clean.cpp ---------------------------------------------- */
 
 /* No report at all: only summary lines (the parent's and its fork child's),
@@ -852,6 +871,7 @@ int main(int argc, char **argv) {
         test_no_symbolizer();
         test_more_errors();
         test_fill_bound();
+        test_child_exit();
         test_clean();
     } else if (strcmp(part, "examples2") == 0) {
         /* check=2: the same programs, faults reported where they happen;
