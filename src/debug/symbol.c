@@ -288,9 +288,9 @@ static void helper_reap(pid_t pid, int finished) {
  * and a location line ("file:line", "file:line (discriminator 2)", "??:0"). */
 static void add_level(wdi_sym_t *s, const char *func, size_t flen, const char *loc, size_t llen,
                       text_t *text) {
-    if (s->levels >= WDI_SYM_INLINE)
-        return;
-    wdi_sym_level_t *l = &s->at[s->levels++];
+    /* past the room, each later level takes the last slot: the outermost
+     * (the real function) ends there */
+    wdi_sym_level_t *l = &s->at[s->levels < WDI_SYM_INLINE ? s->levels++ : WDI_SYM_INLINE - 1];
     l->func = flen == 0 || (flen == 2 && memcmp(func, "??", 2) == 0) ? NULL
                                                                   : text_keep(text, func, flen);
     const char *paren = memchr(loc, '(', llen);

@@ -36,8 +36,10 @@
 
 /* Levels of inlined calls kept for one address (addr2line -i prints the
  * innermost inlined function first, then the functions it was inlined
- * into, up to the real one). */
-#define WDI_SYM_INLINE 4
+ * into, up to the real one).  Of more, the innermost ones and the real
+ * function (the program's own line under a tower of inlined library
+ * templates). */
+#define WDI_SYM_INLINE 8
 
 typedef struct wdi_sym_level_s {
     const char *func; /* demangled; NULL when unknown */

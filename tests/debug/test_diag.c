@@ -11,6 +11,8 @@
  *     without debug information: its name, module+offset, the hint;
  *   - 1,024 addresses in 64 functions named in one call (an answer longer
  *     than the symbolizer's read buffer), with each helper;
+ *   - an address under eleven levels of inlined calls: the innermost
+ *     levels and the real function (the last) are kept;
  *   - the depot: equal stacks one id, different stacks different ids,
  *     round trips, truncation to WD_STACK_MAX, a full depot;
  *   - 8 threads capturing and saving at once: ids stable and shared.
@@ -351,6 +353,33 @@ static void test_many(const char *path) {
     }
 }
 
+/* --- a tower of inlined calls ------------------------------------------------ */
+
+/* Ten functions inlined into each other (always_inline: also at -O0), the
+ * innermost capturing the stack: its first address has eleven levels of
+ * inlined calls, more than a frame keeps (WDI_SYM_INLINE).  The real
+ * function, where the program's own line is, must be the last kept. */
+static void *tower_pcs[WD_STACK_MAX];
+#define TOWER(N, NEXT) \
+    static inline __attribute__((always_inline)) void tower##N(void) { NEXT; }
+TOWER(9, wdi_stack_capture(tower_pcs, WD_STACK_MAX, 0))
+TOWER(8, tower9()) TOWER(7, tower8()) TOWER(6, tower7()) TOWER(5, tower6())
+TOWER(4, tower5()) TOWER(3, tower4()) TOWER(2, tower3()) TOWER(1, tower2())
+TOWER(0, tower1())
+
+NOINLINE static void tower_base(void) { tower0(); }
+
+static void test_inline_levels(void) {
+    tower_base();
+    static wdi_sym_t sym;
+    static char text[4096];
+    CHECK_EQ(wdi_report_symbolize(tower_pcs, 1, &sym, text, sizeof text), 0);
+    CHECK_EQ(sym.levels, WDI_SYM_INLINE);
+    CHECK(sym.at[0].func != NULL && strcmp(sym.at[0].func, "tower9") == 0);
+    CHECK(sym.at[WDI_SYM_INLINE - 1].func != NULL &&
+          strcmp(sym.at[WDI_SYM_INLINE - 1].func, "tower_base") == 0);
+}
+
 /* --- the depot --------------------------------------------------------------- */
 
 NOINLINE static int site_a(void **pcs) {
@@ -548,6 +577,7 @@ int main(int argc, char **argv) {
     test_hint_once();
     test_no_module();
     test_many(getenv("PATH"));
+    test_inline_levels();
     /* addr2line alone, even where llvm-symbolizer would be preferred. */
     char dir[] = "/tmp/test_diag.XXXXXX", link[sizeof dir + 16];
     CHECK(mkdtemp(dir) != NULL);
