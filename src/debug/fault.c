@@ -70,22 +70,43 @@ void wdi_fault_report_stack(void) {
  * SSE load or store, movaps) to a block whose size is not a multiple of
  * 16, which check=2 aligns to 8 only when it ends at its guard page
  * (check_exact=1). */
+/* Whether a register of the faulting context holds a word of check
+ * mode's patterns, give or take an offset below 64 KiB: a pointer loaded
+ * from a block's junk or from a freed block. */
+static int pattern_in_registers(const void *ucv) {
+#if defined(__x86_64__) && defined(__linux__)
+    const ucontext_t *uc = ucv;
+    for (int i = 0; i < NGREG; i++) {
+        uint64_t high = (uint64_t)uc->uc_mcontext.gregs[i] >> 16;
+        if (high == 0xbebebebebebeULL || high == 0xdfdfdfdfdfdfULL)
+            return 1;
+    }
+#else
+    (void)ucv;
+#endif
+    return 0;
+}
+
 static void fault_note(int sig, const siginfo_t *si, const void *uc) {
     if (wdi_options.check == 0 || tl_in_fault || si->si_code <= 0)
         return;
     tl_in_fault = 1;
     tl_fault_pc = fault_pc(uc);
     const char *name = sig == SIGBUS ? "SIGBUS" : "SIGSEGV";
-    if (sig == SIGSEGV && si->si_code == SI_KERNEL)
-        wdi_report_begin("%s: general protection fault at 0x%zx: a pointer read from check "
-                         "mode's patterns (0xbebe... a block's junk, 0xdfdf... a freed block's) is "
-                         "no valid address%s",
-                         name, (size_t)tl_fault_pc,
-                         wdi_options.check < 2 ? ""
-                                               : "; an aligned SSE load or store to a block whose "
-                                                 "size is not a multiple of 16 faults so too "
-                                                 "(check_exact=1 aligns such a block to 8; "
-                                                 "check_exact=0 aligns every block to 16)");
+    static const char junk[] = "a pointer read from check mode's patterns (0xbebe... a block's "
+                               "junk, 0xdfdf... a freed block's) is no valid address";
+    static const char sse[] = "an aligned SSE load or store to a block whose size is not a "
+                              "multiple of 16 faults so (check_exact=1 aligns such a block to 8; "
+                              "check_exact=0 aligns every block to 16)";
+    if (sig == SIGSEGV && si->si_code == SI_KERNEL && wdi_options.check < 2)
+        wdi_report_begin("%s: general protection fault at 0x%zx: %s", name, (size_t)tl_fault_pc,
+                         junk);
+    else if (sig == SIGSEGV && si->si_code == SI_KERNEL)
+        /* the likelier cause first: a register that holds a pattern's word
+         * (plus an offset) tells a pointer read from a block */
+        wdi_report_begin("%s: general protection fault at 0x%zx: %s; or %s", name,
+                         (size_t)tl_fault_pc, pattern_in_registers(uc) ? junk : sse,
+                         pattern_in_registers(uc) ? sse : junk);
     else
         wdi_report_begin("%s: an access to 0x%zx at 0x%zx, %s: the process dies of it", name,
                          (size_t)si->si_addr, (size_t)tl_fault_pc,
