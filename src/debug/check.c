@@ -421,18 +421,21 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
     size_t size = wdi_bi_size(b);
     const uint8_t *over = last_not(p + size, end, REDZONE);
     if (over != NULL) {
-        wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at 0x%zx "
-                         "were written (found in %s)",
-                         (size_t)(over - (p + size)) + 1, size, (size_t)b->p, fn);
+        /* the redzone's last byte written: the overflow may run on past it */
+        wdi_report_begin("heap buffer overflow: %s%zu bytes past the end of a %zu-byte block at "
+                         "0x%zx were written (found in %s)",
+                         over == end - 1 ? "at least " : "", (size_t)(over - (p + size)) + 1, size,
+                         (size_t)b->p, fn);
         redzone_report_end(b, fn);
         memset((void *)(p + size), REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
     const uint8_t *left = bd->left;
     const uint8_t *under = left_written(b, left, p);
     if (under < p) {
-        wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
+        wdi_report_begin("heap buffer underflow: %s%zu bytes before the start of a %zu-byte block "
                          "at 0x%zx were written (found in %s)",
-                         (size_t)(p - under), size, (size_t)b->p, fn);
+                         under == left ? "at least " : "", (size_t)(p - under), size,
+                         (size_t)b->p, fn);
         redzone_report_end(b, fn);
         left_fill((uint8_t *)left, (uint8_t *)p, wdi_bi_kind(b)); /* reported once */
     }
