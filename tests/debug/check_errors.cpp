@@ -5,6 +5,8 @@
 // found by the driver in this file.  Not linked with warden.
 //
 //   underflow      a write 4 bytes before a block, found at free
+//   underflow_whole  a write of the 16 bytes before a block, its whole left
+//                  redzone: "at least 16 bytes", found at free
 //   underflow_far  a write of the 24 bytes before a small block: past its
 //                  16-byte left redzone, into the checker's record of it
 //   evicted        a write after free found when the block leaves the
@@ -82,6 +84,11 @@ int main(int argc, char **argv) {
         sink = a;
         ((int *)sink)[-1] = 7;
         free(a); // E_UNDERFLOW_FREE
+    } else if (strcmp(which, "underflow_whole") == 0) {
+        char *a = (char *)malloc(40); // E_UNDERFLOW_WHOLE_ALLOC
+        sink = a;
+        memset((char *)sink - 16, 7, 16); // the whole left redzone: maybe more
+        free(a);                           // E_UNDERFLOW_WHOLE_FREE
     } else if (strcmp(which, "underflow_far") == 0) {
         char *a = (char *)malloc(40);
         sink = a;

@@ -343,6 +343,10 @@ static void test_more_errors(void) {
         {"underflow", "check=1",
          "heap buffer underflow: 4 bytes before the start of a 40-byte block at 0x",
          "(found in free)", "found at", "E_UNDERFLOW_FREE", "E_UNDERFLOW_ALLOC", NULL},
+        /* the whole left redzone written: a lower bound */
+        {"underflow_whole", "check=1",
+         "heap buffer underflow: at least 16 bytes before the start of a 40-byte block at 0x",
+         "(found in free)", "found at", "E_UNDERFLOW_WHOLE_FREE", "E_UNDERFLOW_WHOLE_ALLOC", NULL},
         /* past the left redzone, into the record: the block's size and
          * stacks are gone, the underflow and where it was found are not */
         {"underflow_far", "check=1",
