@@ -473,20 +473,27 @@ static void test_more_errors(void) {
     }
 }
 
+/* check_errors CASE under options, which must exit 0 after its last line
+ * with `reports` reports. */
+static run_t errors_run(const char *which, const char *options, int reports) {
+    char bin[1024];
+    snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
+    const char *argv[] = {bin, which, NULL};
+    run_t r = run(PRELOAD, options, NULL, 60, argv);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "check_errors: done");
+    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == reports, "%d reports, not %d",
+           report_count(r.err, r.err + strlen(r.err)), reports);
+    return r;
+}
+
 /* The patterns cover the first and the last check_fill_kb / 2 KiB of a
  * larger block (64 by default): a write after free in between is not seen
  * (docs/check.md, "Limits"); check_errors evicted_far, whose report
  * test_more_errors asserts with check_fill_kb=0 (and evicted_end's, in
  * the last 32 KiB, by default). */
 static void test_fill_bound(void) {
-    char bin[1024];
-    snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
-    const char *argv[] = {bin, "evicted_far", NULL};
-    run_t r = run(PRELOAD, "check=1:check_quarantine_mb=1", NULL, 60, argv);
-    EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_last_line(&r, "check_errors: done");
-    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 0, "%d reports, not 0",
-           report_count(r.err, r.err + strlen(r.err)));
+    run_t r = errors_run("evicted_far", "check=1:check_quarantine_mb=1", 0);
     expect_summary(&r, "0 errors, 0 bytes leaked in 0 blocks (");
     run_free(&r);
 }
@@ -495,14 +502,7 @@ static void test_fill_bound(void) {
  * prints its summary at _exit with its own count (not its parent's too),
  * and exits with its own status; the parent counts its own at exit. */
 static void test_child_exit(void) {
-    char bin[1024];
-    snprintf(bin, sizeof bin, "%s/check_errors", cfg.tests_bin);
-    const char *argv[] = {bin, "child_exit", NULL};
-    run_t r = run(PRELOAD, "check=1:error_exitcode=0", NULL, 60, argv);
-    EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_last_line(&r, "check_errors: done");
-    EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 2, "%d reports, not 2",
-           report_count(r.err, r.err + strlen(r.err)));
+    run_t r = errors_run("child_exit", "check=1:error_exitcode=0", 2);
     EXPECT(&r, strstr(r.err, "warden: check: 1 errors (at _exit: leaks not checked)\n") != NULL,
            "no summary of the child's own error at _exit");
     EXPECT(&r, strstr(r.err, "warden: check: 1 errors, 0 bytes leaked in 0 blocks (") != NULL,
