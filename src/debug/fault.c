@@ -60,16 +60,6 @@ void wdi_fault_report_stack(void) {
     wdi_report_stack(NULL, all + k, n - k);
 }
 
-/* What the process dies of, under check mode, said with the faulting
- * access's stack before the default action ends it (a new user's program
- * crashed without a word): an access to memory the program does not
- * have, or a general protection fault, which carries no address.  Check
- * mode's likely part in the latter: a pointer loaded from its patterns
- * (a block's junk 0xbe.. or a freed block's 0xdf.., neither a valid
- * address), and under check=2 an access that needs 16-byte alignment (an
- * SSE load or store, movaps) to a block whose size is not a multiple of
- * 16, which check=2 aligns to 8 only when it ends at its guard page
- * (check_exact=1). */
 /* Whether a register of the faulting context holds a word of check
  * mode's patterns, give or take an offset below 64 KiB: a pointer loaded
  * from a block's junk or from a freed block. */
@@ -87,6 +77,16 @@ static int pattern_in_registers(const void *ucv) {
     return 0;
 }
 
+/* What the process dies of, under check mode, said with the faulting
+ * access's stack before the default action ends it (a new user's program
+ * crashed without a word): an access to memory the program does not
+ * have, or a general protection fault, which carries no address.  Check
+ * mode's likely part in the latter: a pointer loaded from its patterns
+ * (a block's junk 0xbe.. or a freed block's 0xdf.., neither a valid
+ * address), and under check=2 an access that needs 16-byte alignment (an
+ * SSE load or store, movaps) to a block whose size is not a multiple of
+ * 16, which check=2 aligns to 8 only when it ends at its guard page
+ * (check_exact=1); both are named, the one the registers point to first. */
 static void fault_note(int sig, const siginfo_t *si, const void *uc) {
     if (wdi_options.check == 0 || tl_in_fault || si->si_code <= 0)
         return;
@@ -101,13 +101,13 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
     if (sig == SIGSEGV && si->si_code == SI_KERNEL && wdi_options.check < 2)
         wdi_report_begin("%s: general protection fault at 0x%zx: %s", name, (size_t)tl_fault_pc,
                          junk);
-    else if (sig == SIGSEGV && si->si_code == SI_KERNEL)
+    else if (sig == SIGSEGV && si->si_code == SI_KERNEL) {
         /* the likelier cause first: a register that holds a pattern's word
          * (plus an offset) tells a pointer read from a block */
+        int from_pattern = pattern_in_registers(uc);
         wdi_report_begin("%s: general protection fault at 0x%zx: %s; or %s", name,
-                         (size_t)tl_fault_pc, pattern_in_registers(uc) ? junk : sse,
-                         pattern_in_registers(uc) ? sse : junk);
-    else
+                         (size_t)tl_fault_pc, from_pattern ? junk : sse, from_pattern ? sse : junk);
+    } else
         wdi_report_begin("%s: an access to 0x%zx at 0x%zx, %s: the process dies of it", name,
                          (size_t)si->si_addr, (size_t)tl_fault_pc,
                          sig == SIGSEGV && si->si_code == SEGV_ACCERR
