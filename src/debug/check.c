@@ -449,6 +449,14 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
         redzones_report(b, &bd, fn);
 }
 
+/* Fills freed block b's spans [p, head) and [tail, p + size) with the
+ * freed pattern. */
+static void spans_fill(const wd_block_info_t *b, uint8_t *head, uint8_t *tail) {
+    uint8_t *p = (uint8_t *)b->p;
+    memset(p, FREED, (size_t)(head - p));
+    memset(tail, FREED, (size_t)(p + wdi_bi_size(b) - tail));
+}
+
 /* Reports a freed block whose spans [p, head) and [tail, p + size) that
  * the freed pattern covers no longer hold it, and fills them again (so
  * that it is reported once). */
@@ -467,8 +475,7 @@ static WD_NOINLINE void freed_report_in(const wd_block_info_t *b, uint8_t *head,
                      (size_t)(w - p), (size_t)(last - p), (size_t)(end - p), (size_t)b->p, fn);
     report_block(b, 1);
     report_done();
-    memset(p, FREED, (size_t)(head - p));
-    memset(tail, FREED, (size_t)(end - tail));
+    spans_fill(b, head, tail);
 }
 
 /* Reports a quarantined block that no longer holds the freed pattern. */
@@ -518,11 +525,10 @@ static void closed_release(const wd_block_info_t *b) {
 /* An access to a closed block (closed.h), in the words of check=2's
  * reports of freed blocks (guard.c). */
 static void closed_report(const wd_block_info_t *b, const wd_fault_t *f) {
-    const char *how = f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
     wdi_report_begin("use after free: %s at 0x%zx, %zu bytes inside a freed %zu-byte block at "
                      "0x%zx",
-                     how, (size_t)f->addr, (size_t)(f->addr - b->p), (size_t)wdi_bi_size(b),
-                     (size_t)b->p);
+                     wdi_fault_access(f), (size_t)f->addr, (size_t)(f->addr - b->p),
+                     (size_t)wdi_bi_size(b), (size_t)b->p);
     wdi_fault_report_stack();
     report_block(b, 1);
     report_done();
@@ -868,15 +874,14 @@ static WD_NOINLINE void block_release_now(const wd_block_info_t *b, const char *
     raw_release(b, fn);
 }
 
-/* check=1's freed block b over WDI_CLOSED_FROM (closed.h): into the
+/* check=1's freed block b too large for the quarantine (closed.h): into the
  * history, its edges filled with the freed pattern, its whole pages
  * closed while it waits; back at once when it cannot wait. */
 static WD_NOINLINE void block_close(const wd_block_info_t *b, const char *fn) {
     history_add(b);
-    uint8_t *p = (uint8_t *)b->p, *head, *tail;
+    uint8_t *head, *tail;
     closed_edges(b, &head, &tail);
-    memset(p, FREED, (size_t)(head - p));
-    memset(tail, FREED, (size_t)(p + wdi_bi_size(b) - tail));
+    spans_fill(b, head, tail);
     if (!wdi_closed_put(b, quarantine_room() / 2))
         raw_release(b, fn);
 }
@@ -954,9 +959,9 @@ static void leaks_check(uintptr_t live_sp, wd_leaks_t *leaks) {
  * caller of exit, found by walking out through the frames of the C
  * library that run this handler (and of the loader and warden, should it
  * run from the loader's destructor calls; process.c registers it so that
- * it does not: stack.h); 0 when not known.  After main returned that is the C library's start
- * code, and main's dead frames are no root, as they are none for valgrind,
- * which checks after the process ended. */
+ * it does not: stack.h); 0 when not known.  After main returned that is
+ * the C library's start code, and main's dead frames are no root, as they
+ * are none for valgrind, which checks after the process ended. */
 static uintptr_t exit_live_sp(void) {
     wd_code_range_t in[3];
     int n = 0;
@@ -1330,22 +1335,18 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
         redzones_report(b, bd, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
-    if (wd_unlikely(size > WDI_CLOSED_FROM && !check2 && q_budget != 0 &&
-                    size > quarantine_room() / 8)) {
-        /* too large to wait in the quarantine: it waits closed, and a read
-         * or write after free anywhere in it faults */
-        b->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
-        b->free_stack = stack;
-        block_close(b, fn);
-        return;
-    }
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||
                     (check2 && wdi_guard_owns((const void *)b->p)))) {
-        /* too large to wait: back at once, and not filled; a guarded
-         * block's pages close instead */
+        /* too large to wait in the quarantine (over 128 KiB: its room is
+         * 1 MiB at least): under check=1 it waits closed, and a read or
+         * write after free anywhere in it faults; else back at once, not
+         * filled (a guarded block's pages close instead) */
         b->meta = wdi_bi_with_state(b->meta, WD_BLOCK_QUARANTINED);
         b->free_stack = stack;
-        block_release_now(b, fn);
+        if (q_budget != 0 && !check2)
+            block_close(b, fn);
+        else
+            block_release_now(b, fn);
         return;
     }
     pattern_fill((uint8_t *)b->p, size, FREED);

@@ -15,7 +15,7 @@ typedef struct {
     uint8_t opened;   /* a fault opened its pages again (reported once) */
 } entry_t;
 
-/* Waiting blocks at most (each over 64 KiB: 256 MiB at least), and the
+/* Waiting blocks at most (each over 128 KiB: 512 MiB at least), and the
  * address space of those whose memory went back. */
 #define RING 4096
 #define COLD_MAX ((size_t)1 << 30)

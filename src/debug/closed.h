@@ -31,11 +31,6 @@
 #include "debug/blocks.h"
 #include "debug/fault.h"
 
-/* No block up to this size comes here (the quarantine keeps them all):
- * check.c's free path tests it before it asks what the quarantine may
- * hold. */
-#define WDI_CLOSED_FROM ((size_t)64 << 10)
-
 /* What the caller does with a block: release (its raw block goes back to
  * the tiers; b's bytes outside its whole pages are to be checked first)
  * and report (a fault at f->addr in b, which is freed; the report's

@@ -62,6 +62,12 @@ void wdi_fault_arm(wd_fault_claim_t claim);
  * done.  The sampler arms fully at every 16th guarded block only. */
 void wdi_fault_arm_thread(wd_fault_claim_t claim);
 
+/* How f's report names the access: "write", "read", or "access" when
+ * the fault does not say. */
+static inline const char *wdi_fault_access(const wd_fault_t *f) {
+    return f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
+}
+
 /* Inside claim: the stack of the faulting access, innermost first (the
  * faulting instruction's address plus one, so that symbol.h's pc - 1
  * names it), into the report being written (report.h). */

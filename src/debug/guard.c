@@ -673,7 +673,7 @@ static int fault_claim(const wd_fault_t *f) {
     guard_area_t *a = (guard_area_t *)r;
     guard_cell_t *c = fault_cell(a, f->addr);
     uint32_t st = c ? atomic_load_explicit(&c->state, memory_order_acquire) : CELL_EMPTY;
-    const char *how = f->write > 0 ? "write" : f->write == 0 ? "read" : "access";
+    const char *how = wdi_fault_access(f);
     uintptr_t addr = f->addr;
     /* A live block's open pages are the program's to protect (a collector's
      * write barrier makes pages of its own blocks read-only and opens them
