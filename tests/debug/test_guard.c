@@ -218,6 +218,17 @@ static void expect_clean(const char *options) {
     run_free(&r);
 }
 
+/* Case `which` under check mode's options goes on to its last line,
+ * `last`, with no error. */
+static void expect_no_error(const char *options, const char *which, const char *last) {
+    run_t r = guard_run(options, which);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, last);
+    expect_summary(&r, "0 errors");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
 /* A correct program's own write barrier (mprotect of its block's pages,
  * opened in its SIGSEGV handler): no report, every fault its own. */
 static void expect_barrier(const char *options) {
@@ -286,19 +297,12 @@ static void test_check2(void) {
     check2_case("check=2:leaks=0", &padding, 1, "padding_overflow: done");
     expect_barrier("check=2:leaks=0");
     expect_barrier("check=1:leaks=0");
-    run_t r = guard_run("check=2:leaks=0:check_exact=0", "int_array_read");
-    EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_last_line(&r, "int_array_read: not caught"); /* the read lands in the slack */
-    expect_summary(&r, "0 errors");
-    printf("ok: %s\n", r.name);
-    run_free(&r);
+    /* the read lands in the slack */
+    expect_no_error("check=2:leaks=0:check_exact=0", "int_array_read",
+                    "int_array_read: not caught");
     /* an alignment asked for is kept; malloc's blocks stay word-aligned */
-    r = guard_run("check=2:leaks=0", "alignments");
-    EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_last_line(&r, "alignments: 0 wrong");
-    expect_summary(&r, "0 errors");
-    printf("ok: %s\n", r.name);
-    run_free(&r);
+    expect_no_error("check=2:leaks=0", "alignments", "alignments: 0 wrong");
+    run_t r;
     /* the live blocks' pages bounded: the last of 300 blocks of 40 bytes
      * gets redzones (found at its free, with a note of how many), while
      * under the default bound the write faults at once */
@@ -364,12 +368,7 @@ static void test_check2(void) {
         run_free(&r);
     }
 #if defined(__x86_64__)
-    r = guard_run("check=2:leaks=0:check_exact=0", "sse_odd_block");
-    EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_last_line(&r, "sse_odd_block: stored");
-    expect_summary(&r, "0 errors");
-    printf("ok: %s\n", r.name);
-    run_free(&r);
+    expect_no_error("check=2:leaks=0:check_exact=0", "sse_odd_block", "sse_odd_block: stored");
 #endif
     /* end-aligned, an underflow lands in the left redzone: found at exit */
     r = guard_run("check=2:leaks=0", "underflow");
