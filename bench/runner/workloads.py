@@ -8,7 +8,7 @@ redis-benchmark runs.  Imports nothing of the package."""
 # allocator's mode shows whole.  Left out: the fixed-duration ones (server,
 # server_sized, fragment), thread creation (thread_churn), false sharing
 # (cache_thrash, cache_scratch: a few blocks), large blocks (malloc_large,
-# large_reuse: the system's page faults more than the allocator), the _mt
+# large_reuse, large_bare: the system's calls more than the allocator), the _mt
 # copies of small_loop and mixed_sizes, and the real programs.
 HEAVY = ("churn", "larson", "xmalloc", "mstress", "realloc_vec", "aligned", "stl",
          "small_loop", "mixed_sizes", "objects")
@@ -49,6 +49,8 @@ WORKLOADS = [
     Workload("stl", "bin", 2000000, 200000, what="C++ map/unordered_map/string"),
     Workload("large_reuse", "bin", 4000, 400,
              what="5..25 MiB blocks, 20 live, partly written: reuse of freed large blocks"),
+    Workload("large_bare", "bin", 200000, 20000,
+             what="large_reuse with blocks never written: the allocator's own cost a block"),
     Workload("small_loop", "bin", 1200000, 120000,
              what="batches of 128 blocks of 16..512 B allocated and freed, one thread"),
     Workload("small_loop_mt", "bin", 600000, 60000, threaded=True,

@@ -1,5 +1,6 @@
 /* large.c -- owns large blocks: one mapping each, a header at its start,
- * a small cache of freed mappings that are unmapped after a delay.
+ * a cache of freed mappings whose pages go back to the OS after a delay
+ * while their address space stays a while longer for reuse.
  * Calls: os.h, segment.h (registration), options.h, stats.h. */
 #include "core/large.h"
 
@@ -12,20 +13,31 @@
 #include "base/options.h"
 #include "os/os.h"
 
-/* Freed mappings kept for reuse; more keeps more memory committed, fewer
- * costs page faults when a program cycles through big buffers. */
+/* Freed mappings kept for reuse.  Two bounds: the bytes of theirs that
+ * may be resident (more keeps more memory, fewer costs page faults when a
+ * program cycles through big buffers it writes), and their address space,
+ * larger: a mapping over the first bound gives its pages back (one
+ * madvise) but stays, so a program that cycles through big buffers it
+ * barely writes finds a fit without a system call.  Unmapping every
+ * mapping the first bound did not hold made such a loop (20 buffers of
+ * 5..25 MiB, never written) cost a mapping and several page-table moves
+ * (cache_gather) for a quarter of its requests. */
 #ifndef WD_LARGE_CACHE_MIB
-#define WD_LARGE_CACHE_MIB 128
+#define WD_LARGE_CACHE_MIB 256
 #endif
-#define CACHE_MAX_BLOCKS 16
+#define CACHE_MAX_BYTES ((size_t)WD_LARGE_CACHE_MIB << 20)
+#define CACHE_MAX_SPACE ((size_t)1 << 30)
+#define CACHE_MAX_BLOCKS 64
 #ifndef CACHE_MAX_SCATTERED
 #define CACHE_MAX_SCATTERED 8
 #endif
-#define CACHE_MAX_BYTES ((size_t)WD_LARGE_CACHE_MIB << 20)
+/* A cached mapping whose pages went back waits this many times the
+ * decommit delay before its address space goes back too. */
+#define COLD_DELAYS 16
 
 static wd_lock_t cache_lock = WD_LOCK_INIT;
 static wd_large_t *cache;   /* most recently freed first */
-static size_t cache_blocks, cache_bytes;
+static size_t cache_blocks, cache_bytes, cache_resident; /* the sum of their resident */
 static uint64_t secret;
 
 /* The key of the check words, chosen by the first large allocation.  Set
@@ -57,45 +69,270 @@ static uint64_t header_check(const wd_large_t *l) { return check_of((uintptr_t)l
 
 static void *payload_of(wd_large_t *l) { return (uint8_t *)l + l->offset; }
 
-/* Whether cached mapping c is a better fit for a block of need bytes than
- * the one at *best (NULL: none yet). */
-static int fits_better(const wd_large_t *c, wd_large_t **best, size_t need) {
-    return c->map_size >= need && (best == NULL || c->map_size < (*best)->map_size);
+/* --- which pages may be resident ------------------------------------------
+ * For every 4 MiB slot of the address space, how much of it, from its
+ * start, blocks handed out may have written, in 64 KiB units: the rest has
+ * never been handed out since it was mapped or given back, so it is not
+ * resident and reads as zeros.  Blocks start at slot boundaries (a mapping
+ * starts 4 MiB-aligned and is cut at 4 MiB boundaries), so within a slot
+ * what was written is a prefix.  And how much of that is resident: the
+ * same until mincore was asked (a program may write a block sparsely or
+ * not at all), then what it said, until the slot is written again.  The
+ * written marks stay when mincore finds less: a page the kernel swapped
+ * out is not resident but still holds data.  With them the cache knows,
+ * without a system call, which place would give a block resident pages
+ * (fewer page faults), how many bytes it holds against its bound, which
+ * bytes calloc must clear and what a decommit must give back.  A static
+ * array: only its entries for slots warden used become memory (one page
+ * per 8 GiB).  A slot's entry changes only while its mapping is nobody
+ * else's: a live block's, or a cached one's under cache_lock. */
+#define UNIT_SHIFT 16
+#define SLOT_UNITS (WD_SEGMENT_SIZE >> UNIT_SHIFT)
+#define CHECKED 0x80 /* in resident: mincore said so, since the last write */
+typedef struct {
+    uint8_t written;  /* units */
+    uint8_t resident; /* units, | CHECKED once mincore was asked */
+} slot_t;
+static slot_t slots[WD_SEGMAP_ENTRIES];
+
+static slot_t *slot_of(uintptr_t slot_start) {
+    return &slots[(slot_start >> WD_SEGMENT_SHIFT) & (WD_SEGMAP_ENTRIES - 1)];
 }
 
-/* The smallest cached mapping of at least need bytes (best fit), for a
- * payload offset bytes from its start.  A block aligned above a page
- * takes first a mapping whose last block began at the same offset: its
+static size_t units_bytes(size_t units) { return units << UNIT_SHIFT; }
+
+static size_t bytes_units(size_t bytes) {
+    return (bytes + ((size_t)1 << UNIT_SHIFT) - 1) >> UNIT_SHIFT;
+}
+
+static size_t slot_written(uintptr_t slot_start) {
+    return units_bytes(slot_of(slot_start)->written);
+}
+
+/* The slot's bytes that may be resident. */
+static size_t slot_resident(uintptr_t slot_start) {
+    const slot_t *t = slot_of(slot_start);
+    return units_bytes(t->resident & CHECKED ? t->resident & ~CHECKED : t->written);
+}
+
+/* [from, to) may have been written (with the start of from's slot). */
+static void written_mark(uintptr_t from, uintptr_t to) {
+    for (uintptr_t s = from & ~(uintptr_t)(WD_SEGMENT_SIZE - 1); s < to; s += WD_SEGMENT_SIZE) {
+        size_t units = to - s >= WD_SEGMENT_SIZE ? SLOT_UNITS : bytes_units(to - s);
+        slot_t *t = slot_of(s);
+        if (t->written < units)
+            t->written = (uint8_t)units;
+        t->resident = 0; /* not checked since */
+    }
+}
+
+/* Nothing of the slots in [from, from + size) was written (from a slot's
+ * start; a last slot cut short keeps only what lies before from + size),
+ * but for the first unit of the first when header is set. */
+static void written_clear(uintptr_t from, size_t size, int header) {
+    for (uintptr_t s = from; s < from + size; s += WD_SEGMENT_SIZE) {
+        slot_t *t = slot_of(s);
+        t->written = s == from && header ? 1 : 0;
+        t->resident = CHECKED | t->written;
+    }
+}
+
+/* The bytes of [from, from + size) (from a slot's start) that may have
+ * been written (resident == 0) or may be resident (resident != 0). */
+static size_t range_bytes(uintptr_t from, size_t size, int resident) {
+    uintptr_t to = from + size;
+    size_t sum = 0;
+    for (uintptr_t s = from; s < to; s += WD_SEGMENT_SIZE) {
+        size_t w = resident ? slot_resident(s) : slot_written(s);
+        sum += w < to - s ? w : to - s;
+    }
+    return sum;
+}
+
+/* Clears the bytes of [p, p + size) that may have been written (calloc's
+ * block: the rest reads as zeros already). */
+static void written_zero(uint8_t *p, size_t size) {
+    uintptr_t from = (uintptr_t)p, to = from + size;
+    for (uintptr_t s = from & ~(uintptr_t)(WD_SEGMENT_SIZE - 1); s < to; s += WD_SEGMENT_SIZE) {
+        uintptr_t lo = s > from ? s : from;
+        uintptr_t hi = s + slot_written(s);
+        if (hi > to)
+            hi = to;
+        if (hi > lo)
+            memset((void *)lo, 0, hi - lo);
+    }
+}
+
+/* Asks the kernel how much of what blocks wrote in mapping l is resident,
+ * for each slot not asked since it was last written: one mincore per such
+ * slot.  l is in no list. */
+static void resident_check(wd_large_t *l) {
+    uintptr_t start = (uintptr_t)l, end = start + l->map_size;
+    for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE) {
+        slot_t *t = slot_of(s);
+        if (t->resident & CHECKED)
+            continue;
+        uintptr_t hi = s + slot_written(s);
+        size_t bytes = hi > s ? wdi_os_resident((void *)s, (hi < end ? hi : end) - s) : 0;
+        t->resident = (uint8_t)(CHECKED | bytes_units(bytes));
+    }
+}
+
+/* Whether every slot of mapping l has been checked since it was written. */
+static int resident_checked(const wd_large_t *l) {
+    uintptr_t start = (uintptr_t)l, end = start + l->map_size;
+    for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE)
+        if (!(slot_of(s)->resident & CHECKED))
+            return 0;
+    return 1;
+}
+
+/* The cache's list and counts change here only (cache_lock held).  A
+ * cached mapping's resident bytes are counted when it comes in; they do
+ * not change while it is there. */
+static void cache_link(wd_large_t *l) {
+    l->resident = range_bytes((uintptr_t)l, l->map_size, 1);
+    l->exact = resident_checked(l);
+    l->next = cache;
+    cache = l;
+    cache_blocks++;
+    cache_bytes += l->map_size;
+    cache_resident += l->resident;
+}
+
+static wd_large_t *cache_unlink(wd_large_t **at) {
+    wd_large_t *l = *at;
+    *at = l->next;
+    cache_blocks--;
+    cache_bytes -= l->map_size;
+    cache_resident -= l->resident;
+    return l;
+}
+
+/* Written pages of mapping l go back to the OS, from its end down, slot
+ * by slot, until at least want bytes went back (SIZE_MAX: all but its
+ * header); its address space stays.  l is in no list: nobody else sees
+ * it.  The bytes given back read as zeros after. */
+static void mapping_decommit(wd_large_t *l, size_t want) {
+    size_t page = wdi_os_page_size(), gone = 0;
+    uintptr_t start = (uintptr_t)l;
+    uintptr_t s = start + ((l->map_size - 1) & ~(WD_SEGMENT_SIZE - 1));
+    for (;; s -= WD_SEGMENT_SIZE) {
+        uintptr_t lo = s == start ? s + page : s; /* the header stays */
+        uintptr_t hi = s + slot_written(s);
+        if (hi > start + l->map_size)
+            hi = start + l->map_size;
+        size_t released;
+        if (hi > lo && wdi_os_decommit((void *)lo, hi - lo, &released) == 0) {
+            wdi_stat_add(WD_STAT_RETURNED, released);
+            gone += slot_resident(s);
+            written_clear(s, WD_SEGMENT_SIZE, s == start);
+        }
+        if (s == start || gone >= want)
+            return;
+    }
+}
+
+/* Where in cached mapping c (a multiple of 4 MiB from its start; only the
+ * start when only_start) a block of need bytes (need <= c->map_size)
+ * covers the most resident bytes: no page fault for them, and taken they
+ * do not pile up in the cache, where the bytes past its bound cost a
+ * madvise.  Returns those bytes, the place in *window. */
+static size_t best_window(const wd_large_t *c, size_t need, int only_start, size_t *window) {
+    uintptr_t base = (uintptr_t)c;
+    size_t full = need >> WD_SEGMENT_SHIFT, part = need & (WD_SEGMENT_SIZE - 1);
+    size_t sum = 0; /* resident bytes of the window's whole slots */
+    for (size_t i = 0; i < full; i++)
+        sum += slot_resident(base + (i << WD_SEGMENT_SHIFT));
+    size_t best = 0;
+    *window = 0;
+    for (size_t w = 0; w + need <= c->map_size; w += WD_SEGMENT_SIZE) {
+        if (w != 0 && full != 0) { /* slide by a slot */
+            sum -= slot_resident(base + w - WD_SEGMENT_SIZE);
+            sum += slot_resident(base + w + ((full - 1) << WD_SEGMENT_SHIFT));
+        }
+        size_t tail = part != 0 ? slot_resident(base + w + (full << WD_SEGMENT_SHIFT)) : 0;
+        size_t covers = sum + (tail < part ? tail : part);
+        if (w == 0 || covers > best) {
+            best = covers;
+            *window = w;
+        }
+        if (only_start || best == need)
+            break;
+    }
+    return best;
+}
+
+/* A candidate of cache_take: the mapping at *at, where the block would lie
+ * in it, and how many of its bytes are resident there. */
+typedef struct {
+    wd_large_t **at;
+    size_t covers, window;
+} fit_t;
+
+/* f becomes the candidate at/window when that one covers more resident
+ * bytes, or as many in a smaller mapping (best fit). */
+static void fit_consider(fit_t *f, wd_large_t **at, size_t covers, size_t window) {
+    if (f->at != NULL &&
+        (covers < f->covers || (covers == f->covers && (*at)->map_size >= (*f->at)->map_size)))
+        return;
+    f->at = at;
+    f->covers = covers;
+    f->window = window;
+}
+
+/* A cached mapping for a block of need bytes, for a payload offset bytes
+ * from its start, and in *window where in it the block goes: the place
+ * that covers the most resident bytes (best_window), in the smallest
+ * mapping among equals.  A block aligned above a page takes first a
+ * mapping whose last block began at the same offset, at its start: its
  * header page and the payload's first pages are the ones already
  * resident, so it faults in no more than its end and leaves no resident
  * page of an earlier block where its alignment's padding lies (see
  * cache_evict_scattered).  Next, and first for other blocks, a mapping
  * that no aligned block used; then any. */
-static wd_large_t *cache_take(size_t need, size_t offset) {
-    wd_large_t **same = NULL, **clean = NULL, **any = NULL;
+static wd_large_t *cache_take(size_t need, size_t offset, size_t *window) {
+    fit_t same = {0}, clean = {0}, any = {0};
     wdi_lock(&cache_lock);
     for (wd_large_t **at = &cache; *at; at = &(*at)->next) {
         wd_large_t *c = *at;
-        if (fits_better(c, any, need))
-            any = at;
-        if (!c->scattered && fits_better(c, clean, need))
-            clean = at;
-        if (c->offset == offset && c->scattered && fits_better(c, same, need))
-            same = at;
+        if (c->map_size < need)
+            continue;
+        size_t w, covers = best_window(c, need, c->scattered, &w);
+        fit_consider(&any, at, covers, w);
+        if (!c->scattered)
+            fit_consider(&clean, at, covers, w);
+        else if (c->offset == offset)
+            fit_consider(&same, at, covers, w);
     }
-    wd_large_t **best = same ? same : clean ? clean : any;
-    wd_large_t *found = best ? *best : NULL;
-    if (found != NULL) {
-        *best = found->next;
-        cache_blocks--;
-        cache_bytes -= found->map_size;
-    }
+    fit_t *best = same.at ? &same : clean.at ? &clean : &any;
+    wd_large_t *found = best->at ? cache_unlink(best->at) : NULL;
+    *window = best->window;
     wdi_unlock(&cache_lock);
     return found;
 }
 
 static void cache_put(wd_large_t *l);
 static void unmap_block(wd_large_t *l);
+
+/* Cuts mapping l at the 4 MiB boundary at bytes from its start: the part
+ * above becomes a mapping of its own, with a header and the segment map's
+ * slots, and is returned (in no list; freed when l was). */
+static wd_large_t *mapping_cut(wd_large_t *l, size_t at) {
+    wd_large_t *upper = (wd_large_t *)((uint8_t *)l + at);
+    upper->region.kind = WD_KIND_LARGE;
+    upper->map_size = l->map_size - at;
+    upper->offset = wdi_os_page_size();
+    upper->usable = upper->map_size - upper->offset;
+    upper->guard = 0; /* harden=2: the caller moved l's guard below at */
+    upper->scattered = l->scattered;
+    upper->freed_ms = l->freed_ms;
+    written_mark((uintptr_t)upper, (uintptr_t)upper + sizeof *upper);
+    l->map_size = at;
+    l->usable = at - l->offset;
+    wdi_segmap_set(upper, upper->map_size, &upper->region);
+    return upper;
+}
 
 /* A reused mapping keeps what the request needs (its pages are already
  * faulted in) and the rest, from the next 4 MiB boundary on, goes back to
@@ -105,15 +342,8 @@ static void mapping_split(wd_large_t *l, size_t need) {
     size_t keep = wd_align_up(need, WD_SEGMENT_SIZE);
     if (keep >= l->map_size)
         return;
-    wd_large_t *rest = (wd_large_t *)((uint8_t *)l + keep);
-    rest->region.kind = WD_KIND_LARGE;
-    rest->map_size = l->map_size - keep;
-    rest->offset = wdi_os_page_size();
-    rest->usable = rest->map_size - rest->offset;
-    rest->guard = 0; /* harden=2: the caller moved l's guard below keep */
-    rest->scattered = l->scattered;
-    l->map_size = keep;
-    wdi_segmap_set(rest, rest->map_size, &rest->region);
+    wd_large_t *rest = mapping_cut(l, keep);
+    rest->freed_ms = wdi_os_now_ms();
     cache_put(rest);
 }
 
@@ -123,25 +353,39 @@ static void mapping_split(wd_large_t *l, size_t need) {
  * bench/suite/large_reuse, against a few us). */
 #define MOVE_UNIT ((size_t)2 << 20)
 
+/* Address space mapped past a new block (not touched, so not resident),
+ * cached at once for the next blocks: blocks carved from one mapping merge
+ * again when freed, so big requests keep finding a fit in the cache. */
+#define RESERVE_EXTRA ((size_t)64 << 20)
+
 /* A new mapping of at least need bytes.  Its size is rounded up to
  * MOVE_UNIT (address space only: the tail is never touched), so that its
- * pages can later be moved in whole units. */
+ * pages can later be moved in whole units.  For a block not aligned above
+ * a page the mapping is RESERVE_EXTRA larger and that part goes to the
+ * cache (an aligned block's mapping becomes scattered, and the cache keeps
+ * few of those: with the extra, bench/suite/aligned peaked at 41.8 MiB
+ * instead of 28.9). */
 static wd_large_t *map_new(size_t need, size_t alignment) {
     size_t align = alignment > WD_SEGMENT_SIZE ? alignment : WD_SEGMENT_SIZE;
     need = wd_align_up(need, MOVE_UNIT);
+    size_t size = alignment <= wdi_os_page_size() ? wd_align_up(need, WD_SEGMENT_SIZE) + RESERVE_EXTRA
+                                                   : need;
     void *base;
-    int err = wdi_os_map_aligned(need, align, &base);
+    int err = wdi_os_map_aligned(size, align, &base);
     if (err != 0) {
-        wdi_os_failed("map", need, err);
+        wdi_os_failed("map", size, err);
         return NULL;
     }
-    wdi_stat_add(WD_STAT_MAPPED, need);
-    wdi_stat_add(WD_STAT_COMMITTED, need);
-    wdi_segmap_acquire(base, need);
+    wdi_stat_add(WD_STAT_MAPPED, size);
+    wdi_stat_add(WD_STAT_COMMITTED, size);
+    wdi_segmap_acquire(base, size);
     wd_large_t *l = base;
-    l->map_size = need;
+    l->map_size = size;
     l->scattered = 0;
-    wdi_segmap_set(base, need, &l->region);
+    l->guard = 0;
+    written_clear((uintptr_t)base, size, 1);
+    wdi_segmap_set(base, size, &l->region);
+    mapping_split(l, need);
     return l;
 }
 
@@ -152,47 +396,84 @@ static wd_large_t *map_new(size_t need, size_t alignment) {
 /* A cached mapping cut down to less than this is unmapped, not kept. */
 #define GATHER_MIN_LEFT ((size_t)64 << 10)
 
-/* Takes from the cache, largest first, the mappings whose pages will fill
- * need bytes: at most GATHER_MAX_PIECES, the last one maybe only in part.
- * Returns how many went into pieces[]. */
+/* Takes from the cache, most resident bytes first, the mappings whose
+ * resident pages will fill need bytes: at most GATHER_MAX_PIECES, and
+ * only mappings with a MOVE_UNIT of them at least (moving pages nobody
+ * wrote costs a system call and saves nothing).  Returns how many went
+ * into pieces[]. */
 static unsigned cache_take_largest(wd_large_t **pieces, size_t need) {
     unsigned n = 0;
     size_t got = 0;
     wdi_lock(&cache_lock);
-    while (n < GATHER_MAX_PIECES && got < need && cache != NULL) {
-        wd_large_t **largest = &cache;
-        for (wd_large_t **at = &cache->next; *at; at = &(*at)->next)
-            if ((*at)->map_size > (*largest)->map_size)
+    while (n < GATHER_MAX_PIECES && got < need) {
+        wd_large_t **largest = NULL;
+        for (wd_large_t **at = &cache; *at; at = &(*at)->next)
+            if ((*at)->resident >= MOVE_UNIT &&
+                (largest == NULL || (*at)->resident > (*largest)->resident))
                 largest = at;
-        wd_large_t *l = *largest;
-        *largest = l->next;
-        cache_blocks--;
-        cache_bytes -= l->map_size;
-        got += l->map_size;
+        if (largest == NULL)
+            break;
+        wd_large_t *l = cache_unlink(largest);
+        got += l->resident;
         pieces[n++] = l;
     }
     wdi_unlock(&cache_lock);
     return n;
 }
 
+/* Cuts cached mapping c (in no list) down to the slots that hold its
+ * resident bytes, so that a move takes them and no address space around
+ * them; what lies below and above goes back to the cache.  Returns the
+ * part kept. */
+static wd_large_t *piece_trim(wd_large_t *c) {
+    uintptr_t start = (uintptr_t)c, end = start + c->map_size, first = 0, last = 0;
+    for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE)
+        if (slot_resident(s) > (s == start ? ((size_t)1 << UNIT_SHIFT) : 0)) { /* past a header */
+            first = first != 0 ? first : s;
+            last = s;
+        }
+    if (first == 0)
+        return c;
+    size_t hi = last - start + WD_SEGMENT_SIZE, lo = first - start;
+    if (hi < c->map_size)
+        cache_put(mapping_cut(c, hi));
+    if (lo > 0) {
+        wd_large_t *kept = mapping_cut(c, lo);
+        cache_put(c);
+        c = kept;
+    }
+    return c;
+}
+
 /* Moves the last part bytes of cached mapping c onto dest (its page tables,
  * not its bytes: no page is faulted in or copied).  The part goes back to
  * the kernel's hands for an instant, so its segment-map entries are cleared
  * first (only the slots that lie wholly in it: the slot where c now ends
- * still names c).  0 on success; on failure nothing has changed. */
+ * still names c).  What was written moves with it.  0 on success; on
+ * failure nothing has changed. */
 static int piece_move(wd_large_t *c, size_t part, uint8_t *dest) {
     uint8_t *from = (uint8_t *)c + c->map_size - part;
     uint8_t *slots = part == c->map_size ? (uint8_t *)c
                                          : (uint8_t *)wd_align_up((uintptr_t)from, WD_SEGMENT_SIZE);
     uint8_t *end = (uint8_t *)c + c->map_size;
-    if (slots < end) {
+    for (uintptr_t s = (uintptr_t)from & ~(uintptr_t)(WD_SEGMENT_SIZE - 1); s < (uintptr_t)end;
+         s += WD_SEGMENT_SIZE) {
+        uintptr_t lo = s > (uintptr_t)from ? s : (uintptr_t)from;
+        uintptr_t hi = s + slot_written(s);
+        if (hi > lo)
+            written_mark((uintptr_t)dest + (lo - (uintptr_t)from), (uintptr_t)dest + (hi - (uintptr_t)from));
+    }
+    if (slots < end) { /* while the range is ours, as the segment map's entries */
+        written_clear((uintptr_t)slots, (size_t)(end - slots), 0);
         wdi_segmap_clear(slots, (size_t)(end - slots));
         wdi_segmap_release(slots, (size_t)(end - slots));
     }
     void *at;
     if (wdi_os_remap(from, part, part, dest, &at) != 0) {
-        if (slots < end)
+        if (slots < end) {
             wdi_segmap_set(slots, (size_t)(end - slots), &c->region);
+            written_mark((uintptr_t)slots, (uintptr_t)end); /* all of it, to be safe */
+        }
         return -1;
     }
     wdi_stat_sub(WD_STAT_MAPPED, part);
@@ -203,9 +484,8 @@ static int piece_move(wd_large_t *c, size_t part, uint8_t *dest) {
 /* A fresh mapping l of need bytes takes the resident pages of cached
  * mappings in place of its own untouched ones: a program that frees a big
  * buffer and asks for a bigger one (no cached mapping fits) faults in only
- * the difference, not every page again.  Returns the bytes moved in from
- * the start of l: they hold old data, the rest reads as zeros. */
-static size_t cache_gather(wd_large_t *l, size_t need) {
+ * the difference, not every page again. */
+static void cache_gather(wd_large_t *l, size_t need) {
     wd_large_t *pieces[GATHER_MAX_PIECES];
     unsigned n = cache_take_largest(pieces, need);
     size_t moved = 0;
@@ -218,6 +498,7 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
             wdi_os_protect((uint8_t *)c + c->guard, wdi_os_page_size(), WD_PROT_RW);
             c->guard = 0;
         }
+        c = pieces[i] = piece_trim(c);
         size_t part = c->map_size < need - moved ? c->map_size : need - moved;
         int whole = part == c->map_size; /* then c's header moves too */
         if (piece_move(c, part, (uint8_t *)l + moved) != 0)
@@ -240,7 +521,6 @@ static size_t cache_gather(wd_large_t *l, size_t need) {
                 cache_put(pieces[i]);
         }
     l->scattered = scattered; /* after the moves: a whole piece brings its header page */
-    return moved;
 }
 
 /* harden=2: a cached mapping for a block of need bytes from its start
@@ -293,12 +573,7 @@ static wd_large_t *guarded_take(size_t need, size_t offset, size_t touch, int *m
             any = at;
     }
     wd_large_t **best = fit != NULL ? fit : any;
-    wd_large_t *found = best ? *best : NULL;
-    if (found != NULL) {
-        *best = found->next;
-        cache_blocks--;
-        cache_bytes -= found->map_size;
-    }
+    wd_large_t *found = best ? cache_unlink(best) : NULL;
     wdi_unlock(&cache_lock);
     *moved = found != NULL && fit == NULL;
     if (found == NULL)
@@ -339,11 +614,11 @@ static void *guarded_malloc(size_t need, size_t offset, size_t alignment, int ze
             return NULL;
         }
         size_t mapped = l->map_size;
-        size_t dirty = cache_gather(l, mapped);
+        cache_gather(l, mapped);
         l->map_size = mapped; /* the header page may have been moved in */
         l->guard = 0;
-        if (zero && dirty > offset)
-            memset((uint8_t *)l + offset, 0, dirty - offset < need - offset ? dirty - offset : need - offset);
+        if (zero)
+            written_zero((uint8_t *)l + offset, need - offset);
     }
     if (l->guard == 0) { /* fresh, or moved */
         if (moved)
@@ -377,15 +652,20 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
         return guarded_malloc(need, offset, alignment, zero);
     /* Every mapping starts 4 MiB-aligned, so a cached one serves any
      * alignment up to that. */
-    wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need, offset) : NULL;
-    size_t dirty = need; /* bytes from l on that may hold old data */
+    size_t window;
+    wd_large_t *l = offset <= WD_SEGMENT_SIZE ? cache_take(need, offset, &window) : NULL;
     if (l != NULL) {
+        if (window != 0) { /* the part below goes back */
+            wd_large_t *below = l;
+            l = mapping_cut(below, window);
+            cache_put(below);
+        }
         mapping_split(l, need);
     } else if ((l = map_new(need, alignment)) != NULL) {
         /* The whole mapping, not just need: both are whole MOVE_UNITs
          * then, as cached mappings are, so every piece moves aligned. */
         size_t mapped = l->map_size;
-        dirty = cache_gather(l, mapped);
+        cache_gather(l, mapped);
         l->map_size = mapped; /* the header page may have been moved in */
     } else {
         errno = ENOMEM;
@@ -400,8 +680,8 @@ void *wdi_large_malloc(size_t size, size_t alignment, int zero) {
     memset(l->note, 0, sizeof l->note);
     l->check = header_check(l);
     void *p = payload_of(l);
-    if (zero && dirty > offset) /* fresh pages are already zero */
-        memset(p, 0, dirty - offset < size ? dirty - offset : size);
+    if (zero) /* pages never written are zero already */
+        written_zero(p, size);
     wdi_stat_add(WD_STAT_LARGE_ALLOCS, 1);
     wdi_stat_add(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_add(WD_STAT_LARGE_BYTES, l->usable);
@@ -428,8 +708,15 @@ static void large_checked(wd_large_t *l, const void *p, const char *fn) {
         wdi_fatal("invalid pointer", p, fn);
 }
 
+/* The block's bytes may all have been written (before a resize too: a
+ * block shrunk in place may have been written past its new end). */
+static void mark_block_written(wd_large_t *l) {
+    written_mark((uintptr_t)l, (uintptr_t)l + l->offset + l->usable);
+}
+
 static void unmap_block(wd_large_t *l) {
     size_t size = l->map_size;
+    written_clear((uintptr_t)l, size, 0);
     wdi_segmap_clear(l, size);
     wdi_segmap_release(l, size);
     if (wdi_os_unmap(l, size) == 0) {
@@ -451,20 +738,21 @@ static wd_large_t *cache_merge(wd_large_t *l) {
             at = &c->next;
             continue;
         }
-        *at = c->next;
-        cache_blocks--;
-        cache_bytes -= c->map_size;
+        cache_unlink(at);
         if (low->guard != 0) { /* harden=2: one guard a mapping, the high one's */
             wdi_os_protect((uint8_t *)low + low->guard, wdi_os_page_size(), WD_PROT_RW);
             low->guard = 0;
         }
         if (high->guard != 0)
             low->guard = low->map_size + high->guard;
+        if (high->freed_ms > low->freed_ms)
+            low->freed_ms = high->freed_ms;
         low->map_size += high->map_size;
         low->scattered |= high->scattered;
         low->offset = wdi_os_page_size();
         low->usable = low->map_size - low->offset;
         wdi_segmap_set(high, high->map_size, &low->region);
+        memset(high, 0, sizeof *high); /* no stale header in the merged mapping */
         l = low;
         at = &cache; /* the bigger mapping may touch another one */
     }
@@ -492,43 +780,91 @@ static wd_large_t *cache_evict_scattered(void) {
         }
     if (n < CACHE_MAX_SCATTERED)
         return NULL;
-    wd_large_t *l = *oldest;
-    *oldest = l->next;
-    cache_blocks--;
-    cache_bytes -= l->map_size;
-    return l;
+    return cache_unlink(oldest);
 }
 
-/* Keeps freed mapping l for reuse, or unmaps it when the cache is full. */
+/* The cache's oldest mapping (the list's last) of those with resident
+ * bytes (warm != 0) or without (warm == 0, but for their header's unit),
+ * and with warm == 2 of those whose resident bytes are an estimate (not
+ * exact); NULL if there is none.  cache_lock held. */
+static wd_large_t **cache_oldest(int warm) {
+    wd_large_t **found = NULL;
+    for (wd_large_t **at = &cache; *at; at = &(*at)->next)
+        if (((*at)->resident > ((size_t)1 << UNIT_SHIFT)) == (warm != 0) && (warm != 2 || !(*at)->exact))
+            found = at;
+    return found;
+}
+
+/* Links l into the cache (merged with cached neighbours) and takes out
+ * what then passes a bound: onto *drop, to unmap, the oldest mappings
+ * without resident pages first (their address space is all they hold),
+ * then the oldest of all.  Returned when the resident bytes pass their
+ * bound (by *over): the oldest mapping whose resident bytes are an
+ * estimate, for the caller to ask the kernel (resident_check), or when
+ * all are exact the oldest with resident bytes, to give back *over bytes
+ * of its pages (the one just freed is the likeliest to be asked for
+ * again).  cache_lock held. */
+static wd_large_t *cache_link_bounded(wd_large_t *l, wd_large_t **drop, size_t *over) {
+    l = cache_merge(l);
+    if (l->offset > WD_SEGMENT_SIZE && !wdi_harden2) { /* see cache_take: no use */
+        l->next = *drop;
+        *drop = l;
+        return NULL;
+    }
+    if (l->scattered && !wdi_harden2) {
+        wd_large_t *evicted = cache_evict_scattered();
+        if (evicted != NULL) {
+            evicted->next = *drop;
+            *drop = evicted;
+        }
+    }
+    cache_link(l);
+    while (cache_blocks > CACHE_MAX_BLOCKS || cache_bytes > CACHE_MAX_SPACE) {
+        wd_large_t **at = cache_oldest(0);
+        wd_large_t *out = cache_unlink(at != NULL ? at : cache_oldest(1));
+        out->next = *drop;
+        *drop = out;
+    }
+    if (cache_resident <= CACHE_MAX_BYTES)
+        return NULL;
+    wd_large_t **warm = cache_oldest(2);
+    if (warm == NULL)
+        warm = cache_oldest(1);
+    *over = cache_resident - CACHE_MAX_BYTES;
+    return warm != NULL ? cache_unlink(warm) : NULL;
+}
+
+/* Keeps freed mapping l (its freed_ms set) for reuse, within the cache's
+ * bounds; the system calls (munmap, madvise) with the lock dropped, on
+ * mappings in no list meanwhile. */
 static void cache_put(wd_large_t *l) {
     l->cached = 1;
-    l->check = header_check(l);
-    l->freed_ms = wdi_os_now_ms();
-    int keep = 0;
-    wd_large_t *evicted = NULL;
-    wdi_lock(&cache_lock);
-    l = cache_merge(l);
-    if (l->scattered && !wdi_harden2)
-        evicted = cache_evict_scattered();
-    if ((l->offset <= WD_SEGMENT_SIZE || wdi_harden2) && cache_blocks < CACHE_MAX_BLOCKS &&
-        cache_bytes + l->map_size <= CACHE_MAX_BYTES) {
-        l->next = cache;
-        cache = l;
-        cache_blocks++;
-        cache_bytes += l->map_size;
-        keep = 1;
+    while (l != NULL) {
+        wd_large_t *drop = NULL;
+        size_t cache_over;
+        wdi_lock(&cache_lock);
+        l = cache_link_bounded(l, &drop, &cache_over);
+        wdi_unlock(&cache_lock);
+        while (drop != NULL) {
+            wd_large_t *next = drop->next;
+            unmap_block(drop);
+            drop = next;
+        }
+        if (l == NULL)
+            break;
+        if (!l->exact) /* then it goes back in, and the bound is asked again */
+            resident_check(l);
+        else
+            mapping_decommit(l, cache_over);
     }
-    wdi_unlock(&cache_lock);
-    if (evicted != NULL)
-        unmap_block(evicted);
-    if (!keep)
-        unmap_block(l);
 }
 
 void wdi_large_free(wd_large_t *l, void *p, const char *fn) {
     large_checked(l, p, fn);
     wdi_stat_sub(WD_STAT_LARGE_LIVE, 1);
     wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    mark_block_written(l);
+    l->freed_ms = wdi_os_now_ms();
     cache_put(l); /* harden=2: with its guard */
 }
 
@@ -545,6 +881,7 @@ int wdi_large_resize(wd_large_t *l, void *p, size_t size, const char *fn) {
     size_t usable = wd_align_up(l->offset + size, page) - l->offset;
     wdi_stat_add(WD_STAT_LARGE_BYTES, usable);
     wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    mark_block_written(l);
     l->usable = usable;
     l->check = header_check(l);
     return 0;
@@ -559,6 +896,7 @@ static void *large_rehome(wd_large_t *l, size_t old_map, size_t new_map, size_t 
     size_t usable = wd_align_up(l->offset + size, wdi_os_page_size()) - l->offset;
     wdi_stat_add(WD_STAT_LARGE_BYTES, usable);
     wdi_stat_sub(WD_STAT_LARGE_BYTES, l->usable);
+    mark_block_written(l);
     l->map_size = new_map;
     l->usable = usable;
     l->check = header_check(l);
@@ -588,12 +926,15 @@ void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
     /* The moving mremap hands the old range back to the kernel, which may
      * give it to another thread's mmap before mremap even returns here; a
      * clear after the move could erase that thread's new entry.  So the
-     * entries go while the range is still ours, as everywhere else: clear
-     * before unmap, set after map. */
+     * entries (and the written marks) go while the range is still ours, as
+     * everywhere else: clear before unmap, set after map. */
+    written_clear((uintptr_t)dest, need, 0);
+    written_clear((uintptr_t)l, old_map, 0); /* what was written moves: large_rehome marks it */
     wdi_segmap_clear(l, old_map);
     wdi_segmap_release(l, old_map);
     if (wdi_os_remap(l, old_map, need, dest, &at) != 0) {
         wdi_segmap_set(l, old_map, &l->region);
+        written_mark((uintptr_t)l, (uintptr_t)l + old_map); /* all of it, to be safe */
         wdi_segmap_release(dest, need);
         wdi_os_unmap(dest, need);
         return NULL;
@@ -601,15 +942,18 @@ void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
     return large_rehome(at, old_map, need, size);
 }
 
+/* A cached mapping freed delay_ms ago gives its pages back; one whose
+ * pages went back waits COLD_DELAYS times as long, then is unmapped.  A
+ * delay of 0 unmaps every cached mapping (trim). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
+    size_t cold = (size_t)1 << UNIT_SHIFT; /* its header's unit only */
     wd_large_t *expired = NULL;
     wdi_lock(&cache_lock);
     for (wd_large_t **at = &cache; *at;) {
         wd_large_t *l = *at;
-        if (delay_ms == 0 || now_ms - l->freed_ms >= delay_ms) {
-            *at = l->next;
-            cache_blocks--;
-            cache_bytes -= l->map_size;
+        uint64_t wait = l->resident > cold ? delay_ms : (uint64_t)delay_ms * COLD_DELAYS;
+        if (delay_ms == 0 || now_ms - l->freed_ms >= wait) {
+            cache_unlink(at);
             l->next = expired;
             expired = l;
         } else {
@@ -617,9 +961,14 @@ void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
         }
     }
     wdi_unlock(&cache_lock);
-    while (expired != NULL) { /* unmapped with the lock dropped: munmap is slow */
+    while (expired != NULL) { /* with the lock dropped: madvise and munmap are slow */
         wd_large_t *next = expired->next;
-        unmap_block(expired);
+        if (delay_ms != 0 && expired->resident > cold) {
+            mapping_decommit(expired, SIZE_MAX);
+            cache_put(expired);
+        } else {
+            unmap_block(expired);
+        }
         expired = next;
     }
 }

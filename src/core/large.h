@@ -1,6 +1,7 @@
 /* large.h -- large objects: each in its own mapping, aligned to 4 MiB so
- * the segment map names it alone.  Freed mappings wait in a small cache for
- * a short while (reuse costs no page faults), then go back to the OS. */
+ * the segment map names it alone.  Freed mappings wait in a cache (reuse
+ * costs no page faults); after a short while their pages go back to the
+ * OS, after a longer one their address space. */
 #ifndef WARDEN_LARGE_H
 #define WARDEN_LARGE_H
 
@@ -22,6 +23,14 @@ typedef struct wd_large_s {
      * pages may lie anywhere in it, not only at its start (large.c). */
     uint32_t scattered;
     size_t guard;       /* harden=2: where its guard page is, from the header (0: none) */
+    /* While cached: how many of its bytes may be resident, counted
+     * against the cache's bound (large.c keeps where blocks wrote). */
+    size_t resident;
+    /* 1 when resident was read from the kernel (mincore) for all of it
+     * since blocks last wrote there (a program may write less of a block
+     * than its size); 0 when it counts, somewhere, what blocks may have
+     * written. */
+    uint32_t exact;
     /* The heap profiler's record of the block when it is sampled
      * (profile.c), so that its free needs no table; zeroed for every block
      * handed out (a header may be written where a cached block's data
@@ -64,7 +73,8 @@ int wdi_large_describe(const wd_region_t *region, wd_large_info_t *out);
 /* Mappings waiting in the cache, and their bytes. */
 void wdi_large_cache_summary(size_t *blocks, size_t *bytes);
 
-/* Unmaps cached blocks older than delay_ms (all when delay_ms is 0). */
+/* Gives back the pages of cached blocks freed delay_ms ago, and the
+ * address space of those idle much longer (everything when delay_ms is 0). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms);
 
 void wdi_large_fork_prepare(void);

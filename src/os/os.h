@@ -67,7 +67,8 @@ size_t wdi_os_resident_bytes(void);
  * in whole pages of the system that overlap the range, at most size; 0
  * where the range is not mapped.  Reads the page tables only: touches no
  * byte of the range, so it may be asked about memory another thread is
- * unmapping.  For pictures and statistics: a system call per 4 MiB. */
+ * unmapping.  For pictures, statistics and the large cache's bound
+ * (large.c): a system call per 4 MiB. */
 size_t wdi_os_resident(const void *addr, size_t size);
 
 /* Opens path for writing (created with mode 0666 less the umask; appended
