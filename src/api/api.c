@@ -353,6 +353,29 @@ WD_NOINLINE static void *sample_alloc(wd_theap_t *h, size_t size, wd_alloc_kind_
 
 void *wd_malloc(size_t size) { return malloc_kind(size, WD_FROM_MALLOC); }
 
+/* alloc_aligned's common case, as malloc_kind's: a small block of the
+ * first class whose blocks all have the alignment, from the class's page
+ * when it has one, the sampler's countdown not running out and no profile
+ * being taken (those go the whole way).  A thread without a heap, or with
+ * a wrapper, finds no block (wdi_heap_none's pages are empty).  NULL when
+ * it does not apply.  bench/suite/aligned 200000: 112.1 M instructions
+ * before, 106.9 M after (CPU time 0.98x, 7 alternating runs). */
+static WD_ALWAYS_INLINE void *aligned_small(size_t alignment, size_t size) {
+    if (size > WD_SMALL_MAX || alignment > WD_SMALL_MAX)
+        return NULL;
+    unsigned cls = wdi_class_aligned[wdi_small_class(size)][__builtin_ctzll(alignment) - 5];
+    wd_theap_t *h = wdi_tl_heap;
+    if (cls >= WD_CLASSES || h->small.sample_left <= 0 || wd_unlikely(wdi_prof_on()))
+        return NULL;
+    wd_page_t *pg = h->small.current[cls];
+    wd_block_t *b = pg->free;
+    if (b == NULL)
+        return NULL;
+    h->small.sample_left--; /* as slow_sample_due and small_alloc count it */
+    h->small.allocs_base++;
+    return wdi_page_pop(pg, b);
+}
+
 /* An aligned block: alignment is a power of two. */
 static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) {
     if (alignment <= WD_ALIGN) {
@@ -363,6 +386,9 @@ static void *alloc_aligned(size_t alignment, size_t size, wd_alloc_kind_t kind) 
             return malloc_kind(size, kind);
         alignment = 2 * WD_ALIGN;
     }
+    void *p = aligned_small(alignment, size);
+    if (wd_likely(p != NULL))
+        return p;
     wdi_process_init();
     if (prof_picks(size))
         return prof_alloc(alignment, size, 0, kind);
