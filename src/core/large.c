@@ -212,8 +212,9 @@ static wd_large_t *cache_unlink(wd_large_t **at) {
 /* Written pages of mapping l go back to the OS, from its end down, slot
  * by slot, until at least want bytes went back (SIZE_MAX: all but its
  * header); its address space stays.  l is in no list: nobody else sees
- * it.  The bytes given back read as zeros after. */
-static void mapping_decommit(wd_large_t *l, size_t want) {
+ * it.  The bytes given back read as zeros after.  Returns the resident
+ * bytes that went back (0: madvise refused them all). */
+static size_t mapping_decommit(wd_large_t *l, size_t want) {
     size_t page = wdi_os_page_size(), gone = 0;
     uintptr_t start = (uintptr_t)l;
     uintptr_t s = start + ((l->map_size - 1) & ~(WD_SEGMENT_SIZE - 1));
@@ -229,7 +230,7 @@ static void mapping_decommit(wd_large_t *l, size_t want) {
             written_clear(s, WD_SEGMENT_SIZE, s == start);
         }
         if (s == start || gone >= want)
-            return;
+            return gone;
     }
 }
 
@@ -852,10 +853,14 @@ static void cache_put(wd_large_t *l) {
         }
         if (l == NULL)
             break;
-        if (!l->exact) /* then it goes back in, and the bound is asked again */
+        if (!l->exact) { /* then it goes back in, and the bound is asked again */
             resident_check(l);
-        else
-            mapping_decommit(l, cache_over);
+        } else if (mapping_decommit(l, cache_over) == 0) {
+            wdi_lock(&cache_lock); /* nothing more can go: back in, and no more asking */
+            cache_link(l);
+            wdi_unlock(&cache_lock);
+            break;
+        }
     }
 }
 
