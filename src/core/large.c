@@ -87,6 +87,7 @@ static void *payload_of(wd_large_t *l) { return (uint8_t *)l + l->offset; }
  * per 8 GiB).  A slot's entry changes only while its mapping is nobody
  * else's: a live block's, or a cached one's under cache_lock. */
 #define UNIT_SHIFT 16
+#define UNIT_BYTES ((size_t)1 << UNIT_SHIFT)
 #define SLOT_UNITS (WD_SEGMENT_SIZE >> UNIT_SHIFT)
 #define CHECKED 0x80 /* in resident: mincore said so, since the last write */
 typedef struct {
@@ -102,7 +103,7 @@ static slot_t *slot_of(uintptr_t slot_start) {
 static size_t units_bytes(size_t units) { return units << UNIT_SHIFT; }
 
 static size_t bytes_units(size_t bytes) {
-    return (bytes + ((size_t)1 << UNIT_SHIFT) - 1) >> UNIT_SHIFT;
+    return (bytes + UNIT_BYTES - 1) >> UNIT_SHIFT;
 }
 
 static size_t slot_written(uintptr_t slot_start) {
@@ -137,17 +138,6 @@ static void written_clear(uintptr_t from, size_t size, int header) {
     }
 }
 
-/* The bytes of [from, from + size) (from a slot's start) that may have
- * been written (resident == 0) or may be resident (resident != 0). */
-static size_t range_bytes(uintptr_t from, size_t size, int resident) {
-    uintptr_t to = from + size;
-    size_t sum = 0;
-    for (uintptr_t s = from; s < to; s += WD_SEGMENT_SIZE) {
-        size_t w = resident ? slot_resident(s) : slot_written(s);
-        sum += w < to - s ? w : to - s;
-    }
-    return sum;
-}
 
 /* Clears the bytes of [p, p + size) that may have been written (calloc's
  * block: the rest reads as zeros already). */
@@ -178,27 +168,36 @@ static void resident_check(wd_large_t *l) {
     }
 }
 
-/* Whether every slot of mapping l has been checked since it was written. */
-static int resident_checked(const wd_large_t *l) {
+/* The bytes of mapping l that may be resident into l->resident, and into
+ * l->exact whether mincore was asked about every slot of it since it was
+ * last written. */
+static void resident_count(wd_large_t *l) {
     uintptr_t start = (uintptr_t)l, end = start + l->map_size;
-    for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE)
-        if (!(slot_of(s)->resident & CHECKED))
-            return 0;
-    return 1;
+    size_t sum = 0;
+    uint32_t exact = 1;
+    for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE) {
+        size_t r = slot_resident(s);
+        sum += r < end - s ? r : end - s;
+        exact &= (slot_of(s)->resident & CHECKED) != 0;
+    }
+    l->resident = sum;
+    l->exact = exact;
 }
 
 /* The cache's list and counts change here only (cache_lock held).  A
  * cached mapping's resident bytes are counted when it comes in; they do
  * not change while it is there. */
 static void cache_link(wd_large_t *l) {
-    l->resident = range_bytes((uintptr_t)l, l->map_size, 1);
-    l->exact = resident_checked(l);
+    resident_count(l);
     l->next = cache;
     cache = l;
     cache_blocks++;
     cache_bytes += l->map_size;
     cache_resident += l->resident;
 }
+
+/* Whether cached mapping l holds resident bytes beyond its header's unit. */
+static int mapping_warm(const wd_large_t *l) { return l->resident > UNIT_BYTES; }
 
 static wd_large_t *cache_unlink(wd_large_t **at) {
     wd_large_t *l = *at;
@@ -429,7 +428,7 @@ static unsigned cache_take_largest(wd_large_t **pieces, size_t need) {
 static wd_large_t *piece_trim(wd_large_t *c) {
     uintptr_t start = (uintptr_t)c, end = start + c->map_size, first = 0, last = 0;
     for (uintptr_t s = start; s < end; s += WD_SEGMENT_SIZE)
-        if (slot_resident(s) > (s == start ? ((size_t)1 << UNIT_SHIFT) : 0)) { /* past a header */
+        if (slot_resident(s) > (s == start ? UNIT_BYTES : 0)) { /* past a header */
             first = first != 0 ? first : s;
             last = s;
         }
@@ -791,7 +790,7 @@ static wd_large_t *cache_evict_scattered(void) {
 static wd_large_t **cache_oldest(int warm) {
     wd_large_t **found = NULL;
     for (wd_large_t **at = &cache; *at; at = &(*at)->next)
-        if (((*at)->resident > ((size_t)1 << UNIT_SHIFT)) == (warm != 0) && (warm != 2 || !(*at)->exact))
+        if (mapping_warm(*at) == (warm != 0) && (warm != 2 || !(*at)->exact))
             found = at;
     return found;
 }
@@ -951,12 +950,11 @@ void *wdi_large_grow(wd_large_t *l, void *p, size_t size, const char *fn) {
  * pages went back waits COLD_DELAYS times as long, then is unmapped.  A
  * delay of 0 unmaps every cached mapping (trim). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
-    size_t cold = (size_t)1 << UNIT_SHIFT; /* its header's unit only */
     wd_large_t *expired = NULL;
     wdi_lock(&cache_lock);
     for (wd_large_t **at = &cache; *at;) {
         wd_large_t *l = *at;
-        uint64_t wait = l->resident > cold ? delay_ms : (uint64_t)delay_ms * COLD_DELAYS;
+        uint64_t wait = mapping_warm(l) ? delay_ms : (uint64_t)delay_ms * COLD_DELAYS;
         if (delay_ms == 0 || now_ms - l->freed_ms >= wait) {
             cache_unlink(at);
             l->next = expired;
@@ -968,7 +966,7 @@ void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms) {
     wdi_unlock(&cache_lock);
     while (expired != NULL) { /* with the lock dropped: madvise and munmap are slow */
         wd_large_t *next = expired->next;
-        if (delay_ms != 0 && expired->resident > cold) {
+        if (delay_ms != 0 && mapping_warm(expired)) {
             mapping_decommit(expired, SIZE_MAX);
             cache_put(expired);
         } else {
