@@ -390,17 +390,40 @@ static inline int redzones_intact(const wd_block_info_t *b, const bounds_t *bd) 
     return bytes_are(end, (size_t)(bd->end - end), REDZONE) && left_intact(b, bd->left, p);
 }
 
-/* The first byte of b's left redzone [left, p) that an underflow wrote,
- * or p. */
-static const uint8_t *left_written(const wd_block_info_t *b, const uint8_t *left,
-                                   const uint8_t *p) {
-    const uint8_t *zeros = has_zero_word(wdi_bi_kind(b), left, p) ? p - COOKIE : p;
-    const uint8_t *w = first_not(left, zeros, REDZONE);
-    if (w < zeros)
-        return w;
-    while (w < p && *w == 0)
-        w++;
-    return w;
+/* What the left redzone [left, p) of b holds when intact, at byte q. */
+static inline uint8_t left_byte(const wd_block_info_t *b, const uint8_t *left, const uint8_t *p,
+                                const uint8_t *q) {
+    return has_zero_word(wdi_bi_kind(b), left, p) && q >= p - COOKIE ? 0 : REDZONE;
+}
+
+/* The bytes an overflow changed in [from, to), the slack after a block
+ * (each held REDZONE), as a report counts them; 0 when none did. */
+static int right_hit(const uint8_t *from, const uint8_t *to, wd_redzone_hit_t *hit) {
+    const uint8_t *last = last_not(from, to, REDZONE);
+    if (last == NULL)
+        return 0;
+    const uint8_t *first = first_not(from, to, REDZONE);
+    *hit = (wd_redzone_hit_t){1, (size_t)(first - from), (size_t)(last - from), 0, last == to - 1};
+    hit->whole = first == from && memchr(from, REDZONE, (size_t)(last + 1 - from)) == NULL;
+    return 1;
+}
+
+/* The bytes an underflow changed in b's left redzone [left, p), as a
+ * report counts them; 0 when none did. */
+static int left_hit(const wd_block_info_t *b, const uint8_t *left, const uint8_t *p,
+                    wd_redzone_hit_t *hit) {
+    const uint8_t *far = left, *near = p - 1;
+    while (far < p && *far == left_byte(b, left, p, far))
+        far++;
+    if (far == p)
+        return 0;
+    while (*near == left_byte(b, left, p, near))
+        near--;
+    int whole = 1;
+    for (const uint8_t *q = far; q < p && whole; q++)
+        whole = *q != left_byte(b, left, p, q);
+    *hit = (wd_redzone_hit_t){0, (size_t)(p - near), (size_t)(p - far), whole, far == left};
+    return 1;
 }
 
 /* The rest of a redzone report, once its headline is out. */
@@ -416,28 +439,18 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
  * found it ("free", ...; at "exit" no stack is shown: it says nothing). */
 static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t *bd,
                                         const char *fn) {
-    const uint8_t *p = (const uint8_t *)b->p;
-    const uint8_t *end = bd->end;
+    uint8_t *p = (uint8_t *)b->p, *end = bd->end, *left = bd->left;
     size_t size = wdi_bi_size(b);
-    const uint8_t *over = last_not(p + size, end, REDZONE);
-    if (over != NULL) {
-        /* the redzone's last byte written: the overflow may run on past it */
-        wdi_report_begin("heap buffer overflow: %s%zu bytes past the end of a %zu-byte block at "
-                         "0x%zx were written (found in %s)",
-                         over == end - 1 ? "at least " : "", (size_t)(over - (p + size)) + 1, size,
-                         (size_t)b->p, fn);
+    wd_redzone_hit_t hit;
+    if (right_hit(p + size, end, &hit)) {
+        wdi_report_redzone_begin(&hit, size, b->p, fn);
         redzone_report_end(b, fn);
-        memset((void *)(p + size), REDZONE, (size_t)(end - (p + size))); /* reported once */
+        memset(p + size, REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
-    const uint8_t *left = bd->left;
-    const uint8_t *under = left_written(b, left, p);
-    if (under < p) {
-        wdi_report_begin("heap buffer underflow: %s%zu bytes before the start of a %zu-byte block "
-                         "at 0x%zx were written (found in %s)",
-                         under == left ? "at least " : "", (size_t)(p - under), size,
-                         (size_t)b->p, fn);
+    if (left_hit(b, left, p, &hit)) {
+        wdi_report_redzone_begin(&hit, size, b->p, fn);
         redzone_report_end(b, fn);
-        left_fill((uint8_t *)left, (uint8_t *)p, wdi_bi_kind(b)); /* reported once */
+        left_fill(left, p, wdi_bi_kind(b)); /* reported once */
     }
 }
 

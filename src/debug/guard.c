@@ -300,6 +300,34 @@ static uintptr_t slack_first_bad(uintptr_t first, uintptr_t p) {
     return b < (const uint8_t *)p ? (uintptr_t)b : 0;
 }
 
+/* Whether slack byte q no longer holds what it was given: the slack
+ * byte in [win, win_end), zero elsewhere. */
+static inline int slack_changed(uintptr_t q, uintptr_t win, uintptr_t win_end) {
+    return *(const uint8_t *)q != (q >= win && q < win_end ? SLACK : 0);
+}
+
+/* The bytes of the slack [from, to) that changed, as a report counts them
+ * from the block's edge: after the block (edge: its end) or before it
+ * (edge: its start).  Only once slack_last_bad or slack_first_bad found
+ * one: a byte at a time. */
+static void slack_hit(uintptr_t from, uintptr_t to, uintptr_t win, uintptr_t win_end, int after,
+                      uintptr_t edge, wd_redzone_hit_t *hit) {
+    uintptr_t lo = 0, hi = 0;
+    for (uintptr_t q = from; q < to; q++)
+        if (slack_changed(q, win, win_end)) {
+            lo = lo != 0 ? lo : q;
+            hi = q;
+        }
+    int whole = 1;
+    for (uintptr_t q = lo; q <= hi && whole; q++)
+        whole = slack_changed(q, win, win_end);
+    /* never open: past the slack lies the guard page, where a write faults */
+    if (after)
+        *hit = (wd_redzone_hit_t){1, lo - edge, hi - edge, whole && lo == edge, 0};
+    else
+        *hit = (wd_redzone_hit_t){0, edge - hi, edge - lo, whole && hi == edge - 1, 0};
+}
+
 void *wdi_guard_sample(size_t alignment, size_t size, int kind) {
     if (wdi_options.guard_sample == 0 || wdi_checking || size > WDI_GUARD_SAMPLE_MAX ||
         alignment > wdi_os_page_size() || !pool_ready())
@@ -360,20 +388,17 @@ static void report_done(int pool_block) {
 static void slack_check(const guard_cell_t *c, const char *fn) {
     uintptr_t first = c->raw & ~(uintptr_t)(page_size - 1);
     uintptr_t after = c->p + c->size;
-    uintptr_t bad = slack_last_bad(after, c->end);
-    if (bad != 0) {
-        wdi_report_begin("heap buffer overflow: %zu bytes past the end of a %zu-byte block at "
-                         "0x%zx were written (found in %s)",
-                         (size_t)(bad + 1 - after), c->size, (size_t)c->p, fn);
+    wd_redzone_hit_t hit;
+    if (slack_last_bad(after, c->end) != 0) {
+        slack_hit(after, c->end, after, after + window_of(after, c->end), 1, after, &hit);
+        wdi_report_redzone_begin(&hit, c->size, c->p, fn);
         report_stack_here("found at");
         report_block(c, 0);
         report_done(1);
     }
-    bad = c->at_start ? 0 : slack_first_bad(first, c->p);
-    if (bad != 0) {
-        wdi_report_begin("heap buffer underflow: %zu bytes before the start of a %zu-byte block "
-                         "at 0x%zx were written (found in %s)",
-                         (size_t)(c->p - bad), c->size, (size_t)c->p, fn);
+    if (!c->at_start && slack_first_bad(first, c->p) != 0) {
+        slack_hit(first, c->p, c->p - window_of(first, c->p), c->p, 0, c->p, &hit);
+        wdi_report_redzone_begin(&hit, c->size, c->p, fn);
         report_stack_here("found at");
         report_block(c, 0);
         report_done(1);

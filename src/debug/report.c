@@ -93,6 +93,27 @@ void wdi_report_begin(const char *fmt, ...) {
     atomic_fetch_add_explicit(&report_errors, 1, memory_order_relaxed);
 }
 
+void wdi_report_redzone_begin(const wd_redzone_hit_t *hit, size_t size, uintptr_t p,
+                              const char *fn) {
+    const char *what = hit->after ? "overflow" : "underflow";
+    const char *side = hit->after ? "past the end" : "before the start";
+    const char *least = hit->open ? "at least " : "";
+    if (hit->whole) /* a run from the block on: its length */
+        wdi_report_begin("heap buffer %s: %s%zu bytes %s of a %zu-byte block at 0x%zx were "
+                         "written (found in %s)",
+                         what, least, hit->after ? hit->far + 1 : hit->far, side, size,
+                         (size_t)p, fn);
+    else if (hit->near == hit->far) /* one byte; open: the redzone's last, maybe more */
+        wdi_report_begin("heap buffer %s: the byte %zu bytes %s of a %zu-byte block at 0x%zx "
+                         "was written%s (found in %s)",
+                         what, hit->near, side, size, (size_t)p,
+                         hit->open ? ", and perhaps more beyond it" : "", fn);
+    else
+        wdi_report_begin("heap buffer %s: bytes from %zu to %s%zu bytes %s of a %zu-byte block "
+                         "at 0x%zx were written (found in %s)",
+                         what, hit->near, least, hit->far, side, size, (size_t)p, fn);
+}
+
 void wdi_report_begin_record(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -40,6 +40,27 @@ void wdi_report_begin(const char *fmt, ...);
  * entry): not counted by wdi_report_errors. */
 void wdi_report_begin_record(const char *fmt, ...);
 
+/* Bytes of a redzone (check mode's, or the slack a guarded block leaves
+ * before its page) found changed after the fact, by a free or at exit:
+ * which side of the block, and the distances of the changed bytes nearest
+ * to and farthest from it, counted as an access is (the first byte past
+ * the end is 0 bytes past it, the last one before the start 1 byte before
+ * it). */
+typedef struct wd_redzone_hit_s {
+    int after;        /* past the end (1), or before the start (0) */
+    size_t near, far; /* near <= far */
+    int whole;        /* every byte from the block to `far` changed */
+    int open;         /* far is the redzone's last byte: the write may go on */
+} wd_redzone_hit_t;
+
+/* Starts the report of such a hit on the block p of size bytes, found by
+ * fn: "N bytes past the end ... were written" when the bytes changed run
+ * from the block on, else where they lie ("the byte 10 bytes past the
+ * end", "bytes from 3 to 10 bytes past the end"): a byte written ten
+ * bytes past a block is not eleven bytes written. */
+void wdi_report_redzone_begin(const wd_redzone_hit_t *hit, size_t size, uintptr_t p,
+                              const char *fn);
+
 /* Adds a line of details, indented by two spaces. */
 void wdi_report_line(const char *fmt, ...);
 

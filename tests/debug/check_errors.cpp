@@ -9,6 +9,12 @@
 //                  redzone: "at least 16 bytes", found at free
 //   underflow_far  a write of the 24 bytes before a small block: past its
 //                  16-byte left redzone, into the checker's record of it
+//   overflow_gap   one byte written 10 bytes past the end of a 48-byte block
+//                  (the bytes between untouched): named where it lies, not
+//                  as 11 bytes written
+//   overflow_sparse  bytes 0 and 4 past the end of a 48-byte block written,
+//                  those between not: "bytes from 0 to 4 bytes past the end"
+//   underflow_gap  one byte written 10 bytes before a 40-byte block
 //   evicted        a write after free found when the block leaves the
 //                  quarantine (run with check_quarantine_mb=1), not at exit
 //   free_sized     free_sized (C23) with a wrong size
@@ -94,6 +100,22 @@ int main(int argc, char **argv) {
         sink = a;
         memset((char *)sink - 24, 7, 24);
         free(a); // E_UNDERFLOW_FAR_FREE
+    } else if (strcmp(which, "overflow_gap") == 0) {
+        char *a = (char *)malloc(48); // E_GAP_ALLOC
+        sink = a;
+        ((char *)sink)[58] = 1;
+        free(a); // E_GAP_FREE
+    } else if (strcmp(which, "overflow_sparse") == 0) {
+        char *a = (char *)malloc(48); // E_SPARSE_ALLOC
+        sink = a;
+        ((char *)sink)[48] = 1;
+        ((char *)sink)[52] = 1;
+        free(a); // E_SPARSE_FREE
+    } else if (strcmp(which, "underflow_gap") == 0) {
+        char *a = (char *)malloc(40); // E_UGAP_ALLOC
+        sink = a;
+        ((char *)sink)[-10] = 1;
+        free(a); // E_UGAP_FREE
     } else if (strcmp(which, "evicted") == 0) {
         char *victim = (char *)malloc(100); // E_EVICTED_ALLOC
         sink = victim;
@@ -219,7 +241,8 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|underflow_far|evicted|evicted_far|evicted_end|"
+        fprintf(stderr, "usage: check_errors underflow|underflow_far|overflow_gap|overflow_sparse|"
+                        "underflow_gap|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"
                         "array_delete|array_delete_destructor|realloc_freed\n");

@@ -259,6 +259,15 @@ static void slack(void) {
     puts("slack: not caught");
 }
 
+/* One byte written two bytes past a 61-byte block, the one between left
+ * as it was: named where it lies ("the byte 2 bytes past the end"). */
+static void slack_gap(void) {
+    char *p = malloc(61); /* G_SLACK_GAP_ALLOC */
+    p[63] = 'x';
+    free(p); /* G_SLACK_GAP_FREE */
+    puts("slack_gap: not caught");
+}
+
 static void double_free(void) {
     char *p = alloc64();
     free(p);
@@ -479,7 +488,7 @@ int main(int argc, char **argv) {
     } cases[] = {
         {"overflow", overflow},     {"underflow", underflow},
         {"overflow_read", overflow_read}, {"read_after_free", read_after_free},
-        {"write_after_free", write_after_free}, {"slack", slack},
+        {"write_after_free", write_after_free}, {"slack", slack}, {"slack_gap", slack_gap},
         {"double_free", double_free}, {"go_on", go_on},
         {"chain", chain},           {"chain_warden", chain_warden},
         {"fork", forked},           {"thread", thread},

@@ -352,6 +352,16 @@ static void test_more_errors(void) {
         {"underflow_far", "check=1",
          "heap buffer underflow: the 16 bytes before a block at 0x", "(found in free)",
          "found at", "E_UNDERFLOW_FAR_FREE", NULL, NULL},
+        /* a byte written apart from the block: where it lies, not a count */
+        {"overflow_gap", "check=1",
+         "heap buffer overflow: the byte 10 bytes past the end of a 48-byte block at 0x",
+         "was written (found in free)", "found at", "E_GAP_FREE", "E_GAP_ALLOC", NULL},
+        {"overflow_sparse", "check=1",
+         "heap buffer overflow: bytes from 0 to 4 bytes past the end of a 48-byte block at 0x",
+         "were written (found in free)", "found at", "E_SPARSE_FREE", "E_SPARSE_ALLOC", NULL},
+        {"underflow_gap", "check=1",
+         "heap buffer underflow: the byte 10 bytes before the start of a 40-byte block at 0x",
+         "was written (found in free)", "found at", "E_UGAP_FREE", "E_UGAP_ALLOC", NULL},
         /* found by a later free that pushes the block out, not at exit */
         {"evicted", "check=1:check_quarantine_mb=1",
          "write after free: bytes 10 to 10 of a freed 100-byte block at 0x", "(found in free)",
@@ -391,7 +401,8 @@ static void test_more_errors(void) {
          "0 bytes past the end of a 2000000-byte block at 0x", NULL, "E_BIGO_READ",
          "E_BIGO_ALLOC", NULL},
         {"large_underflow", "check=2",
-         "heap buffer underflow: 2000 bytes before the start of a 2000000-byte block at 0x",
+         "heap buffer underflow: the byte 2000 bytes before the start of a 2000000-byte block at "
+         "0x",
          "(found in free)", "found at", "E_BIGU_FREE", "E_BIGU_ALLOC", NULL},
         /* out of the quarantine: known from the history of blocks given back */
         {"late_double", "check=1:check_quarantine_mb=1", "double free of 0x", " in free", NULL,

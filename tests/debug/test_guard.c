@@ -63,7 +63,7 @@ static void expect_found_in_free(run_t *r, const char *head, const char *marker,
     span_t rep = expect_report(r, head, 0);
     if (rep.start == NULL)
         return;
-    EXPECT(r, span_has(rep, "were written (found in free)\n"), "not found in free");
+    EXPECT(r, span_has(rep, " written (found in free)\n"), "not found in free");
     expect_frame(r, rep, "found at", TS, GSRC, marker);
     expect_frame(r, rep, "allocated at", TS, GSRC, alloc);
 }
@@ -108,6 +108,15 @@ static void sampler_slack_and_frees(void) {
     EXPECT(&r, aborted(&r), "did not abort");
     expect_found_in_free(&r, "heap buffer overflow: 1 bytes past the end of a 61-byte block at 0x",
                          "G_SLACK_FREE", "G_SLACK_ALLOC");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+
+    r = guard_run("guard_sample=1", "slack_gap");
+    EXPECT(&r, aborted(&r), "did not abort");
+    expect_found_in_free(&r,
+                         "heap buffer overflow: the byte 2 bytes past the end of a 61-byte block "
+                         "at 0x",
+                         "G_SLACK_GAP_FREE", "G_SLACK_GAP_ALLOC");
     printf("ok: %s\n", r.name);
     run_free(&r);
 
