@@ -96,6 +96,11 @@ typedef struct {
 } slot_t;
 static slot_t slots[WD_SEGMAP_ENTRIES];
 
+void wdi_large_table(uintptr_t *start, uintptr_t *end) {
+    *start = (uintptr_t)slots;
+    *end = (uintptr_t)(slots + WD_SEGMAP_ENTRIES);
+}
+
 static slot_t *slot_of(uintptr_t slot_start) {
     return &slots[(slot_start >> WD_SEGMENT_SHIFT) & (WD_SEGMAP_ENTRIES - 1)];
 }

@@ -77,6 +77,13 @@ void wdi_large_cache_summary(size_t *blocks, size_t *bytes);
  * address space of those idle much longer (everything when delay_ms is 0). */
 void wdi_large_maintain(uint64_t now_ms, uint32_t delay_ms);
 
+/* The tier's table of 4 MiB slots (a static array of 64 MiB, of which
+ * only the entries of slots it used ever become memory): warden's own
+ * bookkeeping, which check mode's leak scan must not read as a root (it
+ * holds no pointer, and reading it whole cost 8,000 system calls at every
+ * exit). */
+void wdi_large_table(uintptr_t *start, uintptr_t *end);
+
 void wdi_large_fork_prepare(void);
 void wdi_large_fork_parent(void);
 void wdi_large_fork_child(void);

@@ -1,6 +1,7 @@
 /* leaks.c -- owns check mode's leak scan (leaks.h).  Calls: blocks.h (the
  * blocks and the checker's own memory), segment.h (which memory is the
- * heap's), os.h (the mappings, reading memory safely), report.h. */
+ * heap's), large.h (its table, which is no root), os.h (the mappings,
+ * reading memory safely), report.h. */
 #include "debug/leaks.h"
 
 #include <stdint.h>
@@ -8,6 +9,7 @@
 
 #include "base/options.h"
 #include "base/ownmem.h"
+#include "core/large.h"
 #include "core/segment.h"
 #include "debug/blocks.h"
 #include "debug/report.h"
@@ -247,6 +249,8 @@ static int own_ranges(scan_t *sc, size_t *bytes) {
         return -1;
     sc->skip[sc->skips++] = (range_t){(uintptr_t)wdi_segmap, /* holds region addresses only */
                                       (uintptr_t)(wdi_segmap + WD_SEGMAP_ENTRIES)};
+    range_t *table = &sc->skip[sc->skips++]; /* the large tier's slots: no pointers */
+    wdi_large_table(&table->start, &table->end);
     wdi_own_foreach(own_take, sc);
     sort_ranges(sc->skip, sc->skips);
     return 0;
