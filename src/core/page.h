@@ -201,7 +201,7 @@ WD_NORETURN WD_COLD void wdi_page_corrupt(const wd_page_t *pg, const void *block
 static inline void *wdi_page_pop(wd_page_t *pg, wd_block_t *b) {
     uintptr_t link_xor_b = b->next ^ pg->key;
     wd_block_t *next = (wd_block_t *)(link_xor_b ^ (uintptr_t)b);
-    if (wd_unlikely(link_xor_b >= WD_PAGE_SIZE) && wd_unlikely(next != NULL))
+    if (wd_unlikely(link_xor_b >= WD_PAGE_SIZE && next != NULL))
         wdi_page_corrupt(pg, b);
     pg->free = next;
     pg->used++;
