@@ -65,7 +65,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(check_exact, 1, "with check=2, blocks that end at the protected page: a malloc'd block aligned only as its size allows (8 to 16 bytes; 4 below 8 bytes), so that it ends exactly there (0: every block 16-byte aligned)") \
     X(check_guard_mb, 1024, "with check=2: MiB of address space of freed blocks kept inaccessible") \
     X(check_guard_live_mb, 4096, "with check=2: MiB of live blocks' pages placed against guard pages at most; the blocks beyond get check=1's redzones (0: no bound)") \
-    X(guard_markers, 1, "with check=2: 0 closes pages with mprotect even where the kernel has guard markers (as before Linux 6.13)") \
+    X(guard_markers, 1, "with check=2 and harden=2's large blocks: 0 closes pages with mprotect even where the kernel has guard markers (as before Linux 6.13)") \
     X(profile_rate, 524288, "with profile=: mean bytes allocated between two samples (1: every allocation)") \
     X(profile_signal, 0, "with profile=: dump the profile when this signal comes (0: none)")
 

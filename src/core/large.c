@@ -500,7 +500,7 @@ static void cache_gather(wd_large_t *l, size_t need) {
         wd_large_t *c = pieces[i];
         uint32_t c_scattered = c->scattered;
         if (c->guard != 0) { /* harden=2: no inaccessible page moves into a block */
-            wdi_os_protect((uint8_t *)c + c->guard, wdi_os_page_size(), WD_PROT_RW);
+            wdi_os_unguard((uint8_t *)c + c->guard, wdi_os_page_size());
             c->guard = 0;
         }
         c = pieces[i] = piece_trim(c);
@@ -588,7 +588,7 @@ static wd_large_t *guarded_take(size_t need, size_t offset, size_t touch, int *m
         found->offset = start;
         found->usable = found->guard - start;
     } else if (found->guard != 0) {
-        wdi_os_protect((uint8_t *)found + found->guard, wdi_os_page_size(), WD_PROT_RW);
+        wdi_os_unguard((uint8_t *)found + found->guard, wdi_os_page_size());
         found->guard = 0;
     }
     return found;
@@ -631,7 +631,7 @@ static void *guarded_malloc(size_t need, size_t offset, size_t alignment, int ze
         l->offset = offset;
         l->usable = need - offset;
         l->guard = need;
-        wdi_os_protect((uint8_t *)l + need, page, WD_PROT_NONE);
+        wdi_os_guard((uint8_t *)l + need, page);
     }
     l->region.kind = WD_KIND_LARGE;
     l->cached = 0;
@@ -745,7 +745,7 @@ static wd_large_t *cache_merge(wd_large_t *l) {
         }
         cache_unlink(at);
         if (low->guard != 0) { /* harden=2: one guard a mapping, the high one's */
-            wdi_os_protect((uint8_t *)low + low->guard, wdi_os_page_size(), WD_PROT_RW);
+            wdi_os_unguard((uint8_t *)low + low->guard, wdi_os_page_size());
             low->guard = 0;
         }
         if (high->guard != 0)
