@@ -161,4 +161,19 @@ static inline double run_counted(size_t n, thread_fn fn, size_t count)
     return secs;
 }
 
+/* run_counted for a workload with a one-thread form and an _mt form:
+ * threads 0 runs fn in the main thread of a process that never starts
+ * another (some allocators, glibc among them, take a cheaper path while
+ * the process is single-threaded, and that is the figure of such
+ * programs), else in `threads` threads at once.  Returns seconds. */
+static inline double run_main_or_counted(size_t threads, thread_fn fn, size_t count)
+{
+    if (threads > 0)
+        return run_counted(threads, fn, count);
+    counted_arg_t arg = { 0, count };
+    double t0 = now_sec();
+    fn(&arg);
+    return now_sec() - t0;
+}
+
 #endif

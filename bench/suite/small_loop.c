@@ -79,17 +79,10 @@ int main(int argc, char **argv)
     size_t batches = arg_count(argc, argv, 1, DEFAULT_BATCHES);
 #ifdef SMALL_LOOP_MT
     size_t threads = arg_count(argc, argv, 2, 2);
-    double secs = run_counted(threads, worker, batches);
 #else
-    /* In the main thread of a process that never starts another: some
-     * allocators (glibc among them) take a cheaper path while the process
-     * is single-threaded, and this is the figure of such programs. */
-    size_t threads = 1;
-    counted_arg_t arg = { 0, batches };
-    double t0 = now_sec();
-    worker(&arg);
-    double secs = now_sec() - t0;
+    size_t threads = 0; /* the main thread's */
 #endif
-    report_ops(NAME, (double)(batches * threads * BATCH), secs);
+    double secs = run_main_or_counted(threads, worker, batches);
+    report_ops(NAME, (double)(batches * (threads ? threads : 1) * BATCH), secs);
     return 0;
 }

@@ -81,15 +81,10 @@ int main(int argc, char **argv)
     tables_draw();
 #ifdef WORKING_SET_MT
     size_t threads = arg_count(argc, argv, 2, 2);
-    double secs = run_counted(threads, worker, steps);
 #else
-    /* In the main thread of a single-threaded process, as small_loop. */
-    size_t threads = 1;
-    counted_arg_t arg = { 0, steps };
-    double t0 = now_sec();
-    worker(&arg);
-    double secs = now_sec() - t0;
+    size_t threads = 0; /* the main thread's */
 #endif
-    report_ops(NAME, (double)(steps * threads), secs);
+    double secs = run_main_or_counted(threads, worker, steps);
+    report_ops(NAME, (double)(steps * (threads ? threads : 1)), secs);
     return 0;
 }
