@@ -14,6 +14,9 @@
 //                  as 11 bytes written
 //   overflow_sparse  bytes 0 and 4 past the end of a 48-byte block written,
 //                  those between not: "bytes from 0 to 4 bytes past the end"
+//   overflow_edge  one byte written on the last byte of a 48-byte block's
+//                  right redzone (its slot ends 64 bytes past the block):
+//                  "and perhaps more beyond it"
 //   underflow_gap  one byte written 10 bytes before a 40-byte block
 //   evicted        a write after free found when the block leaves the
 //                  quarantine (run with check_quarantine_mb=1), not at exit
@@ -111,6 +114,11 @@ int main(int argc, char **argv) {
         ((char *)sink)[48] = 1;
         ((char *)sink)[52] = 1;
         free(a); // E_SPARSE_FREE
+    } else if (strcmp(which, "overflow_edge") == 0) {
+        char *a = (char *)malloc(48); // E_EDGE_OVER_ALLOC
+        sink = a;
+        ((char *)sink)[63] = 1;
+        free(a); // E_EDGE_OVER_FREE
     } else if (strcmp(which, "underflow_gap") == 0) {
         char *a = (char *)malloc(40); // E_UGAP_ALLOC
         sink = a;
@@ -242,7 +250,7 @@ int main(int argc, char **argv) {
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|overflow_gap|overflow_sparse|"
-                        "underflow_gap|evicted|evicted_far|evicted_end|"
+                        "overflow_edge|underflow_gap|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"
                         "array_delete|array_delete_destructor|realloc_freed\n");

@@ -359,6 +359,11 @@ static void test_more_errors(void) {
         {"overflow_sparse", "check=1",
          "heap buffer overflow: bytes from 0 to 4 bytes past the end of a 48-byte block at 0x",
          "were written (found in free)", "found at", "E_SPARSE_FREE", "E_SPARSE_ALLOC", NULL},
+        /* the redzone's last byte: the write may have gone on past it */
+        {"overflow_edge", "check=1",
+         "heap buffer overflow: the byte 15 bytes past the end of a 48-byte block at 0x",
+         "was written, and perhaps more beyond it (found in free)", "found at", "E_EDGE_OVER_FREE",
+         "E_EDGE_OVER_ALLOC", NULL},
         {"underflow_gap", "check=1",
          "heap buffer underflow: the byte 10 bytes before the start of a 40-byte block at 0x",
          "was written (found in free)", "found at", "E_UGAP_FREE", "E_UGAP_ALLOC", NULL},
