@@ -434,6 +434,26 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
     report_done();
 }
 
+/* check=2: why a write next to a block against a guard page was found
+ * only now, not where it happened (the reader expects the latter).  Past
+ * the end: the bytes between the block's end and its guard page, which
+ * its alignment leaves (8 for a size not a multiple of 16: check_exact);
+ * before the start: the left redzone of a block that ends at its guard
+ * page (check_align=end, the default). */
+static void guarded_hint(const wd_block_info_t *b, const bounds_t *bd, int after) {
+    uintptr_t p = b->p, gap = (uintptr_t)bd->end - (p + wdi_bi_size(b));
+    if (!check2 || !wdi_guard_owns((const void *)p))
+        return;
+    if (after && gap < RZ && ((uintptr_t)bd->end & (wdi_os_page_size() - 1)) == 0)
+        wdi_report_line("the block ends %zu bytes before its guard page (it keeps the alignment "
+                        "its size calls for): a write there is found at free, one past them "
+                        "faults where it happens",
+                        (size_t)gap);
+    else if (!after && gap < RZ)
+        wdi_report_line("the block ends at its guard page: with check_align=start (or both) "
+                        "an underflow faults where it happens");
+}
+
 /* Reports what was written in b's redzones, which are not intact (and then
  * mends them, so that a damage is reported once).  fn names the call that
  * found it ("free", ...; at "exit" no stack is shown: it says nothing). */
@@ -444,11 +464,13 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
     wd_redzone_hit_t hit;
     if (right_hit(p + size, end, &hit)) {
         wdi_report_redzone_begin(&hit, size, b->p, fn);
+        guarded_hint(b, bd, 1);
         redzone_report_end(b, fn);
         memset(p + size, REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
     if (left_hit(b, left, p, &hit)) {
         wdi_report_redzone_begin(&hit, size, b->p, fn);
+        guarded_hint(b, bd, 0);
         redzone_report_end(b, fn);
         left_fill(left, p, wdi_bi_kind(b)); /* reported once */
     }

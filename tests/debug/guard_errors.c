@@ -268,6 +268,15 @@ static void slack_gap(void) {
     puts("slack_gap: not caught");
 }
 
+/* check=2: 13 bytes, aligned to 8, end 3 bytes before their guard page:
+ * a byte written one past them is found at free. */
+static void odd_slack(void) {
+    char *p = malloc(13); /* G_ODD_ALLOC */
+    p[13] = 'x';
+    free(p); /* G_ODD_FREE */
+    puts("odd_slack: done");
+}
+
 static void double_free(void) {
     char *p = alloc64();
     free(p);
@@ -489,6 +498,7 @@ int main(int argc, char **argv) {
         {"overflow", overflow},     {"underflow", underflow},
         {"overflow_read", overflow_read}, {"read_after_free", read_after_free},
         {"write_after_free", write_after_free}, {"slack", slack}, {"slack_gap", slack_gap},
+        {"odd_slack", odd_slack},
         {"double_free", double_free}, {"go_on", go_on},
         {"chain", chain},           {"chain_warden", chain_warden},
         {"fork", forked},           {"thread", thread},

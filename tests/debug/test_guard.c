@@ -379,10 +379,27 @@ static void test_check2(void) {
 #if defined(__x86_64__)
     expect_no_error("check=2:leaks=0:check_exact=0", "sse_odd_block", "sse_odd_block: stored");
 #endif
-    /* end-aligned, an underflow lands in the left redzone: found at exit */
+    /* end-aligned, an underflow lands in the left redzone: found at exit,
+     * with a word on check_align */
     r = guard_run("check=2:leaks=0", "underflow");
     EXPECT(&r, exited(&r, 0), "did not exit 0");
-    expect_report(&r, "heap buffer underflow: 1 bytes before the start of a 64-byte block", 0);
+    span_t under_rep =
+        expect_report(&r, "heap buffer underflow: 1 bytes before the start of a 64-byte block", 0);
+    if (under_rep.start != NULL)
+        EXPECT(&r, span_has(under_rep, "with check_align=start (or both) an underflow faults"),
+               "no word on check_align");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+    /* a 13-byte block is aligned to 8, so it ends 3 bytes before its guard
+     * page: a write one past it is found at free, and the report says why */
+    r = guard_run("check=2:leaks=0", "odd_slack");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_found_in_free(&r, "heap buffer overflow: 1 bytes past the end of a 13-byte block at 0x",
+                         "G_ODD_FREE", "G_ODD_ALLOC");
+    span_t odd_rep = expect_report(&r, "heap buffer overflow: 1 bytes past the end of a 13-byte", 0);
+    if (odd_rep.start != NULL)
+        EXPECT(&r, span_has(odd_rep, "the block ends 3 bytes before its guard page (it keeps"),
+               "no word on the slack");
     printf("ok: %s\n", r.name);
     run_free(&r);
     /* both: one block of two faults each way */
