@@ -437,19 +437,28 @@ static void redzone_report_end(const wd_block_info_t *b, const char *fn) {
 /* check=2: why a write next to a block against a guard page was found
  * only now, not where it happened (the reader expects the latter).  Past
  * the end: the bytes between the block's end and its guard page, which
- * its alignment leaves (8 for a size not a multiple of 16: check_exact);
- * before the start: the left redzone of a block that ends at its guard
- * page (check_align=end, the default). */
+ * its alignment leaves (8 for a size not a multiple of 16: check_exact;
+ * the alignment asked for by posix_memalign and the like); before the
+ * start: the left redzone of a block that ends at its guard page
+ * (check_align=end, the default). */
 static void guarded_hint(const wd_block_info_t *b, const bounds_t *bd, int after) {
     uintptr_t p = b->p, gap = (uintptr_t)bd->end - (p + wdi_bi_size(b));
     if (!check2 || !wdi_guard_owns((const void *)p))
         return;
-    if (after && gap < RZ && ((uintptr_t)bd->end & (wdi_os_page_size() - 1)) == 0)
-        wdi_report_line("the block ends %zu bytes before its guard page (it keeps the alignment "
-                        "its size calls for): a write there is found at free, one past them "
-                        "faults where it happens",
-                        (size_t)gap);
-    else if (!after && gap < RZ)
+    size_t asked = front_of(b) > RZ ? front_of(b) : 0; /* an alignment asked for */
+    int end_aligned = gap < (asked ? asked : RZ);
+    if (after && end_aligned && ((uintptr_t)bd->end & (wdi_os_page_size() - 1)) == 0) {
+        if (asked)
+            wdi_report_line("the block ends %zu bytes before its guard page (an aligned "
+                            "allocation: it starts at a multiple of %zu): a write there is found "
+                            "at free, one past them faults where it happens",
+                            (size_t)gap, asked);
+        else
+            wdi_report_line("the block ends %zu bytes before its guard page (it keeps the "
+                            "alignment its size calls for): a write there is found at free, one "
+                            "past them faults where it happens",
+                            (size_t)gap);
+    } else if (!after && end_aligned)
         wdi_report_line("the block ends at its guard page: with check_align=start (or both) "
                         "an underflow faults where it happens");
 }
