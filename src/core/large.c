@@ -143,7 +143,6 @@ static void written_clear(uintptr_t from, size_t size, int header) {
     }
 }
 
-
 /* Clears the bytes of [p, p + size) that may have been written (calloc's
  * block: the rest reads as zeros already). */
 static void written_zero(uint8_t *p, size_t size) {
@@ -800,6 +799,12 @@ static wd_large_t **cache_oldest(int warm) {
     return found;
 }
 
+/* Puts l on the list *drop of mappings to unmap once cache_lock is let go. */
+static void drop_onto(wd_large_t **drop, wd_large_t *l) {
+    l->next = *drop;
+    *drop = l;
+}
+
 /* Links l into the cache (merged with cached neighbours) and takes out
  * what then passes a bound: onto *drop, to unmap, the oldest mappings
  * without resident pages first (their address space is all they hold),
@@ -812,23 +817,18 @@ static wd_large_t **cache_oldest(int warm) {
 static wd_large_t *cache_link_bounded(wd_large_t *l, wd_large_t **drop, size_t *over) {
     l = cache_merge(l);
     if (l->offset > WD_SEGMENT_SIZE && !wdi_harden2) { /* see cache_take: no use */
-        l->next = *drop;
-        *drop = l;
+        drop_onto(drop, l);
         return NULL;
     }
     if (l->scattered && !wdi_harden2) {
         wd_large_t *evicted = cache_evict_scattered();
-        if (evicted != NULL) {
-            evicted->next = *drop;
-            *drop = evicted;
-        }
+        if (evicted != NULL)
+            drop_onto(drop, evicted);
     }
     cache_link(l);
     while (cache_blocks > CACHE_MAX_BLOCKS || cache_bytes > CACHE_MAX_SPACE) {
         wd_large_t **at = cache_oldest(0);
-        wd_large_t *out = cache_unlink(at != NULL ? at : cache_oldest(1));
-        out->next = *drop;
-        *drop = out;
+        drop_onto(drop, cache_unlink(at != NULL ? at : cache_oldest(1)));
     }
     if (cache_resident <= CACHE_MAX_BYTES)
         return NULL;
