@@ -53,6 +53,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)") \
     X(check, 0, "1: the memory checker (redzones, quarantine, stacks, leaks; docs/check.md)") \
     X(leaks, 1, "with check=1: 0 no leak report, 1 lost blocks, 2 (or all) also reachable ones") \
+    X(default_suppressions, 1, "with check=1: leave out the leaks of programs that leave their memory to exit by design (perl, the GNU compiler; docs/check.md)") \
     X(abort_on_error, 0, "with check=1: abort at the first error instead of going on") \
     X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
     X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB); larger ones wait closed") \
@@ -77,7 +78,8 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
 #define WD_STRING_OPTIONS(X)                                                       \
     X(profile, "heap profile: write PREFIX.prof, .folded and .svg at exit (docs/profiling.md)") \
     X(map, "at exit, write a picture of the heap (SVG) to this file (docs/map.md)") \
-    X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)")
+    X(stats_file, "where stats and stats_interval_ms write, appending (default: stderr)") \
+    X(suppressions, "with check=1: a file of leak:PATTERN lines; leaks allocated under a matching frame are not printed (docs/check.md)")
 
 typedef struct wd_options_s {
 #define WD_OPTION_FIELD(name, def, doc) uint32_t name;

@@ -13,6 +13,7 @@
 #include "core/segment.h"
 #include "debug/blocks.h"
 #include "debug/report.h"
+#include "debug/suppress.h"
 #include "os/os.h"
 
 /* COVERED: indirectly lost, and reached from a directly lost block (only
@@ -395,12 +396,47 @@ static size_t records_of(scan_t *sc, uint8_t mark, record_t *rec, size_t n, size
     return n;
 }
 
-/* Prints the records rec[0 .. n), their stacks all named at once first:
- * one helper run, not one a record.  ids: room for n stack ids. */
-static void records_print(const record_t *rec, size_t n, uint32_t *ids) {
+/* Moves a suppressed record's bytes and blocks from the lost ones in *out
+ * to the suppressed ones. */
+static void count_suppressed(const record_t *r, wd_leaks_t *out) {
+    out->lost_bytes -= r->bytes;
+    out->lost_blocks -= r->blocks;
+    if (r->mark == INDIRECT) {
+        out->indirect_bytes -= r->bytes;
+        out->indirect_blocks -= r->blocks;
+    }
+    out->suppressed_bytes += r->bytes;
+    out->suppressed_blocks += r->blocks;
+}
+
+/* Of the records rec[0 .. n), keeps those no suppression matches
+ * (suppress.h; the others are counted in *out) and returns how many; with
+ * quick set, matching only modules and exported names (no helper run). */
+static size_t drop_suppressed(record_t *rec, size_t n, int quick, wd_leaks_t *out) {
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rec[i].mark != REACHABLE &&
+            wdi_report_stack_any(rec[i].stack, quick, wdi_suppress_frame))
+            count_suppressed(&rec[i], out);
+        else
+            rec[kept++] = rec[i];
+    }
+    return kept;
+}
+
+/* Prints the records rec[0 .. n) but the lost ones a suppression matches,
+ * their stacks all named at once first: one helper run, not one a record.
+ * Most suppressions name a module: those records are left out before the
+ * helper runs.  ids: room for n stack ids. */
+static void records_print(record_t *rec, size_t n, uint32_t *ids, wd_leaks_t *out) {
+    int suppressing = wdi_suppress_load() != 0;
+    if (suppressing)
+        n = drop_suppressed(rec, n, 1, out);
     for (size_t i = 0; i < n; i++)
         ids[i] = rec[i].stack;
     wdi_report_names_ahead(ids, n);
+    if (suppressing)
+        n = drop_suppressed(rec, n, 0, out);
     for (size_t i = 0; i < n; i++) {
         const char *what = rec[i].mark == UNSEEN     ? "definitely lost"
                            : rec[i].mark == INDIRECT ? "indirectly lost"
@@ -476,7 +512,7 @@ void wdi_leaks_check(int all, const uintptr_t *dead, size_t ndead, uintptr_t liv
                 out->reachable_bytes += sc.block[i].end - sc.block[i].start;
                 out->reachable_blocks++;
             }
-    records_print(rec, n, (uint32_t *)(void *)(rec + n));
+    records_print(rec, n, (uint32_t *)(void *)(rec + n), out);
     if (wdi_own_dropped() != 0)
         wdi_print_line(wdi_stderr_fd(), "warden: check: warden's own mappings outgrew their list: "
                                         "some lost blocks may have been counted as reachable");

@@ -5,7 +5,8 @@
  * registers) marks every block a word points into as reachable, and what
  * those blocks point to; of the rest, a block that another lost block
  * points to is indirectly lost, the others directly.  Lost blocks are
- * reported grouped by allocation stack, largest first. */
+ * reported grouped by allocation stack, largest first, but those allocated
+ * under a frame that a suppression names (suppress.h). */
 #ifndef WARDEN_LEAKS_H
 #define WARDEN_LEAKS_H
 
@@ -16,6 +17,7 @@ typedef struct wd_leaks_s {
     size_t lost_bytes, lost_blocks;         /* directly and indirectly */
     size_t indirect_bytes, indirect_blocks; /* of them, indirectly */
     size_t reachable_bytes, reachable_blocks;
+    size_t suppressed_bytes, suppressed_blocks; /* lost, matched by a suppression (suppress.h) */
 } wd_leaks_t;
 
 /* Scans, reports the lost blocks (and the reachable ones too when all is

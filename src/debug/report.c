@@ -349,6 +349,25 @@ void wdi_report_names_done(void) {
     wdi_unlock(&report_lock);
 }
 
+int wdi_report_stack_any(uint32_t id, int quick, int (*fn)(const wdi_sym_t *)) {
+    int saved = errno;
+    wdi_lock(&report_lock);
+    /* rep is free between reports: its frames and names serve. */
+    rep.npcs = wdi_stack_load(id, rep.pcs, WD_STACK_MAX);
+    int missing;
+    if (quick)
+        wdi_symbolize_quick(rep.pcs, rep.npcs, rep.syms, rep.names, sizeof rep.names);
+    else if (!names_from_ahead(&missing))
+        wdi_symbolize(rep.pcs, rep.npcs, rep.syms, rep.names, sizeof rep.names);
+    int any = 0;
+    for (int i = 0; i < rep.npcs && !any; i++)
+        any = fn(&rep.syms[i]);
+    rep.npcs = 0;
+    wdi_unlock(&report_lock);
+    errno = saved;
+    return any;
+}
+
 int wdi_report_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *text, size_t cap) {
     wdi_lock(&report_lock);
     int missing = wdi_symbolize(pcs, n, out, text, cap);

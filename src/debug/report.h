@@ -88,10 +88,16 @@ void wdi_report_end(void);
 void wdi_report_names_ahead(const uint32_t *ids, size_t n);
 void wdi_report_names_done(void);
 
+/* 1 when fn returns 1 for a frame of the stack id (the depot's), named as
+ * a report would name it (ahead, or now), or with quick set only by what
+ * dladdr knows (wdi_symbolize_quick: no helper run); under the report
+ * lock. */
+struct wdi_sym_s;
+int wdi_report_stack_any(uint32_t id, int quick, int (*fn)(const struct wdi_sym_s *));
+
 /* wdi_symbolize (symbol.h) for a caller that prints no report (the heap
  * profiler's dump), under the report lock: symbol.c's buffers serve one
  * caller at a time. */
-struct wdi_sym_s;
 int wdi_report_symbolize(void *const *pcs, int n, struct wdi_sym_s *out, char *text, size_t cap);
 
 /* Reports begun in this process so far (check mode's summary at exit and

@@ -570,7 +570,8 @@ size_t wdi_sym_find(const uintptr_t *a, size_t n, uintptr_t pc) {
     return lo;
 }
 
-int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap) {
+/* wdi_symbolize, and wdi_symbolize_quick when helper is 0. */
+static int symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap, int helper) {
     int saved = errno;
     text_t text = {buf, cap, 0, NULL};
     uintptr_t program = program_base();
@@ -585,7 +586,9 @@ int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap
     }
     int missing = 0;
     /* A setuid program must not run what the user's PATH names. */
-    if (!wdi_options.symbolize || getauxval(AT_SECURE))
+    if (!helper)
+        missing = WDI_SYM_OFF;
+    else if (!wdi_options.symbolize || getauxval(AT_SECURE))
         missing = WDI_SYM_OFF;
     else if (!find_helper())
         missing = WDI_SYM_NO_HELPER;
@@ -596,4 +599,12 @@ int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap
             out[i] = out[-out[i].state - 1];
     errno = saved;
     return missing;
+}
+
+int wdi_symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap) {
+    return symbolize(pcs, n, out, buf, cap, 1);
+}
+
+int wdi_symbolize_quick(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t cap) {
+    return symbolize(pcs, n, out, buf, cap, 0);
 }

@@ -309,6 +309,60 @@ static void test_leak_options(void) {
     run_free(&r);
 }
 
+/* leak.c with suppressions=FILE: a file naming make_leaks (a static
+ * function: the helper names it) or the program (its module: named
+ * without the helper) leaves out all three records, which then count as
+ * suppressed and not for error_exitcode; a file naming nothing of it, or
+ * none there, leaves them in, with a warning for what is not understood. */
+static void test_suppressions(void) {
+    char bin[1024], path[] = "/tmp/test_check_supp.XXXXXX", options[256];
+    snprintf(bin, sizeof bin, "%s/leak", cfg.errors_bin);
+    const char *argv[] = {bin, NULL};
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    static const struct {
+        const char *text;
+        int needs_lines, suppressed;
+        const char *warning;
+    } cases[] = {
+        {"# the function that leaks\n  leak:make_leaks  \n", 1, 1, NULL},
+        {"leak:^/*/leak$\n", 0, 1, NULL},
+        {"leak:no_such_function\nleak_it:make_leaks\n", 0, 0,
+         "line 2 is no `leak:PATTERN` line: ignored"},
+        {NULL, 0, 0, "cannot open it"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].needs_lines && !have_lines)
+            continue;
+        if (cases[i].text != NULL) {
+            FILE *f = fopen(path, "w");
+            CHECK(f != NULL && fputs(cases[i].text, f) >= 0 && fclose(f) == 0);
+        }
+        snprintf(options, sizeof options, "check=1:error_exitcode=23:suppressions=%s%s", path,
+                 cases[i].text != NULL ? "" : ".none");
+        run_t r = run(PRELOAD, options, NULL, 60, argv);
+        if (cases[i].suppressed) {
+            EXPECT(&r, exited(&r, 0), "did not exit 0: suppressed leaks counted");
+            EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 0, "leak records");
+            expect_summary(&r, "0 errors, 0 bytes leaked in 0 blocks (");
+            EXPECT(&r, strstr(r.err, "; 3454 bytes in 12 blocks suppressed)\n") != NULL,
+                   "the summary does not count 3454 bytes in 12 blocks suppressed");
+        } else {
+            EXPECT(&r, exited(&r, 23), "did not exit 23");
+            expect_report(&r, "3330 bytes in 10 blocks are definitely lost\n", 0);
+            expect_summary(&r, "0 errors, 3454 bytes leaked in 12 blocks (");
+            EXPECT(&r, strstr(r.err, "suppressed") == NULL, "something suppressed");
+        }
+        if (cases[i].warning != NULL)
+            EXPECT(&r, strstr(r.err, cases[i].warning) != NULL, "no warning `%s`",
+                   cases[i].warning);
+        printf("ok: suppressions, case %zu\n", i + 1);
+        run_free(&r);
+    }
+    unlink(path);
+}
+
 /* Without a symbolizer on PATH: the same report, module+offset frames and
  * the hint. */
 static void test_no_symbolizer(void) {
@@ -769,29 +823,27 @@ static void drop_lines(char *s, const char *prefix) {
     *w = '\0';
 }
 
-/* Runs argv without warden and with check=1:leaks=0 (leaks=0: python,
- * sort, gcc's assembler and perl leak at exit for real, and that is not
- * what is tested here): same status, same stdout, same stderr but for
- * warden's summary lines (one per process that exits), which say 0
- * errors. */
+/* Runs argv without warden and with check=1 (or check=1:leaks=0 when
+ * leaks is 0): same status, same stdout, same stderr but for warden's
+ * summary lines (one per process that exits), which say 0 errors and, with
+ * leaks, nothing lost: no leak record either (the default suppressions
+ * leave out perl's and the GNU compiler's blocks, freed by exit by design:
+ * test_suppressed_program checks they are there). */
 static void compare_programs(const char *const *argv, const char *input, int expect_status,
-                             int processes) {
+                             int processes, int leaks) {
     run_t ref = run(NO_WARDEN, "", input, 240, argv);
-    run_t r = run(PRELOAD, "check=1:leaks=0", input, 240, argv);
+    run_t r = run(PRELOAD, leaks ? "check=1" : "check=1:leaks=0", input, 240, argv);
+    const char *want = leaks ? "0 errors, 0 bytes leaked in 0 blocks ("
+                             : "0 errors (leaks not checked: leaks=0)";
     EXPECT(&ref, exited(&ref, expect_status), "the reference run did not exit %d", expect_status);
     EXPECT(&r, r.status == ref.status, "status 0x%x, without warden 0x%x", (unsigned)r.status,
            (unsigned)ref.status);
     EXPECT(&r, strcmp(r.out, ref.out) == 0, "stdout differs from the run without warden:\n%s",
            ref.out);
-    if (processes == 1) {
-        expect_summary(&r, "0 errors (leaks not checked: leaks=0)");
-    } else {
-        EXPECT(&r, summary_count(r.err) == processes, "%d summary lines, not %d",
-               summary_count(r.err), processes);
-        for (const char *at = r.err; (at = strstr(at, "warden: check: ")) != NULL; at++)
-            EXPECT(&r, starts(at, "warden: check: 0 errors (leaks not checked: leaks=0)"),
-                   "a summary is not `0 errors`");
-    }
+    EXPECT(&r, summary_count(r.err) == processes, "%d summary lines, not %d",
+           summary_count(r.err), processes);
+    for (const char *at = r.err; (at = strstr(at, "warden: check: ")) != NULL; at++)
+        EXPECT(&r, starts(at + strlen("warden: check: "), want), "a summary is not `%s...`", want);
     drop_lines(r.err, "warden: check: ");
     EXPECT(&r, strcmp(r.err, ref.err) == 0, "stderr differs (but for the summary) from:\n%s",
            ref.err);
@@ -801,7 +853,53 @@ static void compare_programs(const char *const *argv, const char *input, int exp
 }
 
 static void compare_program(const char *const *argv, const char *input, int expect_status) {
-    compare_programs(argv, input, expect_status, 1);
+    compare_programs(argv, input, expect_status, 1, 1);
+}
+
+/* The bytes and blocks the summary line at s counts as suppressed, as
+ * "N bytes leaked in K blocks" ("0 bytes leaked in 0 blocks" when it
+ * names none). */
+static void summary_suppressed(const char *s, char *buf, size_t cap) {
+    const char *at = strstr(s, "; ");
+    const char *end = at != NULL ? strstr(at, " suppressed)") : NULL;
+    if (end == NULL || end > next_line(s))
+        snprintf(buf, cap, "0 bytes leaked in 0 blocks");
+    else
+        snprintf(buf, cap, "%.*s", (int)(end - at - 2), at + 2);
+    char *in = strstr(buf, " bytes in ");
+    if (in != NULL) { /* "N bytes in K blocks" -> "N bytes leaked in K blocks" */
+        char blocks[64];
+        snprintf(blocks, sizeof blocks, "%s", in + strlen(" bytes in "));
+        snprintf(in, cap - (size_t)(in - buf), " bytes leaked in %s", blocks);
+    }
+}
+
+/* What the default suppressions leave out of the reports of a program
+ * (and of the programs it runs, one summary each) is what each reports
+ * with them off: the same bytes in the same blocks, lost. */
+static void test_suppressed_program(const char *const *argv, const char *input) {
+    run_t on = run(PRELOAD, "check=1", input, 240, argv);
+    run_t off = run(PRELOAD, "check=1:default_suppressions=0", input, 240, argv);
+    EXPECT(&on, report_count(on.err, on.err + strlen(on.err)) == 0, "leak records");
+    EXPECT(&off, summary_count(off.err) == summary_count(on.err), "%d summary lines, not %d",
+           summary_count(off.err), summary_count(on.err));
+    const char *a = on.err, *b = off.err, *key = "warden: check: ";
+    int suppressed = 0;
+    while ((a = strstr(a, key)) != NULL && (b = strstr(b, key)) != NULL) {
+        char counts[128], want[192];
+        summary_suppressed(a, counts, sizeof counts);
+        snprintf(want, sizeof want, "%s0 errors, %s (", key, counts);
+        EXPECT(&off, starts(b, want), "a summary is not `%s...`", want);
+        suppressed |= strncmp(counts, "0 ", 2) != 0;
+        a++;
+        b++;
+    }
+    EXPECT(&off, !suppressed || report_count(off.err, off.err + strlen(off.err)) != 0,
+           "no leak record");
+    printf("ok: %s: the suppressed leaks are the ones reported without the suppressions\n",
+           on.name);
+    run_free(&on);
+    run_free(&off);
 }
 
 static void test_programs(void) {
@@ -832,15 +930,21 @@ static void test_programs(void) {
         printf("skip: sqlite3 is not installed\n");
     }
 
+    /* sort: leaks=0, as it frees nothing it needs until exit (8 bytes of
+     * its main are lost at exit, and valgrind finds them too). */
     const char *sort[] = {"sort", NULL};
-    compare_program(sort, "pear\napple\nfig\nbanana\napple\n", 0);
+    compare_programs(sort, "pear\napple\nfig\nbanana\napple\n", 0, 1, 0);
 
     /* gcc: the driver, cc1 and as, each under check mode (each prints its
      * summary); perl: a hash and strings grown and dropped. */
     if (on_path("gcc")) {
         const char *cc[] = {"gcc", "-O2", "-x", "c", "-c", "-o", "/dev/null", "-", NULL};
         compare_programs(cc, "static int t[64];\nint f(int x) { return t[x & 63] * x; }\n", 0,
-                         3);
+                         3, 1);
+        /* and a link: collect2 and ld too */
+        const char *link[] = {"gcc", "-x", "c", "-o", "/dev/null", "-", NULL};
+        compare_programs(link, "int main(void) { return 0; }\n", 0, 5, 1);
+        test_suppressed_program(link, "int main(void) { return 0; }\n");
     } else {
         printf("skip: gcc is not installed\n");
     }
@@ -850,6 +954,7 @@ static void test_programs(void) {
                             " print scalar(keys %h), \" \", length(join '', values %h), \"\\n\";",
                             NULL};
         compare_program(pl, NULL, 0);
+        test_suppressed_program(pl, NULL);
     } else {
         printf("skip: perl is not installed\n");
     }
@@ -899,6 +1004,7 @@ int main(int argc, char **argv) {
             printf("%s: %s\n", test_failures ? "so far failed" : "ok", examples[i].name);
         }
         test_leak_options();
+        test_suppressions();
         test_no_symbolizer();
         test_more_errors();
         test_fill_bound();

@@ -24,6 +24,7 @@
 
 #include "debug/report.h"
 #include "debug/stack.h"
+#include "debug/suppress.h"
 #include "debug/symbol.h"
 
 #define NOINLINE __attribute__((noinline))
@@ -549,6 +550,39 @@ static void print_cost(void) {
            (t1 - t0) / rounds * 1e9, (t2 - t1) / rounds * 1e9);
 }
 
+/* Suppression patterns (suppress.h): anywhere in the name unless anchored
+ * by ^ or $, * for any run of characters (also none). */
+static int pattern(const char *p, const char *name) {
+    return wdi_suppress_match(p, (unsigned)strlen(p), name);
+}
+
+static void test_suppress_patterns(void) {
+    CHECK(pattern("make_leaks", "make_leaks"));
+    CHECK(pattern("leaks", "make_leaks"));
+    CHECK(pattern("make", "make_leaks"));
+    CHECK(!pattern("leakz", "make_leaks"));
+    CHECK(pattern("^make", "make_leaks"));
+    CHECK(!pattern("^leaks", "make_leaks"));
+    CHECK(pattern("leaks$", "make_leaks"));
+    CHECK(!pattern("make$", "make_leaks"));
+    CHECK(pattern("^make_leaks$", "make_leaks"));
+    CHECK(!pattern("^make_leak$", "make_leaks"));
+    CHECK(pattern("^/usr/bin/*-linux-gnu*-as$", "/usr/bin/x86_64-linux-gnu-as"));
+    CHECK(!pattern("^/usr/bin/*-linux-gnu*-as$", "/usr/bin/x86_64-linux-gnu-ld.bfd"));
+    CHECK(!pattern("^/usr/bin/*-linux-gnu*-as$", "/usr/bin/x86_64-linux-gnu-asx"));
+    CHECK(pattern("^/usr/bin/*-linux-gnu*-gcc-", "/usr/bin/x86_64-linux-gnu-gcc-12"));
+    CHECK(pattern("^/usr/bin/*-linux-gnu*-gcc-", "/usr/bin/arm-linux-gnueabihf-gcc-12"));
+    CHECK(!pattern("^/usr/bin/perl", "/usr/lib/x86_64-linux-gnu/libperl.so.5.36"));
+    CHECK(pattern("a*b*c", "xxaxxbxxcxx"));
+    CHECK(!pattern("a*b*c", "xxaxxcxxbxx"));
+    CHECK(pattern("^a**c$", "abbbc"));
+    CHECK(pattern("^*$", ""));
+    CHECK(pattern("", "anything"));
+    CHECK(!pattern("x", NULL));
+    CHECK(pattern("aab$", "aaab")); /* a step back after a partial match */
+    printf("ok: suppression patterns\n");
+}
+
 int main(int argc, char **argv) {
     (void)test_failures; /* every check here exits at once */
     wd_free(wd_malloc(16)); /* starts warden: options read */
@@ -562,6 +596,7 @@ int main(int argc, char **argv) {
     capture_both(); /* fills line_of[] and entry_line for the checks */
     find_addr2line();
     int lines = addr2line[0] != '\0';
+    test_suppress_patterns();
     test_depot();
     test_depot_full();
     test_threads();
