@@ -53,7 +53,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(quarantine_kb, 1024, "with harden=2: KiB of freed blocks each thread holds back (0: none)") \
     X(check, 0, "1: the memory checker (redzones, quarantine, stacks, leaks; docs/check.md)") \
     X(leaks, 1, "with check=1: 0 no leak report, 1 lost blocks, 2 (or all) also reachable ones") \
-    X(default_suppressions, 1, "with check=1: leave out the leaks of programs that leave their memory to exit by design (perl, the GNU compiler; docs/check.md)") \
+    X(default_suppressions, 1, "with check=1: the leaks of the system's programs (in /usr/bin, /usr/lib, ...) are counted, not listed (0: listed too; docs/check.md)") \
     X(abort_on_error, 0, "with check=1: abort at the first error instead of going on") \
     X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
     X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB); larger ones wait closed") \

@@ -409,14 +409,20 @@ static void count_suppressed(const record_t *r, wd_leaks_t *out) {
     out->suppressed_blocks += r->blocks;
 }
 
-/* Of the records rec[0 .. n), keeps those no suppression matches
- * (suppress.h; the others are counted in *out) and returns how many; with
- * quick set, matching only modules and exported names (no helper run). */
-static size_t drop_suppressed(record_t *rec, size_t n, int quick, wd_leaks_t *out) {
+/* How drop_suppressed matches: every lost record (a program of the
+ * system's), or by patterns on the names dladdr knows (no helper run), or
+ * on every name a report prints. */
+enum { DROP_ALL, DROP_QUICK, DROP_NAMED };
+
+/* Of the records rec[0 .. n), keeps the reachable ones and the lost ones
+ * no suppression matches (suppress.h; the others are counted in *out) and
+ * returns how many. */
+static size_t drop_suppressed(record_t *rec, size_t n, int how, wd_leaks_t *out) {
     size_t kept = 0;
     for (size_t i = 0; i < n; i++) {
         if (rec[i].mark != REACHABLE &&
-            wdi_report_stack_any(rec[i].stack, quick, wdi_suppress_frame))
+            (how == DROP_ALL ||
+             wdi_report_stack_any(rec[i].stack, how == DROP_QUICK, wdi_suppress_frame)))
             count_suppressed(&rec[i], out);
         else
             rec[kept++] = rec[i];
@@ -426,17 +432,19 @@ static size_t drop_suppressed(record_t *rec, size_t n, int quick, wd_leaks_t *ou
 
 /* Prints the records rec[0 .. n) but the lost ones a suppression matches,
  * their stacks all named at once first: one helper run, not one a record.
- * Most suppressions name a module: those records are left out before the
- * helper runs.  ids: room for n stack ids. */
+ * Those of a program of the system, and those a pattern on a module names,
+ * are left out before the helper runs.  ids: room for n stack ids. */
 static void records_print(record_t *rec, size_t n, uint32_t *ids, wd_leaks_t *out) {
-    int suppressing = wdi_suppress_load() != 0;
-    if (suppressing)
-        n = drop_suppressed(rec, n, 1, out);
+    int patterns = wdi_suppress_load() != 0;
+    if (wdi_suppress_all())
+        n = drop_suppressed(rec, n, DROP_ALL, out);
+    else if (patterns)
+        n = drop_suppressed(rec, n, DROP_QUICK, out);
     for (size_t i = 0; i < n; i++)
         ids[i] = rec[i].stack;
     wdi_report_names_ahead(ids, n);
-    if (suppressing)
-        n = drop_suppressed(rec, n, 0, out);
+    if (patterns)
+        n = drop_suppressed(rec, n, DROP_NAMED, out);
     for (size_t i = 0; i < n; i++) {
         const char *what = rec[i].mark == UNSEEN     ? "definitely lost"
                            : rec[i].mark == INDIRECT ? "indirectly lost"
