@@ -1576,18 +1576,16 @@ void wdi_check_at_exit(void) {
                        "warden: check=2: %zu blocks got redzones, not guard pages: the live "
                        "ones' pages reached check_guard_live_mb=%zu",
                        unguarded, (size_t)wdi_options.check_guard_live_mb);
-    if (wdi_options.leaks && leaks.suppressed_blocks == 0)
+    char suppressed[96] = ""; /* what suppress.h left out, when anything */
+    if (leaks.suppressed_blocks != 0)
+        wdi_fmt(suppressed, sizeof suppressed, "; %zu bytes in %zu blocks suppressed",
+                leaks.suppressed_bytes, leaks.suppressed_blocks);
+    if (wdi_options.leaks)
         wdi_print_line(wdi_stderr_fd(),
                        "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
-                       "still reachable in %zu blocks)",
+                       "still reachable in %zu blocks%s)",
                        errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
-                       leaks.reachable_blocks);
-    else if (wdi_options.leaks)
-        wdi_print_line(wdi_stderr_fd(),
-                       "warden: check: %zu errors, %zu bytes leaked in %zu blocks (%zu bytes "
-                       "still reachable in %zu blocks; %zu bytes in %zu blocks suppressed)",
-                       errors, leaks.lost_bytes, leaks.lost_blocks, leaks.reachable_bytes,
-                       leaks.reachable_blocks, leaks.suppressed_bytes, leaks.suppressed_blocks);
+                       leaks.reachable_blocks, suppressed);
     else
         wdi_print_line(wdi_stderr_fd(), "warden: check: %zu errors (leaks not checked: leaks=0)",
                        errors);

@@ -5,8 +5,8 @@
  * registers) marks every block a word points into as reachable, and what
  * those blocks point to; of the rest, a block that another lost block
  * points to is indirectly lost, the others directly.  Lost blocks are
- * reported grouped by allocation stack, largest first, but those allocated
- * under a frame that a suppression names (suppress.h). */
+ * reported grouped by allocation stack, largest first, but those a
+ * suppression leaves out (suppress.h: counted apart). */
 #ifndef WARDEN_LEAKS_H
 #define WARDEN_LEAKS_H
 

@@ -586,9 +586,7 @@ static int symbolize(void *const *pcs, int n, wdi_sym_t *out, char *buf, size_t 
     }
     int missing = 0;
     /* A setuid program must not run what the user's PATH names. */
-    if (!helper)
-        missing = WDI_SYM_OFF;
-    else if (!wdi_options.symbolize || getauxval(AT_SECURE))
+    if (!helper || !wdi_options.symbolize || getauxval(AT_SECURE))
         missing = WDI_SYM_OFF;
     else if (!find_helper())
         missing = WDI_SYM_NO_HELPER;
