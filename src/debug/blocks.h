@@ -282,31 +282,68 @@ static inline uint8_t *wdi_blocks_rec_take(wd_small_segment_t *seg, uintptr_t p,
     return slot;
 }
 
+/* Whether a record's word could be one check mode wrote for a block at p
+ * in slot: it puts the block at p, its front and size fit the slot, its
+ * kind is one there is and the depot knows its stack.  A slot never handed
+ * out has a word of 0. */
+static inline int wdi_blocks_word_plausible(wd_small_segment_t *seg, const uint8_t *slot,
+                                            uintptr_t p, uint64_t word) {
+    unsigned align_log = (unsigned)(word >> 22) & 63u;
+    size_t size = word & ((1u << WD_REC_SIZE_BITS) - 1);
+    void *pc;
+    return word != 0 && align_log >= 5 && align_log <= WD_PAGE_SHIFT &&
+           wdi_blocks_rec_p((uintptr_t)slot, word) == p &&
+           ((uintptr_t)1 << align_log) + size <= wdi_page_of(seg, slot)->xblock_size &&
+           ((word >> 20) & 3u) <= 2 &&
+           wdi_stack_load((uint32_t)(word >> 28) & 0xffffffu, &pc, 1) != 0;
+}
+
 /* For a report: whether p is where the small block that its slot's record
  * still names lay, that block no longer live (freed, and given back to its
  * page long enough ago for the history to have forgotten it: the page's
  * list link took the tag's place, the word stays until the slot is handed
  * out again).  Then *out gets what the word says, state RELEASED, no free
- * stack.  A slot never handed out has a word of 0; a word whose size or
- * kind could not be its slot's, or whose stack the depot does not know,
- * is not taken for one. */
+ * stack.  A tag that is no list link was written over (below). */
 static inline int wdi_blocks_rec_gone(wd_small_segment_t *seg, uintptr_t p, wd_block_info_t *out) {
     uint8_t *slot = wdi_blocks_slot_of(seg, p);
     if (slot == NULL)
         return 0;
-    const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)slot;
-    uint64_t word = r->word;
-    unsigned align_log = (unsigned)(word >> 22) & 63u;
-    size_t size = word & ((1u << WD_REC_SIZE_BITS) - 1);
-    void *pc;
-    if (word == 0 || align_log < 5 || align_log > WD_PAGE_SHIFT ||
-        wdi_blocks_rec_p((uintptr_t)slot, word) != p ||
-        ((uintptr_t)1 << align_log) + size > wdi_page_of(seg, slot)->xblock_size ||
-        ((word >> 20) & 3u) > 2 || wdi_stack_load((uint32_t)(word >> 28) & 0xffffffu, &pc, 1) == 0)
+    uint64_t word = ((const wd_block_rec_t *)(const void *)slot)->word;
+    if (!wdi_blocks_word_plausible(seg, slot, p, word) ||
+        !wdi_block_looks_free(wdi_page_of(seg, slot)->xkey, slot))
         return 0;
     wdi_blocks_rec_info((uintptr_t)slot, word, out);
     out->meta = wdi_bi_with_state(out->meta, WD_BLOCK_RELEASED);
     return 1;
+}
+
+/* For a report: whether something wrote over the tag of the record of p,
+ * a live block (an overflow of the block before it that jumped that
+ * block's right redzone, or an underflow of p that jumped its left one):
+ * the word still names p, the tag is neither the live one, nor the freed
+ * one, nor the tiers' list link of a block given back.  Then *out gets
+ * what the word says (state LIVE) and *slot_out the slot. */
+static inline int wdi_blocks_rec_overwritten(wd_small_segment_t *seg, uintptr_t p,
+                                             wd_block_info_t *out, uint8_t **slot_out) {
+    uint8_t *slot = wdi_blocks_slot_of(seg, p);
+    if (slot == NULL)
+        return 0;
+    const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)slot;
+    uint64_t word = r->word, tag = atomic_load_explicit(&r->tag, memory_order_acquire);
+    uint64_t live = wdi_blocks_tag((uintptr_t)slot, word);
+    if (!wdi_blocks_word_plausible(seg, slot, p, word) || tag == live ||
+        tag == (live ^ wdi_blocks_freed_key) ||
+        wdi_block_looks_free(wdi_page_of(seg, slot)->xkey, slot))
+        return 0;
+    wdi_blocks_rec_info((uintptr_t)slot, word, out);
+    *slot_out = slot;
+    return 1;
+}
+
+/* Makes the record in slot, whose word is intact, a live one again. */
+static inline void wdi_blocks_rec_mend(uint8_t *slot) {
+    wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
+    atomic_store_explicit(&r->tag, wdi_blocks_tag((uintptr_t)slot, r->word), memory_order_release);
 }
 
 /* Sets the secret and the freed key; before the first record. */

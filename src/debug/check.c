@@ -1118,15 +1118,80 @@ static int cookie_before(uintptr_t p, const wd_block_info_t *b, wd_alloc_kind_t 
            wdi_bi_kind(b) == WD_FROM_NEW && (b->p - p == 8 || b->p - p == 16);
 }
 
+/* The small block, live or waiting in the quarantine, whose slot lies
+ * just before `slot`, into *out; 0 when that slot holds none. */
+static int slot_before(wd_small_segment_t *seg, const uint8_t *slot, wd_block_info_t *out) {
+    const wd_page_t *pg = wdi_page_of(seg, slot);
+    if (slot - pg->xstart < (ptrdiff_t)pg->xblock_size)
+        return 0;
+    const uint8_t *prev = slot - pg->xblock_size;
+    const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)prev;
+    uint64_t word = r->word, tag = atomic_load_explicit(&r->tag, memory_order_acquire);
+    uint64_t live = wdi_blocks_tag((uintptr_t)prev, word);
+    if (tag != live && tag != (live ^ wdi_blocks_freed_key))
+        return 0;
+    wdi_blocks_rec_info((uintptr_t)prev, word, out);
+    if (tag != live)
+        out->meta = wdi_bi_with_state(out->meta, WD_BLOCK_QUARANTINED);
+    return 1;
+}
+
+/* The record of b, a live small block, was written over (blocks.h:
+ * wdi_blocks_rec_overwritten) and found by a release or a realloc: an
+ * overflow of the block before it that jumped that block's right redzone,
+ * or an underflow of b.  Reported once, with both blocks; the record and
+ * the left redzone are mended, so b is then released as if nothing had
+ * happened (it is no double free, and no leak either). */
+static WD_NOINLINE void record_overwritten_report(wd_small_segment_t *seg, uint8_t *slot,
+                                                  const wd_block_info_t *b, const char *fn) {
+    uint8_t *p = (uint8_t *)b->p, *left = p - RZ;
+    size_t size = wdi_bi_size(b);
+    wd_block_info_t before;
+    if (!left_intact(b, left, p)) {
+        wdi_report_begin("heap buffer underflow: the %d bytes before a %zu-byte block at 0x%zx and "
+                         "the checker's record of it, %zu to %zu bytes before it, were written "
+                         "(found in %s)",
+                         RZ, size, (size_t)p, (size_t)(p - slot), (size_t)(p - slot) - 15, fn);
+        left_fill(left, p, wdi_bi_kind(b));
+    } else {
+        wdi_report_begin("heap buffer overflow or underflow: the checker's record of a %zu-byte "
+                         "block at 0x%zx, %zu to %zu bytes before it, was written, the %d bytes "
+                         "between it and the block were not (found in %s)",
+                         size, (size_t)p, (size_t)(p - slot), (size_t)(p - slot) - 15, RZ, fn);
+    }
+    report_stack_here("found at");
+    report_block(b, 0);
+    if (slot_before(seg, slot, &before)) {
+        size_t gap = (size_t)(slot - (uint8_t *)before.p) - wdi_bi_size(&before);
+        wdi_report_line("the block before it, a %zu-byte block at 0x%zx (from %s%s), ends %zu "
+                        "bytes before the record: an overflow of it past its redzone lands there",
+                        wdi_bi_size(&before), (size_t)before.p, kind_name[wdi_bi_kind(&before)],
+                        wdi_bi_state(&before) == WD_BLOCK_LIVE ? "" : ", freed since", gap);
+        wdi_report_stack_id("allocated at", before.alloc_stack);
+    }
+    wdi_blocks_rec_mend(slot);
+    report_done();
+}
+
 /* p is no live block: a double free (or a use of a freed block) when the
  * quarantine or the history knows p as freed, an underflow when it
  * overwrote what the checker knew of p, a delete of an array from new[]
- * past its count of elements, else an invalid pointer. */
-static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
+ * past its count of elements, else an invalid pointer.  Returns 1 when p
+ * is a live block after all, whose record something wrote over: reported,
+ * and mended, so that the caller may take the block as it is. */
+static WD_NOINLINE int report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
     const char *what = wdi_freed_what(fn);
-    if (freed_find(p, &known)) {
+    uint8_t *slot;
+    int freed = freed_find(p, &known);
+    if (!freed && (e & WD_SEGMAP_SMALL) &&
+        wdi_blocks_rec_overwritten((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, &known,
+                                   &slot)) {
+        record_overwritten_report((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), slot, &known, fn);
+        return 1;
+    }
+    if (freed) {
         wdi_report_begin("%s of 0x%zx in %s", what, (size_t)p, fn);
         report_stack_here(NULL);
         wdi_report_line("0x%zx is a %zu-byte block (from %s) that was freed already", (size_t)p,
@@ -1165,6 +1230,7 @@ static WD_NOINLINE void report_not_live(uintptr_t p, wd_alloc_kind_t kind, const
         report_nearby(p, have ? &near : NULL);
     }
     report_done();
+    return 0;
 }
 
 /* The entry of p if it is a live block (copied to *out); else reports and
@@ -1187,8 +1253,20 @@ static int block_live(uintptr_t p, wd_block_info_t *out, wd_alloc_kind_t kind, c
         if (b != NULL)
             return 1;
     }
-    report_not_live(p, kind, fn);
-    return 0;
+    /* a record mended after its report: the block is live */
+    return report_not_live(p, kind, fn) && block_live(p, out, kind, fn);
+}
+
+/* block_take's small path again, for a block whose record was just
+ * mended (report_not_live): 0 if another thread took it meanwhile. */
+static WD_NOINLINE int block_take_mended(uintptr_t p, wd_block_info_t *out, bounds_t *bd) {
+    wd_small_segment_t *seg =
+        (wd_small_segment_t *)(wdi_segmap_entry((const void *)p) - WD_SEGMAP_SMALL);
+    uint8_t *slot = wdi_blocks_rec_take(seg, p, out);
+    if (slot == NULL)
+        return 0;
+    small_bounds(slot, (uint8_t *)p, wdi_page_of(seg, slot), bd);
+    return 1;
 }
 
 /* For a free: when p is a live block, copies its entry to *out, its
@@ -1217,8 +1295,7 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
         }
         wdi_blocks_release(s);
     }
-    report_not_live(p, kind, fn);
-    return 0;
+    return report_not_live(p, kind, fn) && block_take_mended(p, out, bd);
 }
 
 /* --- the malloc family ------------------------------------------------------ */
@@ -1370,6 +1447,61 @@ static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignme
 /* What follows a free of live block b (a copy of its entry as it was,
  * now marked freed; its bounds bd), freed at `stack`: the checks of the
  * release, the fill, the quarantine. */
+/* The record of the slot after a small block's (blocks.h), when an
+ * overflow that jumped the block's right redzone wrote over it: found when
+ * the block is freed by the thread that owns its page (the only one that
+ * takes blocks from the page: a tag of zero may be a block on its way out
+ * in another thread).  Reported with the block that overflowed, and mended:
+ * a live or quarantined neighbour's tag is made again from its intact
+ * word; a slot on a free list of the page gets a link that ends the list
+ * there (the blocks that came after it are lost to the page, not handed
+ * out twice, and the tiers find no broken link). */
+static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_small_segment_t *seg,
+                                           wd_page_t *pg, uint8_t *next, const char *fn) {
+    wd_block_rec_t *r = (wd_block_rec_t *)(void *)next;
+    size_t size = wdi_bi_size(b), past = (size_t)(next - (uint8_t *)b->p) - size;
+    wd_block_info_t near;
+    wdi_report_begin("heap buffer overflow: a write reached %zu to %zu bytes past the end of a "
+                     "%zu-byte block at 0x%zx, beyond its redzone, where the checker keeps the "
+                     "record of the next slot (found in %s)",
+                     past, past + 15, size, (size_t)b->p, fn);
+    report_stack_here("found at");
+    report_block(b, 0);
+    uintptr_t np = wdi_blocks_rec_p((uintptr_t)next, r->word);
+    if (wdi_blocks_word_plausible(seg, next, np, r->word)) {
+        uint64_t live = wdi_blocks_tag((uintptr_t)next, r->word);
+        int freed = freed_find(np, &near);
+        wdi_report_line("the next block, a %zu-byte block at 0x%zx%s, keeps its size and stack",
+                        (size_t)(r->word & ((1u << WD_REC_SIZE_BITS) - 1)), (size_t)np,
+                        freed ? " (freed)" : "");
+        atomic_store_explicit(&r->tag, freed ? live ^ wdi_blocks_freed_key : live,
+                              memory_order_release);
+    } else {
+        wdi_block_set_next(pg, (wd_block_t *)(void *)next, NULL);
+    }
+    report_done();
+}
+
+static WD_ALWAYS_INLINE void next_record_check(const wd_block_info_t *b, const bounds_t *bd,
+                                               const char *fn) {
+    uintptr_t e = wdi_segmap_entry(bd->raw);
+    if (!(e & WD_SEGMAP_SMALL))
+        return;
+    wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
+    wd_page_t *pg = wdi_page_of(seg, bd->raw);
+    uint8_t *next = bd->end;
+    if (pg->heap != wdi_small_here() ||
+        (size_t)(next - pg->start) + pg->block_size > (size_t)pg->capacity * pg->block_size)
+        return;
+    const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)next;
+    uint64_t tag = atomic_load_explicit(&r->tag, memory_order_relaxed);
+    uint64_t live = wdi_blocks_tag((uintptr_t)next, r->word);
+    if (wd_likely(tag == live || tag == (live ^ wdi_blocks_freed_key) || tag == 0 ||
+                  wdi_block_looks_free(pg->key, next)))
+        return;
+    next_record_report(b, seg, pg, next, fn);
+}
+
 static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t *b,
                                          const bounds_t *bd, wd_alloc_kind_t kind, uint32_t stack,
                                          const char *fn) {
@@ -1377,6 +1509,7 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
         mismatch_report(b, kind);
     if (wd_unlikely(!redzones_intact(b, bd)))
         redzones_report(b, bd, fn);
+    next_record_check(b, bd, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||

@@ -18,6 +18,13 @@
 //                  right redzone (its slot ends 64 bytes past the block):
 //                  "and perhaps more beyond it"
 //   underflow_gap  one byte written 10 bytes before a 40-byte block
+//   record_jump    8 bytes written 24 past the end of a 40-byte block, past
+//                  its redzone, onto the record of the block after it: found
+//                  when the first is freed, the second then freed quietly
+//   record_jump_back  the same, the second block freed first: its record is
+//                  found written, the block before it named, no double free
+//   record_zeroed  the 8 bytes 32 before a 64-byte block (its record's tag)
+//                  zeroed, its redzone not: no double free, no leak
 //   evicted        a write after free found when the block leaves the
 //                  quarantine (run with check_quarantine_mb=1), not at exit
 //   free_sized     free_sized (C23) with a wrong size
@@ -103,6 +110,33 @@ int main(int argc, char **argv) {
         sink = a;
         memset((char *)sink - 24, 7, 24);
         free(a); // E_UNDERFLOW_FAR_FREE
+    } else if (strcmp(which, "record_jump") == 0) {
+        char *a = (char *)malloc(40); // E_RJUMP_ALLOC
+        char *b = (char *)malloc(40);
+        sink = a;
+        if (b - a != 96) { // the next slot of the class, in a fresh page
+            puts("check_errors: not the layout this case needs");
+            return 77;
+        }
+        memset((char *)sink + 64, 'Z', 8); // past a's redzone: b's record
+        free(a);                           // E_RJUMP_FREE
+        free(b);
+    } else if (strcmp(which, "record_jump_back") == 0) {
+        char *a = (char *)malloc(40);
+        char *b = (char *)malloc(40); // E_RJUMPB_ALLOC
+        sink = a;
+        if (b - a != 96) {
+            puts("check_errors: not the layout this case needs");
+            return 77;
+        }
+        memset((char *)sink + 64, 'Z', 8);
+        free(b); // E_RJUMPB_FREE
+        free(a);
+    } else if (strcmp(which, "record_zeroed") == 0) {
+        char *a = (char *)malloc(64); // E_RZERO_ALLOC
+        sink = a;
+        memset((char *)sink - 32, 0, 8); // the record's tag, not the redzone
+        free(a);                         // E_RZERO_FREE
     } else if (strcmp(which, "overflow_gap") == 0) {
         char *a = (char *)malloc(48); // E_GAP_ALLOC
         sink = a;
@@ -249,7 +283,8 @@ int main(int argc, char **argv) {
         void *q = realloc(sink, 128); // E_REALLOC
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
-        fprintf(stderr, "usage: check_errors underflow|underflow_far|overflow_gap|overflow_sparse|"
+        fprintf(stderr, "usage: check_errors underflow|underflow_far|record_jump|record_jump_back|"
+                        "record_zeroed|overflow_gap|overflow_sparse|"
                         "overflow_edge|underflow_gap|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"

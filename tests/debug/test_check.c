@@ -406,6 +406,18 @@ static void test_more_errors(void) {
         {"underflow_far", "check=1",
          "heap buffer underflow: the 16 bytes before a block at 0x", "(found in free)",
          "found at", "E_UNDERFLOW_FAR_FREE", NULL, NULL},
+        /* past a block's right redzone, onto the next slot's record: named
+         * at the free of the block that overflowed, or at the other's free
+         * with the block before it; never a double free */
+        {"record_jump", "check=1",
+         "heap buffer overflow: a write reached 24 to 39 bytes past the end of a 40-byte block at 0x",
+         "(found in free)", "found at", "E_RJUMP_FREE", "E_RJUMP_ALLOC", NULL},
+        {"record_jump_back", "check=1",
+         "heap buffer overflow or underflow: the checker's record of a 40-byte block at 0x",
+         "(found in free)", "found at", "E_RJUMPB_FREE", "E_RJUMPB_ALLOC", NULL},
+        {"record_zeroed", "check=1",
+         "heap buffer overflow or underflow: the checker's record of a 64-byte block at 0x",
+         "(found in free)", "found at", "E_RZERO_FREE", "E_RZERO_ALLOC", NULL},
         /* a byte written apart from the block: where it lies, not a count */
         {"overflow_gap", "check=1",
          "heap buffer overflow: the byte 10 bytes past the end of a 48-byte block at 0x",
@@ -521,6 +533,11 @@ static void test_more_errors(void) {
         line_copy(rep.start, headline, sizeof headline);
         EXPECT(&r, strstr(headline, cases[i].where) != NULL, "the headline lacks `%s`",
                cases[i].where);
+        if (strcmp(cases[i].which, "record_jump_back") == 0) { /* and the likely culprit */
+            static const char before[] = "the block before it, a 40-byte block at 0x";
+            EXPECT(&r, memmem(rep.start, (size_t)(rep.end - rep.start), before, strlen(before)) != NULL,
+                   "the report lacks `%s`", before);
+        }
         if (strcmp(cases[i].which, "sized_delete") == 0) { /* and its likely cause */
             static const char cause[] = "through a pointer to its base class, whose destructor";
             EXPECT(&r, memmem(rep.start, (size_t)(rep.end - rep.start), cause, strlen(cause)) != NULL,
