@@ -35,6 +35,7 @@
 #define JUNK 0xbe    /* a new block from malloc (not calloc): "uninitialised" */
 #define FREED 0xdf   /* a freed block in the quarantine */
 #define REDZONE 0xfa /* the bytes around every block */
+_Static_assert(JUNK == 0xbe && FREED == 0xdf, "report_nearby names the patterns' bytes");
 #define RZ 16        /* left redzone; the right one is 16 or more */
 #define SIZE_MAX_CHECK ((size_t)1 << 47)
 
@@ -231,6 +232,10 @@ static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn
 /* Guarded blocks larger than this (check=2's) get all of their first
  * open page before them as their left redzone (left_start). */
 #define LEFT_PAGE_FROM ((size_t)128 << 10)
+/* The left redzone of a smaller guarded block: the slack before it in its
+ * first open page, up to this many bytes (a write 32 bytes before such a
+ * block went unseen with check=1's 16). */
+#define LEFT_GUARDED 256
 
 /* The start of the left redzone of block p of size bytes, whose raw
  * block (its open bytes, for a guarded one) starts at raw: RZ bytes before
@@ -239,10 +244,16 @@ static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn
  * LEFT_PAGE_FROM gets all its first open page before it: a write a page
  * before such a block (where the large tier's header lies under check=1)
  * is caught at free, not left in slack no one reads; for a smaller one
- * the page's fill would cost more than its block's. */
+ * the page's fill would cost more than its block's, and the slack up to
+ * LEFT_GUARDED bytes before it is its left redzone. */
 static inline uint8_t *left_start(uint8_t *raw, uint8_t *p, size_t size, int guarded) {
-    if (wd_unlikely(guarded && size > LEFT_PAGE_FROM))
-        return (uint8_t *)((uintptr_t)raw & ~(uintptr_t)(wdi_os_page_size() - 1));
+    if (wd_unlikely(guarded)) {
+        uintptr_t page = (uintptr_t)raw & ~(uintptr_t)(wdi_os_page_size() - 1);
+        uint8_t *left = size > LEFT_PAGE_FROM || (uintptr_t)p - page <= LEFT_GUARDED
+                            ? (uint8_t *)page
+                            : p - LEFT_GUARDED;
+        return left;
+    }
     return p - raw < RZ ? raw : p - RZ;
 }
 
@@ -359,6 +370,8 @@ static inline int has_zero_word(unsigned kind, const uint8_t *left, const uint8_
 
 /* Fills the left redzone [left, p) of a block of this kind. */
 static inline void left_fill(uint8_t *left, uint8_t *p, unsigned kind) {
+    if (left > p) /* never: said for the compiler's bounds of the fill */
+        __builtin_unreachable();
     bytes_fill(left, REDZONE, (size_t)(p - left));
     if (wd_unlikely(has_zero_word(kind, left, p)))
         memset(p - COOKIE, 0, COOKIE);
@@ -472,9 +485,12 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
     size_t size = wdi_bi_size(b);
     wd_redzone_hit_t hit;
     if (right_hit(p + size, end, &hit)) {
-        wdi_report_redzone_begin(&hit, size, b->p, fn);
-        guarded_hint(b, bd, 1);
-        redzone_report_end(b, fn);
+        /* check=2 reported it where it happened, when it reached the guard */
+        if (!(check2 && wdi_guard_owns(p) && wdi_guard_overflowed(p))) {
+            wdi_report_redzone_begin(&hit, size, b->p, fn);
+            guarded_hint(b, bd, 1);
+            redzone_report_end(b, fn);
+        }
         memset(p + size, REDZONE, (size_t)(end - (p + size))); /* reported once */
     }
     if (left_hit(b, left, p, &hit)) {
@@ -1064,6 +1080,12 @@ static int block_near(uintptr_t p, wd_block_info_t *out) {
 static void report_nearby(uintptr_t p, const wd_block_info_t *b) {
     if (b == NULL) {
         wdi_report_line("0x%zx is not in a block that warden handed out", (size_t)p);
+        if ((p | 0xfff) == ((uint64_t)FREED * 0x0101010101010101ULL | 0xfff))
+            wdi_report_line("it is check mode's freed-block pattern (0xdf bytes): a pointer read "
+                            "from a block after the block was freed");
+        else if ((p | 0xfff) == ((uint64_t)JUNK * 0x0101010101010101ULL | 0xfff))
+            wdi_report_line("it is check mode's pattern of a new block's bytes (0xbe): a pointer "
+                            "read from memory the program never wrote");
         return;
     }
     size_t size = wdi_bi_size(b);

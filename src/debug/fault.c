@@ -120,8 +120,9 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
 
 /* Hands a fault that is not warden's to what the program had: its
  * handler, or the default action (restored, then the access is retried
- * and faults again, or for a signal sent by kill, raised again). */
-static void chain(int sig, siginfo_t *si, void *uc) {
+ * and faults again, or for a signal sent by kill, raised again), after
+ * check mode's note on what the process dies of unless `noted`. */
+static void chain(int sig, siginfo_t *si, void *uc, int noted) {
     struct sigaction *p = chained_for(sig);
     if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction != NULL) {
         p->sa_sigaction(sig, si, uc);
@@ -131,7 +132,8 @@ static void chain(int sig, siginfo_t *si, void *uc) {
         p->sa_handler(sig);
         return;
     }
-    fault_note(sig, si, uc);
+    if (!noted)
+        fault_note(sig, si, uc);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -160,13 +162,18 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
         tl_fault_pc = f.pc;
         int mine = claim(&f);
         tl_in_fault = 0;
-        if (mine) {
+        if (mine == 1) {
             atomic_fetch_add_explicit(&claimed, 1, memory_order_relaxed);
             errno = saved;
             return;
         }
+        if (mine == WD_FAULT_FATAL) {
+            chain(sig, si, uc, 1);
+            errno = saved;
+            return;
+        }
     }
-    chain(sig, si, uc);
+    chain(sig, si, uc, 0);
     errno = saved;
 }
 

@@ -46,7 +46,10 @@ typedef struct wd_fault_s {
 
 /* Returns 1 when the fault was in warden's guarded memory and was
  * reported (and the access may be retried: the page was opened), 0 when it
- * is not warden's; may abort. */
+ * is not warden's, WD_FAULT_FATAL when it was reported and the program may
+ * not go on (it then gets the fault as if warden had no handler, without a
+ * second report); may abort. */
+#define WD_FAULT_FATAL 2
 typedef int (*wd_fault_claim_t)(const wd_fault_t *f);
 
 /* Makes sure the handler is installed and in front of the program's, with

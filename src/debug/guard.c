@@ -19,6 +19,7 @@
 #include "os/os.h"
 
 #define SLACK 0xfa /* the bytes between a block and its pages' ends (check mode's redzone byte) */
+#define FREED 0xdf /* check mode's freed-block byte (check.c) */
 
 enum { CELL_EMPTY, CELL_BUSY, CELL_LIVE, CELL_FREED, CELL_DEAD };
 
@@ -33,6 +34,7 @@ typedef struct guard_cell_s {
     size_t size;
     uint32_t alloc_stack, free_stack;
     uint8_t kind, at_start;
+    uint8_t overflowed; /* check=2: an overflow into the guard page was reported */
     _Atomic(uint64_t) freed_seq; /* the pool reuses the slot freed longest ago */
     struct guard_cell_s *next;   /* check=2: its size's queue of freed cells */
 } guard_cell_t;
@@ -157,6 +159,7 @@ static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size
     c->end = (uintptr_t)hi;
     c->size = size;
     c->at_start = (uint8_t)at_start;
+    c->overflowed = 0;
     c->free_stack = 0;
     return 0;
 }
@@ -625,6 +628,11 @@ void wdi_guard_bounds(const void *p, uint8_t **raw, uint8_t **end) {
     *end = (uint8_t *)c->end;
 }
 
+int wdi_guard_overflowed(const void *p) {
+    guard_area_t *a;
+    return check_cell(p, &a)->overflowed;
+}
+
 void wdi_guard_check_free(void *p, uint32_t stack) {
     guard_area_t *a;
     guard_cell_t *c = check_cell(p, &a);
@@ -707,8 +715,9 @@ static int fault_claim(const wd_fault_t *f) {
     if (c != NULL && st == CELL_LIVE && addr >= c->end - cell_open_bytes(c) && addr < c->end)
         return 0;
     if (c == NULL || st == CELL_EMPTY) {
-        wdi_report_begin("wild %s at 0x%zx: in warden's guarded memory, in no block", how,
-                         (size_t)addr);
+        wdi_report_begin("wild %s at 0x%zx: in warden's guarded memory, in no block: the process "
+                         "dies of it",
+                         how, (size_t)addr);
     } else if (st != CELL_LIVE) {
         if (addr >= c->p && addr < c->p + c->size)
             wdi_report_begin("use after free: %s at 0x%zx, %zu bytes inside a freed %zu-byte "
@@ -737,18 +746,40 @@ static int fault_claim(const wd_fault_t *f) {
     wdi_fault_report_stack();
     if (c != NULL && st != CELL_EMPTY)
         report_block(c, st != CELL_LIVE);
+    /* An overflow of a live check=2 block that ran through the slack
+     * after it (an alignment's padding) to get here began there. */
+    if (c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size) {
+        const uint8_t *q = (const uint8_t *)(c->p + c->size);
+        while (q < (const uint8_t *)c->end && *q == SLACK)
+            q++;
+        if (q < (const uint8_t *)c->end)
+            wdi_report_line("it began %zu bytes past the end: the %zu bytes between the block and "
+                            "its guard page were written too",
+                            (size_t)(q - (const uint8_t *)(c->p + c->size)),
+                            (size_t)(c->end - (c->p + c->size)));
+    }
     report_done(a->pool);
-    /* An overflow of a live check=2 block ran through the slack after it
-     * (an alignment's padding) to get here: the slack is the same error,
-     * reported now; filled again, so that its free does not count it twice. */
-    if (c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size &&
-        c->end > c->p + c->size)
-        memset((void *)(c->p + c->size), SLACK, c->end - (c->p + c->size));
+    /* An access in no block is no overflow to step over: a loop that runs
+     * on through the guarded space would fault, and be reported, at every
+     * page of it.  The program gets the fault, as it would without warden. */
+    if (c == NULL || st == CELL_EMPTY)
+        return WD_FAULT_FATAL;
+    /* The slack after the block is the same error: its free does not
+     * report it again (the access, retried, may write the slack anew). */
+    if (c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size)
+        c->overflowed = 1;
     /* The program goes on: the page is opened so that the access succeeds
      * (once reported, later accesses to it are not), and a freed cell
      * whose page it was is never reused. */
     uintptr_t page = addr & ~(uintptr_t)(page_size - 1);
     area_open(a, (void *)page, page_size);
+    /* A check=2 cell's freed pages lost their bytes: they read as the
+     * freed pattern, as a freed block under check=1 does, so that a
+     * pointer read from one is no null that ends a walk quietly (a list
+     * freed node by node would leave its tail for the leak report) but
+     * one that faults where it is used. */
+    if (!a->pool && st == CELL_FREED)
+        memset((void *)page, FREED, page_size);
     if (c != NULL && st == CELL_FREED) {
         uint32_t expected = CELL_FREED;
         atomic_compare_exchange_strong(&c->state, &expected, CELL_DEAD);

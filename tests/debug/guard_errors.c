@@ -153,6 +153,63 @@ static void padding_overflow(void) {
     puts("padding_overflow: done");
 }
 
+/* check=2: a memset 20 bytes past a 100-byte block, whose last stores
+ * write the slack before the guard page and fault on it: one error, at the
+ * fault (the slack, written again when the store is retried, was counted a
+ * second time at free before). */
+__attribute__((noinline)) static void fill(char *p, size_t n) { memset(p, 'A', n); }
+
+static void memset_overflow(void) {
+    char *p = malloc(100); /* G_MEMSET_ALLOC */
+    fill(p, 120);
+    free(p);
+    puts("memset_overflow: done");
+}
+
+/* check=2: a read loop that runs off a 13-byte block: reported at its
+ * guard page, then at the next page (in no block) the process dies of the
+ * fault as it would without warden, instead of a report at every page of
+ * the guarded space. */
+static void wild_walk(void) {
+    char *s = malloc(13);
+    memcpy(s, "hello, world", 13);
+    size_t n = 0;
+    while (((volatile char *)s)[n] != '!')
+        n++;
+    printf("wild_walk: found at %zu\n", n);
+}
+
+/* check=2: a list freed node by node, each next read after its node's
+ * free: the freed pages read as the freed pattern, so the walk does not
+ * stop at a null and leave the rest of the list for the leak report. */
+struct node {
+    struct node *next;
+    int v;
+};
+
+static void list_walk(void) {
+    struct node *head = NULL;
+    for (int i = 0; i < 3; i++) {
+        struct node *n = malloc(sizeof *n);
+        n->next = head;
+        n->v = i;
+        head = n;
+    }
+    for (struct node *n = head; n != NULL; n = n->next)
+        free(n);
+    puts("list_walk: done");
+}
+
+/* check=2: 8 bytes written 32 before a 64-byte block, in the slack of its
+ * first page before its 16-byte left redzone: found at free. */
+static void underflow_far(void) {
+    char *p = malloc(64); /* G_UFAR_ALLOC */
+    char *volatile q = p;
+    memset(q - 32, 0, 8);
+    free(p); /* G_UFAR_FREE */
+    puts("underflow_far: done");
+}
+
 /* check=2 with check_guard_live_mb=1: 300 live blocks of 40 bytes would
  * take 300 pages, so the last ones get check=1's redzones; a byte written
  * one past the last block is then found at its free, not at the write. */
@@ -508,6 +565,8 @@ int main(int argc, char **argv) {
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
         {"padding_overflow", padding_overflow}, {"barrier", barrier},
+        {"memset_overflow", memset_overflow}, {"wild_walk", wild_walk},
+        {"list_walk", list_walk},   {"underflow_far", underflow_far},
     };
     /* The first allocation makes the heap, the second starts the sampler's
      * clock: every one after it is sampled (guard_sample=1). */

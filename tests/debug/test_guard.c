@@ -304,6 +304,52 @@ static void test_check2(void) {
                                     ", 24 bytes past the end of a 40-byte block", "G_PAD_WRITE",
                                     "G_PAD_ALLOC", NULL};
     check2_case("check=2:leaks=0", &padding, 1, "padding_overflow: done");
+    /* a memset past the end: one error, where it faulted */
+    static const gcase_t memset_past = {"memset_overflow", "heap buffer overflow: write at 0x",
+                                        " bytes past the end of a 100-byte block", NULL,
+                                        "G_MEMSET_ALLOC", NULL};
+    {
+        run_t r = guard_run("check=2:leaks=0", memset_past.which);
+        EXPECT(&r, exited(&r, 0), "did not exit 0");
+        expect_last_line(&r, "memset_overflow: done");
+        EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 1, "%d reports, not 1",
+               report_count(r.err, r.err + strlen(r.err)));
+        expect_report(&r, memset_past.head, 0);
+        expect_summary(&r, "1 errors");
+        printf("ok: %s\n", r.name);
+        run_free(&r);
+    }
+    /* a walk off a block into no block: two reports, then the fault kills it */
+    {
+        run_t r = guard_run("check=2:leaks=0", "wild_walk");
+        EXPECT(&r, WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "not killed by SIGSEGV");
+        EXPECT(&r, report_count(r.err, r.err + strlen(r.err)) == 2, "%d reports, not 2",
+               report_count(r.err, r.err + strlen(r.err)));
+        expect_report(&r, "heap buffer overflow: read at 0x", 0);
+        expect_report(&r, "wild read at 0x", 0);
+        printf("ok: %s\n", r.name);
+        run_free(&r);
+    }
+    /* a list freed in a walk: its tail is not reported lost */
+    {
+        run_t r = guard_run("check=2", "list_walk");
+        expect_report(&r, "use after free: read at 0x", 0);
+        EXPECT(&r, strstr(r.err, "lost") == NULL, "leaks reported after a read after free");
+        printf("ok: %s\n", r.name);
+        run_free(&r);
+    }
+    {
+        run_t r = guard_run("check=2:leaks=0", "underflow_far");
+        EXPECT(&r, exited(&r, 0), "did not exit 0");
+        expect_last_line(&r, "underflow_far: done");
+        expect_found_in_free(&r,
+                             "heap buffer underflow: bytes from 25 to 32 bytes before the start of "
+                             "a 64-byte block at 0x",
+                             "G_UFAR_FREE", "G_UFAR_ALLOC");
+        expect_summary(&r, "1 errors");
+        printf("ok: %s\n", r.name);
+        run_free(&r);
+    }
     expect_barrier("check=2:leaks=0");
     expect_barrier("check=1:leaks=0");
     /* the read lands in the slack */
