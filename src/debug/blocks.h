@@ -340,10 +340,13 @@ static inline int wdi_blocks_rec_overwritten(wd_small_segment_t *seg, uintptr_t 
     return 1;
 }
 
-/* Makes the record in slot, whose word is intact, a live one again. */
-static inline void wdi_blocks_rec_mend(uint8_t *slot) {
+/* Makes the tag of the record in slot, whose word is intact, what it was:
+ * a live block's, or a freed one's when `freed` is set. */
+static inline void wdi_blocks_rec_mend(uint8_t *slot, int freed) {
     wd_block_rec_t *r = (wd_block_rec_t *)(void *)slot;
-    atomic_store_explicit(&r->tag, wdi_blocks_tag((uintptr_t)slot, r->word), memory_order_release);
+    uint64_t live = wdi_blocks_tag((uintptr_t)slot, r->word);
+    atomic_store_explicit(&r->tag, freed ? live ^ wdi_blocks_freed_key : live,
+                          memory_order_release);
 }
 
 /* Sets the secret and the freed key; before the first record. */

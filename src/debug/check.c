@@ -249,10 +249,8 @@ static _Atomic(unsigned) check2_turn; /* check_align=both: end and start in turn
 static inline uint8_t *left_start(uint8_t *raw, uint8_t *p, size_t size, int guarded) {
     if (wd_unlikely(guarded)) {
         uintptr_t page = (uintptr_t)raw & ~(uintptr_t)(wdi_os_page_size() - 1);
-        uint8_t *left = size > LEFT_PAGE_FROM || (uintptr_t)p - page <= LEFT_GUARDED
-                            ? (uint8_t *)page
-                            : p - LEFT_GUARDED;
-        return left;
+        return size > LEFT_PAGE_FROM || (uintptr_t)p - page <= LEFT_GUARDED ? (uint8_t *)page
+                                                                            : p - LEFT_GUARDED;
     }
     return p - raw < RZ ? raw : p - RZ;
 }
@@ -260,9 +258,11 @@ static inline uint8_t *left_start(uint8_t *raw, uint8_t *p, size_t size, int gua
 /* Where a block's memory lies: the raw block (for a guarded block, the
  * first byte of its open pages that check mode fills), its left redzone
  * (RZ bytes before the block, or less for a guarded block that starts
- * right after its guard page) and the end of its right one. */
+ * right after its guard page) and the end of its right one; for a small
+ * block found by its record, its page (else NULL). */
 typedef struct {
     uint8_t *raw, *left, *end;
+    wd_page_t *page;
 } bounds_t;
 
 static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *fn,
@@ -280,15 +280,17 @@ static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *
             out->end = out->raw + wdi_raw_usable_known(out->raw, fn);
     }
     out->left = left_start(out->raw, p, wdi_bi_size(b), guarded);
+    out->page = NULL;
 }
 
 /* The bounds of small block p, whose raw block raw lies in page pg: its
  * end is the slot's (the page's block size, from the line any thread
  * reads). */
-static inline void small_bounds(uint8_t *raw, uint8_t *p, const wd_page_t *pg, bounds_t *out) {
+static inline void small_bounds(uint8_t *raw, uint8_t *p, wd_page_t *pg, bounds_t *out) {
     out->raw = raw;
     out->left = p - RZ;
     out->end = raw + pg->xblock_size;
+    out->page = pg;
 }
 
 /* b's bounds.  A small block (most) lies in the page of p, whose block
@@ -1191,7 +1193,7 @@ static WD_NOINLINE void record_overwritten_report(wd_small_segment_t *seg, uint8
                         wdi_bi_state(&before) == WD_BLOCK_LIVE ? "" : ", freed since", gap);
         wdi_report_stack_id("allocated at", before.alloc_stack);
     }
-    wdi_blocks_rec_mend(slot);
+    wdi_blocks_rec_mend(slot, 0);
     report_done();
 }
 
@@ -1466,9 +1468,6 @@ static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignme
     report_done();
 }
 
-/* What follows a free of live block b (a copy of its entry as it was,
- * now marked freed; its bounds bd), freed at `stack`: the checks of the
- * release, the fill, the quarantine. */
 /* The record of the slot after a small block's (blocks.h), when an
  * overflow that jumped the block's right redzone wrote over it: found when
  * the block is freed by the thread that owns its page (the only one that
@@ -1478,26 +1477,25 @@ static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignme
  * word; a slot on a free list of the page gets a link that ends the list
  * there (the blocks that came after it are lost to the page, not handed
  * out twice, and the tiers find no broken link). */
-static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_small_segment_t *seg,
-                                           wd_page_t *pg, uint8_t *next, const char *fn) {
-    wd_block_rec_t *r = (wd_block_rec_t *)(void *)next;
+static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_page_t *pg,
+                                           uint8_t *next, const char *fn) {
+    wd_small_segment_t *seg =
+        (wd_small_segment_t *)(wdi_segmap_entry(next) - WD_SEGMAP_SMALL);
+    uint64_t word = ((const wd_block_rec_t *)(const void *)next)->word;
     size_t size = wdi_bi_size(b), past = (size_t)(next - (uint8_t *)b->p) - size;
-    wd_block_info_t near;
+    wd_block_info_t neighbour, near;
     wdi_report_begin("heap buffer overflow: a write reached %zu to %zu bytes past the end of a "
                      "%zu-byte block at 0x%zx, beyond its redzone, where the checker keeps the "
                      "record of the next slot (found in %s)",
                      past, past + 15, size, (size_t)b->p, fn);
     report_stack_here("found at");
     report_block(b, 0);
-    uintptr_t np = wdi_blocks_rec_p((uintptr_t)next, r->word);
-    if (wdi_blocks_word_plausible(seg, next, np, r->word)) {
-        uint64_t live = wdi_blocks_tag((uintptr_t)next, r->word);
-        int freed = freed_find(np, &near);
+    wdi_blocks_rec_info((uintptr_t)next, word, &neighbour);
+    if (wdi_blocks_word_plausible(seg, next, neighbour.p, word)) {
+        int freed = freed_find(neighbour.p, &near);
         wdi_report_line("the next block, a %zu-byte block at 0x%zx%s, keeps its size and stack",
-                        (size_t)(r->word & ((1u << WD_REC_SIZE_BITS) - 1)), (size_t)np,
-                        freed ? " (freed)" : "");
-        atomic_store_explicit(&r->tag, freed ? live ^ wdi_blocks_freed_key : live,
-                              memory_order_release);
+                        wdi_bi_size(&neighbour), (size_t)neighbour.p, freed ? " (freed)" : "");
+        wdi_blocks_rec_mend(next, freed);
     } else {
         wdi_block_set_next(pg, (wd_block_t *)(void *)next, NULL);
     }
@@ -1506,13 +1504,9 @@ static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_small_se
 
 static WD_ALWAYS_INLINE void next_record_check(const wd_block_info_t *b, const bounds_t *bd,
                                                const char *fn) {
-    uintptr_t e = wdi_segmap_entry(bd->raw);
-    if (!(e & WD_SEGMAP_SMALL))
-        return;
-    wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
-    wd_page_t *pg = wdi_page_of(seg, bd->raw);
+    wd_page_t *pg = bd->page;
     uint8_t *next = bd->end;
-    if (pg->heap != wdi_small_here() ||
+    if (pg == NULL || pg->heap != wdi_small_here() ||
         (size_t)(next - pg->start) + pg->block_size > (size_t)pg->capacity * pg->block_size)
         return;
     const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)next;
@@ -1521,9 +1515,12 @@ static WD_ALWAYS_INLINE void next_record_check(const wd_block_info_t *b, const b
     if (wd_likely(tag == live || tag == (live ^ wdi_blocks_freed_key) || tag == 0 ||
                   wdi_block_looks_free(pg->key, next)))
         return;
-    next_record_report(b, seg, pg, next, fn);
+    next_record_report(b, pg, next, fn);
 }
 
+/* What follows a free of live block b (a copy of its entry as it was,
+ * now marked freed; its bounds bd), freed at `stack`: the checks of the
+ * release, the fill, the quarantine. */
 static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t *b,
                                          const bounds_t *bd, wd_alloc_kind_t kind, uint32_t stack,
                                          const char *fn) {
