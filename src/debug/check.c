@@ -6,6 +6,7 @@
 #include "debug/check.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -948,6 +949,8 @@ static WD_NOINLINE void block_close(const wd_block_info_t *b, const char *fn) {
         raw_release(b, fn);
 }
 
+static void summary_at_death(int sig);
+
 void wdi_check_init(void) {
     if (wdi_options.check == 0)
         return;
@@ -967,6 +970,7 @@ void wdi_check_init(void) {
      * pages' when it arms. */
     static const wdi_closed_calls_t closed_calls = {closed_release, closed_report};
     wdi_closed_init(&closed_calls);
+    wdi_fault_last_words(summary_at_death);
     if (!check2)
         wdi_fault_arm(wdi_closed_claim);
 }
@@ -1759,6 +1763,17 @@ int wdi_check_at_quick_exit(int status) {
         wdi_print_line(wdi_stderr_fd(), "warden: check: %zu errors (at _exit: leaks not checked)",
                        errors);
     return exit_status(errors, 0, status);
+}
+
+/* The summary of a process that a fault kills (fault.h, in its signal
+ * handler): its exit handlers do not run.  Only what can be had without
+ * a lock: no check of live blocks, no leak scan. */
+static void summary_at_death(int sig) {
+    if (exit_checked || getpid() != check_pid)
+        return;
+    wdi_print_line(wdi_stderr_fd(),
+                   "warden: check: %zu errors (the process dies of %s: leaks not checked)",
+                   own_errors(), sig == SIGBUS ? "SIGBUS" : sig == SIGSEGV ? "SIGSEGV" : "a signal");
 }
 
 size_t wd_check_leaks(void) {

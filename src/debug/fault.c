@@ -21,6 +21,7 @@
 #define ALT_STACK ((size_t)64 << 10)
 
 static _Atomic(wd_fault_claim_t) fault_claim;
+static void (*_Atomic last_words)(int sig);
 /* What the program had for SIGSEGV and SIGBUS before warden stood in front. */
 static struct sigaction chained[2];
 static _Atomic(uint64_t) claimed;
@@ -134,6 +135,9 @@ static void chain(int sig, siginfo_t *si, void *uc, int noted) {
     }
     if (!noted)
         fault_note(sig, si, uc);
+    void (*words)(int) = atomic_load_explicit(&last_words, memory_order_acquire);
+    if (words != NULL && !tl_in_fault)
+        words(sig);
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -215,6 +219,10 @@ static void alt_stack_here(void) {
         return;
     }
     tl_alt = mem;
+}
+
+void wdi_fault_last_words(void (*fn)(int sig)) {
+    atomic_store_explicit(&last_words, fn, memory_order_release);
 }
 
 void wdi_fault_arm(wd_fault_claim_t claim) {

@@ -76,6 +76,12 @@ static inline const char *wdi_fault_access(const wd_fault_t *f) {
  * names it), into the report being written (report.h). */
 void wdi_fault_report_stack(void);
 
+/* What check mode says last when a fault is about to kill the process
+ * (the default action follows): fn(sig) writes its summary line, which
+ * the exit handlers that would write it never get to.  NULL: nothing.
+ * fn runs in the signal handler: write(2) and what it read alone. */
+void wdi_fault_last_words(void (*fn)(int sig));
+
 /* The calling thread exits: its alternate stack goes back. */
 void wdi_fault_thread_exit(void);
 

@@ -442,7 +442,7 @@ static void test_more_errors(void) {
         {"evicted_far", "check=1:check_quarantine_mb=1:check_fill_kb=0",
          "write after free: bytes 50000 to 50000 of a freed 100000-byte block at 0x",
          "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
-        /* in the last 32 KiB: seen by default */
+        /* in the last 8 KiB: seen by default */
         {"evicted_end", "check=1:check_quarantine_mb=1",
          "write after free: bytes 99999 to 99999 of a freed 100000-byte block at 0x",
          "(found in free)", NULL, NULL, "E_FAR_ALLOC", "E_FAR_FREE"},
@@ -578,7 +578,7 @@ static run_t errors_run(const char *which, const char *options, int reports) {
  * larger block (64 by default): a write after free in between is not seen
  * (docs/check.md, "Limits"); check_errors evicted_far, whose report
  * test_more_errors asserts with check_fill_kb=0 (and evicted_end's, in
- * the last 32 KiB, by default). */
+ * the last 8 KiB, by default). */
 static void test_fill_bound(void) {
     run_t r = errors_run("evicted_far", "check=1:check_quarantine_mb=1", 0);
     expect_summary(&r, "0 errors, 0 bytes leaked in 0 blocks (");
