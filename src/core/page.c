@@ -328,7 +328,7 @@ static wd_page_t *page_fresh(wd_small_heap_t *h, unsigned cls) {
         pg->decommitted = 0;
         wdi_stat_add(WD_STAT_COMMITTED, WD_PAGE_SIZE);
     }
-    pg->heap = h;
+    __atomic_store_n(&pg->heap, h, __ATOMIC_RELAXED); /* page_notify_owner reads it */
     pg->start = (uint8_t *)seg + ((size_t)index << WD_PAGE_SHIFT);
     pg->cls = (uint8_t)cls;
     pg->block_size = wdi_class_size[cls];
@@ -360,7 +360,7 @@ static wd_page_t *page_fresh(wd_small_heap_t *h, unsigned cls) {
 static void page_retire(wd_small_heap_t *h, wd_page_t *pg) {
     wd_small_segment_t *seg = segment_of(pg);
     list_remove(h, pg);
-    pg->heap = WD_PAGE_UNUSED;
+    __atomic_store_n(&pg->heap, WD_PAGE_UNUSED, __ATOMIC_RELAXED); /* as in page_fresh */
     pg->free = NULL;
     pg->capacity = pg->span = 0;
     seg->free_mask |= (uint64_t)1 << (pg - seg->pages);
@@ -388,7 +388,16 @@ static void page_notify_owner(wd_page_t *pg) {
         atomic_load_explicit(&pg->xnotified, memory_order_relaxed) != 0 ||
         atomic_exchange_explicit(&pg->xnotified, 1, memory_order_acq_rel) != 0)
         return; /* not set aside, or already reported: no locked operation */
-    wd_small_heap_t *h = pg->heap;
+    /* The owner may have taken the block back and retired the page since
+     * the push (a thread's exit retires every page it leaves empty): then
+     * nobody is to be told, and the page's owner is the mark of a retired
+     * page, no heap.  Pages never move to another heap, and a heap's
+     * memory is never given back, so a heap read here stays one. */
+    wd_small_heap_t *h = __atomic_load_n(&pg->heap, __ATOMIC_RELAXED);
+    if (wd_unlikely((uintptr_t)h <= (uintptr_t)WD_PAGE_UNUSED)) {
+        atomic_store_explicit(&pg->xnotified, 0, memory_order_release);
+        return;
+    }
     wd_page_t *head = atomic_load_explicit(&h->xpages, memory_order_relaxed);
     do {
         pg->xnext = head;

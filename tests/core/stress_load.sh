@@ -10,6 +10,8 @@
 # Each pass runs at once, until SECONDS have gone by:
 #   - test_large_race, 12 threads, 2 rounds of 2 s, niced (the others take
 #     the CPUs from it at random moments);
+#   - test_remote_retire, 6 consumers, 2 rounds of 2 s, niced: frees from
+#     other threads racing the exits of the threads that allocated;
 #   - stress_plain under LD_PRELOAD=libwarden.so, 8 threads for 5 s;
 #   - stress (libwarden.a), 6 threads for 5 s, decommit_ms=0 (memory goes
 #     back to the OS at once, so mappings come and go as fast as they can).
@@ -17,7 +19,7 @@
 build=${1:-build}
 seconds=${2:-240}
 bin=$build/tests/core # where tests/core/CMakeLists.txt builds the programs
-[ -x "$bin/test_large_race" ] && [ -x "$bin/stress" ] &&
+[ -x "$bin/test_large_race" ] && [ -x "$bin/test_remote_retire" ] && [ -x "$bin/stress" ] &&
   [ -x "$bin/stress_plain" ] && [ -f "$build/libwarden.so" ] || {
   echo "stress_load.sh: build $build first (make)" >&2
   exit 2
@@ -31,16 +33,21 @@ failed=0
 while [ "$(date +%s)" -lt "$end" ]; do
   nice "$bin/test_large_race" --rounds 2 --threads 12 --seconds 2 >"$log/race" 2>&1 &
   a=$!
+  nice "$bin/test_remote_retire" --rounds 2 --consumers 6 --seconds 2 >"$log/retire" 2>&1 &
+  r=$!
   LD_PRELOAD=$lib "$bin/stress_plain" --seconds 5 --threads 8 >"$log/preload" 2>&1 &
   b=$!
   WARDEN_OPTIONS=decommit_ms=0 "$bin/stress" --seconds 5 --threads 6 >"$log/linked" 2>&1 &
   c=$!
-  for job in "$a race" "$b preload" "$c linked"; do
+  for job in "$a race" "$r retire" "$b preload" "$c linked"; do
     set -- $job
     runs=$((runs + 1))
-    if ! wait "$1"; then
+    wait "$1"
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
       failed=$((failed + 1))
-      echo "stress_load.sh: the $2 run failed:"
+      # above 128: killed by signal rc - 128 (a crash says nothing itself)
+      echo "stress_load.sh: the $2 run failed (exit status $rc) at $(date +%T):"
       tail -20 "$log/$2"
     fi
   done
