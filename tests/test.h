@@ -215,6 +215,26 @@ static inline unsigned long long test_seed(void) {
     return seed;
 }
 
+/* Runs round(&seed) `rounds` times, each in a forked child of its own
+ * with seed test_seed() + r, and prints a line a round; a round that dies
+ * or exits non-zero is a failure (its stderr printed).  For the race
+ * tests: a round that crashes leaves the next ones their chance. */
+static inline void test_rounds(void (*round)(const void *), unsigned rounds) {
+    unsigned long long seed = test_seed();
+    static char out[1 << 16];
+    for (unsigned r = 0; r < rounds; r++) {
+        uint64_t round_seed = seed + r;
+        int status = test_run_piped(round, &round_seed, 0, NULL, 0, out, sizeof out);
+        int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        printf("round %u (seed %llu): %s\n", r, (unsigned long long)round_seed,
+               ok ? "ok" : "FAILED");
+        if (!ok) {
+            fprintf(stderr, "round %u: status 0x%x, stderr:\n%s\n", r, (unsigned)status, out);
+            test_failures++;
+        }
+    }
+}
+
 /* xorshift64*: small, fast, good enough for test workloads. */
 static inline uint64_t test_rand(uint64_t *state) {
     uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL; /* 0 is a fixed point */

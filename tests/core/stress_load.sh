@@ -33,7 +33,7 @@ failed=0
 while [ "$(date +%s)" -lt "$end" ]; do
   nice "$bin/test_large_race" --rounds 2 --threads 12 --seconds 2 >"$log/race" 2>&1 &
   a=$!
-  nice "$bin/test_remote_retire" --rounds 2 --consumers 6 --seconds 2 >"$log/retire" 2>&1 &
+  nice "$bin/test_remote_retire" --rounds 2 --threads 6 --seconds 2 >"$log/retire" 2>&1 &
   r=$!
   LD_PRELOAD=$lib "$bin/stress_plain" --seconds 5 --threads 8 >"$log/preload" 2>&1 &
   b=$!

@@ -26,21 +26,14 @@
 #include <warden.h>
 
 #include "test.h"
+#include "handoff.h"
 
-#define QUEUE_CAP 64
 #define MIB ((size_t)1 << 20)
 
 typedef struct {
     uint64_t key;
     size_t size;
 } stamp_t;
-
-/* Blocks on their way from one thread to another. */
-static struct {
-    pthread_mutex_t lock;
-    void *slot[QUEUE_CAP];
-    unsigned count;
-} queue = {PTHREAD_MUTEX_INITIALIZER, {0}, 0};
 
 static double seconds = 2.0;
 static unsigned threads = 8;
@@ -74,25 +67,13 @@ static void release(void *p) {
 
 /* Hands p to another thread; when the queue is full, frees it here. */
 static void hand_over(void *p) {
-    pthread_mutex_lock(&queue.lock);
-    int queued = queue.count < QUEUE_CAP;
-    if (queued)
-        queue.slot[queue.count++] = p;
-    pthread_mutex_unlock(&queue.lock);
-    if (!queued)
+    if (!handoff_put(p))
         release(p);
 }
 
 /* Frees a block some other thread handed over, if there is one. */
 static void take_one(uint64_t *rng) {
-    void *p = NULL;
-    pthread_mutex_lock(&queue.lock);
-    if (queue.count > 0) {
-        unsigned i = (unsigned)(test_rand(rng) % queue.count);
-        p = queue.slot[i];
-        queue.slot[i] = queue.slot[--queue.count];
-    }
-    pthread_mutex_unlock(&queue.lock);
+    void *p = handoff_take(rng);
     if (p != NULL)
         release(p);
 }
@@ -163,7 +144,7 @@ static void round_run(const void *arg) {
     for (unsigned i = 0; i < threads; i++)
         pthread_join(tid[i], NULL);
     uint64_t rng = seed;
-    while (queue.count > 0)
+    while (handoff.count > 0)
         take_one(&rng);
     if (atomic_load(&damaged))
         _exit(2);
@@ -171,27 +152,8 @@ static void round_run(const void *arg) {
 
 int main(int argc, char **argv) {
     unsigned rounds = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--threads") == 0)
-            threads = (unsigned)atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--rounds") == 0)
-            rounds = (unsigned)atoi(argv[i + 1]);
-    }
-    CHECK(threads >= 2 && threads <= 64 && seconds > 0);
-    uint64_t seed = test_seed();
-    static char out[1 << 16];
-    for (unsigned r = 0; r < rounds; r++) {
-        uint64_t round_seed = seed + r;
-        int status = test_run_piped(round_run, &round_seed, 0, NULL, 0, out, sizeof out);
-        int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        printf("round %u (seed %llu): %s\n", r, (unsigned long long)round_seed,
-               ok ? "ok" : "FAILED");
-        if (!ok) {
-            fprintf(stderr, "round %u: status 0x%x, stderr:\n%s\n", r, (unsigned)status, out);
-            test_failures++;
-        }
-    }
+    race_options(argc, argv, &seconds, &threads, &rounds);
+    CHECK(threads >= 2);
+    test_rounds(round_run, rounds);
     return test_failures != 0;
 }

@@ -21,7 +21,7 @@
  * handed out), stamps them, hands them to the consumers and exits at
  * once.  Consumers check each block's stamp and free it.
  *
- *   test_remote_retire [--seconds S] [--consumers N] [--rounds R]
+ *   test_remote_retire [--seconds S] [--threads CONSUMERS] [--rounds R]
  *
  * Each round runs in a forked child with its own seed; any round that dies
  * or finds a damaged stamp fails the test.  Uses the wd_ names, so it runs
@@ -33,20 +33,15 @@
 #include <warden.h>
 
 #include "test.h"
+#define HANDOFF_CAP 256
+#include "handoff.h"
 
 #define BLOCK_SIZE 60000 /* class 61440: one block a 64 KiB page */
 #define BLOCKS 8
 #define PRODUCERS_LIVE 4
-#define QUEUE_CAP 256
-
-static struct {
-    pthread_mutex_t lock;
-    void *slot[QUEUE_CAP];
-    unsigned count;
-} queue = {PTHREAD_MUTEX_INITIALIZER, {0}, 0};
 
 static double seconds = 2.0;
-static unsigned consumers = 4;
+static unsigned consumers = 4; /* --threads */
 static atomic_int stop;
 static atomic_int damaged;
 static atomic_ulong freed;
@@ -75,26 +70,6 @@ static void release(void *p) {
     atomic_fetch_add_explicit(&freed, 1, memory_order_relaxed);
 }
 
-/* Hands p to a consumer; when the queue is full, frees it here. */
-static void hand_over(void *p) {
-    pthread_mutex_lock(&queue.lock);
-    int queued = queue.count < QUEUE_CAP;
-    if (queued)
-        queue.slot[queue.count++] = p;
-    pthread_mutex_unlock(&queue.lock);
-    if (!queued)
-        release(p);
-}
-
-static void *take(void) {
-    void *p = NULL;
-    pthread_mutex_lock(&queue.lock);
-    if (queue.count > 0)
-        p = queue.slot[--queue.count];
-    pthread_mutex_unlock(&queue.lock);
-    return p;
-}
-
 /* Allocates its blocks, hands them over, exits: its heap's exit collects
  * the frees the consumers made meanwhile and retires the emptied pages. */
 static void *producer(void *arg) {
@@ -103,15 +78,16 @@ static void *producer(void *arg) {
         void *p = wd_malloc(BLOCK_SIZE);
         CHECK(p != NULL);
         stamp(p, key + i);
-        hand_over(p);
+        if (!handoff_put(p))
+            release(p);
     }
     return NULL;
 }
 
 static void *consumer(void *arg) {
-    (void)arg;
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
     for (;;) {
-        void *p = take();
+        void *p = handoff_take(&rng);
         if (p != NULL)
             release(p);
         else if (atomic_load_explicit(&stop, memory_order_acquire))
@@ -127,7 +103,7 @@ static void round_run(const void *arg) {
     uint64_t seed = *(const uint64_t *)arg;
     pthread_t ctid[64], ptid[PRODUCERS_LIVE];
     for (unsigned i = 0; i < consumers; i++)
-        CHECK(pthread_create(&ctid[i], NULL, consumer, NULL) == 0);
+        CHECK(pthread_create(&ctid[i], NULL, consumer, (void *)(uintptr_t)(seed + i + 1)) == 0);
     double end = now_sec() + seconds;
     unsigned long made = 0;
     while (now_sec() < end) {
@@ -148,27 +124,7 @@ static void round_run(const void *arg) {
 
 int main(int argc, char **argv) {
     unsigned rounds = 3;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--consumers") == 0)
-            consumers = (unsigned)atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--rounds") == 0)
-            rounds = (unsigned)atoi(argv[i + 1]);
-    }
-    CHECK(consumers >= 1 && consumers <= 64 && seconds > 0);
-    uint64_t seed = test_seed();
-    static char out[1 << 16];
-    for (unsigned r = 0; r < rounds; r++) {
-        uint64_t round_seed = seed + r;
-        int status = test_run_piped(round_run, &round_seed, 0, NULL, 0, out, sizeof out);
-        int ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-        printf("round %u (seed %llu): %s\n", r, (unsigned long long)round_seed,
-               ok ? "ok" : "FAILED");
-        if (!ok) {
-            fprintf(stderr, "round %u: status 0x%x, stderr:\n%s\n", r, (unsigned)status, out);
-            test_failures++;
-        }
-    }
+    race_options(argc, argv, &seconds, &consumers, &rounds);
+    test_rounds(round_run, rounds);
     return test_failures != 0;
 }
