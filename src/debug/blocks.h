@@ -195,6 +195,17 @@ static inline uint64_t wdi_blocks_tag(uintptr_t slot, uint64_t word) {
     return x ^ (x >> 31);
 }
 
+/* What the tag of the record in slot says of the block its word
+ * describes: WD_BLOCK_LIVE, WD_BLOCK_QUARANTINED (freed: the live tag
+ * turned by the freed key), or 0 when it is neither (the tiers' list
+ * link, zeros, or something written over it). */
+static inline unsigned wdi_blocks_tag_state(uintptr_t slot, uint64_t word, uint64_t tag) {
+    uint64_t live = wdi_blocks_tag(slot, word);
+    return tag == live                           ? WD_BLOCK_LIVE
+           : tag == (live ^ wdi_blocks_freed_key) ? WD_BLOCK_QUARANTINED
+                                                  : 0;
+}
+
 static inline uint64_t wdi_blocks_rec_word(size_t size, unsigned kind, unsigned align_log,
                                            uint32_t alloc_stack) {
     return (uint64_t)size | (uint64_t)(kind & 3u) << 20 | (uint64_t)(align_log & 63u) << 22 |
@@ -330,9 +341,8 @@ static inline int wdi_blocks_rec_overwritten(wd_small_segment_t *seg, uintptr_t 
         return 0;
     const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)slot;
     uint64_t word = r->word, tag = atomic_load_explicit(&r->tag, memory_order_acquire);
-    uint64_t live = wdi_blocks_tag((uintptr_t)slot, word);
-    if (!wdi_blocks_word_plausible(seg, slot, p, word) || tag == live ||
-        tag == (live ^ wdi_blocks_freed_key) ||
+    if (!wdi_blocks_word_plausible(seg, slot, p, word) ||
+        wdi_blocks_tag_state((uintptr_t)slot, word, tag) != 0 ||
         wdi_block_looks_free(wdi_page_of(seg, slot)->xkey, slot))
         return 0;
     wdi_blocks_rec_info((uintptr_t)slot, word, out);

@@ -1154,13 +1154,13 @@ static int slot_before(wd_small_segment_t *seg, const uint8_t *slot, wd_block_in
         return 0;
     const uint8_t *prev = slot - pg->xblock_size;
     const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)prev;
-    uint64_t word = r->word, tag = atomic_load_explicit(&r->tag, memory_order_acquire);
-    uint64_t live = wdi_blocks_tag((uintptr_t)prev, word);
-    if (tag != live && tag != (live ^ wdi_blocks_freed_key))
+    uint64_t word = r->word;
+    uint64_t tag = atomic_load_explicit(&r->tag, memory_order_acquire);
+    unsigned state = wdi_blocks_tag_state((uintptr_t)prev, word, tag);
+    if (state == 0)
         return 0;
     wdi_blocks_rec_info((uintptr_t)prev, word, out);
-    if (tag != live)
-        out->meta = wdi_bi_with_state(out->meta, WD_BLOCK_QUARANTINED);
+    out->meta = wdi_bi_with_state(out->meta, state);
     return 1;
 }
 
@@ -1285,16 +1285,23 @@ static int block_live(uintptr_t p, wd_block_info_t *out, wd_alloc_kind_t kind, c
     return report_not_live(p, kind, fn) && block_live(p, out, kind, fn);
 }
 
-/* block_take's small path again, for a block whose record was just
- * mended (report_not_live): 0 if another thread took it meanwhile. */
-static WD_NOINLINE int block_take_mended(uintptr_t p, wd_block_info_t *out, bounds_t *bd) {
-    wd_small_segment_t *seg =
-        (wd_small_segment_t *)(wdi_segmap_entry((const void *)p) - WD_SEGMAP_SMALL);
+/* block_take's small path: p's record, in small segment seg, turned
+ * from live to freed, its entry into *out and its bounds into *bd; 0 when
+ * p is no live small block. */
+static WD_ALWAYS_INLINE int small_take(wd_small_segment_t *seg, uintptr_t p, wd_block_info_t *out,
+                                       bounds_t *bd) {
     uint8_t *slot = wdi_blocks_rec_take(seg, p, out);
-    if (slot == NULL)
+    if (wd_unlikely(slot == NULL))
         return 0;
     small_bounds(slot, (uint8_t *)p, wdi_page_of(seg, slot), bd);
     return 1;
+}
+
+/* small_take again, for a block whose record was just mended
+ * (report_not_live): 0 if another thread took it meanwhile. */
+static WD_NOINLINE int block_take_mended(uintptr_t p, wd_block_info_t *out, bounds_t *bd) {
+    uintptr_t e = wdi_segmap_entry((const void *)p);
+    return small_take((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, out, bd);
 }
 
 /* For a free: when p is a live block, copies its entry to *out, its
@@ -1305,12 +1312,8 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
                                        wd_alloc_kind_t kind, const char *fn) {
     uintptr_t e = wdi_segmap_entry((const void *)p);
     if (wd_likely(e & WD_SEGMAP_SMALL)) {
-        wd_small_segment_t *seg = (wd_small_segment_t *)(e - WD_SEGMAP_SMALL);
-        uint8_t *slot = wdi_blocks_rec_take(seg, p, out);
-        if (wd_likely(slot != NULL)) {
-            small_bounds(slot, (uint8_t *)p, wdi_page_of(seg, slot), bd);
+        if (wd_likely(small_take((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, out, bd)))
             return 1;
-        }
     } else {
         wd_blocks_stripe_t *s = wdi_blocks_acquire(p);
         wd_block_info_t *b = wdi_blocks_get(s, p);
@@ -1515,8 +1518,7 @@ static WD_ALWAYS_INLINE void next_record_check(const wd_block_info_t *b, const b
         return;
     const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)next;
     uint64_t tag = atomic_load_explicit(&r->tag, memory_order_relaxed);
-    uint64_t live = wdi_blocks_tag((uintptr_t)next, r->word);
-    if (wd_likely(tag == live || tag == (live ^ wdi_blocks_freed_key) || tag == 0 ||
+    if (wd_likely(tag == 0 || wdi_blocks_tag_state((uintptr_t)next, r->word, tag) != 0 ||
                   wdi_block_looks_free(pg->key, next)))
         return;
     next_record_report(b, pg, next, fn);
@@ -1773,7 +1775,7 @@ static void summary_at_death(int sig) {
         return;
     wdi_print_line(wdi_stderr_fd(),
                    "warden: check: %zu errors (the process dies of %s: leaks not checked)",
-                   own_errors(), sig == SIGBUS ? "SIGBUS" : sig == SIGSEGV ? "SIGSEGV" : "a signal");
+                   own_errors(), sig == SIGBUS ? "SIGBUS" : "SIGSEGV");
 }
 
 size_t wd_check_leaks(void) {

@@ -748,7 +748,8 @@ static int fault_claim(const wd_fault_t *f) {
         report_block(c, st != CELL_LIVE);
     /* An overflow of a live check=2 block that ran through the slack
      * after it (an alignment's padding) to get here began there. */
-    if (c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size) {
+    int overflow = c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size;
+    if (overflow) {
         const uint8_t *q = (const uint8_t *)(c->p + c->size);
         while (q < (const uint8_t *)c->end && *q == SLACK)
             q++;
@@ -766,7 +767,7 @@ static int fault_claim(const wd_fault_t *f) {
         return WD_FAULT_FATAL;
     /* The slack after the block is the same error: its free does not
      * report it again (the access, retried, may write the slack anew). */
-    if (c != NULL && st == CELL_LIVE && !a->pool && addr >= c->p + c->size)
+    if (overflow)
         c->overflowed = 1;
     /* The program goes on: the page is opened so that the access succeeds
      * (once reported, later accesses to it are not), and a freed cell

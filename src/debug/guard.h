@@ -111,11 +111,12 @@ size_t wdi_guard_unguarded(void);
  * gave them). */
 void wdi_guard_bounds(const void *p, uint8_t **raw, uint8_t **end);
 
-/* check=2's block p (checked live by check mode) is freed: its pages
- * become inaccessible, the cell waits for reuse; stack is the free's. */
 /* check=2: whether an overflow of live block p into its guard page was
  * reported where it happened (its free then does not report the slack). */
 int wdi_guard_overflowed(const void *p);
+
+/* check=2's block p (checked live by check mode) is freed: its pages
+ * become inaccessible, the cell waits for reuse; stack is the free's. */
 void wdi_guard_check_free(void *p, uint32_t stack);
 
 /* fork(): check=2's locks are held across it. */
