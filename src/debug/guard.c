@@ -83,22 +83,18 @@ static int fault_claim(const wd_fault_t *f);
 
 static guard_cell_t *cell_of_index(guard_area_t *a, size_t i) { return &a->cell[i]; }
 
-/* Opening and closing pages.  The sampler's pool uses mprotect and keeps
- * a freed slot's page resident (zeroed, inaccessible): a slot is opened
- * and closed at every sample, and dropping the page at each close costs a
- * page fault at the next open, 9.6 us a cycle against 2.6 us here; 32
- * slots are few mappings.  check=2's cells are closed with guard markers
- * where the kernel has them (no mapping per cell), their memory dropped. */
+/* Opening and closing pages.  The sampler's pool opens a slot with
+ * mprotect and closes it with a fresh inaccessible mapping over its pages,
+ * which gives their memory back in the same call: a sample cycle costs
+ * what it did when a closed slot kept its page (mprotect both ways), and
+ * the 16 slots no longer hold 64 KiB that a small program's RSS showed
+ * for ever.  A slot once used is a mapping of its own (32 more at most).
+ * check=2's cells are closed with guard markers where the kernel has them
+ * (no mapping per cell), which drop the memory too. */
 static int area_open(const guard_area_t *a, void *at, size_t len) {
     return a->pool ? wdi_os_protect(at, len, WD_PROT_RW) : wdi_os_unguard(at, len);
 }
 
-static void area_close(const guard_area_t *a, void *at, size_t len) {
-    if (a->pool)
-        wdi_os_protect(at, len, WD_PROT_NONE);
-    else
-        wdi_os_guard(at, len);
-}
 static uint8_t *cell_data(const guard_area_t *a, size_t i) { return a->first + i * a->stride; }
 
 /* Maps an area of `cells` cells of cell_bytes each, every page of it
@@ -169,25 +165,16 @@ static size_t window_of(uintptr_t from, uintptr_t to);
 /* The bytes of the cell's open pages (they end at c->end). */
 static inline size_t cell_open_bytes(const guard_cell_t *c) { return (size_t)c->pages * page_size; }
 
-/* The cell's open pages become inaccessible again.  A pool slot of one
- * page keeps it, zeroed again (the block and the windows of slack were
- * all that was written, or slack_check said otherwise), so that it opens
- * as fresh; a larger one and check=2's cells give their memory back. */
+/* The cell's open pages become inaccessible again and their memory goes
+ * back to the OS, so that they open as fresh zero pages, as slack_check
+ * expects. */
 static void cell_close(guard_area_t *a, guard_cell_t *c) {
     size_t len = cell_open_bytes(c);
     uint8_t *lo = (uint8_t *)c->end - len;
-    if (a->pool && c->pages == 1) {
-        uintptr_t from = c->p - window_of((uintptr_t)lo, c->p);
-        uintptr_t to = c->p + c->size + window_of(c->p + c->size, c->end);
-        memset((void *)from, 0, (size_t)(to - from));
-        area_close(a, lo, len);
-        return;
-    }
-    area_close(a, lo, len);
-    if (a->pool) {
-        size_t released;
-        wdi_os_decommit(lo, len, &released);
-    }
+    if (a->pool)
+        wdi_os_close_fresh(lo, len);
+    else
+        wdi_os_guard(lo, len);
 }
 
 /* The area and cell of an address of a guarded area, or NULL. */

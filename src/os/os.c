@@ -133,6 +133,16 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released) {
     return err;
 }
 
+/* One call where mprotect and madvise took two: a new mapping replaces
+ * the pages (MAP_FIXED), so their memory goes with them. */
+int wdi_os_close_fresh(void *addr, size_t size) {
+    int saved = errno;
+    void *p = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    int err = p == MAP_FAILED ? errno : 0;
+    errno = saved;
+    return err;
+}
+
 int wdi_os_protect(void *addr, size_t size, int prot) {
     int native = prot == WD_PROT_NONE ? PROT_NONE
                  : prot == WD_PROT_READ ? PROT_READ : PROT_READ | PROT_WRITE;

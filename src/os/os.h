@@ -39,6 +39,9 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released);
  * WD_PROT_RW gives read-write back. */
 enum { WD_PROT_NONE = 0, WD_PROT_READ = 1, WD_PROT_RW = 3 };
 int wdi_os_protect(void *addr, size_t size, int prot);
+/* Makes [addr, addr + size) of a private anonymous mapping inaccessible
+ * and gives its memory back: it reads as zeros once opened again. */
+int wdi_os_close_fresh(void *addr, size_t size);
 
 /* Guard pages: [addr, addr + size) (page-aligned, inside a read-write
  * mapping) becomes inaccessible, any access faults (SIGSEGV) and its
