@@ -479,11 +479,13 @@ static void guarded_hint(const wd_block_info_t *b, const bounds_t *bd, int after
                         "an underflow faults where it happens");
 }
 
+static void next_record_lines(wd_page_t *pg, uint8_t *next);
+
 /* Reports what was written in b's redzones, which are not intact (and then
  * mends them, so that a damage is reported once).  fn names the call that
  * found it ("free", ...; at "exit" no stack is shown: it says nothing). */
 static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t *bd,
-                                        const char *fn) {
+                                        const char *fn, uint8_t **next_record) {
     uint8_t *p = (uint8_t *)b->p, *end = bd->end, *left = bd->left;
     size_t size = wdi_bi_size(b);
     wd_redzone_hit_t hit;
@@ -492,6 +494,15 @@ static WD_NOINLINE void redzones_report(const wd_block_info_t *b, const bounds_t
         if (!(check2 && wdi_guard_owns(p) && wdi_guard_overflowed(p))) {
             wdi_report_redzone_begin(&hit, size, b->p, fn);
             guarded_hint(b, bd, 1);
+            if (next_record != NULL && *next_record != NULL) { /* one overflow, one report */
+                size_t past = (size_t)(*next_record - p) - size;
+                wdi_report_line("it went on past the redzone: bytes %zu to %zu past the end, "
+                                "where the checker keeps the record of the next slot, were "
+                                "written too",
+                                past, past + 15);
+                next_record_lines(bd->page, *next_record);
+                *next_record = NULL;
+            }
             redzone_report_end(b, fn);
         }
         memset(p + size, REDZONE, (size_t)(end - (p + size))); /* reported once */
@@ -509,7 +520,7 @@ static inline void redzones_check(const wd_block_info_t *b, const char *fn) {
     bounds_t bd;
     block_bounds(b, fn, &bd);
     if (wd_unlikely(!redzones_intact(b, &bd)))
-        redzones_report(b, &bd, fn);
+        redzones_report(b, &bd, fn, NULL);
 }
 
 /* Fills freed block b's spans [p, head) and [tail, p + size) with the
@@ -1476,27 +1487,20 @@ static WD_NOINLINE void alignment_check(const wd_block_info_t *b, size_t alignme
 }
 
 /* The record of the slot after a small block's (blocks.h), when an
- * overflow that jumped the block's right redzone wrote over it: found when
- * the block is freed by the thread that owns its page (the only one that
- * takes blocks from the page: a tag of zero may be a block on its way out
- * in another thread).  Reported with the block that overflowed, and mended:
+ * overflow wrote over it: found when the block is freed by the thread that
+ * owns its page (the only one that takes blocks from the page: a tag of
+ * zero may be a block on its way out in another thread).  Reported with
+ * the block that overflowed (in the report of its right redzone when the
+ * write ran through that too: one overflow, one error), and mended:
  * a live or quarantined neighbour's tag is made again from its intact
  * word; a slot on a free list of the page gets a link that ends the list
  * there (the blocks that came after it are lost to the page, not handed
  * out twice, and the tiers find no broken link). */
-static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_page_t *pg,
-                                           uint8_t *next, const char *fn) {
+static void next_record_lines(wd_page_t *pg, uint8_t *next) {
     wd_small_segment_t *seg =
         (wd_small_segment_t *)(wdi_segmap_entry(next) - WD_SEGMAP_SMALL);
     uint64_t word = ((const wd_block_rec_t *)(const void *)next)->word;
-    size_t size = wdi_bi_size(b), past = (size_t)(next - (uint8_t *)b->p) - size;
     wd_block_info_t neighbour, near;
-    wdi_report_begin("heap buffer overflow: a write reached %zu to %zu bytes past the end of a "
-                     "%zu-byte block at 0x%zx, beyond its redzone, where the checker keeps the "
-                     "record of the next slot (found in %s)",
-                     past, past + 15, size, (size_t)b->p, fn);
-    report_stack_here("found at");
-    report_block(b, 0);
     wdi_blocks_rec_info((uintptr_t)next, word, &neighbour);
     if (wdi_blocks_word_plausible(seg, next, neighbour.p, word)) {
         int freed = freed_find(neighbour.p, &near);
@@ -1506,22 +1510,37 @@ static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_page_t *
     } else {
         wdi_block_set_next(pg, (wd_block_t *)(void *)next, NULL);
     }
+}
+
+/* The same, as a report of its own: the redzone in between held (a write
+ * that jumped it). */
+static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_page_t *pg,
+                                           uint8_t *next, const char *fn) {
+    size_t size = wdi_bi_size(b), past = (size_t)(next - (uint8_t *)b->p) - size;
+    wdi_report_begin("heap buffer overflow: a write reached %zu to %zu bytes past the end of a "
+                     "%zu-byte block at 0x%zx, beyond its redzone, where the checker keeps the "
+                     "record of the next slot (found in %s)",
+                     past, past + 15, size, (size_t)b->p, fn);
+    next_record_lines(pg, next);
+    report_stack_here("found at");
+    report_block(b, 0);
     report_done();
 }
 
-static WD_ALWAYS_INLINE void next_record_check(const wd_block_info_t *b, const bounds_t *bd,
-                                               const char *fn) {
+/* The slot after b's when a write damaged its record (see above), else
+ * NULL. */
+static WD_ALWAYS_INLINE uint8_t *next_record_damaged(const bounds_t *bd) {
     wd_page_t *pg = bd->page;
     uint8_t *next = bd->end;
     if (pg == NULL || pg->heap != wdi_small_here() ||
         (size_t)(next - pg->start) + pg->block_size > (size_t)pg->capacity * pg->block_size)
-        return;
+        return NULL;
     const wd_block_rec_t *r = (const wd_block_rec_t *)(const void *)next;
     uint64_t tag = atomic_load_explicit(&r->tag, memory_order_relaxed);
     if (wd_likely(tag == 0 || wdi_blocks_tag_state((uintptr_t)next, r->word, tag) != 0 ||
                   wdi_block_looks_free(pg->key, next)))
-        return;
-    next_record_report(b, pg, next, fn);
+        return NULL;
+    return next;
 }
 
 /* What follows a free of live block b (a copy of its entry as it was,
@@ -1532,9 +1551,11 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
                                          const char *fn) {
     if (wd_unlikely(wdi_bi_kind(b) != kind))
         mismatch_report(b, kind);
+    uint8_t *next_record = next_record_damaged(bd);
     if (wd_unlikely(!redzones_intact(b, bd)))
-        redzones_report(b, bd, fn);
-    next_record_check(b, bd, fn);
+        redzones_report(b, bd, fn, &next_record);
+    if (wd_unlikely(next_record != NULL))
+        next_record_report(b, bd->page, next_record, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||

@@ -25,6 +25,8 @@
 //                  found written, the block before it named, no double free
 //   record_zeroed  the 8 bytes 32 before a 64-byte block (its record's tag)
 //                  zeroed, its redzone not: no double free, no leak
+//   record_through 32 bytes written from the end of a 40-byte block: its
+//                  redzone and the record after it, one overflow, one report
 //   evicted        a write after free found when the block leaves the
 //                  quarantine (run with check_quarantine_mb=1), not at exit
 //   free_sized     free_sized (C23) with a wrong size
@@ -120,6 +122,17 @@ int main(int argc, char **argv) {
         }
         memset((char *)sink + 64, 'Z', 8); // past a's redzone: b's record
         free(a);                           // E_RJUMP_FREE
+        free(b);
+    } else if (strcmp(which, "record_through") == 0) {
+        char *a = (char *)malloc(40); // E_RTHRU_ALLOC
+        char *b = (char *)malloc(40);
+        sink = a;
+        if (b - a != 96) {
+            puts("check_errors: not the layout this case needs");
+            return 77;
+        }
+        memset((char *)sink + 40, 'Z', 32); // the redzone, then b's record
+        free(a);                            // E_RTHRU_FREE
         free(b);
     } else if (strcmp(which, "record_jump_back") == 0) {
         char *a = (char *)malloc(40);

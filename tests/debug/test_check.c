@@ -412,6 +412,11 @@ static void test_more_errors(void) {
         {"record_jump", "check=1",
          "heap buffer overflow: a write reached 24 to 39 bytes past the end of a 40-byte block at 0x",
          "(found in free)", "found at", "E_RJUMP_FREE", "E_RJUMP_ALLOC", NULL},
+        /* through the redzone onto that record: the same overflow, one
+         * report (its redzone's, with a line for the record) */
+        {"record_through", "check=1",
+         "heap buffer overflow: at least 24 bytes past the end of a 40-byte block at 0x",
+         "(found in free)", "found at", "E_RTHRU_FREE", "E_RTHRU_ALLOC", NULL},
         {"record_jump_back", "check=1",
          "heap buffer overflow or underflow: the checker's record of a 40-byte block at 0x",
          "(found in free)", "found at", "E_RJUMPB_FREE", "E_RJUMPB_ALLOC", NULL},
@@ -537,6 +542,11 @@ static void test_more_errors(void) {
             static const char before[] = "the block before it, a 40-byte block at 0x";
             EXPECT(&r, memmem(rep.start, (size_t)(rep.end - rep.start), before, strlen(before)) != NULL,
                    "the report lacks `%s`", before);
+        }
+        if (strcmp(cases[i].which, "record_through") == 0) { /* and the record */
+            static const char on[] = "it went on past the redzone: bytes 24 to 39 past the end";
+            EXPECT(&r, memmem(rep.start, (size_t)(rep.end - rep.start), on, strlen(on)) != NULL,
+                   "the report lacks `%s`", on);
         }
         if (strcmp(cases[i].which, "sized_delete") == 0) { /* and its likely cause */
             static const char cause[] = "through a pointer to its base class, whose destructor";
