@@ -134,11 +134,15 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released) {
 }
 
 /* One call where mprotect and madvise took two: a new mapping replaces
- * the pages (MAP_FIXED), so their memory goes with them. */
+ * the pages (MAP_FIXED), so their memory goes with them.  When the kernel
+ * refuses it (out of mappings or memory), the two calls. */
 int wdi_os_close_fresh(void *addr, size_t size) {
-    int saved = errno;
+    int saved = errno, err = 0;
     void *p = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    int err = p == MAP_FAILED ? errno : 0;
+    if (p == MAP_FAILED) {
+        err = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
+        madvise(addr, size, MADV_DONTNEED);
+    }
     errno = saved;
     return err;
 }
