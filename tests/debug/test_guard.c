@@ -10,7 +10,8 @@
  *                         damaged slack found at free, a double free,
  *                         guard_continue=1, the program's own SIGSEGV
  *                         handler (faults that are not warden's reach it),
- *                         fork, a thread, harden=2; with the default
+ *                         fork, a thread, harden=2, freed blocks' pages
+ *                         given back; with the default
  *                         options, a program that overflows each of many
  *                         64-byte blocks by one byte; a correct threaded
  *                         program with no report
@@ -182,6 +183,15 @@ static void sampler_fork_thread(void) {
     run_free(&r);
 }
 
+/* A freed sampled block's pages go back to the OS with its slot's close. */
+static void sampler_closed_pages(void) {
+    run_t r = guard_run("guard_sample=1", "closed_resident");
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "closed_resident: 0 of 40 pages resident");
+    printf("ok: %s\n", r.name);
+    run_free(&r);
+}
+
 /* Default options: the sampler is on, and the process's first sampled
  * block comes early, so a program that overflows every block is stopped
  * with the faulting line, before the damaged free lists are found. */
@@ -259,6 +269,7 @@ static void test_sampler(void) {
     sampler_continue();
     sampler_chain();
     sampler_fork_thread();
+    sampler_closed_pages();
     sampler_default();
     sampler_profiling();
     expect_clean("");
