@@ -140,9 +140,7 @@ static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size
         /* check=2's cell ends at its guard page.  The pool's block ends
          * where a start-aligned one of its size would: the closed pages of
          * the slot after it fault as the guard would, and a one-page block
-         * takes the slot's first page either way, the one page a closed
-         * slot keeps (with the block at the slot's end, a slot used both
-         * ways kept two). */
+         * takes the slot's first page either way. */
         hi = a->pool ? data + wd_align_up(size ? size : 1, page_size) : data + a->cell_bytes;
         p = (uint8_t *)(((uintptr_t)hi - size) & ~(uintptr_t)(align - 1));
         lo = (uint8_t *)((uintptr_t)(p - front) & ~(uintptr_t)(page_size - 1));

@@ -54,10 +54,8 @@
  * the medium tiers' blocks: up to 1 MiB), and the bytes of the pages open
  * in all of them at once at most (the sampled blocks themselves: memory
  * the program would hold anyway, with a page's rounding each).  16 slots,
- * as LLVM's GWP-ASan has by default: a closed one-page slot keeps its page
- * (guard.c says why), so each slot is 4 KiB of a small program's resident
- * memory; a freed slot stays closed for 15 samples, some 750,000
- * allocations at the default rate. */
+ * as LLVM's GWP-ASan has by default: a freed slot stays closed (and keeps
+ * no page) for 15 samples, some 750,000 allocations at the default rate. */
 #define WDI_GUARD_SLOTS 16
 #define WDI_GUARD_SAMPLE_MAX ((size_t)1 << 20)
 #define WDI_GUARD_POOL_BYTES ((size_t)4 << 20)
