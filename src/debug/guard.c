@@ -158,8 +158,6 @@ static int cell_open(guard_area_t *a, size_t i, size_t align, size_t front, size
     return 0;
 }
 
-static size_t window_of(uintptr_t from, uintptr_t to);
-
 /* The bytes of the cell's open pages (they end at c->end). */
 static inline size_t cell_open_bytes(const guard_cell_t *c) { return (size_t)c->pages * page_size; }
 
