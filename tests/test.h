@@ -235,6 +235,13 @@ static inline void test_rounds(void (*round)(const void *), unsigned rounds) {
     }
 }
 
+/* Seconds on the monotonic clock: for durations and deadlines. */
+static inline double test_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* xorshift64*: small, fast, good enough for test workloads. */
 static inline uint64_t test_rand(uint64_t *state) {
     uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL; /* 0 is a fixed point */

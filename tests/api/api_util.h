@@ -238,16 +238,11 @@ static inline void check_identity(void) {
     printf("ok: warden is the allocator (%s)\n", want.dli_fname ? want.dli_fname : "?");
 }
 
-static inline double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 #define SECTION(call)                                                          \
     do {                                                                       \
-        double t0_ = now_s();                                                  \
+        double t0_ = test_now();                                               \
         call;                                                                  \
-        printf("   (%s: %.2f s)\n", #call, now_s() - t0_);                     \
+        printf("   (%s: %.2f s)\n", #call, test_now() - t0_);                  \
     } while (0)
 
 #endif /* WARDEN_TESTS_API_UTIL_H */

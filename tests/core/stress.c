@@ -470,12 +470,6 @@ static void do_fork(worker_t *w) {
 }
 
 /* --- the worker ------------------------------------------------------------ */
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void release_one(worker_t *w, size_t i) {
     blk_t b = w->slots[i];
     worker_drop(w, i);
@@ -495,7 +489,7 @@ static void release_one(worker_t *w, size_t i) {
 
 static void *worker_main(void *arg) {
     worker_t *w = arg;
-    double last_spawn = now_s(), last_fork = last_spawn;
+    double last_spawn = test_now(), last_fork = last_spawn;
     double spawn_every = 0.02 + 0.01 * (double)(w->id % 4);
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
         for (int k = 0; k < 256; k++) {
@@ -527,14 +521,14 @@ static void *worker_main(void *arg) {
                 release_one(w, (size_t)(test_rand(&w->rng) % w->count));
         }
         drain_inbox(w);
-        double t = now_s();
+        double t = test_now();
         if (t - last_spawn >= spawn_every) {
             spawn_short(w);
             last_spawn = t;
         }
         if (w->id == 0 && t - last_fork >= 1.0) {
             do_fork(w);
-            last_fork = now_s();
+            last_fork = test_now();
         }
     }
     /* free what this thread holds; the inbox is emptied by main after the join */
@@ -585,17 +579,17 @@ int main(int argc, char **argv) {
         CHECK(w->slots && w->inbox && w->scratch);
         CHECK(pthread_mutex_init(&w->lock, NULL) == 0);
     }
-    double t0 = now_s();
+    double t0 = test_now();
     for (int i = 0; i < nthreads; i++)
         CHECK(pthread_create(&workers[i].th, NULL, worker_main, &workers[i]) == 0);
-    while (now_s() - t0 < seconds && atomic_load(&failures) == 0) {
+    while (test_now() - t0 < seconds && atomic_load(&failures) == 0) {
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     atomic_store(&stop_flag, 1);
     for (int i = 0; i < nthreads; i++)
         CHECK(pthread_join(workers[i].th, NULL) == 0);
-    double elapsed = now_s() - t0;
+    double elapsed = test_now() - t0;
 
     /* blocks still in inboxes: their allocating threads are gone */
     uint64_t ops = 0, allocs = 0, frees = 0, reallocs = 0, bytes = 0, handed = 0, received = 0,

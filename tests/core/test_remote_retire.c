@@ -46,12 +46,6 @@ static atomic_int stop;
 static atomic_int damaged;
 static atomic_ulong freed;
 
-static double now_sec(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
 static void stamp(void *p, uint64_t key) {
     memcpy(p, &key, sizeof key);
     memcpy((char *)p + BLOCK_SIZE - sizeof key, &key, sizeof key);
@@ -104,9 +98,9 @@ static void round_run(const void *arg) {
     pthread_t ctid[64], ptid[PRODUCERS_LIVE];
     for (unsigned i = 0; i < consumers; i++)
         CHECK(pthread_create(&ctid[i], NULL, consumer, (void *)(uintptr_t)(seed + i + 1)) == 0);
-    double end = now_sec() + seconds;
+    double end = test_now() + seconds;
     unsigned long made = 0;
-    while (now_sec() < end) {
+    while (test_now() < end) {
         for (unsigned i = 0; i < PRODUCERS_LIVE; i++)
             CHECK(pthread_create(&ptid[i], NULL, producer, (void *)(uintptr_t)(seed + ++made)) ==
                   0);

@@ -529,23 +529,17 @@ NOINLINE static int deep(int d, void **pcs) {
     return n;
 }
 
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Printed, not checked: the figure docs/design.md quotes. */
 static void print_cost(void) {
     void *pcs[WD_STACK_MAX];
     int n = deep(7, pcs), rounds = 20000;
-    double t0 = seconds();
+    double t0 = test_now();
     for (int i = 0; i < rounds; i++)
         deep(7, pcs);
-    double t1 = seconds();
+    double t1 = test_now();
     for (int i = 0; i < rounds; i++)
         wdi_stack_save(pcs, n);
-    double t2 = seconds();
+    double t2 = test_now();
     printf("cost: capture of %d frames %.0f ns, save of a stored stack %.0f ns\n", n,
            (t1 - t0) / rounds * 1e9, (t2 - t1) / rounds * 1e9);
 }
