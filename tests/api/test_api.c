@@ -600,6 +600,45 @@ static void t_mixed(void) {
     printf("ok: blocks shared between the standard and the wd_ names\n");
 }
 
+static int address_order(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* n blocks of size bytes, each filled with its own pattern; then all
+ * checked: two blocks that overlap spoil each other's.  Also sorted by
+ * address, no two closer than size. */
+static void round_of(void **v, size_t n, size_t size, uint64_t key) {
+    for (size_t i = 0; i < n; i++) {
+        v[i] = malloc(hide(size));
+        CHECK(v[i] != NULL);
+        fill(v[i], size, key + i);
+    }
+    for (size_t i = 0; i < n; i++)
+        VERIFY(v[i], size, key + i);
+    qsort(v, n, sizeof *v, address_order);
+    for (size_t i = 1; i < n; i++)
+        CHECK((uintptr_t)v[i] - (uintptr_t)v[i - 1] >= size);
+}
+
+/* Rounds that free everything and allocate it again: pages of a class
+ * that empty are retired with their blocks still listed and taken back as
+ * they were by the same class, and carved anew by another class. */
+static void t_rounds(void) {
+    enum { N = 6000 }; /* 48-byte blocks: more than four pages of 64 KiB */
+    static void *v[N];
+    static const size_t sizes[] = {48, 48, 96, 48, 272, 48, 96};
+    for (size_t r = 0; r < sizeof sizes / sizeof *sizes; r++) {
+        size_t n = N * 48 / sizes[r];
+        round_of(v, n, sizes[r], r << 32);
+        for (size_t i = 0; i < n; i += 2) /* every other one, then the rest */
+            free(v[i]);
+        for (size_t i = 1; i < n; i += 2)
+            free(v[i]);
+    }
+    printf("ok: rounds that free all and allocate again, of one class and of others\n");
+}
+
 static void run_suite(const ops_t *o) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -630,6 +669,7 @@ int main(void) {
     run_suite(&std_ops);
     run_suite(&wd_ops);
     SECTION(t_mixed());
+    SECTION(t_rounds());
 
     if (test_failures) {
         fprintf(stderr, "%d failure(s)\n", test_failures);
