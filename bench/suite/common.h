@@ -161,6 +161,14 @@ static inline double run_counted(size_t n, thread_fn fn, size_t count)
     return secs;
 }
 
+/* The thread count of a workload with a one-thread form and an _mt form
+ * (mt != 0): argv[2] for the _mt form (default 2), else 0, which
+ * run_main_or_counted runs on the main thread. */
+static inline size_t arg_threads_or_main(int argc, char **argv, int mt)
+{
+    return mt ? arg_count(argc, argv, 2, 2) : 0;
+}
+
 /* run_counted for a workload with a one-thread form and an _mt form:
  * threads 0 runs fn in the main thread of a process that never starts
  * another (some allocators, glibc among them, take a cheaper path while

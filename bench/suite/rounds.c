@@ -22,9 +22,11 @@
 #define MAX_SIZE 1000
 
 #ifdef ROUNDS_MT
+#define MT 1
 #define NAME "rounds_mt"
 #define DEFAULT_ROUNDS 20000
 #else
+#define MT 0
 #define NAME "rounds"
 #define DEFAULT_ROUNDS 40000
 #endif
@@ -54,12 +56,8 @@ static void *worker(void *p)
 int main(int argc, char **argv)
 {
     size_t rounds = arg_count(argc, argv, 1, DEFAULT_ROUNDS);
-#ifdef ROUNDS_MT
-    size_t threads = arg_count(argc, argv, 2, 2);
-#else
-    size_t threads = 1;
-#endif
+    size_t threads = arg_threads_or_main(argc, argv, MT);
     double secs = run_main_or_counted(threads, worker, rounds);
-    report_ops(NAME, (double)(rounds * threads * BLOCKS), secs);
+    report_ops(NAME, (double)(rounds * (threads ? threads : 1) * BLOCKS), secs);
     return 0;
 }

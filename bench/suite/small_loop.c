@@ -22,9 +22,11 @@
 #define SIZES 4096   /* a power of two: the table is indexed with a mask */
 
 #ifdef SMALL_LOOP_MT
+#define MT 1
 #define NAME "small_loop_mt"
 #define DEFAULT_BATCHES 600000
 #else
+#define MT 0
 #define NAME "small_loop"
 #define DEFAULT_BATCHES 1200000
 #endif
@@ -77,11 +79,7 @@ static void *worker(void *p)
 int main(int argc, char **argv)
 {
     size_t batches = arg_count(argc, argv, 1, DEFAULT_BATCHES);
-#ifdef SMALL_LOOP_MT
-    size_t threads = arg_count(argc, argv, 2, 2);
-#else
-    size_t threads = 0; /* the main thread's */
-#endif
+    size_t threads = arg_threads_or_main(argc, argv, MT);
     double secs = run_main_or_counted(threads, worker, batches);
     report_ops(NAME, (double)(batches * (threads ? threads : 1) * BATCH), secs);
     return 0;

@@ -29,9 +29,11 @@
 #define MAX_SIZE 32768.0
 
 #ifdef WORKING_SET_MT
+#define MT 1
 #define NAME "working_set_mt"
 #define DEFAULT_STEPS 30000000
 #else
+#define MT 0
 #define NAME "working_set"
 #define DEFAULT_STEPS 60000000
 #endif
@@ -79,11 +81,7 @@ int main(int argc, char **argv)
 {
     size_t steps = arg_count(argc, argv, 1, DEFAULT_STEPS);
     tables_draw();
-#ifdef WORKING_SET_MT
-    size_t threads = arg_count(argc, argv, 2, 2);
-#else
-    size_t threads = 0; /* the main thread's */
-#endif
+    size_t threads = arg_threads_or_main(argc, argv, MT);
     double secs = run_main_or_counted(threads, worker, steps);
     report_ops(NAME, (double)(steps * (threads ? threads : 1)), secs);
     return 0;
