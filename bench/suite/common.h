@@ -161,14 +161,6 @@ static inline double run_counted(size_t n, thread_fn fn, size_t count)
     return secs;
 }
 
-/* The thread count of a workload with a one-thread form and an _mt form
- * (mt != 0): argv[2] for the _mt form (default 2), else 0, which
- * run_main_or_counted runs on the main thread. */
-static inline size_t arg_threads_or_main(int argc, char **argv, int mt)
-{
-    return mt ? arg_count(argc, argv, 2, 2) : 0;
-}
-
 /* run_counted for a workload with a one-thread form and an _mt form:
  * threads 0 runs fn in the main thread of a process that never starts
  * another (some allocators, glibc among them, take a cheaper path while
@@ -182,6 +174,21 @@ static inline double run_main_or_counted(size_t threads, thread_fn fn, size_t co
     double t0 = now_sec();
     fn(&arg);
     return now_sec() - t0;
+}
+
+/* The whole of a workload with a one-thread form and an _mt form (mt != 0):
+ * the count from argv[1] (dflt when absent); for the _mt form the threads
+ * from argv[2] (default 2), else the main thread alone (so that glibc's
+ * single-thread path counts); fn run with the count; the result line of
+ * count * threads * per operations. */
+static inline int run_workload(int argc, char **argv, int mt, size_t dflt, thread_fn fn,
+                               const char *name, size_t per)
+{
+    size_t count = arg_count(argc, argv, 1, dflt);
+    size_t threads = mt ? arg_count(argc, argv, 2, 2) : 0;
+    double secs = run_main_or_counted(threads, fn, count);
+    report_ops(name, (double)(count * (threads ? threads : 1) * per), secs);
+    return 0;
 }
 
 #endif

@@ -55,9 +55,5 @@ static void *worker(void *p)
 
 int main(int argc, char **argv)
 {
-    size_t rounds = arg_count(argc, argv, 1, DEFAULT_ROUNDS);
-    size_t threads = arg_threads_or_main(argc, argv, MT);
-    double secs = run_main_or_counted(threads, worker, rounds);
-    report_ops(NAME, (double)(rounds * (threads ? threads : 1) * BLOCKS), secs);
-    return 0;
+    return run_workload(argc, argv, MT, DEFAULT_ROUNDS, worker, NAME, BLOCKS);
 }

@@ -78,9 +78,5 @@ static void *worker(void *p)
 
 int main(int argc, char **argv)
 {
-    size_t batches = arg_count(argc, argv, 1, DEFAULT_BATCHES);
-    size_t threads = arg_threads_or_main(argc, argv, MT);
-    double secs = run_main_or_counted(threads, worker, batches);
-    report_ops(NAME, (double)(batches * (threads ? threads : 1) * BATCH), secs);
-    return 0;
+    return run_workload(argc, argv, MT, DEFAULT_BATCHES, worker, NAME, BATCH);
 }

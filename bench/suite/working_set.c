@@ -79,10 +79,6 @@ static void *worker(void *p)
 
 int main(int argc, char **argv)
 {
-    size_t steps = arg_count(argc, argv, 1, DEFAULT_STEPS);
     tables_draw();
-    size_t threads = arg_threads_or_main(argc, argv, MT);
-    double secs = run_main_or_counted(threads, worker, steps);
-    report_ops(NAME, (double)(steps * (threads ? threads : 1)), secs);
-    return 0;
+    return run_workload(argc, argv, MT, DEFAULT_STEPS, worker, NAME, 1);
 }
