@@ -309,19 +309,19 @@ static wd_large_t *cache_take(size_t need, size_t offset, size_t *window) {
         wd_large_t *c = *at;
         if (c->map_size < need)
             continue;
+        /* Besides any: the clean ones, or those whose last block began
+         * at the same offset. */
+        fit_t *kind = !c->scattered ? &clean : c->offset == offset ? &same : NULL;
         /* The most it can cover (all it holds) loses already: no need to
          * look for its best window (a cache of mappings with nothing
          * resident, as bench/suite/large_bare's, compares sizes only). */
         size_t most = c->resident < need ? c->resident : need;
-        if (fit_loses(&any, c, most) && (c->scattered || fit_loses(&clean, c, most)) &&
-            (!c->scattered || c->offset != offset || fit_loses(&same, c, most)))
+        if (fit_loses(&any, c, most) && (kind == NULL || fit_loses(kind, c, most)))
             continue;
         size_t w, covers = best_window(c, need, c->scattered, &w);
         fit_consider(&any, at, covers, w);
-        if (!c->scattered)
-            fit_consider(&clean, at, covers, w);
-        else if (c->offset == offset)
-            fit_consider(&same, at, covers, w);
+        if (kind != NULL)
+            fit_consider(kind, at, covers, w);
     }
     fit_t *best = same.at ? &same : clean.at ? &clean : &any;
     wd_large_t *found = best->at ? cache_unlink(best->at) : NULL;
