@@ -133,16 +133,25 @@ int wdi_os_decommit(void *addr, size_t size, size_t *released) {
     return err;
 }
 
+/* The pages made inaccessible with mprotect, and their memory given back
+ * whether or not that worked: opened again, they read as zeros, which the
+ * guard pool's cells expect of a closed cell (guard.c) even when the
+ * kernel refused the protection (out of mappings).  Returns mprotect's
+ * error. */
+static int protect_none_dropped(void *addr, size_t size) {
+    int err = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
+    madvise(addr, size, MADV_DONTNEED);
+    return err;
+}
+
 /* One call where mprotect and madvise took two: a new mapping replaces
  * the pages (MAP_FIXED), so their memory goes with them.  When the kernel
  * refuses it (out of mappings or memory), the two calls. */
 int wdi_os_close_fresh(void *addr, size_t size) {
     int saved = errno, err = 0;
     void *p = mmap(addr, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    if (p == MAP_FAILED) {
-        err = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
-        madvise(addr, size, MADV_DONTNEED);
-    }
+    if (p == MAP_FAILED)
+        err = protect_none_dropped(addr, size);
     errno = saved;
     return err;
 }
@@ -179,9 +188,7 @@ int wdi_os_guard(void *addr, size_t size) {
         }
         __atomic_store_n(&guard_markers, 2, __ATOMIC_RELAXED);
     }
-    err = mprotect(addr, size, PROT_NONE) == 0 ? 0 : errno;
-    if (err == 0)
-        madvise(addr, size, MADV_DONTNEED);
+    err = protect_none_dropped(addr, size);
     errno = saved;
     return err;
 }

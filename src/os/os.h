@@ -50,9 +50,9 @@ int wdi_os_close_fresh(void *addr, size_t size);
  * mapping in the kernel (no VMA), so a process may have millions; older
  * kernels get mprotect(PROT_NONE) and MADV_DONTNEED, each run of pages with
  * other rights around it a mapping of its own (vm.max_map_count: 65530
- * by default), which may fail with ENOMEM.  wdi_os_unguard makes the
- * range read-write again, reading as zeros.  Markers and rights survive
- * fork. */
+ * by default), which may fail with ENOMEM (the contents are dropped all
+ * the same).  wdi_os_unguard makes the range read-write again, reading as
+ * zeros.  Markers and rights survive fork. */
 int wdi_os_guard(void *addr, size_t size);
 int wdi_os_unguard(void *addr, size_t size);
 /* 1 when wdi_os_guard uses page-table markers (no mapping per range). */
