@@ -63,7 +63,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(guard_sample, 50000, "one allocation in N on average goes to a guarded slot (0: none; docs/guard.md)") \
     X(guard_continue, 0, "1: the program goes on after a guarded slot's report (0: abort)") \
     X(check_align, 0, "with check=2: blocks end at the protected page (0, end), start after it (1, start) or alternate (2, both)") \
-    X(check_exact, 1, "with check=2, blocks that end at the protected page: a malloc'd block aligned only as its size allows (8 to 16 bytes; 4 below 8 bytes), so that it ends exactly there (0: every block 16-byte aligned)") \
+    X(check_exact, 1, "with check=2, blocks that end at the protected page: a malloc'd block aligned only as its size allows (8 to 16 bytes; 4 below 8 bytes), so that it ends exactly there, one from new only under 16 bytes (0: every block 16-byte aligned)") \
     X(check_guard_mb, 1024, "with check=2: MiB of address space of freed blocks kept inaccessible") \
     X(check_guard_live_mb, 4096, "with check=2: MiB of live blocks' pages placed against guard pages at most; the blocks beyond get check=1's redzones (0: no bound)") \
     X(guard_markers, 1, "with check=2 and harden=2's large blocks: 0 closes pages with mprotect even where the kernel has guard markers (as before Linux 6.13)") \

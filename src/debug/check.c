@@ -1350,7 +1350,10 @@ static WD_ALWAYS_INLINE int block_take(uintptr_t p, wd_block_info_t *out, bounds
  * divisor, from 8 (4 under 8 bytes) up to 16 (check_exact): most blocks end
  * exactly at the page, and a read or write one byte past them faults (a
  * 40-byte block, 8-byte aligned, leaves no 8 bytes of slack that a read
- * would cross unseen). */
+ * would cross unseen).  Not a block of operator new of 16 bytes or more:
+ * compilers assume it 16-byte aligned (clang stores a new'd 24-byte
+ * struct with 16-byte aligned instructions, and died of it under check=2
+ * at its first object until 2026-12-07). */
 static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, uint32_t stack,
                               uint8_t **raw, uint8_t **end) {
     unsigned where = wdi_options.check_align;
@@ -1358,7 +1361,8 @@ static uint8_t *guarded_alloc(size_t front, size_t size, wd_alloc_kind_t kind, u
                    (where == 2 && (atomic_fetch_add_explicit(&check2_turn, 1,
                                                              memory_order_relaxed) & 1));
     size_t align = front;
-    if (front == RZ && !at_start && wdi_options.check_exact && size != 0) {
+    if (front == RZ && !at_start && wdi_options.check_exact && size != 0 &&
+        (kind == WD_FROM_MALLOC || size < 16)) {
         /* Never less than a word (4 bytes under 8): programs keep flags
          * in the low bits of pointers to their blocks. */
         unsigned lg = (unsigned)__builtin_ctzll(size), least = size >= 8 ? 3 : 2;

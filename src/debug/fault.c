@@ -122,15 +122,25 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
 /* Hands a fault that is not warden's to what the program had: its
  * handler, or the default action (restored, then the access is retried
  * and faults again, or for a signal sent by kill, raised again), after
- * check mode's note on what the process dies of unless `noted`. */
+ * check mode's note on what the process dies of unless `noted`.  A
+ * handler installed with SA_RESETHAND is called once, as the kernel would
+ * call it: the program's disposition becomes the default first.  A crash
+ * handler of that kind (LLVM's) puts back the handler it replaced, which
+ * in front of it was warden's, and returns for the fault to happen again
+ * and kill the process: warden's then chained to it for ever (clang under
+ * check=2 spun in this handler until it was killed). */
 static void chain(int sig, siginfo_t *si, void *uc, int noted) {
-    struct sigaction *p = chained_for(sig);
-    if ((p->sa_flags & SA_SIGINFO) && p->sa_sigaction != NULL) {
-        p->sa_sigaction(sig, si, uc);
+    struct sigaction *p = chained_for(sig), h = *p;
+    if (h.sa_flags & SA_RESETHAND) {
+        memset(p, 0, sizeof *p);
+        p->sa_handler = SIG_DFL;
+    }
+    if ((h.sa_flags & SA_SIGINFO) && h.sa_sigaction != NULL) {
+        h.sa_sigaction(sig, si, uc);
         return;
     }
-    if (!(p->sa_flags & SA_SIGINFO) && p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-        p->sa_handler(sig);
+    if (!(h.sa_flags & SA_SIGINFO) && h.sa_handler != SIG_DFL && h.sa_handler != SIG_IGN) {
+        h.sa_handler(sig);
         return;
     }
     if (!noted)

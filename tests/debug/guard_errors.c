@@ -8,6 +8,7 @@
  * that need one or the other make the error on two blocks in a row: the
  * first block that faults is the one reported. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -266,6 +267,76 @@ static void sse_odd_block(void) {
 #endif
     free(p);
     puts("sse_odd_block: stored");
+}
+
+/* A crash handler as LLVM's: installed with SA_RESETHAND after warden's
+ * (blocks before and after it, so warden's goes in front again), it puts
+ * back the handler it replaced and returns, so that the store through a
+ * null pointer faults again and the process dies of it.  It ran once, and
+ * the process died, as without warden; warden's handler once handed the
+ * fault back to it for ever (clang hung under check=2). */
+static struct sigaction reset_old;
+static volatile int reset_calls;
+
+static void reset_handler(int sig, siginfo_t *si, void *ctx) {
+    (void)si;
+    (void)ctx;
+    if (++reset_calls == 1000)
+        _exit(42); /* handed back again and again */
+    static const char msg[] = "reset_handler: putting back the previous handler\n";
+    if (reset_calls == 1 && write(1, msg, sizeof msg - 1) < 0)
+        _exit(43);
+    sigaction(sig, &reset_old, NULL);
+}
+
+static void resethand(void) {
+    for (int i = 0; i < 50; i++)
+        free(malloc(40 + (size_t)i));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = reset_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &reset_old);
+    for (int i = 0; i < 50; i++)
+        free(malloc(100 + (size_t)i));
+    fflush(stdout);
+    int *volatile q = NULL;
+    *q = 1; /* G_RESET_STORE */
+    puts("resethand: went on");
+}
+
+/* Blocks of operator new (check=2), reached through the preloaded
+ * library's exported symbol (this program is C): one of 16 bytes or more
+ * must be 16-byte aligned, which compilers assume (clang zeroes a new'd
+ * 24-byte struct with movaps, and clang died of it under check=2 until
+ * 2026-12-07, when such a block was aligned to 8).  Each size from 16 to
+ * 96, then the aligned store into a 24-byte one. */
+static void new_alignments(void) {
+    void *(*op_new)(size_t) = NULL;
+    void (*op_delete)(void *) = NULL;
+    void *sym_new = dlsym(RTLD_DEFAULT, "_Znwm"), *sym_delete = dlsym(RTLD_DEFAULT, "_ZdlPv");
+    memcpy(&op_new, &sym_new, sizeof op_new);
+    memcpy(&op_delete, &sym_delete, sizeof op_delete);
+    if (op_new == NULL || op_delete == NULL) {
+        puts("new_alignments: no operator new");
+        return;
+    }
+    size_t bad = 0;
+    for (size_t n = 16; n <= 96; n++) {
+        char *p = op_new(n);
+        if ((uintptr_t)p % 16 != 0 && bad++ == 0)
+            printf("operator new(%zu) at %p: not 16-byte aligned\n", n, (void *)p);
+        op_delete(p);
+    }
+    char *s = op_new(24);
+#if defined(__x86_64__)
+    __asm__ volatile("xorps %%xmm0, %%xmm0\n\tmovaps %%xmm0, (%0)" : : "r"(s) : "xmm0", "memory");
+#else
+    memset(s, 0, 16);
+#endif
+    op_delete(s);
+    printf("new_alignments: %zu wrong, stored\n", bad);
 }
 
 /* A pointer never written, read from a new block: check mode's junk
@@ -585,6 +656,8 @@ int main(int argc, char **argv) {
         {"profiled", profiled},     {"medium", medium},
         {"int_array_read", int_array_read}, {"alignments", alignments},
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
+        {"new_alignments", new_alignments},
+        {"resethand", resethand},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
         {"padding_overflow", padding_overflow}, {"barrier", barrier},
         {"memset_overflow", memset_overflow}, {"wild_walk", wild_walk},

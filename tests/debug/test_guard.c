@@ -20,7 +20,7 @@
  *                         after each report, and abort_on_error=1; a read
  *                         one past an int array of 40 bytes (caught with
  *                         check_exact, not without); the alignments
- *                         check=2 hands out
+ *                         check=2 hands out, operator new's too
  *   test_guard programs   python3, sqlite3 (skipped when missing), sort and
  *                         the C++ STL program: the same output with the
  *                         default options (the sampler on), with
@@ -372,6 +372,22 @@ static void test_check2(void) {
                     "int_array_read: not caught");
     /* an alignment asked for is kept; malloc's blocks stay word-aligned */
     expect_no_error("check=2:leaks=0", "alignments", "alignments: 0 wrong");
+    /* A crash handler installed with SA_RESETHAND that puts back the one
+     * before it (warden's) and returns: called once, then the process dies
+     * of the fault, as it would without warden (not handed back for ever) */
+    static const char *const reset_modes[] = {"check=2:leaks=0", "check=1:leaks=0", ""};
+    for (size_t i = 0; i < sizeof reset_modes / sizeof reset_modes[0]; i++) {
+        run_t rr = guard_run(reset_modes[i], "resethand");
+        EXPECT(&rr, WIFSIGNALED(rr.status) && WTERMSIG(rr.status) == SIGSEGV,
+               "did not die of SIGSEGV (status 0x%x)", (unsigned)rr.status);
+        EXPECT(&rr, strstr(rr.out, "reset_handler: putting back") != NULL &&
+                        strstr(rr.out, "went on") == NULL,
+               "the handler did not run, or the program went on");
+        printf("ok: %s\n", rr.name);
+        run_free(&rr);
+    }
+    /* operator new's blocks of 16 bytes or more stay 16-byte aligned */
+    expect_no_error("check=2:leaks=0", "new_alignments", "new_alignments: 0 wrong, stored");
     run_t r;
     /* the live blocks' pages bounded: the last of 300 blocks of 40 bytes
      * gets redzones (found at its free, with a note of how many), while
