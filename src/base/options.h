@@ -56,6 +56,7 @@ extern __thread size_t wdi_fatal_offset __attribute__((tls_model("initial-exec")
     X(default_suppressions, 1, "with check=1: the leaks of the system's programs (in /usr/bin, /usr/lib, ...) are counted, not listed (0: listed too; docs/check.md)") \
     X(abort_on_error, 0, "with check=1: abort at the first error instead of going on") \
     X(error_exitcode, 0, "with check=1: exit status when errors or leaks were reported (0: the program's)") \
+    X(check_summary, 1, "with check=1: the summary line at exit always (1), or only when errors or leaks were reported (0: a clean run writes nothing to stderr)") \
     X(check_quarantine_mb, 20, "with check=1: MiB of freed blocks held back at most (and half the live bytes + 1 MiB); larger ones wait closed") \
     X(check_fill_kb, 16, "with check=1: blocks up to this many KiB get the patterns whole, larger ones their first and last half of it (0: all)") \
     X(symbolize, 1, "reports name file:line with addr2line or llvm-symbolizer (0: module+offset only)") \

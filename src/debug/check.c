@@ -1753,6 +1753,10 @@ void wdi_check_at_exit(void) {
     wd_leaks_t leaks = {0};
     if (wdi_options.leaks)
         leaks_check(exit_live_sp(), &leaks);
+    /* check_summary=0: a clean run says nothing (test suites compare a
+     * child's stderr with nothing: python3's test_json did not pass) */
+    if (!wdi_options.check_summary && errors == 0 && leaks.lost_blocks == 0)
+        return;
     size_t unguarded = check2 ? wdi_guard_unguarded() : 0;
     if (unguarded != 0)
         wdi_print_line(wdi_stderr_fd(),

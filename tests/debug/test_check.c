@@ -294,6 +294,14 @@ static void test_leak_options(void) {
     expect_summary(&r, "0 errors (leaks not checked: leaks=0)");
     run_free(&r);
 
+    /* check_summary=0 keeps the summary of a run that leaked */
+    r = run(PRELOAD, "check=1:check_summary=0", NULL, 60, argv);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    EXPECT(&r, strstr(r.err, "warden: check: 0 errors, ") != NULL &&
+                   strstr(r.err, " bytes leaked in 0 blocks") == NULL,
+           "no summary of the leaks with check_summary=0");
+    run_free(&r);
+
     /* Every record's stack is named in one symbolizer run, not one each. */
     helper_runs_since();
     r = run(PRELOAD, "check=1:leaks=all", NULL, 60, argv);
@@ -630,6 +638,13 @@ static void test_clean(void) {
     EXPECT(&r, summaries == 2, "%d summary lines, not 2 (the program's and its child's)",
            summaries);
     EXPECT(&r, others == 0, "%d warden lines that are not a clean summary", others);
+    run_free(&r);
+
+    /* check_summary=0: nothing at all on stderr for a clean run */
+    r = run(PRELOAD, "check=1:check_summary=0", NULL, 120, argv);
+    EXPECT(&r, exited(&r, 0), "did not exit 0");
+    expect_last_line(&r, "check_clean: done");
+    EXPECT(&r, r.err[0] == '\0', "stderr is not empty: %.200s", r.err);
     run_free(&r);
 }
 
