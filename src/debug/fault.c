@@ -99,15 +99,19 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
     static const char sse[] = "an aligned SSE load or store to a block whose size is not a "
                               "multiple of 16 faults so (check_exact=1 aligns such a block to 8; "
                               "check_exact=0 aligns every block to 16)";
-    if (sig == SIGSEGV && si->si_code == SI_KERNEL && wdi_options.check < 2)
-        wdi_report_begin("%s: general protection fault at 0x%zx: %s", name, (size_t)tl_fault_pc,
-                         junk);
-    else if (sig == SIGSEGV && si->si_code == SI_KERNEL) {
+    /* check=1 aligns every block to 16: what else faults so is the
+     * program's own (it once named the patterns alone, wrongly for a wild
+     * pointer) */
+    static const char wild[] = "an address that is not canonical (a wild pointer), or an aligned "
+                               "SSE load or store to an address that is not a multiple of 16";
+    if (sig == SIGSEGV && si->si_code == SI_KERNEL) {
         /* the likelier cause first: a register that holds a pattern's word
          * (plus an offset) tells a pointer read from a block */
         int from_pattern = pattern_in_registers(uc);
+        const char *other = wdi_options.check < 2 ? wild : sse;
         wdi_report_begin("%s: general protection fault at 0x%zx: %s; or %s", name,
-                         (size_t)tl_fault_pc, from_pattern ? junk : sse, from_pattern ? sse : junk);
+                         (size_t)tl_fault_pc, from_pattern ? junk : other,
+                         from_pattern ? other : junk);
     } else
         wdi_report_begin("%s: an access to 0x%zx at 0x%zx, %s: the process dies of it", name,
                          (size_t)si->si_addr, (size_t)tl_fault_pc,

@@ -356,6 +356,15 @@ static void junk_pointer(void) {
     puts("junk_pointer: followed");
 }
 
+/* A store through an address that is not canonical, no pattern's: a
+ * general protection fault, which check mode names as a wild pointer
+ * first. */
+static void wild_pointer(void) {
+    int *volatile q = (int *)(uintptr_t)0x8000000000000000ULL;
+    *q = 1; /* G_WILD_STORE */
+    puts("wild_pointer: stored");
+}
+
 /* A store through a null pointer: no block's, the process dies of it; check
  * mode says so with the store's stack first. */
 static void null_store(void) {
@@ -658,6 +667,7 @@ int main(int argc, char **argv) {
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
         {"new_alignments", new_alignments},
         {"resethand", resethand},
+        {"wild_pointer", wild_pointer},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
         {"padding_overflow", padding_overflow}, {"barrier", barrier},
         {"memset_overflow", memset_overflow}, {"wild_walk", wild_walk},

@@ -432,6 +432,8 @@ static void test_check2(void) {
          "0xbebe... a block's junk", "G_JUNK_LOAD", ": a pointer read from check mode's"},
         {"check=1:leaks=0", "junk_pointer", "SIGSEGV: general protection fault at 0x",
          "0xbebe... a block's junk", "G_JUNK_LOAD", ": a pointer read from check mode's"},
+        {"check=1:leaks=0", "wild_pointer", "SIGSEGV: general protection fault at 0x",
+         "(a wild pointer)", "G_WILD_STORE", ": an address that is not canonical"},
         {"check=1:leaks=0", "null_store", "SIGSEGV: an access to 0x0 at 0x",
          "where no memory of the program's lies", "G_NULL_STORE", ", where no memory"},
     };
