@@ -133,18 +133,42 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
  * in front of it was warden's, and returns for the fault to happen again
  * and kill the process: warden's then chained to it for ever (clang under
  * check=2 spun in this handler until it was killed). */
+static int is_ours(const struct sigaction *sa);
+
+/* The program's handler goes: what it handed on reaches the default
+ * action (behind warden's handler there is nothing else). */
+static void chained_forget(int sig) {
+    struct sigaction *p = chained_for(sig);
+    memset(p, 0, sizeof *p);
+    p->sa_handler = SIG_DFL;
+}
+
+/* After the program's handler returned: when it put back the handler it
+ * had replaced, warden's, and sent itself the signal again (the usual end
+ * of a crash handler: Python's faulthandler, crash reporters), it meant
+ * the signal for what was there before it, which behind warden's is the
+ * default action.  Without this the pending signal came back to warden's
+ * handler, which handed it to the program's again, for ever. */
+static void chained_returned(int sig) {
+    sigset_t pending;
+    struct sigaction cur;
+    if (sigpending(&pending) == 0 && sigismember(&pending, sig) &&
+        sigaction(sig, NULL, &cur) == 0 && is_ours(&cur))
+        chained_forget(sig);
+}
+
 static void chain(int sig, siginfo_t *si, void *uc, int noted) {
-    struct sigaction *p = chained_for(sig), h = *p;
-    if (h.sa_flags & SA_RESETHAND) {
-        memset(p, 0, sizeof *p);
-        p->sa_handler = SIG_DFL;
-    }
+    struct sigaction h = *chained_for(sig);
+    if (h.sa_flags & SA_RESETHAND)
+        chained_forget(sig);
     if ((h.sa_flags & SA_SIGINFO) && h.sa_sigaction != NULL) {
         h.sa_sigaction(sig, si, uc);
+        chained_returned(sig);
         return;
     }
     if (!(h.sa_flags & SA_SIGINFO) && h.sa_handler != SIG_DFL && h.sa_handler != SIG_IGN) {
         h.sa_handler(sig);
+        chained_returned(sig);
         return;
     }
     if (!noted)

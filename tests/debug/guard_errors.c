@@ -306,6 +306,43 @@ static void resethand(void) {
     puts("resethand: went on");
 }
 
+/* A crash handler as Python's faulthandler ends: installed after
+ * warden's (without SA_RESETHAND), it puts back the handler it replaced
+ * and sends itself the signal again.  It ran once, and the process died
+ * of SIGSEGV, as without warden; warden's handler once handed the signal
+ * back to it for ever. */
+static struct sigaction reraise_old;
+static volatile int reraise_calls;
+
+static void reraise_handler(int sig, siginfo_t *si, void *ctx) {
+    (void)si;
+    (void)ctx;
+    if (++reraise_calls == 1000)
+        _exit(42); /* handed back again and again */
+    static const char msg[] = "reraise_handler: putting back the previous handler\n";
+    if (reraise_calls == 1 && write(1, msg, sizeof msg - 1) < 0)
+        _exit(43);
+    sigaction(sig, &reraise_old, NULL);
+    raise(sig);
+}
+
+static void reraise(void) {
+    for (int i = 0; i < 50; i++)
+        free(malloc(40 + (size_t)i));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = reraise_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &reraise_old);
+    for (int i = 0; i < 50; i++)
+        free(malloc(100 + (size_t)i));
+    fflush(stdout);
+    int *volatile q = NULL;
+    *q = 1; /* G_RERAISE_STORE */
+    puts("reraise: went on");
+}
+
 /* Blocks of operator new (check=2), reached through the preloaded
  * library's exported symbol (this program is C): one of 16 bytes or more
  * must be 16-byte aligned, which compilers assume (clang zeroes a new'd
@@ -667,6 +704,7 @@ int main(int argc, char **argv) {
         {"live_bound", live_bound}, {"sse_odd_block", sse_odd_block},
         {"new_alignments", new_alignments},
         {"resethand", resethand},
+        {"reraise", reraise},
         {"wild_pointer", wild_pointer},
         {"junk_pointer", junk_pointer}, {"null_store", null_store},
         {"padding_overflow", padding_overflow}, {"barrier", barrier},

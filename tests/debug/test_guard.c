@@ -375,17 +375,22 @@ static void test_check2(void) {
     /* A crash handler installed with SA_RESETHAND that puts back the one
      * before it (warden's) and returns: called once, then the process dies
      * of the fault, as it would without warden (not handed back for ever) */
+    /* and one that puts back the one before it and sends itself the
+     * signal again (Python's faulthandler): the same */
     static const char *const reset_modes[] = {"check=2:leaks=0", "check=1:leaks=0", ""};
-    for (size_t i = 0; i < sizeof reset_modes / sizeof reset_modes[0]; i++) {
-        run_t rr = guard_run(reset_modes[i], "resethand");
-        EXPECT(&rr, WIFSIGNALED(rr.status) && WTERMSIG(rr.status) == SIGSEGV,
-               "did not die of SIGSEGV (status 0x%x)", (unsigned)rr.status);
-        EXPECT(&rr, strstr(rr.out, "reset_handler: putting back") != NULL &&
-                        strstr(rr.out, "went on") == NULL,
-               "the handler did not run, or the program went on");
-        printf("ok: %s\n", rr.name);
-        run_free(&rr);
-    }
+    static const char *const reset_cases[][2] = {{"resethand", "reset_handler: putting back"},
+                                                 {"reraise", "reraise_handler: putting back"}};
+    for (size_t c = 0; c < sizeof reset_cases / sizeof reset_cases[0]; c++)
+        for (size_t i = 0; i < sizeof reset_modes / sizeof reset_modes[0]; i++) {
+            run_t rr = guard_run(reset_modes[i], reset_cases[c][0]);
+            EXPECT(&rr, WIFSIGNALED(rr.status) && WTERMSIG(rr.status) == SIGSEGV,
+                   "did not die of SIGSEGV (status 0x%x)", (unsigned)rr.status);
+            EXPECT(&rr, strstr(rr.out, reset_cases[c][1]) != NULL &&
+                            strstr(rr.out, "went on") == NULL,
+                   "the handler did not run, or the program went on");
+            printf("ok: %s\n", rr.name);
+            run_free(&rr);
+        }
     /* operator new's blocks of 16 bytes or more stay 16-byte aligned */
     expect_no_error("check=2:leaks=0", "new_alignments", "new_alignments: 0 wrong, stored");
     run_t r;
