@@ -123,16 +123,6 @@ static void fault_note(int sig, const siginfo_t *si, const void *uc) {
     tl_in_fault = 0;
 }
 
-/* Hands a fault that is not warden's to what the program had: its
- * handler, or the default action (restored, then the access is retried
- * and faults again, or for a signal sent by kill, raised again), after
- * check mode's note on what the process dies of unless `noted`.  A
- * handler installed with SA_RESETHAND is called once, as the kernel would
- * call it: the program's disposition becomes the default first.  A crash
- * handler of that kind (LLVM's) puts back the handler it replaced, which
- * in front of it was warden's, and returns for the fault to happen again
- * and kill the process: warden's then chained to it for ever (clang under
- * check=2 spun in this handler until it was killed). */
 static int is_ours(const struct sigaction *sa);
 
 /* The program's handler goes: what it handed on reaches the default
@@ -157,6 +147,17 @@ static void chained_returned(int sig) {
         chained_forget(sig);
 }
 
+/* Hands a fault that is not warden's to what the program had: its
+ * handler, or the default action (restored, then the access is retried
+ * and faults again, or for a signal sent by kill, raised again), after
+ * check mode's note on what the process dies of unless `noted`.  A
+ * handler installed with SA_RESETHAND is called once, as the kernel would
+ * call it: the program's disposition becomes the default first.  A crash
+ * handler of that kind (LLVM's) puts back the handler it replaced, which
+ * in front of it was warden's, and returns for the fault to happen again
+ * and kill the process: warden's then chained to it for ever (clang under
+ * check=2 spun in this handler until it was killed).  One that sends
+ * itself the signal again is seen to when it returns (chained_returned). */
 static void chain(int sig, siginfo_t *si, void *uc, int noted) {
     struct sigaction h = *chained_for(sig);
     if (h.sa_flags & SA_RESETHAND)
