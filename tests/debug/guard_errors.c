@@ -269,79 +269,50 @@ static void sse_odd_block(void) {
     puts("sse_odd_block: stored");
 }
 
-/* A crash handler as LLVM's: installed with SA_RESETHAND after warden's
- * (blocks before and after it, so warden's goes in front again), it puts
- * back the handler it replaced and returns, so that the store through a
- * null pointer faults again and the process dies of it.  It ran once, and
- * the process died, as without warden; warden's handler once handed the
- * fault back to it for ever (clang hung under check=2). */
-static struct sigaction reset_old;
-static volatile int reset_calls;
+/* Crash handlers installed after warden's (blocks before and after, so
+ * warden's goes in front again) that put back the handler they replaced
+ * and leave the process to die of the fault, as without warden: LLVM's
+ * (SA_RESETHAND, then it returns and the store faults again) and the
+ * usual end of Python's faulthandler (it sends itself the signal again).
+ * Each must run once: warden's handler once handed the fault back to it
+ * for ever (clang and python3 -X faulthandler hung under check=2). */
+static struct sigaction crash_old;
+static volatile int crash_calls;
+static int crash_raises;
 
-static void reset_handler(int sig, siginfo_t *si, void *ctx) {
+static void crash_handler(int sig, siginfo_t *si, void *ctx) {
     (void)si;
     (void)ctx;
-    if (++reset_calls == 1000)
+    if (++crash_calls == 1000)
         _exit(42); /* handed back again and again */
-    static const char msg[] = "reset_handler: putting back the previous handler\n";
-    if (reset_calls == 1 && write(1, msg, sizeof msg - 1) < 0)
+    static const char msg[] = "crash_handler: putting back the previous handler\n";
+    if (crash_calls == 1 && write(1, msg, sizeof msg - 1) < 0)
         _exit(43);
-    sigaction(sig, &reset_old, NULL);
+    sigaction(sig, &crash_old, NULL);
+    if (crash_raises)
+        raise(sig);
 }
 
-static void resethand(void) {
+static void crash_behind(int flags, int raises) {
     for (int i = 0; i < 50; i++)
         free(malloc(40 + (size_t)i));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = reset_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER | SA_ONSTACK;
+    sa.sa_sigaction = crash_handler;
+    sa.sa_flags = SA_SIGINFO | flags;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &reset_old);
+    crash_raises = raises;
+    sigaction(SIGSEGV, &sa, &crash_old);
     for (int i = 0; i < 50; i++)
         free(malloc(100 + (size_t)i));
     fflush(stdout);
     int *volatile q = NULL;
-    *q = 1; /* G_RESET_STORE */
-    puts("resethand: went on");
+    *q = 1; /* G_CRASH_STORE */
+    puts("crash handler: went on");
 }
 
-/* A crash handler as Python's faulthandler ends: installed after
- * warden's (without SA_RESETHAND), it puts back the handler it replaced
- * and sends itself the signal again.  It ran once, and the process died
- * of SIGSEGV, as without warden; warden's handler once handed the signal
- * back to it for ever. */
-static struct sigaction reraise_old;
-static volatile int reraise_calls;
-
-static void reraise_handler(int sig, siginfo_t *si, void *ctx) {
-    (void)si;
-    (void)ctx;
-    if (++reraise_calls == 1000)
-        _exit(42); /* handed back again and again */
-    static const char msg[] = "reraise_handler: putting back the previous handler\n";
-    if (reraise_calls == 1 && write(1, msg, sizeof msg - 1) < 0)
-        _exit(43);
-    sigaction(sig, &reraise_old, NULL);
-    raise(sig);
-}
-
-static void reraise(void) {
-    for (int i = 0; i < 50; i++)
-        free(malloc(40 + (size_t)i));
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = reraise_handler;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &reraise_old);
-    for (int i = 0; i < 50; i++)
-        free(malloc(100 + (size_t)i));
-    fflush(stdout);
-    int *volatile q = NULL;
-    *q = 1; /* G_RERAISE_STORE */
-    puts("reraise: went on");
-}
+static void resethand(void) { crash_behind(SA_RESETHAND | SA_NODEFER | SA_ONSTACK, 0); }
+static void reraise(void) { crash_behind(0, 1); }
 
 /* Blocks of operator new (check=2), reached through the preloaded
  * library's exported symbol (this program is C): one of 16 bytes or more
