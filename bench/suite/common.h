@@ -176,6 +176,18 @@ static inline double run_main_or_counted(size_t threads, thread_fn fn, size_t co
     return now_sec() - t0;
 }
 
+/* A workload's _mt form is the same source built with WORKLOAD_MT
+ * (bench/suite/CMakeLists.txt): MT says which form this is, and
+ * ONE_OR_MT(one, mt) picks the form's name or default size (a bare token,
+ * so that a name still joins the string literals beside it). */
+#ifdef WORKLOAD_MT
+#define MT 1
+#define ONE_OR_MT(one, mt) mt
+#else
+#define MT 0
+#define ONE_OR_MT(one, mt) one
+#endif
+
 /* The whole of a workload with a one-thread form and an _mt form (mt != 0):
  * the count from argv[1] (dflt when absent); for the _mt form the threads
  * from argv[2] (default 2), else the main thread alone (so that glibc's

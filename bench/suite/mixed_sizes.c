@@ -22,13 +22,8 @@
 #define WHEEL 65536   /* lifetimes are below it; a power of two */
 #define NIL UINT32_MAX
 
-#ifdef MIXED_SIZES_MT
-#define NAME "mixed_sizes_mt"
-#define DEFAULT_STEPS 12000000
-#else
-#define NAME "mixed_sizes"
-#define DEFAULT_STEPS 30000000
-#endif
+#define NAME ONE_OR_MT("mixed_sizes", "mixed_sizes_mt")
+#define DEFAULT_STEPS ONE_OR_MT(30000000, 12000000)
 
 /* The live blocks are kept outside the blocks themselves, so that blocks of
  * 8 B can take part and the allocator's memory is written only as a program
@@ -145,7 +140,7 @@ static void *worker(void *p)
 int main(int argc, char **argv)
 {
     size_t steps = arg_count(argc, argv, 1, DEFAULT_STEPS);
-#ifdef MIXED_SIZES_MT
+#ifdef WORKLOAD_MT
     size_t threads = arg_count(argc, argv, 2, 2);
 #else
     size_t threads = 1;
@@ -154,7 +149,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < threads; i++)
         args[i] = (counted_arg_t){ i, steps };
     double t0 = now_sec();
-#ifdef MIXED_SIZES_MT
+#ifdef WORKLOAD_MT
     run_threads(threads, worker, args, sizeof *args);
 #else
     worker(&args[0]);   /* in the main thread, as a single-threaded program */

@@ -21,15 +21,8 @@
 #define BLOCKS 2000 /* even: the frees below take the even ones, then the odd */
 #define MAX_SIZE 1000
 
-#ifdef ROUNDS_MT
-#define MT 1
-#define NAME "rounds_mt"
-#define DEFAULT_ROUNDS 20000
-#else
-#define MT 0
-#define NAME "rounds"
-#define DEFAULT_ROUNDS 40000
-#endif
+#define NAME ONE_OR_MT("rounds", "rounds_mt")
+#define DEFAULT_ROUNDS ONE_OR_MT(40000, 20000)
 
 static void *worker(void *p)
 {

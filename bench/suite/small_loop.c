@@ -21,15 +21,8 @@
 #define BATCH 128
 #define SIZES 4096   /* a power of two: the table is indexed with a mask */
 
-#ifdef SMALL_LOOP_MT
-#define MT 1
-#define NAME "small_loop_mt"
-#define DEFAULT_BATCHES 600000
-#else
-#define MT 0
-#define NAME "small_loop"
-#define DEFAULT_BATCHES 1200000
-#endif
+#define NAME ONE_OR_MT("small_loop", "small_loop_mt")
+#define DEFAULT_BATCHES ONE_OR_MT(1200000, 600000)
 
 static void *worker(void *p)
 {

@@ -28,15 +28,8 @@
 #define MIN_SIZE 4.0
 #define MAX_SIZE 32768.0
 
-#ifdef WORKING_SET_MT
-#define MT 1
-#define NAME "working_set_mt"
-#define DEFAULT_STEPS 30000000
-#else
-#define MT 0
-#define NAME "working_set"
-#define DEFAULT_STEPS 60000000
-#endif
+#define NAME ONE_OR_MT("working_set", "working_set_mt")
+#define DEFAULT_STEPS ONE_OR_MT(60000000, 30000000)
 
 static uint32_t size_table[SIZES];
 static uint16_t pick_table[PICKS];
