@@ -18,6 +18,9 @@
 //                  right redzone (its slot ends 64 bytes past the block):
 //                  "and perhaps more beyond it"
 //   underflow_gap  one byte written 10 bytes before a 40-byte block
+//   overflow_slack one byte written 200 bytes past the end of a 20,000-byte
+//                  block aligned to 16 KiB, whose slot leaves it kilobytes
+//                  of slack: in the part of it that is the right redzone
 //   record_jump    8 bytes written 24 past the end of a 40-byte block, past
 //                  its redzone, onto the record of the block after it: found
 //                  when the first is freed, the second then freed quietly
@@ -166,6 +169,13 @@ int main(int argc, char **argv) {
         sink = a;
         ((char *)sink)[63] = 1;
         free(a); // E_EDGE_OVER_FREE
+    } else if (strcmp(which, "overflow_slack") == 0) {
+        void *a = NULL;
+        if (posix_memalign(&a, 16384, 20000) != 0) // E_SLACK_ALLOC
+            return 1;
+        sink = a;
+        ((char *)sink)[20200] = 1;
+        free(a); // E_SLACK_FREE
     } else if (strcmp(which, "underflow_gap") == 0) {
         char *a = (char *)malloc(40); // E_UGAP_ALLOC
         sink = a;
@@ -298,7 +308,7 @@ int main(int argc, char **argv) {
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|record_jump|record_jump_back|"
                         "record_zeroed|overflow_gap|overflow_sparse|"
-                        "overflow_edge|underflow_gap|evicted|evicted_far|evicted_end|"
+                        "overflow_edge|overflow_slack|underflow_gap|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"
                         "array_delete|array_delete_destructor|realloc_freed\n");

@@ -443,6 +443,10 @@ static void test_more_errors(void) {
          "heap buffer overflow: the byte 15 bytes past the end of a 48-byte block at 0x",
          "was written, and perhaps more beyond it (found in free)", "found at", "E_EDGE_OVER_FREE",
          "E_EDGE_OVER_ALLOC", NULL},
+        /* a slack of kilobytes: its first bytes are the redzone */
+        {"overflow_slack", "check=1",
+         "heap buffer overflow: the byte 200 bytes past the end of a 20000-byte block at 0x",
+         "was written (found in free)", "found at", "E_SLACK_FREE", "E_SLACK_ALLOC", NULL},
         {"underflow_gap", "check=1",
          "heap buffer underflow: the byte 10 bytes before the start of a 40-byte block at 0x",
          "was written (found in free)", "found at", "E_UGAP_FREE", "E_UGAP_ALLOC", NULL},
