@@ -277,8 +277,10 @@ typedef struct {
 #define RIGHT_MAX 256
 
 static inline uint8_t *right_end(uint8_t *p, size_t size, uint8_t *end) {
-    size_t most = size / 8 > RIGHT_MAX ? size / 8 : RIGHT_MAX;
-    return (size_t)(end - (p + size)) > most ? p + size + most : end;
+    size_t slack = (size_t)(end - (p + size));
+    if (wd_likely(slack <= RIGHT_MAX)) /* most: a small slot's */
+        return end;
+    return slack > size / 8 ? p + size + (size / 8 > RIGHT_MAX ? size / 8 : RIGHT_MAX) : end;
 }
 
 static WD_NOINLINE void block_bounds_slow(const wd_block_info_t *b, const char *fn,
