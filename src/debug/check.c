@@ -998,13 +998,15 @@ void wdi_check_init(void) {
     wdi_blocks_init();
     wdi_symbol_warden_code(&warden_lo, &warden_hi);
     check_pid = getpid();
-    /* A crash is said with its stack (fault.c), check=1 too: check=1's
-     * faults are those in its closed blocks, check=2's guard claims its
-     * pages' when it arms. */
+    /* A crash is said with its stack (fault.c), from the start: check=1's
+     * faults are those in its closed blocks, check=2's those in the
+     * guard's pages. */
     static const wdi_closed_calls_t closed_calls = {closed_release, closed_report};
     wdi_closed_init(&closed_calls);
     wdi_fault_last_words(summary_at_death);
-    if (!check2)
+    if (check2)
+        wdi_guard_check_arm();
+    else
         wdi_fault_arm(wdi_closed_claim);
 }
 
@@ -1240,12 +1242,26 @@ static WD_NOINLINE void record_overwritten_report(wd_small_segment_t *seg, uint8
  * past its count of elements, else an invalid pointer.  Returns 1 when p
  * is a live block after all, whose record something wrote over: reported,
  * and mended, so that the caller may take the block as it is. */
+/* check=2: what the guard's cell of p knows, when p is a block freed long
+ * ago (the history forgot it) whose cell was not taken since. */
+static int guarded_freed(uintptr_t p, wd_block_info_t *out) {
+    size_t size;
+    unsigned kind;
+    uint32_t alloc_stack, free_stack;
+    if (!check2 ||
+        !wdi_guard_check_freed((const void *)p, &size, &kind, &alloc_stack, &free_stack))
+        return 0;
+    *out = (wd_block_info_t){p, wdi_bi_meta(size, kind, WD_BLOCK_RELEASED, 0), alloc_stack,
+                             free_stack};
+    return 1;
+}
+
 static WD_NOINLINE int report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
     const char *what = wdi_freed_what(fn);
     uint8_t *slot;
-    int freed = freed_find(p, &known);
+    int freed = freed_find(p, &known) || guarded_freed(p, &known);
     if (!freed && (e & WD_SEGMAP_SMALL) &&
         wdi_blocks_rec_overwritten((wd_small_segment_t *)(e - WD_SEGMAP_SMALL), p, &known,
                                    &slot)) {
@@ -1549,9 +1565,7 @@ static WD_NOINLINE void next_record_report(const wd_block_info_t *b, wd_page_t *
                      "record of the next slot (found in %s)",
                      past, past + 15, size, (size_t)b->p, fn);
     next_record_lines(pg, next);
-    report_stack_here("found at");
-    report_block(b, 0);
-    report_done();
+    redzone_report_end(b, fn);
 }
 
 /* The slot after b's when a write damaged its record (see above), else
@@ -1706,14 +1720,27 @@ typedef struct {
     size_t n;
 } damaged_t;
 
+/* Live blocks whose redzones or whose next slot's record (of a page of
+ * the thread that exits: next_record_damaged) were written. */
 static void live_check(wd_block_info_t *b, void *arg) {
     damaged_t *d = arg;
     if (wdi_bi_state(b) != WD_BLOCK_LIVE || d->n == DAMAGED_MAX)
         return;
     bounds_t bd;
     block_bounds(b, "exit", &bd);
-    if (!redzones_intact(b, &bd))
+    if (!redzones_intact(b, &bd) || next_record_damaged(&bd) != NULL)
         d->b[d->n++] = *b;
+}
+
+/* Reports what live_check found of b, as a free of it would have. */
+static void live_report(const wd_block_info_t *b) {
+    bounds_t bd;
+    block_bounds(b, "exit", &bd);
+    uint8_t *next_record = next_record_damaged(&bd);
+    if (!redzones_intact(b, &bd))
+        redzones_report(b, &bd, "exit", &next_record);
+    if (next_record != NULL)
+        next_record_report(b, bd.page, next_record, "exit");
 }
 
 static int exit_check_one(const wd_block_info_t *b, void *arg) {
@@ -1743,7 +1770,7 @@ static void blocks_check(int wait) {
         wdi_blocks_unlock_all();
     }
     for (size_t i = 0; i < damaged.n; i++)
-        redzones_check(&damaged.b[i], "exit");
+        live_report(&damaged.b[i]);
 }
 
 /* The exit status a process that reported errors or lost blocks ends

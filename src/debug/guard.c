@@ -597,6 +597,8 @@ void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_star
     return (void *)c->p;
 }
 
+void wdi_guard_check_arm(void) { wdi_fault_arm(fault_claim); }
+
 static guard_cell_t *check_cell(const void *p, guard_area_t **area) {
     size_t in;
     guard_area_t *a = (guard_area_t *)wdi_region_of(p);
@@ -640,6 +642,23 @@ void wdi_guard_check_free(void *p, uint32_t stack) {
     k->freed_tail = c;
     atomic_fetch_add_explicit(&freed_bytes, a->cell_bytes, memory_order_relaxed);
     wdi_unlock(&k->lock);
+}
+
+int wdi_guard_check_freed(const void *p, size_t *size, unsigned *kind, uint32_t *alloc_stack,
+                          uint32_t *free_stack) {
+    if (!wdi_guard_owns(p))
+        return 0;
+    guard_area_t *a;
+    guard_cell_t *c = check_cell(p, &a);
+    if (c == NULL || atomic_load_explicit(&c->state, memory_order_acquire) != CELL_FREED)
+        return 0;
+    *size = c->size;
+    *kind = c->kind;
+    *alloc_stack = c->alloc_stack;
+    *free_stack = c->free_stack;
+    /* a cell taken meanwhile may have changed under the reads */
+    return c->p == (uintptr_t)p &&
+           atomic_load_explicit(&c->state, memory_order_acquire) == CELL_FREED;
 }
 
 size_t wdi_guard_unguarded(void) { return atomic_load_explicit(&unguarded, memory_order_relaxed); }

@@ -101,6 +101,12 @@ size_t wdi_guard_usable(const void *p, const char *fn);
 void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_start, int kind,
                             uint32_t stack, uint8_t **raw, uint8_t **end);
 
+/* check=2 at start: the fault handler is put in place before any block
+ * is guarded, so that a program that dies of a fault before its first
+ * block (a null pointer from a malloc that failed) gets its report and
+ * check mode's summary as under check=1. */
+void wdi_guard_check_arm(void);
+
 /* How many blocks wdi_guard_check_alloc left to check=1's layout because
  * the live ones' pages reached check_guard_live_mb. */
 size_t wdi_guard_unguarded(void);
@@ -116,6 +122,12 @@ int wdi_guard_overflowed(const void *p);
 /* check=2's block p (checked live by check mode) is freed: its pages
  * become inaccessible, the cell waits for reuse; stack is the free's. */
 void wdi_guard_check_free(void *p, uint32_t stack);
+
+/* check=2: what the cell of p knows when p is a block that was freed and
+ * whose cell no block took since (a double free after check mode's
+ * history forgot it): 1 with its size, kind and both stacks; else 0. */
+int wdi_guard_check_freed(const void *p, size_t *size, unsigned *kind, uint32_t *alloc_stack,
+                          uint32_t *free_stack);
 
 /* fork(): check=2's locks are held across it. */
 void wdi_guard_fork_prepare(void);

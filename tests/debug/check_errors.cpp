@@ -24,6 +24,7 @@
 //   record_jump    8 bytes written 24 past the end of a 40-byte block, past
 //                  its redzone, onto the record of the block after it: found
 //                  when the first is freed, the second then freed quietly
+//   record_jump_exit  the same, both blocks live at exit: found there
 //   record_jump_back  the same, the second block freed first: its record is
 //                  found written, the block before it named, no double free
 //   record_zeroed  the 8 bytes 32 before a 64-byte block (its record's tag)
@@ -80,6 +81,7 @@
 //   forgotten_double  a double free after 100,000 other frees, which the
 //                  history (65,536 blocks) no longer holds: still a double
 //                  free, with the allocation's stack, from the slot's record
+//                  (check=2: with both stacks, from the block's guarded cell)
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +128,19 @@ int main(int argc, char **argv) {
         memset((char *)sink + 64, 'Z', 8); // past a's redzone: b's record
         free(a);                           // E_RJUMP_FREE
         free(b);
+    } else if (strcmp(which, "record_jump_exit") == 0) {
+        char *a = (char *)malloc(40); // E_RJUMPX_ALLOC
+        char *b = (char *)malloc(40);
+        sink = a;
+        if (b - a != 96) {
+            puts("check_errors: not the layout this case needs");
+            return 77;
+        }
+        memset((char *)sink + 64, 'Z', 8); // past a's redzone: b's record
+        static char *keep[2];              // both live at exit
+        keep[0] = a;
+        keep[1] = b;
+        sink = keep;
     } else if (strcmp(which, "record_through") == 0) {
         char *a = (char *)malloc(40); // E_RTHRU_ALLOC
         char *b = (char *)malloc(40);
@@ -262,7 +277,7 @@ int main(int argc, char **argv) {
     } else if (strcmp(which, "forgotten_double") == 0) {
         char *p = (char *)malloc(300); // E_FORGOT_ALLOC
         sink = p;
-        free(p);
+        free(p); // E_FORGOT_FREE
         for (int i = 0; i < 100000; i++)
             free(malloc(100));
         free(sink); // E_FORGOT_DOUBLE
@@ -307,7 +322,7 @@ int main(int argc, char **argv) {
         printf("realloc returned %s\n", q == NULL ? "NULL" : "a block");
     } else {
         fprintf(stderr, "usage: check_errors underflow|underflow_far|record_jump|record_jump_back|"
-                        "record_zeroed|overflow_gap|overflow_sparse|"
+                        "record_zeroed|record_jump_exit|overflow_gap|overflow_sparse|"
                         "overflow_edge|overflow_slack|underflow_gap|evicted|evicted_far|evicted_end|"
                         "late_double|forgotten_double|double_delete|cookie_delete|free_sized|"
                         "sized_delete|delete_overflow|aligned_plain_delete|plain_aligned_delete|"

@@ -420,6 +420,12 @@ static void test_more_errors(void) {
         {"record_jump", "check=1",
          "heap buffer overflow: a write reached 24 to 39 bytes past the end of a 40-byte block at 0x",
          "(found in free)", "found at", "E_RJUMP_FREE", "E_RJUMP_ALLOC", NULL},
+        /* the same with both blocks live at exit: found there (until
+         * 2026-12-08 only at a free; the record's block was then lost
+         * to the leak scan's count) */
+        {"record_jump_exit", "check=1",
+         "heap buffer overflow: a write reached 24 to 39 bytes past the end of a 40-byte block at 0x",
+         "(found in exit)", NULL, NULL, "E_RJUMPX_ALLOC", NULL},
         /* through the redzone onto that record: the same overflow, one
          * report (its redzone's, with a line for the record) */
         {"record_through", "check=1",
@@ -504,6 +510,10 @@ static void test_more_errors(void) {
         /* the history forgot it: the slot's record still names the block */
         {"forgotten_double", "check=1", "double free of 0x", " in free", NULL, "E_FORGOT_DOUBLE",
          "E_FORGOT_ALLOC", NULL},
+        /* check=2's cell keeps both stacks until a block takes it (until
+         * 2026-12-08: "not in a block that warden handed out") */
+        {"forgotten_double", "check=2", "double free of 0x", " in free", NULL, "E_FORGOT_DOUBLE",
+         "E_FORGOT_ALLOC", "E_FORGOT_FREE"},
         {"free_sized", "check=1", "free_sized with a wrong size: 32 for a 40-byte block at 0x",
          "", NULL, "E_FREE_SIZED", "E_FREE_SIZED_ALLOC", NULL},
         /* named with the operator the program called, with the likely cause */
@@ -569,14 +579,12 @@ static void test_more_errors(void) {
             expect_frame(&r, rep, cases[i].title, TS, "check_errors.cpp", cases[i].marker);
         if (cases[i].alloc != NULL)
             expect_frame(&r, rep, "allocated at", TS, "check_errors.cpp", cases[i].alloc);
+        /* a second release of a block names its first one */
+        int again = strncmp(cases[i].head, "double free", 11) == 0 ||
+                    strncmp(cases[i].head, "use after free of", 17) == 0;
         if (cases[i].freed != NULL)
-            expect_frame(&r, rep,
-                         strcmp(cases[i].which, "realloc_freed") == 0 ||
-                                 strcmp(cases[i].which, "late_double") == 0 ||
-                                 strcmp(cases[i].which, "double_delete") == 0
-                             ? "first freed at"
-                             : "freed at",
-                         TS, "check_errors.cpp", cases[i].freed);
+            expect_frame(&r, rep, again ? "first freed at" : "freed at", TS, "check_errors.cpp",
+                         cases[i].freed);
     next:
         run_free(&r);
     }

@@ -440,6 +440,11 @@ static void test_check2(void) {
          "(a wild pointer)", "G_WILD_STORE", ": an address that is not canonical"},
         {"check=1:leaks=0", "null_store", "SIGSEGV: an access to 0x0 at 0x",
          "where no memory of the program's lies", "G_NULL_STORE", ", where no memory"},
+        /* before the program's first block: check=2's handler is in place
+         * from the start (until 2026-12-08 it came with the first guarded
+         * block, and such a death went without a word) */
+        {"check=2:leaks=0", "null_store", "SIGSEGV: an access to 0x0 at 0x",
+         "where no memory of the program's lies", "G_NULL_STORE", ", where no memory"},
     };
     for (size_t i = 0; i < sizeof deaths / sizeof deaths[0]; i++) {
         r = guard_run(deaths[i].options, deaths[i].which);
@@ -456,6 +461,8 @@ static void test_check2(void) {
                    "the headline does not name `%s` first", deaths[i].lead);
             expect_frame(&r, rep, NULL, TS, GSRC, deaths[i].marker);
         }
+        EXPECT(&r, strstr(r.err, "warden: check: 1 errors (the process dies of SIGSEGV") != NULL,
+               "no summary of the death");
         printf("ok: %s\n", r.name);
         run_free(&r);
     }
