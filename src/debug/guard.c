@@ -80,6 +80,18 @@ static void report_stack_here(const char *title) {
 /* --- areas and cells -------------------------------------------------------- */
 
 static int fault_claim(const wd_fault_t *f);
+static _Atomic(uint32_t) arms; /* guarded blocks: every 16th checks the handler */
+
+/* The fault handler stays in front: a program may have put its own in its
+ * place since the last guarded block.  Asking the kernel is two system
+ * calls, so every 16th block does; a thread's first gets its alternate
+ * stack. */
+static void guard_rearm(void) {
+    if (atomic_fetch_add_explicit(&arms, 1, memory_order_relaxed) % 16 == 0)
+        wdi_fault_arm(fault_claim);
+    else
+        wdi_fault_arm_thread(fault_claim);
+}
 
 static guard_cell_t *cell_of_index(guard_area_t *a, size_t i) { return &a->cell[i]; }
 
@@ -190,7 +202,6 @@ static _Atomic(int) pool_state; /* 0 not mapped, 1 mapping, 2 ready, 3 failed */
 static _Atomic(size_t) pool_pages, sampled, live, live_bytes;
 static _Atomic(uint64_t) free_seq;
 static _Atomic(uint32_t) alternate; /* end- and start-aligned in turn */
-static _Atomic(uint32_t) arms;      /* sampled blocks: every 16th checks the handler */
 
 /* Before the first block (the process start): page_size is then only read. */
 void wdi_guard_init(void) {
@@ -344,10 +355,7 @@ void *wdi_guard_sample(size_t alignment, size_t size, int kind) {
     atomic_fetch_add_explicit(&sampled, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&live_bytes, size, memory_order_relaxed);
-    if (atomic_fetch_add_explicit(&arms, 1, memory_order_relaxed) % 16 == 0)
-        wdi_fault_arm(fault_claim); /* two system calls: not at every sample */
-    else
-        wdi_fault_arm_thread(fault_claim);
+    guard_rearm();
     return (void *)c->p;
 }
 
@@ -591,7 +599,7 @@ void *wdi_guard_check_alloc(size_t align, size_t front, size_t size, int at_star
     c->alloc_stack = stack;
     atomic_fetch_add_explicit(&live_bytes, cell_open_bytes(c), memory_order_relaxed);
     atomic_store_explicit(&c->state, CELL_LIVE, memory_order_release);
-    wdi_fault_arm(fault_claim);
+    guard_rearm();
     *raw = (uint8_t *)c->raw;
     *end = (uint8_t *)c->end;
     return (void *)c->p;
