@@ -1236,12 +1236,6 @@ static WD_NOINLINE void record_overwritten_report(wd_small_segment_t *seg, uint8
     report_done();
 }
 
-/* p is no live block: a double free (or a use of a freed block) when the
- * quarantine or the history knows p as freed, an underflow when it
- * overwrote what the checker knew of p, a delete of an array from new[]
- * past its count of elements, else an invalid pointer.  Returns 1 when p
- * is a live block after all, whose record something wrote over: reported,
- * and mended, so that the caller may take the block as it is. */
 /* check=2: what the guard's cell of p knows, when p is a block freed long
  * ago (the history forgot it) whose cell was not taken since. */
 static int guarded_freed(uintptr_t p, wd_block_info_t *out) {
@@ -1256,6 +1250,13 @@ static int guarded_freed(uintptr_t p, wd_block_info_t *out) {
     return 1;
 }
 
+/* p is no live block: a double free (or a use of a freed block) when the
+ * quarantine, the history or (check=2) the block's cell knows p as freed,
+ * an underflow when it overwrote what the checker knew of p, a delete of
+ * an array from new[] past its count of elements, else an invalid
+ * pointer.  Returns 1 when p is a live block after all, whose record
+ * something wrote over: reported, and mended, so that the caller may take
+ * the block as it is. */
 static WD_NOINLINE int report_not_live(uintptr_t p, wd_alloc_kind_t kind, const char *fn) {
     wd_block_info_t known, near;
     uintptr_t e = wdi_segmap_entry((const void *)p);
