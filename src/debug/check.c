@@ -1585,6 +1585,18 @@ static WD_ALWAYS_INLINE uint8_t *next_record_damaged(const bounds_t *bd) {
     return next;
 }
 
+/* Checks b's redzones and the record of the slot after it (within bounds
+ * bd), and reports what was written there: one overflow through both is
+ * one report. */
+static WD_ALWAYS_INLINE void edges_check(const wd_block_info_t *b, const bounds_t *bd,
+                                         const char *fn) {
+    uint8_t *next_record = next_record_damaged(bd);
+    if (wd_unlikely(!redzones_intact(b, bd)))
+        redzones_report(b, bd, fn, &next_record);
+    if (wd_unlikely(next_record != NULL))
+        next_record_report(b, bd->page, next_record, fn);
+}
+
 /* What follows a free of live block b (a copy of its entry as it was,
  * now marked freed; its bounds bd), freed at `stack`: the checks of the
  * release, the fill, the quarantine. */
@@ -1593,11 +1605,7 @@ static WD_ALWAYS_INLINE void block_freed(wd_check_thread_t *ct, wd_block_info_t 
                                          const char *fn) {
     if (wd_unlikely(wdi_bi_kind(b) != kind))
         mismatch_report(b, kind);
-    uint8_t *next_record = next_record_damaged(bd);
-    if (wd_unlikely(!redzones_intact(b, bd)))
-        redzones_report(b, bd, fn, &next_record);
-    if (wd_unlikely(next_record != NULL))
-        next_record_report(b, bd->page, next_record, fn);
+    edges_check(b, bd, fn);
     size_t size = wdi_bi_size(b);
     live_add(ct, -(intptr_t)size);
     if (wd_unlikely(q_budget == 0 || size > quarantine_room() / 8 ||
@@ -1737,11 +1745,7 @@ static void live_check(wd_block_info_t *b, void *arg) {
 static void live_report(const wd_block_info_t *b) {
     bounds_t bd;
     block_bounds(b, "exit", &bd);
-    uint8_t *next_record = next_record_damaged(&bd);
-    if (!redzones_intact(b, &bd))
-        redzones_report(b, &bd, "exit", &next_record);
-    if (next_record != NULL)
-        next_record_report(b, bd.page, next_record, "exit");
+    edges_check(b, &bd, "exit");
 }
 
 static int exit_check_one(const wd_block_info_t *b, void *arg) {
